@@ -1,0 +1,73 @@
+"""The ``monitor`` command line: argument parsing, logging set-up and exit codes.
+
+Thin by design: each sub-command lives in ``monitor/commands/<name>.py`` with an
+``add_parser`` and an async ``run(args) -> int``. Exit codes (ARCHITECTURE §5):
+0 ok, 1 a finding (verification failed), 2 bad input (the message says what to
+fix). ``--config`` / ``--db`` and ``MONITOR_CONFIG`` / ``MONITOR_DB`` apply to
+every command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from monitor import __version__
+from monitor.commands import COMMANDS
+from monitor.errors import ConfigError, MonitorError, StoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        default=os.environ.get("MONITOR_CONFIG", "sources.toml"),
+        help="path of sources.toml (env MONITOR_CONFIG; default ./sources.toml)",
+    )
+    common.add_argument(
+        "--db",
+        default=os.environ.get("MONITOR_DB"),
+        help="database URL, e.g. sqlite:///monitor.db (env MONITOR_DB; default: from the config)",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="Watch corporate transparency-report and policy pages for real text changes.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"monitor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.add_parser(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from monitor.logs import configure_logging
+
+    configure_logging(args.verbose)
+    try:
+        return int(asyncio.run(args.handler(args)))
+    except ConfigError as exc:
+        print(f"configuration error{'s' if len(exc.problems) > 1 else ''}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except StoreUnavailableError as exc:
+        print(f"database error: {exc}", file=sys.stderr)
+        return 2
+    except MonitorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

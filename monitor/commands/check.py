@@ -1,0 +1,81 @@
+"""``monitor check [ID…]``: reconcile the config into the log, check each source once, exit.
+
+Exit 0 when the pass ran, even if some fetches failed (those are recorded as
+``FetchFailed``); 2 for a bad config or an unknown source id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import difflib
+import logging
+
+from monitor.commands.common import Subparsers, UsageError, database_url, load_settings
+from monitor.errors import MonitorError
+from monitor.fetch import Fetcher
+from monitor.netpolicy import NetworkPolicy
+from monitor.pipeline import CheckReport, CheckRunner
+from monitor.settings import Settings, SourceSettings
+from monitor.store import open_store
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "check",
+        parents=[common],
+        help="check each source once now (all by default), then exit",
+        description="Record config changes, then check the given sources (all by default) once, "
+        "concurrently, printing one line per source.",
+    )
+    parser.add_argument("ids", nargs="*", metavar="ID", help="source ids to check")
+    parser.set_defaults(handler=run)
+
+
+def select_sources(settings: Settings, ids: list[str]) -> list[SourceSettings]:
+    if not ids:
+        return list(settings.sources)
+    known = {s.id: s for s in settings.sources}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        hints = []
+        for item in unknown:
+            close = difflib.get_close_matches(item, known, n=1)
+            hints.append(f"{item!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise UsageError(f"unknown source id {', '.join(hints)} in {settings.path}")
+    return [known[i] for i in ids]
+
+
+def network_policy(settings: Settings) -> NetworkPolicy:
+    m = settings.monitor
+    return NetworkPolicy.from_strings(
+        allow_private=m.allow_private, allow=m.allow_networks, deny=m.deny_networks
+    )
+
+
+async def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    sources = select_sources(settings, list(args.ids))
+    async with (
+        open_store(database_url(args, settings)) as store,
+        Fetcher(settings.monitor, network_policy(settings)) as fetcher,
+    ):
+        runner = CheckRunner(store=store, fetcher=fetcher, settings=settings)
+        await runner.reconcile()
+        limit = asyncio.Semaphore(settings.monitor.concurrency)
+
+        async def one(source: SourceSettings) -> CheckReport:
+            async with limit:
+                try:
+                    return await runner.check(source)
+                except MonitorError as exc:
+                    # A store problem for one source must not hide the others' results.
+                    log.error("check of %s could not be recorded: %s", source.id, exc)
+                    return CheckReport(source_id=source.id, outcome="error", detail=str(exc))
+
+        for finished in asyncio.as_completed([one(s) for s in sources]):
+            report = await finished
+            print(report.line(), flush=True)
+    return 0

@@ -1,0 +1,87 @@
+"""``monitor log``: list events, filtered; ``--json`` prints one envelope per line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from monitor.commands.common import (
+    Subparsers,
+    database_url,
+    parse_when,
+    settings_if_present,
+)
+from monitor.events import EVENT_TYPES, StoredEvent, format_time
+from monitor.store import open_store
+
+from .common import UsageError
+
+
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "log",
+        parents=[common],
+        help="list events (filters: --source, --type, --since; --json for machines)",
+        description="List the events of the log in seq order.",
+    )
+    parser.add_argument("--source", action="append", default=[], help="only this source id")
+    parser.add_argument(
+        "--type", action="append", default=[], help="only this event type (repeat or comma-list)"
+    )
+    parser.add_argument("--since", help="only events recorded at or after TIME (ISO, or 2h, 3d)")
+    parser.add_argument("--json", action="store_true", help="one JSON object a line")
+    parser.set_defaults(handler=run)
+
+
+def brief(event: StoredEvent) -> str:
+    """A short human description of one event."""
+    d = event.data
+    match event.type:
+        case "ChangeDetected":
+            rules = ", ".join(r["rule_id"] for r in d.get("rules", []))
+            text = f"{d['classification']}: {d['diff'].get('summary', '')}"
+            return text + (f" [{rules}; {d.get('severity')}]" if rules else "")
+        case "BaselineCaptured":
+            c = d["capture"]
+            return f"{c.get('text_chars', 0)} chars from {c.get('final_url')}"
+        case "ContentSuspect":
+            return f"{d['reason']}: {d.get('detail', '')}"
+        case "FetchFailed":
+            return f"{d['error']} (#{d.get('consecutive_failures', 1)}): {d['message']}"
+        case "SourceRecovered":
+            return f"after {d['failures']} failures since {d.get('failing_since', '?')}"
+        case "SourceRegistered":
+            s = d["settings"]
+            return f"{s.get('company', '')} — {s.get('title', '')} <{s.get('url')}>"
+        case "SourceUpdated":
+            return "changed: " + ", ".join(d.get("changed", []))
+        case "NotificationSent" | "NotificationFailed":
+            return f"seq {d['for_seq']} → {d['channel']} (attempt {d.get('attempt', 1)})"
+        case _:
+            return ""
+
+
+async def run(args: argparse.Namespace) -> int:
+    types: set[str] = {t for item in args.type for t in item.split(",") if t}
+    unknown = sorted(types - set(EVENT_TYPES))
+    if unknown:
+        raise UsageError(
+            f"unknown event type {', '.join(unknown)}; known: {', '.join(sorted(EVENT_TYPES))}"
+        )
+    since = format_time(parse_when(args.since)) if args.since else None
+    sources = set(args.source)
+    settings = settings_if_present(args)
+    async with open_store(database_url(args, settings), create=False) as store:
+        async for event in store.iterate(types=types or None):
+            if sources and event.stream not in sources:
+                continue
+            if since and event.recorded_at < since:
+                continue
+            if args.json:
+                print(json.dumps(event.to_json(), ensure_ascii=False, sort_keys=True))
+            else:
+                print(
+                    f"{event.seq:>7}  {event.recorded_at[:19]}Z  {event.stream:<28} "
+                    f"{event.type:<18} {brief(event)}"
+                )
+    return 0

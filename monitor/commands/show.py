@@ -1,0 +1,62 @@
+"""``monitor show ID [--at TIME]``: the normalized text of a source as it was at TIME.
+
+Reconstructed from the log and the content-addressed blobs only: the last good
+capture (baseline or change) recorded at or before TIME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from monitor.commands.common import (
+    Subparsers,
+    UsageError,
+    database_url,
+    parse_when,
+    settings_if_present,
+)
+from monitor.events import format_time
+from monitor.store import EventStore, open_store
+
+GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
+
+
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "show",
+        parents=[common],
+        help="print a source's normalized text as it was at TIME (default: now)",
+        description="Print the normalized text of source ID as captured at or before TIME.",
+    )
+    parser.add_argument("id", metavar="ID", help="source id")
+    parser.add_argument("--at", help="a time (ISO 8601, or 2h / 3d ago); default now")
+    parser.set_defaults(handler=run)
+
+
+async def text_at(store: EventStore, source_id: str, at: str | None) -> tuple[str, str] | None:
+    """(text, recorded_at of its capture) current at ``at`` (a formatted time), or None."""
+    found = None
+    for event in await store.read(stream=source_id, types=GOOD_CAPTURES):
+        if at is not None and event.recorded_at > at:
+            break
+        found = event
+    if found is None:
+        return None
+    blob = await store.get_blob(found.data["capture"]["text_sha256"])
+    return blob.decode("utf-8"), found.recorded_at
+
+
+async def run(args: argparse.Namespace) -> int:
+    at = format_time(parse_when(args.at)) if args.at else None
+    settings = settings_if_present(args)
+    async with open_store(database_url(args, settings), create=False) as store:
+        if await store.stream_version(args.id) == 0:
+            raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
+        result = await text_at(store, args.id, at)
+    if result is None:
+        raise UsageError(f"source {args.id!r} has no good capture at or before {at or 'now'}")
+    text, when = result
+    print(f"# {args.id} as captured at {when}", file=sys.stderr)
+    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    return 0

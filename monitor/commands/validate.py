@@ -1,0 +1,27 @@
+"""``monitor validate``: check the configuration; nothing is written."""
+
+from __future__ import annotations
+
+import argparse
+
+from monitor.commands.common import Subparsers, load_settings
+
+
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "validate",
+        parents=[common],
+        help="check the configuration (exit 0, or 2 listing every problem)",
+        description="Check sources.toml and report every problem at once. Writes nothing.",
+    )
+    parser.set_defaults(handler=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    companies = {s.company for s in settings.sources if s.company}
+    print(
+        f"{settings.path}: ok — {len(settings.sources)} sources from {len(companies)} companies, "
+        f"{len(settings.rules)} rules, {len(settings.channels)} channels"
+    )
+    return 0

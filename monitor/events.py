@@ -1,0 +1,394 @@
+"""Event types, the stored envelope, canonical encoding and the hash chain.
+
+Pure: no I/O. Every fact the monitor learns is one of the frozen, past-tense
+event classes below. The *stored* record (``StoredEvent``) is kept separate from
+the event class: the store persists ``type``, ``schema`` and a JSON ``data``
+object, and ``decode`` upgrades old schemas on read (upcasters) — stored bytes
+are never rewritten.
+
+Hash chain (ARCHITECTURE §3)::
+
+    body = canonical({seq, event_id, stream, version, type, schema, recorded_at, data})
+    hash = sha256(bytes.fromhex(prev_hash) || body)      # prev_hash of seq 1 is 64 zeros
+
+Canonical bytes follow RFC 8785 in the parts we use: object keys sorted, no
+insignificant whitespace, UTF-8, and no floats at all (numbers are integers), so
+the same event always hashes the same on every platform and backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+JsonObject = dict[str, Any]
+
+GENESIS_HASH = "0" * 64
+EVENT_NAMESPACE = uuid.UUID("8f1d3c1e-6a8b-4f25-9a0e-2f8c7b6d5e41")
+SYSTEM_STREAM = "$system"
+
+
+def _reject_floats(value: Any, path: str = "data") -> None:
+    if isinstance(value, float):
+        raise TypeError(f"{path} is a float; canonical event data allows integers only")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{path} has a non-string key {key!r}")
+            _reject_floats(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _reject_floats(item, f"{path}[{index}]")
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """Deterministic JSON bytes: sorted keys, no spaces, UTF-8, integers only."""
+    _reject_floats(value)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def chain_hash(prev_hash: str, body: bytes) -> str:
+    """The hash of one link of the chain."""
+    return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
+
+
+def format_time(moment: datetime) -> str:
+    """UTC, microsecond precision, ``Z`` suffix — the only time format stored in events."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Inverse of ``format_time``; also accepts any ISO 8601 string with an offset."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def deterministic_event_id(stream: str, version: int, type_: str, data: JsonObject) -> str:
+    """A UUID that a retry of the same decision reproduces, so appends stay idempotent."""
+    digest = hashlib.sha256(canonical_bytes(data)).hexdigest()
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"{stream}\x1f{version}\x1f{type_}\x1f{digest}"))
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base of every event; subclasses are frozen, keyword-only and named in the past tense."""
+
+    type: ClassVar[str] = ""
+    schema: ClassVar[int] = 1
+
+    def to_data(self) -> JsonObject:
+        return asdict(self)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Event:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceRegistered(Event):
+    """A source appeared in the configuration for the first time (or again after removal)."""
+
+    type: ClassVar[str] = "SourceRegistered"
+    settings: JsonObject
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceUpdated(Event):
+    """A source's settings changed in the configuration; ``changed`` names the keys."""
+
+    type: ClassVar[str] = "SourceUpdated"
+    settings: JsonObject
+    changed: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceRemoved(Event):
+    """A source left the configuration; its history stays in the log."""
+
+    type: ClassVar[str] = "SourceRemoved"
+    reason: str = "removed from configuration"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaselineCaptured(Event):
+    """The first good capture of a source: the text every later change is compared with."""
+
+    type: ClassVar[str] = "BaselineCaptured"
+    capture: JsonObject
+    blocks: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeDetected(Event):
+    """The normalized text differs from the last good capture."""
+
+    type: ClassVar[str] = "ChangeDetected"
+    capture: JsonObject
+    previous: str  # text_sha256 of the last good capture
+    previous_seen_until: str  # last time the old text was seen
+    diff: JsonObject  # patch, stats, added, removed, summary
+    classification: str  # "substantive" | "reverted"
+    rules: list[JsonObject] = field(default_factory=list)
+    severity: str = "info"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContentConfirmed(Event):
+    """The text was unchanged; recorded at most once per ``confirm_every``."""
+
+    type: ClassVar[str] = "ContentConfirmed"
+    text_sha256: str
+    fetched_at: str
+    checks_since_last_event: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContentSuspect(Event):
+    """The capture looks wrong (error page, login wall, empty selection, collapse)."""
+
+    type: ClassVar[str] = "ContentSuspect"
+    capture: JsonObject
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchFailed(Event):
+    """A check could not fetch the page."""
+
+    type: ClassVar[str] = "FetchFailed"
+    url: str
+    error: str  # short stable kind: connect, timeout, http, too_large, tls, redirect, ...
+    message: str
+    status: int | None = None
+    attempt: int = 1
+    consecutive_failures: int = 1
+    fetched_at: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceRecovered(Event):
+    """The first successful fetch after one or more failures."""
+
+    type: ClassVar[str] = "SourceRecovered"
+    failures: int
+    failing_since: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationSent(Event):
+    """An alert about event ``for_seq`` reached channel ``channel`` (its name, never its URL)."""
+
+    type: ClassVar[str] = "NotificationSent"
+    for_seq: int
+    channel: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationFailed(Event):
+    """Sending an alert about ``for_seq`` to ``channel`` failed on ``attempt``."""
+
+    type: ClassVar[str] = "NotificationFailed"
+    for_seq: int
+    channel: str
+    attempt: int
+    error: str
+    final: bool = False
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        SourceRegistered,
+        SourceUpdated,
+        SourceRemoved,
+        BaselineCaptured,
+        ChangeDetected,
+        ContentConfirmed,
+        ContentSuspect,
+        FetchFailed,
+        SourceRecovered,
+        NotificationSent,
+        NotificationFailed,
+    )
+}
+
+# (type, stored schema) -> function upgrading data to schema + 1. Applied on read only.
+Upcaster = Callable[[JsonObject], JsonObject]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+# --------------------------------------------------------------------------- envelope
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewEvent:
+    """An event on its way into the store: the store assigns seq, version, time and hashes."""
+
+    event_id: str
+    stream: str
+    type: str
+    schema: int
+    data: JsonObject
+
+    @classmethod
+    def of(cls, stream: str, event: Event, *, event_id: str | None = None) -> NewEvent:
+        data = event.to_data()
+        return cls(
+            event_id=event_id or str(uuid.uuid4()),
+            stream=stream,
+            type=event.type,
+            schema=event.schema,
+            data=data,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredEvent:
+    """One committed line of the log, exactly as stored and hashed."""
+
+    seq: int
+    event_id: str
+    stream: str
+    version: int
+    type: str
+    schema: int
+    recorded_at: str
+    data: JsonObject
+    prev_hash: str
+    hash: str
+
+    def body(self) -> bytes:
+        return envelope_body(
+            seq=self.seq,
+            event_id=self.event_id,
+            stream=self.stream,
+            version=self.version,
+            type_=self.type,
+            schema=self.schema,
+            recorded_at=self.recorded_at,
+            data=self.data,
+        )
+
+    def expected_hash(self) -> str:
+        return chain_hash(self.prev_hash, self.body())
+
+    def to_json(self) -> JsonObject:
+        return {
+            "seq": self.seq,
+            "event_id": self.event_id,
+            "stream": self.stream,
+            "version": self.version,
+            "type": self.type,
+            "schema": self.schema,
+            "recorded_at": self.recorded_at,
+            "data": self.data,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> StoredEvent:
+        return cls(
+            seq=int(obj["seq"]),
+            event_id=str(obj["event_id"]),
+            stream=str(obj["stream"]),
+            version=int(obj["version"]),
+            type=str(obj["type"]),
+            schema=int(obj["schema"]),
+            recorded_at=str(obj["recorded_at"]),
+            data=dict(obj["data"]),
+            prev_hash=str(obj["prev_hash"]),
+            hash=str(obj["hash"]),
+        )
+
+    def same_content(self, new: NewEvent) -> bool:
+        return (self.stream, self.type, self.schema, self.data) == (
+            new.stream,
+            new.type,
+            new.schema,
+            new.data,
+        )
+
+
+def envelope_body(
+    *,
+    seq: int,
+    event_id: str,
+    stream: str,
+    version: int,
+    type_: str,
+    schema: int,
+    recorded_at: str,
+    data: JsonObject,
+) -> bytes:
+    return canonical_bytes(
+        {
+            "seq": seq,
+            "event_id": event_id,
+            "stream": stream,
+            "version": version,
+            "type": type_,
+            "schema": schema,
+            "recorded_at": recorded_at,
+            "data": data,
+        }
+    )
+
+
+def seal(new: NewEvent, *, seq: int, version: int, recorded_at: str, prev_hash: str) -> StoredEvent:
+    """Turn a pending event into the stored, hashed record at position ``seq``."""
+    body = envelope_body(
+        seq=seq,
+        event_id=new.event_id,
+        stream=new.stream,
+        version=version,
+        type_=new.type,
+        schema=new.schema,
+        recorded_at=recorded_at,
+        data=new.data,
+    )
+    return StoredEvent(
+        seq=seq,
+        event_id=new.event_id,
+        stream=new.stream,
+        version=version,
+        type=new.type,
+        schema=new.schema,
+        recorded_at=recorded_at,
+        data=new.data,
+        prev_hash=prev_hash,
+        hash=chain_hash(prev_hash, body),
+    )
+
+
+def upcast(type_: str, schema: int, data: JsonObject) -> tuple[int, JsonObject]:
+    """Upgrade stored ``data`` to the current schema of its type."""
+    current = EVENT_TYPES[type_].schema if type_ in EVENT_TYPES else schema
+    while schema < current:
+        data = UPCASTERS[(type_, schema)](dict(data))
+        schema += 1
+    return schema, data
+
+
+def decode(stored: StoredEvent) -> Event:
+    """The typed event for a stored record, upcast to the current schema."""
+    cls = EVENT_TYPES[stored.type]
+    _, data = upcast(stored.type, stored.schema, stored.data)
+    return cls.from_data(data)

@@ -1,0 +1,319 @@
+"""Run one check of one source: load state → fetch → extract → classify → append.
+
+The shell around the pure core. The order of writes is what makes a crash
+harmless: blobs first (content-addressed, idempotent), then the events that
+name them in one atomic batch with deterministic ids and an expected stream
+version. A check interrupted at any point is simply redone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from monitor.classify import Captured, Failed, NotModified, Outcome, decide
+from monitor.errors import ConcurrencyError, FetchError
+from monitor.events import (
+    ChangeDetected,
+    ContentSuspect,
+    Event,
+    JsonObject,
+    NewEvent,
+    StoredEvent,
+    deterministic_event_id,
+    format_time,
+)
+from monitor.extract import EXTRACTOR_VERSION, extract
+from monitor.fetch import Fetcher, FetchResult, Validators
+from monitor.projections import SourceState, apply, fold
+from monitor.reconcile import reconcile
+from monitor.rules import CompiledRule, compile_rules
+from monitor.settings import Settings, SourceSettings
+from monitor.store import EventStore
+
+log = logging.getLogger(__name__)
+
+# Extraction of very large bodies runs in a worker thread so the event loop
+# keeps serving other checks (and timers) meanwhile.
+THREAD_EXTRACT_BYTES = 512 * 1024
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def extraction_key(source: SourceSettings) -> str:
+    """Fingerprint of everything that shapes the extracted text of a source."""
+    parts = (
+        EXTRACTOR_VERSION,
+        source.select,
+        source.remove,
+        source.ignore,
+        source.format,
+        source.watch_links,
+        source.json_path,
+        source.csv_key,
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckReport:
+    """What one check did, for the one-line CLI output and the daemon's log."""
+
+    source_id: str
+    outcome: str  # baseline | changed | reverted | unchanged | suspect | failed
+    detail: str
+    events: tuple[StoredEvent, ...] = ()
+
+    def line(self) -> str:
+        return f"{self.source_id:<32} {self.outcome:<10} {self.detail}"
+
+
+@dataclass
+class CheckRunner:
+    """Checks sources against one store with one fetcher; keeps a cache of source states."""
+
+    store: EventStore
+    fetcher: Fetcher
+    settings: Settings
+    clock: Callable[[], datetime] = utc_now
+    rules: tuple[CompiledRule, ...] = ()
+    _states: dict[str, SourceState] = field(default_factory=dict)
+    _unchanged_checks: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.rules:
+            self.rules = compile_rules(self.settings.rules)
+
+    async def state(self, source_id: str) -> SourceState:
+        cached = self._states.get(source_id)
+        if cached is not None:
+            return cached
+        state = fold(source_id, await self.store.read(stream=source_id))
+        self._states[source_id] = state
+        return state
+
+    def forget(self, source_id: str) -> None:
+        """Drop a cached state (another writer appended to its stream)."""
+        self._states.pop(source_id, None)
+
+    async def reconcile(self) -> list[StoredEvent]:
+        """Record config changes (registered / updated / removed sources) in the log."""
+        states = {sid: await self.state(sid) for sid in await self.store.streams()}
+        appended: list[StoredEvent] = []
+        for decision in reconcile(states, self.settings.sources):
+            stored = await self._append(decision.stream, decision.expected, decision.events)
+            appended += stored
+        return appended
+
+    async def check(self, source: SourceSettings, *, attempts: int = 1) -> CheckReport:
+        """One check of ``source``; never raises for a page problem (those become events)."""
+        for _ in range(3):
+            state = await self.state(source.id)
+            outcome = await self._observe(source, state, attempts)
+            old_text = await self._old_text(state, outcome)
+            now = self.clock()
+            events = decide(
+                state,
+                outcome,
+                source=source,
+                rules=self.rules,
+                now=now,
+                old_text=old_text,
+                confirm_every=self.settings.monitor.confirm_every,
+                checks_since_event=self._unchanged_checks.get(source.id, 0) + 1,
+            )
+            await self._store_blobs(outcome, events)
+            try:
+                stored = await self._append(source.id, state.version, tuple(events))
+            except ConcurrencyError:
+                # Another process checked this source meanwhile: decide again on fresh state.
+                self.forget(source.id)
+                continue
+            if stored:
+                self._unchanged_checks[source.id] = 0
+            else:
+                self._unchanged_checks[source.id] = self._unchanged_checks.get(source.id, 0) + 1
+            return _report(source.id, outcome, stored)
+        raise ConcurrencyError(source.id, -1, -1)
+
+    async def _observe(self, source: SourceSettings, state: SourceState, attempts: int) -> Outcome:
+        key = extraction_key(source)
+        last = state.last_good
+        validators = None
+        if last is not None and last.extraction_key == key and state.suspect_text is None:
+            validators = Validators(etag=last.etag, last_modified=last.last_modified)
+        try:
+            result = await self.fetcher.fetch(source, now=self.clock(), validators=validators)
+        except FetchError as exc:
+            log.info("check %s failed: %s: %s", source.id, exc.kind, exc)
+            return Failed(
+                url=source.url,
+                error=exc.kind,
+                message=str(exc),
+                status=exc.status,
+                fetched_at=self.clock(),
+                attempt=attempts,
+            )
+        if result.not_modified:
+            return NotModified(fetched_at=result.fetched_at)
+        return await self._capture(source, result, key, state)
+
+    async def _capture(
+        self, source: SourceSettings, result: FetchResult, key: str, state: SourceState
+    ) -> Captured:
+        raw_sha = hashlib.sha256(result.body).hexdigest()
+        last = state.last_good
+        if last is not None and last.raw_sha256 == raw_sha and last.extraction_key == key:
+            # Same bytes, same extraction: the text is the same; skip parsing entirely.
+            capture = _capture_data(
+                source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
+            )
+            return Captured(capture=capture, text="", body=result.body)
+        if len(result.body) >= THREAD_EXTRACT_BYTES:
+            extraction = await asyncio.to_thread(
+                extract, result.body, content_type=result.content_type, source=source
+            )
+        else:
+            extraction = extract(result.body, content_type=result.content_type, source=source)
+        text = extraction.text
+        text_sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        capture = _capture_data(
+            source,
+            result,
+            raw_sha,
+            text_sha,
+            len(text),
+            key,
+            extraction.media_type,
+            extraction.format,
+        )
+        if extraction.title:
+            capture["title"] = extraction.title[:300]
+        return Captured(
+            capture=capture, text=text, select_matched=extraction.select_matched, body=result.body
+        )
+
+    async def _old_text(self, state: SourceState, outcome: Outcome) -> str | None:
+        last = state.last_good
+        if not isinstance(outcome, Captured) or last is None:
+            return None
+        if outcome.capture["text_sha256"] == last.text_sha256:
+            return None
+        return (await self.store.get_blob(last.text_sha256)).decode("utf-8")
+
+    async def _store_blobs(self, outcome: Outcome, events: Sequence[Event]) -> None:
+        """Blobs go in before the events that name them."""
+        if not isinstance(outcome, Captured):
+            return
+        if not any(hasattr(e, "capture") for e in events):
+            return
+        raw_sha = await self.store.put_blob(outcome.body)
+        text_sha = await self.store.put_blob(outcome.text.encode("utf-8"))
+        if (raw_sha, text_sha) != (outcome.capture["raw_sha256"], outcome.capture["text_sha256"]):
+            raise AssertionError("blob hashes disagree with the capture")  # a bug, not a page
+
+    async def _append(
+        self, stream: str, expected: int, events: Sequence[Event]
+    ) -> list[StoredEvent]:
+        if not events:
+            return []
+        batch = []
+        for offset, event in enumerate(events, start=1):
+            data = event.to_data()
+            batch.append(
+                NewEvent(
+                    event_id=deterministic_event_id(stream, expected + offset, event.type, data),
+                    stream=stream,
+                    type=event.type,
+                    schema=event.schema,
+                    data=data,
+                )
+            )
+        stored = await self.store.append(batch, expected={stream: expected})
+        state = self._states.get(stream) or SourceState(source_id=stream)
+        for item in stored:
+            state = apply(state, item)
+        self._states[stream] = state
+        return stored
+
+
+def _capture_data(
+    source: SourceSettings,
+    result: FetchResult,
+    raw_sha: str,
+    text_sha: str,
+    text_chars: int,
+    key: str,
+    media_type: str | None,
+    format_: str | None,
+) -> JsonObject:
+    capture: JsonObject = {
+        "requested_url": result.requested_url,
+        "final_url": result.final_url,
+        "redirects": [{"url": url, "status": status} for url, status in result.redirects],
+        "status": result.status,
+        "headers": dict(result.headers),
+        "fetched_at": format_time(result.fetched_at),
+        "elapsed_ms": result.elapsed_ms,
+        "raw_sha256": raw_sha,
+        "text_sha256": text_sha,
+        "bytes": len(result.body),
+        "text_chars": text_chars,
+        "extractor": EXTRACTOR_VERSION,
+        "extraction_key": key,
+    }
+    if media_type:
+        capture["media_type"] = media_type
+    if format_:
+        capture["format"] = format_
+    return capture
+
+
+def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> CheckReport:
+    events = tuple(stored)
+    types = [e.type for e in events]
+    if isinstance(outcome, Failed):
+        return CheckReport(
+            source_id=source_id,
+            outcome="failed",
+            detail=f"{outcome.error}: {outcome.message}",
+            events=events,
+        )
+    for event in events:
+        if event.type == ChangeDetected.type:
+            kind = event.data["classification"]
+            summary = event.data["diff"].get("summary", "")
+            rules = ", ".join(r["rule_id"] for r in event.data.get("rules", []))
+            detail = summary + (f" [rules: {rules}]" if rules else "")
+            return CheckReport(
+                source_id=source_id,
+                outcome="changed" if kind == "substantive" else kind,
+                detail=detail,
+                events=events,
+            )
+        if event.type == ContentSuspect.type:
+            return CheckReport(
+                source_id=source_id,
+                outcome="suspect",
+                detail=f"{event.data['reason']}: {event.data['detail']}",
+                events=events,
+            )
+        if event.type == "BaselineCaptured":
+            capture = event.data["capture"]
+            return CheckReport(
+                source_id=source_id,
+                outcome="baseline",
+                detail=f"{capture['text_chars']} characters, HTTP {capture['status']}",
+                events=events,
+            )
+    recovered = " (recovered)" if "SourceRecovered" in types else ""
+    detail = "304 not modified" if isinstance(outcome, NotModified) else "no text change"
+    return CheckReport(
+        source_id=source_id, outcome="unchanged", detail=detail + recovered, events=events
+    )

@@ -1,0 +1,186 @@
+"""Pure folds over the event log: what the monitor knows about each source.
+
+``apply(state, event)`` is the only way state changes, so the live state and a
+replay of the log are the same function of the same events. Nothing here does
+I/O; texts are referred to by their blob hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from monitor.events import StoredEvent
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaptureRef:
+    """The last good capture of a source, by hash."""
+
+    text_sha256: str
+    raw_sha256: str
+    fetched_at: str
+    seen_until: str  # the last time this text was seen (a capture or a confirmation)
+    seq: int
+    etag: str | None = None
+    last_modified: str | None = None
+    extractor: str = ""
+    extraction_key: str = ""  # extractor version + the source settings that shape the text
+    text_chars: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceState:
+    """Everything the check pipeline needs to decide about the next capture of one source."""
+
+    source_id: str
+    version: int = 0  # stream version: the expected version of the next append
+    registered: bool = False
+    removed: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+    last_good: CaptureRef | None = None
+    known_texts: frozenset[str] = frozenset()  # text hashes of every good capture so far
+    suspect_text: str | None = None  # text hash of the current suspect capture, if any
+    consecutive_failures: int = 0
+    failing_since: str | None = None
+    last_event_at: str | None = None
+    last_change_at: str | None = None
+    last_change_seq: int | None = None
+    changes: int = 0
+    suspects: int = 0
+    failures: int = 0
+
+    @property
+    def status(self) -> str:
+        if self.removed:
+            return "removed"
+        if self.consecutive_failures:
+            return "failing"
+        if self.suspect_text is not None:
+            return "suspect"
+        if self.last_good is None:
+            return "new"
+        return "ok"
+
+
+def _capture_ref(data: dict[str, Any], seq: int, when: str) -> CaptureRef:
+    capture = data["capture"]
+    headers = capture.get("headers") or {}
+    return CaptureRef(
+        text_sha256=capture["text_sha256"],
+        raw_sha256=capture["raw_sha256"],
+        fetched_at=capture.get("fetched_at", when),
+        seen_until=capture.get("fetched_at", when),
+        seq=seq,
+        etag=headers.get("etag"),
+        last_modified=headers.get("last-modified"),
+        extractor=capture.get("extractor", ""),
+        extraction_key=capture.get("extraction_key", ""),
+        text_chars=int(capture.get("text_chars", 0)),
+    )
+
+
+def apply(state: SourceState, event: StoredEvent) -> SourceState:
+    """The state after ``event`` (an event of this source's stream)."""
+    data = event.data
+    common: dict[str, Any] = {"version": event.version, "last_event_at": event.recorded_at}
+    kind = event.type
+    if kind == "SourceRegistered":
+        return replace(state, registered=True, removed=False, settings=data["settings"], **common)
+    if kind == "SourceUpdated":
+        return replace(state, settings=data["settings"], **common)
+    if kind == "SourceRemoved":
+        return replace(state, removed=True, **common)
+    if kind in ("BaselineCaptured", "ChangeDetected"):
+        ref = _capture_ref(data, event.seq, event.recorded_at)
+        changed = kind == "ChangeDetected"
+        return replace(
+            state,
+            last_good=ref,
+            known_texts=state.known_texts | {ref.text_sha256},
+            suspect_text=None,
+            consecutive_failures=0,
+            failing_since=None,
+            changes=state.changes + (1 if changed else 0),
+            last_change_at=event.recorded_at if changed else state.last_change_at,
+            last_change_seq=event.seq if changed else state.last_change_seq,
+            **common,
+        )
+    if kind == "ContentConfirmed":
+        last = state.last_good
+        if last is not None and last.text_sha256 == data["text_sha256"]:
+            last = replace(last, seen_until=data["fetched_at"])
+        return replace(
+            state,
+            last_good=last,
+            suspect_text=None,
+            consecutive_failures=0,
+            failing_since=None,
+            **common,
+        )
+    if kind == "ContentSuspect":
+        return replace(
+            state,
+            suspect_text=data["capture"].get("text_sha256", ""),
+            consecutive_failures=0,
+            failing_since=None,
+            suspects=state.suspects + 1,
+            **common,
+        )
+    if kind == "FetchFailed":
+        return replace(
+            state,
+            consecutive_failures=state.consecutive_failures + 1,
+            failing_since=state.failing_since or data.get("fetched_at") or event.recorded_at,
+            failures=state.failures + 1,
+            **common,
+        )
+    if kind == "SourceRecovered":
+        return replace(state, consecutive_failures=0, failing_since=None, **common)
+    # Notifications and future types leave the source's detection state alone.
+    return replace(state, **common)
+
+
+def fold(source_id: str, events: Iterable[StoredEvent]) -> SourceState:
+    state = SourceState(source_id=source_id)
+    for event in events:
+        state = apply(state, event)
+    return state
+
+
+def replay(events: Iterable[StoredEvent]) -> dict[str, SourceState]:
+    """Every source's state from the whole log (system streams are skipped)."""
+    states: dict[str, SourceState] = {}
+    for event in events:
+        if event.stream.startswith("$"):
+            continue
+        current = states.get(event.stream) or SourceState(source_id=event.stream)
+        states[event.stream] = apply(current, event)
+    return states
+
+
+def state_digest(states: dict[str, SourceState]) -> str:
+    """A stable hash of a set of states, to compare a replay with the live projection."""
+    rows = []
+    for source_id in sorted(states):
+        s = states[source_id]
+        rows.append(
+            [
+                source_id,
+                s.version,
+                s.status,
+                s.last_good.text_sha256 if s.last_good else None,
+                s.last_good.seen_until if s.last_good else None,
+                sorted(s.known_texts),
+                s.consecutive_failures,
+                s.changes,
+                s.suspects,
+                s.failures,
+                s.last_change_seq,
+            ]
+        )
+    blob = json.dumps(rows, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()

@@ -1,0 +1,179 @@
+"""``MemoryEventStore``: the in-process twin of the SQLite store, for tests and ``memory://``.
+
+Same contract as every backend (see ``monitor.store.base``). Event data is kept as
+canonical JSON text and decoded on every read, exactly like the SQLite store, so a
+caller mutating a returned dict can never change the log, and both backends hand
+back identical values. Blobs are zstd-compressed like everywhere else, so size and
+corruption behaviour match too. Nothing survives ``close``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from monitor.errors import BlobMissingError, StoreUnavailableError
+from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes
+from monitor.store.base import (
+    Clock,
+    check_seq,
+    iterate_by_reading,
+    normalize,
+    plan_append,
+    streams_named,
+    type_filter,
+    utc_now,
+)
+from monitor.store.blobs import EncodedBlob, decode_blob_async, encode_blob_async
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A stored event with its data frozen as the canonical JSON text."""
+
+    event: StoredEvent
+    data: str
+
+    def load(self) -> StoredEvent:
+        return replace(self.event, data=json.loads(self.data))
+
+
+class MemoryEventStore:
+    """An event store held in process memory."""
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self._clock = clock or utc_now
+        self._rows: list[_Row] = []  # index i holds seq i + 1
+        self._by_id: dict[str, int] = {}
+        self._versions: dict[str, int] = {}
+        self._blobs: dict[str, EncodedBlob] = {}
+        self._cursors: dict[str, int] = {}
+        self._closed = False
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailableError("the memory store is closed")
+
+    async def append(
+        self, events: Sequence[NewEvent], *, expected: Mapping[str, int] | None = None
+    ) -> list[StoredEvent]:
+        self._require_open()
+        batch = normalize(events)
+        # No await from here on: the plan and the commit happen in one step of the loop,
+        # which is what makes concurrent tasks see a gap-free, atomic log.
+        stored = {
+            ev.event_id: self._rows[self._by_id[ev.event_id]].load()
+            for ev in batch
+            if ev.event_id in self._by_id
+        }
+        last = self._rows[-1].event if self._rows else None
+        plan = plan_append(
+            batch,
+            expected=expected,
+            stored=stored,
+            versions={s: self._versions.get(s, 0) for s in streams_named(batch, expected)},
+            head=(last.seq, last.hash) if last else (0, GENESIS_HASH),
+            last_recorded_at=last.recorded_at if last else None,
+            now=self._clock(),
+        )
+        for ev in plan.new:
+            self._by_id[ev.event_id] = len(self._rows)
+            self._rows.append(_Row(replace(ev, data={}), canonical_bytes(ev.data).decode()))
+            self._versions[ev.stream] = ev.version
+        return plan.result
+
+    async def read(
+        self,
+        *,
+        after: int = 0,
+        until: int | None = None,
+        stream: str | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        self._require_open()
+        check_seq("after", after)
+        chosen = type_filter(types)
+        wanted = set(chosen) if chosen is not None else None
+        end = len(self._rows) if until is None else max(0, min(until, len(self._rows)))
+        out: list[StoredEvent] = []
+        for row in self._rows[after:end]:
+            if limit is not None and len(out) >= limit:
+                break
+            ev = row.event
+            if stream is not None and ev.stream != stream:
+                continue
+            if wanted is not None and ev.type not in wanted:
+                continue
+            out.append(row.load())
+        return out
+
+    async def iterate(
+        self,
+        *,
+        after: int = 0,
+        until: int | None = None,
+        stream: str | None = None,
+        types: Collection[str] | None = None,
+        batch: int = 1000,
+    ) -> AsyncIterator[StoredEvent]:
+        async for ev in iterate_by_reading(
+            self, after=after, until=until, stream=stream, types=types, batch=batch
+        ):
+            yield ev
+
+    async def head(self) -> tuple[int, str]:
+        self._require_open()
+        if not self._rows:
+            return 0, GENESIS_HASH
+        last = self._rows[-1].event
+        return last.seq, last.hash
+
+    async def stream_version(self, stream: str) -> int:
+        self._require_open()
+        return self._versions.get(stream, 0)
+
+    async def streams(self) -> list[str]:
+        self._require_open()
+        return sorted(self._versions)
+
+    async def get_event(self, seq: int) -> StoredEvent | None:
+        self._require_open()
+        if 1 <= seq <= len(self._rows):
+            return self._rows[seq - 1].load()
+        return None
+
+    async def put_blob(self, data: bytes) -> str:
+        self._require_open()
+        blob = await encode_blob_async(data)
+        self._blobs.setdefault(blob.sha256, blob)
+        return blob.sha256
+
+    async def get_blob(self, sha256: str) -> bytes:
+        self._require_open()
+        blob = self._blobs.get(sha256)
+        if blob is None:
+            raise BlobMissingError(sha256)
+        return await decode_blob_async(sha256, blob.codec, blob.size, blob.content)
+
+    async def has_blob(self, sha256: str) -> bool:
+        self._require_open()
+        return sha256 in self._blobs
+
+    async def iterate_blob_ids(self) -> AsyncIterator[str]:
+        self._require_open()
+        for sha256 in sorted(self._blobs):
+            yield sha256
+
+    async def get_cursor(self, name: str) -> int:
+        self._require_open()
+        return self._cursors.get(name, 0)
+
+    async def set_cursor(self, name: str, seq: int) -> None:
+        self._require_open()
+        check_seq("cursor seq", seq)
+        self._cursors[name] = seq
+
+    async def close(self) -> None:
+        self._closed = True
