@@ -9,7 +9,8 @@ Invariants:
 - ``parse_config`` is pure: the text and the environment are passed in; only
   ``load_config`` touches the file system.
 - Secret values (channel URLs, source header values, the web token) never
-  appear in a problem message; they are named by key and variable only.
+  appear in a problem message; they are named by key and variable only. Nor
+  does any value taken from the environment: messages show ``${VAR}`` instead.
 - ``${VAR}`` in any string value is replaced from the environment; ``$${``
   writes a literal ``${``.
 - Keys in problems read ``monitor.timeout``, ``web.token`` or
@@ -49,11 +50,13 @@ from monitor.settings import (
 )
 
 __all__ = [
+    "is_loopback",
     "load_config",
     "locate_lines",
     "normalize_cron",
     "parse_config",
     "parse_duration",
+    "parse_listen",
     "parse_size",
     "validate_cron",
 ]
@@ -438,7 +441,8 @@ class _Scanner:
                 path.append(index)
             elif so_far in self.counts:
                 path.append(self.counts[so_far] - 1)
-        self.record(tuple(path))
+        for end in range(1, len(path) + 1):
+            self.record(tuple(path[:end]))
         return tuple(path)
 
     def key(self) -> list[str]:
@@ -576,6 +580,8 @@ class _Sink:
     def __init__(self, file: str, lines: dict[KeyPath, int], environ: Mapping[str, str]) -> None:
         self.file, self.lines, self.environ = file, lines, environ
         self.problems: list[ConfigProblem] = []
+        # Values taken from the environment, by variable name: never echoed in a message.
+        self.from_env: dict[str, str] = {}
 
     def line(self, path: KeyPath) -> int | None:
         for end in range(len(path), 0, -1):
@@ -584,6 +590,12 @@ class _Sink:
         return None
 
     def add(self, path: KeyPath, key: str, message: str) -> None:
+        # Any value read from the environment may be a credential (a token in a URL, say),
+        # so it is shown as the variable that holds it. Values under 4 characters are left
+        # alone: they cannot be secrets and would mangle ordinary words.
+        for name, value in sorted(self.from_env.items(), key=lambda item: -len(item[1])):
+            if len(value) >= 4:
+                message = message.replace(value, f"${{{name}}}")
         self.problems.append(ConfigProblem(self.file, self.line(path), key, message))
 
 
@@ -627,6 +639,7 @@ class _Table:
             if name not in self.sink.environ:
                 missing.append(name)
                 return ""
+            self.sink.from_env[name] = self.sink.environ[name]
             return self.sink.environ[name]
 
         result = _VARIABLE.sub(replace, value)
@@ -915,15 +928,15 @@ class _Builder:
         values: dict[str, Any] = {"listen": listen, "token": token,
                                   "base_url": table.http_url("base_url")}
         if listen is not None:
-            host, _, port = listen.rpartition(":")
-            host = host.strip("[]")
-            if not port.isdigit() or not 1 <= int(port) <= 65535 or not host:
-                table.problem("listen", f"expected HOST:PORT like '127.0.0.1:8080' or "
-                                        f"'0.0.0.0:8080', got {listen!r}")
+            try:
+                host, _ = parse_listen(listen)
+            except ValueError as exc:
+                table.problem("listen", str(exc))
                 values["listen"] = None
-            elif not _is_loopback(host) and token is None:
-                table.problem("token", "set [web] token when listening on a non-loopback "
-                                       f"address (listen is {listen!r})")
+            else:
+                if not is_loopback(host) and token is None:
+                    table.problem("token", "set [web] token when listening on a non-loopback "
+                                           f"address (listen is {listen!r})")
         return WebSettings(**{k: v for k, v in values.items() if v is not None})
 
     def entries(self, name: str, id_key: str,
@@ -1129,7 +1142,18 @@ class _Builder:
         return RuleSettings(id=rule_id, **{k: v for k, v in values.items() if v is not None})
 
 
-def _is_loopback(host: str) -> bool:
+def parse_listen(text: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` (``"[::1]:8080"`` for IPv6) → (host, port); ValueError with a reason."""
+    host, _, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT like '127.0.0.1:8080' or '0.0.0.0:8080' "
+                         f"(port 1-65535), got {text!r}")
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses: only this machine can connect."""
     if host.lower() == "localhost":
         return True
     try:

@@ -212,6 +212,24 @@ class NotificationFailed(Event):
     final: bool = False
 
 
+@dataclass(frozen=True, kw_only=True)
+class CheckpointSigned(Event):
+    """The log's first ``tree_size`` events were signed: their Merkle root and last event.
+
+    Stream ``$checkpoints``. ``signature`` is base64 Ed25519 over the canonical JSON of
+    the other fields (see ``monitor.checkpoint``); the event itself is a leaf of later trees.
+    """
+
+    type: ClassVar[str] = "CheckpointSigned"
+    tree_size: int
+    root_hash: str
+    head_seq: int
+    head_hash: str
+    timestamp: str
+    key_id: str
+    signature: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -226,6 +244,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SourceRecovered,
         NotificationSent,
         NotificationFailed,
+        CheckpointSigned,
     )
 }
 

@@ -102,6 +102,21 @@ class CheckRunner:
         """Drop a cached state (another writer appended to its stream)."""
         self._states.pop(source_id, None)
 
+    def reconfigured(self, settings: Settings, fetcher: Fetcher | None = None) -> CheckRunner:
+        """A runner for reloaded settings that shares this one's state cache.
+
+        The cache is a fold of the log, which a reload does not change, so the
+        daemon need not re-read every stream after each edit of ``sources.toml``.
+        """
+        return CheckRunner(
+            store=self.store,
+            fetcher=fetcher or self.fetcher,
+            settings=settings,
+            clock=self.clock,
+            _states=self._states,
+            _unchanged_checks=self._unchanged_checks,
+        )
+
     async def reconcile(self) -> list[StoredEvent]:
         """Record config changes (registered / updated / removed sources) in the log."""
         states = {sid: await self.state(sid) for sid in await self.store.streams()}

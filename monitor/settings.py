@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 Format = Literal["html", "pdf", "json", "csv", "text", "markdown"]
 Render = Literal["http", "browser", "auto"]
@@ -140,6 +141,9 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Every secret value in the settings, for redaction in logs."""
         values = [c.url for c in self.channels]
+        password = urlsplit(self.monitor.database).password
+        if password:
+            values.append(password)
         values += [v for s in self.sources for _, v in s.headers]
         if self.web.token:
             values.append(self.web.token)

@@ -104,7 +104,9 @@ class ChainVerifier:
         self.head_hash = GENESIS_HASH
         self._last_seq = 0
         self._last_hash: str | None = GENESIS_HASH  # None: the previous record was unreadable
-        self._versions: dict[str, int] = {}
+        self._versions: dict[str, tuple[int, int]] = {}  # stream -> (version, seq)
+        # Seqs already reported missing or unreadable: they explain later version jumps.
+        self._holes: list[tuple[int, int]] = []
         self._budget = _Budget(listed, "chain")
 
     def feed(self, ev: StoredEvent) -> list[Finding]:
@@ -126,6 +128,7 @@ class ChainVerifier:
             return self._budget.admit(found)
         if ev.seq > expected_seq:
             found.append(_gap(expected_seq, ev.seq))
+            self._holes.append((expected_seq, ev.seq - 1))
         elif self._last_hash is not None and ev.prev_hash != self._last_hash:
             # After a gap the link cannot match; the gap is the finding, not the link.
             if ev.seq == 1:
@@ -137,8 +140,9 @@ class ChainVerifier:
                 )
             found.append(Finding(ev.seq, "link", message))
         found += self._check_content(ev)
-        last_version = self._versions.get(ev.stream, 0)
-        if ev.version != last_version + 1:
+        last_version, last_seq = self._versions.get(ev.stream, (0, 0))
+        skipped = ev.version - last_version - 1
+        if skipped != 0 and not 0 < skipped <= self._holes_between(last_seq, ev.seq):
             found.append(
                 Finding(
                     ev.seq,
@@ -147,7 +151,7 @@ class ChainVerifier:
                     f"version {last_version} (expected {last_version + 1})",
                 )
             )
-        self._versions[ev.stream] = ev.version
+        self._versions[ev.stream] = (ev.version, ev.seq)
         self._last_seq, self._last_hash = ev.seq, ev.hash
         self.head_hash = ev.hash
         return self._budget.admit(found)
@@ -158,6 +162,7 @@ class ChainVerifier:
         found: list[Finding] = []
         if seq > self._last_seq + 1:
             found.append(_gap(self._last_seq + 1, seq))
+        self._holes.append((self._last_seq + 1, seq))
         found.append(Finding(seq, "unreadable", f"seq {seq} cannot be read: {reason}"))
         self._last_seq, self._last_hash = max(seq, self._last_seq), None
         return self._budget.admit(found)
@@ -165,6 +170,12 @@ class ChainVerifier:
     def finish(self) -> list[Finding]:
         """Findings about the log as a whole, once every event has been fed."""
         return self._budget.summary()
+
+    def _holes_between(self, after: int, before: int) -> int:
+        """How many reported missing/unreadable seqs lie strictly between two positions."""
+        return sum(
+            max(0, min(last, before - 1) - max(first, after + 1) + 1) for first, last in self._holes
+        )
 
     @staticmethod
     def _check_content(ev: StoredEvent) -> list[Finding]:

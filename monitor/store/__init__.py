@@ -96,8 +96,10 @@ def open_store(
     Unknown schemes are refused here, before anything is opened. With ``create=False``
     a missing SQLite file is an error instead of a new, empty log.
     """
-    opener = OPENERS[url_scheme(url)]
-    return _opened(opener, url, clock, create)
+    scheme = url_scheme(url)
+    if scheme == "sqlite":
+        sqlite_path(url)  # a malformed sqlite URL fails here, like an unknown scheme
+    return _opened(OPENERS[scheme], url, clock, create)
 
 
 @contextlib.asynccontextmanager

@@ -98,9 +98,10 @@ class MemoryEventStore:
         wanted = set(chosen) if chosen is not None else None
         end = len(self._rows) if until is None else max(0, min(until, len(self._rows)))
         out: list[StoredEvent] = []
-        for row in self._rows[after:end]:
+        for index in range(after, end):  # no slice copy: iterate pages through big logs
             if limit is not None and len(out) >= limit:
                 break
+            row = self._rows[index]
             ev = row.event
             if stream is not None and ev.stream != stream:
                 continue

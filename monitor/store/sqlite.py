@@ -83,6 +83,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 
 _EVENT_COLUMNS = "seq, event_id, stream, version, type, schema, recorded_at, data, prev_hash, hash"
+# Read back as bytes so a value edited into invalid UTF-8 (or into TEXT) is reported by
+# seq or blob name here, instead of failing inside the driver with no name attached.
+_EVENT_SELECT = _EVENT_COLUMNS.replace(" data,", " CAST(data AS BLOB),")
 
 # Primary result codes (the low byte of sqlite3.Error.sqlite_errorcode).
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 5, 6, 8
@@ -129,8 +132,8 @@ def translate_error(exc: sqlite3.Error, path: str) -> StoreError:
 def _row_to_event(row: Sequence[Any]) -> StoredEvent:
     seq, event_id, stream, version, type_, schema, recorded_at, data, prev_hash, hash_ = row
     try:
-        decoded = json.loads(data)
-    except (TypeError, ValueError) as exc:
+        decoded = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+    except (TypeError, ValueError) as exc:  # includes UnicodeDecodeError
         raise StoreError(
             f"seq {seq}: stored data is not valid JSON (edited outside the monitor?)"
         ) from exc
@@ -261,12 +264,18 @@ class SqliteEventStore:
             yield
         except sqlite3.Error as exc:
             raise translate_error(exc, self.path) from exc
+        except ValueError as exc:
+            # aiosqlite's answer to a call racing ``close``; anything else is a real bug.
+            if self._closed:
+                raise StoreUnavailableError(f"the event store {self.path} is closed") from exc
+            raise
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction: this process's tasks in turn, other processes via the lock."""
         self._require_open()
         async with self._write_lock:
+            self._require_open()  # close() may have run while this task waited for the lock
             with self._translating():
                 await self._writer.execute_fetchall("BEGIN IMMEDIATE")
                 try:
@@ -342,7 +351,7 @@ class SqliteEventStore:
         found: dict[str, StoredEvent] = {}
         for chunk in _chunks(sorted(set(event_ids))):
             rows = await db.execute_fetchall(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id IN ({_marks(len(chunk))})",
+                f"SELECT {_EVENT_SELECT} FROM events WHERE event_id IN ({_marks(len(chunk))})",
                 tuple(chunk),
             )
             found.update((ev.event_id, ev) for ev in map(_row_to_event, rows))
@@ -383,7 +392,7 @@ class SqliteEventStore:
         if chosen is not None:
             clauses.append(f"type IN ({_marks(len(chosen))})")
             params.extend(chosen)
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY seq"
+        sql = f"SELECT {_EVENT_SELECT} FROM events WHERE {' AND '.join(clauses)} ORDER BY seq"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
@@ -417,7 +426,7 @@ class SqliteEventStore:
         return [row[0] for row in rows]
 
     async def get_event(self, seq: int) -> StoredEvent | None:
-        rows = await self._query(f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq = ?", (seq,))
+        rows = await self._query(f"SELECT {_EVENT_SELECT} FROM events WHERE seq = ?", (seq,))
         return _row_to_event(rows[0]) if rows else None
 
     # ------------------------------------------------------------------ blobs
@@ -436,7 +445,7 @@ class SqliteEventStore:
 
     async def get_blob(self, sha256: str) -> bytes:
         rows = await self._query(
-            "SELECT codec, size, content FROM blobs WHERE sha256 = ?", (sha256,)
+            "SELECT codec, size, CAST(content AS BLOB) FROM blobs WHERE sha256 = ?", (sha256,)
         )
         if not rows:
             raise BlobMissingError(sha256)

@@ -1,0 +1,125 @@
+"""``monitor diff ID [--from TIME] [--to TIME] [--patch]``: the change between two captures.
+
+Both texts are reconstructed from the stored blobs: the good capture (baseline or
+change) current at ``--to`` (default now) and the one current at ``--from`` (default:
+the capture just before the ``--to`` one). The output is a word diff per changed
+block — ``[-removed-]{+added+}`` — or, with ``--patch``, the exact diff-match-patch
+patch that turns the old text into the new one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from monitor.commands.common import (
+    Subparsers,
+    UsageError,
+    database_url,
+    parse_when,
+    settings_if_present,
+)
+from monitor.diff import BlockChange, TextDiff, diff_texts
+from monitor.events import StoredEvent, format_time
+from monitor.store import EventStore, open_store
+
+GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
+
+
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "diff",
+        parents=[common],
+        help="show the change of a source's text between two times (default: the last change)",
+        description="Diff the normalized text of source ID current at --from against the text "
+        "current at --to, both rebuilt from the stored blobs.",
+    )
+    parser.add_argument("id", metavar="ID", help="source id")
+    parser.add_argument(
+        "--from", dest="from_", metavar="TIME", help="default: the capture before the --to one"
+    )
+    parser.add_argument("--to", metavar="TIME", help="default: now")
+    parser.add_argument(
+        "--patch", action="store_true", help="print the diff-match-patch patch instead"
+    )
+    parser.set_defaults(handler=run)
+
+
+def capture_at(captures: list[StoredEvent], at: str | None) -> int | None:
+    """Index of the capture current at ``at`` (recorded at or before it), or None."""
+    found = None
+    for index, event in enumerate(captures):
+        if at is not None and event.recorded_at > at:
+            break
+        found = index
+    return found
+
+
+async def _text(store: EventStore, event: StoredEvent) -> str:
+    return (await store.get_blob(event.data["capture"]["text_sha256"])).decode("utf-8")
+
+
+def _segments(change: BlockChange) -> str:
+    out = []
+    for op, text in change.inline:
+        if op < 0:
+            out.append(f"[-{text}-]")
+        elif op > 0:
+            out.append(f"{{+{text}+}}")
+        else:
+            out.append(text)
+    return "".join(out)
+
+
+def word_diff(diff: TextDiff) -> str:
+    """Each changed block with its heading path, as a git-style word diff."""
+    lines: list[str] = []
+    for change in diff.changes:
+        where = " > ".join(change.path)
+        lines.append(f"@@ {change.op}" + (f" under {where}" if where else "") + " @@")
+        if change.op == "changed" and change.inline:
+            lines.append("~ " + _segments(change))
+        else:
+            if change.old is not None:
+                lines.append("- " + change.old)
+            if change.new is not None:
+                lines.append("+ " + change.new)
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+async def run(args: argparse.Namespace) -> int:
+    to = format_time(parse_when(args.to)) if args.to else None
+    frm = format_time(parse_when(args.from_)) if args.from_ else None
+    if to is not None and frm is not None and frm > to:
+        raise UsageError(f"--from ({frm}) is after --to ({to})")
+    settings = settings_if_present(args)
+    async with open_store(database_url(args, settings), create=False) as store:
+        if await store.stream_version(args.id) == 0:
+            raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
+        captures = await store.read(stream=args.id, types=GOOD_CAPTURES)
+        new_index = capture_at(captures, to)
+        if new_index is None:
+            raise UsageError(f"source {args.id!r} has no good capture at or before {to or 'now'}")
+        if frm is not None:
+            old_index = capture_at(captures, frm)
+            if old_index is None:
+                raise UsageError(f"source {args.id!r} has no good capture at or before {frm}")
+        elif new_index == 0:
+            print(f"{args.id}: only one capture so far ({captures[0].recorded_at}); no change")
+            return 0
+        else:
+            old_index = new_index - 1
+        old, new = captures[old_index], captures[new_index]
+        old_text, new_text = await _text(store, old), await _text(store, new)
+    print(f"--- {args.id} seq {old.seq} captured {old.recorded_at}", file=sys.stderr)
+    print(f"+++ {args.id} seq {new.seq} captured {new.recorded_at}", file=sys.stderr)
+    diff = diff_texts(old_text, new_text)
+    if not diff.changes and old_text == new_text:
+        print("no change between these captures")
+        return 0
+    if args.patch:
+        sys.stdout.write(diff.patch)
+    else:
+        print(diff.summary)
+        sys.stdout.write(word_diff(diff))
+    return 0

@@ -1,0 +1,1 @@
+"""Event store tests: the shared contract suite and the SQLite-specific behaviour."""
