@@ -204,6 +204,10 @@ class Signer:
             checkpoint=checkpoint, signature=self._key.sign(checkpoint.signed_bytes())
         )
 
+    def sign_bytes(self, data: bytes) -> bytes:
+        """A raw Ed25519 signature over ``data`` (e.g. an export's manifest)."""
+        return self._key.sign(data)
+
     def sign_tree(
         self, *, tree_size: int, root: bytes, head_hash: str, now: datetime
     ) -> SignedCheckpoint:

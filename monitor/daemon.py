@@ -34,9 +34,10 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from monitor.config import load_config
 from monitor.errors import ConfigError, MonitorError
@@ -136,7 +137,7 @@ class DaemonStatus:
 
 
 class Daemon:
-    """``monitor run``. Build it with loaded settings, ``await run()``; signals stop or reload it."""
+    """``monitor run``: build it with loaded settings and ``await run()``; signals steer it."""
 
     def __init__(
         self,
@@ -178,8 +179,8 @@ class Daemon:
         self._fetchers: list[Fetcher] = []
         self._closing: set[asyncio.Task[None]] = set()
         self._scheduler: CheckScheduler | None = None
-        self._queued: set[asyncio.Task[object]] = set()
-        self._running: set[asyncio.Task[object]] = set()
+        self._queued: set[asyncio.Task[Any]] = set()
+        self._running: set[asyncio.Task[Any]] = set()
         self._last_checked: dict[str, datetime] = {}
         self._notifier: Notifier | None = None
         self._notify_wake = asyncio.Event()
@@ -199,7 +200,7 @@ class Daemon:
                 log.warning("second stop request: cancelling what is still running")
             self._hurry.set()
         else:
-            log.warning("stopping: no new checks; finishing those in flight")
+            log.info("stopping: no new checks; finishing those in flight")
         self._stop.set()
         self._wakeup.set()
 
@@ -224,6 +225,7 @@ class Daemon:
             self._store = store
             stack.push_async_callback(self._close_fetchers)
             gen = self._generation(self.settings, previous=None)
+            self._install(gen, previous=None)
             appended = await gen.runner.reconcile()
             if appended:
                 log.info("configuration recorded: %d source events", len(appended))
@@ -256,7 +258,7 @@ class Daemon:
             finally:
                 deadline = (stop_started or time.monotonic()) + self.settings.monitor.grace_period
                 await self._drain(deadline)
-        log.warning("stopped")
+        log.info("stopped")
 
     async def _main_loop(self) -> None:
         while not self._stop.is_set():
@@ -269,7 +271,11 @@ class Daemon:
             changed = self._config_changed()
             if self._reload_requested or changed:
                 self._reload_requested = False
-                await self.reload()
+                try:
+                    await self.reload()
+                except Exception:
+                    # The daemon outlives a bug in a reload: it keeps the configuration it has.
+                    log.exception("reloading the configuration failed; keeping the previous one")
 
     async def _drain(self, deadline: float) -> None:
         """Stop scheduling; let running checks and a last notifier pass finish by ``deadline``."""
@@ -280,7 +286,7 @@ class Daemon:
             task.cancel()  # it has not started fetching: nothing is lost by dropping it
         running = set(self._running)
         if running:
-            log.warning(
+            log.info(
                 "waiting up to %.0fs for %d checks in flight",
                 max(0.0, deadline - time.monotonic()),
                 len(running),
@@ -288,18 +294,18 @@ class Daemon:
             left = await self._wait_until(running, deadline)
             if left:
                 log.warning("grace period over: cancelling %d checks in flight", len(left))
-                for task in left:
-                    task.cancel()
+                for future in left:
+                    future.cancel()
         pending = list(self._queued)
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
         await self._final_notifier_pass(deadline)
 
-    async def _wait_until(self, tasks: set[asyncio.Task[object]], deadline: float) -> set[
-        asyncio.Task[object]
-    ]:
+    async def _wait_until(
+        self, tasks: Iterable[asyncio.Future[Any]], deadline: float
+    ) -> set[asyncio.Future[Any]]:
         """Wait for ``tasks`` until ``deadline`` or a second stop request; returns those left."""
-        left = set(tasks)
+        left: set[asyncio.Future[Any]] = set(tasks)
         hurry = asyncio.ensure_future(self._hurry.wait())
         try:
             while left and not self._hurry.is_set():
@@ -319,6 +325,7 @@ class Daemon:
     # ------------------------------------------------------------------ checks
 
     def _generation(self, settings: Settings, previous: _Generation | None) -> _Generation:
+        """The objects ``settings`` needs; shares the fetcher while ``[monitor]`` is unchanged."""
         assert self._store is not None
         if previous is not None and previous.settings.monitor == settings.monitor:
             fetcher, limit = previous.fetcher, previous.limit
@@ -332,13 +339,22 @@ class Daemon:
             )
         else:
             runner = previous.runner.reconfigured(settings, fetcher)
-        gen = _Generation(settings=settings, fetcher=fetcher, runner=runner, limit=limit)
-        if previous is not None and previous.fetcher is not fetcher:
+        return _Generation(settings=settings, fetcher=fetcher, runner=runner, limit=limit)
+
+    def _install(self, gen: _Generation, previous: _Generation | None) -> None:
+        """Make ``gen`` the one new checks use; the previous one's fetcher closes when idle."""
+        self._gen = gen
+        self.settings = gen.settings
+        self.status.sources = len(gen.settings.sources)
+        if previous is not None and previous.fetcher is not gen.fetcher:
             previous.retired = True
             self._maybe_close(previous)
-        self._gen = gen
-        self.status.sources = len(settings.sources)
-        return gen
+
+    def _discard(self, gen: _Generation, previous: _Generation) -> None:
+        """Forget a generation that was never installed."""
+        if gen.fetcher is not previous.fetcher:
+            gen.retired = True
+            self._maybe_close(gen)
 
     async def _on_due(self, source_id: str) -> None:
         """A scheduled check (an APScheduler job body, one at a time per source)."""
@@ -455,19 +471,20 @@ class Daemon:
             return False
         if self._on_settings is not None:
             self._on_settings(new)  # new secrets are redacted before anything can log them
-        old = self.settings
-        assert self._gen is not None
+        old, previous = self.settings, self._gen
+        assert previous is not None
         if new.monitor.database != old.monitor.database:
             log.warning("the database setting changed; it takes effect at the next start")
-        gen = self._generation(new, previous=self._gen)
+        gen = self._generation(new, previous=previous)
         try:
             appended = await gen.runner.reconcile()
         except MonitorError as exc:
-            log.error("could not record the new configuration (%s); will retry at the next "
-                      "reload or edit", exc)
-            self._stamp = None  # retry on the next poll
+            # Typically a check of the same source appended first; the next poll tries again.
+            log.error("could not record the new configuration, will try again: %s", exc)
+            self._discard(gen, previous)
+            self._stamp = None
             return False
-        self.settings = new
+        self._install(gen, previous)
         last = {**await self._last_checks_from_log(gen), **self._last_checked}
         self._sync_schedule(last)
         if (new.channels, new.rules, new.monitor, new.web) != (
@@ -479,7 +496,7 @@ class Daemon:
             self._pending_notifier_settings = new
             self._notifier_round.set()
         self.status.reloads += 1
-        log.warning(
+        log.info(
             "configuration reloaded: %d sources; %d source events recorded",
             len(new.sources),
             len(appended),
@@ -505,10 +522,12 @@ class Daemon:
     # ------------------------------------------------------------------ notifier
 
     def _start_notifier(self, store: EventStore) -> None:
-        kwargs = {}
-        if self._notifier_retry_base is not None:
-            kwargs["retry_base"] = self._notifier_retry_base
-        self._notifier = Notifier(store, self.settings, clock=self.clock, **kwargs)
+        if self._notifier_retry_base is None:
+            self._notifier = Notifier(store, self.settings, clock=self.clock)
+        else:
+            self._notifier = Notifier(
+                store, self.settings, clock=self.clock, retry_base=self._notifier_retry_base
+            )
         self._notifier_task = asyncio.create_task(self._supervise_notifier(), name="notifier")
 
     async def _supervise_notifier(self) -> None:
@@ -516,11 +535,11 @@ class Daemon:
         notifier = self._notifier
         assert notifier is not None
         while not self._notifier_stop.is_set():
+            self._notifier_round.clear()  # before reading: a reload after this starts a new round
             pending = self._pending_notifier_settings
             if pending is not None:
                 self._pending_notifier_settings = None
                 notifier.reconfigure(pending)
-            self._notifier_round.clear()
             round_stop = asyncio.Event()
             relay = asyncio.ensure_future(self._relay_stop(round_stop))
             try:
@@ -553,9 +572,8 @@ class Daemon:
             return
         self._notifier_stop.set()
         self._notify_wake.set()
-        finished = await self._wait_until({task}, deadline)  # type: ignore[arg-type]
-        if finished:  # i.e. still running at the deadline
-            return
+        if await self._wait_until({task}, deadline):
+            return  # still in a send at the deadline: cancelled on the way out
         remaining = deadline - time.monotonic()
         if remaining <= 0 or self._hurry.is_set():
             return

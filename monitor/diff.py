@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -31,7 +31,7 @@ from typing import Any
 
 from diff_match_patch import diff_match_patch, patch_obj
 
-__all__ = ["BlockChange", "TextDiff", "apply_patch", "diff_texts"]
+__all__ = ["CJK_CHARS", "WORD", "BlockChange", "TextDiff", "apply_patch", "diff_texts"]
 
 DELETE, EQUAL, INSERT = -1, 0, 1
 
@@ -48,7 +48,7 @@ CJK_CHARS = (
 _WORD_PATTERN = rf"[{CJK_CHARS}]|[^\W{CJK_CHARS}]+(?:[^\s\w][^\W{CJK_CHARS}]+)*"
 # A word keeps inner punctuation ("1,234", "don't"); trailing punctuation is its own token.
 _TOKEN = re.compile(rf"{_WORD_PATTERN}|\s+|\S")
-_WORD = re.compile(_WORD_PATTERN)
+WORD = re.compile(_WORD_PATTERN)  # a word: one CJK character, or a run of other word characters
 _HAS_CJK = re.compile(f"[{CJK_CHARS}]")
 _HEADING = re.compile(r"(#{1,6}) (.*)")
 _PAGE_MARKER = re.compile(r"--- page \d+ ---")
@@ -259,7 +259,7 @@ def _collapse(text: str) -> str:
 
 
 def _word_count(text: str) -> int:
-    return len(_WORD.findall(text))
+    return len(WORD.findall(text))
 
 
 class _Builder:
@@ -292,7 +292,6 @@ class _Builder:
             self.diffs.append((self._op, "".join(self._parts)))
             self._parts = []
 
-
     def run(self) -> None:
         opcodes = _opcodes(self.old_lines.keys, self.new_lines.keys)
         moved = self._find_moves([op for op in opcodes if op[0] != _SAME])
@@ -307,24 +306,27 @@ class _Builder:
 
     def _find_moves(self, runs: list[tuple[int, int, int, int, int]]) -> dict[int, int]:
         """old line → new line, for deleted lines that reappear (whitespace aside) elsewhere."""
-        inserted: dict[str, list[tuple[int, int]]] = {}
+        inserted: dict[str, dict[int, deque[int]]] = {}  # text → run → new lines, in order
         for number, (_, _, _, blo, bhi) in enumerate(runs):
             for j in range(blo, bhi):
                 key = _collapse(self.new_text[j])
                 if key:
-                    inserted.setdefault(key, []).append((number, j))
+                    inserted.setdefault(key, {}).setdefault(number, deque()).append(j)
         moved: dict[int, int] = {}
         if not inserted:
             return moved
         for number, (_, alo, ahi, _, _) in enumerate(runs):
             for i in range(alo, ahi):
-                places = inserted.get(_collapse(self.old_text[i]))
-                if not places:
+                by_run = inserted.get(_collapse(self.old_text[i]))
+                if not by_run:
                     continue
-                # Within one run an equal line is an edit in place, not a move.
-                at = next((k for k, (run, _) in enumerate(places) if run != number), None)
-                if at is not None:
-                    moved[i] = places.pop(at)[1]
+                for run, places in by_run.items():
+                    # Within one run an equal line is an edit in place, not a move.
+                    if run != number:
+                        moved[i] = places.popleft()
+                        if not places:
+                            del by_run[run]
+                        break
         return moved
 
     def _run(
@@ -440,8 +442,7 @@ def _heading_paths(lines: list[str], wanted: list[int]) -> dict[int, tuple[str, 
         while h < len(heads) and heads[h] < target:
             m = _HEADING.match(lines[heads[h]])
             h += 1
-            title = _collapse(m.group(2)) if m else ""
-            if not title or m is None:
+            if m is None or not (title := _collapse(m.group(2))):
                 continue
             level = len(m.group(1))
             while stack and stack[-1][0] >= level:
@@ -593,7 +594,7 @@ def _pair_class(line: str) -> int:
 def _word_set(line: str) -> frozenset[str]:
     """Words for similarity; splitting on spaces is 5× faster and as good without CJK."""
     folded = line.casefold()
-    return frozenset(_WORD.findall(folded) if _HAS_CJK.search(folded) else folded.split())
+    return frozenset(WORD.findall(folded) if _HAS_CJK.search(folded) else folded.split())
 
 
 def _align(olds: list[str], news: list[str]) -> list[tuple[int, int]]:
@@ -808,6 +809,7 @@ _SIGN = {INSERT: "+", DELETE: "-", EQUAL: " "}
 
 # --------------------------------------------------------------------------- summary
 
+
 def _quote(text: str, limit: int = _RUN_CHARS) -> str:
     return "'" + _clip(text, limit) + "'"
 
@@ -823,7 +825,7 @@ def _substitution(changes: tuple[BlockChange, ...]) -> str:
     for change in changes:
         if change.op != "changed":
             continue
-        segments = [(op, _collapse(text)) for op, text in change.inline]
+        segments = [(op, _collapse(t) if op != EQUAL else t) for op, t in change.inline]
         for k, (op, text) in enumerate(segments):
             if op == DELETE and k + 1 < len(segments) and segments[k + 1][0] == INSERT:
                 before, after = text, segments[k + 1][1]

@@ -7,7 +7,7 @@ light Markdown::
     # Transparency report            h1 … h6: "#" × level
     ## Government requests
     Paragraph text as is.            p (also pre, field, record: plain lines)
-    - A list item                    li (ordered lists too: numbers are not text)
+    - A list item                    li (HTML <ol> items too: their numbers are not text)
     | Hong Kong | 45 | 12 |          row: table cells joined with " | "
     > A quotation                    quote
     --- page 3 ---                   page marker (PDF)
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -92,13 +92,14 @@ _FENCE_STARTS = ("```", "~~~")
 # Inline link syntax; URLs may hold one level of balanced parentheses (Wikipedia).
 _IMAGE = re.compile(r"!\[([^\]]*)\]\((?:<[^>]*>|(?:[^()\s]|\([^()\s]*\))*)(?:\s+[^)]*)?\)")
 _LINK = re.compile(r"\[([^\]]*)\]\((<[^>]*>|(?:[^()\s]|\([^()\s]*\))*)(?:\s+[^)]*)?\)")
+# A link whose text spans lines (a "card"): "[" alone on a line, text lines, then "](url)".
+_LINK_CLOSE = re.compile(r"\]\((<[^>]*>|(?:[^()\s]|\([^()\s]*\))*)(?:\s+[^)]*)?\)")
 
 # First characters of a text that some reading rule looks at (fast path of _needs_escape).
-_SPECIAL_START = frozenset("#-*+>|`~_:\\")
+_SPECIAL_START = frozenset("#-*+>|`~_:[]\\")
 
 _MARKER_KINDS = frozenset({*HEADING_LEVELS, "li", "row", "quote", "page"})
 
-Inline = Callable[[str], str]
 
 
 class _Fence:
@@ -151,7 +152,7 @@ def _needs_escape(kind: str, text: str) -> bool:
     return _read(_plain(kind, text), None) != (read_kind, text)
 
 
-def _body(kind: str, body: str, inline: Inline | None) -> Piece | None:
+def _body(kind: str, body: str, inline: LinkInliner | None) -> Piece | None:
     if len(body) > 1 and body[0] == "\\" and _needs_escape(kind, body[1:]):
         return (kind, body[1:])
     if kind == "row":
@@ -166,11 +167,17 @@ def _body(kind: str, body: str, inline: Inline | None) -> Piece | None:
     return (kind, text) if text else None
 
 
-def _read(line: str, inline: Inline | None) -> Read:
+def _read(line: str, inline: LinkInliner | None) -> Read:
     """Classify one normalized, non-empty line. ``inline`` is None for structure only."""
     first = line[0]
     if first == "\\" and len(line) > 1 and _needs_escape("p", line[1:]):
         return ("p", line[1:])
+    if first == "[" and line == "[":
+        return None
+    if first == "]":
+        close = _LINK_CLOSE.fullmatch(line)
+        if close:
+            return inline.close_link(close.group(1)) if inline is not None else None
     if first in "`~" and line.startswith(_FENCE_STARTS):
         return FENCE
     if "|" in line and _TABLE_SEPARATOR.fullmatch(line):
@@ -272,6 +279,12 @@ class LinkInliner:
         url = clean_url(match.group(2).strip("<>"), self.base)
         return f"{label} <{url}>" if url else label
 
+    def close_link(self, target: str) -> Piece | None:
+        """The line ending a link whose text spanned lines: its target, if links are watched."""
+        self.links += 1
+        url = clean_url(target.strip("<>"), self.base) if self.watch_links else None
+        return ("p", f"<{url}>") if url else None
+
     def __call__(self, text: str) -> str:
         if "](" not in text:
             return text
@@ -279,12 +292,18 @@ class LinkInliner:
         return normalize_text(_LINK.sub(self._link, text))
 
 
-def read_markdown(text: str, inline: Inline) -> list[Piece]:
+def read_markdown(text: str, inline: LinkInliner) -> list[Piece]:
     """Markdown (or a rendered normalized text) → pieces, one per non-blank line.
 
-    Headings keep their level, list items ("- ", "* ", "+ ", "1. ") become ``li``,
-    "|" rows become ``row``, fenced code lines become ``pre``, rules and table
-    separator lines are dropped, links become their text.
+    Headings keep their level and feed the heading paths; "- ", "* " and "+ "
+    items become ``li``; "|" rows become ``row``; "> " lines ``quote``; fenced
+    code lines ``pre``; rules and table separator lines are dropped; links become
+    their text (``[text](url)`` → "text", ``![alt](src)`` → "alt"), including a
+    link whose text spans lines ("[" alone on a line … "](url)").
+
+    An ordered item ("1. Scope") stays a paragraph *with* its number: clause
+    numbers in legal texts are text, and HTML paragraphs that start with a
+    number must not need escaping in the stored text.
     """
     pieces: list[Piece] = []
     in_fence = False

@@ -99,9 +99,9 @@ def sniff_html_charset(body: bytes) -> str | None:
 
 def detect(body: bytes, content_type: str | None, *, html: bool) -> tuple[str, int]:
     """The codec ``body`` is written in, and the length of its byte-order mark (0 if none)."""
-    for bom, codec in _BOMS:
+    for bom, bom_codec in _BOMS:
         if body.startswith(bom):
-            return codec, len(bom)
+            return bom_codec, len(bom)
     codec = codec_for(charset_param(content_type))
     if codec is None and html:
         codec = sniff_html_charset(body)

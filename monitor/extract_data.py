@@ -33,7 +33,6 @@ from monitor.extract_blocks import Piece, normalize_text
 log = logging.getLogger(__name__)
 
 
-
 class _Wildcard:
     """``[*]`` or ``.*``: every item of an array, every value of an object."""
 
@@ -191,7 +190,9 @@ def extract_csv(text: str, csv_key: Sequence[str]) -> DataDraft:
         cells = row + [""] * (width - len(row))
         key = tuple(cells[i] for i in key_columns)
         parts = [k for k in key if k]
-        parts += [f"{names[i]}: {cells[i]}" for i in range(width) if i not in key_columns and cells[i]]
+        parts += [
+            f"{names[i]}: {cells[i]}" for i in range(width) if i not in key_columns and cells[i]
+        ]
         records.append((key, normalize_text(RECORD_SEPARATOR.join(parts))))
     records.sort()
     return DataDraft([("record", text) for _, text in records if text], True)
@@ -208,6 +209,8 @@ def _key_columns(header: Sequence[str], csv_key: Sequence[str]) -> list[int]:
         elif name.casefold() in folded:
             columns.append(folded.index(name.casefold()))
         else:
-            log.warning("csv_key column %r is not in the header %r; using the first column", name, header)
+            log.warning(
+                "csv_key column %r is not in the header %r; using the first column", name, header
+            )
             return [0]
     return columns

@@ -31,6 +31,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from monitor.extract_blocks import HEADING_LEVELS, Piece, normalize_text, row_text
 from monitor.extract_links import clean_url, resolve_base
+from monitor.extract_nesting import SCAN_FROM_TAGS, bound_nesting
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,12 @@ _DROPPED = frozenset(
 )  # fmt: skip
 # Hidden from every reader. "until-found" content is collapsed, yet findable: real text.
 _HIDDEN = 'dialog:not([open]), [hidden]:not([hidden="until-found"]), [aria-hidden="true"]'
+# A modal (cookie consent, login prompt) sets aria-hidden on the app root while it is open:
+# an aria-hidden element that holds the page's main content is not hidden text. Candidates
+# hold one of these; they are spared when they hold most of the page's text.
+_PAGE_INSIDE_HIDDEN = ", ".join(
+    f'[aria-hidden="true"] {tag}' for tag in ("main", "article", "[role=main]")
+)
 
 # Blocks that set their own kind.
 _OWN_KIND = {**{h: h for h in HEADING_LEVELS}, "li": "li", "blockquote": "quote", "pre": "pre"}
@@ -115,6 +122,25 @@ def _layout_rows(tree: LexborHTMLParser) -> frozenset[int]:
     return frozenset(rows)
 
 
+def _remove_hidden(tree: LexborHTMLParser) -> None:
+    """Remove hidden elements, except an aria-hidden one that is most of the page."""
+    candidates: dict[int, LexborNode] = {}
+    for marker in tree.css(_PAGE_INSIDE_HIDDEN):
+        node = marker.parent
+        while node is not None and node.is_element_node:
+            if node.attrs.get("aria-hidden") == "true":
+                candidates[node.mem_id] = node
+            node = node.parent
+    spared: set[int] = set()
+    if candidates:
+        body = tree.body
+        page_chars = len(body.text()) if body is not None else 0
+        spared = {key for key, node in candidates.items() if 2 * len(node.text()) > page_chars}
+    for node in tree.css(_HIDDEN):
+        if node.mem_id not in spared and node.tag not in ("html", "body"):
+            node.decompose()
+
+
 def _remove(tree: LexborHTMLParser, selector: str) -> None:
     try:
         nodes = tree.css(selector)
@@ -164,7 +190,7 @@ def _walk(
 
     node: LexborNode | None = root
     while node is not None:
-        tag = node.tag
+        tag = node.tag or ""
         end = -1  # -1: nothing to close later (a text node, or a skipped subtree)
         if tag == "-text":
             buf.append(node.text_content or "")
@@ -259,6 +285,10 @@ def extract_html(
 
     ``markup`` is text, or UTF-8 bytes (invalid sequences read as U+FFFD).
     """
+    if isinstance(markup, str) and markup.count("<") >= SCAN_FROM_TAGS:
+        markup = markup.encode("utf-8")
+    if isinstance(markup, bytes):
+        markup = bound_nesting(markup)  # parsing is quadratic in depth: bound it first
     tree = LexborHTMLParser(markup)
     title_node = tree.css_first("head > title")
     title = normalize_text(title_node.text()) if title_node is not None else ""
@@ -270,7 +300,7 @@ def extract_html(
 
     for selector in remove:
         _remove(tree, selector)
-    _remove(tree, _HIDDEN)
+    _remove_hidden(tree)
 
     if select:
         try:
@@ -281,15 +311,12 @@ def extract_html(
         if not roots:
             return HtmlDraft(pieces=[], title=title or None, links=0, select_matched=False)
     else:
-        body = tree.body
-        roots = [body if body is not None else tree.root]
+        top = tree.body or tree.root
+        roots = [top] if top is not None else []
 
     pieces: list[Piece] = []
     links = 0
     layout_rows = _layout_rows(tree)
     for root in roots:
-        if root is not None:
-            links += _walk(
-                root, pieces, layout_rows=layout_rows, base=base, watch_links=watch_links
-            )
+        links += _walk(root, pieces, layout_rows=layout_rows, base=base, watch_links=watch_links)
     return HtmlDraft(pieces=pieces, title=title or None, links=links, select_matched=True)

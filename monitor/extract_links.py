@@ -9,6 +9,7 @@ without tracking parameters comes back byte for byte as resolved.
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 # Parameters that identify a visitor, a click or a campaign, never a document.
@@ -71,8 +72,6 @@ def clean_url(href: str, base: str | None) -> str | None:
     if not target or target.startswith("#") or target.lower().startswith(_SKIPPED_SCHEMES):
         return None
     if base:
-        try:
+        with contextlib.suppress(ValueError):  # a malformed URL is shown as written
             target = urljoin(base, target)
-        except ValueError:
-            pass
     return strip_tracking(target)

@@ -411,6 +411,8 @@ class Notifier:
         monitor = self.settings.monitor
         async for event in self.store.iterate(after=self._scanned):
             self._scanned = event.seq
+            if event.stream == STREAM:
+                self._version = max(self._version, event.version)
             if event.type in _RECORDS:
                 self._apply_record(event)
             elif event.type in _SOURCE_SETTINGS and not event.stream.startswith("$"):

@@ -246,8 +246,8 @@ def _rule_lines(rules: Sequence[Mapping[str, Any]], fmt: Format) -> list[str]:
     lines: list[str] = []
     for match in rules:
         rule_id = str(match.get("rule_id", "?"))
-        severity = match.get("severity")
-        head = f"{_esc(rule_id, fmt)}" + (f" ({severity})" if severity else "")
+        about = ", ".join(str(match[k]) for k in ("severity", "side") if match.get(k))
+        head = _esc(rule_id, fmt) + (f" ({about})" if about else "")
         lines.append(f"- {head}" if fmt == "markdown" else f"  - {head}")
         for sentence in list(match.get("sentences") or ())[:3]:
             quote = _esc(_clip(str(sentence), MAX_QUOTE_CHARS), fmt)
@@ -266,7 +266,7 @@ def alert_title(event: StoredEvent, source: SourceInfo, severity: str) -> str:
         if data.get("classification") == "reverted":
             what = f"{name} went back to an earlier version"
         else:
-            rules = [str(r.get("rule_id", "")) for r in data.get("rules") or ()]
+            rules = list(dict.fromkeys(str(r.get("rule_id", "")) for r in data.get("rules") or ()))
             what = f"{name} changed" + (f" ({', '.join(rules)})" if rules else "")
     elif event.type == "ContentSuspect":
         what = f"{name} looks wrong ({data.get('reason', 'suspect')})"

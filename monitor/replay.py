@@ -117,8 +117,10 @@ def state_table(result: ReplayResult) -> str:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
     extent = (
         f"{result.events} events up to seq {result.last_seq} ({result.last_recorded_at})"
         if result.events

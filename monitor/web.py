@@ -162,7 +162,7 @@ def check_exposure(host: str, token: str | None) -> None:
         return
     raise MonitorError(
         f"refusing to serve the web view on {host}, which is reachable from other machines, "
-        "without a token: set `token` in the [web] table (e.g. token = \"${MONITOR_WEB_TOKEN}\") "
+        'without a token: set `token` in the [web] table (e.g. token = "${MONITOR_WEB_TOKEN}") '
         "or listen on 127.0.0.1"
     )
 

@@ -52,7 +52,7 @@ class RuleView:
 
     rule_id: str
     severity: str
-    on: str
+    side: str  # "added" | "removed": the side of the diff the rule matched
     terms: tuple[str, ...]
     sentences: tuple[tuple[Piece, ...], ...]
 
@@ -149,16 +149,14 @@ def rule_views(rules: Sequence[Mapping[str, Any]]) -> list[RuleView]:
     """The matched rules of a change with their sentences, terms marked."""
     views = []
     for rule in rules:
-        terms = tuple(str(t) for t in _strings(rule, "terms", "matched", "keywords"))
+        terms = tuple(_strings(rule, "terms"))
         pattern = term_pattern(terms)
-        sentences = tuple(
-            mark([Piece(KEPT, s)], pattern) for s in _strings(rule, "sentences", "sentence")
-        )
+        sentences = tuple(mark([Piece(KEPT, s)], pattern) for s in _strings(rule, "sentences"))
         views.append(
             RuleView(
                 rule_id=str(rule.get("rule_id") or rule.get("id") or ""),
                 severity=str(rule.get("severity") or ""),
-                on=str(rule.get("on") or ""),
+                side=str(rule.get("side") or ""),
                 terms=terms,
                 sentences=sentences,
             )
@@ -174,12 +172,9 @@ def all_sentences(views: Iterable[RuleView]) -> list[str]:
     return ["".join(p.text for p in sentence) for v in views for sentence in v.sentences]
 
 
-def _strings(rule: Mapping[str, Any], *keys: str) -> list[str]:
-    """The strings under the first of ``keys`` present (a string or a list of them)."""
-    for key in keys:
-        value = rule.get(key)
-        if isinstance(value, str):
-            return [value] if value else []
-        if isinstance(value, list):
-            return [str(v) for v in value if isinstance(v, str | int) and str(v)]
-    return []
+def _strings(rule: Mapping[str, Any], key: str) -> list[str]:
+    """The non-empty strings listed under ``key`` (``RuleMatch.to_data`` lists)."""
+    value = rule.get(key)
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if isinstance(v, str) and v]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import uuid
 import xml.etree.ElementTree as ET
+
 from aiohttp import web
 
 from monitor.events import upcast
@@ -182,4 +183,3 @@ def _sub(parent: ET.Element, name: str, text: str | None = None, **attrs: str) -
     if text is not None:
         element.text = xml_text(text)
     return element
-

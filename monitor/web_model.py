@@ -49,7 +49,7 @@ NOTIFICATION_TYPES = ("NotificationSent", "NotificationFailed")
 STATUSES = ("ok", "failing", "suspect", "new", "removed")
 # Upper bounds (milliseconds) of the check-duration histogram buckets.
 DURATION_BUCKETS_MS: tuple[int, ...] = (50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
-SEARCH_CHARS = 20_000  # per change: the summary and changed words searched by ?q=
+SEARCH_CHARS = 20_000  # per change: the summary, sentences and changed blocks searched by ?q=
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,7 +93,7 @@ class ChangeRecord:
     stats: Mapping[str, int]
     text_sha256: str
     previous: str
-    search_text: str  # casefolded summary and changed words
+    search_text: str  # casefolded summary, matched sentences and changed blocks
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -332,9 +332,8 @@ class ReadModel:
         diff = data.get("diff") or {}
         capture = data["capture"]
         summary = str(diff.get("summary") or "")
-        words = [str(w) for w in (diff.get("added") or []) + (diff.get("removed") or [])]
-        search = " ".join([summary, *words])[:SEARCH_CHARS].casefold()
         rules = tuple(str(r.get("rule_id", "")) for r in data.get("rules") or [])
+        search = _search_text(summary, diff, data.get("rules") or [])
         classification = str(data.get("classification") or "substantive")
         severity = str(data.get("severity") or "info")
         stats = diff.get("stats") or {}
@@ -425,7 +424,8 @@ class ReadModel:
             filters.severity, 0
         ):
             return False
-        return not (filters.q and filters.q.casefold() not in change.search_text)
+        wanted = " ".join(filters.q.split()).casefold()
+        return not (wanted and wanted not in change.search_text)
 
     def filter_changes(
         self, filters: Filters, *, before: int | None = None, limit: int | None = None
@@ -470,6 +470,18 @@ class ReadModel:
         return Counter(v.status for v in self.sources.values())
 
 
+def _search_text(summary: str, diff: Mapping[str, Any], rules: list[Any]) -> str:
+    """What ``?q=`` looks in: the summary, matched sentences, then the changed blocks."""
+    parts = [summary]
+    for rule in rules:
+        parts += [str(s) for s in rule.get("sentences") or []]
+    for change in diff.get("changes") or []:
+        parts += [str(change.get(side) or "") for side in ("old", "new")]
+    parts += [str(w) for w in (diff.get("added") or []) + (diff.get("removed") or [])]
+    text = "\n".join(p for p in parts if p)
+    return " ".join(text[:SEARCH_CHARS].split()).casefold()
+
+
 def _source_attrs_match(view: SourceView, filters: Filters) -> bool:
     if filters.company and view.company.casefold() != filters.company.casefold():
         return False
@@ -506,8 +518,12 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
         detail = str(data.get("detail") or "")
     elif kind == "FetchFailed":
         status = data.get("status")
-        headline = f"Fetch failed: {data.get('error', '')}" + (f" (HTTP {status})" if status else "")
-        detail = f"{data.get('message', '')} — failure {data.get('consecutive_failures', 1)} in a row"
+        headline = f"Fetch failed: {data.get('error', '')}" + (
+            f" (HTTP {status})" if status else ""
+        )
+        detail = (
+            f"{data.get('message', '')} — failure {data.get('consecutive_failures', 1)} in a row"
+        )
     elif kind == "SourceRecovered":
         headline = "Recovered"
         detail = f"after {data.get('failures', 0)} failures since {data.get('failing_since', '')}"

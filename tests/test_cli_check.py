@@ -130,7 +130,7 @@ def test_bad_config_reports_every_problem_and_creates_no_database(
         assert "intervall" in err and "did you mean 'interval'" in err
         assert "duplicate" in err.lower()
         assert "ftp" in err
-        assert ":7:" in err and ":10:" in err and ":14:" in err
+        assert ":7:" in err and ":10:" in err and ":15:" in err
     assert not (workdir / "monitor.db").exists()
 
 

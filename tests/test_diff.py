@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,7 +65,9 @@ def test_adjacent_word_edits_read_as_one_substitution() -> None:
 
 
 def test_block_added() -> None:
-    diff = diff_texts("## Hong Kong\nFirst.\nLast.", "## Hong Kong\nFirst.\nA new paragraph.\nLast.")
+    diff = diff_texts(
+        "## Hong Kong\nFirst.\nLast.", "## Hong Kong\nFirst.\nA new paragraph.\nLast."
+    )
     change = only_change(diff)
     assert (change.op, change.old, change.new) == ("added", None, "A new paragraph.")
     assert change.words_added == ("A new paragraph.",)
@@ -118,7 +124,9 @@ def test_heading_paths_follow_nesting_and_siblings() -> None:
 
 
 def test_a_changed_heading_has_its_parents_as_path() -> None:
-    change = only_change(diff_texts("# Report\n## Hong Kong\nText.", "# Report\n## Hongkong\nText."))
+    change = only_change(
+        diff_texts("# Report\n## Hong Kong\nText.", "# Report\n## Hongkong\nText.")
+    )
     assert change.op == "changed"
     assert change.path == ("Report",)
 
@@ -306,7 +314,7 @@ def test_to_data_keeps_an_oversized_patch_whole() -> None:
 # ------------------------------------------------------------------------ properties
 
 _ALPHABET = st.sampled_from(
-    list("ab cd.\n\n#-|") + ["香", "港", "請", "求", "é", "Ｈ", "😀", " ", "\t", "## ", "- "]
+    [*list("ab cd.\n\n#-|"), "香", "港", "請", "求", "é", "Ｈ", "😀", " ", "\t", "## ", "- "]
 )
 texts = st.lists(_ALPHABET, max_size=60).map("".join)
 words = st.sampled_from(
@@ -431,3 +439,38 @@ def test_changes_describe_the_blocks_that_differ(pair: tuple[str, str]) -> None:
         new_side = "".join(t for op, t in change.inline if op != -1)
         assert old_side == (change.old or "") and new_side == (change.new or "")
     assert len(diff.summary) < 200
+
+
+_DIGEST_SCRIPT = """
+import hashlib, json, random
+from monitor.diff import diff_texts
+rnd = random.Random(3)
+vocab = ["Hong", "Kong", "香港", "request", "data", "the", "## H", "- x", "a | b", ""]
+digest = hashlib.sha256()
+for _ in range(40):
+    lines = [" ".join(rnd.choices(vocab, k=rnd.randint(0, 4))) for _ in range(60)]
+    new = list(lines)
+    for _ in range(15):
+        line = new.pop(rnd.randrange(len(new))) + rnd.choice(["", " x"])
+        new.insert(rnd.randint(0, len(new)), line)
+    data = diff_texts("\\n".join(lines), "\\n".join(new)).to_data()
+    digest.update(json.dumps(data, sort_keys=True).encode())
+print(digest.hexdigest())
+"""
+
+
+def test_diff_does_not_depend_on_hash_randomization() -> None:
+    """Sets and dicts of strings iterate in a per-process order; the diff must not care."""
+    root = Path(__file__).resolve().parents[1]
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", _DIGEST_SCRIPT],
+            cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(digests) == 1

@@ -68,8 +68,16 @@ def test_parse_digest(spec: str, parsed: DigestSpec) -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["daily", "daily@8:00", "daily@24:00", "daily@08:60", "weekly@08:00", "hourly@08:00",
-             "weekly@monday 08:00"]
+    "spec",
+    [
+        "daily",
+        "daily@8:00",
+        "daily@24:00",
+        "daily@08:60",
+        "weekly@08:00",
+        "hourly@08:00",
+        "weekly@monday 08:00",
+    ],
 )
 def test_parse_digest_refuses_bad_specs(spec: str) -> None:
     with pytest.raises(ValueError, match="digest"):
@@ -87,8 +95,10 @@ def test_parse_digest_refuses_bad_specs(spec: str) -> None:
 def test_next_digest_time_is_the_first_matching_minute_after(
     after: datetime, hour: int, minute: int, weekday: str | None
 ) -> None:
-    spec = f"daily@{hour:02}:{minute:02}" if weekday is None else (
-        f"weekly@{weekday} {hour:02}:{minute:02}"
+    spec = (
+        f"daily@{hour:02}:{minute:02}"
+        if weekday is None
+        else (f"weekly@{weekday} {hour:02}:{minute:02}")
     )
     due = next_digest_time(spec, after)
     assert after < due <= after + timedelta(days=1 if weekday is None else 7)
@@ -103,8 +113,14 @@ def test_digest_id_names_channel_and_minute() -> None:
 
 @pytest.mark.parametrize(
     ("attempt", "base", "expected"),
-    [(1, 5.0, 5.0), (2, 5.0, 10.0), (3, 5.0, 20.0), (5, 5.0, 80.0), (20, 5.0, 3600.0),
-     (1, 0.1, 0.1)],
+    [
+        (1, 5.0, 5.0),
+        (2, 5.0, 10.0),
+        (3, 5.0, 20.0),
+        (5, 5.0, 80.0),
+        (20, 5.0, 3600.0),
+        (1, 0.1, 0.1),
+    ],
 )
 def test_retry_delay_doubles_up_to_a_cap(attempt: int, base: float, expected: float) -> None:
     assert retry_delay(attempt, base) == pytest.approx(expected)

@@ -111,8 +111,10 @@ async def run(args: argparse.Namespace) -> int:
             old_index = new_index - 1
         old, new = captures[old_index], captures[new_index]
         old_text, new_text = await _text(store, old), await _text(store, new)
-    print(f"--- {args.id} seq {old.seq} captured {old.recorded_at}", file=sys.stderr)
-    print(f"+++ {args.id} seq {new.seq} captured {new.recorded_at}", file=sys.stderr)
+    # A --patch is for machines (apply_patch): keep the header lines out of it.
+    header = sys.stderr if args.patch else sys.stdout
+    print(f"--- {args.id} seq {old.seq} captured {old.recorded_at}", file=header)
+    print(f"+++ {args.id} seq {new.seq} captured {new.recorded_at}", file=header)
     diff = diff_texts(old_text, new_text)
     if not diff.changes and old_text == new_text:
         print("no change between these captures")

@@ -63,7 +63,14 @@ async def _open_sqlite(url: str, clock: Clock | None, create: bool) -> EventStor
 
 
 async def _open_postgres(url: str, clock: Clock | None, create: bool) -> EventStore:
-    raise StoreUnavailableError("PostgreSQL support: install policy-monitor[postgres]")
+    # Imported here so that SQLite users need not install asyncpg.
+    try:
+        from monitor.store.postgres import PostgresEventStore
+    except ImportError as exc:
+        raise StoreUnavailableError(
+            "PostgreSQL support: install policy-monitor[postgres]"
+        ) from exc
+    return await PostgresEventStore.open(url, clock=clock, create=create)
 
 
 OPENERS: dict[str, Opener] = {

@@ -14,7 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
-from monitor.diff import apply_patch, diff_texts  # noqa: E402
+from monitor.diff import apply_patch, diff_texts
+from monitor.rules import CompiledRule, compile_rules, match_rules
+from monitor.settings import RuleSettings
 
 TARGET = 2_000_000
 
@@ -46,7 +48,9 @@ def page(rnd: random.Random, words: list[str], words_per_block: tuple[int, int])
 def edit(rnd: random.Random, words: list[str], lines: list[str], share: float) -> list[str]:
     """Edit ``share`` of the paragraphs: replace, insert or delete a word or two."""
     out = list(lines)
-    paragraphs = [i for i, line in enumerate(lines) if not line.startswith(("#", "- ")) and "|" not in line]
+    paragraphs = [
+        i for i, line in enumerate(lines) if not line.startswith(("#", "- ")) and "|" not in line
+    ]
     for i in rnd.sample(paragraphs, int(len(paragraphs) * share)):
         tokens = out[i].split(" ")
         k = rnd.randrange(len(tokens))
@@ -80,7 +84,26 @@ def cjk_edit(rnd: random.Random, lines: list[str], share: float) -> list[str]:
     return out
 
 
-def measure(label: str, old: str, new: str, repeat: int = 3) -> None:
+def twenty_rules(words: list[str]) -> tuple[CompiledRule, ...]:
+    """Rules shaped like real ones: all + any terms, some with none, near and a regex."""
+    return compile_rules(
+        [
+            RuleSettings(
+                id=f"rule-{k}",
+                all=(words[k],),
+                any=(words[k + 100], words[k + 200] + " " + words[k + 300]),
+                none=(words[k + 400],),
+                near=10 if k % 2 else None,
+                regex=(rf"\b{words[k + 500]}\w*",) if k % 3 == 0 else (),
+            )
+            for k in range(20)
+        ]
+    )
+
+
+def measure(
+    label: str, old: str, new: str, repeat: int = 3, rules: tuple[CompiledRule, ...] = ()
+) -> None:
     best = float("inf")
     result = diff_texts(old, new)
     for _ in range(repeat):
@@ -95,6 +118,11 @@ def measure(label: str, old: str, new: str, repeat: int = 3) -> None:
         f"moved={s['blocks_moved']} chars-={s['chars_removed']} chars+={s['chars_added']} "
         f"patch={len(result.patch) / 1000:.0f} KB"
     )
+    if rules:
+        timed(
+            f"  then {len(rules)} rules on that diff",
+            lambda: match_rules(rules, result, source_id="bench", source_tags=()),
+        )
 
 
 def timed(label: str, fn: Callable[[], object], repeat: int = 3) -> None:
@@ -109,6 +137,7 @@ def timed(label: str, fn: Callable[[], object], repeat: int = 3) -> None:
 def main() -> None:
     rnd = random.Random(20240601)
     words = vocabulary(rnd)
+    rules = twenty_rules(words)
     for words_per_block in ((20, 120), (5, 30)):
         lines = page(rnd, words, words_per_block)
         old = "\n".join(lines)
@@ -117,16 +146,18 @@ def main() -> None:
         timed("identical texts", lambda old=old: diff_texts(old, old + ""))  # type: ignore[misc]
         for share in (0.01, 0.05, 0.20):
             new = "\n".join(edit(rnd, words, lines, share))
-            measure(f"{share:.0%} of paragraphs edited", old, new)
+            measure(f"{share:.0%} of paragraphs edited", old, new, rules=rules)
         moved = list(lines)
         block = moved[100:150]
         del moved[100:150]
         moved[len(moved) // 2 : len(moved) // 2] = block
         measure("50 blocks moved", old, "\n".join(moved))
         rewritten = page(rnd, words, words_per_block)
-        measure("whole page rewritten", old, "\n".join(rewritten), repeat=1)
+        measure("whole page rewritten", old, "\n".join(rewritten), repeat=1, rules=rules)
     cjk = cjk_page(rnd)
-    measure("CJK, 5% of paragraphs: one character", "\n".join(cjk), "\n".join(cjk_edit(rnd, cjk, 0.05)))
+    measure(
+        "CJK, 5% of paragraphs: one character", "\n".join(cjk), "\n".join(cjk_edit(rnd, cjk, 0.05))
+    )
 
 
 if __name__ == "__main__":

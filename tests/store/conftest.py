@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from monitor.store import EventStore, open_store
+from tests.pg.support import fresh_schema_url
 
 STORE_URLS: dict[str, Callable[[Path], str]] = {
     "memory": lambda tmp: "memory://",
     "sqlite": lambda tmp: f"sqlite:///{tmp / 'events.db'}",
+    "postgres": lambda tmp: fresh_schema_url(),  # skips when no server is reachable
 }
 
 

@@ -1,0 +1,28 @@
+"""``monitor demo``: a self-contained run against a local page that changes (see ``monitor.demo``).
+
+Needs no network and no configuration; ``--config`` and ``--db`` are ignored.
+Exit 0 when the alert arrived, 1 when it did not.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from monitor.commands.common import Subparsers
+from monitor.demo import run_demo
+
+
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="a self-contained run against a local page that changes (no network, no config)",
+        description="Serve a local page, run the daemon against it with a temporary database "
+        "and a local webhook channel, change the page, and print the alert and the event log. "
+        "Takes a few seconds; leaves nothing behind.",
+    )
+    parser.set_defaults(handler=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    return await run_demo()

@@ -1,0 +1,67 @@
+"""``monitor evidence SEQ DIR``: everything about one change, checkable with standard tools.
+
+Writes the before and after captures (raw bodies and normalized texts), fetch
+metadata, a standalone HTML diff, hashes and the inclusion proof of the event
+against a signed checkpoint (one is signed first if none covers the event).
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor.checkpoint import configured_key_path, journal_path, load_or_create_key
+from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
+from monitor.commands.export import require_empty
+from monitor.evidence import EVIDENCE_TYPES, write_evidence
+from monitor.store import open_store
+
+
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "evidence",
+        parents=[common],
+        help="write everything about one change (captures, texts, HTML diff, proof) to DIR",
+        description="Collect the before/after captures, normalized texts, an HTML diff, "
+        "hashes, fetch metadata and the inclusion proof of event SEQ into DIR.",
+    )
+    parser.add_argument("seq", type=int, metavar="SEQ", help="seq of a ChangeDetected event")
+    parser.add_argument("directory", metavar="DIR", help="a new or empty directory")
+    parser.set_defaults(handler=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    target = Path(args.directory)
+    require_empty(target)
+    settings = settings_if_present(args)
+    key_path = configured_key_path(settings)
+    async with open_store(database_url(args, settings), create=False) as store:
+        event = await store.get_event(args.seq) if args.seq > 0 else None
+        if event is None:
+            raise UsageError(f"there is no event at seq {args.seq}; `monitor log` lists them")
+        if event.type not in EVIDENCE_TYPES:
+            raise UsageError(
+                f"seq {args.seq} is a {event.type}; evidence needs a capture "
+                f"({', '.join(EVIDENCE_TYPES)}); `monitor log --type ChangeDetected` lists changes"
+            )
+        report = await write_evidence(
+            store,
+            event,
+            target,
+            signer=load_or_create_key(key_path),
+            journal=journal_path(key_path),
+            now=datetime.now(UTC),
+        )
+    before = f"seq {report.before.seq}" if report.before is not None else "none"
+    print(f"evidence for seq {event.seq} ({event.type} in {event.stream}) in {target}")
+    print(f"before: {before}; {len(report.files)} files; check with: sha256sum -c SHA256SUMS")
+    cp = report.checkpoint
+    print(
+        f"proven against checkpoint seq {cp.seq} ({cp.tree_size} events, root "
+        f"{cp.checkpoint.root_hash})"
+    )
+    if report.patch_reproduces is False:
+        print("WARNING: the recorded patch does not reproduce the new text from the old one")
+        return 1
+    return 0

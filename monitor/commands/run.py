@@ -1,0 +1,79 @@
+"""``monitor run [--web HOST:PORT]``: the daemon — scheduler, checks, notifier (and web view).
+
+Runs until SIGTERM or SIGINT, then stops cleanly and exits 0. SIGHUP, or saving
+the config file, reloads the configuration (an invalid one is reported in the
+log and ignored). Logs at INFO by default (``-v`` adds nothing; ``-vv`` debug),
+since a daemon's log is how its operator sees what it does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from monitor.commands.common import Subparsers, database_url, load_settings
+from monitor.daemon import Daemon
+from monitor.logs import RedactingFilter, update_secrets
+from monitor.settings import Settings
+from monitor.web import parse_listen
+
+# Libraries that log every job run or request at INFO.
+CHATTY_LOGGERS = ("apscheduler", "aiohttp.access")
+
+
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run the daemon: check sources on schedule and send alerts",
+        description="Check every source on its schedule, record what changed, send alerts, "
+        "and keep going until SIGTERM/SIGINT (clean stop, exit 0). SIGHUP or an edit of the "
+        "config file reloads it.",
+    )
+    parser.add_argument(
+        "--web",
+        metavar="HOST:PORT",
+        help="also serve the read-only web view, e.g. 127.0.0.1:8080",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _redactors() -> list[RedactingFilter]:
+    """The CLI's redaction filters (``monitor.logs.configure_logging`` installed them)."""
+    return [
+        f
+        for handler in logging.getLogger().handlers
+        for f in handler.filters
+        if isinstance(f, RedactingFilter)
+    ]
+
+
+def _configure_levels(verbose: int) -> None:
+    root = logging.getLogger()
+    if verbose < 2:
+        root.setLevel(logging.INFO)
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+async def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    web = parse_listen(args.web) if args.web else None
+    _configure_levels(args.verbose)
+    redactors = _redactors()
+
+    def on_settings(loaded: Settings) -> None:
+        for redactor in redactors:
+            update_secrets(redactor, loaded.secrets())
+
+    daemon = Daemon(
+        settings,
+        database=database_url(args, settings),
+        config_path=args.config,
+        environ=os.environ,
+        web=web,
+        on_settings=on_settings,
+    )
+    await daemon.run()
+    return 0

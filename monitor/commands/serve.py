@@ -1,0 +1,65 @@
+"""``monitor serve --web HOST:PORT``: the read-only web view alone, until SIGINT or SIGTERM.
+
+It only reads: the store is opened with ``create=False`` (a missing database is
+an error, not a new empty log), and a daemon may keep writing to the same
+SQLite file from another process — new events show on the next request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from monitor.commands.common import Subparsers, database_url, settings_if_present
+from monitor.settings import Settings
+from monitor.store import describe_url, open_store
+from monitor.web import parse_listen, serve
+
+
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve the read-only web view, Atom feeds and JSON API",
+        description="Serve the web view over the log until interrupted. Binds to the [web] "
+        "listen address (default 127.0.0.1:8080); a non-loopback address needs [web] token.",
+    )
+    parser.add_argument(
+        "--web",
+        metavar="HOST:PORT",
+        help="address to listen on (default: [web] listen in the config, else 127.0.0.1:8080)",
+    )
+    parser.set_defaults(handler=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    settings = settings_if_present(args) or Settings(path=str(args.config))
+    host, port = parse_listen(args.web or settings.web.listen)
+    url = database_url(args, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+            handled.append(signum)
+        except (NotImplementedError, RuntimeError):  # no signal handlers off the main thread
+            pass
+    try:
+        async with (
+            open_store(url, create=False) as store,
+            serve(store, settings, host, port) as base,
+        ):
+            print(
+                f"serving {describe_url(url)} at {base}/ (Ctrl-C to stop)",
+                file=sys.stderr,
+                flush=True,
+            )
+            await stop.wait()
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+    print("web view stopped", file=sys.stderr)
+    return 0
