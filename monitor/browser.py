@@ -20,13 +20,11 @@ Invariants a check relies on:
   the browser is also replaced (once its pages in flight finish) when the
   memory of its process tree passes ``memory_limit`` or after
   ``restart_after`` pages, so a leak cannot grow without bound;
-* the network policy of ``monitor.fetch`` applies to every request the page
-  makes, including redirects, subresources and WebSockets: schemes other than
-  http(s) are refused, and so is a host any of whose addresses the policy
-  forbids (Chromium resolves names itself, so the address it connects to cannot
-  be pinned; refusing a host when *any* answer is forbidden is the strict side
-  of that). Service workers are blocked because their requests bypass
-  interception;
+* the network policy of ``monitor.fetch`` applies to every connection the page
+  makes — redirects, subresources, WebSockets — because Chromium reaches the
+  network only through ``monitor.browser_proxy``, which resolves and checks each
+  host itself; schemes other than http(s) are refused by request interception,
+  and service workers are blocked so that none of their requests escape it;
 * images, fonts and media are not downloaded unless a screenshot is wanted;
 * Playwright is imported only when a browser is first needed, so the package
   works without the ``[browser]`` extra for sources that never render.
@@ -37,11 +35,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-import ipaddress
 import logging
 import os
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from monitor.browser_proxy import PROXY_HEADER, PolicyProxy
 from monitor.errors import FetchError
 from monitor.fetch import KEPT_HEADERS, FetchResult
 from monitor.netpolicy import NetworkPolicy
@@ -64,7 +61,6 @@ if TYPE_CHECKING:
         Request,
         Response,
         Route,
-        WebSocketRoute,
     )
 
 log = logging.getLogger(__name__)
@@ -85,6 +81,8 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--disable-breakpad",
     "--dns-prefetch-disable",
+    # WebRTC's UDP would bypass the policy proxy; with no proxied UDP it sends none.
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
 INSTALL_HINT = (
     "install Chromium (apt-get install chromium) and Playwright "
@@ -98,8 +96,6 @@ SELECT_RESERVE = 0.2  # share of the timeout kept for serializing and the screen
 LAUNCH_TIMEOUT = 30.0
 CLOSE_TIMEOUT = 10.0
 MEMORY_CHECK_SECONDS = 2.0
-DNS_TTL = 60.0
-DNS_CACHE_MAX = 4096
 VIEWPORT_WIDTH, VIEWPORT_HEIGHT = 1280, 800
 BLOCKED_RESOURCES = frozenset({"image", "font", "media"})
 LOCAL_SCHEMES = frozenset({"data", "blob", "about"})  # never touch the network
@@ -271,7 +267,7 @@ class BrowserPool:
         self._current: _Instance | None = None
         self._instances: list[_Instance] = []  # every instance not yet closed
         self._closing: set[asyncio.Task[None]] = set()
-        self._dns: dict[tuple[str, int], tuple[float, str | None]] = {}
+        self._proxy = PolicyProxy(self.policy, connect_timeout=float(settings.timeout))
         self._closed = False
 
     async def __aenter__(self) -> BrowserPool:
@@ -339,7 +335,8 @@ class BrowserPool:
         timeout_s: int,
     ) -> Rendered:
         deadline = started + timeout_s
-        refusals: dict[str, FetchError] = {}
+        since = time.monotonic()
+        documents: list[str] = []  # the main frame's navigations, redirect hops included
         context = await instance.browser.new_context(
             user_agent=self.settings.user_agent,
             ignore_https_errors=not source.verify_tls,
@@ -353,23 +350,32 @@ class BrowserPool:
             context.set_default_timeout(_left_ms(deadline))
 
             async def route(route: Route, request: Request) -> None:
-                await self._route(route, request, block=not screenshot, refusals=refusals)
+                await self._route(route, request, block=not screenshot)
+
+            def requested(request: Request) -> None:
+                if _is_main_document(request):
+                    documents.append(request.url)
 
             await context.route("**/*", route)
-            await context.route_web_socket("**/*", self._route_websocket)
             page = await context.new_page()
+            page.on("request", requested)
             try:
                 response = await page.goto(
                     source.url, wait_until="load", timeout=_left_ms(deadline)
                 )
             except Exception as exc:
-                refused = refusals.get(source.url) or next(iter(refusals.values()), None)
-                if refused is not None:
-                    raise refused from exc
+                problem = self._proxy_problem([source.url, *documents], since)
+                if problem is not None:
+                    raise problem from exc
                 raise
             if response is None:
                 raise FetchError("navigation", f"the browser loaded no document for {source.url}")
             status = response.status
+            proxy_kind = await response.header_value(PROXY_HEADER)
+            if proxy_kind is not None:
+                # The answer is the policy proxy's, not the site's.
+                problem = self._proxy_problem([response.url], since)
+                raise problem or FetchError(proxy_kind, f"{response.url}: {await response.text()}")
             if status >= 400:
                 raise FetchError(
                     "http",
@@ -451,14 +457,10 @@ class BrowserPool:
 
     # ----------------------------------------------------------------- network policy
 
-    async def _route(
-        self, route: Route, request: Request, *, block: bool, refusals: dict[str, FetchError]
-    ) -> None:
+    async def _route(self, route: Route, request: Request, *, block: bool) -> None:
         try:
-            refusal = await self.refusal(request.url)
+            refusal = scheme_refusal(request.url)
             if refusal is not None:
-                if _is_main_document(request):
-                    refusals[request.url] = refusal
                 log.info("browser request refused: %s", refusal)
                 await route.abort("blockedbyclient")
             elif block and request.resource_type in BLOCKED_RESOURCES:
@@ -469,64 +471,16 @@ class BrowserPool:
             # The page may have closed meanwhile (a timeout, a crash): nothing left to route.
             log.debug("browser route for %s ended: %s", request.url, exc)
 
-    async def _route_websocket(self, ws: WebSocketRoute) -> None:
-        url = ws.url
-        parts = urlsplit(url)
-        as_http = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
-        refusal = await self.refusal(parts._replace(scheme=as_http).geturl())
-        try:
+    def _proxy_problem(self, urls: list[str], since: float) -> FetchError | None:
+        """Why the policy proxy failed one of ``urls`` during this render, if it did."""
+        for url in reversed(urls):  # the last hop is the one that failed
+            refusal = scheme_refusal(url)
             if refusal is not None:
-                log.info("browser WebSocket refused: %s", refusal)
-                await ws.close(code=1008, reason="refused by the monitor's network policy")
-            else:
-                ws.connect_to_server()
-        except Exception as exc:
-            log.debug("browser WebSocket route for %s ended: %s", url, exc)
-
-    async def refusal(self, url: str) -> FetchError | None:
-        """Why the browser may not request ``url`` (the policy of ``monitor.fetch``), or None."""
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme in LOCAL_SCHEMES:
-            return None
-        if scheme not in ("http", "https"):
-            return FetchError("redirect_scheme", f"refusing {scheme or 'a relative'} URL {url}")
-        host = (parts.hostname or "").lower()
-        if not host:
-            return FetchError("redirect_scheme", f"URL without a host: {url}")
-        try:
-            port = parts.port or (443 if scheme == "https" else 80)
-        except ValueError:
-            return FetchError("redirect_scheme", f"URL with an invalid port: {url}")
-        reason = await self._host_refusal(host, port)
-        if reason is None:
-            return None
-        return FetchError("forbidden_address", f"refusing {url}: {reason}")
-
-    async def _host_refusal(self, host: str, port: int) -> str | None:
-        literal = host.strip("[]")
-        if _is_ip(literal):
-            return self.policy.refusal(literal)
-        key = (host, port)
-        cached = self._dns.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        try:
-            answers = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-        except OSError:
-            return None  # Chromium fails the same lookup and reports it as a navigation error
-        reason = None
-        for *_, sockaddr in answers:
-            reason = self.policy.refusal(str(sockaddr[0]))
-            if reason is not None:
-                reason = f"{host} resolves to a forbidden address: {reason}"
-                break
-        if len(self._dns) >= DNS_CACHE_MAX:
-            self._dns.clear()
-        self._dns[key] = (time.monotonic() + DNS_TTL, reason)
-        return reason
+                return refusal
+            problem = self._proxy.problem(urlsplit(url).hostname or "", since)
+            if problem is not None:
+                return FetchError(problem.kind, f"{url}: {problem.message}")
+        return None
 
     # ----------------------------------------------------------------- lifetime
 
@@ -551,12 +505,15 @@ class BrowserPool:
         marker = f"--policy-monitor-browser={os.getpid()}-{id(self):x}-{self.launches}"
         self.launches += 1
         try:
+            proxy = await self._proxy.start()
             if self._playwright is None:
                 self._playwright = await async_playwright().start()
             browser = await self._playwright.chromium.launch(
                 executable_path=self.executable,
                 headless=True,
                 args=[*CHROMIUM_FLAGS, marker],
+                # Playwright adds "<-loopback>": even loopback goes through the proxy.
+                proxy={"server": proxy},
                 timeout=LAUNCH_TIMEOUT * 1000,
                 # The daemon handles signals itself and closes the browser in order.
                 handle_sigint=False,
@@ -655,6 +612,7 @@ class BrowserPool:
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
         await self._stop_playwright()
+        await self._proxy.close()
 
     # ----------------------------------------------------------------- errors
 
@@ -712,12 +670,12 @@ def _is_main_document(request: Request) -> bool:
         return False
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    return True
+def scheme_refusal(url: str) -> FetchError | None:
+    """Refusal of a URL the browser must not load at all: anything but http(s) and in-page."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in LOCAL_SCHEMES or scheme in ("http", "https"):
+        return None
+    return FetchError("redirect_scheme", f"refusing {scheme or 'a relative'} URL {url}")
 
 
 def _first_line(exc: BaseException) -> str:

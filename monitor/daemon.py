@@ -23,6 +23,11 @@ Invariants:
   what is left, and returns normally — the CLI exits 0;
 * the notifier follows the log, so an alert for a change recorded just before a
   crash is sent after the restart; nothing here keeps alert state.
+
+On PostgreSQL several daemons share one log (``monitor.workers``): sources are
+claimed through leases (``LeaseScheduler``) instead of being scheduled locally, and
+only the daemon holding the notifier lock (``Leadership``) runs the notifier, woken by
+any worker's appends; on SQLite and memory stores one daemon does everything.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.config import load_config
 from monitor.errors import ConfigError, MonitorError
@@ -49,7 +54,10 @@ from monitor.pipeline import CheckReport, CheckRunner
 from monitor.projections import SourceState
 from monitor.scheduler import CheckScheduler
 from monitor.settings import Settings
-from monitor.store import EventStore, open_store
+from monitor.store import EventStore, open_store, url_scheme
+
+if TYPE_CHECKING:  # monitor.workers needs asyncpg, which SQLite users need not install
+    from monitor.workers import Leadership, LeaseScheduler
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +186,10 @@ class Daemon:
         self._gen: _Generation | None = None
         self._fetchers: list[Fetcher] = []
         self._closing: set[asyncio.Task[None]] = set()
-        self._scheduler: CheckScheduler | None = None
+        self._scheduler: CheckScheduler | LeaseScheduler | None = None
+        self._leases: LeaseScheduler | None = None  # PostgreSQL: sources shared by leases
+        self._leadership: Leadership | None = None  # PostgreSQL: who runs the notifier
+        self._final_deadline: float | None = None
         self._queued: set[asyncio.Task[Any]] = set()
         self._running: set[asyncio.Task[Any]] = set()
         self._last_checked: dict[str, datetime] = {}
@@ -190,6 +201,11 @@ class Daemon:
         self._notifier_task: asyncio.Task[None] | None = None
         self.web_url: str | None = None
         self.ready = asyncio.Event()  # set once checks are scheduled
+
+    @property
+    def shares_work(self) -> bool:
+        """True on PostgreSQL: several daemons share the sources and elect one notifier."""
+        return url_scheme(self.database) in ("postgresql", "postgres")
 
     # ------------------------------------------------------------------ control
 
@@ -230,9 +246,28 @@ class Daemon:
             if appended:
                 log.info("configuration recorded: %d source events", len(appended))
             last = await self._last_checks_from_log(gen)
-            self._scheduler = CheckScheduler(self._on_due, clock=self.clock, rng=self._rng)
-            self._scheduler.start()
-            stack.callback(self._scheduler.shutdown)
+            if self.shares_work:
+                from monitor.store.postgres import PostgresEventStore
+                from monitor.workers import LeaseScheduler, lease_period_from
+
+                assert isinstance(store, PostgresEventStore)
+                leases = LeaseScheduler(
+                    self._check_due,
+                    store=store,
+                    clock=self.clock,
+                    rng=self._rng,
+                    lease_period=lease_period_from(self.environ),
+                    capacity=self.settings.monitor.concurrency,
+                    on_claim=self._forget,
+                )
+                self._scheduler = self._leases = leases
+                leases.start()
+                stack.push_async_callback(leases.aclose)
+            else:
+                scheduler = CheckScheduler(self._on_due, clock=self.clock, rng=self._rng)
+                self._scheduler = scheduler
+                scheduler.start()
+                stack.callback(scheduler.shutdown)
             self._sync_schedule(last)
             self._start_notifier(store)
             stack.push_async_callback(self._stop_notifier_task)
@@ -358,12 +393,21 @@ class Daemon:
 
     async def _on_due(self, source_id: str) -> None:
         """A scheduled check (an APScheduler job body, one at a time per source)."""
+        await self._check_due(source_id)
+
+    def _forget(self, source_id: str) -> None:
+        """Another worker checked this source last: re-read its state from the log."""
+        if self._gen is not None:
+            self._gen.runner.forget(source_id)
+
+    async def _check_due(self, source_id: str) -> bool:
+        """Check a due source; False if it was not checked (stopping, or no longer configured)."""
         gen = self._gen
         if self._stopping or gen is None:
-            return
+            return False
         source = gen.settings.source(source_id)
         if source is None:
-            return  # removed by a reload that raced with this run
+            return False  # removed by a reload that raced with this run
         task = asyncio.current_task()
         assert task is not None
         self._queued.add(task)
@@ -371,7 +415,7 @@ class Daemon:
         try:
             async with gen.fetcher.reserve_host(source.url), gen.limit:
                 if self._stopping:
-                    return
+                    return False
                 self._running.add(task)
                 self.status.in_flight = len(self._running)
                 report = await gen.runner.check(source)
@@ -382,6 +426,7 @@ class Daemon:
                 raise
             if task in self._running:
                 log.warning("check of %s cancelled: the grace period ended", source_id)
+            return False
         except MonitorError as exc:
             self.status.failures += 1
             log.error("check of %s could not be recorded: %s", source_id, exc)
@@ -395,6 +440,7 @@ class Daemon:
             self.status.in_flight = len(self._running)
             gen.active -= 1
             self._maybe_close(gen)
+        return True
 
     def _record(self, report: CheckReport) -> None:
         self.status.checks += 1
@@ -436,6 +482,8 @@ class Daemon:
     def _sync_schedule(self, last_checked: Mapping[str, datetime]) -> None:
         assert self._scheduler is not None and self._gen is not None
         monitor = self._gen.settings.monitor
+        if self._leases is not None:
+            self._leases.capacity = monitor.concurrency
         changes = self._scheduler.sync(
             self._gen.settings.sources,
             last_checked=last_checked,
@@ -528,7 +576,49 @@ class Daemon:
             self._notifier = Notifier(
                 store, self.settings, clock=self.clock, retry_base=self._notifier_retry_base
             )
-        self._notifier_task = asyncio.create_task(self._supervise_notifier(), name="notifier")
+        if self.shares_work:
+            from monitor.store.postgres import PostgresEventStore
+            from monitor.workers import Leadership
+
+            assert isinstance(store, PostgresEventStore)
+            self._leadership = Leadership(store, "notifier")
+            self._notifier_task = asyncio.create_task(
+                self._leadership.run(self._notifier_term, self._notifier_stop), name="notifier"
+            )
+        else:
+            self._notifier_task = asyncio.create_task(self._supervise_notifier(), name="notifier")
+
+    async def _notifier_term(self, term_over: asyncio.Event) -> None:
+        """One term as the notifier of several workers (PostgreSQL; see ``Leadership``).
+
+        Starts from the log (another worker may have sent alerts since this one last
+        led), wakes on any worker's appends, ends at once if the lock is lost, and on a
+        stop makes the last pass while still holding the lock, so no successor sends
+        the same alerts meanwhile.
+        """
+        from monitor.workers import follow_log
+
+        notifier, store = self._notifier, self._store
+        assert notifier is not None and store is not None
+        notifier.reconfigure(self._pending_notifier_settings or notifier.settings)
+        self._pending_notifier_settings = None
+        done_following = asyncio.Event()
+        following = asyncio.create_task(follow_log(store, self._notify_wake, done_following))
+        supervising = asyncio.create_task(self._supervise_notifier())
+        lost = asyncio.ensure_future(term_over.wait())
+        try:
+            await asyncio.wait({supervising, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if term_over.is_set():
+                supervising.cancel()  # another worker may lead now: stop sending at once
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervising
+            if self._notifier_stop.is_set() and not term_over.is_set():
+                await self._last_notifier_pass(notifier, self._final_deadline)
+        finally:
+            done_following.set()
+            for task in (following, lost):
+                task.cancel()
+            await asyncio.gather(following, lost, return_exceptions=True)
 
     async def _supervise_notifier(self) -> None:
         """Run the notifier; reconfigure it between rounds; restart it if it ever dies."""
@@ -570,10 +660,17 @@ class Daemon:
         task, notifier = self._notifier_task, self._notifier
         if task is None or notifier is None:
             return
+        self._final_deadline = deadline
         self._notifier_stop.set()
         self._notify_wake.set()
         if await self._wait_until({task}, deadline):
             return  # still in a send at the deadline: cancelled on the way out
+        if self._leadership is None:  # a leader made its last pass inside its term
+            await self._last_notifier_pass(notifier, deadline)
+
+    async def _last_notifier_pass(self, notifier: Notifier, deadline: float | None) -> None:
+        if deadline is None:
+            return
         remaining = deadline - time.monotonic()
         if remaining <= 0 or self._hurry.is_set():
             return

@@ -198,6 +198,7 @@ class NotificationSent(Event):
     for_seq: int
     channel: str
     attempt: int = 1
+    digest: str | None = None  # the digest id when the alert went out in a digest
 
 
 @dataclass(frozen=True, kw_only=True)

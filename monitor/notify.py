@@ -85,6 +85,7 @@ __all__ = [
     "STREAM",
     "ChannelSender",
     "Notifier",
+    "message_format",
     "scrub",
     "secret_fragments",
     "send_test",
@@ -138,7 +139,7 @@ def secret_fragments(url: str) -> set[str]:
     for segment in parts.path.split("/"):
         if _secretish(segment):
             found.update({segment, unquote(segment)})
-    for _, value in parse_qsl(parts.query, keep_blank_values=False):
+    for _, value in parse_qsl(url.partition("?")[2], keep_blank_values=False):
         if _secretish(value):
             found.add(value)
     return {f for f in found if len(f) >= 4}
@@ -167,7 +168,11 @@ class _SecretScrubber(logging.Filter):
         self.fragments: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = scrub(record.getMessage(), self.fragments)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed third-party log call must not break the caller
+            message = str(record.msg)
+        record.msg = scrub(message, self.fragments)
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
             text = logging.Formatter().formatException(record.exc_info)
@@ -201,6 +206,26 @@ def _instantiate(url: str, name: str) -> Any:
         return apprise.Apprise.instantiate(url, tag=name)
 
 
+# Services that take any format and pass it through (webhooks), and e-mail: plain text.
+PLAIN_TEXT_SCHEMES = frozenset(
+    {"json", "jsons", "xml", "xmls", "form", "forms", "mailto", "mailtos"}
+)
+
+
+def message_format(url: str, requested: str | None, supported: Any) -> Format:
+    """Markdown for chat services that render it (Slack, Discord, Matrix …), else plain text.
+
+    ``requested`` is the URL's ``format=`` parameter, which wins; ``supported`` is the
+    Apprise service's ``notify_format`` (one format, or several with the default first).
+    """
+    if requested:
+        return "markdown" if requested.lower() == "markdown" else "text"
+    if url.split("://", 1)[0].lower() in PLAIN_TEXT_SCHEMES:
+        return "text"
+    formats = supported if isinstance(supported, list | tuple) else (supported,)
+    return "markdown" if apprise.NotifyFormat.MARKDOWN in formats else "text"
+
+
 @dataclass
 class ChannelSender:
     """One channel's Apprise object and the message format it takes. Knows its URL; never tells."""
@@ -225,15 +250,13 @@ class ChannelSender:
                 "Apprise cannot use this channel's URL (unknown service, or a part is missing)"
             )
             return sender
-        query = {k.lower() for k, _ in parse_qsl(urlsplit(channel.url).query)}
+        # Not urlsplit: Apprise URLs put "#channel" before the query (slack://…/#general?…).
+        query = {k.lower(): v for k, v in parse_qsl(channel.url.partition("?")[2])}
         if "overflow" not in query:
             # Apprise's default ("upstream") sends over-long text as is and lets the
             # service reject it; truncating keeps the top of the alert, which says why.
             service.overflow_mode = apprise.common.OverflowMode.TRUNCATE
-        resolve = getattr(service, "resolve_format", None)
-        target = resolve(None) if resolve is not None else service.notify_format
-        if target == apprise.NotifyFormat.MARKDOWN:
-            sender.format = "markdown"
+        sender.format = message_format(channel.url, query.get("format"), service.notify_format)
         sender._apprise = apprise.Apprise()
         sender._apprise.add(service)
         return sender
@@ -338,11 +361,16 @@ class Notifier:
         return self._cursor
 
     def reconfigure(self, settings: Settings) -> None:
-        """Use new settings (channels, rules); owed alerts are derived again on the next pass."""
+        """Use new settings (channels, rules); owed alerts are derived again on the next pass.
+
+        Events the cursor has passed stay settled. Events after it are routed again: alerts
+        still owed to a channel that is gone are owed no more, and a new channel also gets
+        the alerts for those not-yet-settled events (what was sent is never sent again).
+        """
         self.settings = settings
         self._senders.clear()
         guard_third_party_logs(settings.channels)
-        self._reset()
+        self._loaded = False  # the next pass re-reads from the cursor under the new routing
 
     async def run(
         self, stop: asyncio.Event, wake: asyncio.Event | None = None, poll_interval: float = 2.0
@@ -390,10 +418,15 @@ class Notifier:
             if self._backlog:
                 await self._record([])
             now = self.clock()
-            plans = self._plans(now)
-            results = await asyncio.gather(*(self._work(name, items, now) for name, items in plans))
+            results = await asyncio.gather(
+                *(self._work(name, items, now) for name, items in self._plans()),
+                return_exceptions=True,  # let every channel finish before anything is raised
+            )
             await self._advance()
-            return sum(results)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            return sum(r for r in results if isinstance(r, int))
 
     # ----------------------------------------------------------------- reading the log
 
@@ -465,7 +498,7 @@ class Notifier:
 
     # ----------------------------------------------------------------- deciding
 
-    def _plans(self, now: datetime) -> list[tuple[str, list[_Owed]]]:
+    def _plans(self) -> list[tuple[str, list[_Owed]]]:
         """Per channel, in seq order, the owed alerts that are not settled yet."""
         pending: dict[str, list[_Owed]] = {}
         for seq in sorted(self._owed):
@@ -658,6 +691,7 @@ class Notifier:
                 stored = await self.store.append(batch, expected={STREAM: self._version})
             except ConcurrencyError:
                 # Another notifier wrote meanwhile: learn what it recorded, then retry.
+                log.info("another writer recorded notifications meanwhile; re-reading the log")
                 self._version = await self.store.stream_version(STREAM)
                 async for record in self.store.iterate(after=self._cursor, types=_RECORDS):
                     self._apply_record(record)

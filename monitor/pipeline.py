@@ -4,6 +4,13 @@ The shell around the pure core. The order of writes is what makes a crash
 harmless: blobs first (content-addressed, idempotent), then the events that
 name them in one atomic batch with deterministic ids and an expected stream
 version. A check interrupted at any point is simply redone.
+
+How a page is loaded follows the source's ``render``: ``http`` (plain fetch),
+``browser`` (the shared ``BrowserPool``), or ``auto`` (plain first, the browser
+when the plain page has no meaningful text or its ``select`` matched nothing).
+A source with ``screenshot = true`` is always loaded in the browser, so its
+picture and its text come from the same load. The capture records which one
+was used (``renderer``) and names the screenshot blob (``screenshot_sha256``).
 """
 
 from __future__ import annotations
@@ -11,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from monitor.browser import INSTALL_HINT, BrowserPool
 from monitor.classify import Captured, Failed, NotModified, Outcome, decide
 from monitor.errors import ConcurrencyError, FetchError
 from monitor.events import (
@@ -41,14 +50,28 @@ log = logging.getLogger(__name__)
 # keeps serving other checks (and timers) meanwhile.
 THREAD_EXTRACT_BYTES = 512 * 1024
 
+# render = "auto": a plain page with less text than this is an app shell; use the browser.
+AUTO_MIN_CHARS = 200
+AUTO_NOTICE_MAX_CHARS = 600  # a short page that asks for JavaScript is a shell too
+_JAVASCRIPT_NOTICE = re.compile(
+    r"enable javascript|javascript is (disabled|required|not enabled)|requires javascript"
+    r"|turn on javascript|javascript must be enabled",
+    re.IGNORECASE,
+)
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def render_mode(source: SourceSettings) -> str:
+    """How the source's page is loaded: ``http``, ``browser`` or ``auto``."""
+    return "browser" if source.screenshot else source.render
+
+
 def extraction_key(source: SourceSettings) -> str:
     """Fingerprint of everything that shapes the extracted text of a source."""
-    parts = (
+    parts: tuple[object, ...] = (
         EXTRACTOR_VERSION,
         source.select,
         source.remove,
@@ -58,7 +81,28 @@ def extraction_key(source: SourceSettings) -> str:
         source.json_path,
         source.csv_key,
     )
+    mode = render_mode(source)
+    if mode != "http":
+        # A rendered DOM is a different text source; plain sources keep their old keys.
+        parts += (mode,)
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScreenshotCaptured(Captured):
+    """A capture made in the browser with a full-page PNG, stored beside the body."""
+
+    screenshot: bytes
+
+
+def plain_text_suffices(captured: Captured) -> bool:
+    """Whether a plain-HTTP capture of a ``render = "auto"`` source needs no browser."""
+    if not captured.select_matched:
+        return False
+    chars = int(captured.capture["text_chars"])
+    if chars < AUTO_MIN_CHARS:
+        return False
+    return not (chars <= AUTO_NOTICE_MAX_CHARS and _JAVASCRIPT_NOTICE.search(captured.text))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +127,7 @@ class CheckRunner:
     settings: Settings
     clock: Callable[[], datetime] = utc_now
     rules: tuple[CompiledRule, ...] = ()
+    browser: BrowserPool | None = None  # needed by sources whose render is not "http"
     _states: dict[str, SourceState] = field(default_factory=dict)
     _unchanged_checks: dict[str, int] = field(default_factory=dict)
 
@@ -102,7 +147,12 @@ class CheckRunner:
         """Drop a cached state (another writer appended to its stream)."""
         self._states.pop(source_id, None)
 
-    def reconfigured(self, settings: Settings, fetcher: Fetcher | None = None) -> CheckRunner:
+    def reconfigured(
+        self,
+        settings: Settings,
+        fetcher: Fetcher | None = None,
+        browser: BrowserPool | None = None,
+    ) -> CheckRunner:
         """A runner for reloaded settings that shares this one's state cache.
 
         The cache is a fold of the log, which a reload does not change, so the
@@ -113,6 +163,7 @@ class CheckRunner:
             fetcher=fetcher or self.fetcher,
             settings=settings,
             clock=self.clock,
+            browser=browser or self.browser,
             _states=self._states,
             _unchanged_checks=self._unchanged_checks,
         )
@@ -159,6 +210,9 @@ class CheckRunner:
 
     async def _observe(self, source: SourceSettings, state: SourceState, attempts: int) -> Outcome:
         key = extraction_key(source)
+        mode = render_mode(source)
+        if mode == "browser":
+            return await self._observe_browser(source, state, attempts, key)
         last = state.last_good
         validators = None
         if last is not None and last.extraction_key == key and state.suspect_text is None:
@@ -166,21 +220,73 @@ class CheckRunner:
         try:
             result = await self.fetcher.fetch(source, now=self.clock(), validators=validators)
         except FetchError as exc:
-            log.info("check %s failed: %s: %s", source.id, exc.kind, exc)
-            return Failed(
-                url=source.url,
-                error=exc.kind,
-                message=str(exc),
-                status=exc.status,
-                fetched_at=self.clock(),
-                attempt=attempts,
-            )
+            return self._failed(source, exc, attempts)
         if result.not_modified:
+            if mode == "auto" and await self._last_renderer(state) == "browser":
+                # An unchanged shell says nothing about the data its script loads.
+                return await self._observe_browser(source, state, attempts, key)
             return NotModified(fetched_at=result.fetched_at)
-        return await self._capture(source, result, key, state)
+        captured = await self._capture(source, result, key, state)
+        if mode == "auto" and not plain_text_suffices(captured):
+            return await self._observe_browser(source, state, attempts, key)
+        return captured
+
+    async def _observe_browser(
+        self, source: SourceSettings, state: SourceState, attempts: int, key: str
+    ) -> Outcome:
+        if self.browser is None:
+            return self._failed(
+                source,
+                FetchError(
+                    "browser_unavailable",
+                    f"source {source.id!r} needs a browser (render = {source.render!r}"
+                    f"{', screenshot = true' if source.screenshot else ''}) and none is "
+                    f"configured; {INSTALL_HINT}",
+                ),
+                attempts,
+            )
+        try:
+            # The page load counts against the host's politeness slots like a plain fetch.
+            async with self.fetcher.reserve_host(source.url):
+                rendered = await self.browser.render(
+                    source, now=self.clock(), screenshot=source.screenshot
+                )
+        except FetchError as exc:
+            return self._failed(source, exc, attempts)
+        return await self._capture(
+            source, rendered.result, key, state, renderer="browser", screenshot=rendered.screenshot
+        )
+
+    def _failed(self, source: SourceSettings, exc: FetchError, attempts: int) -> Failed:
+        log.info("check %s failed: %s: %s", source.id, exc.kind, exc)
+        return Failed(
+            url=source.url,
+            error=exc.kind,
+            message=str(exc),
+            status=exc.status,
+            fetched_at=self.clock(),
+            attempt=attempts,
+        )
+
+    async def _last_renderer(self, state: SourceState) -> str:
+        """How the last good capture was loaded (captures before renderers existed: http)."""
+        last = state.last_good
+        if last is None:
+            return "http"
+        event = await self.store.get_event(last.seq)
+        if event is None:
+            return "http"
+        return str(event.data.get("capture", {}).get("renderer", "http"))
 
     async def _capture(
-        self, source: SourceSettings, result: FetchResult, key: str, state: SourceState
+        self,
+        source: SourceSettings,
+        result: FetchResult,
+        key: str,
+        state: SourceState,
+        *,
+        renderer: str = "http",
+        screenshot: bytes | None = None,
     ) -> Captured:
         raw_sha = hashlib.sha256(result.body).hexdigest()
         last = state.last_good
@@ -189,7 +295,7 @@ class CheckRunner:
             capture = _capture_data(
                 source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
             )
-            return Captured(capture=capture, text="", body=result.body)
+            return _captured(capture, "", True, result.body, renderer, screenshot)
         if len(result.body) >= THREAD_EXTRACT_BYTES:
             extraction = await asyncio.to_thread(
                 extract, result.body, content_type=result.content_type, source=source
@@ -210,8 +316,8 @@ class CheckRunner:
         )
         if extraction.title:
             capture["title"] = extraction.title[:300]
-        return Captured(
-            capture=capture, text=text, select_matched=extraction.select_matched, body=result.body
+        return _captured(
+            capture, text, extraction.select_matched, result.body, renderer, screenshot
         )
 
     async def _old_text(self, state: SourceState, outcome: Outcome) -> str | None:
@@ -232,6 +338,10 @@ class CheckRunner:
         text_sha = await self.store.put_blob(outcome.text.encode("utf-8"))
         if (raw_sha, text_sha) != (outcome.capture["raw_sha256"], outcome.capture["text_sha256"]):
             raise AssertionError("blob hashes disagree with the capture")  # a bug, not a page
+        if isinstance(outcome, ScreenshotCaptured):
+            shot_sha = await self.store.put_blob(outcome.screenshot)
+            if shot_sha != outcome.capture["screenshot_sha256"]:
+                raise AssertionError("screenshot hash disagrees with the capture")
 
     async def _append(
         self, stream: str, expected: int, events: Sequence[Event]
@@ -256,6 +366,27 @@ class CheckRunner:
             state = apply(state, item)
         self._states[stream] = state
         return stored
+
+
+def _captured(
+    capture: JsonObject,
+    text: str,
+    select_matched: bool,
+    body: bytes,
+    renderer: str,
+    screenshot: bytes | None,
+) -> Captured:
+    capture["renderer"] = renderer
+    if screenshot is None:
+        return Captured(capture=capture, text=text, select_matched=select_matched, body=body)
+    capture["screenshot_sha256"] = hashlib.sha256(screenshot).hexdigest()
+    return ScreenshotCaptured(
+        capture=capture,
+        text=text,
+        select_matched=select_matched,
+        body=body,
+        screenshot=screenshot,
+    )
 
 
 def _capture_data(

@@ -6,18 +6,21 @@ the periodic ``ContentConfirmed``), fetch failures by kind, changes by
 classification and severity, notification outcomes by channel name, and a
 histogram of check durations from ``capture.elapsed_ms``. ``/healthz`` adds the
 notifier's lag (head seq minus its cursor) and, in the daemon, the scheduler's
-own liveness from the ``health`` callable; it is the one route that needs no
-token, so it shows counts and ages only.
+own liveness from the ``health`` callable (whose ``last_check_at``, when later,
+is the last check: an unchanged check logs nothing); it is the one route that
+needs no token, so it shows counts and ages only.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 
+from monitor.events import format_time, parse_time
 from monitor.web_context import WebContext, age_seconds, context_of, utc_now
 from monitor.web_model import STATUSES, ReadModel
 
@@ -44,12 +47,13 @@ async def health_report(context: WebContext, model: ReadModel) -> tuple[bool, di
             log.warning("health callable failed: %r", exc)
             scheduler = {"ok": False, "error": repr(exc)}
         ok = bool(scheduler.get("ok", True))
+    last_check = _latest(model.last_check_at, (scheduler or {}).get("last_check_at"))
     body = {
         "ok": ok,
         "head_seq": model.head_seq,
         "last_event_at": model.head_recorded_at,
-        "last_check_at": model.last_check_at,
-        "last_check_age_seconds": age_seconds(model.last_check_at, utc_now()),
+        "last_check_at": last_check,
+        "last_check_age_seconds": age_seconds(last_check, utc_now()),
         "notifier_cursor": cursor,
         "notifier_lag": max(0, model.head_seq - cursor),
         "scheduler": scheduler,
@@ -57,11 +61,25 @@ async def health_report(context: WebContext, model: ReadModel) -> tuple[bool, di
     return ok, body
 
 
+def _latest(logged: str | None, reported: object) -> str | None:
+    """The later of the log's last check and the daemon's (unchanged checks log nothing)."""
+    if not isinstance(reported, str) or not reported:
+        return logged
+    try:
+        daemon = format_time(parse_time(reported))
+    except ValueError:
+        return logged
+    return daemon if logged is None or daemon > logged else logged
+
+
 async def healthz(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
     ok, body = await health_report(context, model)
-    return web.json_response(body, status=200 if ok else 503)
+    # default=str: whatever the daemon's callable reports (times, paths) still serializes.
+    return web.json_response(
+        body, status=200 if ok else 503, dumps=lambda v: json.dumps(v, default=str)
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:

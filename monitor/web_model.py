@@ -379,7 +379,7 @@ class ReadModel:
             return
         if sent:
             headline = f"Notification sent to {channel}"
-            detail = f"about event #{for_seq}" + (f", attempt {record.attempt}")
+            detail = f"about event #{for_seq}, attempt {record.attempt}"
         else:
             headline = f"Notification to {channel} failed" + (" for good" if record.final else "")
             detail = f"about event #{for_seq}, attempt {record.attempt}: {record.error}"

@@ -518,10 +518,15 @@ class LeaseScheduler:
 class Leadership:
     """Exactly one holder across all workers of a schema: a session-level advisory lock.
 
-    ``run(body, stop)`` waits to become leader, runs ``body(term_over)``, and does it
-    again after losing the lock, until ``stop`` is set. ``body`` must return soon after
-    ``term_over`` is set — that happens on ``stop`` or when the lock's connection (and
-    so, for PostgreSQL, the lock) is lost.
+    ``run(body, stop)`` waits to become leader, runs ``body(term_over)``, steps down when
+    it returns, and starts over until ``stop`` is set. ``body`` must return once ``stop``
+    is set (after any last work, which it does still holding the lock) and at once when
+    ``term_over`` is set: the lock's connection — and so the lock — was lost.
+
+    No overlap: a leader whose connection stops answering notices within two heartbeat
+    periods (one period asleep, one for the query to time out) and ends its term; a
+    new leader waits that long before starting ``body``, unless its predecessor
+    announced stepping down (``NOTIFY monitor_leader``) — then it starts at once.
     """
 
     def __init__(
@@ -547,10 +552,16 @@ class Leadership:
     ) -> None:
         try:
             while not stop.is_set():
-                if not await self._acquire(stop):
+                handed_over = await self._acquire(stop)
+                if handed_over is None:
                     return
+                if not handed_over:
+                    # A predecessor cut off from the database may not know it yet.
+                    await _sleep_unless(stop, 2 * self.heartbeat)
+                    if stop.is_set():
+                        break
                 term_over = asyncio.Event()
-                watch = asyncio.create_task(self._watch(term_over, stop))
+                watch = asyncio.create_task(self._watch(term_over))
                 try:
                     await body(term_over)
                 finally:
@@ -576,10 +587,14 @@ class Leadership:
     def _released_elsewhere(self, *_: object) -> None:
         self._retry_now.set()
 
-    async def _acquire(self, stop: asyncio.Event) -> bool:
-        """Wait until this worker holds the lock (True) or ``stop`` is set (False)."""
+    async def _acquire(self, stop: asyncio.Event) -> bool | None:
+        """Wait until this worker holds the lock, or ``stop`` is set (None).
+
+        True when the lock came right after a predecessor announced stepping down.
+        """
+        handed_over = False
         while not stop.is_set():
-            self._retry_now.clear()
+            self._retry_now.clear()  # before trying: a NOTIFY during the try is not lost
             try:
                 conn = await self._connect()
                 got = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key))
@@ -595,7 +610,7 @@ class Leadership:
                 self.is_leader = True
                 self.terms += 1
                 log.info("this worker is now the %s (term %d)", self.purpose, self.terms)
-                return True
+                return handed_over
             waiters = {
                 asyncio.ensure_future(stop.wait()),
                 asyncio.ensure_future(self._retry_now.wait()),
@@ -607,26 +622,25 @@ class Leadership:
             finally:
                 for waiter in waiters:
                     waiter.cancel()
-        return False
+            handed_over = self._retry_now.is_set()
+        return None
 
-    async def _watch(self, term_over: asyncio.Event, stop: asyncio.Event) -> None:
-        """End the term on ``stop``, or when the lock's connection stops answering."""
-        while not stop.is_set():
-            await _sleep_unless(stop, self.heartbeat)
-            if stop.is_set():
-                break
+    async def _watch(self, term_over: asyncio.Event) -> None:
+        """End the term when the lock's connection stops answering (cancelled with the term)."""
+        while True:
+            await asyncio.sleep(self.heartbeat)
             conn = self._conn
             try:
                 if conn is None or conn.is_closed():
                     raise ConnectionError("the leader's connection is closed")
-                async with asyncio.timeout(max(1.0, self.heartbeat)):
+                async with asyncio.timeout(self.heartbeat):
                     await conn.fetchval("SELECT 1")
             except (*_DRIVER_ERRORS, ConnectionError) as exc:
                 log.error("lost the %s lock (%s); stepping down", self.purpose, exc)
                 self.is_leader = False
                 await self._disconnect()
-                break
-        term_over.set()
+                term_over.set()
+                return
 
     async def _step_down(self) -> None:
         if not self.is_leader:

@@ -5,8 +5,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.pageserver import PageServer
+
+# Two cores shared with servers the tests start: wall-clock deadlines would make
+# property tests flaky without testing anything a user notices.
+settings.register_profile(
+    "monitor", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("monitor")
 
 
 @pytest.fixture

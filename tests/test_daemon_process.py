@@ -110,47 +110,7 @@ def verify(db: Path, capsys: pytest.CaptureFixture[str]) -> str:
     return out
 
 
-def test_run_checks_on_schedule_and_sigterm_exits_0(
-    workdir: Path, page_server: PageServer, daemons: list[Daemon],
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    one = page_server.set("/one", page("one"))
-    two = page_server.set("/two", page("two"))
-    config = write_config(workdir / "sources.toml", source("one", one) + source("two", two))
-    db = workdir / "m.db"
-    daemon = Daemon(workdir, config, db)
-    daemons.append(daemon)
-    counts = lambda: [p for p, _ in page_server.requests]  # noqa: E731
-    until(lambda: min(counts().count("/one"), counts().count("/two")) >= 3, 10, daemon)
-    started = time.monotonic()
-    daemon.signal(signal.SIGTERM)
-    assert daemon.wait(10) == 0
-    assert time.monotonic() - started < 3
-    assert types(db)[:2] == [("one", "SourceRegistered"), ("two", "SourceRegistered")]
-    assert "ok:" in verify(db, capsys)
-    assert "monitor running: 2 sources" in daemon.stderr()
-
-
-def test_sigterm_lets_a_check_in_flight_finish_and_the_log_verifies(
-    workdir: Path, page_server: PageServer, daemons: list[Daemon],
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    slow = page_server.set("/slow", page("slow"), delay=2.0)
-    config = write_config(workdir / "sources.toml", source("slow", slow, 'interval = "10s"'),
-                          monitor='grace_period = "10s"')
-    db = workdir / "m.db"
-    daemon = Daemon(workdir, config, db)
-    daemons.append(daemon)
-    until(lambda: bool(page_server.requests), 10, daemon)  # the check is in flight
-    started = time.monotonic()
-    daemon.signal(signal.SIGTERM)
-    assert daemon.wait(10) == 0
-    assert 1.0 < time.monotonic() - started < 4.0  # it waited for the page, not the grace
-    assert ("slow", "BaselineCaptured") in types(db)
-    verify(db, capsys)
-
-
-def test_sigterm_cancels_a_check_still_running_when_the_grace_period_ends(
+def test_sigterm_lets_checks_in_flight_finish_cancels_at_the_grace_period_and_exits_0(
     workdir: Path, page_server: PageServer, daemons: list[Daemon],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -161,24 +121,30 @@ def test_sigterm_cancels_a_check_still_running_when_the_grace_period_ends(
         return web.Response(text=page("late"), content_type="text/html")
 
     page_server.handlers["/hung"] = hang
+    slow = page_server.set("/slow", page("slow"), delay=1.5)
     config = write_config(
-        workdir / "sources.toml", source("hung", page_server.url("/hung"), 'interval = "10s"'),
-        monitor='grace_period = "1s"\ntimeout = "60s"',
+        workdir / "sources.toml",
+        source("slow", slow, 'interval = "10s"')
+        + source("hung", page_server.url("/hung"), 'interval = "10s"'),
+        monitor='grace_period = "3s"\ntimeout = "60s"',
     )
     db = workdir / "m.db"
     daemon = Daemon(workdir, config, db)
     daemons.append(daemon)
     try:
-        until(lambda: bool(page_server.requests), 10, daemon)
+        until(lambda: len(page_server.requests) == 2, 10, daemon)  # both checks in flight
         started = time.monotonic()
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(10) == 0
-        assert time.monotonic() - started < 3.0
+        elapsed = time.monotonic() - started
     finally:
         release.set()
-    assert types(db) == [("hung", "SourceRegistered")]
-    assert "cancelled: the grace period ended" in daemon.stderr()
-    verify(db, capsys)
+    assert 2.5 < elapsed < 4.5  # the grace period, not the hung page's timeout
+    recorded = types(db)
+    assert ("slow", "BaselineCaptured") in recorded  # finished within the grace period
+    assert not [t for s, t in recorded if s == "hung" and t != "SourceRegistered"]
+    assert "check of hung cancelled: the grace period ended" in daemon.stderr()
+    assert "ok:" in verify(db, capsys)
 
 
 def free_port() -> int:
@@ -260,8 +226,9 @@ def test_an_alert_recorded_but_not_sent_before_sigkill_is_sent_once_after_restar
     assert [(d["for_seq"], d["channel"]) for d in sent] == [(change_seq, "hook")]
 
 
-def test_config_edits_and_sighup_reload_and_an_invalid_edit_keeps_the_old_config(
+def test_sources_are_checked_on_schedule_and_config_edits_and_sighup_reload_them(
     workdir: Path, page_server: PageServer, daemons: list[Daemon],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     a = page_server.set("/a", page("A"))
     b = page_server.set("/b", page("B"))
@@ -269,7 +236,8 @@ def test_config_edits_and_sighup_reload_and_an_invalid_edit_keeps_the_old_config
     db = workdir / "m.db"
     daemon = Daemon(workdir, config, db)
     daemons.append(daemon)
-    until(lambda: ("a", "BaselineCaptured") in types(db), 10, daemon)
+    until(lambda: [p for p, _ in page_server.requests].count("/a") >= 3, 10, daemon)
+    assert "monitor running: 1 sources" in daemon.stderr()
 
     write_config(config, source("a", a) + source("b", b))  # saved: seen by polling
     until(lambda: ("b", "BaselineCaptured") in types(db), 10, daemon)
@@ -293,3 +261,4 @@ def test_config_edits_and_sighup_reload_and_an_invalid_edit_keeps_the_old_config
     daemon.signal(signal.SIGTERM)
     assert daemon.wait(10) == 0
     assert types(db).count(("b", "SourceRegistered")) == 1
+    assert "ok:" in verify(db, capsys)

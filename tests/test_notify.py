@@ -10,18 +10,19 @@ import asyncio
 import email
 import email.policy
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from monitor.diff import diff_texts
+from monitor.errors import StoreUnavailableError
 from monitor.events import (
     ChangeDetected,
     Event,
@@ -33,7 +34,8 @@ from monitor.events import (
 )
 from monitor.fetch import Fetcher
 from monitor.netpolicy import NetworkPolicy
-from monitor.notify import CURSOR, STREAM, Notifier, scrub, secret_fragments
+from monitor.notify import CURSOR, STREAM, ChannelSender, Notifier, scrub, secret_fragments
+from monitor.notify_render import Message
 from monitor.pipeline import CheckRunner
 from monitor.settings import (
     ChannelSettings,
@@ -547,9 +549,10 @@ async def test_run_wakes_on_append_and_stops_promptly(store: EventStore, webhook
 
 
 async def test_two_notifiers_on_one_log_record_without_losing_or_repeating(
-    store: EventStore, clock: Clock, webhook: Webhook
+    store: EventStore, clock: Clock, webhook: Webhook, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Each records on the same stream with expected versions; a conflict is re-read, not lost."""
+    caplog.set_level(logging.INFO, logger="monitor.notify")
     await register(store)
     await append(store, SOURCE.id, a_change())
     first = Notifier(store, settings(ChannelSettings(name="a", url=webhook.url("a"))), clock=clock)
@@ -558,6 +561,7 @@ async def test_two_notifiers_on_one_log_record_without_losing_or_repeating(
     log = await records(store)
     assert sorted(r.data["channel"] for r in log) == ["a", "b"]
     assert [r.version for r in log] == [1, 2]
+    assert "another writer recorded notifications meanwhile" in caplog.text  # the conflict path
     assert len(webhook.messages("a")) == 1 and len(webhook.messages("b")) == 1
 
 
@@ -571,3 +575,126 @@ def test_scrub_removes_url_and_its_secret_parts() -> None:
     cleaned = scrub(text, fragments)
     assert SECRET not in cleaned and "abc123456" not in cleaned and "T0001" not in cleaned
     assert "failed" in cleaned
+
+
+class FlakyStore:
+    """The real store, except that recording notifications fails ``failures`` times.
+
+    Stands for a database that is briefly locked or full right after a send went out.
+    """
+
+    def __init__(self, inner: EventStore, failures: int) -> None:
+        self.inner, self.failures = inner, failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def append(
+        self, events: Sequence[NewEvent], *, expected: Mapping[str, int] | None = None
+    ) -> list[StoredEvent]:
+        if self.failures and any(e.stream == STREAM for e in events):
+            self.failures -= 1
+            raise StoreUnavailableError("database is locked")
+        return await self.inner.append(events, expected=expected)
+
+
+async def test_a_send_whose_record_fails_is_recorded_later_not_sent_again(
+    store: EventStore, clock: Clock, webhook: Webhook, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = settings(ChannelSettings(name="team-hook", url=webhook.url()))
+    await register(store)
+    [change] = await append(store, SOURCE.id, a_change())
+    flaky = FlakyStore(store, failures=2)
+    notifier = Notifier(cast(EventStore, flaky), config, clock=clock)
+
+    assert await notifier.drain() == 1  # delivered; recording it failed
+    assert "could not record 1 notification outcomes" in caplog.text
+    assert await records(store) == []
+    assert await notifier.drain() == 0  # still failing to record: not sent again meanwhile
+    assert await store.get_cursor(CURSOR) < change.seq  # the cursor waits for the record
+    assert await notifier.drain() == 0  # the store is back: the record goes in
+    assert await notifier.drain() == 0
+    assert [(r.type, r.data["for_seq"]) for r in await records(store)] == [
+        ("NotificationSent", change.seq)
+    ]
+    assert len(webhook.messages()) == 1
+    assert await store.get_cursor(CURSOR) == (await store.head())[0]
+
+
+async def test_a_crash_between_send_and_record_resends_once(
+    store: EventStore, clock: Clock, webhook: Webhook
+) -> None:
+    """The documented at-least-once window: delivered, never recorded, process gone."""
+    config = settings(ChannelSettings(name="team-hook", url=webhook.url()))
+    await register(store)
+    await append(store, SOURCE.id, a_change())
+    assert await Notifier(cast(EventStore, FlakyStore(store, 1)), config, clock=clock).drain() == 1
+    # That process died with the record unwritten; the next one cannot know it was sent.
+    restarted = Notifier(store, config, clock=clock)
+    assert await restarted.drain() == 1
+    assert await restarted.drain() == 0
+    assert len(webhook.messages()) == 2
+    assert [r.type for r in await records(store)] == ["NotificationSent"]
+
+
+async def test_reconfigure_routes_new_events_only_and_drops_removed_channels(
+    store: EventStore, clock: Clock, webhook: Webhook, closed_port: int
+) -> None:
+    await register(store)
+    [first] = await append(store, SOURCE.id, a_change())
+    old = ChannelSettings(name="old", url=webhook.url("old"))
+    # "gone" is unreachable and would be retried…
+    gone = ChannelSettings(name="gone", url=f"json://127.0.0.1:{closed_port}/gone")
+    notifier = Notifier(store, settings(gone, old), clock=clock, retry_base=60)
+    assert await notifier.drain() == 1
+    assert len(webhook.messages("old")) == 1
+
+    assert await store.get_cursor(CURSOR) < first.seq  # held back for "gone"
+
+    new = ChannelSettings(name="new", url=webhook.url("new"))
+    notifier.reconfigure(settings(old, new))  # …but it left the configuration
+    # The unsettled event is routed again: "new" gets it, "old" does not get it twice.
+    assert await notifier.drain() == 1
+    assert await notifier.drain() == 0
+    assert await store.get_cursor(CURSOR) == (await store.head())[0]
+    [second] = await append(store, SOURCE.id, a_change(NEW, OLD))
+    assert await notifier.drain() == 2
+    assert len(webhook.messages("old")) == 2
+    assert [f"#{first.seq} " in m["message"] for m in webhook.messages("new")] == [True, False]
+    assert f"#{second.seq} " in webhook.messages("new")[1]["message"]
+    assert {r.data["channel"] for r in await records(store)} == {"gone", "old", "new"}
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#general", "markdown"),
+        (
+            "https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",
+            "markdown",
+        ),
+        ("discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js", "markdown"),
+        ("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#general?format=text", "text"),
+        ("json://127.0.0.1/hook", "text"),
+        ("json://127.0.0.1/hook?format=markdown", "markdown"),
+        ("mailto://user:pw@127.0.0.1:2525?from=a@example.org&to=team@example.org", "text"),
+        ("gotify://gotify.example.org/token1234567", "text"),
+    ],
+)
+def test_chat_services_get_markdown_and_mail_and_webhooks_plain_text(
+    url: str, expected: str
+) -> None:
+    sender = ChannelSender.build(ChannelSettings(name="c", url=url))
+    assert sender.problem is None
+    assert sender.format == expected
+
+
+@pytest.mark.parametrize(("query", "longest"), [("", 32768), ("?overflow=upstream", 100_000)])
+async def test_over_long_messages_are_cut_by_apprise_unless_the_url_says_otherwise(
+    webhook: Webhook, query: str, longest: int
+) -> None:
+    sender = ChannelSender.build(ChannelSettings(name="c", url=webhook.url() + query))
+    assert await sender.send(Message(title="t", body="word " * 20_000)) is None
+    [received] = webhook.messages()
+    assert len(received["message"]) <= longest
+    assert len(received["message"]) > 30_000

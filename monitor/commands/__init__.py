@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from monitor.commands import check, log, show, validate, verify
+from monitor.commands import check, log, notify_test, show, validate, verify
 
-COMMANDS: tuple[ModuleType, ...] = (validate, check, log, show, verify)
+COMMANDS: tuple[ModuleType, ...] = (validate, check, log, show, verify, notify_test)

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import difflib
 import logging
 
+from monitor.browser import BrowserPool
 from monitor.commands.common import Subparsers, UsageError, database_url, load_settings
 from monitor.errors import MonitorError
 from monitor.fetch import Fetcher
 from monitor.netpolicy import NetworkPolicy
-from monitor.pipeline import CheckReport, CheckRunner
+from monitor.pipeline import CheckReport, CheckRunner, render_mode
 from monitor.settings import Settings, SourceSettings
 from monitor.store import open_store
 
@@ -58,11 +60,17 @@ def network_policy(settings: Settings) -> NetworkPolicy:
 async def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     sources = select_sources(settings, list(args.ids))
+    policy = network_policy(settings)
     async with (
         open_store(database_url(args, settings)) as store,
-        Fetcher(settings.monitor, network_policy(settings)) as fetcher,
+        Fetcher(settings.monitor, policy) as fetcher,
+        contextlib.AsyncExitStack() as stack,
     ):
-        runner = CheckRunner(store=store, fetcher=fetcher, settings=settings)
+        browser = None
+        if any(render_mode(s) != "http" for s in sources):
+            # Chromium itself starts only when a page first needs it.
+            browser = await stack.enter_async_context(BrowserPool(settings.monitor, policy))
+        runner = CheckRunner(store=store, fetcher=fetcher, settings=settings, browser=browser)
         await runner.reconcile()
         limit = asyncio.Semaphore(settings.monitor.concurrency)
 

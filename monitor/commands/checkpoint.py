@@ -52,8 +52,10 @@ async def run(args: argparse.Namespace) -> int:
     key_path = configured_key_path(settings)
     signer = load_or_create_key(key_path)
     async with open_store(database_url(args, settings), create=False) as store:
+        head_seq, _ = await store.head()
         checkpointer = Checkpointer(store, signer, journal=journal_path(key_path))
         signed = await checkpointer.checkpoint(datetime.now(UTC), force=args.force)
+        reused = signed.seq is not None and signed.seq <= head_seq
         proof = None
         if args.consistency_from is not None:
             old = args.consistency_from
@@ -74,8 +76,9 @@ async def run(args: argparse.Namespace) -> int:
         print(json.dumps(out, sort_keys=True, ensure_ascii=False))
         return 0
     cp = signed.checkpoint
-    print(f"checkpoint at seq {signed.seq}: {cp.tree_size} events, root {cp.root_hash}")
-    print(f"signed {cp.timestamp} by key {cp.key_id}")
+    what = "latest checkpoint (no events since; --force signs anew)" if reused else "signed"
+    print(f"{what} at seq {signed.seq}: {cp.tree_size} events, root {cp.root_hash}")
+    print(f"timestamp {cp.timestamp}, key {cp.key_id}")
     print(f"public key {public_key_path(key_path)}; journal {journal_path(key_path)}")
     print(json.dumps(signed.to_json(), sort_keys=True))
     if proof is not None:

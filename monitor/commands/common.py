@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 
 from monitor.config import load_config, parse_duration
 from monitor.errors import MonitorError
+from monitor.logs import RedactingFilter, update_secrets
 from monitor.settings import Settings
 
 DEFAULT_DB = "sqlite:///monitor.db"
@@ -24,7 +26,17 @@ class UsageError(MonitorError):
 
 def load_settings(args: argparse.Namespace) -> Settings:
     """The validated config; raises ConfigError (exit 2) before anything is written."""
-    return load_config(args.config, environ=os.environ)
+    settings = load_config(args.config, environ=os.environ)
+    redact_everywhere(settings.secrets())
+    return settings
+
+
+def redact_everywhere(secrets: tuple[str, ...]) -> None:
+    """Teach every redacting log handler the secrets of a freshly loaded config."""
+    for handler in logging.getLogger().handlers:
+        for log_filter in handler.filters:
+            if isinstance(log_filter, RedactingFilter):
+                update_secrets(log_filter, secrets)
 
 
 def database_url(args: argparse.Namespace, settings: Settings | None) -> str:

@@ -16,7 +16,6 @@ from monitor.commands.common import Subparsers, database_url, load_settings
 from monitor.daemon import Daemon
 from monitor.logs import RedactingFilter, update_secrets
 from monitor.settings import Settings
-from monitor.web import parse_listen
 
 # Libraries that log every job run or request at INFO.
 CHATTY_LOGGERS = ("apscheduler", "aiohttp.access")
@@ -59,7 +58,11 @@ def _configure_levels(verbose: int) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
-    web = parse_listen(args.web) if args.web else None
+    web = None
+    if args.web:
+        from monitor.web import parse_listen  # the web view's dependencies only when asked
+
+        web = parse_listen(args.web)
     _configure_levels(args.verbose)
     redactors = _redactors()
 

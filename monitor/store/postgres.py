@@ -284,6 +284,25 @@ def event_row(ev: StoredEvent) -> tuple[Any, ...]:
 INSERT_EVENTS = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
 MOVE_HEAD = "UPDATE log_head SET seq = $1, hash = $2, recorded_at = $3"
 
+# Stored events of the batch (seq set) and the versions of its streams (seq null).
+KNOWN = f"""
+SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = ANY($1::text[])
+UNION ALL
+SELECT NULL, NULL, stream, MAX(version), NULL, NULL, NULL, NULL, NULL, NULL
+FROM events WHERE stream = ANY($2::text[]) GROUP BY stream
+"""
+
+WRITE_BATCH = f"""
+WITH inserted AS (
+    INSERT INTO events ({_EVENT_COLUMNS})
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::text[],
+                         $6::integer[], $7::text[], $8::bytea[], $9::text[], $10::text[])
+), moved AS (
+    UPDATE log_head SET seq = $11, hash = $12, recorded_at = $13
+)
+SELECT pg_notify($14, $11::text)
+"""
+
 
 # --------------------------------------------------------------------------- the store
 
@@ -388,13 +407,18 @@ class PostgresEventStore:
         batch = normalize(events)
         if not batch:
             return []
+        retried = await self._all_stored(batch)
+        if retried is not None:
+            return retried
         async with self._transaction() as conn:
-            # The lock comes first: everything read after it reflects every earlier append.
+            # The lock comes first, in a statement of its own: under READ COMMITTED each
+            # later statement then sees every append that committed before we got it.
             head = await conn.fetchrow("SELECT seq, hash, recorded_at FROM log_head FOR UPDATE")
             if head is None:
                 raise StoreError(f"{self.label}: log_head is empty (edited outside the monitor?)")
-            stored = await self._stored_by_id(conn, [ev.event_id for ev in batch])
-            versions = await self._versions(conn, sorted(streams_named(batch, expected)))
+            stored, versions = await self._known(
+                conn, [ev.event_id for ev in batch], sorted(streams_named(batch, expected))
+            )
             plan = plan_append(
                 batch,
                 expected=expected,
@@ -405,29 +429,54 @@ class PostgresEventStore:
                 now=self._clock(),
             )
             if plan.new:
-                await conn.executemany(INSERT_EVENTS, [event_row(ev) for ev in plan.new])
+                # One round trip while the lock is held: rows, head and the notification
+                # (which PostgreSQL delivers only when, and if, the transaction commits).
                 last = plan.new[-1]
-                await conn.execute(MOVE_HEAD, last.seq, last.hash, last.recorded_at)
-                # Delivered by PostgreSQL only when (and if) this transaction commits.
-                await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(last.seq))
+                columns = list(zip(*(event_row(ev) for ev in plan.new), strict=True))
+                await conn.execute(
+                    WRITE_BATCH, *columns, last.seq, last.hash, last.recorded_at, NOTIFY_CHANNEL
+                )
         return plan.result
 
-    async def _stored_by_id(
-        self, conn: asyncpg.Connection, event_ids: list[str]
-    ) -> dict[str, StoredEvent]:
-        rows = await conn.fetch(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = ANY($1::text[])",
-            sorted(set(event_ids)),
-        )
-        return {row["event_id"]: _row_to_event(row) for row in rows}
+    async def _all_stored(self, batch: list[NewEvent]) -> list[StoredEvent] | None:
+        """The answer to a batch that is entirely in the log already (a retry), else None.
 
-    async def _versions(self, conn: asyncpg.Connection, streams: list[str]) -> dict[str, int]:
-        rows = await conn.fetch(
-            "SELECT stream, MAX(version) AS version FROM events "
-            "WHERE stream = ANY($1::text[]) GROUP BY stream",
-            streams,
+        Needs no lock: stored events never change, and a batch with nothing to write
+        ignores ``expected`` (``plan_append``). Workers reconciling the same config at
+        once, or a retried check, then never queue on the log head.
+        """
+        async with self.connection() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = ANY($1::text[])",
+                sorted({ev.event_id for ev in batch}),
+            )
+        stored = {row["event_id"]: _row_to_event(row) for row in rows}
+        if any(ev.event_id not in stored for ev in batch):
+            return None
+        plan = plan_append(
+            batch,
+            expected=None,
+            stored=stored,
+            versions={},
+            head=(0, GENESIS_HASH),
+            last_recorded_at=None,
+            now=self._clock(),
         )
-        return {row["stream"]: row["version"] for row in rows}
+        return plan.result
+
+    async def _known(
+        self, conn: asyncpg.Connection, event_ids: list[str], streams: list[str]
+    ) -> tuple[dict[str, StoredEvent], dict[str, int]]:
+        """The batch's already-stored events and its streams' versions, in one query."""
+        rows = await conn.fetch(KNOWN, sorted(set(event_ids)), streams)
+        stored: dict[str, StoredEvent] = {}
+        versions: dict[str, int] = {}
+        for row in rows:
+            if row["seq"] is None:
+                versions[row["stream"]] = row["version"]
+            else:
+                stored[row["event_id"]] = _row_to_event(row)
+        return stored, versions
 
     async def read(
         self,

@@ -130,7 +130,9 @@ def _settings(directory: Path, server: PageServer, sources: int) -> Settings:
         confirm_every=3600,
         key_path=str(directory / "monitor.key"),
     )
-    return Settings(path=str(directory / "sources.toml"), monitor=monitor, sources=tuple(configured))
+    return Settings(
+        path=str(directory / "sources.toml"), monitor=monitor, sources=tuple(configured)
+    )
 
 
 async def _redirect(request: web.Request) -> web.StreamResponse:
@@ -157,9 +159,7 @@ async def build_history(
         Fetcher(settings.monitor, NetworkPolicy()) as fetcher,
     ):
         runner = CheckRunner(store=store, fetcher=fetcher, settings=settings, clock=clock)
-        checkpointer = Checkpointer(
-            store, signer, journal=journal_path(settings.monitor.key_path)
-        )
+        checkpointer = Checkpointer(store, signer, journal=journal_path(settings.monitor.key_path))
         await runner.reconcile()
         for round_ in range(rounds):
             clock.now = START + round_ * STEP
@@ -168,8 +168,9 @@ async def build_history(
                 kind, body = body_for(index, round_)
                 etag = hashlib.sha256(body.encode()).hexdigest()[:12]
                 headers = {"ETag": f'"{etag}"'} if index == 2 else {}
-                server.set(f"/p{index}", body, status=500 if kind == "fail" else 200,
-                           headers=headers)
+                server.set(
+                    f"/p{index}", body, status=500 if kind == "fail" else 200, headers=headers
+                )
                 history.served[source.id].append((clock.now, kind, body))
             await asyncio.gather(*(runner.check(s) for s in settings.sources))
             if round_ % 10 == 9:

@@ -14,7 +14,9 @@ import atexit
 import contextlib
 import os
 import socket
+import time
 import uuid
+from collections.abc import Callable
 from functools import cache
 from urllib.parse import urlsplit
 
@@ -89,3 +91,13 @@ def _drop_leftovers() -> None:
 
 
 atexit.register(_drop_leftovers)
+
+
+async def eventually(condition: Callable[[], bool], seconds: float, step: float = 0.02) -> float:
+    """Wait until ``condition()`` holds (or ``seconds`` pass); returns the seconds waited."""
+    started = time.monotonic()
+    for _ in range(max(1, int(seconds / step))):
+        if condition():
+            break
+        await asyncio.sleep(step)
+    return time.monotonic() - started

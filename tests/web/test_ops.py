@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import UTC, datetime
 
 import jsonschema
 
+from monitor.events import format_time, parse_time
 from monitor.web_openapi import openapi_document
 from tests.web.conftest import Client, ClientFactory
 from tests.web.site import Site
@@ -66,6 +68,28 @@ async def test_healthz_includes_the_daemons_liveness_and_fails_with_it(
     response = await client.get("/healthz")
     assert response.status == 503
     assert (await response.json())["scheduler"]["ok"] is False
+
+
+async def test_healthz_takes_the_daemons_later_last_check(
+    make_client: ClientFactory, site: Site
+) -> None:
+    reported = {"last_check_at": datetime.now(UTC).isoformat()}
+    client = await make_client(health=lambda: reported)
+    body = await (await client.get("/healthz")).json()
+    assert body["ok"] is True  # a report without "ok" is a live daemon
+    assert body["last_check_at"] == format_time(parse_time(reported["last_check_at"]))
+    assert body["last_check_age_seconds"] < 30
+    reported["last_check_at"] = "2000-01-01T00:00:00+00:00"  # older than the log: ignored
+    body = await (await client.get("/healthz")).json()
+    assert body["last_check_at"] > "2020"
+
+
+async def test_healthz_shows_any_value_the_daemon_reports(make_client: ClientFactory) -> None:
+    started = datetime(2026, 3, 12, 8, 0, tzinfo=UTC)
+    client = await make_client(health=lambda: {"ok": True, "started": started})
+    response = await client.get("/healthz")
+    assert response.status == 200
+    assert (await response.json())["scheduler"]["started"] == str(started)
 
 
 async def test_healthz_survives_a_broken_health_callable(make_client: ClientFactory) -> None:

@@ -1,0 +1,122 @@
+"""The browser pool on its own: failures as FetchError kinds, network policy, restarts, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from monitor.browser import BrowserPool
+from monitor.errors import FetchError
+from monitor.netpolicy import NetworkPolicy
+from monitor.settings import SourceSettings
+from tests.browser.conftest import LOOP, MONITOR, requires_browser
+from tests.pageserver import PageServer
+
+pytestmark = LOOP
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+PAGE = "<!doctype html><html><body><p>Transparency report, second half of 2025.</p></body></html>"
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"  # a zombie is gone
+    except OSError:
+        return False
+
+
+async def render_error(pool: BrowserPool, source: SourceSettings) -> FetchError:
+    with pytest.raises(FetchError) as caught:
+        await pool.render(source, now=NOW)
+    return caught.value
+
+
+@requires_browser
+async def test_a_slow_page_is_a_timeout_and_the_pool_keeps_working(
+    page_server: PageServer, pool: BrowserPool
+) -> None:
+    slow = page_server.set("/slow", PAGE, delay=2.5)
+    error = await render_error(pool, SourceSettings(id="slow", url=slow, timeout=1))
+    assert error.kind == "timeout"
+
+    fast = page_server.set("/fast", PAGE)
+    rendered = await pool.render(SourceSettings(id="fast", url=fast), now=NOW)
+    assert b"second half of 2025" in rendered.result.body
+    assert rendered.result.status == 200
+    assert rendered.result.fetched_at == NOW
+
+
+@requires_browser
+async def test_an_error_status_is_an_http_failure_with_the_status(
+    page_server: PageServer, pool: BrowserPool
+) -> None:
+    url = page_server.set("/gone", "<p>Not here</p>", status=410)
+    error = await render_error(pool, SourceSettings(id="gone", url=url))
+    assert (error.kind, error.status) == ("http", 410)
+
+
+@requires_browser
+async def test_the_network_policy_covers_the_document_and_its_redirects(
+    page_server: PageServer,
+) -> None:
+    policy = NetworkPolicy.from_strings(allow_private=False, deny=("127.0.0.2/32",))
+    denied = f"http://127.0.0.2:{page_server.port}/report"
+    hop = page_server.set("/moved", "", status=302, headers={"Location": denied})
+    async with BrowserPool(MONITOR, policy) as pool:
+        direct = await render_error(pool, SourceSettings(id="direct", url=denied))
+        redirected = await render_error(pool, SourceSettings(id="hop", url=hop))
+    # Without the policy both would be "connect" (nothing listens on 127.0.0.2).
+    assert direct.kind == "forbidden_address"
+    assert redirected.kind == "forbidden_address"
+    assert "forbids" in str(redirected)
+
+
+@requires_browser
+async def test_the_browser_is_replaced_when_it_uses_more_memory_than_allowed(
+    page_server: PageServer,
+) -> None:
+    url = page_server.set("/page", PAGE)
+    source = SourceSettings(id="page", url=url)
+    async with BrowserPool(MONITOR, memory_limit=1) as pool:
+        await pool.render(source, now=NOW)
+        first = pool.launches
+        await pool.render(source, now=NOW)
+        assert pool.restarts >= 1
+        assert pool.launches == first + 1
+        assert pool.peak_memory > 1
+
+
+@requires_browser
+async def test_the_browser_is_replaced_after_its_page_budget_and_closed_on_shutdown(
+    page_server: PageServer,
+) -> None:
+    url = page_server.set("/page", PAGE)
+    source = SourceSettings(id="page", url=url)
+    async with BrowserPool(MONITOR, restart_after=2) as pool:
+        pids = set()
+        for _ in range(4):
+            await pool.render(source, now=NOW)
+            if pool.browser_pid is not None:  # None once a browser has used its budget
+                pids.add(pool.browser_pid)
+        assert pool.launches == 2
+        assert len(pids) == 2
+    async with asyncio.timeout(10):
+        while any(alive(pid) for pid in pids):
+            await asyncio.sleep(0.05)
+    error = await render_error(pool, source)
+    assert error.kind == "browser_unavailable"
+
+
+async def test_a_missing_chromium_is_browser_unavailable_with_install_advice(
+    page_server: PageServer,
+) -> None:
+    url = page_server.set("/page", PAGE)
+    async with BrowserPool(MONITOR, executable="/nonexistent/chromium") as pool:
+        error = await render_error(pool, SourceSettings(id="page", url=url))
+    assert error.kind == "browser_unavailable"
+    assert "apt-get install chromium" in str(error)
+    assert "policy-monitor[browser]" in str(error)
+    assert "/nonexistent/chromium" in str(error)
