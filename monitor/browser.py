@@ -246,6 +246,7 @@ class BrowserPool:
         memory_limit: int = DEFAULT_MEMORY_LIMIT,
         restart_after: int = DEFAULT_RESTART_AFTER,
         idle_cap: float = IDLE_CAP,
+        memory_check_every: float = MEMORY_CHECK_SECONDS,
     ) -> None:
         if size < 1:
             raise ValueError("a browser pool needs at least one page slot")
@@ -256,6 +257,7 @@ class BrowserPool:
         self.memory_limit = memory_limit
         self.restart_after = restart_after
         self.idle_cap = idle_cap
+        self.memory_check_every = memory_check_every  # seconds between /proc readings
         self.launches = 0
         self.restarts = 0  # replacements for memory or page count (crashes not included)
         self.crashes = 0
@@ -283,6 +285,12 @@ class BrowserPool:
         if current is None or current.crashed or current.retired:
             return None
         return current.pid
+
+    @property
+    def browser_pages(self) -> int:
+        """Pages the running browser has rendered (it is replaced at ``restart_after``)."""
+        current = self._current
+        return 0 if current is None else current.pages
 
     def memory(self) -> int:
         """Bytes used now by the process trees of every browser this pool has running."""
@@ -548,7 +556,7 @@ class BrowserPool:
                 reason = f"it rendered {instance.pages} pages"
             elif (
                 instance.pid is not None
-                and time.monotonic() - instance.memory_checked >= MEMORY_CHECK_SECONDS
+                and time.monotonic() - instance.memory_checked >= self.memory_check_every
             ):
                 instance.memory_checked = time.monotonic()
                 # Reading /proc for a dozen processes takes tens of milliseconds.

@@ -242,10 +242,20 @@ class Daemon:
             stack.push_async_callback(self._close_fetchers)
             gen = self._generation(self.settings, previous=None)
             self._install(gen, previous=None)
-            appended = await gen.runner.reconcile()
+            async with self._one_worker_at_a_time("reconcile"):
+                appended = await gen.runner.reconcile()
             if appended:
                 log.info("configuration recorded: %d source events", len(appended))
             last = await self._last_checks_from_log(gen)
+            # The web view binds before anything is scheduled: a port in use fails the
+            # start-up cleanly, with no check half done.
+            if self.web is not None:
+                from monitor.web import serve
+
+                host, port = self.web
+                self.web_url = await stack.enter_async_context(
+                    serve(store, self.settings, host, port, health=self.status.as_dict)
+                )
             if self.shares_work:
                 from monitor.store.postgres import PostgresEventStore
                 from monitor.workers import LeaseScheduler, lease_period_from
@@ -271,13 +281,6 @@ class Daemon:
             self._sync_schedule(last)
             self._start_notifier(store)
             stack.push_async_callback(self._stop_notifier_task)
-            if self.web is not None:
-                from monitor.web import serve
-
-                host, port = self.web
-                self.web_url = await stack.enter_async_context(
-                    serve(store, self.settings, host, port, health=self.status.as_dict)
-                )
             log.info(
                 "monitor running: %d sources, database %s, concurrency %d, per host %d",
                 len(self.settings.sources),
@@ -394,6 +397,14 @@ class Daemon:
     async def _on_due(self, source_id: str) -> None:
         """A scheduled check (an APScheduler job body, one at a time per source)."""
         await self._check_due(source_id)
+
+    def _one_worker_at_a_time(self, purpose: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """On PostgreSQL, one worker records a configuration at a time (``workers.exclusive``)."""
+        if not self.shares_work or self._store is None:
+            return contextlib.nullcontext()
+        from monitor.workers import exclusive
+
+        return exclusive(self._store, purpose)
 
     def _forget(self, source_id: str) -> None:
         """Another worker checked this source last: re-read its state from the log."""
@@ -525,7 +536,8 @@ class Daemon:
             log.warning("the database setting changed; it takes effect at the next start")
         gen = self._generation(new, previous=previous)
         try:
-            appended = await gen.runner.reconcile()
+            async with self._one_worker_at_a_time("reconcile"):
+                appended = await gen.runner.reconcile()
         except MonitorError as exc:
             # Typically a check of the same source appended first; the next poll tries again.
             log.error("could not record the new configuration, will try again: %s", exc)

@@ -314,8 +314,13 @@ def readme(
         lines += [
             "## When",
             "",
-            f"- The old text was last seen at **{event.data.get('previous_seen_until', '?')}**"
-            + (f" (capture at seq {before.seq})." if before is not None else "."),
+            (
+                f"- The old text was captured at {before.data['capture'].get('fetched_at', '?')} "
+                f"(seq {before.seq}) and "
+                if before is not None
+                else "- The old text was "
+            )
+            + f"last seen at **{event.data.get('previous_seen_until', '?')}**.",
             f"- The new text was first seen at **{after.get('fetched_at', '?')}** "
             f"(recorded in the log at {event.recorded_at}).",
             "- So the page changed between those two times.",

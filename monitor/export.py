@@ -17,8 +17,9 @@ Two kinds. A *full* export (no filter) holds every event from seq 1 to a checkpo
 event, so the chain is checked link by link from the genesis hash and every
 checkpoint's root is recomputed. A *partial* export (``--source`` and/or
 ``--since``) holds only matching events, each with an inclusion proof against the
-latest signed checkpoint: nothing about other sources is revealed beyond the proof's
-sibling hashes and each event's ``prev_hash`` (an opaque hash its own hash commits to).
+latest signed checkpoint: nothing about other sources is revealed beyond opaque hashes
+— the proofs' sibling hashes, each event's ``prev_hash`` (which its own hash commits
+to) and the checkpoint's ``head_hash`` — and the log's size.
 
 Invariants: the bundle's checkpoint covers every exported event (one is signed first
 if needed); blob files are the uncompressed bytes named by their sha256; changing

@@ -25,10 +25,10 @@ Invariants:
   same text: the stored text is a fixed point of the Markdown reader.
 
 A block whose text would read back as something else — a paragraph that starts
-with "- ", contains ``[text](url)``, or is "---" — is rendered with a leading
-backslash (``\\- not a list``), as in Markdown. The reader removes that
-backslash exactly when the rest would otherwise be misread, so escaping is
-invertible and needed only for such rare texts.
+with "- ", contains ``[text](url)``, or is "---" — or that starts with a
+backslash is rendered with a leading backslash (``\\- not a list``), as in
+Markdown; the reader takes whatever follows a leading backslash verbatim. So
+escaping is invertible, never nests, and is needed only for such rare texts.
 """
 
 from __future__ import annotations
@@ -144,7 +144,10 @@ def _escaped(kind: str, text: str) -> str:
 
 def _needs_escape(kind: str, text: str) -> bool:
     """Would ``text`` of ``kind``, rendered plainly, read back differently (in any mode)?"""
-    if kind != "row" and text[0] not in _SPECIAL_START and "](" not in text:
+    first = text[0]
+    if first == "\\":  # the reader would take it for an escape
+        return True
+    if kind != "row" and first not in _SPECIAL_START and "](" not in text:
         return False
     if _has_links(text):  # the Markdown reader would turn the link into its text
         return True
@@ -153,7 +156,7 @@ def _needs_escape(kind: str, text: str) -> bool:
 
 
 def _body(kind: str, body: str, inline: LinkInliner | None) -> Piece | None:
-    if len(body) > 1 and body[0] == "\\" and _needs_escape(kind, body[1:]):
+    if len(body) > 1 and body[0] == "\\":  # escaped: the rest is the text, verbatim
         return (kind, body[1:])
     if kind == "row":
         cells = [c.strip() for c in _CELL_SPLIT.split(body)]
@@ -170,8 +173,6 @@ def _body(kind: str, body: str, inline: LinkInliner | None) -> Piece | None:
 def _read(line: str, inline: LinkInliner | None) -> Read:
     """Classify one normalized, non-empty line. ``inline`` is None for structure only."""
     first = line[0]
-    if first == "\\" and len(line) > 1 and _needs_escape("p", line[1:]):
-        return ("p", line[1:])
     if first == "[" and line == "[":
         return None
     if first == "]":

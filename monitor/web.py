@@ -1,9 +1,12 @@
 """The read-only web view: HTML pages, Atom feeds, a JSON API, health and metrics.
 
 ``create_app`` builds the aiohttp application over an open ``EventStore``;
-``serve`` runs it on a host and port until its context exits. The pages, feeds
-and API live in ``web_views``, ``web_feeds``, ``web_api``; this module holds
-what applies to every route.
+``serve`` runs it on a host and port until its context exits. This module holds
+what applies to every route; the rest is split by job: ``web_model`` (the pure
+read model folded from the log), ``web_context`` (what handlers share, and the
+follower that keeps the model at the log's head), ``web_views`` and
+``web_diff`` (HTML pages), ``web_feeds`` (Atom), ``web_api`` and
+``web_openapi`` (JSON), ``web_metrics`` (/healthz, /metrics).
 
 Invariants:
 
@@ -63,8 +66,6 @@ PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-# A raw capture is someone else's page: if a browser ever renders one, it runs nothing.
-DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -87,6 +88,7 @@ def create_app(
     app = web.Application(middlewares=[_read_only, _errors, _auth])
     app[CONTEXT] = context
     app.on_response_prepare.append(_security_headers)
+    app.on_startup.append(_warm_up)
     add_view_routes(app)
     add_feed_routes(app)
     add_api_routes(app)
@@ -130,6 +132,12 @@ async def serve(
         yield url
     finally:
         await runner.cleanup()
+
+
+async def _warm_up(app: web.Application) -> None:
+    # Fold the log before the first visitor arrives rather than during their request.
+    model = await app[CONTEXT].follower.current()
+    log.info("web view read %d events", model.head_seq)
 
 
 def parse_listen(text: str) -> tuple[str, int]:

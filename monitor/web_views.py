@@ -21,7 +21,7 @@ from aiohttp import web
 from monitor.errors import BlobMissingError
 from monitor.events import upcast
 from monitor.settings import SEVERITY_ORDER
-from monitor.web_context import DIFF_CACHE_SIZE, WebContext, context_of
+from monitor.web_context import DIFF_CACHE_SIZE, WebContext, context_of, path_part
 from monitor.web_diff import all_sentences, all_terms, blocks, recomputed_changes, rule_views
 from monitor.web_model import STATUSES, Filters, GoodCapture, ReadModel, SourceView
 
@@ -33,6 +33,7 @@ RECENT_CHANGES = 50
 TIMELINE_ROWS = 500
 TEXT_CHARS = 2_000_000  # a current text longer than this is offered as a download only
 HTML_TYPE = "text/html"
+# A raw capture is someone else's page: if a browser ever renders one, it runs nothing.
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
 
@@ -184,6 +185,10 @@ async def change_page(request: web.Request) -> web.Response:
     seq = int(seq_text) if seq_text.isdigit() else 0
     event = await context.store.get_event(seq) if seq else None
     record = model.changes.get(seq)
+    if event is not None and record is None and model.source(event.stream) is not None:
+        # Alerts link every event they report as /changes/{seq}; a failure or a suspect
+        # capture is explained on its source's timeline.
+        raise web.HTTPFound(f"/sources/{path_part(event.stream)}#seq-{seq}")
     if event is None or event.type != "ChangeDetected" or record is None:
         raise not_found(f"No change #{seq_text} in the log.")
     _, data = upcast(event.type, event.schema, event.data)

@@ -42,7 +42,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -165,6 +165,27 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(max(0.0, seconds)):
             await stop.wait()
+
+
+@contextlib.asynccontextmanager
+async def exclusive(store: EventStore, purpose: str) -> AsyncIterator[None]:
+    """Run a block in one worker at a time (PostgreSQL advisory lock); a no-op elsewhere.
+
+    Workers starting together would otherwise record the same configuration three
+    times over, queueing on the log head for every source; in turn, the second finds
+    it recorded and appends nothing.
+    """
+    if not isinstance(store, PostgresEventStore):
+        yield
+        return
+    key = advisory_key(store.schema, purpose)
+    async with store.connection() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", key)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(*_DRIVER_ERRORS):  # a lost session released it anyway
+                await conn.execute("SELECT pg_advisory_unlock($1)", key)
 
 
 # --------------------------------------------------------------------------- leases

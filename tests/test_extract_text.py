@@ -93,15 +93,25 @@ def test_normalize_text_is_idempotent_and_single_line(raw: str) -> None:
         (Block("p", "\\- literal backslash"), "\\\\- literal backslash"),
         # Numbered paragraphs are common in legal text and need no escape.
         (Block("p", "1. Scope of this policy"), "1. Scope of this policy"),
-        (Block("p", "\\ alone"), "\\ alone"),
+        (Block("p", "\\ leading backslash"), "\\\\ leading backslash"),
     ],
 )
 def test_render_puts_one_block_on_one_light_markdown_line(block: Block, line: str) -> None:
     assert render_blocks([block]) == line
     read_back = parse_blocks(line)[0]
-    expected_kind = block.kind if block.kind in (*HEADING_LEVELS, "li", "row", "quote", "page") else "p"
+    expected_kind = (
+        block.kind if block.kind in (*HEADING_LEVELS, "li", "row", "quote", "page") else "p"
+    )
     if block.kind != "line":
         assert (read_back.kind, read_back.text) == (expected_kind, block.text)
+
+
+def test_escaping_never_nests_even_for_thousands_of_backslashes() -> None:
+    text = "\\" * 5000 + "- x"
+    rendered = render_blocks([Block("p", text)])
+    assert rendered == "\\" + text
+    assert parse_blocks(rendered) == (Block("p", text),)
+    assert run(rendered, "text/markdown").text == rendered
 
 
 def test_rendered_text_has_no_blank_lines_and_no_final_newline() -> None:
@@ -111,7 +121,9 @@ def test_rendered_text_has_no_blank_lines_and_no_final_newline() -> None:
 
 
 def test_parse_blocks_recovers_heading_paths() -> None:
-    text = "# Report\nIntro\n## Government requests\n### Hong Kong\n- 45 requests\n## Removals\nNone"
+    text = (
+        "# Report\nIntro\n## Government requests\n### Hong Kong\n- 45 requests\n## Removals\nNone"
+    )
     assert parse_blocks(text) == (
         Block("h1", "Report", ()),
         Block("p", "Intro", ("Report",)),
@@ -148,12 +160,21 @@ def test_row_text_escapes_pipes_inside_cells() -> None:
         ("[Wiki](https://en.wikipedia.org/wiki/Foo_(bar)) end", "Wiki end"),
         ("* star item\n+ plus item\n- dash item", "- star item\n- plus item\n- dash item"),
         ("1. Numbered clause\n2) Another", "1. Numbered clause\n2) Another"),
-        ("| Country | Requests |\n|---|---:|\n| Hong Kong | 45 |", "| Country | Requests |\n| Hong Kong | 45 |"),
+        (
+            "| Country | Requests |\n|---|---:|\n| Hong Kong | 45 |",
+            "| Country | Requests |\n| Hong Kong | 45 |",
+        ),
         ("|a|b|", "| a | b |"),
         ("> quoted\n>> nested", "> quoted\n> nested"),
-        ("```sh\n# not a heading\n- not an item\n```\nafter", "\\# not a heading\n\\- not an item\nafter"),
+        (
+            "```sh\n# not a heading\n- not an item\n```\nafter",
+            "\\# not a heading\n\\- not an item\nafter",
+        ),
         ("above\n\n---\n***\n___\n\nbelow", "above\nbelow"),
-        ("[\n\nWhat is Account Status?\n\n![](https://cdn.example/i.png)\n\n](https://help.example/a)", "What is Account Status?"),
+        (
+            "[\n\nWhat is Account Status?\n\n![](https://cdn.example/i.png)\n\n](https://help.example/a)",
+            "What is Account Status?",
+        ),
         ("   indented    text   ", "indented text"),
         ("\\- escaped dash", "\\- escaped dash"),
     ],
@@ -200,9 +221,19 @@ def test_plain_text_is_one_line_block_per_line() -> None:
 
 # --- properties: the stored text is a fixed point ------------------------------------
 
-_ALPHABET = st.sampled_from(list("abcXYZ éß香港 019.#-*+>|`~_:[]()!\\<>/") + ["\u00a0", "\u200b"])
-_TEXTS = st.text(_ALPHABET, min_size=1, max_size=24).map(normalize_text).filter(bool)
-_CELLS = st.lists(st.text(_ALPHABET, max_size=10).map(normalize_text), min_size=1, max_size=4)
+# Texts built from fragments that mean something to a Markdown reader, so that the
+# properties meet links, markers, pipes and backslashes often, not by rare luck.
+_FRAGMENTS = st.one_of(
+    st.text(st.sampled_from(list("abcXYZ éß香港019.")), min_size=1, max_size=8),
+    st.sampled_from(
+        ["#", "# ", "## ", "- ", "* ", "+ ", "> ", "1. ", "|", " | ", "\\", "\\|", "---", "***",
+         "```", "~~~", "[", "]", "(", ")", "](", "[a](b)", "![i](s.png)", "[x](<u v>)",
+         "](https://x.example/)", ":--", "|---|", "--- page 2 ---", "<https://x.example/>",
+         "\u00a0", "\u200b", "\t"]
+    ),
+)  # fmt: skip
+_TEXTS = st.lists(_FRAGMENTS, min_size=1, max_size=6).map("".join).map(normalize_text).filter(bool)
+_CELLS = st.lists(st.lists(_FRAGMENTS, max_size=3).map("".join).map(normalize_text), max_size=3)
 
 
 @st.composite
@@ -210,10 +241,13 @@ def _block_lists(draw: st.DrawFn) -> list[tuple[str, str]]:
     pieces = []
     for _ in range(draw(st.integers(0, 12))):
         kind = draw(
-            st.sampled_from([*HEADING_LEVELS, "p", "li", "row", "quote", "page", "pre", "field", "record"])
+            st.sampled_from(
+                [*HEADING_LEVELS, "p", "li", "row", "quote", "page", "pre", "field", "record"]
+            )
         )
         if kind == "row":
-            cells = draw(_CELLS.filter(any))
+            cells = draw(_CELLS)
+            cells.insert(draw(st.integers(0, len(cells))), draw(_TEXTS))  # one cell has text
             pieces.append((kind, row_text(cells)))
         elif kind == "page":
             pieces.append((kind, f"page {draw(st.integers(1, 999))}"))
@@ -222,16 +256,18 @@ def _block_lists(draw: st.DrawFn) -> list[tuple[str, str]]:
     return pieces
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(_block_lists())
-def test_extracting_a_rendered_text_as_markdown_gives_it_back(pieces: list[tuple[str, str]]) -> None:
+def test_extracting_a_rendered_text_as_markdown_gives_it_back(
+    pieces: list[tuple[str, str]],
+) -> None:
     text = render_blocks(with_paths(pieces))
     again = run(text, "text/markdown")
     assert again.text == text
     assert run(again.text, "text/markdown").text == text
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(_block_lists())
 def test_parse_blocks_inverts_render_blocks(pieces: list[tuple[str, str]]) -> None:
     blocks = with_paths(pieces)

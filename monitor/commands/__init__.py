@@ -1,9 +1,45 @@
-"""Sub-commands of the ``monitor`` CLI, one module each (see ``monitor.cli``)."""
+"""Sub-commands of the ``monitor`` CLI, one module each (see ``monitor.cli``).
+
+The order here is the order of ``monitor --help``: the everyday commands first,
+then audit, then operations.
+"""
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from monitor.commands import check, log, notify_test, show, validate, verify
+from monitor.commands import (
+    check,
+    checkpoint,
+    demo,
+    diff,
+    evidence,
+    export,
+    log,
+    migrate,
+    notify_test,
+    replay,
+    run,
+    serve,
+    show,
+    validate,
+    verify,
+)
 
-COMMANDS: tuple[ModuleType, ...] = (validate, check, log, show, verify, notify_test)
+COMMANDS: tuple[ModuleType, ...] = (
+    validate,
+    check,
+    run,
+    log,
+    show,
+    diff,
+    replay,
+    verify,
+    checkpoint,
+    export,
+    evidence,
+    migrate,
+    serve,
+    notify_test,
+    demo,
+)

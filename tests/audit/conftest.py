@@ -17,9 +17,10 @@ AUDIT_COMMANDS = (replay, diff, checkpoint, export, evidence)
 @pytest.fixture(autouse=True)
 def audit_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     """The audit sub-commands in the CLI, whether or not COMMANDS lists them yet."""
-    missing = tuple(m for m in AUDIT_COMMANDS if m not in monitor.cli.COMMANDS)
+    registered = vars(monitor.cli)["COMMANDS"]
+    missing = tuple(m for m in AUDIT_COMMANDS if m not in registered)
     if missing:
-        monkeypatch.setattr(monitor.cli, "COMMANDS", (*monitor.cli.COMMANDS, *missing))
+        monkeypatch.setattr(monitor.cli, "COMMANDS", (*registered, *missing))
 
 
 @pytest.fixture(scope="session")

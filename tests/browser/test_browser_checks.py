@@ -1,4 +1,4 @@
-"""Checks of pages that need a browser, end to end: local pages, real Chromium, a real SQLite log."""
+"""Checks of pages that need a browser, end to end: local pages, Chromium, a SQLite log."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import asyncio
 import os
 import signal
 import struct
+import threading
+
+from aiohttp import web
 
 from monitor.browser import BrowserPool
 from monitor.settings import SourceSettings
@@ -178,24 +181,29 @@ async def test_each_capture_of_a_screenshot_source_has_a_full_page_png_that_veri
         shots.append(capture["screenshot_sha256"])
     assert shots[0] != shots[1]
     assert requested(page_server, "/logo.png") >= 1  # a screenshot shows the images
-    report = await verify_store(store)
-    assert report.ok, [str(f) for f in report.findings]
-    assert report.blobs >= 6  # body, text and screenshot of each capture
+    verified = await verify_store(store)
+    assert verified.ok, [str(f) for f in verified.findings]
+    assert verified.blobs >= 6  # body, text and screenshot of each capture
 
 
 @requires_browser
 async def test_killing_the_browser_during_a_check_is_a_fetch_failed_and_the_next_check_works(
     page_server: PageServer, pool: BrowserPool, runner_for: RunnerFactory
 ) -> None:
-    url = page_server.set("/slow", STATIC, delay=3.0)
-    source = SourceSettings(id="slow", url=url, render="browser")
+    arrived = threading.Event()
+
+    async def slow_page(request: web.Request) -> web.Response:
+        arrived.set()
+        await asyncio.sleep(3.0)
+        return web.Response(text=STATIC, content_type="text/html")
+
+    page_server.handlers["/slow"] = slow_page
+    source = SourceSettings(id="slow", url=page_server.url("/slow"), render="browser")
     runner = await runner_for(source, browser=pool)
     launches = pool.launches
 
     check = asyncio.create_task(runner.check(source))
-    async with asyncio.timeout(15):
-        while requested(page_server, "/slow") == 0:
-            await asyncio.sleep(0.02)
+    assert await asyncio.to_thread(arrived.wait, 15)  # the browser is loading the page now
     pid = pool.browser_pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
@@ -206,7 +214,8 @@ async def test_killing_the_browser_during_a_check_is_a_fetch_failed_and_the_next
     assert event.type == "FetchFailed"
     assert event.data["error"] == "browser_crash"
 
-    page_server.pages["/slow"].delay = 0.0
+    page_server.handlers.pop("/slow")
+    page_server.set("/slow", STATIC)
     recovered = await runner.check(source)
 
     assert recovered.outcome == "baseline"

@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.browser import BrowserPool
+from monitor.browser import (
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_RESTART_AFTER,
+    MEMORY_CHECK_SECONDS,
+    BrowserPool,
+)
 from monitor.errors import FetchError
 from monitor.netpolicy import NetworkPolicy
 from monitor.settings import SourceSettings
@@ -26,6 +31,16 @@ def alive(pid: int) -> bool:
             return stat.read().rpartition(")")[2].split()[0] != "Z"  # a zombie is gone
     except OSError:
         return False
+
+
+async def wait_until_gone(pid: int | None) -> None:
+    """A replaced browser is closed once its last page is done."""
+    assert pid is not None
+    for _ in range(200):
+        if not alive(pid):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"browser pid {pid} still runs 10 s after it was replaced")
 
 
 async def render_error(pool: BrowserPool, source: SourceSettings) -> FetchError:
@@ -59,55 +74,65 @@ async def test_an_error_status_is_an_http_failure_with_the_status(
 
 
 @requires_browser
-async def test_the_network_policy_covers_the_document_and_its_redirects(
+async def test_the_network_policy_covers_the_document_and_its_redirects_until_shutdown(
     page_server: PageServer,
 ) -> None:
     policy = NetworkPolicy.from_strings(allow_private=False, deny=("127.0.0.2/32",))
     denied = f"http://127.0.0.2:{page_server.port}/report"
     hop = page_server.set("/moved", "", status=302, headers={"Location": denied})
+    allowed = page_server.set("/report", PAGE)
     async with BrowserPool(MONITOR, policy) as pool:
         direct = await render_error(pool, SourceSettings(id="direct", url=denied))
         redirected = await render_error(pool, SourceSettings(id="hop", url=hop))
+        await pool.render(SourceSettings(id="allowed", url=allowed), now=NOW)
+        pid = pool.browser_pid
     # Without the policy both would be "connect" (nothing listens on 127.0.0.2).
     assert direct.kind == "forbidden_address"
     assert redirected.kind == "forbidden_address"
     assert "forbids" in str(redirected)
+    # Leaving the pool ends the browser; the pool refuses further work.
+    assert pid is not None
+    assert not alive(pid)
+    after = await render_error(pool, SourceSettings(id="allowed", url=allowed))
+    assert after.kind == "browser_unavailable"
 
 
 @requires_browser
 async def test_the_browser_is_replaced_when_it_uses_more_memory_than_allowed(
-    page_server: PageServer,
+    page_server: PageServer, pool: BrowserPool
 ) -> None:
-    url = page_server.set("/page", PAGE)
-    source = SourceSettings(id="page", url=url)
-    async with BrowserPool(MONITOR, memory_limit=1) as pool:
+    source = SourceSettings(id="page", url=page_server.set("/page", PAGE))
+    await pool.render(source, now=NOW)
+    launches, restarts, pid = pool.launches, pool.restarts, pool.browser_pid
+    pool.memory_limit, pool.memory_check_every = 1, 0.0
+    try:
         await pool.render(source, now=NOW)
-        first = pool.launches
-        await pool.render(source, now=NOW)
-        assert pool.restarts >= 1
-        assert pool.launches == first + 1
-        assert pool.peak_memory > 1
+    finally:
+        pool.memory_limit, pool.memory_check_every = DEFAULT_MEMORY_LIMIT, MEMORY_CHECK_SECONDS
+    assert pool.restarts == restarts + 1
+    assert pool.peak_memory > 1
+    await pool.render(source, now=NOW)
+    assert pool.launches == launches + 1
+    assert pool.browser_pid != pid
+    await wait_until_gone(pid)
 
 
 @requires_browser
-async def test_the_browser_is_replaced_after_its_page_budget_and_closed_on_shutdown(
-    page_server: PageServer,
+async def test_the_browser_is_replaced_after_its_page_budget(
+    page_server: PageServer, pool: BrowserPool
 ) -> None:
-    url = page_server.set("/page", PAGE)
-    source = SourceSettings(id="page", url=url)
-    async with BrowserPool(MONITOR, restart_after=2) as pool:
-        pids = set()
-        for _ in range(4):
+    source = SourceSettings(id="page", url=page_server.set("/page", PAGE))
+    await pool.render(source, now=NOW)
+    launches, pid = pool.launches, pool.browser_pid
+    pool.restart_after = pool.browser_pages + 2
+    try:
+        for _ in range(3):
             await pool.render(source, now=NOW)
-            if pool.browser_pid is not None:  # None once a browser has used its budget
-                pids.add(pool.browser_pid)
-        assert pool.launches == 2
-        assert len(pids) == 2
-    async with asyncio.timeout(10):
-        while any(alive(pid) for pid in pids):
-            await asyncio.sleep(0.05)
-    error = await render_error(pool, source)
-    assert error.kind == "browser_unavailable"
+    finally:
+        pool.restart_after = DEFAULT_RESTART_AFTER
+    assert pool.launches == launches + 1
+    assert pool.browser_pid not in (None, pid)
+    await wait_until_gone(pid)
 
 
 async def test_a_missing_chromium_is_browser_unavailable_with_install_advice(

@@ -20,9 +20,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
-from monitor.events import NewEvent, format_time  # noqa: E402
-from monitor.replay import replay_log  # noqa: E402
-from monitor.store import SqliteEventStore  # noqa: E402
+from monitor.events import NewEvent, format_time
+from monitor.replay import replay_log
+from monitor.store import SqliteEventStore
 
 TARGET_EVENTS_PER_S = 50_000
 SOURCES = 200
@@ -106,6 +106,8 @@ def plan(rnd: random.Random, total: int) -> list[NewEvent]:
         clock += rnd.randint(1, 30)
         when = format_time(_utc(clock))
         roll = rnd.random()
+        kind: str
+        data: dict[str, Any]
         if captures[source] == 0:
             captures[source] = 1
             kind, data = "BaselineCaptured", {"capture": capture(rnd, source, 1, when)}

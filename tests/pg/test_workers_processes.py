@@ -10,6 +10,7 @@ worker sends the alerts that follow, none lost and none twice.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import signal
@@ -252,12 +253,12 @@ async def test_three_workers_share_300_sources_and_survive_a_sigkill(
     # No page fetched twice within one interval (a double check would show up as a gap
     # near zero), and after the kill every page, the victim's too, kept being checked.
     for path, times in site.hits.items():
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert min(gaps) > INTERVAL / 2, (path, min(gaps))
         after_kill = [t for t in times if t > killed_at]
         assert after_kill, path
         assert after_kill[0] - killed_at < INTERVAL + LEASE + 1.0, path
-        late = [b - a for a, b in zip(after_kill, after_kill[1:], strict=False)]
+        late = [b - a for a, b in itertools.pairwise(after_kill)]
         assert max(late, default=0) < INTERVAL + 1.5, (path, late)
     assert held, "the victim held no leases when it was killed"
     for source_id in held:

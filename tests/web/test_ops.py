@@ -70,9 +70,7 @@ async def test_healthz_includes_the_daemons_liveness_and_fails_with_it(
     assert (await response.json())["scheduler"]["ok"] is False
 
 
-async def test_healthz_takes_the_daemons_later_last_check(
-    make_client: ClientFactory, site: Site
-) -> None:
+async def test_healthz_takes_the_daemons_later_last_check(make_client: ClientFactory) -> None:
     reported = {"last_check_at": datetime.now(UTC).isoformat()}
     client = await make_client(health=lambda: reported)
     body = await (await client.get("/healthz")).json()

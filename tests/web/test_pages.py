@@ -180,11 +180,24 @@ async def test_reverted_change_is_labelled(client: Client, site: Site) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/sources/nope", "/changes/9999", "/changes/abc", "/changes/1", "/nothing/here"],
+    ["/sources/nope", "/changes/9999", "/changes/abc", "/changes/0", "/nothing/here"],
 )
 async def test_unknown_ids_get_an_html_404(client: Client, path: str) -> None:
     html = await get_html(client, path, status=404)
     assert "404" in parse(html).text
+
+
+async def test_alert_links_to_other_events_land_on_their_timeline(
+    client: Client, site: Site
+) -> None:
+    (failure,) = site.of("down-page", "FetchFailed")
+    response = await client.get(f"/changes/{failure.seq}", allow_redirects=False)
+    assert response.status == 302
+    assert response.headers["Location"] == f"/sources/down-page#seq-{failure.seq}"
+    html = await get_html(client, response.headers["Location"])
+    assert f'id="seq-{failure.seq}"' in html
+    notification = next(e for e in site.events if e.stream.startswith("$"))
+    await get_html(client, f"/changes/{notification.seq}", status=404)
 
 
 async def test_raw_capture_is_a_download_never_a_page(client: Client, site: Site) -> None:
