@@ -182,16 +182,14 @@ def tree_memory(root: int, proc: Path = Path("/proc")) -> int:
     kernel offers it; summing plain RSS would count Chromium's shared code once
     per process and overstate the tree several times.
     """
-    total = 0
-    for pid in process_tree(root, proc):
-        total += _memory_of(proc / str(pid))
-    return total
+    return sum(process_memory(pid, proc) for pid in process_tree(root, proc))
 
 
-def _memory_of(directory: Path) -> int:
+def process_memory(pid: int, proc: Path = Path("/proc")) -> int:
+    """Bytes one process uses: its PSS, or its RSS where the kernel has no smaps_rollup."""
     for name, key in (("smaps_rollup", "Pss:"), ("status", "VmRSS:")):
         try:
-            text = (directory / name).read_text()
+            text = (proc / str(pid) / name).read_text()
         except OSError:
             continue
         for line in text.splitlines():
@@ -349,7 +347,6 @@ class BrowserPool:
             user_agent=self.settings.user_agent,
             ignore_https_errors=not source.verify_tls,
             service_workers="block",
-            extra_http_headers=dict(source.headers) or None,
             viewport={"width": VIEWPORT_WIDTH, "height": VIEWPORT_HEIGHT},
             device_scale_factor=1,
             accept_downloads=False,
@@ -357,8 +354,13 @@ class BrowserPool:
         try:
             context.set_default_timeout(_left_ms(deadline))
 
+            headers = dict(source.headers)
+            origin = _origin(source.url)
+
             async def route(route: Route, request: Request) -> None:
-                await self._route(route, request, block=not screenshot)
+                # The source's headers may hold secrets: only its own origin gets them.
+                own = headers if headers and _origin(request.url) == origin else None
+                await self._route(route, request, block=not screenshot, headers=own)
 
             def requested(request: Request) -> None:
                 if _is_main_document(request):
@@ -397,7 +399,7 @@ class BrowserPool:
                 body = await response.body()
             else:
                 await self._settle(page, source, deadline)
-                body = (await page.content()).encode("utf-8")
+                body = (await _content(page, deadline)).encode("utf-8")
                 # The body is the DOM serialized as UTF-8, not the bytes the server sent.
                 for name in ("content-length", "content-encoding"):
                     headers.pop(name, None)
@@ -417,7 +419,7 @@ class BrowserPool:
             redirects = await _redirects(response)
             result = FetchResult(
                 requested_url=source.url,
-                final_url=response.url,
+                final_url=page.url,  # after any redirect made by the page's script
                 status=status,
                 headers=headers,
                 redirects=redirects,
@@ -465,7 +467,9 @@ class BrowserPool:
 
     # ----------------------------------------------------------------- network policy
 
-    async def _route(self, route: Route, request: Request, *, block: bool) -> None:
+    async def _route(
+        self, route: Route, request: Request, *, block: bool, headers: dict[str, str] | None
+    ) -> None:
         try:
             refusal = scheme_refusal(request.url)
             if refusal is not None:
@@ -473,6 +477,8 @@ class BrowserPool:
                 await route.abort("blockedbyclient")
             elif block and request.resource_type in BLOCKED_RESOURCES:
                 await route.abort("blockedbyclient")
+            elif headers:
+                await route.continue_(headers={**request.headers, **headers})
             else:
                 await route.continue_()
         except Exception as exc:
@@ -645,6 +651,30 @@ class BrowserPool:
             # The page's renderer died (out of memory, a Chromium bug): only this page is lost.
             return FetchError("browser_crash", f"the page renderer crashed on {source.url}")
         return FetchError("navigation", f"the browser could not load {source.url}: {message}")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+async def _content(page: Page, deadline: float) -> str:
+    """The serialized DOM; waits out a navigation the page's script started meanwhile."""
+    from playwright.async_api import Error as PlaywrightError
+
+    for _ in range(3):
+        try:
+            return await page.content()
+        except PlaywrightError as exc:
+            if "navigat" not in str(exc) and "context was destroyed" not in str(exc):
+                raise
+            await page.wait_for_load_state("load", timeout=_left_ms(deadline))
+    return await page.content()
 
 
 def _left_ms(deadline: float, share: float = 1.0) -> float:

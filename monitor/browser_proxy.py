@@ -134,8 +134,8 @@ class PolicyProxy:
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await _answer(writer, "protocol", "the proxy could not parse the request")
-        except (ConnectionError, asyncio.CancelledError):
-            pass
+        except OSError as exc:  # the browser or the site hung up
+            log.debug("proxy connection ended: %s", exc)
         finally:
             for stream in (upstream, writer):
                 if stream is not None:

@@ -35,7 +35,7 @@ import logging
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,9 @@ class SignedCheckpoint:
     checkpoint: Checkpoint
     signature: bytes
     seq: int | None = None
+    # Journal lines name their log by the hash of its first event, so a journal shared
+    # by two databases is noticed instead of read as tampering. Not signed, not compared.
+    log_id: str | None = field(default=None, compare=False)
 
     @property
     def tree_size(self) -> int:
@@ -113,8 +116,11 @@ class SignedCheckpoint:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """One journal / export line: the signed fields, the signature and the event's seq."""
-        return {**self.event().to_data(), "seq": self.seq}
+        """One journal line: the signed fields, the signature, the event's seq and the log."""
+        line: dict[str, Any] = {**self.event().to_data(), "seq": self.seq}
+        if self.log_id is not None:
+            line["log_id"] = self.log_id
+        return line
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], seq: int | None = None) -> SignedCheckpoint:
@@ -135,7 +141,13 @@ class SignedCheckpoint:
             raise ValueError("checkpoint signature is not base64") from exc
         if seq is None and data.get("seq") is not None:
             seq = _int(data["seq"])
-        return cls(checkpoint=checkpoint, signature=signature, seq=seq)
+        log_id = data.get("log_id")
+        return cls(
+            checkpoint=checkpoint,
+            signature=signature,
+            seq=seq,
+            log_id=_hex(log_id, 32) if log_id is not None else None,
+        )
 
     @classmethod
     def from_event(cls, event: StoredEvent) -> SignedCheckpoint:
@@ -365,12 +377,19 @@ def read_journal(path: Path) -> list[SignedCheckpoint | tuple[int, str]]:
 # --------------------------------------------------------------------------- the log
 
 
+def _from_event(event: StoredEvent) -> SignedCheckpoint:
+    try:
+        return SignedCheckpoint.from_event(event)
+    except ValueError as exc:
+        raise StoreError(
+            f"seq {event.seq}: checkpoint data is malformed ({exc}); run `monitor verify`"
+        ) from exc
+
+
 async def checkpoints_in(store: EventStore) -> list[SignedCheckpoint]:
     """Every checkpoint recorded in the log, oldest first."""
-    return [
-        SignedCheckpoint.from_event(ev)
-        for ev in await store.read(stream=CHECKPOINT_STREAM, types=(CheckpointSigned.type,))
-    ]
+    events = await store.read(stream=CHECKPOINT_STREAM, types=(CheckpointSigned.type,))
+    return [_from_event(ev) for ev in events]
 
 
 async def latest_checkpoint(store: EventStore) -> SignedCheckpoint | None:
@@ -397,10 +416,10 @@ class Checkpointer:
         covers everything (the newest event is a checkpoint of all events before it)."""
         for _ in range(_APPEND_ATTEMPTS):
             head_seq, head_hash = await self.store.head()
-            if not force:
-                latest = await latest_checkpoint(self.store)
-                if latest is not None and latest.seq is not None and latest.seq >= head_seq:
-                    return latest
+            if not force and head_seq:
+                head = await self.store.get_event(head_seq)
+                if head is not None and head.type == CheckpointSigned.type:
+                    return _from_event(head)  # nothing new since: it covers everything before
             await self._catch_up(head_seq)
             signed = self.signer.sign_tree(
                 tree_size=head_seq, root=self._tree.root(), head_hash=head_hash, now=now
@@ -419,7 +438,7 @@ class Checkpointer:
                 (stored,) = await self.store.append([new], expected={CHECKPOINT_STREAM: version})
             except ConcurrencyError:
                 continue  # another process signed meanwhile: sign the newer head instead
-            signed = replace(signed, seq=stored.seq)
+            signed = replace(signed, seq=stored.seq, log_id=await self._log_id())
             if self.journal is not None:
                 append_journal(self.journal, signed)
             log.info(
@@ -430,6 +449,10 @@ class Checkpointer:
             )
             return signed
         raise StoreError("could not append a checkpoint: other writers kept signing first")
+
+    async def _log_id(self) -> str | None:
+        first = await self.store.get_event(1)
+        return first.hash if first is not None else None
 
     async def _catch_up(self, until: int) -> None:
         """Feed the tree every event up to ``until``, refusing a log whose chain is broken."""

@@ -6,8 +6,9 @@ same ``Extraction`` on every run and machine, which is what lets the monitor
 store, hash and compare texts. ``EXTRACTOR_VERSION`` names the output: bump it
 whenever the text for the same input changes.
 
-Format choice: ``source.format`` if set, else the Content-Type, else sniffing
-(``%PDF-`` → pdf; markup that starts like HTML → html; ``{``/``[`` that parses
+Format choice: ``source.format`` if set; else a body that starts with ``%PDF-``
+is a PDF whatever its label; else the Content-Type; else sniffing (``%PDF-`` in
+the first KB → pdf; markup that starts like HTML → html; ``{``/``[`` that parses
 → json; otherwise text). A body that contradicts a *data* format — a "PDF" that
 is an HTML bot wall, "JSON" that does not parse, a "CSV" that is an HTML error
 page — is read as what it is (sniffed), so the classifier sees the wall's text
@@ -139,6 +140,8 @@ def choose_format(body: bytes, content_type: str | None, declared: Format | None
     """The format to read ``body`` as, before checking that the body agrees."""
     if declared is not None:
         return declared
+    if body[:1024].lstrip().startswith(b"%PDF-"):
+        return "pdf"  # a PDF mislabelled as text/html or text/plain would read as binary noise
     from_media = format_of_media_type(content_type)
     if from_media is not None:
         return from_media

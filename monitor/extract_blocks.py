@@ -89,17 +89,19 @@ _RULE = re.compile(r"([-*_])(?: ?\1){2,}")
 _TABLE_SEPARATOR = re.compile(r"\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?")
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 _FENCE_STARTS = ("```", "~~~")
-# Inline link syntax; URLs may hold one level of balanced parentheses (Wikipedia).
-_IMAGE = re.compile(r"!\[([^\]]*)\]\((?:<[^>]*>|(?:[^()\s]|\([^()\s]*\))*)(?:\s+[^)]*)?\)")
-_LINK = re.compile(r"\[([^\]]*)\]\((<[^>]*>|(?:[^()\s]|\([^()\s]*\))*)(?:\s+[^)]*)?\)")
+# Inline link syntax; URLs may hold one level of balanced parentheses (Wikipedia). Link
+# texts hold no brackets, so every search is linear: a page of "[[[[…](" cannot stall it.
+_URL = r"(<[^<>\n]*>|(?:[^()\s]|\([^()\s]*\))*)"
+_TITLE = r"""(?: "[^"]*"| '[^']*'| \([^()]*\))?"""
+_IMAGE = re.compile(r"!\[([^\[\]]*)\]\(" + _URL + _TITLE + r"\)")
+_LINK = re.compile(r"\[([^\[\]]*)\]\(" + _URL + _TITLE + r"\)")
 # A link whose text spans lines (a "card"): "[" alone on a line, text lines, then "](url)".
-_LINK_CLOSE = re.compile(r"\]\((<[^>]*>|(?:[^()\s]|\([^()\s]*\))*)(?:\s+[^)]*)?\)")
+_LINK_CLOSE = re.compile(r"\]\(" + _URL + _TITLE + r"\)")
 
 # First characters of a text that some reading rule looks at (fast path of _needs_escape).
 _SPECIAL_START = frozenset("#-*+>|`~_:[]\\")
 
 _MARKER_KINDS = frozenset({*HEADING_LEVELS, "li", "row", "quote", "page"})
-
 
 
 class _Fence:

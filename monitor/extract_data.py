@@ -175,7 +175,7 @@ def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
 
 def extract_csv(text: str, csv_key: Sequence[str]) -> DataDraft:
     """One ``record`` piece per data row, keyed by ``csv_key`` (default: the first column)."""
-    sample = text[:16384]
+    sample = text[:8192]
     reader = csv.reader(text.splitlines(keepends=True), _dialect(sample), strict=False)
     rows = [[normalize_text(cell) for cell in row] for row in reader]
     rows = [row for row in rows if any(row)]

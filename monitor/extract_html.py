@@ -1,8 +1,9 @@
 """HTML → text pieces, with selectolax (Lexbor). The hot path of every check.
 
-Pure: takes decoded markup, returns pieces; no I/O. The document is walked
-once, in order, with an explicit stack (never Python recursion, so 100 000
-nested elements are fine), producing one piece per block:
+Pure: takes markup (text, or UTF-8 bytes), returns pieces; no I/O. The document
+is walked once, in order, with an explicit stack (never Python recursion; and
+``extract_nesting`` bounds absurd nesting before Lexbor, whose parse is
+quadratic in depth), producing one piece per block:
 
 - h1…h6 → headings; p, dt, dd, figcaption, caption, summary … → ``p``; li →
   ``li``; blockquote → ``quote``; pre → one ``pre`` piece per line;
@@ -17,8 +18,11 @@ nested elements are fine), producing one piece per block:
 Never text: script, style, noscript, template, svg, iframe, head, media
 fallbacks, comments, closed dialogs, elements with the ``hidden`` attribute or
 ``aria-hidden="true"`` (cookie banners, icon glyphs, screen-reader duplicates),
-and whatever the source's ``remove`` selectors match. Link targets are not text
-unless the source watches links: then each link adds " <url>" after its text.
+and whatever the source's ``remove`` selectors match. One exception: an
+aria-hidden element that holds the page's ``main``/``article`` and most of its
+text is an app root hidden by an open modal, and stays. Link targets are not
+text unless the source watches links: then each link adds " <url>" after its
+text (resolved, tracking parameters removed).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from monitor.extract_blocks import HEADING_LEVELS, Piece, normalize_text, row_text
 from monitor.extract_links import clean_url, resolve_base
@@ -144,7 +148,7 @@ def _remove_hidden(tree: LexborHTMLParser) -> None:
 def _remove(tree: LexborHTMLParser, selector: str) -> None:
     try:
         nodes = tree.css(selector)
-    except Exception:  # selectolax raises plain ValueError/SelectolaxError on bad CSS
+    except SelectolaxError:
         log.warning("ignoring invalid remove selector %r", selector)
         return
     # Removal only unlinks nodes, so a match inside an already removed match is harmless.
@@ -305,7 +309,7 @@ def extract_html(
     if select:
         try:
             roots = _outermost(tree.css(select))
-        except Exception:  # selectolax raises plain ValueError/SelectolaxError on bad CSS
+        except SelectolaxError:
             log.warning("invalid select selector %r: nothing can match", select)
             roots = []
         if not roots:

@@ -22,7 +22,7 @@ from typing import Final
 MAX_DEPTH: Final = 512
 SCAN_FROM_TAGS: Final = 20_000  # fewer "<" than this: nesting cannot be pathological
 
-_TAG = re.compile(rb"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^>]*>")
+_TAG = re.compile(rb"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*>")  # [^<>]: linear on "<<<<"
 # Raw-text elements: what they hold is not markup; their end tag is all that ends them.
 _RAW_TEXT_END: Final = {
     name: re.compile(rb"</" + name + rb"\b[^>]*>", re.IGNORECASE)

@@ -284,6 +284,7 @@ class CheckpointAudit:
         self.journal = list(journal)
         self.journal_name = journal_name
         self._hashes = bytearray()
+        self._first_hash: str | None = None
         self._logged: dict[int, SignedCheckpoint] = {}
         self._found: list[Finding] = []
         self._budget = _Budget(CHECKPOINT_FINDINGS_LISTED, "checkpoint")
@@ -300,6 +301,8 @@ class CheckpointAudit:
             raw = b""
         # A malformed hash still takes its place, so later leaves keep their positions.
         self._hashes += raw if len(raw) == 32 else bytes(32)
+        if ev.seq == 1:
+            self._first_hash = ev.hash
         if ev.type != CheckpointSigned.type:
             return
         try:
@@ -316,6 +319,7 @@ class CheckpointAudit:
     def finish(self) -> list[Finding]:
         found = list(self._found)
         candidates = list(self._logged.values())
+        foreign: set[str] = set()
         for entry in self.journal:
             if isinstance(entry, tuple):
                 number, problem = entry
@@ -325,9 +329,23 @@ class CheckpointAudit:
                     )
                 )
                 continue
+            if entry.log_id and self._first_hash and entry.log_id != self._first_hash:
+                foreign.add(entry.log_id)
+                continue
             found += self._compare_with_log(entry)
             if entry not in candidates:
                 candidates.append(entry)
+        if foreign and self._first_hash is not None:
+            found.append(
+                Finding(
+                    None,
+                    "checkpoint_journal",
+                    f"the {self.journal_name} holds checkpoints of a log whose first event "
+                    f"hash is {min(foreign)[:16]}…, not this log's {self._first_hash[:16]}… "
+                    "(another database sharing the key — give each its own key_path — or "
+                    "this log rewritten from seq 1)",
+                )
+            )
         self.checked = len(candidates)
         found += self._signatures(candidates)
         found += self._roots(candidates)

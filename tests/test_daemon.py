@@ -123,7 +123,7 @@ async def test_after_a_restart_overdue_sources_are_spread_over_the_jitter_window
     async with running(Daemon(settings, database=db_url, handle_signals=False)):
         await until(lambda: all(arrivals.values()), seconds=10)
     firsts = sorted(times[0] - started for times in arrivals.values())
-    assert firsts[-1] <= 5.5  # all overdue sources ran within the window …
+    assert firsts[-1] <= 7  # all overdue sources ran within the 5 s window (+ slack) …
     assert firsts[-1] - firsts[0] >= 2.5  # … spread over it, not fired at once
     assert len({int(t) for t in firsts}) >= 4  # at least four different seconds
 

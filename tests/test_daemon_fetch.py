@@ -101,7 +101,7 @@ async def test_waiting_for_a_host_slot_does_not_count_against_the_timeout(
     page_server: PageServer,
 ) -> None:
     for name in "abc":
-        page_server.set(f"/{name}", f"<p>{name}</p>", delay=0.7)
+        page_server.set(f"/{name}", f"<p>{name}</p>", delay=0.45)
     async with Fetcher(MonitorSettings(per_host=1, timeout=1)) as fetcher:
         results = await asyncio.gather(
             *(fetcher.fetch(source(page_server.url(f"/{n}")), now=NOW) for n in "abc")

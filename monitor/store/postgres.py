@@ -54,6 +54,7 @@ from monitor.errors import BlobMissingError, StoreError, StoreUnavailableError
 from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes
 from monitor.store import describe_url
 from monitor.store.base import (
+    AppendPlan,
     Clock,
     check_seq,
     iterate_by_reading,
@@ -79,6 +80,35 @@ CREATE FUNCTION monitor_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
         USING ERRCODE = 'P0001', HINT = 'the evidence log is never edited';
+END
+$$"""
+
+# Appends the sealed rows only if the head is still where the writer read it: the head
+# lock is then held for this one call and its commit, never across client round trips.
+_APPEND_IF_HEAD = """
+CREATE FUNCTION monitor_append(
+    expected_seq bigint, expected_hash text,
+    seqs bigint[], event_ids text[], streams text[], versions integer[], types text[],
+    schemas integer[], recorded text[], datas bytea[], prev_hashes text[], hashes text[],
+    channel text
+) RETURNS boolean LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    head_seq bigint;
+    head_hash text;
+    last integer := cardinality(seqs);
+BEGIN
+    SELECT seq, hash INTO head_seq, head_hash FROM log_head FOR UPDATE;
+    IF head_seq IS DISTINCT FROM expected_seq OR head_hash IS DISTINCT FROM expected_hash THEN
+        RETURN false;
+    END IF;
+    INSERT INTO events (seq, event_id, stream, version, type, schema, recorded_at, data,
+                        prev_hash, hash)
+    SELECT * FROM unnest(seqs, event_ids, streams, versions, types, schemas, recorded, datas,
+                         prev_hashes, hashes);
+    UPDATE log_head SET seq = seqs[last], hash = hashes[last], recorded_at = recorded[last];
+    -- Delivered by PostgreSQL only when (and if) the transaction commits.
+    PERFORM pg_notify(channel, seqs[last]::text);
+    RETURN true;
 END
 $$"""
 
@@ -130,6 +160,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX leases_due ON leases (due_at)",
         _REFUSE_CHANGE,
+        _APPEND_IF_HEAD,
         *(
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION monitor_refuse_change()"
@@ -284,24 +315,41 @@ def event_row(ev: StoredEvent) -> tuple[Any, ...]:
 INSERT_EVENTS = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
 MOVE_HEAD = "UPDATE log_head SET seq = $1, hash = $2, recorded_at = $3"
 
-# Stored events of the batch (seq set) and the versions of its streams (seq null).
+# In one snapshot: the head (kind h), the batch's stored events (e) and its streams'
+# versions (v) — consistent with each other even without the head lock.
 KNOWN = f"""
-SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = ANY($1::text[])
+SELECT 'h' AS kind, seq, NULL AS event_id, NULL AS stream, NULL::integer AS version,
+       NULL AS type, NULL::integer AS schema, recorded_at, NULL::bytea AS data,
+       NULL AS prev_hash, hash
+FROM log_head
 UNION ALL
-SELECT NULL, NULL, stream, MAX(version), NULL, NULL, NULL, NULL, NULL, NULL
+SELECT 'e', {_EVENT_COLUMNS} FROM events WHERE event_id = ANY($1::text[])
+UNION ALL
+SELECT 'v', NULL, NULL, stream, MAX(version), NULL, NULL, NULL, NULL, NULL, NULL
 FROM events WHERE stream = ANY($2::text[]) GROUP BY stream
 """
 
-WRITE_BATCH = f"""
-WITH inserted AS (
-    INSERT INTO events ({_EVENT_COLUMNS})
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::text[],
-                         $6::integer[], $7::text[], $8::bytea[], $9::text[], $10::text[])
-), moved AS (
-    UPDATE log_head SET seq = $11, hash = $12, recorded_at = $13
-)
-SELECT pg_notify($14, $11::text)
+# KNOWN, taking the head lock: the locked row is the newest head even if a writer
+# committed while we waited (READ COMMITTED re-reads a locked row), but the rest of the
+# statement reads the older snapshot; the snapshot's own head (kind s) tells whether the
+# two agree, and if not the caller reads again, now that nothing can move.
+KNOWN_LOCKING = f"""
+WITH locked AS (SELECT seq, hash, recorded_at FROM log_head FOR UPDATE)
+SELECT 'h' AS kind, seq, NULL AS event_id, NULL AS stream, NULL::integer AS version,
+       NULL AS type, NULL::integer AS schema, recorded_at, NULL::bytea AS data,
+       NULL AS prev_hash, hash
+FROM locked
+UNION ALL
+SELECT 's', seq, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, hash FROM log_head
+UNION ALL
+SELECT 'e', {_EVENT_COLUMNS} FROM events WHERE event_id = ANY($1::text[])
+UNION ALL
+SELECT 'v', NULL, NULL, stream, MAX(version), NULL, NULL, NULL, NULL, NULL, NULL
+FROM events WHERE stream = ANY($2::text[]) GROUP BY stream
 """
+
+APPEND_IF_HEAD = "SELECT monitor_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+OPTIMISTIC_ATTEMPTS = 1  # contention beyond one retry is cheaper to queue on the lock
 
 
 # --------------------------------------------------------------------------- the store
@@ -407,76 +455,70 @@ class PostgresEventStore:
         batch = normalize(events)
         if not batch:
             return []
-        retried = await self._all_stored(batch)
-        if retried is not None:
-            return retried
+        # Optimistic first: plan from one consistent snapshot, then write only if the head
+        # has not moved (one call, so the lock is never held across round trips). Under
+        # heavy contention, fall back to taking the lock first, which always succeeds.
+        for _ in range(OPTIMISTIC_ATTEMPTS):
+            async with self.connection() as conn:
+                plan, head = await self._plan(conn, batch, expected)
+                if not plan.new or await self._write(conn, plan, head):
+                    return plan.result
         async with self._transaction() as conn:
-            # The lock comes first, in a statement of its own: under READ COMMITTED each
-            # later statement then sees every append that committed before we got it.
-            head = await conn.fetchrow("SELECT seq, hash, recorded_at FROM log_head FOR UPDATE")
-            if head is None:
-                raise StoreError(f"{self.label}: log_head is empty (edited outside the monitor?)")
-            stored, versions = await self._known(
-                conn, [ev.event_id for ev in batch], sorted(streams_named(batch, expected))
-            )
-            plan = plan_append(
-                batch,
-                expected=expected,
-                stored=stored,
-                versions=versions,
-                head=(head["seq"], head["hash"]),
-                last_recorded_at=head["recorded_at"],
-                now=self._clock(),
-            )
-            if plan.new:
-                # One round trip while the lock is held: rows, head and the notification
-                # (which PostgreSQL delivers only when, and if, the transaction commits).
-                last = plan.new[-1]
-                columns = list(zip(*(event_row(ev) for ev in plan.new), strict=True))
-                await conn.execute(
-                    WRITE_BATCH, *columns, last.seq, last.hash, last.recorded_at, NOTIFY_CHANNEL
-                )
+            plan, head = await self._plan(conn, batch, expected, locking=True)
+            if plan.new and not await self._write(conn, plan, head):
+                raise StoreError(f"{self.label}: the log head moved while locked (a bug)")
         return plan.result
 
-    async def _all_stored(self, batch: list[NewEvent]) -> list[StoredEvent] | None:
-        """The answer to a batch that is entirely in the log already (a retry), else None.
+    async def _plan(
+        self,
+        conn: asyncpg.Connection,
+        batch: list[NewEvent],
+        expected: Mapping[str, int] | None,
+        *,
+        locking: bool = False,
+    ) -> tuple[AppendPlan, tuple[int, str]]:
+        """Decide the append from the head, stored events and versions of one snapshot.
 
-        Needs no lock: stored events never change, and a batch with nothing to write
-        ignores ``expected`` (``plan_append``). Workers reconciling the same config at
-        once, or a retried check, then never queue on the log head.
+        With ``locking`` (inside a transaction) the head lock is taken by the same query.
         """
-        async with self.connection() as conn:
-            rows = await conn.fetch(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = ANY($1::text[])",
-                sorted({ev.event_id for ev in batch}),
-            )
-        stored = {row["event_id"]: _row_to_event(row) for row in rows}
-        if any(ev.event_id not in stored for ev in batch):
-            return None
-        plan = plan_append(
-            batch,
-            expected=None,
-            stored=stored,
-            versions={},
-            head=(0, GENESIS_HASH),
-            last_recorded_at=None,
-            now=self._clock(),
-        )
-        return plan.result
-
-    async def _known(
-        self, conn: asyncpg.Connection, event_ids: list[str], streams: list[str]
-    ) -> tuple[dict[str, StoredEvent], dict[str, int]]:
-        """The batch's already-stored events and its streams' versions, in one query."""
-        rows = await conn.fetch(KNOWN, sorted(set(event_ids)), streams)
+        ids = sorted({ev.event_id for ev in batch})
+        streams = sorted(streams_named(batch, expected))
+        rows = await conn.fetch(KNOWN_LOCKING if locking else KNOWN, ids, streams)
+        if locking:
+            locked = next(r for r in rows if r["kind"] == "h")
+            seen = next(r for r in rows if r["kind"] == "s")
+            if (locked["seq"], locked["hash"]) != (seen["seq"], seen["hash"]):
+                rows = await conn.fetch(KNOWN, ids, streams)  # the lock is held: read again
+        head: tuple[int, str] | None = None
+        last_recorded_at: str | None = None
         stored: dict[str, StoredEvent] = {}
         versions: dict[str, int] = {}
         for row in rows:
-            if row["seq"] is None:
-                versions[row["stream"]] = row["version"]
-            else:
+            if row["kind"] == "h":
+                head, last_recorded_at = (row["seq"], row["hash"]), row["recorded_at"]
+            elif row["kind"] == "e":
                 stored[row["event_id"]] = _row_to_event(row)
-        return stored, versions
+            elif row["kind"] == "v":
+                versions[row["stream"]] = row["version"]
+        if head is None:
+            raise StoreError(f"{self.label}: log_head is empty (edited outside the monitor?)")
+        plan = plan_append(
+            batch,
+            expected=expected,
+            stored=stored,
+            versions=versions,
+            head=head,
+            last_recorded_at=last_recorded_at,
+            now=self._clock(),
+        )
+        return plan, head
+
+    async def _write(
+        self, conn: asyncpg.Connection, plan: AppendPlan, head: tuple[int, str]
+    ) -> bool:
+        """Write the planned rows if the head is still ``head``; False if it moved."""
+        columns = list(zip(*(event_row(ev) for ev in plan.new), strict=True))
+        return bool(await conn.fetchval(APPEND_IF_HEAD, *head, *columns, NOTIFY_CHANNEL))
 
     async def read(
         self,

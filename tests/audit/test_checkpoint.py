@@ -30,9 +30,11 @@ from monitor.errors import StoreError
 from monitor.events import NewEvent
 from monitor.merkle import MerkleTree, event_leaf
 from monitor.store import MemoryEventStore, SqliteEventStore
+from monitor.verify import verify_store
 from tests.audit.history import History
 
 NOW = datetime(2026, 3, 12, 8, 0, tzinfo=UTC)
+LATER = datetime(2026, 3, 13, 8, 0, tzinfo=UTC)
 
 
 async def some_events(store: MemoryEventStore | SqliteEventStore, count: int) -> None:
@@ -191,3 +193,31 @@ def test_monitor_checkpoint_refuses_a_consistency_size_beyond_the_tree(
     assert main(["checkpoint", "--consistency-from", "100000"]) == 2
     assert "--consistency-from must be between 1" in capsys.readouterr().err
     assert os.path.exists(logdir / "monitor.db")
+
+
+async def test_a_journal_shared_by_two_databases_is_reported_as_such(tmp_path: Path) -> None:
+    key = tmp_path / "monitor.key"
+    signer = load_or_create_key(key)
+    journal = journal_path(key)
+    for name, moment in (("a.db", NOW), ("b.db", LATER)):
+        store = await SqliteEventStore.open(tmp_path / name, clock=lambda m=moment: m)
+        try:
+            await some_events(store, 4)
+            signed = await Checkpointer(store, signer, journal=journal).checkpoint(moment)
+            first = await store.get_event(1)
+            assert first is not None and signed.log_id == first.hash
+        finally:
+            await store.close()
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert lines[0]["log_id"] != lines[1]["log_id"]
+
+    store = await SqliteEventStore.open(tmp_path / "a.db", create=False)
+    try:
+        report = await verify_store(
+            store, public_keys=signer.public_keys(), journal=read_journal(journal)
+        )
+    finally:
+        await store.close()
+    assert [f.kind for f in report.findings] == ["checkpoint_journal"]
+    assert "another database sharing the key" in report.findings[0].message
+    assert report.checkpoints == 1  # its own checkpoint, checked and intact

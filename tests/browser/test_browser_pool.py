@@ -65,6 +65,27 @@ async def test_a_slow_page_is_a_timeout_and_the_pool_keeps_working(
 
 
 @requires_browser
+async def test_the_sources_headers_go_to_its_own_origin_only(
+    page_server: PageServer, pool: BrowserPool
+) -> None:
+    third_party = f"http://localhost:{page_server.port}/widget.js"
+    page_server.set("/widget.js", "document.body.dataset.widget = 'yes';")
+    url = page_server.set(
+        "/private",
+        f"<!doctype html><body><p>Internal policy draft.</p><script src='{third_party}'>"
+        "</script></body>",
+    )
+    source = SourceSettings(id="private", url=url, headers=(("Authorization", "Bearer s3cret"),))
+
+    rendered = await pool.render(source, now=NOW)
+
+    assert b'data-widget="yes"' in rendered.result.body  # the other origin's script ran
+    sent = {path: headers for path, headers in page_server.requests}
+    assert sent["/private"].get("Authorization") == "Bearer s3cret"
+    assert "Authorization" not in sent["/widget.js"]
+
+
+@requires_browser
 async def test_an_error_status_is_an_http_failure_with_the_status(
     page_server: PageServer, pool: BrowserPool
 ) -> None:

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = 300
 INTERVAL = 2.0  # seconds between checks of one source
 LEASE = 3.0  # seconds a killed worker keeps its sources (MONITOR_LEASE_PERIOD)
-ALERT = re.compile(r"Event #(\d+) in the log of (\S+)")
+ALERT = re.compile(r"#(\d+) in the log of (\S+)")
 
 
 def page(i: int, version: int) -> str:
@@ -191,15 +191,17 @@ CHANGES = "SELECT count(*) FROM events WHERE type = 'ChangeDetected'"
 SENT = "SELECT count(*) FROM events WHERE type = 'NotificationSent'"
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(150)
 async def test_three_workers_share_300_sources_and_survive_a_sigkill(
     pg_url: str, site: Site, started: list[Worker], db: asyncpg.Connection, tmp_path: Path
 ) -> None:
     config = site.config(tmp_path / "sources.toml", pg_url)
     for n in range(3):
         started.append(Worker(tmp_path, config, pg_url, f"worker{n}"))
+    # Start-up (three interpreters, the configuration recorded once, 300 baselines) is
+    # the slow part on a busy two-core machine; the checks that follow are light.
     await until_true(
-        db, "SELECT count(*) FROM events WHERE type = 'BaselineCaptured'", SOURCES, started, 30
+        db, "SELECT count(*) FROM events WHERE type = 'BaselineCaptured'", SOURCES, started, 60
     )
 
     # Round 1: 30 pages change while all three run.
