@@ -11,8 +11,9 @@ Invariants a check relies on:
   ``browser_unavailable`` (Chromium or Playwright is not installed),
   ``browser_crash`` (the browser or the page's renderer died), ``timeout``,
   ``navigation`` (the page could not be loaded), ``http`` (an error status),
-  ``too_large``, and the network-policy kinds of ``monitor.fetch``
-  (``forbidden_address``, ``redirect_scheme``) — never a raw Playwright error;
+  ``tls``, ``too_large``, and the kinds of ``monitor.fetch`` for what the policy
+  proxy refused or could not reach (``forbidden_address``, ``redirect_scheme``,
+  ``dns``, ``connect``) — never a raw Playwright error;
 * one browser process serves every source; at most ``size`` pages are open at
   once, each in a fresh browser context that is closed after the page, so no
   cookie, storage or cache of one source or check reaches another;
@@ -25,6 +26,8 @@ Invariants a check relies on:
   network only through ``monitor.browser_proxy``, which resolves and checks each
   host itself; schemes other than http(s) are refused by request interception,
   and service workers are blocked so that none of their requests escape it;
+* a source's ``headers`` (which may hold secrets) go only to requests for the
+  source's own origin, never to the third parties a page loads;
 * images, fonts and media are not downloaded unless a screenshot is wanted;
 * Playwright is imported only when a browser is first needed, so the package
   works without the ``[browser]`` extra for sources that never render.
@@ -647,6 +650,8 @@ class BrowserPool:
         message = _first_line(exc)
         if isinstance(exc, PlaywrightTimeout):
             return FetchError("timeout", f"{source.url}: {message}")
+        if "net::ERR_CERT_" in message or "net::ERR_SSL_" in message:
+            return FetchError("tls", f"TLS with {source.url} failed in the browser: {message}")
         if "crash" in message.lower():
             # The page's renderer died (out of memory, a Chromium bug): only this page is lost.
             return FetchError("browser_crash", f"the page renderer crashed on {source.url}")

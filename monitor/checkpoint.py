@@ -419,7 +419,9 @@ class Checkpointer:
             if not force and head_seq:
                 head = await self.store.get_event(head_seq)
                 if head is not None and head.type == CheckpointSigned.type:
-                    return _from_event(head)  # nothing new since: it covers everything before
+                    latest = _from_event(head)
+                    if latest.tree_size == head_seq - 1:
+                        return latest  # nothing new since: it covers everything before it
             await self._catch_up(head_seq)
             signed = self.signer.sign_tree(
                 tree_size=head_seq, root=self._tree.root(), head_hash=head_hash, now=now

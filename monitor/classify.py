@@ -1,22 +1,46 @@
 """Decide what one check means: (state, outcome, now) → events. Pure.
 
-The decision table, in order:
+The decision table, in order (the first row that applies decides):
 
-1. the fetch failed → ``FetchFailed`` (with the running count of failures);
-2. the fetch succeeded after failures → ``SourceRecovered``, then go on;
-3. the capture looks wrong (selector matched nothing, empty text, an error,
-   login or bot-check page, or a text that collapsed to under a fifth of the
-   last good one) → ``ContentSuspect``, once per distinct suspect text; the
-   last good capture stays the reference, so the next good capture is compared
-   with it and never with the error page;
-4. no good capture yet, or the extraction settings changed since the last one
-   → ``BaselineCaptured`` (a new reference, not a change of the page);
-5. normalized text equal to the last good one (or HTTP 304) → nothing, except
-   a ``ContentConfirmed`` once per ``confirm_every`` or when leaving a suspect
-   state;
-6. otherwise → ``ChangeDetected``: ``reverted`` when the text equals any earlier
-   good capture (A→B→A flicker), else ``substantive``; with the diff, the matched
-   rules and their sentences, and the severity.
+====  ==========================================  ==========================================
+row   when                                        events
+====  ==========================================  ==========================================
+1     the fetch failed                            ``FetchFailed`` (running count of failures)
+2     it succeeded after failures                 ``SourceRecovered``, then the rows below
+3     HTTP 304, or the text equals the last good  nothing; ``ContentConfirmed`` once per
+      one (same extraction settings)              ``confirm_every``, or at once when it ends
+                                                  a suspect state or cancels a pending change
+4     the capture looks wrong (``suspect_reason``) ``ContentSuspect`` once per distinct
+                                                  suspect text; the last good capture stays
+                                                  the reference
+5     no good capture yet, or the extraction      ``BaselineCaptured`` (a new reference,
+      settings changed since the last one         not a change of the page)
+6     same words as the last good text, only      as row 3: the format is not the text
+      block kinds or breaks differ (a heading
+      became a paragraph, a paragraph split)
+7     a new text, the source has ``confirm = N``  ``ChangePending`` (seen k of N); the text
+      and it was seen on fewer than N             must be seen on N consecutive good checks —
+      consecutive checks                          the old text again cancels it (row 3)
+8     otherwise                                   ``ChangeDetected``: ``reverted`` when the
+                                                  text equals an earlier good capture (A→B→A
+                                                  flicker), else ``substantive``; with the
+                                                  diff, the matched rules and their
+                                                  sentences, the severity, and ``first_seen``
+                                                  when it waited for confirmation
+====  ==========================================  ==========================================
+
+Suspect captures and failed fetches neither count towards a pending confirmation
+nor cancel it: they say nothing about the page's text. Link targets are not part
+of the text unless the source sets ``watch_links`` (``monitor.extract``), so a
+link-only change reaches row 3.
+
+``suspect_reason`` (row 4) flags, in order: a ``select`` that matched nothing; an
+empty text; a redirect to a login, consent or challenge page; a short text (at most
+``ERROR_PAGE_MAX_CHARS``) that says it is a bot challenge, a login or consent wall,
+or an error / not-found page; a title that says so on a text that shrank below half
+of the last good one; and, against the last good text, a collapse (under
+``COLLAPSE_RATIO`` of a text of at least ``COLLAPSE_MIN_CHARS``) or a tiny remnant
+(under ``TINY_CHARS`` of a text of at least ``TINY_LAST_MIN_CHARS``).
 """
 
 from __future__ import annotations
@@ -25,11 +49,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from monitor.diff import diff_texts
 from monitor.events import (
     BaselineCaptured,
     ChangeDetected,
+    ChangePending,
     ContentConfirmed,
     ContentSuspect,
     Event,
@@ -39,39 +65,87 @@ from monitor.events import (
     format_time,
     parse_time,
 )
+from monitor.extract_blocks import parse_blocks
 from monitor.projections import SourceState
 from monitor.rules import CompiledRule, highest_severity, match_rules
 from monitor.settings import SourceSettings
 
 COLLAPSE_RATIO = 0.2  # a text shrinking to under 20 % of the last good one is suspect
 COLLAPSE_MIN_CHARS = 400  # ... when the last good text was at least this long
+TINY_CHARS = 300  # a few lines left of a page ...
+TINY_LAST_MIN_CHARS = 1000  # ... that had at least this much text
 ERROR_PAGE_MAX_CHARS = 2000  # error/login/bot pages are short; long pages merely mention errors
+TITLE_SHRINK_RATIO = 0.5  # an error-like title counts on a text under half the last good one
 
-_ERROR_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (reason, re.compile(pattern, re.IGNORECASE))
-    for reason, pattern in (
-        (
-            "bot_challenge",
-            r"verify (that )?you are (a )?human|are you a robot|captcha|checking your browser"
-            r"|just a moment\.\.\.|attention required|unusual traffic"
-            r"|access to this page has been denied",
-        ),
-        (
-            "login_wall",
-            r"(log|sign) ?in to (continue|view|see)|please (log|sign) ?in|you must be logged in"
-            r"|session (has )?expired",
-        ),
-        (
-            "error_page",
-            r"something went wrong|page (was )?not found|page (isn.t|is not) available"
-            r"|404 not found|\b404\b.*\bnot found\b|internal server error"
-            r"|service (temporarily )?unavailable"
-            r"|bad gateway|gateway time-?out|too many requests|access denied|forbidden"
-            r"|temporarily unavailable|an error (has )?occurred|please try again later"
-            r"|enable javascript|javascript is (disabled|required)|please enable cookies",
-        ),
-    )
+
+def _patterns(*pairs: tuple[str, str]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple((reason, re.compile(pattern, re.IGNORECASE)) for reason, pattern in pairs)
+
+
+# Phrases that make up a short page's message. Checked only on short texts, where a
+# policy page cannot plausibly consist of them; a long page may quote them freely.
+_PAGE_PATTERNS = _patterns(
+    (
+        "bot_challenge",
+        r"verify (that )?you are (a )?human|verifying you are human|are you a robot"
+        r"|not a robot|captcha|checking your browser|checking if the site connection is secure"
+        r"|just a moment\.\.\.|attention required|unusual traffic|pardon our interruption"
+        r"|access to this page has been denied|request unsuccessful\. incapsula"
+        r"|enter the characters you see|enable javascript and cookies to continue"
+        r"|ddos protection by",
+    ),
+    (
+        "login_wall",
+        r"(log|sign) ?in to (continue|view|see|access)|please (log|sign) ?in"
+        r"|you must (be )?(log|sign)(ged)? ?in|you need to (log|sign) ?in|log ?into \w+"
+        r"|(log|sign) ?in or sign ?up|session (has )?expired",
+    ),
+    ("consent_wall", r"before you continue to \w+"),
+    (
+        "error_page",
+        r"something went wrong|page (was )?not found|page (isn.t|is not) available"
+        r"|page (can ?not|can.t|could not|couldn.t) be (found|displayed)"
+        r"|(can.t|cannot|could not|couldn.t|unable to) find (the|this|that) page"
+        r"|page you (were|are) (trying to reach|looking for|trying to access)"
+        r"|page (you requested )?(does not|doesn.t) exist|(this|the) page (is )?no longer available"
+        r"|(link|page) you followed may be broken|\b404\b.{0,40}\bnot found\b|error 404"
+        r"|internal server error|service (temporarily )?unavailable|bad gateway"
+        r"|gateway time-?out|too many requests|access denied|403 forbidden"
+        r"|you don.t have permission to access"
+        r"|temporarily unavailable|an error (has )?occurred|please try again later"
+        r"|try reloading (the|this) page|under maintenance|scheduled maintenance"
+        r"|enable javascript|javascript is (disabled|required)|please enable cookies"
+        # zh-Hant, zh-Hans, ja, fr, de, es, pt: "page not found", "an error occurred"
+        r"|找不到(該|此|您要的|你要的)?(網頁|页面|頁面)|(網頁|页面|頁面)不存在|發生錯誤|发生错误"
+        r"|請稍後再試|请稍后再试|ページが見つかりません|エラーが発生しました"
+        r"|page introuvable|une erreur (s.est produite|est survenue)|seite nicht gefunden"
+        r"|ein fehler ist aufgetreten|p[aá]gina no encontrada|se ha producido un error"
+        r"|p[aá]gina n[aã]o encontrada",
+    ),
 )
+# A page title naming an error, a wall or a challenge (anchored: a title is a label).
+_TITLE_PATTERNS = _patterns(
+    (
+        "bot_challenge",
+        r"^(just a moment|attention required|are you a robot|captcha|access denied"
+        r"|pardon our interruption|robot check)",
+    ),
+    ("login_wall", r"^((log|sign) ?in|log ?into)\b|\b(log|sign) ?in or sign ?up\b"),
+    ("consent_wall", r"^before you continue\b"),
+    (
+        "error_page",
+        r"^(error|oops)\b|^(404|403|410|500|502|503)\b|page not found|not found$"
+        r"|something went wrong|(isn.t|is not|temporarily) (available|unavailable)"
+        r"|^(service )?unavailable|maintenance",
+    ),
+)
+# Where sites send a visitor they will not show the page to.
+_WALL_PATH = re.compile(
+    r"/(log-?in|sign-?in|sign_in|signin|auth|authenticate|sso|checkpoint|captcha|challenge"
+    r"|consent|cdn-cgi/challenge-platform|404|not-?found|error)(/|$|\.|\?)",
+    re.IGNORECASE,
+)
+_WALL_HOST = re.compile(r"^(consent|accounts|login|signin|auth)\.", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,25 +180,88 @@ class Failed:
 Outcome = Captured | NotModified | Failed
 
 
-def suspect_reason(text: str, select_matched: bool, state: SourceState) -> tuple[str, str] | None:
-    """Why a capture looks like something other than the page, or None."""
+def _redirect_wall(capture: JsonObject) -> tuple[str, str] | None:
+    """A redirect that ended on a login, consent, challenge or error page."""
+    requested = str(capture.get("requested_url") or "")
+    final = str(capture.get("final_url") or "")
+    if not final or final == requested:
+        return None
+    try:
+        before, after = urlsplit(requested), urlsplit(final)
+    except ValueError:
+        return None
+    host = after.hostname or ""
+    wall_host = _WALL_HOST.match(host) is not None and host != (before.hostname or "")
+    path = after.path + ("?" + after.query if after.query else "")
+    wall_path = _WALL_PATH.search(path) is not None and _WALL_PATH.search(before.path) is None
+    if not (wall_host or wall_path):
+        return None
+    lowered = (host + after.path).lower()
+    if "consent" in lowered:
+        reason = "consent_wall"
+    elif any(word in lowered for word in ("captcha", "challenge")):
+        reason = "bot_challenge"
+    elif any(word in lowered for word in ("404", "notfound", "not-found", "error")):
+        reason = "error_page"
+    else:
+        reason = "login_wall"
+    return reason, f"the page redirected to {final}"
+
+
+def suspect_reason(
+    text: str,
+    select_matched: bool,
+    state: SourceState,
+    capture: JsonObject | None = None,
+) -> tuple[str, str] | None:
+    """Why a capture looks like something other than the page, or None.
+
+    ``capture`` (optional) supplies the title and the redirect chain.
+    """
     if not select_matched:
         return "selector_matched_nothing", "the source's `select` matched no element"
     if not text.strip():
         return "empty", "the page has no visible text"
-    if len(text) <= ERROR_PAGE_MAX_CHARS:
-        for reason, pattern in _ERROR_PATTERNS:
+    if capture is not None:
+        wall = _redirect_wall(capture)
+        if wall is not None:
+            return wall
+    chars = len(text)
+    if chars <= ERROR_PAGE_MAX_CHARS:
+        for reason, pattern in _PAGE_PATTERNS:
             found = pattern.search(text)
             if found:
                 return reason, f"the page says {found.group(0)!r}"
     last = state.last_good
-    if (
-        last is not None
-        and last.text_chars >= COLLAPSE_MIN_CHARS
-        and len(text) < last.text_chars * COLLAPSE_RATIO
+    title = str((capture or {}).get("title") or "").strip()
+    if title and (
+        (last is None and chars <= ERROR_PAGE_MAX_CHARS)
+        or (last is not None and chars < last.text_chars * TITLE_SHRINK_RATIO)
     ):
-        return "collapsed", f"the text shrank from {last.text_chars} to {len(text)} characters"
+        for reason, pattern in _TITLE_PATTERNS:
+            if pattern.search(title):
+                return reason, f"the page title is {title[:120]!r}"
+    if last is None:
+        return None
+    if last.text_chars >= COLLAPSE_MIN_CHARS and chars < last.text_chars * COLLAPSE_RATIO:
+        return "collapsed", f"the text shrank from {last.text_chars} to {chars} characters"
+    if last.text_chars >= TINY_LAST_MIN_CHARS and chars < TINY_CHARS:
+        return "collapsed", f"only {chars} characters are left of {last.text_chars}"
     return None
+
+
+def same_words(old: str, new: str) -> bool:
+    """Whether two normalized texts say the same thing in the same order.
+
+    Block markers ("# ", "- ", "> ", table pipes at the line ends) and the line
+    breaks between blocks are layout: a heading that became a paragraph, a paragraph
+    split in two, a list turned into paragraphs read the same.
+    """
+    if old == new:
+        return True
+    words_old = " ".join(b.text for b in parse_blocks(old)).split()
+    words_new = " ".join(b.text for b in parse_blocks(new)).split()
+    return words_old == words_new
 
 
 def decide(
@@ -169,19 +306,13 @@ def decide(
 
     capture = outcome.capture
     text_sha = capture["text_sha256"]
+    fetched_at = parse_time(capture["fetched_at"])
     same_extraction = last is not None and last.extraction_key == capture.get("extraction_key", "")
     if last is not None and same_extraction and text_sha == last.text_sha256:
-        events += _confirmation(
-            state,
-            text_sha,
-            parse_time(capture["fetched_at"]),
-            now,
-            confirm_every,
-            checks_since_event,
-        )
+        events += _confirmation(state, text_sha, fetched_at, now, confirm_every, checks_since_event)
         return events
 
-    suspect = suspect_reason(outcome.text, outcome.select_matched, state)
+    suspect = suspect_reason(outcome.text, outcome.select_matched, state, capture)
     if suspect is not None:
         if state.suspect_text != text_sha:
             events.append(ContentSuspect(capture=capture, reason=suspect[0], detail=suspect[1]))
@@ -195,6 +326,23 @@ def decide(
 
     if old_text is None:
         raise ValueError("the last good text is needed to describe a change")
+    if same_words(old_text, outcome.text):
+        # Only the layout changed. The last good text stays the reference, so a later
+        # change's diff also shows these layout edits (they happened since then).
+        events += _confirmation(
+            state, last.text_sha256, fetched_at, now, confirm_every, checks_since_event
+        )
+        return events
+
+    needed = max(1, source.confirm)
+    seen = state.pending_seen + 1 if state.pending_text == text_sha else 1
+    if seen < needed:
+        events.append(
+            ChangePending(capture=capture, text_sha256=text_sha, seen=seen, needed=needed)
+        )
+        return events
+    first_seen = state.pending_since if needed > 1 and state.pending_text == text_sha else None
+
     diff = diff_texts(old_text, outcome.text)
     classification = "reverted" if text_sha in state.known_texts else "substantive"
     matches = (
@@ -216,6 +364,7 @@ def decide(
             classification=classification,
             rules=[m.to_data() for m in matches],
             severity=severity,
+            first_seen=first_seen,
         )
     )
     return events
@@ -229,8 +378,16 @@ def _confirmation(
     confirm_every: int,
     checks: int,
 ) -> list[Event]:
-    """A ``ContentConfirmed`` when one is due, else nothing (unchanged checks stay silent)."""
-    due = state.suspect_text is not None or state.last_event_at is None
+    """A ``ContentConfirmed`` when one is due, else nothing (unchanged checks stay silent).
+
+    Due at once when it ends a suspect state or cancels a pending change (the fold of
+    ``ContentConfirmed`` clears both), so that state survives a restart.
+    """
+    due = (
+        state.suspect_text is not None
+        or state.pending_text is not None
+        or state.last_event_at is None
+    )
     if not due and state.last_event_at is not None:
         due = (now - parse_time(state.last_event_at)).total_seconds() >= confirm_every
     if not due:

@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from monitor.logs import configure_logging
 
-    configure_logging(args.verbose)
+    handler = configure_logging(args.verbose)
     try:
         return int(asyncio.run(args.handler(args)))
     except ConfigError as exc:
@@ -71,3 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        # Leave logging as we found it: main() also runs in-process (tests, embedding).
+        logging.getLogger().removeHandler(handler)

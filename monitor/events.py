@@ -145,6 +145,32 @@ class ChangeDetected(Event):
     classification: str  # "substantive" | "reverted"
     rules: list[JsonObject] = field(default_factory=list)
     severity: str = "info"
+    # When the new text was first seen, for a source with ``confirm`` > 1 (the change is
+    # recorded only once confirmed). Absent from the data when None, so changes recorded
+    # without confirmation keep the shape (and hashes) they always had.
+    first_seen: str | None = None
+
+    def to_data(self) -> JsonObject:
+        data = asdict(self)
+        if data["first_seen"] is None:
+            del data["first_seen"]
+        return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangePending(Event):
+    """A new text was seen, but the source wants it seen on ``needed`` consecutive checks.
+
+    ``seen`` counts the consecutive checks that found this text so far (1 … needed - 1).
+    It is no alert: a ``ChangeDetected`` follows once ``seen`` reaches ``needed``; a check
+    that finds the old text again cancels it (the fold clears the pending text).
+    """
+
+    type: ClassVar[str] = "ChangePending"
+    capture: JsonObject
+    text_sha256: str
+    seen: int
+    needed: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -246,6 +272,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         NotificationSent,
         NotificationFailed,
         CheckpointSigned,
+        ChangePending,
     )
 }
 

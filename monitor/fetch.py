@@ -41,6 +41,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
 from aiohttp.resolver import DefaultResolver
 
 from monitor.errors import FetchError
@@ -64,6 +65,7 @@ ROBOTS_RETRY = 600.0  # an unreadable robots.txt is asked for again after ten mi
 ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least 500 KiB
 ROBOTS_REDIRECTS = 5
 ALLOWED_URL_CACHE = 100_000
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Hosts whose slot the current task already holds (see Fetcher.reserve_host).
 _HELD_HOSTS: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
@@ -473,19 +475,29 @@ class Fetcher:
                 ) from exc
             except aiohttp.ClientSSLError as exc:
                 raise FetchError("tls", f"TLS handshake with {url} failed: {exc}") from exc
-            except aiohttp.ClientConnectorDNSError as exc:
-                raise FetchError(
-                    "dns", f"cannot resolve {urlsplit(url).hostname}: {exc.os_error}"
-                ) from exc
             except aiohttp.ClientConnectorError as exc:
+                # Before the DNS case: aiohttp reports any OSError of the resolver, our
+                # policy refusal included, as a DNS error.
                 if isinstance(exc.os_error, _ForbiddenAddress):
                     raise FetchError("forbidden_address", str(exc.os_error)) from exc
+                if isinstance(exc, aiohttp.ClientConnectorDNSError):
+                    raise FetchError(
+                        "dns", f"cannot resolve {urlsplit(url).hostname}: {exc.os_error}"
+                    ) from exc
                 raise FetchError(
                     "connect", f"cannot connect to {url}: {exc.os_error.strerror or exc.os_error}"
                 ) from exc
             except aiohttp.ContentTypeError as exc:
                 raise FetchError("protocol", f"bad response from {url}: {exc}") from exc
             except aiohttp.ClientPayloadError as exc:
+                cut = exc.__cause__
+                if isinstance(cut, ContentLengthError | TransferEncodingError):
+                    # The connection ended (closed or reset) mid-body: transient, retried.
+                    raise FetchError(
+                        "reset",
+                        f"{url} closed the connection before the whole body arrived "
+                        f"({cut.message})",
+                    ) from exc
                 raise FetchError(
                     "decode", f"body from {url} could not be read or decompressed: {exc}"
                 ) from exc
@@ -552,9 +564,16 @@ class Fetcher:
 
 @functools.lru_cache(maxsize=65536)
 def _host(url: str) -> str:
+    """The politeness key of ``url``: ``host:port`` (another port is another server)."""
     # Cached: every check asks for its host three times, and a 304 check is cheap enough
     # (~0.5 ms of CPU) for urlsplit to show up in the profile.
-    return (urlsplit(url).hostname or "").lower()
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:  # a port out of range: the fetch itself reports the URL
+        port = None
+    return f"{host}:{port}" if port else host
 
 
 def _transient(exc: FetchError) -> bool:

@@ -35,7 +35,7 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging(verbosity: int, secrets: Iterable[str] = ()) -> RedactingFilter:
+def configure_logging(verbosity: int, secrets: Iterable[str] = ()) -> logging.Handler:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -46,7 +46,10 @@ def configure_logging(verbosity: int, secrets: Iterable[str] = ()) -> RedactingF
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    return redactor
+    # Library chatter (one line per SQLite call) would drown the monitor's own log.
+    for noisy in ("aiosqlite", "asyncio", "apscheduler.executors.default"):
+        logging.getLogger(noisy).setLevel(max(level, logging.INFO))
+    return handler
 
 
 def update_secrets(redactor: RedactingFilter, secrets: Iterable[str]) -> None:

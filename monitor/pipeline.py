@@ -110,7 +110,7 @@ class CheckReport:
     """What one check did, for the one-line CLI output and the daemon's log."""
 
     source_id: str
-    outcome: str  # baseline | changed | reverted | unchanged | suspect | failed
+    outcome: str  # baseline | changed | reverted | pending | unchanged | suspect | failed
     detail: str
     events: tuple[StoredEvent, ...] = ()
 
@@ -448,6 +448,14 @@ def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> 
                 source_id=source_id,
                 outcome="suspect",
                 detail=f"{event.data['reason']}: {event.data['detail']}",
+                events=events,
+            )
+        if event.type == "ChangePending":
+            return CheckReport(
+                source_id=source_id,
+                outcome="pending",
+                detail=f"new text seen {event.data['seen']} of {event.data['needed']} times "
+                "needed to confirm it",
                 events=events,
             )
         if event.type == "BaselineCaptured":

@@ -52,6 +52,11 @@ class SourceState:
     changes: int = 0
     suspects: int = 0
     failures: int = 0
+    # A new text waiting for confirmation (source ``confirm`` > 1): its hash, on how many
+    # consecutive checks it was seen, and when it was first seen.
+    pending_text: str | None = None
+    pending_seen: int = 0
+    pending_since: str | None = None
 
     @property
     def status(self) -> str:
@@ -83,6 +88,9 @@ def _capture_ref(data: dict[str, Any], seq: int, when: str) -> CaptureRef:
     )
 
 
+_NO_PENDING: dict[str, Any] = {"pending_text": None, "pending_seen": 0, "pending_since": None}
+
+
 def apply(state: SourceState, event: StoredEvent) -> SourceState:
     """The state after ``event`` (an event of this source's stream)."""
     data = event.data
@@ -107,18 +115,35 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             changes=state.changes + (1 if changed else 0),
             last_change_at=event.recorded_at if changed else state.last_change_at,
             last_change_seq=event.seq if changed else state.last_change_seq,
+            **_NO_PENDING,
+            **common,
+        )
+    if kind == "ChangePending":
+        text_sha = data["text_sha256"]
+        same = state.pending_text == text_sha and int(data["seen"]) > 1
+        first_seen = data["capture"].get("fetched_at") or event.recorded_at
+        return replace(
+            state,
+            pending_text=text_sha,
+            pending_seen=int(data["seen"]),
+            pending_since=state.pending_since if same else first_seen,
+            suspect_text=None,
+            consecutive_failures=0,
+            failing_since=None,
             **common,
         )
     if kind == "ContentConfirmed":
         last = state.last_good
         if last is not None and last.text_sha256 == data["text_sha256"]:
             last = replace(last, seen_until=data["fetched_at"])
+        # The last good text was seen again: a change waiting for confirmation was a flicker.
         return replace(
             state,
             last_good=last,
             suspect_text=None,
             consecutive_failures=0,
             failing_since=None,
+            **_NO_PENDING,
             **common,
         )
     if kind == "ContentSuspect":
@@ -167,20 +192,22 @@ def state_digest(states: dict[str, SourceState]) -> str:
     rows = []
     for source_id in sorted(states):
         s = states[source_id]
-        rows.append(
-            [
-                source_id,
-                s.version,
-                s.status,
-                s.last_good.text_sha256 if s.last_good else None,
-                s.last_good.seen_until if s.last_good else None,
-                sorted(s.known_texts),
-                s.consecutive_failures,
-                s.changes,
-                s.suspects,
-                s.failures,
-                s.last_change_seq,
-            ]
-        )
+        row: list[Any] = [
+            source_id,
+            s.version,
+            s.status,
+            s.last_good.text_sha256 if s.last_good else None,
+            s.last_good.seen_until if s.last_good else None,
+            sorted(s.known_texts),
+            s.consecutive_failures,
+            s.changes,
+            s.suspects,
+            s.failures,
+            s.last_change_seq,
+        ]
+        if s.pending_text is not None:
+            # Only when a change is pending, so digests of logs without one never change.
+            row.append([s.pending_text, s.pending_seen, s.pending_since])
+        rows.append(row)
     blob = json.dumps(rows, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()

@@ -12,11 +12,15 @@ the prefix of events recorded at or before TIME.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from monitor.events import format_time
+from monitor.events import StoredEvent, format_time
 from monitor.projections import SourceState, apply, state_digest
 from monitor.store.base import EventStore
 
@@ -46,18 +50,22 @@ async def replay_log(
     until = format_time(until_time) if until_time is not None else None
     states: dict[str, SourceState] = {}
     count, last_seq, last_at = 0, 0, None
-    async for event in store.iterate(until=until_seq, batch=batch):
-        if until is not None and event.recorded_at > until:
+    async for page in _pages(store, until_seq, batch):
+        stop = until is not None and page[-1].recorded_at > until
+        if until is not None and stop:
+            page = _recorded_by(page, until)
+        for event in page:
+            stream = event.stream
+            if not stream.startswith("$"):
+                current = states.get(stream)
+                if current is None:
+                    current = SourceState(source_id=stream)
+                states[stream] = apply(current, event)
+        if page:
+            count += len(page)
+            last_seq, last_at = page[-1].seq, page[-1].recorded_at
+        if stop:
             break
-        count += 1
-        last_seq, last_at = event.seq, event.recorded_at
-        stream = event.stream
-        if stream.startswith("$"):
-            continue
-        current = states.get(stream)
-        if current is None:
-            current = SourceState(source_id=stream)
-        states[stream] = apply(current, event)
     return ReplayResult(
         states=states,
         digest=state_digest(states),
@@ -65,6 +73,41 @@ async def replay_log(
         last_seq=last_seq,
         last_recorded_at=last_at,
     )
+
+
+def _recorded_by(page: list[StoredEvent], until: str) -> list[StoredEvent]:
+    """The events of ``page`` recorded at or before ``until``: a prefix, as times never
+    decrease along the log."""
+    return list(itertools.takewhile(lambda e: e.recorded_at <= until, page))
+
+
+async def _pages(
+    store: EventStore, until_seq: int | None, batch: int
+) -> AsyncIterator[list[StoredEvent]]:
+    """Pages of the log in seq order, the next one read while the caller folds this one.
+
+    The driver fetches rows in its own thread, so reading ahead overlaps that wait with
+    the fold on the event loop's thread.
+    """
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, not {batch}")
+    ahead: asyncio.Task[list[StoredEvent]] | None = asyncio.ensure_future(
+        store.read(until=until_seq, limit=batch)
+    )
+    try:
+        while ahead is not None:
+            page = await ahead
+            ahead = None
+            if len(page) == batch:
+                ahead = asyncio.ensure_future(
+                    store.read(after=page[-1].seq, until=until_seq, limit=batch)
+                )
+            yield page
+    finally:
+        if ahead is not None:
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ahead
 
 
 async def replay_store(

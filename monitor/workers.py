@@ -11,9 +11,12 @@ PostgreSQL does all the coordination; workers never talk to each other.
   passes, and every worker sleeps no later than the earliest expiry, so its sources
   are taken over within one lease period. All lease times are the database's clock
   (``now()``), so skew between machines does not matter.
-* **Next check**: measured from when the check *started* (``last_started``), interval ±
-  jitter (or the next cron time + jitter), never earlier than now — so a source is
-  never checked twice within ``interval - jitter``, whichever workers run it.
+* **Next check**: an interval source is due ``interval ± jitter`` after its check
+  *ended* (measured by the database when the lease is released), so however long a
+  check queued for a slot or waited on a slow site, a page is never fetched twice
+  within ``interval - jitter``, whichever workers run it; the cost is that the period
+  is the interval plus the check's duration. A cron source is due at the next cron
+  time after its check started, + jitter.
 * **Leader** (``Leadership``): exactly one worker runs the notifier, the one holding a
   session-level ``pg_try_advisory_lock`` on a connection of its own. PostgreSQL
   releases the lock when that session ends — a crash, a SIGKILL, a lost network — and
@@ -198,16 +201,24 @@ def cadence_key(cadence: Cadence) -> str:
     return f"interval {cadence.interval} ±{cadence.jitter:g}"
 
 
-def next_due(cadence: Cadence, started: datetime, now: datetime, rng: random.Random) -> datetime:
-    """When a source whose check started at ``started`` is due again (never before ``now``)."""
+@dataclass(frozen=True)
+class NextDue:
+    """When a checked source is due again: at ``at``, or ``after`` seconds from the end."""
+
+    at: datetime | None = None
+    after: float | None = None
+
+
+def next_due(cadence: Cadence, started: datetime, rng: random.Random) -> NextDue:
+    """The next due time of a source whose check (claimed at ``started``) just ended."""
     if cadence.cron is not None:
-        due = next_cron_time(cadence.cron, started) + timedelta(
-            seconds=rng.uniform(0, cadence.jitter)
-        )
-    else:
-        assert cadence.interval is not None
-        due = next_interval_check(started, cadence.interval, cadence.jitter, rng)
-    return max(due, now)
+        jitter = timedelta(seconds=rng.uniform(0, cadence.jitter))
+        return NextDue(at=next_cron_time(cadence.cron, started) + jitter)
+    assert cadence.interval is not None
+    # next_interval_check from a zero base: interval ± jitter, as CheckScheduler draws it.
+    base = datetime(2000, 1, 1, tzinfo=UTC)
+    delay = next_interval_check(base, cadence.interval, cadence.jitter, rng) - base
+    return NextDue(after=delay.total_seconds())
 
 
 @dataclass(frozen=True)
@@ -247,12 +258,16 @@ WHERE owner = $1 AND source_id = ANY($2::text[]) AND lease_until IS NOT NULL
 RETURNING source_id
 """
 
-# The next due time is only written if the cadence it was computed for is still current.
+# The next due time ($3 absolute, or $5 seconds from now) is only written if the cadence
+# it was computed for is still current.
 _RELEASE = """
 UPDATE leases
 SET lease_until = NULL,
-    due_at = CASE WHEN cadence = $4 THEN GREATEST($3, now()) ELSE due_at END
+    due_at = CASE WHEN cadence = $4
+                  THEN GREATEST(COALESCE($3, now() + make_interval(secs => $5)), now())
+                  ELSE due_at END
 WHERE source_id = $1 AND owner = $2
+RETURNING due_at
 """
 
 # Checks that never finished (cancelled at shutdown): due now, for another worker.
@@ -501,15 +516,23 @@ class LeaseScheduler:
             log.warning("could not hand back the lease of %s: %s", source_id, exc)
 
     async def _release(self, claim: Claim, cadence: Cadence) -> None:
-        due = next_due(cadence, claim.started, claim.started, self._rng)
+        due = next_due(cadence, claim.started, self._rng)
         try:
             async with self._store.connection() as conn:
-                await conn.execute(_RELEASE, claim.source_id, self.owner, due, cadence_key(cadence))
+                when = await conn.fetchval(
+                    _RELEASE,
+                    claim.source_id,
+                    self.owner,
+                    due.at,
+                    cadence_key(cadence),
+                    due.after,
+                )
         except StoreError as exc:
             # The lease expires by itself; the source is then checked again early, once.
             log.warning("could not release the lease of %s: %s", claim.source_id, exc)
             return
-        self._due[claim.source_id] = due
+        if when is not None:
+            self._due[claim.source_id] = when
 
     async def _renew_loop(self) -> None:
         while True:

@@ -481,7 +481,9 @@ def _pages(draw: st.DrawFn) -> tuple[str, list[tuple[str, str]]]:
             cells = draw(st.lists(_WORDS, min_size=1, max_size=4))
             tds = "".join(f"<td>{htmllib.escape(c)}</td>" for c in cells)
             parts.append(f"<table><tr>{tds}</tr></table>")
-            text = row_text([normalize_text(c) for c in cells])
+            normalized = [normalize_text(c) for c in cells]
+            # A row whose cells are all blank has no text: extraction drops it.
+            text = row_text(normalized) if any(normalized) else ""
         else:
             raw = draw(_WORDS)
             tag = {"li": "ul><li", "quote": "blockquote"}.get(kind, kind)

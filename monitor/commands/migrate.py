@@ -14,7 +14,8 @@ Safety:
 * events are copied in batches, each in one transaction that checks it continues the
   target's head, so an interrupted migrate is resumed by running it again;
 * at the end the chain of each side is recomputed from the stored rows, both heads
-  are printed, and the exit status is 1 if they differ.
+  are printed, and the exit status is 1 if they differ — or if the target's chain has
+  a break the source's has not (a resumed target edited in between).
 
 Events appended to the source during the copy are left for the next run (stop the
 workers first, or run ``migrate`` again after stopping them).
@@ -369,6 +370,9 @@ class ChainSummary:
     head_hash: str
     findings: tuple[Finding, ...]
 
+    def problems(self) -> list[tuple[int | None, str]]:
+        return [(f.seq, f.kind) for f in self.findings]
+
     def line(self, name: str) -> str:
         state = "intact" if not self.findings else f"{len(self.findings)} problem(s)"
         return (
@@ -493,6 +497,14 @@ async def copy_log(
     print(dst_chain.line("target"))
     if (src_chain.head_seq, src_chain.head_hash) != (dst_chain.head_seq, dst_chain.head_hash):
         print("HEADS DIFFER: the target does not hold the same log")
+        return 1
+    extra = set(dst_chain.problems()) - set(src_chain.problems())
+    if extra:
+        at, kind = min(extra, key=lambda p: (p[0] is None, p[0] or 0))
+        print(
+            f"CHAINS DIFFER: the target has problems the source has not (first: {kind} at "
+            f"seq {at}); it was changed outside the monitor — migrate into an empty database"
+        )
         return 1
     if src_chain.findings:
         print(

@@ -164,10 +164,21 @@ def _marks(count: int) -> str:
     return ",".join("?" * count)
 
 
+# Permissions are those of the effective user, the one SQLite will open the file as.
+_EFFECTIVE_IDS = os.access in os.supports_effective_ids
+
+
 def _locate(path: str, create: bool) -> tuple[str, bool]:
     """The absolute path, and whether this call created the (empty, owner-only) file."""
     where = os.path.abspath(os.path.expanduser(path))
+    if os.path.isdir(where):
+        raise StoreUnavailableError(f"cannot open {where}: it is a directory, not a database")
     if os.path.exists(where):
+        if not os.access(where, os.R_OK | os.W_OK, effective_ids=_EFFECTIVE_IDS):
+            raise StoreUnavailableError(
+                f"cannot open {where}: permission denied (the monitor must be able to read "
+                "and write it; check its owner and mode)"
+            )
         return where, False
     if not create:
         raise StoreUnavailableError(f"no database at {where}; run `monitor check` first")

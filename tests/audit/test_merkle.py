@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.merkle import (
@@ -235,6 +235,7 @@ def test_proof_requests_outside_the_tree_are_refused() -> None:
 # ---------------------------------------------------------------- properties
 
 
+@settings(deadline=None)  # brute force is slow on a busy machine; no timing is tested
 @given(st.lists(st.binary(max_size=8), min_size=1, max_size=70), st.data())
 def test_any_tree_proves_any_leaf_and_any_prefix(data: list[bytes], draw: st.DataObject) -> None:
     tree = tree_of(data)
@@ -248,6 +249,7 @@ def test_any_tree_proves_any_leaf_and_any_prefix(data: list[bytes], draw: st.Dat
     )
 
 
+@settings(deadline=None)
 @given(st.lists(st.binary(max_size=4), min_size=2, max_size=40), st.data())
 def test_changing_any_leaf_breaks_every_proof_that_covers_it(
     data: list[bytes], draw: st.DataObject

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = 300
 INTERVAL = 2.0  # seconds between checks of one source
 LEASE = 3.0  # seconds a killed worker keeps its sources (MONITOR_LEASE_PERIOD)
+SLOW_EVERY, SLOW = 10, 0.8  # every tenth page answers after 0.8 s
 ALERT = re.compile(r"#(\d+) in the log of (\S+)")
 
 
@@ -63,6 +64,8 @@ class Site:
         i = int(request.path.rsplit("/", 1)[1])
         with self._lock:
             self.hits[request.path].append(time.monotonic())
+        if i % SLOW_EVERY == 0:
+            await asyncio.sleep(SLOW)  # some checks are always in flight, also when killed
         return web.Response(text=page(i, self.versions[i]), content_type="text/html")
 
     async def _hook(self, request: web.Request) -> web.Response:
@@ -191,7 +194,7 @@ CHANGES = "SELECT count(*) FROM events WHERE type = 'ChangeDetected'"
 SENT = "SELECT count(*) FROM events WHERE type = 'NotificationSent'"
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(200)
 async def test_three_workers_share_300_sources_and_survive_a_sigkill(
     pg_url: str, site: Site, started: list[Worker], db: asyncpg.Connection, tmp_path: Path
 ) -> None:
@@ -206,8 +209,8 @@ async def test_three_workers_share_300_sources_and_survive_a_sigkill(
 
     # Round 1: 30 pages change while all three run.
     site.change(range(0, 30))
-    await until_true(db, CHANGES, 30, started, 10)
-    await until_true(db, SENT, 30, started, 10)
+    await until_true(db, CHANGES, 30, started, 15)
+    await until_true(db, SENT, 30, started, 30)
 
     # SIGKILL the worker that sends the alerts (it holds the notifier lock), mid-run.
     leader_pid = await db.fetchval(
@@ -215,13 +218,11 @@ async def test_three_workers_share_300_sources_and_survive_a_sigkill(
         "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE '% notifier'"
     )
     victim = next(w for w in started if f"[{w.pid}]" in str(leader_pid))
-    held = {
-        r["source_id"]
-        for r in await db.fetch(
-            "SELECT source_id FROM leases WHERE owner LIKE $1 AND lease_until > now()",
-            f"%:{victim.pid}:%",
-        )
-    }
+    owned = await db.fetch(
+        "SELECT source_id, lease_until > now() AS held FROM leases WHERE owner LIKE $1",
+        f"%:{victim.pid}:%",
+    )
+    held = {r["source_id"] for r in owned if r["held"]}  # checks in flight when killed
     killed_at = time.monotonic()
     victim.process.send_signal(signal.SIGKILL)
     assert victim.process.wait(5) == -signal.SIGKILL
@@ -231,8 +232,8 @@ async def test_three_workers_share_300_sources_and_survive_a_sigkill(
     site.change(range(30, 60))
     await asyncio.sleep(LEASE)
     site.change(range(60, 90))
-    await until_true(db, CHANGES, 90, survivors, 15)
-    await until_true(db, SENT, 90, survivors, 15)
+    await until_true(db, CHANGES, 90, survivors, 20)
+    await until_true(db, SENT, 90, survivors, 30)
     await asyncio.sleep(INTERVAL)  # one more round of checks: nothing new may appear
 
     for worker in survivors:
@@ -259,9 +260,11 @@ async def test_three_workers_share_300_sources_and_survive_a_sigkill(
         assert min(gaps) > INTERVAL / 2, (path, min(gaps))
         after_kill = [t for t in times if t > killed_at]
         assert after_kill, path
-        assert after_kill[0] - killed_at < INTERVAL + LEASE + 1.0, path
+        assert after_kill[0] - killed_at < INTERVAL + SLOW + LEASE + 1.0, path
+        # The next check is due one interval after the last one ended.
         late = [b - a for a, b in itertools.pairwise(after_kill)]
-        assert max(late, default=0) < INTERVAL + 1.5, (path, late)
+        assert max(late, default=0) < INTERVAL + SLOW + 1.5, (path, late)
+    assert len(owned) > SOURCES / 6, "the victim was not doing its share"
     assert held, "the victim held no leases when it was killed"
     for source_id in held:
         first_after = min(t for t in site.hits[f"/p/{int(source_id[1:])}"] if t > killed_at)
