@@ -14,9 +14,12 @@ Invariants a check relies on:
   ``tls``, ``too_large``, and the kinds of ``monitor.fetch`` for what the policy
   proxy refused or could not reach (``forbidden_address``, ``redirect_scheme``,
   ``dns``, ``connect``) — never a raw Playwright error;
-* one browser process serves every source; at most ``size`` pages are open at
-  once, each in a fresh browser context that is closed after the page, so no
-  cookie, storage or cache of one source or check reaches another;
+* one browser process serves every source through at most ``size`` browser
+  contexts (one page each) used one check at a time and reused, since starting
+  a page's renderer is most of a check's cost; between checks the page is
+  unloaded and the cookies and storage of every origin it touched are cleared,
+  so each check is a first visit (a context whose check failed is closed, not
+  reused, and each is replaced after ``CONTEXT_USES`` checks);
 * a crashed browser is noticed and a new one launched by the next ``render``;
   the browser is also replaced (once its pages in flight finish) when the
   memory of its process tree passes ``memory_limit`` or after
@@ -43,7 +46,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,6 +62,7 @@ if TYPE_CHECKING:
     from playwright.async_api import (
         Browser,
         BrowserContext,
+        CDPSession,
         Page,
         Playwright,
         Request,
@@ -98,6 +102,7 @@ IDLE_CAP = 5.0  # seconds to wait for a page without `select` to go quiet
 SELECT_RESERVE = 0.2  # share of the timeout kept for serializing and the screenshot
 LAUNCH_TIMEOUT = 30.0
 CLOSE_TIMEOUT = 10.0
+CONTEXT_USES = 50  # checks per browser context before a fresh one replaces it
 MEMORY_CHECK_SECONDS = 2.0
 VIEWPORT_WIDTH, VIEWPORT_HEIGHT = 1280, 800
 BLOCKED_RESOURCES = frozenset({"image", "font", "media"})
@@ -215,6 +220,29 @@ def _pids(proc: Path) -> Iterator[int]:
 
 
 @dataclass(eq=False)
+class _Job:
+    """What the page in a slot is doing for the current check."""
+
+    block: bool  # no images, fonts or media
+    headers: dict[str, str]  # the source's headers, for its own origin only
+    origin: tuple[str, str, int | None]
+    documents: list[str] = field(default_factory=list)  # main-frame navigations, hops included
+    origins: set[str] = field(default_factory=set)  # every origin requested: cleared afterwards
+
+
+@dataclass(eq=False)
+class _Slot:
+    """A browser context with one page, reused check after check (one at a time)."""
+
+    context: BrowserContext
+    page: Page
+    cdp: CDPSession
+    pooled: bool = True
+    uses: int = 0
+    job: _Job | None = None
+
+
+@dataclass(eq=False)
 class _Instance:
     """One launched browser process and what the pool knows about it."""
 
@@ -227,6 +255,7 @@ class _Instance:
     crashed: bool = False
     memory: int = 0
     memory_checked: float = 0.0  # monotonic time of the last measurement
+    idle: list[_Slot] = field(default_factory=list)  # contexts waiting for the next check
 
 
 class BrowserPool:
@@ -313,9 +342,13 @@ class BrowserPool:
             instance = await self._instance()
             instance.active += 1
             started = time.monotonic()
+            slot: _Slot | None = None
             try:
                 async with asyncio.timeout(timeout_s):
-                    return await self._render(instance, source, now, screenshot, started, timeout_s)
+                    slot = await self._slot(instance, insecure=not source.verify_tls)
+                    rendered = await self._render(slot, source, now, screenshot, started)
+                await self._release(instance, slot)
+                return rendered
             except TimeoutError:
                 if instance.crashed:
                     raise self._crash_error(source) from None
@@ -329,110 +362,154 @@ class BrowserPool:
             except Exception as exc:
                 raise self._translate(exc, instance, source) from exc
             finally:
+                if slot is not None and slot.job is not None:
+                    # The page failed or ran out of time in an unknown state: not reused.
+                    await self._close_context(slot.context)
                 instance.active -= 1
                 instance.pages += 1
                 self.pages += 1
                 await self._after_page(instance)
 
-    async def _render(
-        self,
-        instance: _Instance,
-        source: SourceSettings,
-        now: datetime,
-        screenshot: bool,
-        started: float,
-        timeout_s: int,
-    ) -> Rendered:
-        deadline = started + timeout_s
-        since = time.monotonic()
-        documents: list[str] = []  # the main frame's navigations, redirect hops included
+    async def _slot(self, instance: _Instance, *, insecure: bool) -> _Slot:
+        """An idle context of ``instance`` (or a new one). Insecure ones are never pooled."""
+        if not insecure and instance.idle:
+            return instance.idle.pop()
         context = await instance.browser.new_context(
             user_agent=self.settings.user_agent,
-            ignore_https_errors=not source.verify_tls,
+            ignore_https_errors=insecure,
             service_workers="block",
             viewport={"width": VIEWPORT_WIDTH, "height": VIEWPORT_HEIGHT},
             device_scale_factor=1,
             accept_downloads=False,
         )
         try:
-            context.set_default_timeout(_left_ms(deadline))
-
-            headers = dict(source.headers)
-            origin = _origin(source.url)
+            page = await context.new_page()
+            slot = _Slot(
+                context=context,
+                page=page,
+                cdp=await context.new_cdp_session(page),
+                pooled=not insecure,
+            )
 
             async def route(route: Route, request: Request) -> None:
-                # The source's headers may hold secrets: only its own origin gets them.
-                own = headers if headers and _origin(request.url) == origin else None
-                await self._route(route, request, block=not screenshot, headers=own)
+                await self._route(route, request, slot.job)
 
             def requested(request: Request) -> None:
-                if _is_main_document(request):
-                    documents.append(request.url)
+                if slot.job is not None and _is_main_document(request):
+                    slot.job.documents.append(request.url)
 
             await context.route("**/*", route)
-            page = await context.new_page()
             page.on("request", requested)
-            try:
-                response = await page.goto(
-                    source.url, wait_until="load", timeout=_left_ms(deadline)
-                )
-            except Exception as exc:
-                problem = self._proxy_problem([source.url, *documents], since)
-                if problem is not None:
-                    raise problem from exc
-                raise
-            if response is None:
-                raise FetchError("navigation", f"the browser loaded no document for {source.url}")
-            status = response.status
-            proxy_kind = await response.header_value(PROXY_HEADER)
-            if proxy_kind is not None:
-                # The answer is the policy proxy's, not the site's.
-                problem = self._proxy_problem([response.url], since)
-                raise problem or FetchError(proxy_kind, f"{response.url}: {await response.text()}")
-            if status >= 400:
-                raise FetchError(
-                    "http",
-                    f"HTTP {status} {response.status_text} from {response.url}".strip(),
-                    status=status,
-                )
-            headers = await _kept(response)
-            content_type = headers.get("content-type", "")
-            if content_type and not content_type.lower().startswith(HTML_TYPES):
-                # Not a document the browser builds (PDF, JSON, text): its bytes are the page.
-                body = await response.body()
-            else:
-                await self._settle(page, source, deadline)
-                body = (await _content(page, deadline)).encode("utf-8")
-                # The body is the DOM serialized as UTF-8, not the bytes the server sent.
-                for name in ("content-length", "content-encoding"):
-                    headers.pop(name, None)
-                headers["content-type"] = "text/html; charset=utf-8"
-            max_bytes = source.max_bytes or self.settings.max_bytes
-            if len(body) > max_bytes:
-                raise FetchError(
-                    "too_large",
-                    f"the rendered page {response.url} has {len(body)} bytes; the cap is "
-                    f"{max_bytes}",
-                )
-            picture = None
-            if screenshot:
-                picture = await page.screenshot(
-                    full_page=True, type="png", animations="disabled", timeout=_left_ms(deadline)
-                )
-            redirects = await _redirects(response)
-            result = FetchResult(
-                requested_url=source.url,
-                final_url=page.url,  # after any redirect made by the page's script
-                status=status,
-                headers=headers,
-                redirects=redirects,
-                body=body,
-                fetched_at=now,
-                elapsed_ms=int((time.monotonic() - started) * 1000),
-            )
-            return Rendered(result=result, screenshot=picture)
-        finally:
+        except BaseException:
             await self._close_context(context)
+            raise
+        return slot
+
+    async def _release(self, instance: _Instance, slot: _Slot) -> None:
+        """Forget everything the page left behind, then keep the context for the next check.
+
+        Reusing a context saves starting a renderer process, most of a check's
+        CPU time; clearing cookies and every origin's storage keeps each check a
+        first visit, as with a fresh context. (The HTTP cache is off: Playwright
+        disables it for contexts with request interception.)
+        """
+        job, slot.job = slot.job, None
+        slot.uses += 1
+        keep = (
+            slot.pooled
+            and slot.uses < CONTEXT_USES
+            and instance is self._current
+            and not instance.crashed
+        )
+        if keep:
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await slot.page.goto("about:blank")  # stops the page's scripts and sockets
+                    await slot.context.clear_cookies()
+                    for origin in sorted(job.origins if job is not None else ()):
+                        await slot.cdp.send(
+                            "Storage.clearDataForOrigin",
+                            {"origin": origin, "storageTypes": "all"},
+                        )
+            except Exception as exc:
+                log.debug("browser context not reusable: %s", _first_line(exc))
+                keep = False
+        if keep:
+            instance.idle.append(slot)
+        else:
+            await self._close_context(slot.context)
+
+    async def _render(
+        self,
+        slot: _Slot,
+        source: SourceSettings,
+        now: datetime,
+        screenshot: bool,
+        started: float,
+    ) -> Rendered:
+        deadline = started + (source.timeout or self.settings.timeout)
+        job = slot.job = _Job(
+            block=not screenshot,
+            headers=dict(source.headers),
+            origin=_origin(source.url),
+        )
+        page = slot.page
+        slot.context.set_default_timeout(_left_ms(deadline))
+        try:
+            response = await page.goto(source.url, wait_until="load", timeout=_left_ms(deadline))
+        except Exception as exc:
+            problem = self._proxy_problem([source.url, *job.documents], started)
+            if problem is not None:
+                raise problem from exc
+            raise
+        if response is None:
+            raise FetchError("navigation", f"the browser loaded no document for {source.url}")
+        status = response.status
+        proxy_kind = await response.header_value(PROXY_HEADER)
+        if proxy_kind is not None:
+            # The answer is the policy proxy's, not the site's.
+            problem = self._proxy_problem([response.url], started)
+            raise problem or FetchError(proxy_kind, f"{response.url}: {await response.text()}")
+        if status >= 400:
+            raise FetchError(
+                "http",
+                f"HTTP {status} {response.status_text} from {response.url}".strip(),
+                status=status,
+            )
+        headers = await _kept(response)
+        content_type = headers.get("content-type", "")
+        if content_type and not content_type.lower().startswith(HTML_TYPES):
+            # Not a document the browser builds (PDF, JSON, text): its bytes are the page.
+            body = await response.body()
+        else:
+            await self._settle(page, source, deadline)
+            body = (await _content(page, deadline)).encode("utf-8")
+            # The body is the DOM serialized as UTF-8, not the bytes the server sent.
+            for name in ("content-length", "content-encoding"):
+                headers.pop(name, None)
+            headers["content-type"] = "text/html; charset=utf-8"
+        max_bytes = source.max_bytes or self.settings.max_bytes
+        if len(body) > max_bytes:
+            raise FetchError(
+                "too_large",
+                f"the rendered page {response.url} has {len(body)} bytes; the cap is {max_bytes}",
+            )
+        picture = None
+        if screenshot:
+            picture = await page.screenshot(
+                full_page=True, type="png", animations="disabled", timeout=_left_ms(deadline)
+            )
+        result = FetchResult(
+            requested_url=source.url,
+            final_url=page.url,  # after any redirect made by the page's script
+            status=status,
+            headers=headers,
+            redirects=await _redirects(response),
+            body=body,
+            fetched_at=now,
+            elapsed_ms=int((time.monotonic() - started) * 1000),
+        )
+        return Rendered(result=result, screenshot=picture)
 
     async def _settle(self, page: Page, source: SourceSettings, deadline: float) -> None:
         """Wait until the page has built its text, without ever failing the check for it.
@@ -470,18 +547,25 @@ class BrowserPool:
 
     # ----------------------------------------------------------------- network policy
 
-    async def _route(
-        self, route: Route, request: Request, *, block: bool, headers: dict[str, str] | None
-    ) -> None:
+    async def _route(self, route: Route, request: Request, job: _Job | None) -> None:
         try:
-            refusal = scheme_refusal(request.url)
+            url = request.url
+            refusal = scheme_refusal(url)
             if refusal is not None:
                 log.info("browser request refused: %s", refusal)
                 await route.abort("blockedbyclient")
-            elif block and request.resource_type in BLOCKED_RESOURCES:
+                return
+            if job is None:  # between checks: about:blank
+                await route.continue_()
+                return
+            origin = _origin(url)
+            if origin[0] in ("http", "https"):
+                job.origins.add(_origin_text(origin))
+            if job.block and request.resource_type in BLOCKED_RESOURCES:
                 await route.abort("blockedbyclient")
-            elif headers:
-                await route.continue_(headers={**request.headers, **headers})
+            elif job.headers and origin == job.origin:
+                # The source's headers may hold secrets: only its own origin gets them.
+                await route.continue_(headers={**request.headers, **job.headers})
             else:
                 await route.continue_()
         except Exception as exc:
@@ -680,6 +764,14 @@ async def _content(page: Page, deadline: float) -> str:
                 raise
             await page.wait_for_load_state("load", timeout=_left_ms(deadline))
     return await page.content()
+
+
+def _origin_text(origin: tuple[str, str, int | None]) -> str:
+    scheme, host, port = origin
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + ("" if port in (None, default) else f":{port}")
 
 
 def _left_ms(deadline: float, share: float = 1.0) -> float:

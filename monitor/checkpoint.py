@@ -377,7 +377,8 @@ def read_journal(path: Path) -> list[SignedCheckpoint | tuple[int, str]]:
 # --------------------------------------------------------------------------- the log
 
 
-def _from_event(event: StoredEvent) -> SignedCheckpoint:
+def checkpoint_of(event: StoredEvent) -> SignedCheckpoint:
+    """The checkpoint a ``CheckpointSigned`` event records; StoreError if malformed."""
     try:
         return SignedCheckpoint.from_event(event)
     except ValueError as exc:
@@ -389,7 +390,7 @@ def _from_event(event: StoredEvent) -> SignedCheckpoint:
 async def checkpoints_in(store: EventStore) -> list[SignedCheckpoint]:
     """Every checkpoint recorded in the log, oldest first."""
     events = await store.read(stream=CHECKPOINT_STREAM, types=(CheckpointSigned.type,))
-    return [_from_event(ev) for ev in events]
+    return [checkpoint_of(ev) for ev in events]
 
 
 async def latest_checkpoint(store: EventStore) -> SignedCheckpoint | None:
@@ -419,7 +420,7 @@ class Checkpointer:
             if not force and head_seq:
                 head = await self.store.get_event(head_seq)
                 if head is not None and head.type == CheckpointSigned.type:
-                    latest = _from_event(head)
+                    latest = checkpoint_of(head)
                     if latest.tree_size == head_seq - 1:
                         return latest  # nothing new since: it covers everything before it
             await self._catch_up(head_seq)

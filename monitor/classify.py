@@ -10,23 +10,27 @@ row   when                                        events
 3     HTTP 304, or the text equals the last good  nothing; ``ContentConfirmed`` once per
       one (same extraction settings)              ``confirm_every``, or at once when it ends
                                                   a suspect state or cancels a pending change
-4     the capture looks wrong (``suspect_reason``) ``ContentSuspect`` once per distinct
-                                                  suspect text; the last good capture stays
+4     the capture looks wrong                     ``ContentSuspect`` once per distinct
+      (``suspect_reason``, below)                 suspect text; the last good capture stays
                                                   the reference
 5     no good capture yet, or the extraction      ``BaselineCaptured`` (a new reference,
       settings changed since the last one         not a change of the page)
-6     same words as the last good text, only      as row 3: the format is not the text
-      block kinds or breaks differ (a heading
-      became a paragraph, a paragraph split)
-7     a new text, the source has ``confirm = N``  ``ChangePending`` (seen k of N); the text
-      and it was seen on fewer than N             must be seen on N consecutive good checks —
-      consecutive checks                          the old text again cancels it (row 3)
+6     same words as the last good text; only      as row 3: layout is not text
+      block kinds, breaks or typography differ
+      (a heading became a paragraph, a paragraph
+      split, “smart” quotes became straight)
+7     a new text, the source has ``confirm = N``  ``ChangePending`` (seen k of N); the old
+      and it was seen on fewer than N             text seen again cancels it (row 3)
+      consecutive good checks
+5b    the text changed but the last good text's   ``ContentSuspect`` (``previous_text_missing``)
+      blob is gone from the store                 and ``BaselineCaptured``: a new reference
 8     otherwise                                   ``ChangeDetected``: ``reverted`` when the
-                                                  text equals an earlier good capture (A→B→A
-                                                  flicker), else ``substantive``; with the
-                                                  diff, the matched rules and their
-                                                  sentences, the severity, and ``first_seen``
-                                                  when it waited for confirmation
+                                                  text (or its words) equals an earlier good
+                                                  capture (A→B→A flicker), else
+                                                  ``substantive``; with the diff, the
+                                                  matched rules and their sentences, the
+                                                  severity, and ``first_seen`` when it
+                                                  waited for confirmation
 ====  ==========================================  ==========================================
 
 Suspect captures and failed fetches neither count towards a pending confirmation
@@ -45,6 +49,7 @@ of the last good one; and, against the last good text, a collapse (under
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,7 +70,6 @@ from monitor.events import (
     format_time,
     parse_time,
 )
-from monitor.extract_blocks import parse_blocks
 from monitor.projections import SourceState
 from monitor.rules import CompiledRule, highest_severity, match_rules
 from monitor.settings import SourceSettings
@@ -250,18 +254,36 @@ def suspect_reason(
     return None
 
 
-def same_words(old: str, new: str) -> bool:
-    """Whether two normalized texts say the same thing in the same order.
+# The block markers of a normalized text (``monitor.extract_blocks``): "#"… heading,
+# "- " item, "> " quotation, "| … |" row, and the backslash that escapes a block's text.
+_LINE_MARKER = re.compile(r"^(?:#{1,6} |- |> |\| )?\\?|(?<= )\|$", re.MULTILINE)
 
-    Block markers ("# ", "- ", "> ", table pipes at the line ends) and the line
-    breaks between blocks are layout: a heading that became a paragraph, a paragraph
-    split in two, a list turned into paragraphs read the same.
+
+# Typography a CMS swaps at will ("smart quotes" on or off, hyphen or en dash): the
+# stored text keeps what the page says, the comparison reads them as the same.
+_TYPOGRAPHY = str.maketrans(
+    {
+        **dict.fromkeys("‘’‚‛′ʼ", "'"),
+        **dict.fromkeys("“”„‟″«»", '"'),
+        **dict.fromkeys("‐‑‒–—―−", "-"),
+        "…": "...",
+    }
+)
+
+
+def words_of(text: str) -> str:
+    """A normalized text without its layout: its words and punctuation, one space apart.
+
+    Block markers and the line breaks between blocks are layout: a heading that
+    became a paragraph, a paragraph split in two, a list turned into paragraphs
+    read the same. So are typographic variants of quotes, dashes and the ellipsis.
     """
-    if old == new:
-        return True
-    words_old = " ".join(b.text for b in parse_blocks(old)).split()
-    words_new = " ".join(b.text for b in parse_blocks(new)).split()
-    return words_old == words_new
+    return " ".join(_LINE_MARKER.sub("", text).translate(_TYPOGRAPHY).split())
+
+
+def words_digest(text: str) -> str:
+    """sha256 of ``words_of(text)``: equal for texts that differ in layout only."""
+    return hashlib.sha256(words_of(text).encode("utf-8")).hexdigest()
 
 
 def decide(
@@ -274,8 +296,12 @@ def decide(
     old_text: str | None = None,
     confirm_every: int = 24 * 3600,
     checks_since_event: int = 1,
+    old_text_missing: bool = False,
 ) -> list[Event]:
-    """The events one check produces. ``old_text`` is the last good text when it differs."""
+    """The events one check produces. ``old_text`` is the last good text when it differs.
+
+    ``old_text_missing``: the store lost that text's blob, so a change cannot be diffed.
+    """
     if isinstance(outcome, Failed):
         return [
             FetchFailed(
@@ -318,6 +344,8 @@ def decide(
             events.append(ContentSuspect(capture=capture, reason=suspect[0], detail=suspect[1]))
         return events
 
+    words = words_digest(outcome.text)
+    capture = {**capture, "words_sha256": words}
     if last is None or not same_extraction:
         # A first capture, or the extraction itself changed (a new `select`, a new
         # extractor version): the text is a new reference, not a change of the page.
@@ -325,8 +353,28 @@ def decide(
         return events
 
     if old_text is None:
-        raise ValueError("the last good text is needed to describe a change")
-    if same_words(old_text, outcome.text):
+        if not old_text_missing:
+            raise ValueError("the last good text is needed to describe a change")
+        # The text changed but the old one is gone from the store (`monitor verify`
+        # names the blob). Say so — the alert is not lost — and make this capture the
+        # new reference, so later changes are diffed again instead of failing each check.
+        events.append(
+            ContentSuspect(
+                capture=capture,
+                reason="previous_text_missing",
+                detail=f"the text changed, but the last good text (blob {last.text_sha256}) "
+                "is missing from the store, so the change cannot be shown; this capture "
+                "is the new reference — run `monitor verify`",
+            )
+        )
+        events.append(BaselineCaptured(capture=capture, blocks=outcome.text.count("\n") + 1))
+        return events
+    layout_only = (
+        words == last.words_sha256
+        if last.words_sha256
+        else words_of(old_text) == words_of(outcome.text)
+    )
+    if layout_only:
         # Only the layout changed. The last good text stays the reference, so a later
         # change's diff also shows these layout edits (they happened since then).
         events += _confirmation(
@@ -335,16 +383,18 @@ def decide(
         return events
 
     needed = max(1, source.confirm)
-    seen = state.pending_seen + 1 if state.pending_text == text_sha else 1
+    pending = state.pending_text == text_sha or state.pending_words == words
+    seen = state.pending_seen + 1 if pending else 1
     if seen < needed:
         events.append(
             ChangePending(capture=capture, text_sha256=text_sha, seen=seen, needed=needed)
         )
         return events
-    first_seen = state.pending_since if needed > 1 and state.pending_text == text_sha else None
+    first_seen = state.pending_since if needed > 1 and pending else None
 
     diff = diff_texts(old_text, outcome.text)
-    classification = "reverted" if text_sha in state.known_texts else "substantive"
+    known = text_sha in state.known_texts or words in state.known_words
+    classification = "reverted" if known else "substantive"
     matches = (
         match_rules(rules, diff, source_id=source.id, source_tags=source.tags)
         if classification == "substantive"

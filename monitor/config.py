@@ -83,6 +83,8 @@ MONITOR_KEYS = {
     "confirm_every": "confirm_every",
     "alert_after_failures": "alert_after_failures",
     "allow_private": "allow_private",
+    "allow_networks": "allow_networks",
+    "deny_networks": "deny_networks",
     "respect_robots": "respect_robots",
     "key_path": "key_path",
     "checkpoint_every": "checkpoint_every",
@@ -894,6 +896,8 @@ class _Builder:
             "confirm_every": table.seconds("confirm_every"),
             "alert_after_failures": table.whole("alert_after_failures", minimum=1),
             "allow_private": table.flag("allow_private"),
+            "allow_networks": self.networks(table, "allow_networks"),
+            "deny_networks": self.networks(table, "deny_networks"),
             "respect_robots": table.flag("respect_robots"),
             "key_path": table.text("key_path"),
             "checkpoint_every": table.seconds("checkpoint_every"),
@@ -901,6 +905,23 @@ class _Builder:
             "base_url": table.http_url("base_url"),
         }
         return MonitorSettings(**{k: v for k, v in values.items() if v is not None})
+
+    @staticmethod
+    def networks(table: _Table, key: str) -> tuple[str, ...] | None:
+        """``allow_networks`` / ``deny_networks``: addresses or CIDRs, checked here."""
+        values = table.texts(key)
+        if values is None:
+            return None
+        listed = isinstance(table.data.get(key), list)
+        ok = True
+        for index, value in enumerate(values):
+            try:
+                ipaddress.ip_network(value.strip(), strict=False)
+            except ValueError:
+                table.problem(key, f"{value!r} is not an IP network; write an address or a "
+                                   "CIDR like \"10.0.0.0/8\"", item=index if listed else None)
+                ok = False
+        return tuple(v.strip() for v in values) if ok else None
 
     @staticmethod
     def jitter(table: _Table) -> int | None:

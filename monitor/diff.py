@@ -818,15 +818,26 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_MARKER_RUN = re.compile(r"#{1,6}|[-*+>|]")
+
+
 def _substitution(changes: tuple[BlockChange, ...]) -> str:
-    """The most telling word edit inside changed blocks: 'old' → 'new', else +/− a run."""
+    """The most telling word edit inside changed blocks: 'old' → 'new', else +/− a run.
+
+    A block marker gained or lost at the start of a line (a paragraph that became a
+    list item: "- ") is layout, never the telling edit; a run with words beats one of
+    punctuation only.
+    """
     best: tuple[int, int, str] | None = None  # (fits, words, text); earliest wins ties
     single = ""
+    single_words = False
     for change in changes:
         if change.op != "changed":
             continue
         segments = [(op, _collapse(t) if op != EQUAL else t) for op, t in change.inline]
         for k, (op, text) in enumerate(segments):
+            if k == 0 and _MARKER_RUN.fullmatch(text):
+                continue
             if op == DELETE and k + 1 < len(segments) and segments[k + 1][0] == INSERT:
                 before, after = text, segments[k + 1][1]
                 if not before or not after:
@@ -835,10 +846,15 @@ def _substitution(changes: tuple[BlockChange, ...]) -> str:
                 words = _word_count(before) + _word_count(after)
                 if best is None or (fits, words) > best[:2]:
                     best = (fits, words, f"{_quote(before)} → {_quote(after)}")
-            elif not single and text and op != EQUAL:
+            elif text and op != EQUAL and not single_words:
+                if k == 1 and segments[0][0] == -op and _MARKER_RUN.fullmatch(segments[0][1]):
+                    continue  # the other half of a marker swap ("# " → "- ")
                 neighbours = {segments[i][0] for i in (k - 1, k + 1) if 0 <= i < len(segments)}
-                if -op not in neighbours:
-                    single = f"{'added' if op == INSERT else 'removed'} {_quote(text)}"
+                if -op not in neighbours or (k == 1 and _MARKER_RUN.fullmatch(segments[0][1])):
+                    has_words = WORD.search(text) is not None
+                    if not single or has_words:
+                        single = f"{'added' if op == INSERT else 'removed'} {_quote(text)}"
+                        single_words = has_words
     return best[2] if best is not None else single
 
 

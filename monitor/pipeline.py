@@ -19,13 +19,14 @@ import asyncio
 import hashlib
 import logging
 import re
+import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from monitor.browser import INSTALL_HINT, BrowserPool
 from monitor.classify import Captured, Failed, NotModified, Outcome, decide
-from monitor.errors import ConcurrencyError, FetchError
+from monitor.errors import BlobMissingError, ConcurrencyError, FetchError
 from monitor.events import (
     ChangeDetected,
     ContentSuspect,
@@ -139,7 +140,7 @@ class CheckRunner:
         cached = self._states.get(source_id)
         if cached is not None:
             return cached
-        state = fold(source_id, await self.store.read(stream=source_id))
+        state = _compact(fold(source_id, await self.store.read(stream=source_id)))
         self._states[source_id] = state
         return state
 
@@ -182,7 +183,13 @@ class CheckRunner:
         for _ in range(3):
             state = await self.state(source.id)
             outcome = await self._observe(source, state, attempts)
-            old_text = await self._old_text(state, outcome)
+            old_text_missing = False
+            try:
+                old_text = await self._old_text(state, outcome)
+            except BlobMissingError as exc:
+                # Recorded by decide() as a suspect capture plus a new reference.
+                log.error("check %s cannot diff against its last good text: %s", source.id, exc)
+                old_text, old_text_missing = None, True
             now = self.clock()
             events = decide(
                 state,
@@ -193,6 +200,7 @@ class CheckRunner:
                 old_text=old_text,
                 confirm_every=self.settings.monitor.confirm_every,
                 checks_since_event=self._unchanged_checks.get(source.id, 0) + 1,
+                old_text_missing=old_text_missing,
             )
             await self._store_blobs(outcome, events)
             try:
@@ -364,8 +372,20 @@ class CheckRunner:
         state = self._states.get(stream) or SourceState(source_id=stream)
         for item in stored:
             state = apply(state, item)
-        self._states[stream] = state
+        self._states[stream] = _compact(state)
         return stored
+
+
+def _compact(state: SourceState) -> SourceState:
+    """``state`` with its settings' keys interned, for the long-lived cache.
+
+    Every decoded event carries its own copies of the same two dozen key strings,
+    and the cache keeps one settings dict per source for as long as the daemon runs:
+    at 10,000 sources interning them saves over 10 MB.
+    """
+    if not state.settings:
+        return state
+    return replace(state, settings={sys.intern(k): v for k, v in state.settings.items()})
 
 
 def _captured(

@@ -30,6 +30,7 @@ class CaptureRef:
     extractor: str = ""
     extraction_key: str = ""  # extractor version + the source settings that shape the text
     text_chars: int = 0
+    words_sha256: str = ""  # hash of the text's words without layout ("" in older captures)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +44,9 @@ class SourceState:
     settings: dict[str, Any] = field(default_factory=dict)
     last_good: CaptureRef | None = None
     known_texts: frozenset[str] = frozenset()  # text hashes of every good capture so far
+    # Words hashes of those captures (those that have one), sorted: a tuple, not a set,
+    # so that the state stays plain JSON data for ``monitor replay --json``.
+    known_words: tuple[str, ...] = ()
     suspect_text: str | None = None  # text hash of the current suspect capture, if any
     consecutive_failures: int = 0
     failing_since: str | None = None
@@ -57,6 +61,7 @@ class SourceState:
     pending_text: str | None = None
     pending_seen: int = 0
     pending_since: str | None = None
+    pending_words: str | None = None
 
     @property
     def status(self) -> str:
@@ -85,10 +90,22 @@ def _capture_ref(data: dict[str, Any], seq: int, when: str) -> CaptureRef:
         extractor=capture.get("extractor", ""),
         extraction_key=capture.get("extraction_key", ""),
         text_chars=int(capture.get("text_chars", 0)),
+        words_sha256=str(capture.get("words_sha256", "")),
     )
 
 
-_NO_PENDING: dict[str, Any] = {"pending_text": None, "pending_seen": 0, "pending_since": None}
+_NO_PENDING: dict[str, Any] = {
+    "pending_text": None,
+    "pending_seen": 0,
+    "pending_since": None,
+    "pending_words": None,
+}
+
+
+def _with(known: tuple[str, ...], item: str) -> tuple[str, ...]:
+    if not item or item in known:
+        return known
+    return tuple(sorted((*known, item)))
 
 
 def apply(state: SourceState, event: StoredEvent) -> SourceState:
@@ -109,6 +126,7 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             state,
             last_good=ref,
             known_texts=state.known_texts | {ref.text_sha256},
+            known_words=_with(state.known_words, ref.words_sha256),
             suspect_text=None,
             consecutive_failures=0,
             failing_since=None,
@@ -119,14 +137,15 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             **common,
         )
     if kind == "ChangePending":
-        text_sha = data["text_sha256"]
-        same = state.pending_text == text_sha and int(data["seen"]) > 1
-        first_seen = data["capture"].get("fetched_at") or event.recorded_at
+        capture = data["capture"]
+        first_seen = capture.get("fetched_at") or event.recorded_at
+        continued = int(data["seen"]) > 1 and state.pending_since is not None
         return replace(
             state,
-            pending_text=text_sha,
+            pending_text=data["text_sha256"],
             pending_seen=int(data["seen"]),
-            pending_since=state.pending_since if same else first_seen,
+            pending_since=state.pending_since if continued else first_seen,
+            pending_words=capture.get("words_sha256") or None,
             suspect_text=None,
             consecutive_failures=0,
             failing_since=None,

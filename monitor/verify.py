@@ -217,10 +217,18 @@ def _gap(first_missing: int, present: int) -> Finding:
     return Finding(first_missing, "gap", message)
 
 
+# ``…sha256`` keys whose value is a digest compared in place, never stored as a blob:
+# ``words_sha256`` hashes a capture's words without layout (see classify.words_digest).
+DIGEST_KEYS = frozenset({"words_sha256"})
+
+
 def blob_refs(data: Mapping[str, Any], path: str = "") -> Iterator[tuple[str, str]]:
-    """(key path, blob name) for every ``…sha256`` key holding a 64-hex name, at any depth."""
+    """(key path, blob name) for every ``…sha256`` key holding a 64-hex name, at any depth
+    (except the plain digests in ``DIGEST_KEYS``)."""
     for key, value in data.items():
         where = f"{path}.{key}" if path else key
+        if key in DIGEST_KEYS:
+            continue
         if key.endswith("sha256") and is_blob_id(value):
             yield where, value
         elif isinstance(value, Mapping):

@@ -354,7 +354,7 @@ class LeaseScheduler:
         self.shutdown()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
-            async with self._store.connection() as conn:
+            async with self._store.coordination() as conn:
                 await conn.execute(_GIVE_BACK, self.owner)
         except StoreError as exc:
             log.warning("could not hand back this worker's leases (they expire anyway): %s", exc)
@@ -443,7 +443,7 @@ class LeaseScheduler:
             return
         wanted, first = pending
         ids = sorted(wanted)
-        async with self._store.connection() as conn, conn.transaction():
+        async with self._store.coordination() as conn, conn.transaction():
             deleted = await conn.fetch(
                 "DELETE FROM leases WHERE source_id <> ALL($1::text[]) RETURNING source_id", ids
             )
@@ -462,7 +462,7 @@ class LeaseScheduler:
             log.info("leases: %d sources no longer configured", len(deleted))
 
     async def _claim(self, limit: int) -> list[Claim]:
-        async with self._store.connection() as conn:
+        async with self._store.coordination() as conn:
             rows = await conn.fetch(_CLAIM, self.owner, limit, self.lease_period)
         claims = [Claim(r["source_id"], r["last_started"], bool(r["stale"])) for r in rows]
         if claims:
@@ -470,7 +470,7 @@ class LeaseScheduler:
         return claims
 
     async def _seconds_to_next_wake(self) -> float:
-        async with self._store.connection() as conn:
+        async with self._store.coordination() as conn:
             seconds = await conn.fetchval(_NEXT_WAKE)
         return self.poll_interval if seconds is None else float(seconds)
 
@@ -506,7 +506,7 @@ class LeaseScheduler:
     async def _give_back(self, source_id: str) -> None:
         """Free a lease without a new due time: the check did not run (e.g. stopping)."""
         try:
-            async with self._store.connection() as conn:
+            async with self._store.coordination() as conn:
                 await conn.execute(
                     "UPDATE leases SET lease_until = NULL WHERE source_id = $1 AND owner = $2",
                     source_id,
@@ -518,7 +518,7 @@ class LeaseScheduler:
     async def _release(self, claim: Claim, cadence: Cadence) -> None:
         due = next_due(cadence, claim.started, self._rng)
         try:
-            async with self._store.connection() as conn:
+            async with self._store.coordination() as conn:
                 when = await conn.fetchval(
                     _RELEASE,
                     claim.source_id,
@@ -541,7 +541,7 @@ class LeaseScheduler:
             if not held:
                 continue
             try:
-                async with self._store.connection() as conn:
+                async with self._store.coordination() as conn:
                     rows = await conn.fetch(_RENEW, self.owner, held, self.lease_period)
             except StoreError as exc:
                 log.warning("renewing %d leases failed, will retry: %s", len(held), exc)

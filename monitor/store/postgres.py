@@ -71,6 +71,7 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 NOTIFY_CHANNEL = "monitor_events"
 DEFAULT_POOL_SIZE = 8
+COORDINATION_POOL_SIZE = 3
 CONNECT_TIMEOUT = 10.0  # seconds to reach the server before the database counts as down
 POLL_FALLBACK = 2.0  # seconds between head reads while the LISTEN connection is down
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -91,12 +92,13 @@ CREATE FUNCTION monitor_append(
     seqs bigint[], event_ids text[], streams text[], versions integer[], types text[],
     schemas integer[], recorded text[], datas bytea[], prev_hashes text[], hashes text[],
     channel text
-) RETURNS boolean LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+) RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
     head_seq bigint;
     head_hash text;
     last integer := cardinality(seqs);
 BEGIN
+    -- Tables resolve through the caller's search_path: the store's schema.
     SELECT seq, hash INTO head_seq, head_hash FROM log_head FOR UPDATE;
     IF head_seq IS DISTINCT FROM expected_seq OR head_hash IS DISTINCT FROM expected_hash THEN
         RETURN false;
@@ -374,6 +376,8 @@ class PostgresEventStore:
         self._listener: asyncpg.Connection | None = None
         self._listener_lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._side_pool: asyncpg.Pool | None = None
+        self._side_lock = asyncio.Lock()
 
     @property
     def label(self) -> str:
@@ -434,6 +438,33 @@ class PostgresEventStore:
         self._require_open()
         with self._translating():
             async with self._pool.acquire() as conn:
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def coordination(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection for work-sharing state (``monitor.workers`` leases), never the log.
+
+        A pool of its own, so renewing a lease never queues behind appends waiting on
+        the log head, with ``synchronous_commit = off``: a server crash may forget the
+        last fraction of a second of lease updates (a source is then checked once more,
+        early), and never touches the log, whose commits stay synchronous.
+        """
+        self._require_open()
+        with self._translating():
+            if self._side_pool is None:
+                async with self._side_lock:
+                    if self._side_pool is None:
+                        self._side_pool = await asyncpg.create_pool(
+                            self.target.dsn,
+                            min_size=1,
+                            max_size=COORDINATION_POOL_SIZE,
+                            timeout=CONNECT_TIMEOUT,
+                            server_settings={
+                                **server_settings(self.target),
+                                "synchronous_commit": "off",
+                            },
+                        )
+            async with self._side_pool.acquire() as conn:
                 yield conn
 
     @contextlib.asynccontextmanager
@@ -713,6 +744,7 @@ class PostgresEventStore:
             with contextlib.suppress(*_DRIVER_ERRORS):
                 await listener.close(timeout=5)
         self._notified()  # wake any waiter so it sees the store is closed
+        await _close_pool(self._side_pool)
         await _close_pool(self._pool)
         logger.debug("closed event store %s", self.label)
 

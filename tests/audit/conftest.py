@@ -6,21 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import monitor.cli
-from monitor.commands import checkpoint, diff, evidence, export, replay
 from tests.audit.history import History, build_history
 from tests.pageserver import PageServer
-
-AUDIT_COMMANDS = (replay, diff, checkpoint, export, evidence)
-
-
-@pytest.fixture(autouse=True)
-def audit_commands(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The audit sub-commands in the CLI, whether or not COMMANDS lists them yet."""
-    registered = vars(monitor.cli)["COMMANDS"]
-    missing = tuple(m for m in AUDIT_COMMANDS if m not in registered)
-    if missing:
-        monkeypatch.setattr(monitor.cli, "COMMANDS", (*registered, *missing))
 
 
 @pytest.fixture(scope="session")

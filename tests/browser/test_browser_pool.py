@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+import pytest_asyncio
 
-from monitor.browser import (
-    DEFAULT_MEMORY_LIMIT,
-    DEFAULT_RESTART_AFTER,
-    MEMORY_CHECK_SECONDS,
-    BrowserPool,
-)
+from monitor.browser import DEFAULT_MEMORY_LIMIT, MEMORY_CHECK_SECONDS, BrowserPool
 from monitor.errors import FetchError
 from monitor.netpolicy import NetworkPolicy
 from monitor.settings import SourceSettings
@@ -20,6 +17,15 @@ from tests.browser.conftest import LOOP, MONITOR, requires_browser
 from tests.pageserver import PageServer
 
 pytestmark = LOOP
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def pool() -> AsyncIterator[BrowserPool]:
+    """The module's pool; its policy forbids 127.0.0.2, where nothing listens anyway."""
+    policy = NetworkPolicy.from_strings(allow_private=False, deny=("127.0.0.2/32",))
+    async with BrowserPool(MONITOR, policy) as opened:
+        yield opened
+
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 PAGE = "<!doctype html><html><body><p>Transparency report, second half of 2025.</p></body></html>"
@@ -86,6 +92,29 @@ async def test_the_sources_headers_go_to_its_own_origin_only(
 
 
 @requires_browser
+async def test_every_check_is_a_first_visit_though_contexts_are_reused(
+    page_server: PageServer, pool: BrowserPool
+) -> None:
+    script = (
+        "const seen = document.cookie.includes('seen=1') || localStorage.getItem('seen')"
+        " || sessionStorage.getItem('seen');"
+        "document.cookie = 'seen=1; max-age=86400'; localStorage.setItem('seen', '1');"
+        "sessionStorage.setItem('seen', '1');"
+        "document.getElementById('visit').textContent = seen ? 'returning visitor' : 'first visit';"
+    )
+    url = page_server.set(
+        "/visit", f"<!doctype html><body><p id='visit'></p><script>{script}</script></body>"
+    )
+    source = SourceSettings(id="visit", url=url, select="#visit")
+    bodies = [(await pool.render(source, now=NOW)).result.body]
+    launches = pool.launches
+    bodies += [(await pool.render(source, now=NOW)).result.body for _ in range(2)]
+
+    assert pool.launches == launches  # the same browser, its contexts reused
+    assert all(b'<p id="visit">first visit</p>' in body for body in bodies), bodies
+
+
+@requires_browser
 async def test_an_error_status_is_an_http_failure_with_the_status(
     page_server: PageServer, pool: BrowserPool
 ) -> None:
@@ -95,27 +124,17 @@ async def test_an_error_status_is_an_http_failure_with_the_status(
 
 
 @requires_browser
-async def test_the_network_policy_covers_the_document_and_its_redirects_until_shutdown(
-    page_server: PageServer,
+async def test_the_network_policy_covers_the_document_and_its_redirects(
+    page_server: PageServer, pool: BrowserPool
 ) -> None:
-    policy = NetworkPolicy.from_strings(allow_private=False, deny=("127.0.0.2/32",))
-    denied = f"http://127.0.0.2:{page_server.port}/report"
+    denied = f"http://127.0.0.2:{page_server.port}/report"  # the module's pool denies it
     hop = page_server.set("/moved", "", status=302, headers={"Location": denied})
-    allowed = page_server.set("/report", PAGE)
-    async with BrowserPool(MONITOR, policy) as pool:
-        direct = await render_error(pool, SourceSettings(id="direct", url=denied))
-        redirected = await render_error(pool, SourceSettings(id="hop", url=hop))
-        await pool.render(SourceSettings(id="allowed", url=allowed), now=NOW)
-        pid = pool.browser_pid
+    direct = await render_error(pool, SourceSettings(id="direct", url=denied))
+    redirected = await render_error(pool, SourceSettings(id="hop", url=hop))
     # Without the policy both would be "connect" (nothing listens on 127.0.0.2).
     assert direct.kind == "forbidden_address"
     assert redirected.kind == "forbidden_address"
     assert "forbids" in str(redirected)
-    # Leaving the pool ends the browser; the pool refuses further work.
-    assert pid is not None
-    assert not alive(pid)
-    after = await render_error(pool, SourceSettings(id="allowed", url=allowed))
-    assert after.kind == "browser_unavailable"
 
 
 @requires_browser
@@ -139,21 +158,22 @@ async def test_the_browser_is_replaced_when_it_uses_more_memory_than_allowed(
 
 
 @requires_browser
-async def test_the_browser_is_replaced_after_its_page_budget(
-    page_server: PageServer, pool: BrowserPool
+async def test_the_browser_is_replaced_after_its_page_budget_and_ends_with_the_pool(
+    page_server: PageServer,
 ) -> None:
     source = SourceSettings(id="page", url=page_server.set("/page", PAGE))
-    await pool.render(source, now=NOW)
-    launches, pid = pool.launches, pool.browser_pid
-    pool.restart_after = pool.browser_pages + 2
-    try:
-        for _ in range(3):
-            await pool.render(source, now=NOW)
-    finally:
-        pool.restart_after = DEFAULT_RESTART_AFTER
-    assert pool.launches == launches + 1
-    assert pool.browser_pid not in (None, pid)
-    await wait_until_gone(pid)
+    pids = set()
+    async with BrowserPool(MONITOR, restart_after=2) as own:
+        for _ in range(4):
+            await own.render(source, now=NOW)
+            if own.browser_pid is not None:  # None once a browser has used its budget
+                pids.add(own.browser_pid)
+        assert own.launches == 2
+        assert len(pids) == 2
+    for pid in pids:
+        await wait_until_gone(pid)
+    after = await render_error(own, source)
+    assert after.kind == "browser_unavailable"
 
 
 async def test_a_missing_chromium_is_browser_unavailable_with_install_advice(

@@ -11,6 +11,7 @@ and how much the process's memory grew.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor import fetch
 from monitor.daemon import network_policy
 from monitor.events import StoredEvent
 from monitor.fetch import Fetcher
@@ -27,7 +29,7 @@ from monitor.pipeline import CheckReport, CheckRunner
 from monitor.settings import MonitorSettings, Settings, SourceSettings
 from monitor.store import EventStore, open_store
 from monitor.verify import verify_store
-from tests.faults.hostile import MIB, HostileServer
+from tests.faults.hostile import MIB, HostileServer, StubResolver
 from tests.pageserver import PageServer
 
 TICK = 0.25  # seconds between two checks of each healthy neighbour
@@ -82,8 +84,11 @@ class Run:
     rss_growth_mb: float
 
     def assert_neighbours_unaffected(self) -> None:
-        assert self.slowest_round < 1.0, f"a healthy check took {self.slowest_round:.2f}s"
-        assert self.loop_lag < 0.5, f"the event loop stalled for {self.loop_lag:.2f}s"
+        # Generous bounds (two cores, shared with the servers and other test runs); what
+        # they catch is a neighbour held for a whole timeout or retry pause, or a loop
+        # blocked by parsing or decompression, which takes many seconds.
+        assert self.slowest_round < 2.0, f"a healthy round took {self.slowest_round:.2f}s"
+        assert self.loop_lag < 1.0, f"the event loop stalled for {self.loop_lag:.2f}s"
         expected = int(self.seconds / (TICK + self.slowest_round))
         assert self.rounds >= expected - 1, (self.rounds, self.seconds)
 
@@ -123,7 +128,9 @@ class World:
             reports = await asyncio.gather(*(self.check_now(s) for s in self.healthy))
             rounds.append(time.monotonic() - started)
             assert [r.outcome for r in reports] == ["changed"] * HEALTHY, reports
-            await asyncio.sleep(TICK)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TICK):
+                    await stop.wait()
 
     async def check(self, source: SourceSettings) -> Run:
         stop = asyncio.Event()
@@ -171,6 +178,15 @@ def fault_settings(**monitor: object) -> Settings:
         "per_host": 2,
     }
     return Settings(path="faults.toml", monitor=MonitorSettings(**{**defaults, **monitor}))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def stub_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Name resolution from a table the test fills; other names fail as NXDOMAIN."""
+    table: dict[str, str] = {}
+    monkeypatch.setattr(StubResolver, "table", table)
+    monkeypatch.setattr(fetch, "DefaultResolver", StubResolver)
+    return table
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
 import ssl
 import struct
@@ -20,8 +21,16 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import ClassVar
 
 import brotli
+from aiohttp.abc import AbstractResolver, ResolveResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 Reader = asyncio.StreamReader
 Writer = asyncio.StreamWriter
@@ -197,9 +206,68 @@ def brotli_bomb(mib: int) -> bytes:
     """A brotli stream that decompresses to ``mib`` MiB of zeros (~200 bytes per MiB)."""
     compressor = brotli.Compressor(quality=1)
     zeros = bytes(MIB)
-    parts = [compressor.process(zeros) for _ in range(mib)]
-    return b"".join(parts) + compressor.finish()
+    parts: list[bytes] = [compressor.process(zeros) for _ in range(mib)]
+    tail: bytes = compressor.finish()
+    return b"".join(parts) + tail
 
 
 def status_storm(status: int, headers: dict[str, str] | None = None) -> RawHandler:
     return respond(status, b"busy", {"Content-Type": "text/plain", **(headers or {})}, "Busy")
+
+
+class StubResolver(AbstractResolver):
+    """Answers from a table; every other name is NXDOMAIN. No query leaves the process.
+
+    Installed in place of aiohttp's resolver (``monitor.fetch.DefaultResolver``), so the
+    monitor's ``PolicyResolver`` still filters what it answers.
+    """
+
+    table: ClassVar[dict[str, str]] = {}
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if host not in self.table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        address = self.table[host]
+        return [
+            ResolveResult(
+                hostname=host, host=address, port=port, family=socket.AF_INET, proto=0, flags=0
+            )
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+def self_signed_context(tmp_path: Path) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return context

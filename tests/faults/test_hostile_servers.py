@@ -9,22 +9,11 @@ checked on time and the log still verifying.
 
 from __future__ import annotations
 
-import ipaddress
 import random
-import socket
-import ssl
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp.abc import ResolveResult
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from monitor import fetch
 from monitor.events import StoredEvent
 from monitor.fetch import MAX_ATTEMPTS, MAX_REDIRECTS, TIMEOUT_ATTEMPTS
 from monitor.settings import SourceSettings
@@ -41,6 +30,7 @@ from tests.faults.hostile import (
     html,
     redirect,
     respond,
+    self_signed_context,
     status_storm,
     trickle,
 )
@@ -184,35 +174,6 @@ async def test_a_redirect_out_of_bounds_is_refused(
     assert set(hostile.hits) == {"/out"}  # nothing was fetched from the target
 
 
-class StubResolver(fetch.DefaultResolver):  # type: ignore[misc,valid-type]
-    """Answers from a table; every other name is NXDOMAIN. No query leaves the process."""
-
-    table: dict[str, str] = {}
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        if host not in self.table:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        address = self.table[host]
-        return [
-            ResolveResult(
-                hostname=host, host=address, port=port, family=socket.AF_INET, proto=0, flags=0
-            )
-        ]
-
-    async def close(self) -> None:
-        return None
-
-
-@pytest.fixture
-def stub_dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    table: dict[str, str] = {}
-    monkeypatch.setattr(StubResolver, "table", table)
-    monkeypatch.setattr(fetch, "DefaultResolver", StubResolver)
-    yield table
-
-
 async def test_a_name_that_does_not_resolve_is_a_dns_failure(
     world: World, stub_dns: dict[str, str]
 ) -> None:
@@ -268,38 +229,6 @@ async def test_a_self_signed_certificate_is_refused_unless_the_source_opts_out(
         assert "Requests: 12." in text
     finally:
         tls.stop()
-
-
-def self_signed_context(tmp_path: Path) -> ssl.SSLContext:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_path, key_path)
-    return context
 
 
 # --------------------------------------------------------------------------- error storms
@@ -392,7 +321,11 @@ async def test_binary_garbage_served_as_html_is_recorded_without_a_crash(
             "Отчёт о прозрачности",
         ),
         # Declared UTF-16 with an odd number of bytes.
-        ("<p>report</p>".encode("utf-16-le") + b"\x00\xd8\x41", "text/html; charset=utf-16", "report"),
+        (
+            "<p>report</p>".encode("utf-16-le") + b"\x00\xd8\x41",
+            "text/html; charset=utf-16",
+            "report",
+        ),
     ],
     ids=["utf8-label-cp1252-bytes", "mixed", "unknown-label", "truncated-utf16"],
 )
@@ -400,7 +333,7 @@ async def test_invalid_and_mixed_encodings_give_a_sane_text(
     world: World, hostile: HostileServer, body: bytes, content_type: str, expected: str
 ) -> None:
     url = hostile.route("/encoded", html(body, content_type))
-    event, text, _ = await captured_text(world, SourceSettings(id="encoded", url=url))
+    _, text, _ = await captured_text(world, SourceSettings(id="encoded", url=url))
     assert expected in text, text
 
 
@@ -414,7 +347,7 @@ async def test_html_nested_100000_levels_deep_is_read_in_bounded_time(
     event, text, run = await captured_text(world, source)
     assert event.type == "BaselineCaptured"
     assert "The innermost sentence." in text
-    assert run.seconds < 5.0, f"took {run.seconds:.1f}s"
+    assert run.seconds < 10.0, f"took {run.seconds:.1f}s"  # quadratic parsing takes minutes
 
 
 async def test_a_table_of_50000_rows_is_read_in_bounded_time(
@@ -427,5 +360,5 @@ async def test_a_table_of_50000_rows_is_read_in_bounded_time(
     event, text, run = await captured_text(world, source)
     assert event.type == "BaselineCaptured"
     assert "Country 49999" in text and "149997" in text
-    assert run.seconds < 10.0, f"took {run.seconds:.1f}s"
+    assert run.seconds < 20.0, f"took {run.seconds:.1f}s"  # ~2 s on an idle machine
 

@@ -6,8 +6,11 @@ Each source is a local page that builds its text with JavaScript (a shell, a scr
 SQLite log: a first pass (baselines), a second pass (nothing changed) and a pass
 with ``screenshot = true`` (full-page PNGs). Memory is sampled twice a second: the
 browser's process tree (proportional set size), the Playwright driver, and this
-Python process. The pages are served from this machine, so the figures are the
-monitor's own cost, not the network's.
+Python process. CPU time is counted for this process (less the page server's
+thread), the Playwright driver and every browser process, so the CPU cost per check
+holds even on a busy machine where the wall-clock rate does not. The pages are
+served from this machine, so the figures are the monitor's own cost, not the
+network's.
 """
 
 from __future__ import annotations
@@ -75,6 +78,30 @@ def driver_memory() -> int:
     return total
 
 
+def _times(stat_path: str, *, children: bool) -> float:
+    """CPU seconds in a /proc stat file (utime+stime, plus reaped children's if asked)."""
+    try:
+        with open(stat_path) as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(server_thread: int | None) -> float:
+    """CPU time the monitor has used: this process (less the page server's thread),
+    the Playwright driver and every browser process (with the renderers they reaped)."""
+    total = _times("/proc/self/stat", children=False)
+    if server_thread is not None:
+        total -= _times(f"/proc/self/task/{server_thread}/stat", children=False)
+    for pid in process_tree(os.getpid())[1:]:
+        total += _times(f"/proc/{pid}/stat", children=True)
+    return total
+
+
 async def sample(pool: BrowserPool, peaks: Peaks) -> None:
     while peaks.running:
         browser = await asyncio.to_thread(pool.memory)
@@ -116,8 +143,9 @@ async def main(count: int, size: int) -> None:
     settings = Settings(path="bench", monitor=monitor, sources=tuple(sources + shots))
     print(
         f"{count} sources, pool of {size} pages, Chromium at /usr/bin/chromium, "
-        f"{os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start"
     )
+    server_thread = server._thread.native_id
     with tempfile.TemporaryDirectory() as tmp:
         async with (
             open_store(f"sqlite:///{tmp}/bench.db") as store,
@@ -135,10 +163,15 @@ async def main(count: int, size: int) -> None:
                     ("screenshot pass (full-page PNG each)", shots),
                 ):
                     print(f"  {label}")
+                    cpu_before = cpu_seconds(server_thread)
                     elapsed = await one_pass(runner, batch, monitor.concurrency)
+                    cpu = (cpu_seconds(server_thread) - cpu_before) / len(batch)
+                    cores = os.cpu_count() or 1
                     print(
                         f"    {elapsed:.1f} s: {len(batch) / elapsed * 60:.0f} checks/min, "
-                        f"{elapsed / len(batch) * 1000:.0f} ms per check"
+                        f"{elapsed / len(batch) * 1000:.0f} ms per check (wall); "
+                        f"{cpu * 1000:.0f} ms CPU per check, so at most "
+                        f"{cores * 60 / cpu:.0f} checks/min on {cores} idle cores"
                     )
             finally:
                 peaks.running = False

@@ -106,6 +106,8 @@ _INLINE = re.compile(
     r"|!\[(?P<alt>[^\[\]]*)\]\((?P<src>" + _URL + ")" + _TITLE + r"\)"
     r"|\[(?P<label>(?:[^\[\]]|\[[^\[\]]*\])*)\]\((?P<href>" + _URL + ")" + _TITLE + r"\)"
     r"|<(?P<auto>https?://[^<>\s]+)>"
+    r"|(?P<tag></?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>)"  # inline HTML passes through
+    r"|(?P<entity>&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});)"
 )
 _EMPHASIS = (
     (re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*"), "strong"),
@@ -138,8 +140,10 @@ def render_inline(text: str) -> str:
         if match.group("href") is not None:
             href = html.escape(match.group("href").strip("<>"), quote=True)
             return keep(f'<a href="{href}">{render_inline(match.group("label"))}</a>')
-        url = html.escape(match.group("auto"), quote=True)
-        return keep(f'<a href="{url}">{url}</a>')
+        if match.group("auto"):
+            url = html.escape(match.group("auto"), quote=True)
+            return keep(f'<a href="{url}">{url}</a>')
+        return keep(match.group("tag") or match.group("entity"))
 
     text = _INLINE.sub(token, text)
     text = html.escape(text, quote=False)
@@ -336,18 +340,29 @@ _VISIBLE_DROP = (
     re.compile(r"^[ \t]*(?:#{1,6}|>+)(?=[ \t]|$)", re.M),  # heading and quote markers
 )
 _MARKUP_CHARS = re.compile(r"[\\*_`\[\]|#]")
+_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+# Quotes, dashes and the ellipsis in their typographic and plain forms read the same.
+_TYPOGRAPHY = str.maketrans(
+    {
+        **dict.fromkeys("‘’‚‛′ʼ", "'"),
+        **dict.fromkeys("“”„‟″«»", '"'),
+        **dict.fromkeys("‐‑‒–—―−", "-"),
+        "…": "...",
+    }
+)
 
 
 def visible_key(markdown: str) -> str:
     """What a reader of the rendered page sees, as one line — independent of the monitor.
 
     Link targets, images, emphasis, list, heading and quote markers, table rules,
-    escapes and line breaks are not text; words and punctuation are.
+    inline HTML tags, escapes and line breaks are not text; words and punctuation are
+    (typographic and plain quotes and dashes alike; entities as the characters they name).
     """
-    text = markdown
+    text = html.unescape(_HTML_TAG.sub(" ", markdown))
     for pattern in _VISIBLE_DROP:
         text = pattern.sub(" ", text)
-    text = _MARKUP_CHARS.sub("", text)
+    text = _MARKUP_CHARS.sub("", text).translate(_TYPOGRAPHY)
     return " ".join(text.split())
 
 

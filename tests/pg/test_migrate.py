@@ -15,20 +15,12 @@ import asyncpg
 import pytest
 
 from monitor import cli
-from monitor.commands import migrate
 from monitor.events import NewEvent
 from monitor.projections import replay, state_digest
 from monitor.store import open_store
 from monitor.verify import VerifyReport, verify_store
 from tests.pageserver import PageServer
 from tests.pg.support import schema_of, server_url
-
-
-@pytest.fixture(autouse=True)
-def migrate_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Reach ``migrate`` through the real CLI even before it is listed in COMMANDS."""
-    if migrate not in cli.COMMANDS:
-        monkeypatch.setattr(cli, "COMMANDS", (*cli.COMMANDS, migrate))
 
 
 def page(title: str, body: str) -> str:
