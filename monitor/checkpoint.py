@@ -44,7 +44,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from monitor.errors import ConcurrencyError, MonitorError, StoreError
+from monitor.errors import ConcurrencyError, SigningKeyError, StoreError
 from monitor.events import (
     GENESIS_HASH,
     CheckpointSigned,
@@ -63,10 +63,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_STREAM = "$checkpoints"
 SIGNED_FIELDS = ("tree_size", "root_hash", "head_seq", "head_hash", "timestamp", "key_id")
 _APPEND_ATTEMPTS = 5
-
-
-class SigningKeyError(MonitorError):
-    """The signing key file cannot be created, read or used (exit 2)."""
 
 
 # --------------------------------------------------------------------------- values (pure)

@@ -39,7 +39,8 @@ of the text unless the source sets ``watch_links`` (``monitor.extract``), so a
 link-only change reaches row 3.
 
 ``suspect_reason`` (row 4) flags, in order: a ``select`` that matched nothing; an
-empty text; a redirect to a login, consent or challenge page; a short text (at most
+empty text; a text that is over a tenth undecodable bytes (``garbled``: binary data
+or a wrong charset); a redirect to a login, consent or challenge page; a short text (at most
 ``ERROR_PAGE_MAX_CHARS``) that says it is a bot challenge, a login or consent wall,
 or an error / not-found page; a title that says so on a text that shrank below half
 of the last good one; and, against the last good text, a collapse (under
@@ -80,6 +81,8 @@ TINY_CHARS = 300  # a few lines left of a page ...
 TINY_LAST_MIN_CHARS = 1000  # ... that had at least this much text
 ERROR_PAGE_MAX_CHARS = 2000  # error/login/bot pages are short; long pages merely mention errors
 TITLE_SHRINK_RATIO = 0.5  # an error-like title counts on a text under half the last good one
+GARBLED_RATIO = 0.1  # over a tenth U+FFFD: binary data, or text in the wrong encoding ...
+GARBLED_MIN_CHARS = 20  # ... and at least this many (a stray bad byte is not garbage)
 
 
 def _patterns(*pairs: tuple[str, str]) -> tuple[tuple[str, re.Pattern[str]], ...]:
@@ -226,6 +229,12 @@ def suspect_reason(
         return "selector_matched_nothing", "the source's `select` matched no element"
     if not text.strip():
         return "empty", "the page has no visible text"
+    garbled = text.count("\ufffd")
+    if garbled >= GARBLED_MIN_CHARS and garbled > len(text) * GARBLED_RATIO:
+        return "garbled", (
+            f"{garbled * 100 // len(text)}% of the text is undecodable bytes "
+            "(a binary file, or a page in another character encoding than it declares)"
+        )
     if capture is not None:
         wall = _redirect_wall(capture)
         if wall is not None:

@@ -44,13 +44,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from monitor.browser import BrowserPool
 from monitor.config import load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.events import parse_time
 from monitor.fetch import Fetcher
 from monitor.netpolicy import NetworkPolicy
 from monitor.notify import Notifier
-from monitor.pipeline import CheckReport, CheckRunner
+from monitor.pipeline import CheckReport, CheckRunner, render_mode
 from monitor.projections import SourceState
 from monitor.scheduler import CheckScheduler
 from monitor.settings import Settings
@@ -101,6 +102,7 @@ class _Generation:
     fetcher: Fetcher
     runner: CheckRunner
     limit: asyncio.Semaphore
+    browser: BrowserPool | None = None  # only when some source needs a browser
     active: int = 0
     retired: bool = False
 
@@ -185,6 +187,7 @@ class Daemon:
         self._store: EventStore | None = None
         self._gen: _Generation | None = None
         self._fetchers: list[Fetcher] = []
+        self._browsers: list[BrowserPool] = []
         self._closing: set[asyncio.Task[None]] = set()
         self._scheduler: CheckScheduler | LeaseScheduler | None = None
         self._leases: LeaseScheduler | None = None  # PostgreSQL: sources shared by leases
@@ -366,18 +369,29 @@ class Daemon:
         """The objects ``settings`` needs; shares the fetcher while ``[monitor]`` is unchanged."""
         assert self._store is not None
         if previous is not None and previous.settings.monitor == settings.monitor:
-            fetcher, limit = previous.fetcher, previous.limit
+            fetcher, limit, browser = previous.fetcher, previous.limit, previous.browser
         else:
             fetcher = Fetcher(settings.monitor, network_policy(settings))
             self._fetchers.append(fetcher)
             limit = asyncio.Semaphore(settings.monitor.concurrency)
+            browser = None
+        if browser is None and any(render_mode(s) != "http" for s in settings.sources):
+            # Chromium itself starts only when a page first needs it.
+            browser = BrowserPool(settings.monitor, network_policy(settings))
+            self._browsers.append(browser)
         if previous is None:
             runner = CheckRunner(
-                store=self._store, fetcher=fetcher, settings=settings, clock=self.clock
+                store=self._store,
+                fetcher=fetcher,
+                settings=settings,
+                clock=self.clock,
+                browser=browser,
             )
         else:
-            runner = previous.runner.reconfigured(settings, fetcher)
-        return _Generation(settings=settings, fetcher=fetcher, runner=runner, limit=limit)
+            runner = previous.runner.reconfigured(settings, fetcher, browser)
+        return _Generation(
+            settings=settings, fetcher=fetcher, runner=runner, limit=limit, browser=browser
+        )
 
     def _install(self, gen: _Generation, previous: _Generation | None) -> None:
         """Make ``gen`` the one new checks use; the previous one's fetcher closes when idle."""
@@ -467,11 +481,16 @@ class Daemon:
             self._on_report(report)
 
     def _maybe_close(self, gen: _Generation) -> None:
-        """Close a retired generation's fetcher once its last check has finished."""
+        """Close a retired generation's fetcher (and browser) once its last check has finished."""
         if gen.retired and gen.active == 0 and gen.fetcher is not self._current_fetcher():
-            task = asyncio.get_running_loop().create_task(gen.fetcher.close())
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            closing = [gen.fetcher.close()]
+            current_browser = None if self._gen is None else self._gen.browser
+            if gen.browser is not None and gen.browser is not current_browser:
+                closing.append(gen.browser.close())
+            for closer in closing:
+                task = asyncio.get_running_loop().create_task(closer)
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
 
     def _current_fetcher(self) -> Fetcher | None:
         return None if self._gen is None else self._gen.fetcher
@@ -481,6 +500,8 @@ class Daemon:
             await asyncio.gather(*self._closing, return_exceptions=True)
         for fetcher in self._fetchers:
             await fetcher.close()
+        for browser in self._browsers:
+            await browser.close()  # after the checks that used it: they are drained by now
 
     async def _last_checks_from_log(self, gen: _Generation) -> dict[str, datetime]:
         found: dict[str, datetime] = {}

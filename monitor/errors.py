@@ -9,6 +9,7 @@
     │   ├── DuplicateEventError an event_id was appended again with different content
     │   ├── BlobMissingError   a blob named by an event is not in the blob store
     │   └── StoreUnavailableError the database cannot be opened, is locked, full or corrupt
+    ├── SigningKeyError        the checkpoint signing key cannot be created, read or used
     └── FetchError             a page could not be fetched (``kind`` says why)
 
 Driver errors (sqlite3, aiohttp, asyncpg) are translated into these at the module
@@ -79,6 +80,10 @@ class BlobMissingError(StoreError):
 
 class StoreUnavailableError(StoreError):
     """The database cannot be used: missing, locked, read-only, full or corrupt."""
+
+
+class SigningKeyError(MonitorError):
+    """The signing key file cannot be created, read or used (exit 2)."""
 
 
 class FetchError(MonitorError):

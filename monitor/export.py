@@ -53,7 +53,6 @@ from monitor.checkpoint import (
     Checkpointer,
     SignedCheckpoint,
     Signer,
-    SigningKeyError,
     checkpoint_of,
     key_id,
     load_public_key_pem,
@@ -61,7 +60,7 @@ from monitor.checkpoint import (
     public_key_pem,
     signature_problem,
 )
-from monitor.errors import BlobMissingError, StoreError, StoreUnavailableError
+from monitor.errors import BlobMissingError, SigningKeyError, StoreError, StoreUnavailableError
 from monitor.events import GENESIS_HASH, CheckpointSigned, StoredEvent, format_time
 from monitor.merkle import CompactTree, event_leaf, verify_inclusion
 from monitor.store.base import EventStore

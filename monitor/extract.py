@@ -61,7 +61,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-EXTRACTOR_VERSION: Final = "extract-1"
+# extract-2: cookie-consent manager containers are not text.
+EXTRACTOR_VERSION: Final = "extract-2"
 
 _MEDIA_FORMATS: Final[dict[str, Format]] = {
     "text/html": "html",

@@ -18,7 +18,8 @@ quadratic in depth), producing one piece per block:
 Never text: script, style, noscript, template, svg, iframe, head, media
 fallbacks, comments, closed dialogs, elements with the ``hidden`` attribute or
 ``aria-hidden="true"`` (cookie banners, icon glyphs, screen-reader duplicates),
-and whatever the source's ``remove`` selectors match. One exception: an
+the containers of well-known cookie-consent managers (``CONSENT_MANAGERS``), and
+whatever the source's ``remove`` selectors match. One exception: an
 aria-hidden element that holds the page's ``main``/``article`` and most of its
 text is an app root hidden by an open modal, and stays. Link targets are not
 text unless the source watches links: then each link adds " <url>" after its
@@ -54,6 +55,22 @@ _HIDDEN = 'dialog:not([open]), [hidden]:not([hidden="until-found"]), [aria-hidde
 _PAGE_INSIDE_HIDDEN = ", ".join(
     f'[aria-hidden="true"] {tag}' for tag in ("main", "article", "[role=main]")
 )
+
+# The containers of well-known cookie-consent managers (OneTrust, Cookiebot, Usercentrics,
+# Didomi, Quantcast, TrustArc, Osano, Iubenda, consentmanager, CookieYes, Complianz,
+# Borlabs, Sourcepoint, Cookie Notice, Osano's "cookieconsent"): a banner whose wording
+# or A/B variant changes is never a change of the page. Vendor ids only — never a
+# pattern such as "[id*=cookie]", which would also match a cookie *policy*.
+CONSENT_MANAGERS = ", ".join(
+    (
+        "#onetrust-consent-sdk", "#onetrust-banner-sdk", "#CybotCookiebotDialog",
+        "#usercentrics-root", "#usercentrics-cmp-ui", "#didomi-host", "#qc-cmp2-container",
+        "#truste-consent-track", "#consent_blackbar", "#truste-consent-content",
+        ".osano-cm-window", "#iubenda-cs-banner", "#cmpbox", "#cmpbox2", "#cmpwrapper",
+        ".cky-consent-container", "#cmplz-cookiebanner-container", "#BorlabsCookieBox",
+        "[id^='sp_message_container_']", "#cookie-notice", ".cc-window.cc-banner",
+    )
+)  # fmt: skip
 
 # Blocks that set their own kind.
 _OWN_KIND = {**{h: h for h in HEADING_LEVELS}, "li": "li", "blockquote": "quote", "pre": "pre"}
@@ -302,6 +319,7 @@ def extract_html(
         base_href = base_node.attributes.get("href") if base_node is not None else None
         base = resolve_base(page_url, base_href)
 
+    _remove(tree, CONSENT_MANAGERS)
     for selector in remove:
         _remove(tree, selector)
     _remove_hidden(tree)

@@ -102,7 +102,8 @@ async def _pages(
                 ahead = asyncio.ensure_future(
                     store.read(after=page[-1].seq, until=until_seq, limit=batch)
                 )
-            yield page
+            if page:
+                yield page
     finally:
         if ahead is not None:
             ahead.cancel()

@@ -112,7 +112,7 @@ POLICY = (
         f"Section {n}\n---------\n\nWe collect [information](https://e.org/{n}) you give us "
         f"when you use our products, and we keep it for {n} months unless the law requires "
         "a longer period." * 2
-        for n in range(1, 8)
+        for n in range(1, 16)
     )
     + "\n"
 )

@@ -86,6 +86,17 @@ BASE = page(
         ),
         pytest.param(
             page(
+                '<div id="onetrust-consent-sdk"><div id="onetrust-banner-sdk"><p>We use cookies '
+                "to improve your experience.</p><button>Accept all</button></div></div>"
+                "<main><h1>Transparency report</h1><p>We received <b>45</b> requests from "
+                '<a href="/hk">Hong Kong</a>.</p><ul><li>One</li><li>Two</li></ul></main>'
+                '<div id="sp_message_container_1043"><p>Consent variant B</p></div>'
+                '<div id="CybotCookiebotDialog"><p>This website uses cookies</p></div>'
+            ),
+            id="consent-manager-banners",
+        ),
+        pytest.param(
+            page(
                 "<main><h1>Transparency report</h1><p>We received <b>45</b> requests from "
                 "<a href='/hk'>Hong\u200bKong</a>.</p>"
                 "<ul><li>One</li><li>Two</li></ul></main>"
@@ -96,6 +107,17 @@ BASE = page(
 )
 def test_markup_noise_gives_identical_text(variant: str) -> None:
     assert run(variant).text == run(BASE).text
+
+
+def test_a_cookie_policy_is_text_even_though_it_is_about_cookies() -> None:
+    """Only the consent managers' own containers go; a page about cookies stays a page."""
+    text = run(
+        page(
+            '<div id="cookie-policy" class="cookie-banner-text"><h1>Cookie Policy</h1>'
+            "<p>We use cookies to keep you signed in.</p></div>"
+        )
+    ).text
+    assert text == "# Cookie Policy\nWe use cookies to keep you signed in."
 
 
 def test_base_page_text() -> None:

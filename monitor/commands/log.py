@@ -55,6 +55,10 @@ def brief(event: StoredEvent) -> str:
             return f"{s.get('company', '')} — {s.get('title', '')} <{s.get('url')}>"
         case "SourceUpdated":
             return "changed: " + ", ".join(d.get("changed", []))
+        case "CheckpointSigned":
+            return f"tree size {d['tree_size']}, root {d['root_hash'][:16]}…"
+        case "ChangePending":
+            return f"new text seen {d.get('seen', 1)} of {d.get('needed', '?')} times"
         case "NotificationSent" | "NotificationFailed":
             return f"seq {d['for_seq']} → {d['channel']} (attempt {d.get('attempt', 1)})"
         case _:

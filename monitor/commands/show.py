@@ -58,5 +58,8 @@ async def run(args: argparse.Namespace) -> int:
         raise UsageError(f"source {args.id!r} has no good capture at or before {at or 'now'}")
     text, when = result
     print(f"# {args.id} as captured at {when}", file=sys.stderr)
-    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    # Byte for byte what was captured; a newline only for the comfort of a terminal.
+    sys.stdout.write(text)
+    if text and not text.endswith("\n") and sys.stdout.isatty():
+        sys.stdout.write("\n")
     return 0

@@ -13,7 +13,6 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from monitor.checkpoint import (
-    SigningKeyError,
     configured_key_path,
     journal_path,
     key_id,
@@ -22,6 +21,7 @@ from monitor.checkpoint import (
     read_journal,
 )
 from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
+from monitor.errors import SigningKeyError
 from monitor.export import verify_bundle
 from monitor.store import open_store
 from monitor.verify import VerifyReport, verify_store

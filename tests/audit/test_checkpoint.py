@@ -17,7 +17,6 @@ from monitor.checkpoint import (
     CHECKPOINT_STREAM,
     Checkpointer,
     SignedCheckpoint,
-    SigningKeyError,
     journal_path,
     load_or_create_key,
     load_public_keys,
@@ -26,7 +25,7 @@ from monitor.checkpoint import (
     signature_problem,
 )
 from monitor.cli import main
-from monitor.errors import StoreError
+from monitor.errors import SigningKeyError, StoreError
 from monitor.events import NewEvent
 from monitor.merkle import MerkleTree, event_leaf
 from monitor.store import MemoryEventStore, SqliteEventStore
@@ -195,12 +194,20 @@ def test_monitor_checkpoint_refuses_a_consistency_size_beyond_the_tree(
     assert os.path.exists(logdir / "monitor.db")
 
 
+class FrozenClock:
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
 async def test_a_journal_shared_by_two_databases_is_reported_as_such(tmp_path: Path) -> None:
     key = tmp_path / "monitor.key"
     signer = load_or_create_key(key)
     journal = journal_path(key)
     for name, moment in (("a.db", NOW), ("b.db", LATER)):
-        store = await SqliteEventStore.open(tmp_path / name, clock=lambda m=moment: m)
+        store = await SqliteEventStore.open(tmp_path / name, clock=FrozenClock(moment))
         try:
             await some_events(store, 4)
             signed = await Checkpointer(store, signer, journal=journal).checkpoint(moment)

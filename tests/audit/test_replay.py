@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +207,17 @@ async def test_replay_equals_incremental_application(
     assert partial == digests[cut]
     result = await replay_log(store, batch=3)  # paging does not change the fold
     assert result.digest == digest and result.events == len(digests) - 1
+
+
+async def test_replay_of_nothing_is_the_empty_state() -> None:
+    store = MemoryEventStore()
+    for kwargs in ({}, {"until_seq": 0}, {"until_time": datetime(2026, 1, 1, tzinfo=UTC)}):
+        result = await replay_log(store, **kwargs)
+        assert (result.states, result.events, result.last_seq) == ({}, 0, 0)
+        assert result.digest == state_digest({})
+    await store.append(
+        [NewEvent(event_id="a", stream="s", type="SourceRemoved", schema=1, data={})]
+    )
+    assert (await replay_log(store, until_seq=0)).events == 0
+    assert (await replay_log(store, until_time=datetime(2000, 1, 1, tzinfo=UTC))).events == 0
+    assert (await replay_log(store)).states["s"].removed

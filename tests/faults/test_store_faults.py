@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from monitor.cli import main
 from monitor.errors import StoreUnavailableError
@@ -31,6 +32,7 @@ from monitor.pipeline import CheckRunner
 from monitor.settings import Settings, SourceSettings
 from monitor.store import EventStore, SqliteEventStore, open_store
 from monitor.verify import verify_store
+from monitor.web import create_app
 from tests.faults.appender import append_batches
 from tests.pageserver import PageServer
 
@@ -150,7 +152,9 @@ async def test_a_check_killed_mid_way_is_simply_redone(
         assert all(before.values())
         async with runner_on(store, *sources) as runner:
             reports = [await runner.check(s) for s in sources]
-        assert [r.outcome for r in reports] == ["changed"] * len(sources)
+        assert [r.outcome for r in reports] == ["changed"] * len(sources), [
+            (e.stream, e.type, e.data.get("reason")) for e in await store.read()
+        ]
         for source in sources:
             events = await store.read(stream=source.id)
             assert [e.version for e in events] == list(range(1, before[source.id] + 2))
@@ -378,7 +382,15 @@ async def test_a_missing_blob_is_named_by_verify_and_the_next_change_still_recor
         assert lost in events[0].data["detail"]
         # The new capture is the reference from now on: the next change is diffed normally.
         page_server.set("/r", page(3))
-        assert (await runner.check(source)).outcome == "changed"
+        [change] = (await runner.check(source)).events
+        assert change.type == "ChangeDetected"
+        # The web view still serves every page; the lost blob itself is a plain 404.
+        settings = Settings(path="faults.toml", sources=(source,))
+        async with TestClient(TestServer(create_app(store, settings))) as client:
+            for path in ("/", "/sources/report", f"/changes/{change.seq}", "/api/events"):
+                assert (await client.get(path)).status == 200, path
+            missing = await client.get(f"/blobs/{lost}")
+            assert missing.status == 404 and "No blob" in await missing.text()
 
 
 # --------------------------------------------------------------------------- the clock

@@ -72,7 +72,11 @@ from monitor.settings import MonitorSettings, Settings, SourceSettings  # noqa: 
 from monitor.store import open_store  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
+DEFAULT_KNOWN_PAGES = ROOT.parent / "shared" / "known-pages.tsv"
 ERROR_PAGE_BYTES = 1024
+# A sub-1 KB version is an error page when the document is otherwise bigger than this:
+# a document that is tiny throughout is simply a short page.
+REAL_DOCUMENT_BYTES = 4096
 
 # Open Terms Archive's selectors for the raw HTML documents, from the declarations that
 # recorded these snapshots (github.com/OpenTermsArchive/genai-eu-declarations,
@@ -86,6 +90,61 @@ OTA_SELECT: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "Grok__Privacy_Policy_legal-privacy-policy": (".prose", ('[href="/legal"]:first-child',)),
 }
+
+
+def _selector(cell: str) -> str | None:
+    """An OTA ``select``/``remove`` cell as one CSS selector group; None if not CSS.
+
+    Cells are CSS (``div[role=article]``) or a JSON list of CSS selectors; lists that
+    hold range objects (``{"startBefore": …}``) have no CSS equivalent.
+    """
+    cell = cell.strip()
+    if not cell:
+        return None
+    if cell.startswith("["):
+        try:
+            items = json.loads(cell)
+        except ValueError:
+            return cell  # an attribute selector such as [role="main"]
+        if not all(isinstance(item, str) for item in items):
+            return None
+        return ", ".join(items) or None
+    if cell.startswith("{"):
+        return None
+    return cell
+
+
+def known_selectors(path: Path) -> dict[tuple[str, str], tuple[str, tuple[str, ...]]]:
+    """(service, document type) → (select, remove) from known-pages.tsv, CSS ones only."""
+    if not path.exists():
+        return {}
+    table: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+    lines = path.read_text("utf-8").splitlines()
+    for line in lines[1:]:
+        cells = (line.split("\t") + [""] * 6)[:6]
+        select = _selector(cells[3])
+        if select is None:
+            continue
+        remove = _selector(cells[4]) if cells[4].strip() else None
+        if cells[4].strip() and remove is None:
+            continue  # a range removal we cannot express
+        table[(cells[0].strip().lower(), cells[1].strip().lower())] = (
+            select,
+            (remove,) if remove else (),
+        )
+    return table
+
+
+def ota_select(
+    folder: Path,
+    manifest: dict[str, Any],
+    known: dict[tuple[str, str], tuple[str, tuple[str, ...]]],
+) -> tuple[str, tuple[str, ...]] | None:
+    """Open Terms Archive's selector for a raw HTML document, if there is one we can use."""
+    if folder.name in OTA_SELECT:
+        return OTA_SELECT[folder.name]
+    key = (str(manifest.get("service", "")).lower(), str(manifest.get("terms_type", "")).lower())
+    return known.get(key)
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -479,7 +538,7 @@ class Run:
         return Counter(s.verdict for s in self.steps)
 
 
-def _labels(version: dict[str, Any], kind: str) -> list[str]:
+def _labels(version: dict[str, Any], kind: str, versions: list[dict[str, Any]]) -> list[str]:
     out = []
     if version.get("identical_to_previous"):
         out.append("identical")
@@ -490,10 +549,16 @@ def _labels(version: dict[str, Any], kind: str) -> list[str]:
     if version.get("is_technical") or version.get("record_kind") == "technical_upgrade":
         out.append("technical")
     if kind == "md" and version["bytes"] < ERROR_PAGE_BYTES:
-        out.append("sub_1kb")
+        out.append("sub_1kb" if is_error_page(version, versions) else "sub_1kb_small_doc")
     if version.get("triggered_version_change"):
         out.append("triggered" + ("(multi)" if version.get("multi_source_terms") else ""))
     return out
+
+
+def is_error_page(version: dict[str, Any], versions: list[dict[str, Any]]) -> bool:
+    """A sub-1 KB version of a document that is otherwise of a real page's size."""
+    biggest = max(int(v["bytes"]) for v in versions)
+    return int(version["bytes"]) < ERROR_PAGE_BYTES and biggest >= REAL_DOCUMENT_BYTES
 
 
 def expectations_markdown(folder: Path, versions: list[dict[str, Any]]) -> list[str]:
@@ -501,7 +566,7 @@ def expectations_markdown(folder: Path, versions: list[dict[str, Any]]) -> list[
     expected: list[str] = []
     good_keys: list[str] = []
     for version in versions:
-        if version["bytes"] < ERROR_PAGE_BYTES:
+        if is_error_page(version, versions):
             expected.append("suspect")
             continue
         key = visible_key((folder / version["file"]).read_text("utf-8", errors="replace"))
@@ -599,10 +664,11 @@ async def run_document(
     kind: str,
     store_kind: str,
     workdir: Path,
+    selection: tuple[str, tuple[str, ...]] | None = None,
 ) -> Run:
     versions = manifest["versions"]
     name = folder.name
-    select, remove = OTA_SELECT.get(name, (None, ())) if kind == "html+select" else (None, ())
+    select, remove = selection if selection is not None else (None, ())
     path = f"/{folder.parent.name}/{name}/{kind}"
     source = SourceSettings(
         id=re.sub(r"[^a-z0-9]+", "-", f"{name}-{kind}".lower()).strip("-"),
@@ -644,7 +710,7 @@ async def run_document(
         for number, version in enumerate(versions):
             server.set(path, folder / version["file"], page_kind, title)
             moment[0] = max(moment[0], parse_time(version["author_date"]))
-            step_labels = _labels(version, page_kind)
+            step_labels = _labels(version, page_kind, versions)
             labels.update(label.split(":")[0] for label in step_labels)
             cpu_start, wall_start = time.process_time(), time.perf_counter()
             report = await runner.check(source)
@@ -673,21 +739,28 @@ async def run_document(
     return run
 
 
-async def evaluate(corpus: Path, only: str | None, store_kind: str) -> list[Run]:
+async def evaluate(
+    corpus: Path, only: str | None, store_kind: str, known_pages: Path = DEFAULT_KNOWN_PAGES
+) -> list[Run]:
     runs: list[Run] = []
+    known = known_selectors(known_pages)
     server = CorpusServer()
     try:
         with tempfile.TemporaryDirectory(prefix="corpus-eval-") as tmp:
             for folder, manifest in documents(corpus, only):
+                plans: list[tuple[str, tuple[str, tuple[str, ...]] | None]]
                 if manifest.get("extension") == "md":
-                    kinds = ["md"]
-                elif folder.name in OTA_SELECT:
-                    kinds = ["html", "html+select"]
+                    plans = [("md", None)]
                 else:
-                    kinds = ["html"]
-                for kind in kinds:
+                    plans = [("html", None)]
+                    selection = ota_select(folder, manifest, known)
+                    if selection is not None:
+                        plans.append(("html+select", selection))
+                for kind, selection in plans:
                     runs.append(
-                        await run_document(server, folder, manifest, kind, store_kind, Path(tmp))
+                        await run_document(
+                            server, folder, manifest, kind, store_kind, Path(tmp), selection
+                        )
                     )
     finally:
         server.close()
@@ -867,13 +940,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--only", help="only documents whose path contains this text")
     parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite")
+    parser.add_argument(
+        "--known-pages",
+        type=Path,
+        default=DEFAULT_KNOWN_PAGES,
+        help="known-pages.tsv: OTA selectors for raw HTML documents (service, document type)",
+    )
     args = parser.parse_args(argv)
     corpus: Path = args.corpus
     if not (corpus / "README.md").exists() and not any(corpus.glob("*/*/manifest.json")):
         print(f"no corpus at {corpus}", file=sys.stderr)
         return 2
     started = time.process_time()
-    runs = asyncio.run(evaluate(corpus, args.only, args.store))
+    runs = asyncio.run(evaluate(corpus, args.only, args.store, args.known_pages))
     elapsed = time.process_time() - started
     total = totals(runs)
     if args.json:
