@@ -95,9 +95,6 @@ INSTALL_HINT = (
     "install Chromium (apt-get install chromium) and Playwright "
     "(pip install 'policy-monitor[browser]'); Playwright's own browser download is not needed"
 )
-DEFAULT_POOL_SIZE = 2
-DEFAULT_MEMORY_LIMIT = 1024 * 1024 * 1024  # bytes of the browser's process tree
-DEFAULT_RESTART_AFTER = 500  # pages per browser process
 IDLE_CAP = 5.0  # seconds to wait for a page without `select` to go quiet
 SELECT_RESERVE = 0.2  # share of the timeout kept for serializing and the screenshot
 LAUNCH_TIMEOUT = 30.0
@@ -271,13 +268,17 @@ class BrowserPool:
         settings: MonitorSettings,
         policy: NetworkPolicy | None = None,
         *,
-        size: int = DEFAULT_POOL_SIZE,
+        size: int | None = None,
         executable: str = CHROMIUM_PATH,
-        memory_limit: int = DEFAULT_MEMORY_LIMIT,
-        restart_after: int = DEFAULT_RESTART_AFTER,
+        memory_limit: int | None = None,
+        restart_after: int | None = None,
         idle_cap: float = IDLE_CAP,
         memory_check_every: float = MEMORY_CHECK_SECONDS,
     ) -> None:
+        # Unset limits come from [monitor] browser_pages / browser_memory / browser_restart_after.
+        size = settings.browser_pages if size is None else size
+        memory_limit = settings.browser_memory if memory_limit is None else memory_limit
+        restart_after = settings.browser_restart_after if restart_after is None else restart_after
         if size < 1:
             raise ValueError("a browser pool needs at least one page slot")
         self.settings = settings

@@ -90,6 +90,9 @@ MONITOR_KEYS = {
     "checkpoint_every": "checkpoint_every",
     "grace_period": "grace_period",
     "base_url": "base_url",
+    "browser_pages": "browser_pages",
+    "browser_memory": "browser_memory",
+    "browser_restart_after": "browser_restart_after",
 }
 WEB_KEYS = ("listen", "token", "base_url")
 CHANNEL_KEYS = ("name", "url", "tags", "digest", "min_severity", "events")
@@ -903,6 +906,9 @@ class _Builder:
             "checkpoint_every": table.seconds("checkpoint_every"),
             "grace_period": table.seconds("grace_period", minimum=0),
             "base_url": table.http_url("base_url"),
+            "browser_pages": table.whole("browser_pages", minimum=1),
+            "browser_memory": table.size("browser_memory"),
+            "browser_restart_after": table.whole("browser_restart_after", minimum=1),
         }
         return MonitorSettings(**{k: v for k, v in values.items() if v is not None})
 

@@ -44,6 +44,9 @@ class MonitorSettings:
     checkpoint_every: int = 3600
     grace_period: int = 30
     base_url: str | None = None
+    browser_pages: int = 2  # pages rendered at once by the shared Chromium
+    browser_memory: int = 1024 * 1024 * 1024  # restart Chromium above this (bytes, PSS)
+    browser_restart_after: int = 500  # ... or after this many pages
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -92,11 +92,6 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def shares_work(store: EventStore) -> bool:
-    """True when ``store`` lets several ``monitor run`` workers share sources (PostgreSQL)."""
-    return isinstance(store, PostgresEventStore)
-
-
 def lease_period_from(environ: Mapping[str, str]) -> float:
     """``MONITOR_LEASE_PERIOD`` (seconds) if set and sane, else the default."""
     text = environ.get(LEASE_PERIOD_ENV, "").strip()
@@ -105,7 +100,12 @@ def lease_period_from(environ: Mapping[str, str]) -> float:
     try:
         value = float(text)
     except ValueError:
-        log.warning("%s=%r is not a number of seconds; using %s", LEASE_PERIOD_ENV, text, 60)
+        log.warning(
+            "%s=%r is not a number of seconds; using %g",
+            LEASE_PERIOD_ENV,
+            text,
+            DEFAULT_LEASE_PERIOD,
+        )
         return DEFAULT_LEASE_PERIOD
     if value < 1:
         log.warning("%s=%r is below 1 second; using 1", LEASE_PERIOD_ENV, text)
@@ -268,6 +268,17 @@ SET lease_until = NULL,
                   ELSE due_at END
 WHERE source_id = $1 AND owner = $2
 RETURNING due_at
+"""
+
+# A new source gets its first check time; a row keeps its due time unless its cadence
+# changed, or it is overdue by more than a lease period — no worker ran it (all were
+# stopped): then, as after a single daemon's restart, the overdue checks are spread over
+# the jitter window instead of all firing at once.
+_UPSERT = """
+INSERT INTO leases (source_id, cadence, due_at) VALUES ($1, $2, $3)
+ON CONFLICT (source_id) DO UPDATE SET cadence = excluded.cadence, due_at = excluded.due_at
+WHERE leases.cadence <> excluded.cadence
+   OR (leases.lease_until IS NULL AND leases.due_at < now() - make_interval(secs => $4))
 """
 
 # Checks that never finished (cancelled at shutdown): due now, for another worker.
@@ -448,10 +459,8 @@ class LeaseScheduler:
                 "DELETE FROM leases WHERE source_id <> ALL($1::text[]) RETURNING source_id", ids
             )
             await conn.executemany(
-                "INSERT INTO leases (source_id, cadence, due_at) VALUES ($1, $2, $3) "
-                "ON CONFLICT (source_id) DO UPDATE SET cadence = excluded.cadence, "
-                "due_at = excluded.due_at WHERE leases.cadence <> excluded.cadence",
-                [(sid, cadence_key(wanted[sid]), first[sid]) for sid in ids],
+                _UPSERT,
+                [(sid, cadence_key(wanted[sid]), first[sid], self.lease_period) for sid in ids],
             )
             rows = await conn.fetch("SELECT source_id, due_at FROM leases")
         if self._pending is pending:  # no newer sync arrived meanwhile

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pytest
 import pytest_asyncio
 
-from monitor.browser import DEFAULT_MEMORY_LIMIT, MEMORY_CHECK_SECONDS, BrowserPool
+from monitor.browser import MEMORY_CHECK_SECONDS, BrowserPool
 from monitor.errors import FetchError
 from monitor.netpolicy import NetworkPolicy
-from monitor.settings import SourceSettings
+from monitor.settings import MonitorSettings, SourceSettings
 from tests.browser.conftest import LOOP, MONITOR, requires_browser
 from tests.pageserver import PageServer
 
@@ -148,7 +148,8 @@ async def test_the_browser_is_replaced_when_it_uses_more_memory_than_allowed(
     try:
         await pool.render(source, now=NOW)
     finally:
-        pool.memory_limit, pool.memory_check_every = DEFAULT_MEMORY_LIMIT, MEMORY_CHECK_SECONDS
+        pool.memory_limit = MonitorSettings().browser_memory
+        pool.memory_check_every = MEMORY_CHECK_SECONDS
     assert pool.restarts == restarts + 1
     assert pool.peak_memory > 1
     await pool.render(source, now=NOW)
