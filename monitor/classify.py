@@ -392,14 +392,17 @@ def decide(
         return events
 
     needed = max(1, source.confirm)
-    pending = state.pending_text == text_sha or state.pending_words == words
-    seen = state.pending_seen + 1 if pending else 1
+    waiting = state.pending
+    pending = waiting is not None and (
+        waiting.text_sha256 == text_sha or waiting.words_sha256 == words
+    )
+    seen = waiting.seen + 1 if waiting is not None and pending else 1
     if seen < needed:
         events.append(
             ChangePending(capture=capture, text_sha256=text_sha, seen=seen, needed=needed)
         )
         return events
-    first_seen = state.pending_since if needed > 1 and pending else None
+    first_seen = waiting.since if waiting is not None and pending and needed > 1 else None
 
     diff = diff_texts(old_text, outcome.text)
     known = text_sha in state.known_texts or words in state.known_words
@@ -442,11 +445,7 @@ def _confirmation(
     Due at once when it ends a suspect state or cancels a pending change (the fold of
     ``ContentConfirmed`` clears both), so that state survives a restart.
     """
-    due = (
-        state.suspect_text is not None
-        or state.pending_text is not None
-        or state.last_event_at is None
-    )
+    due = state.suspect_text is not None or state.pending is not None or state.last_event_at is None
     if not due and state.last_event_at is not None:
         due = (now - parse_time(state.last_event_at)).total_seconds() >= confirm_every
     if not due:

@@ -819,6 +819,7 @@ def _clip(text: str, limit: int) -> str:
 
 
 _MARKER_RUN = re.compile(r"#{1,6}|[-*+>|]")
+_LEADING_MARKER = re.compile(r"^(?:#{1,6}|[-*+>|]) ")
 
 
 def _substitution(changes: tuple[BlockChange, ...]) -> str:
@@ -840,6 +841,8 @@ def _substitution(changes: tuple[BlockChange, ...]) -> str:
                 continue
             if op == DELETE and k + 1 < len(segments) and segments[k + 1][0] == INSERT:
                 before, after = text, segments[k + 1][1]
+                if k == 0:  # at the start of the line: markers are not words
+                    before, after = _LEADING_MARKER.sub("", before), _LEADING_MARKER.sub("", after)
                 if not before or not after:
                     continue
                 fits = int(len(before) <= _RUN_CHARS and len(after) <= _RUN_CHARS)

@@ -7,6 +7,8 @@
     before/ after/          raw.<ext> (the exact body), text.txt (the normalized text),
                             fetch.json (URLs, redirects, status, headers, times, hashes),
                             event.json (the capture's event)
+    before.png after.png    the full-page screenshots, when the captures name one
+                            (``screenshot_sha256``; sources with ``screenshot = true``)
     diff.html               a standalone, escaped HTML view of the change
     diff.patch              the patch recorded in the event (turns before into after)
     proof.json              RFC 9162 inclusion proofs of both events against ...
@@ -110,6 +112,12 @@ async def write_evidence(
         before_raw = await store.get_blob(capture["raw_sha256"])
         before_text = (await store.get_blob(capture["text_sha256"])).decode("utf-8")
         files.update(_capture_files("before", before, before_raw, before_text))
+    screenshots: dict[str, str] = {}  # file name -> sha256, as the capture names it
+    for side, capture_event in (("before", before), ("after", event)):
+        picture = await _screenshot(store, capture_event)
+        if picture is not None:
+            files[f"{side}.png"] = picture[1]
+            screenshots[f"{side}.png"] = picture[0]
 
     diff = diff_texts(before_text, after_text) if before_text is not None else None
     recorded_patch = (event.data.get("diff") or {}).get("patch")
@@ -126,7 +134,9 @@ async def write_evidence(
     files["checkpoint.json"] = checkpoint.checkpoint.signed_bytes()
     files["checkpoint.sig"] = checkpoint.signature
     files["public_key.pem"] = public_key_pem(signer.public_key)
-    files["README.md"] = readme(event, before, checkpoint, reproduces).encode("utf-8")
+    files["README.md"] = readme(
+        event, before, checkpoint, reproduces, screenshots=screenshots
+    ).encode("utf-8")
     _write_all(directory, files)
     return EvidenceReport(
         directory=directory,
@@ -146,6 +156,16 @@ def _write_all(directory: Path, files: dict[str, bytes]) -> None:
         path.write_bytes(files[name])
         sums.append(f"{hashlib.sha256(files[name]).hexdigest()}  {name}\n")
     (directory / "SHA256SUMS").write_text("".join(sums), encoding="utf-8", newline="\n")
+
+
+async def _screenshot(store: EventStore, event: StoredEvent | None) -> tuple[str, bytes] | None:
+    """(sha256, PNG bytes) of the screenshot the event's capture names, if it names one."""
+    if event is None:
+        return None
+    sha256 = str(event.data["capture"].get("screenshot_sha256") or "")
+    if not sha256:
+        return None
+    return sha256, await store.get_blob(sha256)  # the store checks the bytes against the name
 
 
 def _pretty(value: Any) -> bytes:
@@ -302,7 +322,10 @@ def readme(
     before: StoredEvent | None,
     checkpoint: SignedCheckpoint,
     reproduces: bool | None,
+    *,
+    screenshots: dict[str, str] | None = None,
 ) -> str:
+    """The bundle's README; ``screenshots`` maps ``before.png``/``after.png`` to sha256."""
     after = event.data["capture"]
     lines = [
         f"# Evidence: {event.type} in `{event.stream}` (seq {event.seq})",
@@ -346,6 +369,7 @@ def readme(
         "  compared, `fetch.json` the request and response facts (requested and final URL,",
         "  redirects, HTTP status, kept headers, fetch time) and the content hashes,",
         "  `event.json` the log entry of that capture.",
+        *_screenshot_lines(screenshots or {}),
         "- `diff.html`: the change, readable in any browser (no scripts, nothing loaded).",
         "  Do not open `raw.html` in a browser unless you mean to: it is the live page's",
         "  markup and may run scripts or fetch resources; read it as text instead.",
@@ -357,7 +381,8 @@ def readme(
         "",
         "1. Files intact: `sha256sum -c SHA256SUMS` (every line must say OK).",
         "2. Contents match the log: `raw_sha256` / `text_sha256` in `fetch.json` are the",
-        "   sha256 of `raw.*` / `text.txt` (`sha256sum after/raw.* after/text.txt`).",
+        "   sha256 of `raw.*` / `text.txt` (`sha256sum after/raw.* after/text.txt`);",
+        "   `screenshot_sha256`, when present, is the sha256 of `before.png` / `after.png`.",
         "3. The event's hash: sha256 of its `prev_hash` (32 raw bytes) followed by the",
         "   canonical JSON (sorted keys, no spaces, UTF-8) of its seq, event_id, stream,",
         "   version, type, schema, recorded_at and data; it must equal `hash`.",
@@ -378,3 +403,16 @@ def readme(
         "",
     ]
     return "\n".join(lines)
+
+
+def _screenshot_lines(screenshots: dict[str, str]) -> list[str]:
+    if not screenshots:
+        return []
+    lines = [
+        "- `before.png`, `after.png`: full-page screenshots the browser took in the same",
+        "  load as the text; each capture's `fetch.json` names its own as",
+        "  `screenshot_sha256`:",
+    ]
+    for name in sorted(screenshots, reverse=True):  # before.png, then after.png
+        lines.append(f"  - `{name}`: sha256 `{screenshots[name]}`")
+    return lines

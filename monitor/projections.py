@@ -34,6 +34,16 @@ class CaptureRef:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PendingChange:
+    """A new text seen on ``seen`` consecutive checks, not yet on the ``confirm`` needed."""
+
+    text_sha256: str
+    words_sha256: str | None  # layout variants of the text count as the same text
+    seen: int
+    since: str  # when it was first seen
+
+
+@dataclass(frozen=True, kw_only=True)
 class SourceState:
     """Everything the check pipeline needs to decide about the next capture of one source."""
 
@@ -56,12 +66,7 @@ class SourceState:
     changes: int = 0
     suspects: int = 0
     failures: int = 0
-    # A new text waiting for confirmation (source ``confirm`` > 1): its hash, on how many
-    # consecutive checks it was seen, and when it was first seen.
-    pending_text: str | None = None
-    pending_seen: int = 0
-    pending_since: str | None = None
-    pending_words: str | None = None
+    pending: PendingChange | None = None  # a new text waiting for confirmation
 
     @property
     def status(self) -> str:
@@ -92,14 +97,6 @@ def _capture_ref(data: dict[str, Any], seq: int, when: str) -> CaptureRef:
         text_chars=int(capture.get("text_chars", 0)),
         words_sha256=str(capture.get("words_sha256", "")),
     )
-
-
-_NO_PENDING: dict[str, Any] = {
-    "pending_text": None,
-    "pending_seen": 0,
-    "pending_since": None,
-    "pending_words": None,
-}
 
 
 def _with(known: tuple[str, ...], item: str) -> tuple[str, ...]:
@@ -133,19 +130,24 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             changes=state.changes + (1 if changed else 0),
             last_change_at=event.recorded_at if changed else state.last_change_at,
             last_change_seq=event.seq if changed else state.last_change_seq,
-            **_NO_PENDING,
+            pending=None,
             **common,
         )
     if kind == "ChangePending":
         capture = data["capture"]
-        first_seen = capture.get("fetched_at") or event.recorded_at
-        continued = int(data["seen"]) > 1 and state.pending_since is not None
+        seen = int(data["seen"])
+        since = capture.get("fetched_at") or event.recorded_at
+        if seen > 1 and state.pending is not None:
+            since = state.pending.since  # the same text again: it was first seen back then
+        pending = PendingChange(
+            text_sha256=data["text_sha256"],
+            words_sha256=capture.get("words_sha256") or None,
+            seen=seen,
+            since=since,
+        )
         return replace(
             state,
-            pending_text=data["text_sha256"],
-            pending_seen=int(data["seen"]),
-            pending_since=state.pending_since if continued else first_seen,
-            pending_words=capture.get("words_sha256") or None,
+            pending=pending,
             suspect_text=None,
             consecutive_failures=0,
             failing_since=None,
@@ -162,7 +164,7 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             suspect_text=None,
             consecutive_failures=0,
             failing_since=None,
-            **_NO_PENDING,
+            pending=None,
             **common,
         )
     if kind == "ContentSuspect":
@@ -224,9 +226,9 @@ def state_digest(states: dict[str, SourceState]) -> str:
             s.failures,
             s.last_change_seq,
         ]
-        if s.pending_text is not None:
+        if s.pending is not None:
             # Only when a change is pending, so digests of logs without one never change.
-            row.append([s.pending_text, s.pending_seen, s.pending_since])
+            row.append([s.pending.text_sha256, s.pending.seen, s.pending.since])
         rows.append(row)
     blob = json.dumps(rows, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()

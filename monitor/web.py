@@ -14,7 +14,9 @@ Invariants:
   method other than GET and HEAD is answered 405 before routing;
 * every page-derived string is escaped by the renderer that emits it (Jinja2
   autoescape for HTML, ElementTree for Atom, ``json`` for the API); stored
-  captures are only ever served as downloads (``/blobs``), never as HTML;
+  captures are only ever served as downloads (``/blobs``), never as HTML; the
+  one inline exception is ``/screenshots/{sha256}.png``, which serves only blobs a
+  capture names as its screenshot and whose bytes are a PNG, as ``image/png``;
 * with ``[web] token`` set, every route except ``/healthz`` needs it (bearer
   header, ``?token=`` for feed readers, or the cookie a ``?token=`` visit sets
   for browsers); without a token, ``serve`` refuses a non-loopback address;
@@ -255,7 +257,11 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     headers["X-Frame-Options"] = "DENY"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     headers.setdefault("Cache-Control", "no-cache")
-    if context_of(request).settings.web.token:
+    if context_of(request).settings.web.token and not headers["Cache-Control"].startswith(
+        "private"
+    ):
+        # Behind a token nothing may sit in a shared cache; an answer that is already
+        # private (content-addressed blobs, screenshots) may stay in the browser's.
         headers["Cache-Control"] = "private, no-cache"
 
 

@@ -62,6 +62,7 @@ class GoodCapture:
     fetched_at: str
     text_sha256: str
     raw_sha256: str
+    screenshot_sha256: str = ""  # "" when the source takes no screenshots
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -240,6 +241,7 @@ class ReadModel:
         self.counters = Counters()
         self.text_blobs: set[str] = set()
         self.raw_blobs: set[str] = set()
+        self.screenshot_blobs: set[str] = set()  # the only blobs /screenshots/ may serve
         self._notifiable: dict[int, str] = {}  # seq -> source of events alerts are about
 
     # ----------------------------------------------------------------- folding
@@ -312,10 +314,13 @@ class ReadModel:
     ) -> None:
         text_sha = str(capture.get("text_sha256") or "")
         raw_sha = str(capture.get("raw_sha256") or "")
+        shot_sha = str(capture.get("screenshot_sha256") or "")
         if text_sha:
             self.text_blobs.add(text_sha)
         if raw_sha:
             self.raw_blobs.add(raw_sha)
+        if shot_sha:
+            self.screenshot_blobs.add(shot_sha)
         if event.type in CAPTURE_TYPES:
             view.captures.append(
                 GoodCapture(
@@ -325,6 +330,7 @@ class ReadModel:
                     fetched_at=str(capture.get("fetched_at") or event.recorded_at),
                     text_sha256=text_sha,
                     raw_sha256=raw_sha,
+                    screenshot_sha256=shot_sha,
                 )
             )
 

@@ -3,7 +3,10 @@
 Handlers gather values from the read model and the store, then render a Jinja2
 template with autoescape on; no handler builds HTML by string concatenation.
 Raw captures are served only as attachments with ``nosniff`` and a sandboxing
-CSP, so a watched page can never run in the monitor's origin.
+CSP, so a watched page can never run in the monitor's origin. Screenshots are
+the one kind of blob shown inline, and only when a capture in the log names the
+blob as its ``screenshot_sha256`` and its bytes are a PNG: the route cannot be
+used to serve any other stored bytes as an image.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 import re
 import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -35,6 +39,23 @@ TEXT_CHARS = 2_000_000  # a current text longer than this is offered as a downlo
 HTML_TYPE = "text/html"
 # A raw capture is someone else's page: if a browser ever renders one, it runs nothing.
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Content-addressed: the bytes behind a screenshot URL never change.
+SCREENSHOT_CACHE = "private, max-age=31536000, immutable"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Screenshot:
+    """A screenshot shown on a change page."""
+
+    side: str  # "before" | "after"
+    sha256: str
+    fetched_at: str
+    seq: int
+
+    @property
+    def href(self) -> str:
+        return f"/screenshots/{self.sha256}.png"  # built only from names SHA256 matched
 
 
 def add_view_routes(app: web.Application) -> None:
@@ -42,6 +63,7 @@ def add_view_routes(app: web.Application) -> None:
     app.router.add_get("/sources/{source_id}", source_page)
     app.router.add_get("/changes/{seq}", change_page)
     app.router.add_get("/blobs/{sha256}", blob)
+    app.router.add_get("/screenshots/{sha256}.png", screenshot)
 
 
 def page(context: WebContext, model: ReadModel, template: str, **values: Any) -> web.Response:
@@ -59,7 +81,7 @@ def render_error(
         return web.json_response(
             {"error": message or reason, "status": status}, status=status, headers=keep
         )
-    if path.startswith(("/feeds/", "/blobs/", "/static/", "/metrics", "/healthz")):
+    if path.startswith(("/feeds/", "/blobs/", "/screenshots/", "/static/", "/metrics", "/healthz")):
         return web.Response(status=status, text=f"{status} {reason}: {message}\n", headers=keep)
     context = context_of(request)
     body = context.render(
@@ -81,6 +103,11 @@ def safe_href(url: str) -> str | None:
     except ValueError:
         return None
     return url if scheme in ("http", "https") else None
+
+
+def screenshot_href(sha256: str) -> str | None:
+    """The URL of a screenshot named in a capture, or None when the name is not a sha256."""
+    return f"/screenshots/{sha256}.png" if SHA256.fullmatch(sha256) else None
 
 
 def page_language(capture: Mapping[str, Any] | None) -> str:
@@ -153,6 +180,7 @@ async def source_page(request: web.Request) -> web.Response:
         text=text,
         text_note=text_note,
         language=language,
+        current_screenshot=screenshot_href(current.screenshot_sha256) if current else None,
         timeline=timeline[:TIMELINE_ROWS],
         hidden=max(0, len(timeline) - TIMELINE_ROWS),
         notifications=model.notifications,
@@ -227,6 +255,9 @@ async def change_page(request: web.Request) -> web.Response:
         hidden_blocks=max(0, len(changes) - len(drawn)),
         diff_note=diff_note,
         previous=previous,
+        screenshots=_screenshots(seq, record.fetched_at, capture, previous),
+        previous_has_no_screenshot=previous is not None
+        and screenshot_href(previous.screenshot_sha256) is None,
         language=page_language(capture),
         notifications=model.notifications.get(seq, []),
         commands=commands,
@@ -256,6 +287,26 @@ async def _diff_changes(
     while len(context.diff_cache) > DIFF_CACHE_SIZE:
         context.diff_cache.popitem(last=False)
     return changes, "The recorded diff was shortened; this one was recomputed from the texts."
+
+
+def _screenshots(
+    seq: int, fetched_at: str, capture: Mapping[str, Any], previous: GoodCapture | None
+) -> list[Screenshot]:
+    """Before (when the previous capture took one) and after, in that order."""
+    shots = []
+    if previous is not None and screenshot_href(previous.screenshot_sha256):
+        shots.append(
+            Screenshot(
+                side="before",
+                sha256=previous.screenshot_sha256,
+                fetched_at=previous.fetched_at,
+                seq=previous.seq,
+            )
+        )
+    after = str(capture.get("screenshot_sha256") or "")
+    if screenshot_href(after):
+        shots.append(Screenshot(side="after", sha256=after, fetched_at=fetched_at, seq=seq))
+    return shots
 
 
 def _previous_capture(view: SourceView, seq: int) -> GoodCapture | None:
@@ -289,5 +340,35 @@ async def blob(request: web.Request) -> web.Response:
             "Content-Disposition": f'attachment; filename="{name}"',
             "Content-Security-Policy": DOWNLOAD_CSP,
             "Cache-Control": "private, max-age=86400, immutable",
+        },
+    )
+
+
+async def screenshot(request: web.Request) -> web.Response:
+    """A screenshot named by a capture, as a PNG image; any other blob is not found here."""
+    context = context_of(request)
+    model = await context.follower.current()
+    sha256 = request.match_info["sha256"]
+    if not SHA256.fullmatch(sha256) or sha256 not in model.screenshot_blobs:
+        raise not_found(f"No screenshot {sha256!r} in the log.")
+    etag = f'"{sha256}"'
+    headers = {"ETag": etag, "Cache-Control": SCREENSHOT_CACHE}
+    if request.headers.get("If-None-Match") == etag and await context.store.has_blob(sha256):
+        return web.Response(status=304, headers=headers)
+    try:
+        body = await context.store.get_blob(sha256)
+    except BlobMissingError:
+        raise not_found(f"The screenshot {sha256} is missing from the store.") from None
+    if not body.startswith(PNG_SIGNATURE):
+        # Named as a screenshot yet not a PNG: never let a browser guess what it is.
+        log.warning("screenshot blob %s is not a PNG; not serving it", sha256)
+        raise not_found(f"No screenshot {sha256!r} in the log.")
+    return web.Response(
+        body=body,
+        headers={
+            **headers,
+            "Content-Type": "image/png",
+            "Content-Disposition": f'inline; filename="{sha256}.png"',
+            "X-Content-Type-Options": "nosniff",
         },
     )

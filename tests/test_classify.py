@@ -400,12 +400,12 @@ def test_confirm_two_reports_a_change_on_the_second_consecutive_sighting() -> No
         1,
         2,
     )
-    assert m.state.pending_since == first_seen
+    assert m.state.pending is not None and m.state.pending.since == first_seen
     [change] = m.check(POLICY_V2)
     assert change.type == "ChangeDetected"
     assert data(change)["first_seen"] == first_seen
     assert data(change)["capture"]["fetched_at"] > first_seen
-    assert m.state.pending_text is None
+    assert m.state.pending is None
 
 
 def test_a_flicker_back_to_the_old_text_cancels_the_pending_change_silently() -> None:
@@ -413,7 +413,7 @@ def test_a_flicker_back_to_the_old_text_cancels_the_pending_change_silently() ->
     m.check(POLICY)
     assert m.types(POLICY_V2) == ["ChangePending"]
     assert m.types(POLICY) == ["ContentConfirmed"]  # not an alert; it clears the pending text
-    assert m.state.pending_text is None
+    assert m.state.pending is None
     [again] = m.check(POLICY_V2)
     assert (again.type, data(again)["seen"]) == ("ChangePending", 1)  # counting starts over
     assert not any(e.type == "ChangeDetected" for e in m.stored)
@@ -432,7 +432,7 @@ def test_a_304_cancels_a_pending_change() -> None:
     m.check(POLICY)
     m.check(POLICY_V2)
     assert m.types(NotModified(fetched_at=m.now)) == ["ContentConfirmed"]
-    assert m.state.pending_text is None
+    assert m.state.pending is None
 
 
 def test_suspect_pages_and_failures_neither_confirm_nor_cancel() -> None:

@@ -269,7 +269,7 @@ async def test_a_pending_change_is_part_of_the_replayed_state(
     live = await runner.state("gov")
     replayed = fold("gov", await rig.store.read(stream="gov"))
     assert replayed == live
-    assert live.pending_text is not None and live.pending_seen == 1
+    assert live.pending is not None and live.pending.seen == 1
     assert state_digest({"gov": replayed}) == state_digest({"gov": live})
 
 

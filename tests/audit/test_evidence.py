@@ -16,6 +16,8 @@ from monitor.events import parse_time
 from monitor.merkle import event_leaf, verify_inclusion
 from tests.audit.history import STEP, History
 from tests.pageserver import PageServer
+from tests.web.screenshots import AFTER_PNG, BEFORE_PNG, LATE_PNG, sha256_of
+from tests.web.screenshots import build_sync as build_shots
 
 FILES = [
     "README.md",
@@ -166,3 +168,42 @@ def test_evidence_refuses_what_is_not_a_capture(
     assert main(["evidence", "100000", "ev"]) == 2
     assert "there is no event at seq 100000" in capsys.readouterr().err
     assert not (logdir / "ev").exists()
+
+
+def test_evidence_of_a_browser_change_holds_both_screenshots(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shots = build_shots(workdir / "monitor.db")
+    change = shots.change("dash")
+    assert main(["evidence", str(change.seq), "ev"]) == 0
+    ev = workdir / "ev"
+    assert (ev / "before.png").read_bytes() == BEFORE_PNG
+    assert (ev / "after.png").read_bytes() == AFTER_PNG
+    before_sha, after_sha = sha256_of(BEFORE_PNG), sha256_of(AFTER_PNG)
+    # The pictures are the ones each capture names, and the hash list covers them.
+    assert json.loads((ev / "after/fetch.json").read_text())["screenshot_sha256"] == after_sha
+    assert json.loads((ev / "before/fetch.json").read_text())["screenshot_sha256"] == before_sha
+    sums = (ev / "SHA256SUMS").read_text()
+    assert f"{before_sha}  before.png\n" in sums and f"{after_sha}  after.png\n" in sums
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=ev, capture_output=True)
+    assert check.returncode == 0
+    assert b"before.png: OK" in check.stdout and b"after.png: OK" in check.stdout
+    readme = (ev / "README.md").read_text()
+    assert f"`before.png`: sha256 `{before_sha}`" in readme
+    assert f"`after.png`: sha256 `{after_sha}`" in readme
+    # A changed picture no longer passes the bundle's check.
+    (ev / "after.png").write_bytes(AFTER_PNG + b"\x00")
+    tampered = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=ev, capture_output=True)
+    assert tampered.returncode != 0 and b"after.png: FAILED" in tampered.stdout
+    capsys.readouterr()
+    assert main(["verify"]) == 0  # the screenshot blobs verify in the log too
+
+
+def test_evidence_without_an_earlier_screenshot_has_only_after_png(workdir: Path) -> None:
+    shots = build_shots(workdir / "monitor.db")
+    assert main(["evidence", str(shots.change("late").seq), "ev"]) == 0
+    ev = workdir / "ev"
+    assert (ev / "after.png").read_bytes() == LATE_PNG
+    assert not (ev / "before.png").exists()
+    assert "before.png" not in (ev / "SHA256SUMS").read_text()
+    assert "`before.png`: sha256" not in (ev / "README.md").read_text()

@@ -665,6 +665,7 @@ async def run_document(
     store_kind: str,
     workdir: Path,
     selection: tuple[str, tuple[str, ...]] | None = None,
+    confirm: int = 1,
 ) -> Run:
     versions = manifest["versions"]
     name = folder.name
@@ -677,6 +678,7 @@ async def run_document(
         title=str(manifest.get("terms_type", "")),
         select=select,
         remove=remove,
+        confirm=confirm,
     )
     monitor = MonitorSettings(database="memory://", per_host=2, timeout=60)
     settings = Settings(path="corpus_eval", monitor=monitor, sources=(source,))
@@ -740,7 +742,11 @@ async def run_document(
 
 
 async def evaluate(
-    corpus: Path, only: str | None, store_kind: str, known_pages: Path = DEFAULT_KNOWN_PAGES
+    corpus: Path,
+    only: str | None,
+    store_kind: str,
+    known_pages: Path = DEFAULT_KNOWN_PAGES,
+    confirm: int = 1,
 ) -> list[Run]:
     runs: list[Run] = []
     known = known_selectors(known_pages)
@@ -759,7 +765,14 @@ async def evaluate(
                 for kind, selection in plans:
                     runs.append(
                         await run_document(
-                            server, folder, manifest, kind, store_kind, Path(tmp), selection
+                            server,
+                            folder,
+                            manifest,
+                            kind,
+                            store_kind,
+                            Path(tmp),
+                            selection,
+                            confirm,
                         )
                     )
     finally:
@@ -783,6 +796,7 @@ def summary_row(run: Run) -> dict[str, Any]:
         "substantive": run.count("observed", "substantive"),
         "reverted": run.count("observed", "reverted"),
         "suspect": run.count("observed", "suspect") + run.count("observed", "suspect_kept"),
+        "pending": run.count("observed", "pending"),
         "exp_subst": run.count("expected", "substantive"),
         "exp_rev": run.count("expected", "reverted"),
         "exp_susp": run.count("expected", "suspect"),
@@ -805,6 +819,7 @@ _COLUMNS = (
     ("substantive", 5),
     ("reverted", 4),
     ("suspect", 4),
+    ("pending", 4),
     ("exp_subst", 5),
     ("exp_rev", 4),
     ("exp_susp", 4),
@@ -823,6 +838,7 @@ _HEAD = {
     "substantive": "subst",
     "reverted": "rev",
     "suspect": "susp",
+    "pending": "pend",
     "exp_subst": "e:sub",
     "exp_rev": "e:rev",
     "exp_susp": "e:sus",
@@ -946,13 +962,21 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_KNOWN_PAGES,
         help="known-pages.tsv: OTA selectors for raw HTML documents (service, document type)",
     )
+    parser.add_argument(
+        "--confirm",
+        type=int,
+        default=1,
+        metavar="N",
+        help="check every source with confirm = N (the Targets are defined for 1: with more, "
+        "a change seen once and then undone is not reported, and is scored as a miss)",
+    )
     args = parser.parse_args(argv)
     corpus: Path = args.corpus
     if not (corpus / "README.md").exists() and not any(corpus.glob("*/*/manifest.json")):
         print(f"no corpus at {corpus}", file=sys.stderr)
         return 2
     started = time.process_time()
-    runs = asyncio.run(evaluate(corpus, args.only, args.store, args.known_pages))
+    runs = asyncio.run(evaluate(corpus, args.only, args.store, args.known_pages, args.confirm))
     elapsed = time.process_time() - started
     total = totals(runs)
     if args.json:

@@ -12,7 +12,8 @@ serves N small report pages (~6 KB) over ``--ports`` ports, so politeness works 
 change one paragraph. The monitor side is the real ``Daemon`` (APScheduler, the
 notifier, a real SQLite log), each source checked every ``--interval`` ± 10 %.
 
-Measured after a warm-up of two intervals (the first baselines arrive in a burst):
+Measured after a warm-up — every source's first capture (all are new, so they arrive
+in a burst) plus one interval for the backlog to drain, at least two intervals:
 
 * memory: RSS sampled every 5 s; growth from the end of the warm-up to the end,
   and the least-squares slope in MB per minute;
@@ -151,9 +152,13 @@ async def soak(args: argparse.Namespace, ports: list[int], workdir: Path) -> boo
     checks: dict[str, list[float]] = defaultdict(list)
     outcomes: Counter[str] = Counter()
 
+    baselined: list[float] = []  # when the last first capture arrived
+
     def on_report(report: CheckReport) -> None:
         checks[report.source_id].append(time.monotonic())
         outcomes[report.outcome] += 1
+        if report.outcome == "baseline" and outcomes["baseline"] == args.sources:
+            baselined.append(time.monotonic())
 
     settings = load_config(config, environ={})
     daemon = Daemon(
@@ -201,7 +206,9 @@ async def soak(args: argparse.Namespace, ports: list[int], workdir: Path) -> boo
     await asyncio.wait_for(task, 120)
     cpu = time.process_time() - cpu_start
 
-    warm = started + 2 * args.interval
+    # Warm-up: every source's first capture (a burst: all are new), then one interval
+    # for the backlog to drain and the schedule to settle; at least two intervals.
+    warm = max(started + 2 * args.interval, (baselined or [ended])[0] + args.interval)
     after_warm_rss = [(t, m) for t, m in rss if t >= warm]
     growth = after_warm_rss[-1][1] - after_warm_rss[0][1] if after_warm_rss else 0.0
     per_min = slope([((t - warm) / 60, m) for t, m in after_warm_rss])
@@ -230,7 +237,9 @@ async def soak(args: argparse.Namespace, ports: list[int], workdir: Path) -> boo
     print(f"sources {args.sources}, ports {len(ports)}, interval {args.interval}s ±10 %, "
           f"{args.minutes:g} min; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
           "cores")  # fmt: skip
-    print(f"checks {total} ({total / (ended - started):.1f}/s), outcomes {dict(outcomes)}")
+    print(f"checks {total} ({total / (ended - started):.1f}/s), outcomes {dict(outcomes)}; "
+          f"warm-up {warm - started:.0f}s (all baselines after "
+          f"{(baselined or [ended])[0] - started:.0f}s)")  # fmt: skip
     print(f"events {head_seq}, database {db.stat().st_size / 1e6:.1f} MB, "
           f"CPU {cpu:.0f}s ({cpu / max(total, 1) * 1000:.2f} ms per check)")
     print(f"rss start {rss[0][1]:.1f} MB, after warm-up {after_warm_rss[0][1] if after_warm_rss else 0:.1f} MB, "  # noqa: E501

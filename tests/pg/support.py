@@ -101,3 +101,9 @@ async def eventually(condition: Callable[[], bool], seconds: float, step: float 
             break
         await asyncio.sleep(step)
     return time.monotonic() - started
+
+
+def lock_id(key: int) -> tuple[int, int]:
+    """How pg_locks shows a bigint advisory key: (classid, objid), the high and low halves."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    return unsigned >> 32, unsigned & 0xFFFFFFFF

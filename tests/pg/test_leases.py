@@ -19,7 +19,7 @@ import pytest
 from monitor.settings import SourceSettings
 from monitor.store.postgres import PostgresEventStore
 from monitor.workers import Leadership, LeaseScheduler, lease_period_from
-from tests.pg.support import eventually, schema_of, server_url
+from tests.pg.support import eventually, lock_id, schema_of, server_url
 
 Checks = dict[str, list[tuple[float, str, float]]]  # source -> (start, worker, end)
 
@@ -223,9 +223,10 @@ async def test_exactly_one_leader_and_fail_over_when_its_connection_dies(pg_url:
         conn = await asyncpg.connect(server_url())
         try:
             killed = await conn.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name LIKE '% notifier' AND pid IN "
-                "(SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)"
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+                "AND classid::bigint = $1 AND objid::bigint = $2",
+                *lock_id(elections[0].key),
             )
         finally:
             await conn.close()

@@ -27,9 +27,10 @@ import pytest
 from aiohttp import web
 
 from monitor.store import open_store
+from monitor.store.postgres import advisory_key
 from monitor.verify import verify_store
 from tests.pageserver import PageServer
-from tests.pg.support import schema_of, server_url
+from tests.pg.support import lock_id, schema_of, server_url
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = 300
@@ -216,7 +217,9 @@ async def test_three_workers_share_300_sources_and_survive_a_sigkill(
     # SIGKILL the worker that sends the alerts (it holds the notifier lock), mid-run.
     leader_pid = await db.fetchval(
         "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-        "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE '% notifier'"
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "AND l.classid::bigint = $1 AND l.objid::bigint = $2",
+        *lock_id(advisory_key(schema_of(pg_url), "notifier")),
     )
     victim = next(w for w in started if f"[{w.pid}]" in str(leader_pid))
     owned = await db.fetch(

@@ -25,6 +25,7 @@ def snapshot(model: ReadModel) -> tuple[object, ...]:
         model.counters,
         model.text_blobs,
         model.raw_blobs,
+        model.screenshot_blobs,
         model.last_check_at,
     )
 
