@@ -40,7 +40,8 @@ link-only change reaches row 3.
 
 ``suspect_reason`` (row 4) flags, in order: a ``select`` that matched nothing; an
 empty text; a text that is over a tenth undecodable bytes (``garbled``: binary data
-or a wrong charset); a redirect to a login, consent or challenge page; a short text (at most
+or a wrong charset); a redirect to a login, consent, challenge or error page, or to
+the site's home page (where removed pages land); a short text (at most
 ``ERROR_PAGE_MAX_CHARS``) that says it is a bot challenge, a login or consent wall,
 or an error / not-found page; a title that says so on a text that shrank below half
 of the last good one; and, against the last good text, a collapse (under
@@ -148,11 +149,13 @@ _TITLE_PATTERNS = _patterns(
 )
 # Where sites send a visitor they will not show the page to.
 _WALL_PATH = re.compile(
-    r"/(log-?in|sign-?in|sign_in|signin|auth|authenticate|sso|checkpoint|captcha|challenge"
+    r"/(log-?in|sign-?in|sign_in|signin|auth|authwall|authenticate|sso|checkpoint|captcha|challenge"
     r"|consent|cdn-cgi/challenge-platform|404|not-?found|error)(/|$|\.|\?)",
     re.IGNORECASE,
 )
 _WALL_HOST = re.compile(r"^(consent|accounts|login|signin|auth)\.", re.IGNORECASE)
+# A site's home page, or a language's ("/", "/en", "/en-us/"): where a removed page lands.
+_HOME_PATH = re.compile(r"/?([a-z]{2}([-_][a-z]{2})?/?)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,7 +191,7 @@ Outcome = Captured | NotModified | Failed
 
 
 def _redirect_wall(capture: JsonObject) -> tuple[str, str] | None:
-    """A redirect that ended on a login, consent, challenge or error page."""
+    """A redirect that ended on a login, consent, challenge or error page, or a home page."""
     requested = str(capture.get("requested_url") or "")
     final = str(capture.get("final_url") or "")
     if not final or final == requested:
@@ -198,6 +201,8 @@ def _redirect_wall(capture: JsonObject) -> tuple[str, str] | None:
     except ValueError:
         return None
     host = after.hostname or ""
+    if _HOME_PATH.fullmatch(after.path) and not _HOME_PATH.fullmatch(before.path):
+        return "error_page", f"the page redirected to the site's home page {final}"
     wall_host = _WALL_HOST.match(host) is not None and host != (before.hostname or "")
     path = after.path + ("?" + after.query if after.query else "")
     wall_path = _WALL_PATH.search(path) is not None and _WALL_PATH.search(before.path) is None

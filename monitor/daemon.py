@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import random
@@ -63,6 +64,7 @@ if TYPE_CHECKING:  # monitor.workers needs asyncpg, which SQLite users need not 
 log = logging.getLogger(__name__)
 
 CONFIG_POLL_SECONDS = 2.0
+STARTUP_SETTLE_SECONDS = 5.0
 NOTIFIER_RESTART_SECONDS = 5.0
 
 Listen = tuple[str, int]
@@ -302,6 +304,7 @@ class Daemon:
         log.info("stopped")
 
     async def _main_loop(self) -> None:
+        collect_at: float | None = time.monotonic() + STARTUP_SETTLE_SECONDS
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._poll_interval):
@@ -309,6 +312,13 @@ class Daemon:
             self._wakeup.clear()
             if self._stop.is_set():
                 return
+            if collect_at is not None and time.monotonic() >= collect_at:
+                # Start-up (folding every stream, the notifier's first pass) leaves cyclic
+                # garbage behind; collecting it once lets those memory arenas go back to
+                # the system before the daemon settles into months of running (~7 MB at
+                # 10,000 sources). Later garbage is the normal collector's business.
+                collect_at = None
+                gc.collect()
             changed = self._config_changed()
             if self._reload_requested or changed:
                 self._reload_requested = False

@@ -230,11 +230,13 @@ class Claim:
     stale: bool  # the previous check was another worker's: cached state may be behind
 
 
+# Among due rows a worker takes those it checked last first: its cached state of them is
+# current, where another worker's source must be re-read from the log.
 _CLAIM = """
 WITH due AS (
     SELECT source_id, owner FROM leases
     WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
-    ORDER BY due_at
+    ORDER BY owner IS DISTINCT FROM $1, due_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 )

@@ -288,6 +288,12 @@ LONG = POLICY * 3  # ~2,300 characters of policy
             "consent_wall",
         ),
         (LONG[:1800], {"final_url": "https://e/login?next=/policy"}, "login_wall"),
+        (LONG[:1800], {"final_url": "https://e/authwall?trk=public"}, "login_wall"),
+        (
+            LONG.replace("short period", "brief period"),
+            {"requested_url": "https://e/legal/privacy", "final_url": "https://e/en-us/"},
+            "error_page",
+        ),
         ("", {"select_matched": False}, "selector_matched_nothing"),
         ("   ", {}, "empty"),
     ],
@@ -303,6 +309,8 @@ LONG = POLICY * 3  # ~2,300 characters of policy
         "zh-hant-not-found",
         "consent-redirect",
         "login-redirect",
+        "linkedin-authwall",
+        "redirect-to-home-page",
         "select-matched-nothing",
         "empty",
     ],
@@ -374,6 +382,22 @@ def test_collapse_and_tiny_thresholds(last_chars: int, chars: int, suspect: bool
     m.check(("policy text " * 500)[:last_chars])
     event = m.check(("other words " * 500)[:chars].strip() + ".")[0]
     assert (event.type == "ContentSuspect") is suspect
+
+
+@pytest.mark.parametrize(
+    ("requested", "final"),
+    [
+        ("https://e/privacy", "https://www.e/privacy/"),  # a canonical host
+        ("https://e/privacy", "https://e/legal/privacy-policy"),  # a moved page
+        ("http://e/", "https://e/en/"),  # the home page was watched
+        ("https://e/legal/authors", "https://e/legal/authors-policy"),
+    ],
+)
+def test_ordinary_redirects_are_not_suspect(requested: str, final: str) -> None:
+    m = Monitor()
+    m.check(LONG)
+    capture = {"requested_url": requested, "final_url": final}
+    assert suspect_reason(LONG, True, m.state, capture) is None
 
 
 def test_an_error_title_counts_only_on_a_page_that_shrank() -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from monitor.cli import main
 from monitor.fetch import Fetcher
 from monitor.netpolicy import NetworkPolicy
 from monitor.pipeline import CheckReport, CheckRunner
@@ -192,7 +193,7 @@ async def test_a_select_that_stops_matching_is_flagged(rig: Rig, page_server: Pa
 # -------------------------------------------------------------------- confirm = 2
 
 
-def run_check(workdir: Path) -> dict[str, Any]:
+def run_check(workdir: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     """``monitor check`` in a process of its own; returns its output and the log."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("MONITOR_CONFIG", None)
@@ -206,48 +207,42 @@ def run_check(workdir: Path) -> dict[str, Any]:
         timeout=120,
         check=True,
     )
-    log = subprocess.run(
-        [sys.executable, "-m", "monitor", "log", "--json"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return {"out": done.stdout, "log": [json.loads(line) for line in log.stdout.splitlines()]}
+    capsys.readouterr()
+    assert main(["log", "--json"]) == 0
+    log = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    return {"out": done.stdout, "log": log}
 
 
 def test_confirm_two_survives_separate_check_processes(
-    workdir: Path, page_server: PageServer
+    workdir: Path, page_server: PageServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = page_server.set("/gov", page(*BODY))
     (workdir / "sources.toml").write_text(
         f'[[source]]\nid = "gov"\nurl = "{url}"\nremove = ["nav"]\nconfirm = 2\n',
         encoding="utf-8",
     )
-    assert "baseline" in run_check(workdir)["out"]
+    assert "baseline" in run_check(workdir, capsys)["out"]
     resumed = page(BODY[0], BODY[1], BODY[2].replace("paused", "resumed"), BODY[3])
 
     # A flicker: the new text once, then the old one again — never reported.
     page_server.set("/gov", resumed)
-    assert "pending" in run_check(workdir)["out"]
+    assert "pending" in run_check(workdir, capsys)["out"]
     page_server.set("/gov", page(*BODY))
-    flicker = run_check(workdir)
+    flicker = run_check(workdir, capsys)
     assert "unchanged" in flicker["out"]
     assert [e["type"] for e in flicker["log"]][-2:] == ["ChangePending", "ContentConfirmed"]
 
     # A real change: seen by two consecutive processes, then reported once, with the
     # time it was first seen.
     page_server.set("/gov", resumed)
-    first = run_check(workdir)
+    first = run_check(workdir, capsys)
     pending = first["log"][-1]
     assert (pending["type"], pending["data"]["seen"], pending["data"]["needed"]) == (
         "ChangePending",
         1,
         2,
     )
-    second = run_check(workdir)
+    second = run_check(workdir, capsys)
     assert "changed" in second["out"]
     change = second["log"][-1]
     assert change["type"] == "ChangeDetected"

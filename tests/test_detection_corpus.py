@@ -15,7 +15,13 @@ import pytest
 
 from monitor.extract import extract
 from monitor.settings import SourceSettings
-from tests.perf.corpus_eval import main, render_markdown, visible_key
+from tests.perf.corpus_eval import (
+    is_error_page,
+    known_selectors,
+    main,
+    render_markdown,
+    visible_key,
+)
 
 SOURCE = SourceSettings(id="s", url="https://example.org/")
 
@@ -183,3 +189,27 @@ def test_the_evaluation_refuses_a_missing_corpus(
 ) -> None:
     assert main(["--corpus", str(tmp_path / "nowhere")]) == 2
     assert "no corpus" in capsys.readouterr().err
+
+
+def test_a_short_version_of_a_short_document_is_not_an_error_page() -> None:
+    small = [{"bytes": 900}, {"bytes": 700}, {"bytes": 3000}]
+    big = [{"bytes": 900}, {"bytes": 20_000}]
+    assert not is_error_page(small[1], small)
+    assert is_error_page(big[0], big)
+
+
+def test_known_page_selectors_are_read_when_they_are_css(tmp_path: Path) -> None:
+    tsv = tmp_path / "known-pages.tsv"
+    tsv.write_text(
+        "service\tdocument\turl\tselect\tremove\tbrowser\n"
+        "Google\tPrivacy Policy\thttps://g\tdiv[role=article]\t.KMMDve, .TL2alc\t\n"
+        'AWS\tTerms\thttps://a\t["#main", ".extra"]\t\t\n'
+        'Amazon\tPrivacy Policy\thttps://z\t[{"startBefore": "h1"}]\t\tyes\n'
+        'Apple\tReports List\thttps://p\t[role="main"]\t\t\n',
+        encoding="utf-8",
+    )
+    assert known_selectors(tsv) == {
+        ("google", "privacy policy"): ("div[role=article]", (".KMMDve, .TL2alc",)),
+        ("aws", "terms"): ("#main, .extra", ()),
+        ("apple", "reports list"): ('[role="main"]', ()),
+    }

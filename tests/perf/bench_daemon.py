@@ -315,7 +315,7 @@ def main() -> None:
         serve(args.serve, args.page_kb)
         return
     if args.daemon_rss:
-        asyncio.run(daemon_rss(args.daemon_rss, 5.0))
+        asyncio.run(daemon_rss(args.daemon_rss, 8.0))
         return
 
     with tempfile.TemporaryDirectory(prefix="bench-daemon-") as tmp:

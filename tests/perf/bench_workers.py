@@ -19,9 +19,11 @@ baseline is in the log:
   downloaded and is byte-identical to the last capture (the raw-bytes fast path);
 * 304: the server honours ``If-None-Match``; an unchanged page costs a 304.
 
-Reported per phase: checks/s (requests the server answered per second of the
-window) and the workers' CPU ms per check (user + system of the worker
-processes, from /proc). The database's own CPU is not included.
+Reported per phase (a Markdown table): checks/s (requests the server answered
+per second of the window) and CPU ms per check, from /proc, of the worker
+processes, of every local ``postgres`` process (0 if the server is remote; it
+includes anything else that server does meanwhile) and of the page server — so
+it shows where a machine's cores go.
 """
 
 from __future__ import annotations
@@ -138,22 +140,46 @@ async def count(conn: asyncpg.Connection, sql: str) -> int:
         return 0
 
 
-async def measure(
-    hits: Any,
-    workers: list[subprocess.Popen[bytes]],
-) -> tuple[float, float]:
-    """(checks/s, worker CPU ms per check) over one window."""
+def postgres_cpu() -> float:
+    """CPU seconds of every local ``postgres`` process (0 when the server is elsewhere)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() == "postgres":
+                total += cpu_seconds(int(entry.name))
+        except OSError:
+            continue  # the process ended meanwhile
+    return total
+
+
+Figures = tuple[float, float, float, float]  # checks/s; CPU ms per check: workers, db, server
+
+
+async def measure(hits: Any, workers: list[subprocess.Popen[bytes]], server_pid: int) -> Figures:
+    """Checks/s and CPU ms per check (workers, PostgreSQL, page server) over one window."""
     await asyncio.sleep(SETTLE)
-    start_hits, start_cpu, started = (
-        hits.value,
-        sum(cpu_seconds(w.pid) for w in workers),
-        time.monotonic(),
-    )
+
+    def sample() -> tuple[int, float, float, float, float]:
+        return (
+            hits.value,
+            sum(cpu_seconds(w.pid) for w in workers),
+            postgres_cpu(),
+            cpu_seconds(server_pid),
+            time.monotonic(),
+        )
+
+    before = sample()
     await asyncio.sleep(WINDOW)
-    checks = hits.value - start_hits
-    cpu = sum(cpu_seconds(w.pid) for w in workers) - start_cpu
-    elapsed = time.monotonic() - started
-    return checks / elapsed, 1000 * cpu / max(1, checks)
+    after = sample()
+    checks = max(1, after[0] - before[0])
+    return (
+        checks / (after[4] - before[4]),
+        1000 * (after[1] - before[1]) / checks,
+        1000 * (after[2] - before[2]) / checks,
+        1000 * (after[3] - before[3]) / checks,
+    )
 
 
 async def run_one(
@@ -164,7 +190,8 @@ async def run_one(
     port: int,
     mode: Any,
     hits: Any,
-) -> dict[str, tuple[float, float]]:
+    server_pid: int,
+) -> dict[str, Figures]:
     schema = f"bench_workers_{uuid.uuid4().hex[:8]}"
     url = f"{server}{'&' if '?' in server else '?'}schema={schema}"
     admin = await asyncpg.connect(server)
@@ -179,7 +206,7 @@ async def run_one(
     env.pop("MONITOR_DB", None)
     mode.value = 0
     workers = [start_worker(workdir, config, url, env, i) for i in range(n)]
-    results: dict[str, tuple[float, float]] = {}
+    results: dict[str, Figures] = {}
     try:
         db = await asyncpg.connect(server, server_settings={"search_path": schema})
         started = time.monotonic()
@@ -192,9 +219,9 @@ async def run_one(
                 raise SystemExit(f"baselines took over 5 minutes; see {workdir}")
             await asyncio.sleep(0.5)
         await db.close()
-        results["200 unchanged"] = await measure(hits, workers)
+        results["200 unchanged"] = await measure(hits, workers, server_pid)
         mode.value = 1
-        results["304"] = await measure(hits, workers)
+        results["304"] = await measure(hits, workers, server_pid)
     finally:
         for w in workers:
             w.terminate()
@@ -223,24 +250,31 @@ async def main() -> None:
     server = multiprocessing.Process(target=serve, args=(send, mode, hits), daemon=True)
     server.start()
     port = receive.recv()
+    server_pid = server.pid
+    assert server_pid is not None
     print(
         f"{args.sources} sources on one local server, concurrency {args.concurrency} per "
         f"worker, {os.cpu_count()} CPUs, PostgreSQL {args.pg.split('@')[-1]}"
     )
     print(f"load average at start: {os.getloadavg()[0]:.1f}")
-    print(f"{'workers':>7} | {'phase':<14} | {'checks/s':>8} | {'worker CPU ms/check':>19}")
+    print("| workers | phase | checks/s | CPU ms/check: workers | PostgreSQL | page server |")
+    print("| --- | --- | --- | --- | --- | --- |")
     try:
         for n in args.workers:
-            best: dict[str, tuple[float, float]] = {}
+            best: dict[str, Figures] = {}
             for _ in range(args.rounds):
                 results = await run_one(
-                    n, args.sources, args.concurrency, args.pg, port, mode, hits
+                    n, args.sources, args.concurrency, args.pg, port, mode, hits, server_pid
                 )
                 for phase, figures in results.items():
-                    if figures[0] > best.get(phase, (0.0, 0.0))[0]:
+                    if phase not in best or figures[0] > best[phase][0]:
                         best[phase] = figures
-            for phase, (rate, cpu_ms) in best.items():
-                print(f"{n:>7} | {phase:<14} | {rate:>8.0f} | {cpu_ms:>19.2f}", flush=True)
+            for phase, (rate, workers_ms, db_ms, server_ms) in best.items():
+                print(
+                    f"| {n} | {phase} | {rate:.0f} | {workers_ms:.2f} | {db_ms:.2f} | "
+                    f"{server_ms:.2f} |",
+                    flush=True,
+                )
     finally:
         server.terminate()
     print(f"load average at end: {os.getloadavg()[0]:.1f}")

@@ -1,8 +1,10 @@
 """Run the real check pipeline over the development corpus and score it against its labels.
 
-Run: ``python tests/perf/corpus_eval.py [--corpus DIR] [--json] [--only TEXT] [--store memory]``
-(the corpus defaults to ``../shared/corpus`` next to the project root). Not a test: it
-prints a table, every miss and false alert, and the CPU time the monitor spent.
+Run: ``python tests/perf/corpus_eval.py [--corpus DIR] [--json] [--only TEXT]
+[--store sqlite|memory] [--known-pages TSV] [--confirm N]`` (the corpus defaults to
+``../shared/corpus`` next to the project root). Not a test: it prints a table, every
+miss and false alert, the versions worth a second look, and the CPU time the monitor
+spent. docs/detection.md records its output and explains every line of it.
 
 For each document of the corpus (``<repository>/<document>/manifest.json`` + versions):
 
@@ -10,36 +12,40 @@ For each document of the corpus (``<repository>/<document>/manifest.json`` + ver
    nothing on the monitor's CPU clock — serves the document's versions in order at
    one fixed URL: raw HTML snapshots as they were fetched (``text/html``), Markdown
    versions rendered into an HTML page (headings, paragraphs, lists, tables, quotes,
-   code, links, images, emphasis);
+   code, links, images, emphasis, inline HTML);
 2. after each step the project's real pipeline checks the page once: ``CheckRunner``
    with a real ``Fetcher`` and a fresh SQLite store (``--store memory`` for the
    in-memory twin), its clock returning the version's ``author_date`` so the log's
    times are the corpus's times;
 3. what the check recorded (baseline, ``substantive`` / ``reverted`` change,
-   ``ContentSuspect``, nothing) is compared with what should have happened.
+   ``ContentSuspect``, ``ChangePending``, nothing) is compared with what should have
+   happened.
 
 What should have happened (the Targets of issue 3):
 
-- Markdown: a version under 1 KB is an error page → ``ContentSuspect``, never a change,
-  and the next good version is compared with the last good one. Otherwise the
-  version's *visible text* — the Markdown without link targets, images, emphasis,
-  list and heading markers, escapes and line breaks, computed here independently of
+- Markdown: a version under 1 KB of a document otherwise at least 4 KB is an error
+  page → ``ContentSuspect``, never a change, and the next good version is compared
+  with the last good one. Otherwise the version's *visible text* — the Markdown
+  without link targets, images, emphasis, list and heading markers, inline HTML,
+  escapes and line breaks, quotes and dashes folded, computed here independently of
   the monitor's extractor — is compared with the last good version's: equal → no
   change (``identical_to_previous``, link-only and re-extraction noise); equal to an
   earlier good version → ``reverted``; else → ``substantive``. The corpus labels
   (``identical_to_previous``, ``same_content_as_history_index``,
   ``heuristic_url_insensitive_repeat_of``, ``record_kind``) are counted next to it.
-- Raw HTML (run twice: without ``select``, and with Open Terms Archive's selector):
-  a snapshot not flagged ``triggered_version_change`` had no text change in OTA's
-  selection → no ``substantive`` change expected (exact with OTA's selector; without
-  one, changes outside that selection are listed for inspection); a flagged snapshot
-  on a single-page document → one ``substantive`` change; on a combined document
-  (``multi_source_terms``) the flag is an upper bound (the change may be in another
-  page of the document), so those are counted, not scored.
+- Raw HTML (run without ``select``, and again with Open Terms Archive's selector when
+  known — ``OTA_SELECT`` or a CSS selector of known-pages.tsv): a snapshot not flagged
+  ``triggered_version_change`` had no text change in OTA's selection → no change
+  expected (exact with OTA's selector; without one, changes outside that selection
+  are listed for inspection); a flagged snapshot on a single-page document → one
+  ``substantive`` change; on a combined document (``multi_source_terms``) the flag is
+  an upper bound (the change may be in another page of the document), so those are
+  counted, not scored.
 
 A *miss* is an expected change (or error page) the monitor did not report as such; a
 *false alert* is a change reported where none was expected (or an error page reported
-as a change).
+as a change). The Targets assume ``confirm = 1``; ``--confirm N`` shows what a higher
+setting records, and scores a change that was never confirmed as a miss.
 """
 
 from __future__ import annotations
