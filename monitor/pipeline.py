@@ -455,7 +455,8 @@ def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> 
         if event.type == ChangeDetected.type:
             kind = event.data["classification"]
             summary = event.data["diff"].get("summary", "")
-            rules = ", ".join(r["rule_id"] for r in event.data.get("rules", []))
+            # A rule can match on both sides (on = "any"): name it once.
+            rules = ", ".join(dict.fromkeys(r["rule_id"] for r in event.data.get("rules", [])))
             detail = summary + (f" [rules: {rules}]" if rules else "")
             return CheckReport(
                 source_id=source_id,

@@ -38,7 +38,7 @@ def brief(event: StoredEvent) -> str:
     d = event.data
     match event.type:
         case "ChangeDetected":
-            rules = ", ".join(r["rule_id"] for r in d.get("rules", []))
+            rules = ", ".join(dict.fromkeys(r["rule_id"] for r in d.get("rules", [])))
             text = f"{d['classification']}: {d['diff'].get('summary', '')}"
             return text + (f" [{rules}; {d.get('severity')}]" if rules else "")
         case "BaselineCaptured":
