@@ -12,7 +12,10 @@ row   when                                        events
                                                   a suspect state or cancels a pending change
 4     the capture looks wrong                     ``ContentSuspect`` once per distinct
       (``suspect_reason``, below)                 suspect text; the last good capture stays
-                                                  the reference
+                                                  the reference. A ``collapsed`` text still
+                                                  served ``COLLAPSE_ACCEPT_AFTER`` after it
+                                                  was first recorded is the page's new
+                                                  text: the rows below report it
 5     no good capture yet, or the extraction      ``BaselineCaptured`` (a new reference,
       settings changed since the last one         not a change of the page)
 6     same words as the last good text; only      as row 3: layout is not text
@@ -77,6 +80,7 @@ from monitor.rules import CompiledRule, highest_severity, match_rules
 from monitor.settings import SourceSettings
 
 COLLAPSE_RATIO = 0.2  # a text shrinking to under 20 % of the last good one is suspect
+COLLAPSE_ACCEPT_AFTER = 3600  # ... until the same short text is still there an hour later
 COLLAPSE_MIN_CHARS = 400  # ... when the last good text was at least this long
 TINY_CHARS = 300  # a few lines left of a page ...
 TINY_LAST_MIN_CHARS = 1000  # ... that had at least this much text
@@ -220,6 +224,18 @@ def _redirect_wall(capture: JsonObject) -> tuple[str, str] | None:
     return reason, f"the page redirected to {final}"
 
 
+def _collapse_persisted(reason: str, state: SourceState, text_sha: str, now: datetime) -> bool:
+    """A collapsed text still served unchanged ``COLLAPSE_ACCEPT_AFTER`` later is the page.
+
+    A page really can shrink (a long policy replaced by one short statement — "we have
+    resumed processing … requests" is exactly what users must not miss). Error, login
+    and bot pages have their own reasons and are never accepted this way.
+    """
+    if reason != "collapsed" or state.suspect_text != text_sha or state.suspect_since is None:
+        return False
+    return (now - parse_time(state.suspect_since)).total_seconds() >= COLLAPSE_ACCEPT_AFTER
+
+
 def suspect_reason(
     text: str,
     select_matched: bool,
@@ -353,7 +369,7 @@ def decide(
         return events
 
     suspect = suspect_reason(outcome.text, outcome.select_matched, state, capture)
-    if suspect is not None:
+    if suspect is not None and not _collapse_persisted(suspect[0], state, text_sha, now):
         if state.suspect_text != text_sha:
             events.append(ContentSuspect(capture=capture, reason=suspect[0], detail=suspect[1]))
         return events

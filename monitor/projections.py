@@ -58,6 +58,7 @@ class SourceState:
     # so that the state stays plain JSON data for ``monitor replay --json``.
     known_words: tuple[str, ...] = ()
     suspect_text: str | None = None  # text hash of the current suspect capture, if any
+    suspect_since: str | None = None  # when that suspect text was first recorded
     consecutive_failures: int = 0
     failing_since: str | None = None
     last_event_at: str | None = None
@@ -125,6 +126,7 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             known_texts=state.known_texts | {ref.text_sha256},
             known_words=_with(state.known_words, ref.words_sha256),
             suspect_text=None,
+            suspect_since=None,
             consecutive_failures=0,
             failing_since=None,
             changes=state.changes + (1 if changed else 0),
@@ -149,6 +151,7 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             state,
             pending=pending,
             suspect_text=None,
+            suspect_since=None,
             consecutive_failures=0,
             failing_since=None,
             **common,
@@ -162,6 +165,7 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             state,
             last_good=last,
             suspect_text=None,
+            suspect_since=None,
             consecutive_failures=0,
             failing_since=None,
             pending=None,
@@ -171,6 +175,7 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
         return replace(
             state,
             suspect_text=data["capture"].get("text_sha256", ""),
+            suspect_since=event.recorded_at,
             consecutive_failures=0,
             failing_since=None,
             suspects=state.suspects + 1,

@@ -546,3 +546,26 @@ def test_words_see_every_word_edit(texts: list[str], where: int, extra: str) -> 
     edited = list(texts)
     edited[where % len(texts)] += " zz" + extra
     assert words_digest("\n".join(texts)) != words_digest("\n".join(edited))
+
+
+def test_a_collapse_still_there_an_hour_later_is_reported_as_the_pages_new_text() -> None:
+    """A long policy really replaced by one short statement must not stay silent."""
+    m = Monitor()
+    m.now = START
+    m.check(LONG)
+    statement = "We have resumed processing Hong Kong government requests."
+    [suspect] = m.check(statement)  # an hour after the baseline
+    assert suspect.type == "ContentSuspect" and data(suspect)["reason"] == "collapsed"
+    m.now -= timedelta(minutes=59)  # the next check comes one minute too early
+    assert m.check(statement) == []
+    [change] = m.check(statement)  # two hours after it was first recorded
+    assert change.type == "ChangeDetected"
+    assert data(change)["classification"] == "substantive"
+    assert "resumed" in " ".join(data(change)["diff"]["added"])
+
+
+def test_an_error_page_is_never_accepted_however_long_it_stays() -> None:
+    m = Monitor()
+    m.check(LONG)
+    events = [e for _ in range(5) for e in m.check("Sorry, something went wrong.")]
+    assert [e.type for e in events] == ["ContentSuspect"]
