@@ -170,13 +170,41 @@ class CheckRunner:
         )
 
     async def reconcile(self) -> list[StoredEvent]:
-        """Record config changes (registered / updated / removed sources) in the log."""
-        states = {sid: await self.state(sid) for sid in await self.store.streams()}
-        appended: list[StoredEvent] = []
-        for decision in reconcile(states, self.settings.sources):
-            stored = await self._append(decision.stream, decision.expected, decision.events)
-            appended += stored
-        return appended
+        """Record config changes (registered / updated / removed sources) in the log.
+
+        One scan of the log loads every source's state (not one query per source), and
+        every decision goes into one atomic batch, so starting with 10,000 sources
+        costs one transaction, and a crash leaves the config either recorded or not.
+        """
+        for _ in range(3):
+            try:
+                return await self._reconcile_once()
+            except ConcurrencyError:
+                # Another worker recorded config or checks meanwhile: reload and decide again.
+                self._states.clear()
+        return await self._reconcile_once()
+
+    async def _reconcile_once(self) -> list[StoredEvent]:
+        if not self._states:
+            async for event in self.store.iterate():
+                if not event.stream.startswith("$"):
+                    current = self._states.get(event.stream) or SourceState(source_id=event.stream)
+                    self._states[event.stream] = apply(current, event)
+            self._states = {sid: _compact(state) for sid, state in self._states.items()}
+        states = {
+            sid: await self.state(sid)
+            for sid in await self.store.streams()
+            if not sid.startswith("$")
+        }
+        decisions = reconcile(states, self.settings.sources)
+        batch: list[NewEvent] = []
+        for decision in decisions:
+            batch += _new_events(decision.stream, decision.expected, decision.events)
+        if not batch:
+            return []
+        stored = await self.store.append(batch, expected={d.stream: d.expected for d in decisions})
+        self._fold_in(stored)
+        return stored
 
     async def check(self, source: SourceSettings, *, attempts: int = 1) -> CheckReport:
         """One check of ``source``; never raises for a page problem (those become events)."""
@@ -356,24 +384,34 @@ class CheckRunner:
     ) -> list[StoredEvent]:
         if not events:
             return []
-        batch = []
-        for offset, event in enumerate(events, start=1):
-            data = event.to_data()
-            batch.append(
-                NewEvent(
-                    event_id=deterministic_event_id(stream, expected + offset, event.type, data),
-                    stream=stream,
-                    type=event.type,
-                    schema=event.schema,
-                    data=data,
-                )
-            )
-        stored = await self.store.append(batch, expected={stream: expected})
-        state = self._states.get(stream) or SourceState(source_id=stream)
-        for item in stored:
-            state = apply(state, item)
-        self._states[stream] = _compact(state)
+        stored = await self.store.append(
+            _new_events(stream, expected, events), expected={stream: expected}
+        )
+        self._fold_in(stored)
         return stored
+
+    def _fold_in(self, stored: Sequence[StoredEvent]) -> None:
+        """Bring the cached states up to date with events this runner appended."""
+        for item in stored:
+            state = self._states.get(item.stream) or SourceState(source_id=item.stream)
+            self._states[item.stream] = _compact(apply(state, item))
+
+
+def _new_events(stream: str, expected: int, events: Sequence[Event]) -> list[NewEvent]:
+    """Events for one stream with ids a retry of the same decision reproduces."""
+    batch = []
+    for offset, event in enumerate(events, start=1):
+        data = event.to_data()
+        batch.append(
+            NewEvent(
+                event_id=deterministic_event_id(stream, expected + offset, event.type, data),
+                stream=stream,
+                type=event.type,
+                schema=event.schema,
+                data=data,
+            )
+        )
+    return batch
 
 
 def _compact(state: SourceState) -> SourceState:

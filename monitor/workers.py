@@ -10,7 +10,8 @@ PostgreSQL does all the coordination; workers never talk to each other.
   worker that dies stops renewing: its rows become claimable when ``lease_until``
   passes, and every worker sleeps no later than the earliest expiry, so its sources
   are taken over within one lease period. All lease times are the database's clock
-  (``now()``), so skew between machines does not matter.
+  (``now()``), so skew between machines does not matter. Among due sources a worker
+  takes those it checked last first (its cached state of them is current).
 * **Next check**: an interval source is due ``interval ± jitter`` after its check
   *ended* (measured by the database when the lease is released), so however long a
   check queued for a slot or waited on a slow site, a page is never fetched twice

@@ -67,9 +67,7 @@ async def _open_postgres(url: str, clock: Clock | None, create: bool) -> EventSt
     try:
         from monitor.store.postgres import PostgresEventStore
     except ImportError as exc:
-        raise StoreUnavailableError(
-            "PostgreSQL support: install policy-monitor[postgres]"
-        ) from exc
+        raise StoreUnavailableError("PostgreSQL support: install policy-monitor[postgres]") from exc
     return await PostgresEventStore.open(url, clock=clock, create=create)
 
 

@@ -16,9 +16,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from monitor.events import NewEvent
 from monitor.settings import SourceSettings
 from monitor.store.postgres import PostgresEventStore
-from monitor.workers import Leadership, LeaseScheduler, lease_period_from
+from monitor.workers import Leadership, LeaseScheduler, exclusive, follow_log, lease_period_from
 from tests.pg.support import eventually, lock_id, schema_of, server_url
 
 Checks = dict[str, list[tuple[float, str, float]]]  # source -> (start, worker, end)
@@ -294,3 +295,44 @@ async def test_after_all_workers_were_stopped_overdue_checks_are_spread_out(
     assert -6 < due_in.pop("src-000") < -4  # overdue by less than a lease period: kept
     assert all(-1 < d < 360 + 1 for d in due_in.values())  # within the jitter window
     assert max(due_in.values()) - min(due_in.values()) > 60  # spread, not all at once
+
+
+async def test_exclusive_blocks_run_one_worker_at_a_time(pg_url: str) -> None:
+    """Workers recording the same configuration at start-up take turns."""
+    stores = [await PostgresEventStore.open(pg_url) for _ in range(3)]
+    inside = 0
+    most = 0
+
+    async def record(store: PostgresEventStore) -> None:
+        nonlocal inside, most
+        async with exclusive(store, "reconcile"):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.2)
+            inside -= 1
+
+    try:
+        started = time.monotonic()
+        await asyncio.gather(*(record(s) for s in stores))
+        assert most == 1
+        assert time.monotonic() - started >= 0.6
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_the_notifier_is_woken_by_another_workers_append(pg_url: str) -> None:
+    follower, writer = await PostgresEventStore.open(pg_url), await PostgresEventStore.open(pg_url)
+    wake, stop = asyncio.Event(), asyncio.Event()
+    following = asyncio.create_task(follow_log(follower, wake, stop, poll_interval=30))
+    try:
+        await asyncio.sleep(0.3)
+        assert not wake.is_set()
+        await writer.append([NewEvent(event_id="e", stream="s", type="Noted", schema=1, data={})])
+        await asyncio.wait_for(wake.wait(), 3)  # NOTIFY, not the 30 s poll
+    finally:
+        stop.set()
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+        await follower.close()
+        await writer.close()
