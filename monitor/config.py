@@ -799,6 +799,11 @@ def _url_problem(url: str) -> str | None:
         _ = parts.port  # raises ValueError on a port that is not a number in range
     except ValueError as exc:
         return f"{url!r} is not a valid URL: {exc}"
+    if parts.username is not None or parts.password is not None:
+        # Never echo it: the point is that a password must not be written anywhere.
+        return ("the URL carries a user name or password, which would be stored in the log "
+                "and shown in the web view; send credentials as a header instead, e.g. "
+                "headers = { Authorization = \"${PAGE_TOKEN}\" }")
     if not parts.scheme:
         return (f"{url!r} has no scheme; only http:// and https:// URLs can be watched "
                 f"(did you mean 'https://{url}'?)")

@@ -47,8 +47,12 @@ def configure_logging(verbosity: int, secrets: Iterable[str] = ()) -> logging.Ha
     root.addHandler(handler)
     root.setLevel(level)
     # Library chatter (one line per SQLite call) would drown the monitor's own log.
-    for noisy in ("aiosqlite", "asyncio", "apscheduler.executors.default"):
+    for noisy in ("aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
+    # A run skipped because the source's previous check is still going is by design
+    # (one check per source at a time); APScheduler warns about each one.
+    logging.getLogger("apscheduler.scheduler").setLevel(max(level, logging.ERROR))
+    logging.getLogger("apscheduler.executors.default").setLevel(max(level, logging.INFO))
     return handler
 
 

@@ -17,6 +17,14 @@ settings.register_profile(
 settings.load_profile("monitor")
 
 
+@pytest.fixture(autouse=True)
+def _own_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own directory: files the monitor creates next to the
+    working directory (``monitor.db``, the signing key and its checkpoint journal)
+    never land in the checkout or leak from one test into another."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def page_server() -> Iterator[PageServer]:
     server = PageServer().start()

@@ -700,3 +700,10 @@ def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
 def test_parse_listen_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="expected HOST:PORT"):
         parse_listen(text)
+
+
+def test_a_source_url_with_a_password_is_refused_without_echoing_it() -> None:
+    problem = only_problem('[[source]]\nid = "a"\nurl = "https://user:hunter22@example.org/"\n')
+    assert problem.key.endswith(".url") and problem.line == 3
+    assert "header" in problem.message
+    assert "hunter22" not in str(problem)

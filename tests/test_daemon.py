@@ -221,3 +221,45 @@ async def test_config_reload_in_process_reschedules_and_records(
     health = daemon.status.as_dict()
     assert health["reloads"] == 2 and health["rejected_reloads"] == 1
     assert json.dumps(health)  # serializable for /healthz
+
+
+async def test_the_daemon_signs_a_checkpoint_after_a_change_and_at_its_stop(
+    tmp_path: Path, page_server: PageServer
+) -> None:
+    from monitor.checkpoint import (
+        journal_path,
+        latest_checkpoint,
+        load_public_keys,
+        read_journal,
+    )
+    from monitor.verify import verify_store
+
+    url = page_server.set("/p", page("We have paused processing Hong Kong requests."))
+    config = write_config(
+        tmp_path / "sources.toml",
+        {"p": url},
+        monitor='checkpoint_every = "1h"\nkey_path = "keys/monitor.key"',
+        each='interval = "1s"',
+    )
+    (tmp_path / "keys").mkdir()
+    db = tmp_path / "m.db"
+    reports: list[CheckReport] = []
+    daemon = Daemon(load(config), database=f"sqlite:///{db}", config_path=config,
+                    handle_signals=False, on_report=reports.append, poll_interval=0.1)
+    async with running(daemon):
+        await until(lambda: any(r.outcome == "baseline" for r in reports))
+        page_server.set("/p", page("We have resumed processing Hong Kong requests."))
+        await until(lambda: any(r.outcome == "changed" for r in reports), seconds=5)
+        # Signed long before checkpoint_every (an hour): a change is signed promptly.
+        await until(lambda: ("$checkpoints", "CheckpointSigned") in event_types(db), seconds=5)
+    key = tmp_path / "keys" / "monitor.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    async with open_store(f"sqlite:///{db}", create=False) as store:
+        head_seq, _ = await store.head()
+        last = await latest_checkpoint(store)
+        assert last is not None
+        assert last.tree_size == head_seq - 1  # the stop's checkpoint covers all before it
+        report = await verify_store(
+            store, public_keys=load_public_keys(key), journal=read_journal(journal_path(key))
+        )
+    assert report.ok, report.findings

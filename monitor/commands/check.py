@@ -75,7 +75,8 @@ async def run(args: argparse.Namespace) -> int:
         limit = asyncio.Semaphore(settings.monitor.concurrency)
 
         async def one(source: SourceSettings) -> CheckReport:
-            async with limit:
+            # The host's slot first: checks queued behind one slow site hold no global slot.
+            async with fetcher.reserve_host(source.url), limit:
                 try:
                     return await runner.check(source)
                 except MonitorError as exc:
