@@ -42,6 +42,7 @@ CHECK_OUTCOMES: dict[str, str] = {
     "ContentConfirmed": "unchanged",
     "ContentSuspect": "suspect",
     "FetchFailed": "failed",
+    "ChangePending": "pending",  # a new text waiting for `confirm` sightings
 }
 CAPTURE_TYPES = ("BaselineCaptured", "ChangeDetected")
 NOTIFIABLE_TYPES = ("ChangeDetected", "ContentSuspect", "FetchFailed", "SourceRecovered")

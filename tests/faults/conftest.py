@@ -30,6 +30,7 @@ from monitor.settings import MonitorSettings, Settings, SourceSettings
 from monitor.store import EventStore, open_store
 from monitor.verify import verify_store
 from tests.faults.hostile import MIB, HostileServer, StubResolver
+from tests.keys import working_directory_keys
 from tests.pageserver import PageServer
 
 TICK = 0.25  # seconds between two checks of each healthy neighbour
@@ -165,7 +166,7 @@ class World:
         return await self.store.read(stream=source_id)
 
     async def assert_log_verifies(self) -> None:
-        report = await verify_store(self.store)
+        report = await verify_store(self.store, public_keys=working_directory_keys())
         assert report.ok, report.findings
 
 
