@@ -50,6 +50,7 @@ DEMO_CONFIG = """\
 # Written by `monitor demo`; everything points at 127.0.0.1.
 [monitor]
 database = "sqlite:///{database}"
+key_path = "{key_path}"
 default_interval = "{interval}"
 jitter = 10
 grace_period = "5s"
@@ -140,6 +141,7 @@ async def run_demo(print_: Callable[[str], None] = print) -> int:
             config.write_text(
                 DEMO_CONFIG.format(
                     database=database,
+                    key_path=Path(tmp) / "demo.key",
                     interval=INTERVAL,
                     hook_port=hook_port,
                     page_port=page_port,
