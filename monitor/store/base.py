@@ -223,22 +223,38 @@ def check_seq(name: str, seq: int) -> None:
         raise ValueError(f"{name} must not be negative, not {seq}")
 
 
-async def iterate_by_reading(
-    store: EventStore,
-    *,
-    after: int,
-    until: int | None,
-    stream: str | None,
-    types: Collection[str] | None,
-    batch: int,
-) -> AsyncIterator[StoredEvent]:
-    """``iterate`` for any backend: keyset pages of ``read``, so memory stays bounded."""
-    check_batch_size(batch)
-    cursor = after
-    while True:
-        page = await store.read(after=cursor, until=until, stream=stream, types=types, limit=batch)
-        for ev in page:
-            yield ev
-        if len(page) < batch:
-            return
-        cursor = page[-1].seq
+class PagedIteration:
+    """``iterate`` for every backend: keyset pages of its own ``read``, so memory stays
+    bounded however long the log. Backends inherit it and implement ``read``."""
+
+    async def read(
+        self,
+        *,
+        after: int = 0,
+        until: int | None = None,
+        stream: str | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        raise NotImplementedError
+
+    async def iterate(
+        self,
+        *,
+        after: int = 0,
+        until: int | None = None,
+        stream: str | None = None,
+        types: Collection[str] | None = None,
+        batch: int = 1000,
+    ) -> AsyncIterator[StoredEvent]:
+        check_batch_size(batch)
+        cursor = after
+        while True:
+            page = await self.read(
+                after=cursor, until=until, stream=stream, types=types, limit=batch
+            )
+            for ev in page:
+                yield ev
+            if len(page) < batch:
+                return
+            cursor = page[-1].seq

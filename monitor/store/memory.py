@@ -17,8 +17,8 @@ from monitor.errors import BlobMissingError, StoreUnavailableError
 from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes
 from monitor.store.base import (
     Clock,
+    PagedIteration,
     check_seq,
-    iterate_by_reading,
     normalize,
     plan_append,
     streams_named,
@@ -39,7 +39,7 @@ class _Row:
         return replace(self.event, data=json.loads(self.data))
 
 
-class MemoryEventStore:
+class MemoryEventStore(PagedIteration):
     """An event store held in process memory."""
 
     def __init__(self, *, clock: Clock | None = None) -> None:
@@ -109,20 +109,6 @@ class MemoryEventStore:
                 continue
             out.append(row.load())
         return out
-
-    async def iterate(
-        self,
-        *,
-        after: int = 0,
-        until: int | None = None,
-        stream: str | None = None,
-        types: Collection[str] | None = None,
-        batch: int = 1000,
-    ) -> AsyncIterator[StoredEvent]:
-        async for ev in iterate_by_reading(
-            self, after=after, until=until, stream=stream, types=types, batch=batch
-        ):
-            yield ev
 
     async def head(self) -> tuple[int, str]:
         self._require_open()

@@ -56,8 +56,8 @@ from monitor.store import describe_url
 from monitor.store.base import (
     AppendPlan,
     Clock,
+    PagedIteration,
     check_seq,
-    iterate_by_reading,
     normalize,
     plan_append,
     streams_named,
@@ -357,7 +357,7 @@ OPTIMISTIC_ATTEMPTS = 1  # contention beyond one retry is cheaper to queue on th
 # --------------------------------------------------------------------------- the store
 
 
-class PostgresEventStore:
+class PostgresEventStore(PagedIteration):
     """An event store in one PostgreSQL schema. Open it with ``PostgresEventStore.open``."""
 
     def __init__(
@@ -582,20 +582,6 @@ class PostgresEventStore:
             sql += f" LIMIT ${len(params)}"
         rows = await self._fetch(sql, *params)
         return [_row_to_event(row) for row in rows]
-
-    async def iterate(
-        self,
-        *,
-        after: int = 0,
-        until: int | None = None,
-        stream: str | None = None,
-        types: Collection[str] | None = None,
-        batch: int = 1000,
-    ) -> AsyncIterator[StoredEvent]:
-        async for ev in iterate_by_reading(
-            self, after=after, until=until, stream=stream, types=types, batch=batch
-        ):
-            yield ev
 
     async def head(self) -> tuple[int, str]:
         rows = await self._fetch("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")

@@ -32,8 +32,8 @@ from monitor.errors import BlobMissingError, StoreError, StoreUnavailableError
 from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes
 from monitor.store.base import (
     Clock,
+    PagedIteration,
     check_seq,
-    iterate_by_reading,
     normalize,
     plan_append,
     streams_named,
@@ -213,7 +213,7 @@ async def _connect(path: str, busy_timeout_ms: int) -> aiosqlite.Connection:
     return conn
 
 
-class SqliteEventStore:
+class SqliteEventStore(PagedIteration):
     """An event store in one SQLite file. Open it with ``SqliteEventStore.open``."""
 
     def __init__(
@@ -410,20 +410,6 @@ class SqliteEventStore:
             params.append(limit)
         rows = await self._query(sql, params)
         return [_row_to_event(row) for row in rows]
-
-    async def iterate(
-        self,
-        *,
-        after: int = 0,
-        until: int | None = None,
-        stream: str | None = None,
-        types: Collection[str] | None = None,
-        batch: int = 1000,
-    ) -> AsyncIterator[StoredEvent]:
-        async for ev in iterate_by_reading(
-            self, after=after, until=until, stream=stream, types=types, batch=batch
-        ):
-            yield ev
 
     async def head(self) -> tuple[int, str]:
         rows = await self._query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
