@@ -19,11 +19,10 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
+from monitor.commands.show import GOOD_CAPTURES
 from monitor.diff import BlockChange, TextDiff, diff_texts
 from monitor.events import StoredEvent, format_time
 from monitor.store import EventStore, open_store
-
-GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
