@@ -15,14 +15,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
+from monitor.errors import StoreError
 from monitor.events import StoredEvent, format_time
 from monitor.projections import SourceState, apply, state_digest
 from monitor.store.base import EventStore
+from monitor.store.sqlite import SqliteEventStore, translate_error
 
 # Rows per read: large pages amortise the thread hop of the SQLite driver.
 REPLAY_BATCH = 5000
@@ -48,6 +53,10 @@ async def replay_log(
 ) -> ReplayResult:
     """Fold every event with ``seq <= until_seq`` and ``recorded_at <= until_time``."""
     until = format_time(until_time) if until_time is not None else None
+    if isinstance(store, SqliteEventStore):
+        # The whole fold in one worker thread over its own read-only connection: no
+        # driver round trip per page, no event-loop hop per row (about 2x faster).
+        return await asyncio.to_thread(_replay_sqlite, store.path, until_seq, until, batch)
     states: dict[str, SourceState] = {}
     count, last_seq, last_at = 0, 0, None
     async for page in _pages(store, until_seq, batch):
@@ -66,6 +75,71 @@ async def replay_log(
             last_seq, last_at = page[-1].seq, page[-1].recorded_at
         if stop:
             break
+    return ReplayResult(
+        states=states,
+        digest=state_digest(states),
+        events=count,
+        last_seq=last_seq,
+        last_recorded_at=last_at,
+    )
+
+
+_EVENT_FIELDS = (
+    "seq", "event_id", "stream", "version", "type", "schema", "recorded_at", "data",
+    "prev_hash", "hash",
+)  # fmt: skip
+
+
+def _replay_sqlite(path: str, until_seq: int | None, until: str | None, batch: int) -> ReplayResult:
+    """``replay_log`` for a SQLite file, synchronously (run it in a worker thread).
+
+    Same fold, same result as the generic path (the audit tests compare both digests
+    with the live states). Events are built without re-running the frozen dataclass's
+    ``__init__`` — the values come straight from the columns the store wrote.
+    """
+    clauses: list[str] = ["1 = 1"]
+    params: list[int | str] = []
+    if until_seq is not None:
+        clauses.append("seq <= ?")
+        params.append(until_seq)
+    if until is not None:
+        clauses.append("recorded_at <= ?")  # a prefix: recorded_at never decreases
+        params.append(until)
+    states: dict[str, SourceState] = {}
+    count, last_seq, last_at = 0, 0, None
+    new = object.__new__
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise translate_error(exc, path) from exc
+    try:
+        cursor = conn.execute(
+            f"SELECT {', '.join(_EVENT_FIELDS)} FROM events "
+            f"WHERE {' AND '.join(clauses)} ORDER BY seq",
+            params,
+        )
+        while rows := cursor.fetchmany(batch):
+            for row in rows:
+                event = new(StoredEvent)
+                event.__dict__.update(zip(_EVENT_FIELDS, row, strict=True))
+                try:
+                    event.__dict__["data"] = orjson.loads(row[7])
+                except ValueError as exc:
+                    raise StoreError(
+                        f"seq {row[0]}: stored data is not valid JSON (edited outside the monitor?)"
+                    ) from exc
+                stream = row[2]
+                if not stream.startswith("$"):
+                    current = states.get(stream)
+                    if current is None:
+                        current = SourceState(source_id=stream)
+                    states[stream] = apply(current, event)
+            count += len(rows)
+            last_seq, last_at = rows[-1][0], rows[-1][6]
+    except sqlite3.Error as exc:
+        raise translate_error(exc, path) from exc
+    finally:
+        conn.close()
     return ReplayResult(
         states=states,
         digest=state_digest(states),
