@@ -21,13 +21,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-
-from monitor.errors import StoreError
 from monitor.events import StoredEvent, format_time
 from monitor.projections import SourceState, apply, state_digest
 from monitor.store.base import EventStore
-from monitor.store.sqlite import SqliteEventStore, translate_error
+from monitor.store.sqlite import EVENT_SELECT, SqliteEventStore, row_to_event, translate_error
 
 # Rows per read: large pages amortise the thread hop of the SQLite driver.
 REPLAY_BATCH = 5000
@@ -84,18 +81,11 @@ async def replay_log(
     )
 
 
-_EVENT_FIELDS = (
-    "seq", "event_id", "stream", "version", "type", "schema", "recorded_at", "data",
-    "prev_hash", "hash",
-)  # fmt: skip
-
-
 def _replay_sqlite(path: str, until_seq: int | None, until: str | None, batch: int) -> ReplayResult:
     """``replay_log`` for a SQLite file, synchronously (run it in a worker thread).
 
-    Same fold, same result as the generic path (the audit tests compare both digests
-    with the live states). Events are built without re-running the frozen dataclass's
-    ``__init__`` — the values come straight from the columns the store wrote.
+    Same rows, same decoding (``sqlite.row_to_event``) and same fold as the generic
+    path; the audit tests check both give the same result for every prefix.
     """
     clauses: list[str] = ["1 = 1"]
     params: list[int | str] = []
@@ -107,28 +97,19 @@ def _replay_sqlite(path: str, until_seq: int | None, until: str | None, batch: i
         params.append(until)
     states: dict[str, SourceState] = {}
     count, last_seq, last_at = 0, 0, None
-    new = object.__new__
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise translate_error(exc, path) from exc
     try:
         cursor = conn.execute(
-            f"SELECT {', '.join(_EVENT_FIELDS)} FROM events "
-            f"WHERE {' AND '.join(clauses)} ORDER BY seq",
+            f"SELECT {EVENT_SELECT} FROM events WHERE {' AND '.join(clauses)} ORDER BY seq",
             params,
         )
         while rows := cursor.fetchmany(batch):
             for row in rows:
-                event = new(StoredEvent)
-                event.__dict__.update(zip(_EVENT_FIELDS, row, strict=True))
-                try:
-                    event.__dict__["data"] = orjson.loads(row[7])
-                except ValueError as exc:
-                    raise StoreError(
-                        f"seq {row[0]}: stored data is not valid JSON (edited outside the monitor?)"
-                    ) from exc
-                stream = row[2]
+                event = row_to_event(row)
+                stream = event.stream
                 if not stream.startswith("$"):
                     current = states.get(stream)
                     if current is None:

@@ -85,7 +85,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 _EVENT_COLUMNS = "seq, event_id, stream, version, type, schema, recorded_at, data, prev_hash, hash"
 # Read back as bytes so a value edited into invalid UTF-8 (or into TEXT) is reported by
 # seq or blob name here, instead of failing inside the driver with no name attached.
-_EVENT_SELECT = _EVENT_COLUMNS.replace(" data,", " CAST(data AS BLOB),")
+EVENT_SELECT = _EVENT_COLUMNS.replace(" data,", " CAST(data AS BLOB),")
 
 # Primary result codes (the low byte of sqlite3.Error.sqlite_errorcode).
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 5, 6, 8
@@ -129,7 +129,7 @@ def translate_error(exc: sqlite3.Error, path: str) -> StoreError:
     return StoreError(f"{path}: {exc}")
 
 
-def _row_to_event(row: Sequence[Any]) -> StoredEvent:
+def row_to_event(row: Sequence[Any]) -> StoredEvent:
     seq, event_id, stream, version, type_, schema, recorded_at, data, prev_hash, hash_ = row
     try:
         # orjson: 3-4x faster than json here, and reading is what bounds replay speed.
@@ -363,10 +363,10 @@ class SqliteEventStore(PagedIteration):
         found: dict[str, StoredEvent] = {}
         for chunk in _chunks(sorted(set(event_ids))):
             rows = await db.execute_fetchall(
-                f"SELECT {_EVENT_SELECT} FROM events WHERE event_id IN ({_marks(len(chunk))})",
+                f"SELECT {EVENT_SELECT} FROM events WHERE event_id IN ({_marks(len(chunk))})",
                 tuple(chunk),
             )
-            found.update((ev.event_id, ev) for ev in map(_row_to_event, rows))
+            found.update((ev.event_id, ev) for ev in map(row_to_event, rows))
         return found
 
     async def _versions(self, db: aiosqlite.Connection, streams: list[str]) -> dict[str, int]:
@@ -404,12 +404,12 @@ class SqliteEventStore(PagedIteration):
         if chosen is not None:
             clauses.append(f"type IN ({_marks(len(chosen))})")
             params.extend(chosen)
-        sql = f"SELECT {_EVENT_SELECT} FROM events WHERE {' AND '.join(clauses)} ORDER BY seq"
+        sql = f"SELECT {EVENT_SELECT} FROM events WHERE {' AND '.join(clauses)} ORDER BY seq"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         rows = await self._query(sql, params)
-        return [_row_to_event(row) for row in rows]
+        return [row_to_event(row) for row in rows]
 
     async def head(self) -> tuple[int, str]:
         rows = await self._query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
@@ -424,8 +424,8 @@ class SqliteEventStore(PagedIteration):
         return [row[0] for row in rows]
 
     async def get_event(self, seq: int) -> StoredEvent | None:
-        rows = await self._query(f"SELECT {_EVENT_SELECT} FROM events WHERE seq = ?", (seq,))
-        return _row_to_event(rows[0]) if rows else None
+        rows = await self._query(f"SELECT {EVENT_SELECT} FROM events WHERE seq = ?", (seq,))
+        return row_to_event(rows[0]) if rows else None
 
     # ------------------------------------------------------------------ blobs
 
