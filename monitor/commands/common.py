@@ -49,8 +49,6 @@ def database_url(args: argparse.Namespace, settings: Settings | None) -> str:
 
 def settings_if_present(args: argparse.Namespace) -> Settings | None:
     """For read-only commands: the config when it exists (to find the database), else None."""
-    if args.db and not Path(args.config).exists():
-        return None
     if not Path(args.config).exists():
         return None
     return load_settings(args)
