@@ -96,11 +96,43 @@ MONITOR_KEYS = {
 }
 WEB_KEYS = ("listen", "token", "base_url")
 CHANNEL_KEYS = ("name", "url", "tags", "digest", "min_severity", "events")
-RULE_KEYS = ("id", "all", "any", "none", "regex", "near", "on", "severity", "notify", "sources",
-             "tags")
-SOURCE_KEYS = ("id", "url", "company", "title", "tags", "select", "remove", "ignore", "interval",
-               "cron", "format", "render", "confirm", "watch_links", "screenshot", "json_path",
-               "csv_key", "verify_tls", "robots", "headers", "timeout", "max_bytes")
+RULE_KEYS = (
+    "id",
+    "all",
+    "any",
+    "none",
+    "regex",
+    "near",
+    "on",
+    "severity",
+    "notify",
+    "sources",
+    "tags",
+)
+SOURCE_KEYS = (
+    "id",
+    "url",
+    "company",
+    "title",
+    "tags",
+    "select",
+    "remove",
+    "ignore",
+    "interval",
+    "cron",
+    "format",
+    "render",
+    "confirm",
+    "watch_links",
+    "screenshot",
+    "json_path",
+    "csv_key",
+    "verify_tls",
+    "robots",
+    "headers",
+    "timeout",
+    "max_bytes",
+)
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "monitor": tuple(MONITOR_KEYS),
     "web": WEB_KEYS,
@@ -123,24 +155,36 @@ def load_config(
         with open(name, "rb") as handle:
             raw = handle.read()
     except FileNotFoundError:
-        raise ConfigError([ConfigProblem(name, None, "file", (
-            "the configuration file does not exist; start from the shipped example "
-            "(copy sources.toml from the project into this path and edit it), "
-            "or point --config / MONITOR_CONFIG at your file"
-        ))]) from None
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    name,
+                    None,
+                    "file",
+                    (
+                        "the configuration file does not exist; start from the shipped example "
+                        "(copy sources.toml from the project into this path and edit it), "
+                        "or point --config / MONITOR_CONFIG at your file"
+                    ),
+                )
+            ]
+        ) from None
     except IsADirectoryError:
-        raise ConfigError([ConfigProblem(
-            name, None, "file", "is a directory; expected a sources.toml file")]) from None
+        raise ConfigError(
+            [ConfigProblem(name, None, "file", "is a directory; expected a sources.toml file")]
+        ) from None
     except OSError as exc:
-        raise ConfigError([ConfigProblem(
-            name, None, "file", f"cannot be read: {exc.strerror or exc}")]) from None
+        raise ConfigError(
+            [ConfigProblem(name, None, "file", f"cannot be read: {exc.strerror or exc}")]
+        ) from None
     try:
         # utf-8-sig: files saved by Windows editors often start with a byte-order mark.
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError([ConfigProblem(
-            name, line, "file", "is not valid UTF-8; save it with UTF-8 encoding")]) from None
+        raise ConfigError(
+            [ConfigProblem(name, line, "file", "is not valid UTF-8; save it with UTF-8 encoding")]
+        ) from None
     return parse_config(text, path=name, environ=os.environ if environ is None else environ)
 
 
@@ -203,16 +247,18 @@ def parse_duration(text: str) -> int:
             if part.end() == len(text.rstrip()) and pos == 0:
                 raise ValueError(
                     f"{text!r} has no unit; write '{number}s' for seconds or '{number}m' "
-                    "for minutes (also h, d, w)")
+                    "for minutes (also h, d, w)"
+                )
             raise ValueError(f"{number!r} in {text!r} has no unit; expected {DURATION_EXAMPLE}")
         unit = _UNIT_NAMES.get(unit_text.lower())
         if unit is None:
             raise ValueError(
-                f"{unit_text!r} in {text!r} is not a unit; use s, m, h, d or w "
-                f"({DURATION_EXAMPLE})")
+                f"{unit_text!r} in {text!r} is not a unit; use s, m, h, d or w ({DURATION_EXAMPLE})"
+            )
         if order.index(unit) <= last:
             raise ValueError(
-                f"{text!r}: write units from largest to smallest, each once, like '1h30m'")
+                f"{text!r}: write units from largest to smallest, each once, like '1h30m'"
+            )
         last = order.index(unit)
         total += int(number) * _UNIT_SECONDS[unit]
         pos = part.end()
@@ -244,8 +290,12 @@ _CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron numbering
 _APS_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # APScheduler 3 numbering
 _DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _CRON_NICKNAMES = {
-    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
 # name, lowest, highest, names (indexed from `lowest`)
@@ -273,7 +323,8 @@ def _cron_number(token: str, field: int) -> int:
         raise ValueError(f"{token!r} is not a {name} number or name{hint}")
     raise ValueError(
         f"{token!r} is not valid in the {name} field; use numbers, *, ranges (1-5), "
-        "lists (1,3) or steps (*/15)")
+        "lists (1,3) or steps (*/15)"
+    )
 
 
 def _cron_values(text: str, field: int) -> set[int]:
@@ -298,16 +349,23 @@ def _cron_values(text: str, field: int) -> set[int]:
             if field == 4 and last == 0 and first > 0:
                 last = 7  # "fri-sun": Sunday closes the week
             if first > last:
-                raise ValueError(f"range {base!r} in the {name} field goes backwards; "
-                                 "cron ranges do not wrap around")
+                raise ValueError(
+                    f"range {base!r} in the {name} field goes backwards; "
+                    "cron ranges do not wrap around"
+                )
         else:
             first = _cron_number(base, field)
             last = high if slash else first  # "5/15" means 5-59/15, as in Vixie cron
         if step > 1 and step > last - first:
-            hint = f" (for every {step} {name}s use interval = '{step}{name[0]}' instead)" \
-                if field in (0, 1) else ""
-            raise ValueError(f"step /{step} in {item!r} is larger than the {name} range "
-                             f"{first}-{last}, so it would only ever match {first}{hint}")
+            hint = (
+                f" (for every {step} {name}s use interval = '{step}{name[0]}' instead)"
+                if field in (0, 1)
+                else ""
+            )
+            raise ValueError(
+                f"step /{step} in {item!r} is larger than the {name} range "
+                f"{first}-{last}, so it would only ever match {first}{hint}"
+            )
         values.update(range(first, last + 1, step))
     if field == 4 and 7 in values:
         values.discard(7)
@@ -344,7 +402,8 @@ def normalize_cron(expr: str) -> str:
     if len(parts) != 5:
         raise ValueError(
             f"{expr!r} is not a valid cron expression: it needs 5 fields "
-            f"(minute hour day-of-month month day-of-week), got {len(parts)}")
+            f"(minute hour day-of-month month day-of-week), got {len(parts)}"
+        )
     try:
         values = [_cron_values(part, i) for i, part in enumerate(parts)]
     except ValueError as exc:
@@ -354,11 +413,11 @@ def normalize_cron(expr: str) -> str:
         raise ValueError(
             f"{expr!r} restricts both the day of month ({day_text!r}) and the day of week "
             f"({week_text!r}); cron fires when either matches, which the scheduler cannot "
-            "express — restrict one of them and write * for the other")
+            "express — restrict one of them and write * for the other"
+        )
     if not any(day <= _DAYS_IN_MONTH[month - 1] for day in values[2] for month in values[3]):
         raise ValueError(f"{expr!r} never fires: none of its months has day {min(values[2])}")
-    month_text = re.sub(r"[A-Za-z]+", lambda m: str(_MONTHS.index(m.group().lower()) + 1),
-                        parts[3])
+    month_text = re.sub(r"[A-Za-z]+", lambda m: str(_MONTHS.index(m.group().lower()) + 1), parts[3])
     if week_text.startswith("*") and len(values[4]) == 7:
         week = "*"
     else:
@@ -649,18 +708,24 @@ class _Table:
 
         result = _VARIABLE.sub(replace, value)
         for name in dict.fromkeys(missing):
-            self.problem(key, f"uses ${{{name}}}, which is not set; set {name} in the "
-                              "environment", item=item)
+            self.problem(
+                key, f"uses ${{{name}}}, which is not set; set {name} in the environment", item=item
+            )
         if malformed:
-            self.problem(key, "has a '${' that is not a variable like ${NAME} (letters, digits "
-                              "and _); write '$${' for a literal '${'", item=item)
+            self.problem(
+                key,
+                "has a '${' that is not a variable like ${NAME} (letters, digits "
+                "and _); write '$${' for a literal '${'",
+                item=item,
+            )
         return None if missing or malformed else result
 
-    def text(self, key: str, *, required: bool = False, secret: bool = False,
-             empty: bool = False) -> str | None:
+    def text(
+        self, key: str, *, required: bool = False, secret: bool = False, empty: bool = False
+    ) -> str | None:
         if key not in self.data:
             if required:
-                self.problem(key, f"is required; add {key} = \"…\" to this table")
+                self.problem(key, f'is required; add {key} = "…" to this table')
             return None
         value = self.data[key]
         if not isinstance(value, str):
@@ -680,15 +745,16 @@ class _Table:
         value = self.data[key]
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list):
-            self.problem(key, f"expected a list of strings like [\"a\", \"b\"], got {_kind(value)}")
+            self.problem(key, f'expected a list of strings like ["a", "b"], got {_kind(value)}')
             return None
         out: list[str] = []
         ok = True
         for index, item in enumerate(items):
             where = None if isinstance(value, str) else index
             if not isinstance(item, str):
-                self.problem(key, f"expected strings only, got {_kind(item)} ({item!r})",
-                             item=where)
+                self.problem(
+                    key, f"expected strings only, got {_kind(item)} ({item!r})", item=where
+                )
                 ok = False
                 continue
             expanded = self.expand(key, item, item=where)
@@ -726,8 +792,11 @@ class _Table:
             return None
         value = self.data[key]
         if isinstance(value, int) and not isinstance(value, bool):
-            self.problem(key, f"a bare number has no unit; write \"{value}s\" for seconds or "
-                              f"\"{value}m\" for minutes (expected {DURATION_EXAMPLE})")
+            self.problem(
+                key,
+                f'a bare number has no unit; write "{value}s" for seconds or '
+                f'"{value}m" for minutes (expected {DURATION_EXAMPLE})',
+            )
             return None
         if not isinstance(value, str):
             self.problem(key, f"expected {DURATION_EXAMPLE}, got {_kind(value)} ({value!r})")
@@ -761,8 +830,10 @@ class _Table:
                 self.problem(key, str(exc))
                 return None
         else:
-            self.problem(key, f"expected a number of bytes or a size like '20MB', got "
-                              f"{_kind(value)} ({value!r})")
+            self.problem(
+                key,
+                f"expected a number of bytes or a size like '20MB', got {_kind(value)} ({value!r})",
+            )
             return None
         if result < 1:
             self.problem(key, f"must be at least 1 byte, got {value!r}")
@@ -801,12 +872,16 @@ def _url_problem(url: str) -> str | None:
         return f"{url!r} is not a valid URL: {exc}"
     if parts.username is not None or parts.password is not None:
         # Never echo it: the point is that a password must not be written anywhere.
-        return ("the URL carries a user name or password, which would be stored in the log "
-                "and shown in the web view; send credentials as a header instead, e.g. "
-                "headers = { Authorization = \"${PAGE_TOKEN}\" }")
+        return (
+            "the URL carries a user name or password, which would be stored in the log "
+            "and shown in the web view; send credentials as a header instead, e.g. "
+            'headers = { Authorization = "${PAGE_TOKEN}" }'
+        )
     if not parts.scheme:
-        return (f"{url!r} has no scheme; only http:// and https:// URLs can be watched "
-                f"(did you mean 'https://{url}'?)")
+        return (
+            f"{url!r} has no scheme; only http:// and https:// URLs can be watched "
+            f"(did you mean 'https://{url}'?)"
+        )
     if parts.scheme.lower() not in ("http", "https"):
         return f"only http:// and https:// URLs can be watched; got {parts.scheme!r}"
     if not parts.hostname:
@@ -845,7 +920,8 @@ class _Builder:
             if key in TABLE_KEYS:
                 continue
             is_table = isinstance(value, dict) or (
-                isinstance(value, list) and bool(value) and isinstance(value[0], dict))
+                isinstance(value, list) and bool(value) and isinstance(value[0], dict)
+            )
             what = "table" if is_table else "top-level key"
             hint = _suggest(key, TABLE_KEYS)
             home = [name for name, keys in TABLE_KEYS.items() if key in keys]
@@ -860,10 +936,17 @@ class _Builder:
         # built, so one broken source does not also make every rule naming it an error.
         reachable = self.names("channel", "name") | self.names("channel", "tags")
         source_ids, source_tags = self.names("source", "id"), self.names("source", "tags")
-        rules = self.entries("rule", "id", lambda t: self.rule(t, reachable, source_ids,
-                                                               source_tags))
-        return Settings(path=self.sink.file, monitor=monitor, web=web, channels=tuple(channels),
-                        rules=tuple(rules), sources=tuple(sources))
+        rules = self.entries(
+            "rule", "id", lambda t: self.rule(t, reachable, source_ids, source_tags)
+        )
+        return Settings(
+            path=self.sink.file,
+            monitor=monitor,
+            web=web,
+            channels=tuple(channels),
+            rules=tuple(rules),
+            sources=tuple(sources),
+        )
 
     def names(self, table: str, key: str) -> set[str]:
         """Every string written as ``key`` (or in the ``key`` list) of the ``[[table]]`` entries."""
@@ -929,8 +1012,11 @@ class _Builder:
             try:
                 ipaddress.ip_network(value.strip(), strict=False)
             except ValueError:
-                table.problem(key, f"{value!r} is not an IP network; write an address or a "
-                                   "CIDR like \"10.0.0.0/8\"", item=index if listed else None)
+                table.problem(
+                    key,
+                    f'{value!r} is not an IP network; write an address or a CIDR like "10.0.0.0/8"',
+                    item=index if listed else None,
+                )
                 ok = False
         return tuple(v.strip() for v in values) if ok else None
 
@@ -946,8 +1032,9 @@ class _Builder:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 50:
-            table.problem("jitter", f"expected a percentage from 0 to 50, like 10 or \"10%\", "
-                                    f"got {value!r}")
+            table.problem(
+                "jitter", f'expected a percentage from 0 to 50, like 10 or "10%", got {value!r}'
+            )
             return None
         return value
 
@@ -957,8 +1044,11 @@ class _Builder:
             return WebSettings()
         listen = table.text("listen")
         token = table.text("token", secret=True, empty=True) or None
-        values: dict[str, Any] = {"listen": listen, "token": token,
-                                  "base_url": table.http_url("base_url")}
+        values: dict[str, Any] = {
+            "listen": listen,
+            "token": token,
+            "base_url": table.http_url("base_url"),
+        }
         if listen is not None:
             try:
                 host, _ = parse_listen(listen)
@@ -967,17 +1057,23 @@ class _Builder:
                 values["listen"] = None
             else:
                 if not is_loopback(host) and token is None:
-                    table.problem("token", "set [web] token when listening on a non-loopback "
-                                           f"address (listen is {listen!r})")
+                    table.problem(
+                        "token",
+                        "set [web] token when listening on a non-loopback "
+                        f"address (listen is {listen!r})",
+                    )
         return WebSettings(**{k: v for k, v in values.items() if v is not None})
 
-    def entries(self, name: str, id_key: str,
-                build: Callable[[_Table], Any]) -> list[Any]:
+    def entries(self, name: str, id_key: str, build: Callable[[_Table], Any]) -> list[Any]:
         """Each ``[[name]]`` table built by ``build``; duplicate ids are reported on both lines."""
         value = self.data.get(name, [])
         if isinstance(value, dict):
-            self.sink.add((name,), name, f"expected [[{name}]] (double brackets, one per "
-                                         f"{name}), got a single [{name}] table")
+            self.sink.add(
+                (name,),
+                name,
+                f"expected [[{name}]] (double brackets, one per "
+                f"{name}), got a single [{name}] table",
+            )
             return []
         if not isinstance(value, list):
             self.sink.add((name,), name, f"expected [[{name}]] tables, got {_kind(value)}")
@@ -999,8 +1095,11 @@ class _Builder:
                 if ident in seen:
                     first = seen[ident]
                     also = f" (first used on line {first})" if first else ""
-                    table.problem(id_key, f"duplicate {name} {id_key} {ident!r}{also}; "
-                                          f"each {name} needs its own {id_key}")
+                    table.problem(
+                        id_key,
+                        f"duplicate {name} {id_key} {ident!r}{also}; "
+                        f"each {name} needs its own {id_key}",
+                    )
                 else:
                     seen[ident] = line
             result = build(table)
@@ -1012,21 +1111,27 @@ class _Builder:
         name = table.text("name", required=True)
         url = table.text("url", required=True, secret=True)
         if url is not None and "://" not in url:
-            table.problem("url", "is not an Apprise URL (expected scheme://…, like "
-                                 "slack://… or mailto://…)")
+            table.problem(
+                "url", "is not an Apprise URL (expected scheme://…, like slack://… or mailto://…)"
+            )
             url = None
         digest = table.text("digest")
         if digest is not None:
             found = _DIGEST.match(digest)
             if not found or int(found.group(2)) > 23 or int(found.group(3)) > 59:
-                table.problem("digest", "expected \"daily@HH:MM\" or \"weekly@mon HH:MM\" "
-                                        f"(24-hour time), got {digest!r}")
+                table.problem(
+                    "digest",
+                    f'expected "daily@HH:MM" or "weekly@mon HH:MM" (24-hour time), got {digest!r}',
+                )
                 digest = None
         events = table.texts("events")
         for index, event in enumerate(events or ()):
             if event not in EVENT_TYPES:
-                table.problem("events", f"unknown event type {event!r}"
-                                        f"{_suggest(event, EVENT_TYPES)}", item=index)
+                table.problem(
+                    "events",
+                    f"unknown event type {event!r}{_suggest(event, EVENT_TYPES)}",
+                    item=index,
+                )
                 events = None
         values: dict[str, Any] = {
             "tags": table.texts("tags"),
@@ -1036,17 +1141,21 @@ class _Builder:
         }
         if name is None or url is None:
             return None
-        return ChannelSettings(name=name, url=url, **{k: v for k, v in values.items()
-                                                      if v is not None})
+        return ChannelSettings(
+            name=name, url=url, **{k: v for k, v in values.items() if v is not None}
+        )
 
     def source(self, table: _Table, monitor: MonitorSettings) -> SourceSettings | None:
         source_id = table.text("id", required=True)
         if source_id is not None and not SOURCE_ID.match(source_id):
             slug = _slug(source_id)
             hint = f"; try {slug!r}" if slug and SOURCE_ID.match(slug) else ""
-            table.problem("id", f"{source_id!r} must be 1-80 characters of a-z, 0-9, '.', '_' "
-                                "or '-', starting with a letter or digit (ids name event "
-                                f"streams and appear in URLs){hint}")
+            table.problem(
+                "id",
+                f"{source_id!r} must be 1-80 characters of a-z, 0-9, '.', '_' "
+                "or '-', starting with a letter or digit (ids name event "
+                f"streams and appear in URLs){hint}",
+            )
             source_id = None
         url = table.http_url("url", required=True)
         select = table.text("select")
@@ -1073,9 +1182,9 @@ class _Builder:
         json_path = table.text("json_path")
         csv_key = table.texts("csv_key")
         if json_path is not None and fmt not in (None, "json"):
-            table.problem("json_path", f"only applies to format = \"json\", not {fmt!r}")
+            table.problem("json_path", f'only applies to format = "json", not {fmt!r}')
         if csv_key is not None and fmt not in (None, "csv"):
-            table.problem("csv_key", f"only applies to format = \"csv\", not {fmt!r}")
+            table.problem("csv_key", f'only applies to format = "csv", not {fmt!r}')
         values: dict[str, Any] = {
             "company": table.text("company", empty=True),
             "title": table.text("title", empty=True),
@@ -1102,8 +1211,9 @@ class _Builder:
             values["interval"] = monitor.default_interval
         if source_id is None or url is None:
             return None
-        return SourceSettings(id=source_id, url=url,
-                              **{k: v for k, v in values.items() if v is not None})
+        return SourceSettings(
+            id=source_id, url=url, **{k: v for k, v in values.items() if v is not None}
+        )
 
     @staticmethod
     def headers(table: _Table) -> tuple[tuple[str, str], ...] | None:
@@ -1111,9 +1221,12 @@ class _Builder:
         if raw is None:
             return None
         if not isinstance(raw, dict):
-            table.problem("headers", "expected a table of header names to values, like "
-                                     "headers = { Authorization = \"Bearer ${API_TOKEN}\" }, "
-                                     f"got {_kind(raw)}")
+            table.problem(
+                "headers",
+                "expected a table of header names to values, like "
+                'headers = { Authorization = "Bearer ${API_TOKEN}" }, '
+                f"got {_kind(raw)}",
+            )
             return None
         sub = _Table(table.sink, raw, (*table.path, "headers"), f"{table.label}.headers")
         out: list[tuple[str, str]] = []
@@ -1131,8 +1244,9 @@ class _Builder:
             out.append((name, text))
         return tuple(out)
 
-    def rule(self, table: _Table, reachable: set[str], source_ids: set[str],
-             source_tags: set[str]) -> RuleSettings | None:
+    def rule(
+        self, table: _Table, reachable: set[str], source_ids: set[str], source_tags: set[str]
+    ) -> RuleSettings | None:
         rule_id = table.text("id", required=True)
         regex = table.texts("regex")
         for index, pattern in enumerate(regex or ()):
@@ -1140,25 +1254,38 @@ class _Builder:
                 table.problem("regex", reason, item=index)
         terms = {key: table.texts(key) for key in ("all", "any", "none")}
         if not any(table.data.get(key) for key in ("all", "any", "regex")):
-            table.problem(None, "a rule needs at least one of all, any or regex to match on "
-                                "(none alone only excludes)")
+            table.problem(
+                None,
+                "a rule needs at least one of all, any or regex to match on "
+                "(none alone only excludes)",
+            )
         near = table.whole("near", minimum=1)
         notify = table.texts("notify")
         if notify and reachable:
             for index, target in enumerate(notify):
                 if target not in reachable:
-                    table.problem("notify", f"no [[channel]] has the tag or name {target!r}"
-                                            f"{_suggest(target, reachable)}", item=index)
+                    table.problem(
+                        "notify",
+                        f"no [[channel]] has the tag or name {target!r}"
+                        f"{_suggest(target, reachable)}",
+                        item=index,
+                    )
         sources = table.texts("sources")
         for index, source_id in enumerate(sources or ()):
             if source_id not in source_ids:
-                table.problem("sources", f"unknown source id {source_id!r}"
-                                         f"{_suggest(source_id, source_ids)}", item=index)
+                table.problem(
+                    "sources",
+                    f"unknown source id {source_id!r}{_suggest(source_id, source_ids)}",
+                    item=index,
+                )
         tags = table.texts("tags")
         for index, tag in enumerate(tags or ()):
             if tag not in source_tags:
-                table.problem("tags", f"no [[source]] has the tag {tag!r}"
-                                      f"{_suggest(tag, source_tags)}", item=index)
+                table.problem(
+                    "tags",
+                    f"no [[source]] has the tag {tag!r}{_suggest(tag, source_tags)}",
+                    item=index,
+                )
         values: dict[str, Any] = {
             **terms,
             "regex": regex,
@@ -1179,8 +1306,10 @@ def parse_listen(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
     if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"expected HOST:PORT like '127.0.0.1:8080' or '0.0.0.0:8080' "
-                         f"(port 1-65535), got {text!r}")
+        raise ValueError(
+            f"expected HOST:PORT like '127.0.0.1:8080' or '0.0.0.0:8080' "
+            f"(port 1-65535), got {text!r}"
+        )
     return host, int(port)
 
 

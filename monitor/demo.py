@@ -183,8 +183,10 @@ def _introduce(print_: Callable[[str], None], settings: Settings, database: Path
     print_("")
     print_(f"  page      {source.url}")
     print_(f"  checked   every {source.interval}s by the daemon (scheduler + notifier)")
-    print_(f"  rule      {rule.id}: all of {list(rule.all)}, any of {list(rule.any)}; "
-           f"severity {rule.severity}")
+    print_(
+        f"  rule      {rule.id}: all of {list(rule.all)}, any of {list(rule.any)}; "
+        f"severity {rule.severity}"
+    )
     print_(f"  channel   {channel.name}: Apprise json:// to a local webhook receiver")
     print_(f"  database  {database} (temporary)")
     print_("")
@@ -240,8 +242,9 @@ async def _watch(
 async def _until(event: asyncio.Event, daemon: asyncio.Task[None], seconds: float) -> bool:
     """Wait for ``event``; False after ``seconds`` or if the daemon ended (its error is raised)."""
     waiter = asyncio.ensure_future(event.wait())
-    done, _ = await asyncio.wait({waiter, daemon}, timeout=seconds,
-                                 return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait(
+        {waiter, daemon}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+    )
     waiter.cancel()
     if daemon in done:
         daemon.result()  # re-raises what stopped the daemon

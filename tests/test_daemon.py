@@ -78,13 +78,16 @@ async def test_two_hundred_sources_on_one_host_never_see_more_than_per_host_requ
         f"s{i:03}": page_server.set(f"/p{i}", page(f"page {i}"), delay=0.01) for i in range(200)
     }
     config = write_config(
-        tmp_path / "sources.toml", urls, monitor="per_host = 2\nconcurrency = 16",
+        tmp_path / "sources.toml",
+        urls,
+        monitor="per_host = 2\nconcurrency = 16",
         each='interval = "10s"',
     )
     db = tmp_path / "m.db"
     reports: list[CheckReport] = []
-    daemon = Daemon(load(config), database=f"sqlite:///{db}", handle_signals=False,
-                    on_report=reports.append)
+    daemon = Daemon(
+        load(config), database=f"sqlite:///{db}", handle_signals=False, on_report=reports.append
+    )
     async with running(daemon):
         await until(lambda: len(reports) >= 200, seconds=15)
     assert page_server.peak_in_flight == 2
@@ -108,11 +111,13 @@ async def test_after_a_restart_overdue_sources_are_spread_over_the_jitter_window
     db_url = f"sqlite:///{tmp_path / 'm.db'}"
     # An earlier run checked everything, an hour ago.
     hour_ago = datetime.now(UTC) - timedelta(hours=1)
-    async with open_store(db_url, clock=lambda: hour_ago) as store, Fetcher(
-        settings.monitor
-    ) as fetcher:
-        runner = CheckRunner(store=store, fetcher=fetcher, settings=settings,
-                             clock=lambda: hour_ago)
+    async with (
+        open_store(db_url, clock=lambda: hour_ago) as store,
+        Fetcher(settings.monitor) as fetcher,
+    ):
+        runner = CheckRunner(
+            store=store, fetcher=fetcher, settings=settings, clock=lambda: hour_ago
+        )
         await runner.reconcile()
         for source in settings.sources:
             assert (await runner.check(source)).outcome == "baseline"
@@ -140,18 +145,20 @@ async def test_an_unchanged_etag_costs_a_304_not_a_download(
             statuses.append(304)
             return web.Response(status=304, headers={"ETag": '"v1"'})
         statuses.append(200)
-        return web.Response(text=page("stable"), content_type="text/html",
-                            headers={"ETag": '"v1"'})
+        return web.Response(text=page("stable"), content_type="text/html", headers={"ETag": '"v1"'})
 
     page_server.handlers["/etag"] = handler
     config = write_config(
-        tmp_path / "sources.toml", {"etag": page_server.url("/etag")}, monitor="jitter = 0",
+        tmp_path / "sources.toml",
+        {"etag": page_server.url("/etag")},
+        monitor="jitter = 0",
         each='interval = "1s"',
     )
     db = tmp_path / "m.db"
     reports: list[CheckReport] = []
-    daemon = Daemon(load(config), database=f"sqlite:///{db}", handle_signals=False,
-                    on_report=reports.append)
+    daemon = Daemon(
+        load(config), database=f"sqlite:///{db}", handle_signals=False, on_report=reports.append
+    )
     async with running(daemon):
         await until(lambda: len(reports) >= 3, seconds=6)
     assert statuses[:3] == [200, 304, 304]
@@ -181,8 +188,12 @@ async def test_a_hung_site_does_not_stall_the_other_sites(
         each='interval = "30s"',
     )
     reports: list[CheckReport] = []
-    daemon = Daemon(load(config), database=f"sqlite:///{tmp_path / 'm.db'}",
-                    handle_signals=False, on_report=reports.append)
+    daemon = Daemon(
+        load(config),
+        database=f"sqlite:///{tmp_path / 'm.db'}",
+        handle_signals=False,
+        on_report=reports.append,
+    )
     try:
         async with running(daemon):
             # Two hung checks hold localhost's two slots and two of the three global ones;
@@ -202,8 +213,14 @@ async def test_config_reload_in_process_reschedules_and_records(
     config = write_config(tmp_path / "sources.toml", {"a": a}, each='interval = "1s"')
     db = tmp_path / "m.db"
     reports: list[CheckReport] = []
-    daemon = Daemon(load(config), database=f"sqlite:///{db}", config_path=config,
-                    handle_signals=False, on_report=reports.append, poll_interval=0.1)
+    daemon = Daemon(
+        load(config),
+        database=f"sqlite:///{db}",
+        config_path=config,
+        handle_signals=False,
+        on_report=reports.append,
+        poll_interval=0.1,
+    )
     async with running(daemon):
         await until(lambda: any(r.source_id == "a" for r in reports))
         write_config(config, {"a": a, "b": b}, each='interval = "1s"')
@@ -245,8 +262,14 @@ async def test_the_daemon_signs_a_checkpoint_after_a_change_and_at_its_stop(
     (tmp_path / "keys").mkdir()
     db = tmp_path / "m.db"
     reports: list[CheckReport] = []
-    daemon = Daemon(load(config), database=f"sqlite:///{db}", config_path=config,
-                    handle_signals=False, on_report=reports.append, poll_interval=0.1)
+    daemon = Daemon(
+        load(config),
+        database=f"sqlite:///{db}",
+        config_path=config,
+        handle_signals=False,
+        on_report=reports.append,
+        poll_interval=0.1,
+    )
     async with running(daemon):
         await until(lambda: any(r.outcome == "baseline" for r in reports))
         page_server.set("/p", page("We have resumed processing Hong Kong requests."))

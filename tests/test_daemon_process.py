@@ -38,9 +38,20 @@ class Daemon:
         env.pop("MONITOR_DB", None)
         with self.log.open("w") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "monitor", "run", "--config", str(config),
-                 "--db", f"sqlite:///{db}"],
-                cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                [
+                    sys.executable,
+                    "-m",
+                    "monitor",
+                    "run",
+                    "--config",
+                    str(config),
+                    "--db",
+                    f"sqlite:///{db}",
+                ],
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
                 env=env,
             )
 
@@ -91,8 +102,9 @@ def types(db: Path) -> list[tuple[str, str]]:
     return [(stream, kind) for _, stream, kind, _ in events(db)]
 
 
-def until(condition: Callable[[], bool], seconds: float = 10.0, daemon: Daemon | None = None
-          ) -> None:
+def until(
+    condition: Callable[[], bool], seconds: float = 10.0, daemon: Daemon | None = None
+) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         if daemon is not None and daemon.process.poll() is not None:
@@ -111,7 +123,9 @@ def verify(db: Path, capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_sigterm_lets_checks_in_flight_finish_cancels_at_the_grace_period_and_exits_0(
-    workdir: Path, page_server: PageServer, daemons: list[Daemon],
+    workdir: Path,
+    page_server: PageServer,
+    daemons: list[Daemon],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     release = threading.Event()
@@ -227,7 +241,9 @@ def test_an_alert_recorded_but_not_sent_before_sigkill_is_sent_once_after_restar
 
 
 def test_sources_are_checked_on_schedule_and_config_edits_and_sighup_reload_them(
-    workdir: Path, page_server: PageServer, daemons: list[Daemon],
+    workdir: Path,
+    page_server: PageServer,
+    daemons: list[Daemon],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     a = page_server.set("/a", page("A"))

@@ -28,7 +28,10 @@ def test_demo_prints_the_alert_with_its_rule_and_the_event_log_quickly(
     kinds = [line.split()[3] for line in log if re.match(r"\s+\d+\s+\d{4}-", line)]
     # The change is signed at once (a checkpoint), and the alert recorded as sent.
     assert [k for k in kinds if k != "CheckpointSigned"] == [
-        "SourceRegistered", "BaselineCaptured", "ChangeDetected", "NotificationSent"
+        "SourceRegistered",
+        "BaselineCaptured",
+        "ChangeDetected",
+        "NotificationSent",
     ]
     assert "CheckpointSigned" in kinds
     assert "Demo finished" in out

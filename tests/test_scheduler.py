@@ -93,8 +93,9 @@ def test_cron_sources_fire_at_cron_times_in_utc_and_are_only_delayed() -> None:
     # Checked at 23:00 the day before: the 00:00 run was missed, so it runs soon.
     found = offsets(six_hourly, last=NOW - timedelta(hours=4))
     assert all(0 <= s <= CRON_JITTER_CAP for s in found)
-    every_minute = cadence_of(source(cron="* * * * *"), jitter_percent=10, default_interval=1,
-                              now=NOW)
+    every_minute = cadence_of(
+        source(cron="* * * * *"), jitter_percent=10, default_interval=1, now=NOW
+    )
     assert every_minute.jitter == pytest.approx(6.0)
 
 
@@ -121,8 +122,9 @@ async def test_jobs_fire_one_at_a_time_per_source_and_follow_config_changes() ->
     try:
         fast = SourceSettings(id="fast", url="https://a.example/", interval=1)
         slow = SourceSettings(id="slow", url="https://b.example/", interval=1)
-        changes = scheduler.sync([fast, slow], last_checked={}, jitter_percent=0,
-                                 default_interval=60)
+        changes = scheduler.sync(
+            [fast, slow], last_checked={}, jitter_percent=0, default_interval=60
+        )
         assert sorted(changes.added) == ["fast", "slow"]
         await asyncio.sleep(3.2)
         assert calls.count("fast") >= 3
@@ -137,7 +139,9 @@ async def test_jobs_fire_one_at_a_time_per_source_and_follow_config_changes() ->
         assert scheduler.next_check("fast") == before
         assert scheduler.next_check("slow") is None
         retimed = scheduler.sync(
-            [slower], last_checked={"fast": datetime.now(UTC)}, jitter_percent=0,
+            [slower],
+            last_checked={"fast": datetime.now(UTC)},
+            jitter_percent=0,
             default_interval=60,
         )
         assert retimed.rescheduled == ("fast",)

@@ -120,10 +120,14 @@ async def test_the_daemon_outlives_every_hostile_server_and_keeps_its_schedule(
             "slowloris": (hostile.route("/slow", trickle(10_000, 1.0)), "FetchFailed", "timeout"),
             "endless": (hostile.route("/endless", endless()), "FetchFailed", "too_large"),
             "gzip-bomb": (
-                hostile.route("/gz", bomb(gzip_bomb(128), "gzip")), "FetchFailed", "too_large"
+                hostile.route("/gz", bomb(gzip_bomb(128), "gzip")),
+                "FetchFailed",
+                "too_large",
             ),
             "brotli-bomb": (
-                hostile.route("/br", bomb(brotli_bomb(128), "br")), "FetchFailed", "too_large"
+                hostile.route("/br", bomb(brotli_bomb(128), "br")),
+                "FetchFailed",
+                "too_large",
             ),
             "loop": (hostile.route("/loop-a", redirect("/loop-b")), "FetchFailed", "redirect_loop"),
             "to-file": (

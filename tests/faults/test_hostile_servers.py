@@ -369,4 +369,3 @@ async def test_a_table_of_50000_rows_is_read_in_bounded_time(
     assert event.type == "BaselineCaptured"
     assert "Country 49999" in text and "149997" in text
     assert run.seconds < 20.0, f"took {run.seconds:.1f}s"  # ~2 s on an idle machine
-

@@ -156,9 +156,7 @@ async def crawl(client: TestClient[web.Request, web.Application]) -> dict[str, b
         response = await client.get(path, headers=auth)
         body = await response.read()
         assert response.status == 200, (path, response.status, body[:300])
-        seen[path] = b"".join(
-            f"{k}: {v}\n".encode() for k, v in response.headers.items()
-        ) + body
+        seen[path] = b"".join(f"{k}: {v}\n".encode() for k, v in response.headers.items()) + body
         for link in re.findall(rb'(?:href|src)="(/[^"#?]*)', body):
             target = link.decode()
             if target not in seen and not target.startswith("/static/"):

@@ -248,9 +248,7 @@ async def test_a_database_locked_by_another_process_is_waited_for_then_reported(
                 "try again when the other process has finished"
             )
             assert (await runner.check(source)).outcome == "changed"  # redone
-        assert [e.type for e in await store.read()] == ["BaselineCaptured"] + [
-            "ChangeDetected"
-        ] * 2
+        assert [e.type for e in await store.read()] == ["BaselineCaptured"] + ["ChangeDetected"] * 2
         await assert_verifies(store)
     finally:
         await store.close()

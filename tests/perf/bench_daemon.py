@@ -69,8 +69,10 @@ def synthetic_base(kb: int, seed: int = 4) -> tuple[bytes, bytes]:
         return "".join(rnd.choices(letters + "0123456789", k=rnd.randint(6, 14)))
 
     def attrs() -> str:
-        return (f' class="c-{token()} c-{token()}" data-track="{token()}" '
-                f'data-component-id="{token()}-{rnd.randint(0, 99999)}"')
+        return (
+            f' class="c-{token()} c-{token()}" data-track="{token()}" '
+            f'data-component-id="{token()}-{rnd.randint(0, 99999)}"'
+        )
 
     script = "".join(
         f"function f{i}(a,b){{var {token()}=a+'{token()}';"
@@ -93,13 +95,19 @@ def synthetic_base(kb: int, seed: int = 4) -> tuple[bytes, bytes]:
     section = 0
     while size < kb * 1024:
         section += 1
-        chunk = [f"<section{attrs()}><div{attrs()}><h2{attrs()}>Section {section}: "
-                 f"{sentence(4)}</h2>"]
-        chunk += [f"<div{attrs()}><p{attrs()}>{sentence(rnd.randint(10, 40))} "
-                  f"<a href='/r/{token()}'{attrs()}>{sentence(2)}</a></p></div>"
-                  for _ in range(rnd.randint(2, 6))]
-        chunk.append(f"<ul{attrs()}>" + "".join(f"<li{attrs()}>{sentence(6)}</li>"
-                                                for _ in range(3)) + "</ul>")
+        chunk = [
+            f"<section{attrs()}><div{attrs()}><h2{attrs()}>Section {section}: {sentence(4)}</h2>"
+        ]
+        chunk += [
+            f"<div{attrs()}><p{attrs()}>{sentence(rnd.randint(10, 40))} "
+            f"<a href='/r/{token()}'{attrs()}>{sentence(2)}</a></p></div>"
+            for _ in range(rnd.randint(2, 6))
+        ]
+        chunk.append(
+            f"<ul{attrs()}>"
+            + "".join(f"<li{attrs()}>{sentence(6)}</li>" for _ in range(3))
+            + "</ul>"
+        )
         chunk.append(
             f"<table{attrs()}><tr><th>Country</th><th>Requests</th><th>Disclosed</th></tr>"
             + "".join(
@@ -289,15 +297,20 @@ async def daemon_rss(config: str, seconds: float) -> None:
     current, peak = rss_mb()
     daemon.request_stop()
     await task
-    print(json.dumps({
-        "phase": "daemon idle",
-        "sources": len(settings.sources),
-        "startup_s": round(ready_after, 2),
-        "checks_while_idle": daemon.status.checks,
-        "rss_before_start_mb": round(before, 1),
-        "rss_mb": round(current, 1),
-        "peak_rss_mb": round(peak, 1),
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "phase": "daemon idle",
+                "sources": len(settings.sources),
+                "startup_s": round(ready_after, 2),
+                "checks_while_idle": daemon.status.checks,
+                "rss_before_start_mb": round(before, 1),
+                "rss_mb": round(current, 1),
+                "peak_rss_mb": round(peak, 1),
+            }
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -306,8 +319,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="repeats of the steady phases")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--page-kb", type=int, default=300)
-    parser.add_argument("--idle-rss", action="store_true",
-                        help="also measure the idle daemon's RSS (always with 10,000+ sources)")
+    parser.add_argument(
+        "--idle-rss",
+        action="store_true",
+        help="also measure the idle daemon's RSS (always with 10,000+ sources)",
+    )
     parser.add_argument("--serve", metavar="PORT_FILE", help=argparse.SUPPRESS)
     parser.add_argument("--daemon-rss", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -333,12 +349,23 @@ def main() -> None:
             db = Path(tmp) / "bench.db"
             config = Path(tmp) / "sources.toml"
             config.write_text(config_text(port, args.sources, args.concurrency, db))
-            print(f"# {args.sources} sources, ~{args.page_kb} KB pages, concurrency "
-                  f"{args.concurrency}, {os.cpu_count()} CPUs", flush=True)
+            print(
+                f"# {args.sources} sources, ~{args.page_kb} KB pages, concurrency "
+                f"{args.concurrency}, {os.cpu_count()} CPUs",
+                flush=True,
+            )
             results = asyncio.run(rounds(config, port, args))
             peak = rss_mb()[1]
-            print(json.dumps({"phase": "checks", "peak_rss_mb": round(peak, 1),
-                              "db_mb": round(db.stat().st_size / 2**20, 1)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "phase": "checks",
+                        "peak_rss_mb": round(peak, 1),
+                        "db_mb": round(db.stat().st_size / 2**20, 1),
+                    }
+                ),
+                flush=True,
+            )
             if args.sources >= 10000 or args.idle_rss:
                 subprocess.run([sys.executable, __file__, "--daemon-rss", str(config)], check=True)
         finally:

@@ -62,9 +62,7 @@ def serve(sources: int, ports: int, change_every: float, change_percent: float) 
     versions = [0] * sources
     words = ["request", "government", "account", "data", "order", "court", "law", "user",
              "disclosed", "country", "emergency", "content", "removal", "policy"]  # fmt: skip
-    filler = [
-        " ".join(rng.choice(words) for _ in range(40)).capitalize() + "." for _ in range(20)
-    ]
+    filler = [" ".join(rng.choice(words) for _ in range(40)).capitalize() + "." for _ in range(20)]
 
     async def page(request: web.Request) -> web.Response:
         i = int(request.match_info["i"])
@@ -240,16 +238,24 @@ async def soak(args: argparse.Namespace, ports: list[int], workdir: Path) -> boo
     print(f"checks {total} ({total / (ended - started):.1f}/s), outcomes {dict(outcomes)}; "
           f"warm-up {warm - started:.0f}s (all baselines after "
           f"{(baselined or [ended])[0] - started:.0f}s)")  # fmt: skip
-    print(f"events {head_seq}, database {db.stat().st_size / 1e6:.1f} MB, "
-          f"CPU {cpu:.0f}s ({cpu / max(total, 1) * 1000:.2f} ms per check)")
-    print(f"rss start {rss[0][1]:.1f} MB, after warm-up {after_warm_rss[0][1] if after_warm_rss else 0:.1f} MB, "  # noqa: E501
-          f"end {rss[-1][1]:.1f} MB; growth after warm-up {growth:+.1f} MB, "
-          f"slope {per_min:+.2f} MB/min")
-    print(f"loop lag p50 {percentile(lag_ms, 0.5):.1f} ms, p99 {percentile(lag_ms, 0.99):.1f} ms,"
-          f" max {max(lag_ms):.1f} ms")
-    print(f"longest gap between two checks of a source {worst_gap:.1f}s (allowed "
-          f"{allowed_gap:.0f}s); late {len(late)}, short of due checks {len(missing)}"
-          + (f" e.g. {(late or missing)[:5]}" if late or missing else ""))
+    print(
+        f"events {head_seq}, database {db.stat().st_size / 1e6:.1f} MB, "
+        f"CPU {cpu:.0f}s ({cpu / max(total, 1) * 1000:.2f} ms per check)"
+    )
+    print(
+        f"rss start {rss[0][1]:.1f} MB, after warm-up {after_warm_rss[0][1] if after_warm_rss else 0:.1f} MB, "  # noqa: E501
+        f"end {rss[-1][1]:.1f} MB; growth after warm-up {growth:+.1f} MB, "
+        f"slope {per_min:+.2f} MB/min"
+    )
+    print(
+        f"loop lag p50 {percentile(lag_ms, 0.5):.1f} ms, p99 {percentile(lag_ms, 0.99):.1f} ms,"
+        f" max {max(lag_ms):.1f} ms"
+    )
+    print(
+        f"longest gap between two checks of a source {worst_gap:.1f}s (allowed "
+        f"{allowed_gap:.0f}s); late {len(late)}, short of due checks {len(missing)}"
+        + (f" e.g. {(late or missing)[:5]}" if late or missing else "")
+    )
     print(f"log verifies: {verified.ok}" + ("" if verified.ok else f" {verified.findings[:3]}"))
     ok = (
         growth < RSS_GROWTH_MB
