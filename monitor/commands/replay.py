@@ -13,6 +13,7 @@ import sys
 from monitor.commands.common import (
     Subparsers,
     UsageError,
+    check_seq_argument,
     database_url,
     parse_when,
     settings_if_present,
@@ -39,6 +40,7 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace) -> int:
     if args.seq is not None and args.seq < 0:
         raise UsageError(f"--seq must not be negative, not {args.seq}")
+    check_seq_argument("--seq", args.seq)
     until_time = parse_when(args.until) if args.until else None
     settings = settings_if_present(args)
     async with open_store(database_url(args, settings), create=False) as store:

@@ -40,6 +40,8 @@ SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 def sqlite_path(url: str) -> str:
     """The file path named by a ``sqlite:///…`` URL or a bare path."""
+    if "\0" in url:
+        raise StoreUnavailableError("the database path contains a NUL character")
     if "://" not in url:
         return url
     prefix = "sqlite:///"
