@@ -34,12 +34,13 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.events import EVENT_TYPES
+from monitor.patterns import regex_problem
 from monitor.settings import (
     ChannelSettings,
     MonitorSettings,
@@ -926,6 +927,42 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
+# Query parameters that carry credentials by name, compared lower-case with "-" as "_".
+_SECRET_PARAMETERS = frozenset(
+    (
+        "access_key access_token api_key apikey auth auth_token authorization client_secret "
+        "code_verifier credential id_token jwt key pass passwd password private_token pwd "
+        "refresh_token secret secret_key session session_id sessionid sid sig signature token "
+        "x_amz_credential x_amz_security_token x_amz_signature x_goog_credential "
+        "x_goog_signature"
+    ).split()
+)
+_SECRET_SUFFIXES = ("_token", "_secret", "_password", "_signature", "_apikey", "_api_key")
+
+
+def _query_secret_problem(raw: object, url: str) -> str | None:
+    """Why a source URL's query must not be used: it carries a credential.
+
+    The URL is stored in the hash-chained log (which cannot be edited afterwards)
+    and shown in the web view and alerts, so a token in it would be published for
+    good — the reason ``user:pw@`` URLs are refused. ``raw`` is the value as written,
+    before ``${VAR}`` was replaced.
+    """
+    advice = (
+        "which would be stored in the log for good and shown in the web view; send "
+        'credentials as a header instead, e.g. headers = { Authorization = "Bearer ${TOKEN}" }'
+    )
+    written = str(raw).replace("$${", "")
+    after_path = min((i for i in (written.find("?"), written.find("#")) if i >= 0), default=-1)
+    if after_path >= 0 and "${" in written[after_path:]:
+        return f"the URL's query takes a value from the environment, {advice}"
+    for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        folded = name.strip().lower().replace("-", "_")
+        if folded in _SECRET_PARAMETERS or folded.endswith(_SECRET_SUFFIXES):
+            return f"the URL's query parameter {name[:40]!r} looks like a credential, {advice}"
+    return None
+
+
 def _css_problem(selector: str) -> str | None:
     try:
         LexborHTMLParser("<p></p>").css(selector)
@@ -935,11 +972,8 @@ def _css_problem(selector: str) -> str | None:
 
 
 def _regex_problem(pattern: str) -> str | None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return f"{pattern!r} is not a valid regular expression: {exc}"
-    return None
+    # User patterns run on RE2 (monitor.patterns): what it refuses is refused here.
+    return regex_problem(pattern)
 
 
 def _slug(text: str) -> str:
@@ -1197,6 +1231,9 @@ class _Builder:
             )
             source_id = None
         url = table.http_url("url", required=True)
+        if url is not None and (reason := _query_secret_problem(table.data["url"], url)):
+            table.problem("url", reason)
+            url = None
         select = table.text("select")
         if select is not None and (reason := _css_problem(select)):
             table.problem("select", reason)
