@@ -929,13 +929,41 @@ def _url_problem(url: str) -> str | None:
 
 # Query parameters that carry credentials by name, compared lower-case with "-" as "_".
 _SECRET_PARAMETERS = frozenset(
-    (
-        "access_key access_token api_key apikey auth auth_token authorization client_secret "
-        "code_verifier credential id_token jwt key pass passwd password private_token pwd "
-        "refresh_token secret secret_key session session_id sessionid sid sig signature token "
-        "x_amz_credential x_amz_security_token x_amz_signature x_goog_credential "
-        "x_goog_signature"
-    ).split()
+    [
+        "access_key",
+        "access_token",
+        "api_key",
+        "apikey",
+        "auth",
+        "auth_token",
+        "authorization",
+        "client_secret",
+        "code_verifier",
+        "credential",
+        "id_token",
+        "jwt",
+        "key",
+        "pass",
+        "passwd",
+        "password",
+        "private_token",
+        "pwd",
+        "refresh_token",
+        "secret",
+        "secret_key",
+        "session",
+        "session_id",
+        "sessionid",
+        "sid",
+        "sig",
+        "signature",
+        "token",
+        "x_amz_credential",
+        "x_amz_security_token",
+        "x_amz_signature",
+        "x_goog_credential",
+        "x_goog_signature",
+    ]
 )
 _SECRET_SUFFIXES = ("_token", "_secret", "_password", "_signature", "_apikey", "_api_key")
 

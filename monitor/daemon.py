@@ -62,7 +62,8 @@ from monitor.pipeline import CheckReport, CheckRunner, render_mode
 from monitor.projections import SourceState
 from monitor.scheduler import CheckScheduler
 from monitor.settings import Settings
-from monitor.store import EventStore, open_store, url_scheme
+from monitor.store import EventStore, describe_url, open_store, url_scheme
+from monitor.tail import require_intact_tail
 
 if TYPE_CHECKING:  # monitor.workers needs asyncpg, which SQLite users need not install
     from monitor.workers import Leadership, LeaseScheduler
@@ -253,6 +254,7 @@ class Daemon:
                 self._on_settings(self.settings)
             self._stamp = self._config_stamp()
             store = await stack.enter_async_context(open_store(self.database))
+            await require_intact_tail(store, describe_url(self.database))
             self._store = store
             stack.push_async_callback(self._close_fetchers)
             gen = self._generation(self.settings, previous=None)

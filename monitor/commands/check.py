@@ -19,7 +19,8 @@ from monitor.fetch import Fetcher
 from monitor.netpolicy import NetworkPolicy
 from monitor.pipeline import CheckReport, CheckRunner, render_mode
 from monitor.settings import Settings, SourceSettings
-from monitor.store import open_store
+from monitor.store import describe_url, open_store
+from monitor.tail import require_intact_tail
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +62,13 @@ async def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     sources = select_sources(settings, list(args.ids))
     policy = network_policy(settings)
+    url = database_url(args, settings)
     async with (
-        open_store(database_url(args, settings)) as store,
+        open_store(url) as store,
         Fetcher(settings.monitor, policy) as fetcher,
         contextlib.AsyncExitStack() as stack,
     ):
+        await require_intact_tail(store, describe_url(url))
         browser = None
         if any(render_mode(s) != "http" for s in sources):
             # Chromium itself starts only when a page first needs it.

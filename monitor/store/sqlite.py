@@ -427,6 +427,13 @@ class SqliteEventStore(PagedIteration):
         rows = await self._query(f"SELECT {EVENT_SELECT} FROM events WHERE seq = ?", (seq,))
         return row_to_event(rows[0]) if rows else None
 
+    async def event_count(self, *, until: int | None = None) -> int:
+        if until is not None:
+            rows = await self._query("SELECT COUNT(*) FROM events WHERE seq <= ?", (until,))
+            return int(rows[0][0])
+        rows = await self._query("SELECT COUNT(*) FROM events")
+        return int(rows[0][0])
+
     # ------------------------------------------------------------------ blobs
 
     async def put_blob(self, data: bytes) -> str:
