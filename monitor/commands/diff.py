@@ -92,7 +92,7 @@ async def run(args: argparse.Namespace) -> int:
     if to is not None and frm is not None and frm > to:
         raise UsageError(f"--from ({frm}) is after --to ({to})")
     settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         if await store.stream_version(args.id) == 0:
             raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
         captures = await store.read(stream=args.id, types=GOOD_CAPTURES)

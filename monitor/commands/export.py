@@ -50,8 +50,9 @@ async def run(args: argparse.Namespace) -> int:
     since = parse_when(args.since) if args.since else None
     settings = settings_if_present(args)
     key_path = configured_key_path(settings)
-    signer = load_or_create_key(key_path)
     async with open_store(database_url(args, settings), create=False) as store:
+        # Only once the database opened as a log: a typo in --db must not leave a new key.
+        signer = load_or_create_key(key_path)
         if args.source is not None and await store.stream_version(args.source) == 0:
             raise UsageError(f"no source {args.source!r} in the log; `monitor log` lists them")
         report = await export_bundle(

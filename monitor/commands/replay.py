@@ -43,7 +43,7 @@ async def run(args: argparse.Namespace) -> int:
     check_seq_argument("--seq", args.seq)
     until_time = parse_when(args.until) if args.until else None
     settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         result = await replay_log(store, until_seq=args.seq, until_time=until_time)
     if args.json:
         json.dump(result_data(result), sys.stdout, ensure_ascii=False, sort_keys=True)

@@ -50,7 +50,7 @@ async def text_at(store: EventStore, source_id: str, at: str | None) -> tuple[st
 async def run(args: argparse.Namespace) -> int:
     at = format_time(parse_when(args.at)) if args.at else None
     settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         if await store.stream_version(args.id) == 0:
             raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
         result = await text_at(store, args.id, at)

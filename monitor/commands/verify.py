@@ -92,7 +92,7 @@ async def run(args: argparse.Namespace) -> int:
     key_path = configured_key_path(settings)
     keys = _keys(args, key_path)
     journal = journal_path(key_path)
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         report = await verify_store(store, public_keys=keys, journal=read_journal(journal))
     if report.ok:
         print(
