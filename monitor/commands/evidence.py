@@ -20,7 +20,7 @@ from monitor.commands.common import (
     database_url,
     settings_if_present,
 )
-from monitor.commands.export import require_empty
+from monitor.commands.export import output_directory, require_empty
 from monitor.evidence import EVIDENCE_TYPES, write_evidence
 from monitor.store import open_store
 
@@ -44,23 +44,25 @@ async def run(args: argparse.Namespace) -> int:
     require_empty(target)
     settings = settings_if_present(args)
     key_path = configured_key_path(settings)
-    async with open_store(database_url(args, settings), create=False) as store:
-        event = await store.get_event(args.seq) if args.seq > 0 else None
-        if event is None:
-            raise UsageError(f"there is no event at seq {args.seq}; `monitor log` lists them")
-        if event.type not in EVIDENCE_TYPES:
-            raise UsageError(
-                f"seq {args.seq} is a {event.type}; evidence needs a capture "
-                f"({', '.join(EVIDENCE_TYPES)}); `monitor log --type ChangeDetected` lists changes"
+    with output_directory(target):
+        async with open_store(database_url(args, settings), create=False) as store:
+            event = await store.get_event(args.seq) if args.seq > 0 else None
+            if event is None:
+                raise UsageError(f"there is no event at seq {args.seq}; `monitor log` lists them")
+            if event.type not in EVIDENCE_TYPES:
+                raise UsageError(
+                    f"seq {args.seq} is a {event.type}; evidence needs a capture "
+                    f"({', '.join(EVIDENCE_TYPES)}); "
+                    "`monitor log --type ChangeDetected` lists changes"
+                )
+            report = await write_evidence(
+                store,
+                event,
+                target,
+                signer=load_or_create_key(key_path),
+                journal=journal_path(key_path),
+                now=datetime.now(UTC),
             )
-        report = await write_evidence(
-            store,
-            event,
-            target,
-            signer=load_or_create_key(key_path),
-            journal=journal_path(key_path),
-            now=datetime.now(UTC),
-        )
     before = f"seq {report.before.seq}" if report.before is not None else "none"
     print(f"evidence for seq {event.seq} ({event.type} in {event.stream}) in {target}")
     print(f"before: {before}; {len(report.files)} files; check with: sha256sum -c SHA256SUMS")
