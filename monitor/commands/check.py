@@ -21,6 +21,7 @@ from monitor.pipeline import CheckReport, CheckRunner, render_mode
 from monitor.settings import Settings, SourceSettings
 from monitor.store import describe_url, open_store
 from monitor.tail import require_intact_tail
+from monitor.textsafe import for_terminal
 
 log = logging.getLogger(__name__)
 
@@ -89,5 +90,5 @@ async def run(args: argparse.Namespace) -> int:
 
         for finished in asyncio.as_completed([one(s) for s in sources]):
             report = await finished
-            print(report.line(), flush=True)
+            print(for_terminal(report.line(), one_line=True), flush=True)
     return 0

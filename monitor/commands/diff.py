@@ -23,6 +23,7 @@ from monitor.commands.show import GOOD_CAPTURES
 from monitor.diff import BlockChange, TextDiff, diff_texts
 from monitor.events import StoredEvent, format_time
 from monitor.store import EventStore, open_store
+from monitor.textsafe import for_terminal
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -121,6 +122,6 @@ async def run(args: argparse.Namespace) -> int:
     if args.patch:
         sys.stdout.write(diff.patch)
     else:
-        print(diff.summary)
-        sys.stdout.write(word_diff(diff))
+        print(for_terminal(diff.summary, one_line=True))
+        sys.stdout.write(for_terminal(word_diff(diff)))
     return 0

@@ -13,6 +13,7 @@ from monitor.commands.common import (
 )
 from monitor.events import EVENT_TYPES, StoredEvent, format_time
 from monitor.store import open_store
+from monitor.textsafe import for_terminal
 
 from .common import UsageError
 
@@ -86,6 +87,6 @@ async def run(args: argparse.Namespace) -> int:
             else:
                 print(
                     f"{event.seq:>7}  {event.recorded_at[:19]}Z  {event.stream:<28} "
-                    f"{event.type:<18} {brief(event)}"
+                    f"{event.type:<18} {for_terminal(brief(event), one_line=True)}"
                 )
     return 0

@@ -18,6 +18,7 @@ from monitor.commands.common import (
 )
 from monitor.events import format_time
 from monitor.store import EventStore, open_store
+from monitor.textsafe import for_terminal
 
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
 
@@ -58,7 +59,10 @@ async def run(args: argparse.Namespace) -> int:
         raise UsageError(f"source {args.id!r} has no good capture at or before {at or 'now'}")
     text, when = result
     print(f"# {args.id} as captured at {when}", file=sys.stderr)
-    # Byte for byte what was captured; a newline only for the comfort of a terminal.
+    # Byte for byte what was captured into a pipe; to a terminal, its control and bidi
+    # characters made visible (they could rewrite the screen) and a final newline.
+    if sys.stdout.isatty():
+        text = for_terminal(text)
     sys.stdout.write(text)
     if text and not text.endswith("\n") and sys.stdout.isatty():
         sys.stdout.write("\n")
