@@ -66,7 +66,10 @@ async def tail_problem(store: EventStore) -> str | None:
     count = await store.event_count(until=head_seq)
     if count != head_seq:
         missing = head_seq - count
-        what = f"{missing} events are missing" if missing > 0 else "there are duplicate seqs"
+        if missing > 0:
+            what = f"{missing} event{' is' if missing == 1 else 's are'} missing"
+        else:
+            what = "there are duplicate seqs"
         return f"the log has {count} events up to seq {head_seq}: {what} (deleted?)"
     if cursor > head_seq:
         return (
