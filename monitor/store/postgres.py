@@ -151,7 +151,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             content bytea NOT NULL
         )""",
         "CREATE TABLE cursors (name text PRIMARY KEY, seq bigint NOT NULL CHECK (seq >= 0))",
-        # Work sharing between `monitor run` workers (monitor.workers): one row per source.
+        # Work sharing between `monitor run` workers (monitor.daemon.workers): one row per source.
         """CREATE TABLE leases (
             source_id text PRIMARY KEY,
             cadence text NOT NULL,
@@ -434,7 +434,7 @@ class PostgresEventStore(PagedIteration):
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection with driver errors translated (also used by monitor.workers)."""
+        """A pooled connection with driver errors translated (also used by the workers)."""
         self._require_open()
         with self._translating():
             async with self._pool.acquire() as conn:
@@ -442,7 +442,7 @@ class PostgresEventStore(PagedIteration):
 
     @contextlib.asynccontextmanager
     async def coordination(self) -> AsyncIterator[asyncpg.Connection]:
-        """A connection for work-sharing state (``monitor.workers`` leases), never the log.
+        """A connection for work-sharing state (``monitor.daemon.workers`` leases), never the log.
 
         A pool of its own, so renewing a lease never queues behind appends waiting on
         the log head, with ``synchronous_commit = off``: a server crash may forget the
