@@ -22,10 +22,11 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from monitor.check.browser import INSTALL_HINT, BrowserPool
 from monitor.check.fetch import Fetcher, FetchResult, Validators
+from monitor.clock import utc_now
 from monitor.config.settings import Settings, SourceSettings
 from monitor.core.classify import Captured, Failed, NotModified, Outcome, decide
 from monitor.core.projections import SourceState, apply, fold
@@ -59,10 +60,6 @@ _JAVASCRIPT_NOTICE = re.compile(
     r"|turn on javascript|javascript must be enabled",
     re.IGNORECASE,
 )
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def render_mode(source: SourceSettings) -> str:

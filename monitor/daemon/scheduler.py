@@ -35,6 +35,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
+from monitor.clock import Clock, utc_now
 from monitor.config.settings import SourceSettings
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class CheckScheduler:
         self,
         on_due: OnDue,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
         rng: random.Random | None = None,
     ) -> None:
         self._on_due = on_due

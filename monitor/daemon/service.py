@@ -42,7 +42,7 @@ import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from monitor.audit.checkpoint import (
@@ -55,6 +55,7 @@ from monitor.check.browser import BrowserPool
 from monitor.check.fetch import Fetcher
 from monitor.check.netpolicy import NetworkPolicy
 from monitor.check.pipeline import CheckReport, CheckRunner, render_mode
+from monitor.clock import Clock, utc_now
 from monitor.config.parse import load_config
 from monitor.config.settings import Settings
 from monitor.core.projections import SourceState
@@ -75,10 +76,6 @@ NOTIFIER_RESTART_SECONDS = 5.0
 CHECKPOINT_STOP_SECONDS = 10.0  # the last checkpoint at a stop waits at most this long
 
 Listen = tuple[str, int]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def network_policy(settings: Settings) -> NetworkPolicy:
@@ -166,7 +163,7 @@ class Daemon:
         config_path: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
         web: Listen | None = None,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
         rng: random.Random | None = None,
         poll_interval: float = CONFIG_POLL_SECONDS,
         handle_signals: bool = True,

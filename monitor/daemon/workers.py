@@ -52,6 +52,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from monitor.clock import Clock, utc_now
 from monitor.config.settings import SourceSettings
 from monitor.daemon.scheduler import (
     Cadence,
@@ -82,10 +83,6 @@ LEASE_PERIOD_ENV = "MONITOR_LEASE_PERIOD"
 # the lease is handed back with its due time unchanged, for another worker to take now.
 OnDue = Callable[[str], Awaitable[bool | None]]
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def worker_name() -> str:
@@ -306,7 +303,7 @@ class LeaseScheduler:
         on_due: OnDue | Callable[[str], Awaitable[None]],
         *,
         store: PostgresEventStore,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
         rng: random.Random | None = None,
         lease_period: float = DEFAULT_LEASE_PERIOD,
         capacity: int = 16,

@@ -46,7 +46,7 @@ import ipaddress
 import logging
 import re
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,6 +54,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import apprise
 
+from monitor.clock import Clock, utc_now
 from monitor.config.settings import ChannelSettings, Settings
 from monitor.errors import ConcurrencyError, MonitorError
 from monitor.events import (
@@ -78,7 +79,6 @@ from monitor.notify.render import (
     route,
 )
 from monitor.store import EventStore
-from monitor.store.base import utc_now
 
 __all__ = [
     "CURSOR",
@@ -324,7 +324,7 @@ class Notifier:
         store: EventStore,
         settings: Settings,
         *,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
         retry_base: float = 5.0,
         max_attempts: int = 6,
     ) -> None:

@@ -50,19 +50,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
+from monitor.clock import Clock, utc_now
 from monitor.errors import BlobMissingError, StoreError, StoreUnavailableError
 from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes
 from monitor.store import describe_url
 from monitor.store.base import (
     AppendPlan,
-    Clock,
     PagedIteration,
     check_seq,
     normalize,
     plan_append,
     streams_named,
     type_filter,
-    utc_now,
 )
 from monitor.store.blobs import blob_id, decode_blob_async, encode_blob_async
 

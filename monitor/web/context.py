@@ -14,7 +14,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -99,7 +99,3 @@ def age_seconds(stamp: str | None, now: datetime) -> int | None:
     if not stamp:
         return None
     return max(0, int((now - parse_time(stamp)).total_seconds()))
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -20,8 +20,9 @@ from typing import Any
 
 from aiohttp import web
 
+from monitor.clock import utc_now
 from monitor.events import format_time, parse_time
-from monitor.web.context import WebContext, age_seconds, context_of, utc_now
+from monitor.web.context import WebContext, age_seconds, context_of
 from monitor.web.model import STATUSES, ReadModel
 
 log = logging.getLogger(__name__)
