@@ -11,7 +11,8 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.checkpoint import configured_key_path, journal_path, load_or_create_key
+from monitor.audit.checkpoint import configured_key_path, journal_path, load_or_create_key
+from monitor.audit.evidence import EVIDENCE_TYPES, write_evidence
 from monitor.commands.common import (
     MAX_SEQ,
     Subparsers,
@@ -21,7 +22,6 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.commands.export import output_directory, require_empty
-from monitor.evidence import EVIDENCE_TYPES, write_evidence
 from monitor.store import open_store
 
 

@@ -11,9 +11,9 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
+from monitor.core.textsafe import for_terminal
 from monitor.events import EVENT_TYPES, StoredEvent, format_time
 from monitor.store import open_store
-from monitor.textsafe import for_terminal
 
 from .common import UsageError
 

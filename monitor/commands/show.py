@@ -16,9 +16,9 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
+from monitor.core.textsafe import for_terminal
 from monitor.events import format_time
 from monitor.store import EventStore, open_store
-from monitor.textsafe import for_terminal
 
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
 

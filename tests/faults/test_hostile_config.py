@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.config import parse_config
+from monitor.config.parse import parse_config
 from monitor.errors import ConfigError, ConfigProblem
 
 SOURCE = """\
@@ -112,7 +112,7 @@ def test_a_regex_feature_without_a_linear_time_engine_is_refused(
 
 def test_catastrophic_patterns_are_accepted_and_run_in_linear_time() -> None:
     """``(a+)+$`` backtracks exponentially in Python's re; RE2 runs it in one pass."""
-    from monitor.extract import apply_ignore
+    from monitor.extract.document import apply_ignore
 
     evil = "a" * 50_000 + "!"
     out = apply_ignore([("text", f"keep {evil} keep")], ("(a+)+$", "(x+x+)+y"))
@@ -122,7 +122,7 @@ def test_catastrophic_patterns_are_accepted_and_run_in_linear_time() -> None:
         path="sources.toml",
         environ={},
     )
-    from monitor.rules import compile_rules
+    from monitor.core.rules import compile_rules
 
     compiled = compile_rules(settings.rules)
     assert compiled[0].regex[0].starts(evil) == []
@@ -139,7 +139,7 @@ def test_catastrophic_patterns_are_accepted_and_run_in_linear_time() -> None:
 def test_word_digit_and_space_classes_keep_their_unicode_meaning(
     pattern: str, text: str, left: str
 ) -> None:
-    from monitor.extract import apply_ignore
+    from monitor.extract.document import apply_ignore
 
     assert apply_ignore([("text", text)], (pattern,)) == [("text", left)]
 

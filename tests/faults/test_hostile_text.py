@@ -16,10 +16,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from monitor.cli import main
-from monitor.config import load_config
+from monitor.config.parse import load_config
+from monitor.core.textsafe import for_markdown, for_terminal, show_bidi
 from monitor.store import open_store
-from monitor.textsafe import for_markdown, for_terminal, show_bidi
-from monitor.web import create_app
+from monitor.web.app import create_app
 from tests.pageserver import PageServer
 
 RLO = "\u202e"

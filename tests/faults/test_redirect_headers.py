@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp import web
 
-from monitor.fetch import Fetcher
-from monitor.settings import MonitorSettings, SourceSettings
+from monitor.check.fetch import Fetcher
+from monitor.config.settings import MonitorSettings, SourceSettings
 from tests.pageserver import PageServer
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
