@@ -81,7 +81,7 @@ class Run:
     seconds: float
     rounds: int  # rounds of healthy checks completed while it ran
     slowest_round: float  # seconds
-    loop_lag: float  # the longest the event loop was late, seconds
+    loop_lag: float  # the longest the event loop's thread ran without yielding, CPU seconds
     rss_growth_mb: float
 
     def assert_neighbours_unaffected(self) -> None:
@@ -139,10 +139,13 @@ class World:
         lags: list[float] = [0.0]
 
         async def lag_probe() -> None:
+            # CPU time of the loop's own thread, not wall time: a loop blocked by parsing
+            # or decompression burns CPU there, while a machine busy with other work only
+            # delays the wake-up, which is not this code's fault and must not fail a test.
             while not stop.is_set():
-                before = time.monotonic()
+                before = time.thread_time()
                 await asyncio.sleep(0.01)
-                lags.append(time.monotonic() - before - 0.01)
+                lags.append(time.thread_time() - before)
 
         await asyncio.gather(*(self.check_now(s) for s in self.healthy))  # baselines
         probe = asyncio.create_task(lag_probe())
