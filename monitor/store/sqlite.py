@@ -327,7 +327,7 @@ class SqliteEventStore(PagedIteration):
                 raise
             if immutable:
                 _warn_unread_wal(where)
-            logger.debug("opened event store %s read-only", where)
+            logger.debug("opened event store %s read-only%s", where, " (immutable)" * immutable)
             return cls(where, writer, reader, clock=clock)
         raise AssertionError("unreachable: the immutable attempt returns or raises")
 
