@@ -20,8 +20,9 @@ from monitor.audit.checkpoint import (
     merkle_tree,
     public_key_path,
 )
+from monitor.audit.tail import require_intact_tail
 from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
-from monitor.store import open_store
+from monitor.store import describe_url, open_store
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -51,6 +52,8 @@ async def run(args: argparse.Namespace) -> int:
     settings = settings_if_present(args)
     key_path = configured_key_path(settings)
     async with open_store(database_url(args, settings), create=False) as store:
+        # A checkpoint is appended and signed: never over a log altered at its head.
+        await require_intact_tail(store, describe_url(database_url(args, settings)))
         # Only once the database opened as a log: a typo in --db must not leave a new key.
         signer = load_or_create_key(key_path)
         head_seq, _ = await store.head()

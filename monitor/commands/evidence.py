@@ -13,6 +13,7 @@ from pathlib import Path
 
 from monitor.audit.checkpoint import configured_key_path, journal_path, load_or_create_key
 from monitor.audit.evidence import EVIDENCE_TYPES, write_evidence
+from monitor.audit.tail import require_intact_tail
 from monitor.commands.common import (
     MAX_SEQ,
     Subparsers,
@@ -22,7 +23,7 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.commands.export import output_directory, require_empty
-from monitor.store import open_store
+from monitor.store import describe_url, open_store
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -46,6 +47,8 @@ async def run(args: argparse.Namespace) -> int:
     key_path = configured_key_path(settings)
     with output_directory(target):
         async with open_store(database_url(args, settings), create=False) as store:
+            # A checkpoint may be appended and signed: never over a log altered at its head.
+            await require_intact_tail(store, describe_url(database_url(args, settings)))
             event = await store.get_event(args.seq) if args.seq > 0 else None
             if event is None:
                 raise UsageError(f"there is no event at seq {args.seq}; `monitor log` lists them")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from monitor.audit.checkpoint import configured_key_path, journal_path, load_or_create_key
 from monitor.audit.export import export_bundle
+from monitor.audit.tail import require_intact_tail
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -25,7 +26,7 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.config.settings import Settings
-from monitor.store import open_store
+from monitor.store import describe_url, open_store
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -97,6 +98,8 @@ async def _export(
 ) -> int:
     key_path = configured_key_path(settings)
     async with open_store(database_url(args, settings), create=False) as store:
+        # A checkpoint is appended and signed: never over a log altered at its head.
+        await require_intact_tail(store, describe_url(database_url(args, settings)))
         # Only once the database opened as a log: a typo in --db must not leave a new key.
         signer = load_or_create_key(key_path)
         if args.source is not None and await store.stream_version(args.source) == 0:

@@ -85,6 +85,24 @@ def test_check_refuses_to_append_to_a_tampered_log(
     assert count(db) == before  # nothing appended, not even the source's registration
 
 
+@pytest.mark.parametrize(
+    "argv", [["checkpoint"], ["export", "out"], ["evidence", "1", "out"]], ids=" ".join
+)
+def test_no_checkpoint_is_signed_over_a_tampered_log(
+    site: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = site / "monitor.db"
+    with tampering(db) as conn:
+        delete_middle(conn)
+    before = count(db)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert "monitor verify" in err and "refusing to append" in err
+    assert count(db) == before  # no CheckpointSigned sealing the damage
+    assert not (site / "out").exists()
+
+
 def test_check_appends_to_an_intact_log(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check"]) == 0
     assert count(site / "monitor.db") > EVENTS
