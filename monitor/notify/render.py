@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from monitor.config.settings import SEVERITY_ORDER, ChannelSettings, RuleSettings
+from monitor.core.textsafe import show_bidi
 from monitor.events import StoredEvent
 
 __all__ = [
@@ -158,7 +159,9 @@ _MD_SPECIAL = re.compile(r"([\\`*_~\[\]<>|#])")
 
 
 def _esc(text: str, fmt: Format) -> str:
-    """Page text is data, never markup: escape what Markdown would interpret."""
+    """Page text is data, never markup: escape what Markdown would interpret, and show
+    bidi controls (which would reorder the alert on screen) as ``[U+202E]``."""
+    text = show_bidi(text)
     return _MD_SPECIAL.sub(r"\\\1", text) if fmt == "markdown" else text
 
 
