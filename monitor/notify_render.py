@@ -107,6 +107,8 @@ def alert_severity(event_type: str, data: Mapping[str, Any], *, alert_after: int
     if event_type == "ContentSuspect":
         return "medium"
     if event_type == "FetchFailed":
+        if data.get("error") == "deferred":
+            return None  # the host asked for quiet; nothing is wrong with the page
         return "low" if int(data.get("consecutive_failures", 1)) == alert_after else None
     if event_type == "SourceRecovered":
         return "low" if int(data.get("failures", 0)) >= alert_after else None

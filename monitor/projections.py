@@ -203,6 +203,9 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             suspects=state.suspects + 1,
             **common,
         )
+    if kind == "FetchFailed" and data.get("error") == "deferred":
+        # Its host asked for quiet and nothing was sent: no failure of the source.
+        return _evolve(state, **common)
     if kind == "FetchFailed":
         return _evolve(
             state,

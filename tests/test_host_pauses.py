@@ -1,0 +1,151 @@
+"""A host that asks for quiet: `monitor check` ends, defers its sources and remembers.
+
+Real parts only: an aiohttp server on 127.0.0.1 answering 429 / 503 with
+``Retry-After`` (seconds or an HTTP date), a SQLite log on disk, the real CLI — in
+this process and, for "the next check", in a second one.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from monitor.cli import main
+from tests.pageserver import PageServer
+
+PATHS = ("/a", "/b", "/c", "/d")
+
+
+def page(title: str) -> str:
+    return (
+        f"<!doctype html><html><head><title>{title}</title></head><body><main>"
+        f"<h1>{title}</h1><p>We publish the {title} report twice a year, with the number "
+        "of government requests for user data we received and how we answered.</p>"
+        "</main></body></html>"
+    )
+
+
+def retry_after(form: str, seconds: int) -> str:
+    if form == "seconds":
+        return str(seconds)
+    when = datetime.now(UTC) + timedelta(seconds=seconds)
+    return email.utils.format_datetime(when, usegmt=True)
+
+
+def four_sources(workdir: Path, server: PageServer, *, per_host: int = 2) -> dict[str, str]:
+    """Four sources on one host; /a answers whatever ``limit`` sets, the rest 200."""
+    ids = {}
+    lines = [
+        f'[monitor]\ndatabase = "sqlite:///monitor.db"\nconcurrency = 4\nper_host = {per_host}\n'
+    ]
+    for path in PATHS:
+        source_id = f"src-{path[1:]}"
+        ids[path] = source_id
+        server.set(path, page(source_id))
+        lines.append(
+            f'[[source]]\nid = "{source_id}"\nurl = "{server.url(path)}"\n'
+            f'company = "Example"\ntitle = "{source_id}"\n'
+        )
+    (workdir / "sources.toml").write_text("\n".join(lines), encoding="utf-8")
+    return ids
+
+
+def limit(server: PageServer, status: int, header: str) -> list[str]:
+    """The host answers its first request ``status`` with ``Retry-After: header``, then
+    normally; returns the list of paths that got the refusal (one)."""
+    refused: list[str] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if not refused:
+            refused.append(request.path)
+            return web.Response(status=status, text="slow down", headers={"Retry-After": header})
+        return web.Response(text=page(f"src-{request.path[1:]}"), content_type="text/html")
+
+    for path in PATHS:
+        server.handlers[path] = handler
+    return refused
+
+
+def outcomes(out: str) -> dict[str, str]:
+    """source id -> outcome word of each line `monitor check` printed."""
+    found = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith("src-"):
+            found[parts[0]] = parts[1]
+    return found
+
+
+def requested(server: PageServer) -> Counter[str]:
+    return Counter(path for path, _ in server.requests)
+
+
+def log_events(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    capsys.readouterr()
+    assert main(["log", "--json"]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def check_in_another_process(workdir: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "check"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(45)  # "ends within the bound": a pass that waits for the hour never ends
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("form", ["seconds", "date"])
+def test_a_long_pause_defers_the_hosts_sources_and_the_next_process_asks_nothing(
+    workdir: Path,
+    page_server: PageServer,
+    capsys: pytest.CaptureFixture[str],
+    status: int,
+    form: str,
+) -> None:
+    ids = four_sources(workdir, page_server, per_host=1)
+    refused = limit(page_server, status, retry_after(form, 3600))
+
+    assert main(["check"]) == 3  # partial: some sources deferred
+    out = outcomes(capsys.readouterr().out)
+    # One request, refused and not retried (the pause is longer than the bound); the
+    # three sources not yet fetched when it came are deferred without a request.
+    assert len(page_server.requests) == 1
+    assert out[ids[refused[0]]] == "failed"
+    assert sorted(out.values()) == ["deferred", "deferred", "deferred", "failed"]
+
+    before = len(page_server.requests)
+    second = check_in_another_process(workdir)
+    assert second.returncode == 3, second.stderr
+    assert len(page_server.requests) == before  # zero requests to the paused host
+    assert set(outcomes(second.stdout).values()) == {"deferred"}
+    assert "asked for quiet until" in second.stdout
+    assert "asked for quiet until" in second.stderr  # and the process says so once more
+
+    events = log_events(capsys)
+    deferred = [e for e in events if e["type"] == "FetchFailed" and e["data"]["error"] == "deferred"]  # type: ignore[index]
+    assert len(deferred) == 3 + 4
+    for event in deferred:
+        data = event["data"]
+        assert isinstance(data, dict)
+        until = datetime.fromisoformat(str(data["paused_until"]).replace("Z", "+00:00"))
+        assert timedelta(minutes=55) < until - datetime.now(UTC) <= timedelta(hours=1)
+        # No failure in a row: the count alert_after_failures reads does not move.
+        refused_id = ids[refused[0]]
+        assert data["consecutive_failures"] == (1 if event["stream"] == refused_id else 0)
