@@ -12,6 +12,8 @@ Invariants:
 * a check runs with a slot of its host (``Fetcher.reserve_host``, which also waits
   out a ``Retry-After``) *before* one of the ``concurrency`` global slots, so checks
   queued behind a slow, hung or rate-limiting site hold nothing the other sites need;
+  the pause is kept in the store (``monitor.store.pauses``), so a restarted daemon
+  and the other workers wait it out too instead of asking the host again at once;
 * a reload (SIGHUP, or a change of the config file's mtime, size or inode seen by
   polling) applies a valid config completely — ``SourceRegistered`` /
   ``SourceUpdated`` / ``SourceRemoved`` appended, jobs added / retimed / removed, a
@@ -63,6 +65,7 @@ from monitor.projections import SourceState
 from monitor.scheduler import CheckScheduler
 from monitor.settings import Settings
 from monitor.store import EventStore, open_store, url_scheme
+from monitor.store.pauses import pauses_of
 
 if TYPE_CHECKING:  # monitor.workers needs asyncpg, which SQLite users need not install
     from monitor.workers import Leadership, LeaseScheduler
@@ -398,7 +401,11 @@ class Daemon:
         if previous is not None and previous.settings.monitor == settings.monitor:
             fetcher, limit, browser = previous.fetcher, previous.limit, previous.browser
         else:
-            fetcher = Fetcher(settings.monitor, network_policy(settings))
+            # The store's pause book: a Retry-After another worker (or this daemon before a
+            # restart) was sent is waited out here too, holding no global slot meanwhile.
+            fetcher = Fetcher(
+                settings.monitor, network_policy(settings), pauses=pauses_of(self._store)
+            )
             self._fetchers.append(fetcher)
             limit = asyncio.Semaphore(settings.monitor.concurrency)
             browser = None

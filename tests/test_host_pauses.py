@@ -7,6 +7,7 @@ this process and, for "the next check", in a second one.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import os
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +23,11 @@ import pytest
 from aiohttp import web
 
 from monitor.cli import main
+from monitor.config import load_config
+from monitor.daemon import Daemon
+from monitor.pipeline import CheckReport
+from monitor.store import open_store
+from monitor.store.pauses import pauses_of
 from tests.pageserver import PageServer
 
 PATHS = ("/a", "/b", "/c", "/d")
@@ -139,7 +146,9 @@ def test_a_long_pause_defers_the_hosts_sources_and_the_next_process_asks_nothing
     assert "asked for quiet until" in second.stderr  # and the process says so once more
 
     events = log_events(capsys)
-    deferred = [e for e in events if e["type"] == "FetchFailed" and e["data"]["error"] == "deferred"]  # type: ignore[index]
+    deferred = [
+        e for e in events if e["type"] == "FetchFailed" and e["data"]["error"] == "deferred"
+    ]  # type: ignore[index]
     assert len(deferred) == 3 + 4
     for event in deferred:
         data = event["data"]
@@ -149,3 +158,125 @@ def test_a_long_pause_defers_the_hosts_sources_and_the_next_process_asks_nothing
         # No failure in a row: the count alert_after_failures reads does not move.
         refused_id = ids[refused[0]]
         assert data["consecutive_failures"] == (1 if event["stream"] == refused_id else 0)
+
+
+@pytest.mark.timeout(45)
+def test_sources_fetched_before_the_refusal_came_are_not_deferred(
+    workdir: Path, page_server: PageServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With two requests in flight per host, whatever was already fetched is kept."""
+    ids = four_sources(workdir, page_server, per_host=2)
+    limit(page_server, 429, "3600")
+    assert main(["check"]) == 3
+    out = outcomes(capsys.readouterr().out)
+    asked = requested(page_server)
+    for path, source_id in ids.items():
+        if asked[path] == 0:
+            assert out[source_id] == "deferred"
+        else:
+            assert out[source_id] in ("baseline", "failed")
+    assert list(out.values()).count("failed") == 1
+
+
+@pytest.mark.timeout(45)
+def test_a_short_pause_is_waited_out_within_the_bound(
+    workdir: Path, page_server: PageServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = four_sources(workdir, page_server, per_host=1)
+    refused = limit(page_server, 429, "2")
+    assert main(["check"]) == 0  # 2 s is within the default --max-wait of 10 s
+    out = outcomes(capsys.readouterr().out)
+    assert set(out.values()) == {"baseline"}
+    assert requested(page_server)[refused[0]] == 2  # refused once, then asked again
+    assert len(out) == len(ids)
+
+
+@pytest.mark.timeout(45)
+@pytest.mark.parametrize("form", ["seconds", "date"])
+def test_after_the_pause_the_host_is_asked_again_and_every_source_captured(
+    workdir: Path, page_server: PageServer, capsys: pytest.CaptureFixture[str], form: str
+) -> None:
+    four_sources(workdir, page_server, per_host=1)
+    limit(page_server, 429, retry_after(form, 3))
+    assert main(["check", "--max-wait", "0.5"]) == 3
+    first = outcomes(capsys.readouterr().out)
+    assert sorted(first.values()) == ["deferred", "deferred", "deferred", "failed"]
+    paused_until = max(
+        datetime.fromisoformat(str(e["data"]["paused_until"]).replace("Z", "+00:00"))  # type: ignore[index]
+        for e in log_events(capsys)
+        if e["type"] == "FetchFailed" and "paused_until" in e["data"]  # type: ignore[operator]
+    )
+    # Wait for the pause the host named to end (setup, not an assertion on time).
+    time.sleep(max(0.0, (paused_until - datetime.now(UTC)).total_seconds()) + 0.3)
+
+    before = len(page_server.requests)
+    assert main(["check"]) == 0
+    second = outcomes(capsys.readouterr().out)
+    assert sorted(second.values()) == ["baseline"] * 4  # every source captured now
+    assert len(page_server.requests) - before == 4
+
+
+async def test_a_restarted_daemon_honours_the_stored_pause_and_checks_other_hosts_meanwhile(
+    workdir: Path, page_server: PageServer
+) -> None:
+    arrivals: dict[str, list[datetime]] = {}
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        arrivals.setdefault(request.path, []).append(datetime.now(UTC))
+        return web.Response(text=page(f"src-{request.path[1:]}"), content_type="text/html")
+
+    # "localhost" and "127.0.0.1" are different hosts to politeness, and to pauses.
+    paused = {f"quiet{i}": f"http://localhost:{page_server.port}/q{i}" for i in range(2)}
+    fine = {f"fine{i}": page_server.url(f"/f{i}") for i in range(3)}
+    for path in ("/q0", "/q1", "/f0", "/f1", "/f2"):
+        page_server.handlers[path] = handler
+    lines = ["[monitor]", 'per_host = 2\nconcurrency = 4\ngrace_period = "1s"']
+    for source_id, url in {**paused, **fine}.items():
+        lines += ["[[source]]", f'id = "{source_id}"', f'url = "{url}"', 'interval = "10s"', ""]
+    (workdir / "sources.toml").write_text("\n".join(lines), encoding="utf-8")
+    db = f"sqlite:///{workdir / 'm.db'}"
+
+    # What the daemon's previous life was told: localhost wants quiet for a few seconds.
+    until = datetime.now(UTC) + timedelta(seconds=3)
+    async with open_store(db) as store:
+        pauses = pauses_of(store)
+        assert pauses is not None
+        await pauses.pause_host(
+            f"localhost:{page_server.port}", until, reason="HTTP 429", now=datetime.now(UTC)
+        )
+
+    reports: list[CheckReport] = []
+    daemon = Daemon(
+        load_config(workdir / "sources.toml", environ={}),
+        database=db,
+        handle_signals=False,
+        on_report=reports.append,
+    )
+    task = asyncio.create_task(daemon.run())
+    try:
+        await asyncio.wait_for(daemon.ready.wait(), 10)
+
+        def checked() -> set[str]:
+            return {r.source_id for r in reports}
+
+        await wait_for(lambda: set(fine) <= checked(), 20)
+        # Every other host was checked while localhost's pause ran (nothing went to
+        # localhost before its end) ...
+        assert all(t >= until for p in ("/q0", "/q1") for t in arrivals.get(p, []))
+        await wait_for(lambda: set(paused) <= checked(), 20)
+    finally:
+        daemon.request_stop()
+        await asyncio.wait_for(task, 15)
+    # ... and after it ended the paused sources were asked, and captured.
+    for path in ("/q0", "/q1"):
+        assert arrivals[path] and min(arrivals[path]) >= until
+    assert {r.source_id: r.outcome for r in reports if r.source_id in paused} == {
+        s: "baseline" for s in paused
+    }
+
+
+async def wait_for(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
