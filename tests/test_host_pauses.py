@@ -21,13 +21,20 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
+from monitor.classify import Failed, decide
 from monitor.cli import main
 from monitor.config import load_config
 from monitor.daemon import Daemon
+from monitor.events import StoredEvent
+from monitor.notify_render import alert_severity
 from monitor.pipeline import CheckReport
+from monitor.projections import SourceState, apply
+from monitor.settings import SourceSettings
 from monitor.store import open_store
 from monitor.store.pauses import pauses_of
+from monitor.web import create_app
 from tests.pageserver import PageServer
 
 PATHS = ("/a", "/b", "/c", "/d")
@@ -280,3 +287,92 @@ async def wait_for(condition: Callable[[], bool], seconds: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.02)
+
+
+@pytest.mark.timeout(45)
+def test_a_paused_host_shows_in_log_show_metrics_and_the_web_view(
+    workdir: Path, page_server: PageServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = four_sources(workdir, page_server, per_host=1)
+    assert main(["check"]) == 0  # every source has a baseline
+    refused = limit(page_server, 429, "3600")
+    assert main(["check"]) == 3
+    capsys.readouterr()
+    host = f"127.0.0.1:{page_server.port}"
+    deferred_id = next(ids[p] for p in PATHS if p != refused[0])
+
+    assert main(["log", "--source", deferred_id]) == 0
+    out, err = capsys.readouterr()
+    assert "deferred until" in out.splitlines()[-1]
+    assert f"# {host} asked for quiet until" in err
+    assert main(["log", "--json"]) == 0
+    assert "asked for quiet until" not in capsys.readouterr().err  # JSON lines only
+
+    assert main(["show", deferred_id]) == 0
+    out, err = capsys.readouterr()
+    assert "report twice a year" in out
+    assert f"# paused: {host} asked for quiet until" in err
+
+    async def web_pages() -> dict[str, str]:
+        settings = load_config(workdir / "sources.toml", environ={})
+        async with open_store(f"sqlite:///{workdir / 'monitor.db'}", create=False) as store:
+            app = create_app(store, settings)
+            async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+                pages = {}
+                for path in ("/metrics", f"/sources/{deferred_id}", "/"):
+                    response = await client.get(path)
+                    assert response.status == 200
+                    pages[path] = await response.text()
+                return pages
+
+    pages = asyncio.run(web_pages())
+    metrics = dict(
+        line.rsplit(" ", 1) for line in pages["/metrics"].splitlines() if line[:1] != "#"
+    )
+    assert metrics["monitor_hosts_paused"] == "1"
+    until = float(metrics[f'monitor_host_paused_until_seconds{{host="{host}"}}'])
+    assert 3000 < until - time.time() <= 3600
+    assert metrics['monitor_checks_total{outcome="deferred"}'] == "3"
+    assert 'monitor_fetch_failures_total{error="deferred"}' not in metrics
+    assert "asked for quiet until" in pages[f"/sources/{deferred_id}"]
+    assert "Deferred: the host asked for quiet" in pages[f"/sources/{deferred_id}"]
+    assert host in pages["/"] and "asked for quiet" in pages["/"]
+
+
+def test_a_deferred_check_neither_counts_as_a_failure_nor_alerts() -> None:
+    """Two failures, then deferrals, then a third failure: the alert comes with the third."""
+    source = SourceSettings(id="s", url="http://127.0.0.1:9/")
+    now = datetime(2025, 3, 1, tzinfo=UTC)
+    state = SourceState(source_id="s")
+    alerts = []
+    for seq, error in enumerate(("http", "http", "deferred", "deferred", "http"), start=1):
+        outcome = Failed(
+            url=source.url,
+            error=error,
+            message="m",
+            status=None,
+            fetched_at=now,
+            until=now + timedelta(hours=1) if error == "deferred" else None,
+        )
+        [event] = decide(state, outcome, source=source, rules=(), now=now)
+        stored = StoredEvent(
+            seq=seq,
+            event_id=str(seq),
+            stream="s",
+            version=seq,
+            type=event.type,
+            schema=1,
+            recorded_at="2025-03-01T00:00:00.000000Z",
+            data=event.to_data(),
+            prev_hash="0" * 64,
+            hash="0" * 64,
+        )
+        state = apply(state, stored)
+        alerts.append(alert_severity(stored.type, stored.data, alert_after=3))
+        if error == "deferred":
+            assert stored.data["paused_until"] == "2025-03-01T01:00:00.000000Z"
+            assert state.status == "failing" and state.consecutive_failures == 2
+        else:
+            assert "paused_until" not in stored.data  # other failures keep their shape
+    assert alerts == [None, None, None, None, "low"]
+    assert state.consecutive_failures == 3 and state.failures == 3

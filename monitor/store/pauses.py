@@ -24,11 +24,13 @@ Invariants every implementation keeps (tests/store/test_pauses.py runs against e
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+from monitor.errors import StoreError
 from monitor.events import parse_time
 
 __all__ = [
@@ -36,8 +38,12 @@ __all__ = [
     "HostPauses",
     "MemoryHostPauses",
     "host_key",
+    "pause_of_url",
     "pauses_of",
+    "running_pauses",
 ]
+
+log = logging.getLogger(__name__)
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -132,3 +138,22 @@ def _moment(value: object) -> datetime:
     if isinstance(value, datetime):
         return value.astimezone(UTC)
     return parse_time(str(value))
+
+
+async def running_pauses(store: object, now: datetime) -> list[HostPause]:
+    """Every pause still running at ``now`` in ``store`` ([] when it keeps none)."""
+    pauses = pauses_of(store)
+    if pauses is None:
+        return []
+    try:
+        return await pauses.host_pauses(now=now)
+    except StoreError as exc:
+        # Shown beside the log (web view, `monitor log`), never worth failing those for.
+        log.warning("could not read the host pauses: %s", exc)
+        return []
+
+
+def pause_of_url(pauses: list[HostPause], url: str) -> HostPause | None:
+    """The pause among ``pauses`` that holds requests to ``url``, if any."""
+    key = host_key(url) if url else ""
+    return next((p for p in pauses if p.host == key), None)
