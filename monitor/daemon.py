@@ -13,7 +13,9 @@ Invariants:
   out a ``Retry-After``) *before* one of the ``concurrency`` global slots, so checks
   queued behind a slow, hung or rate-limiting site hold nothing the other sites need;
   the pause is kept in the store (``monitor.store.pauses``), so a restarted daemon
-  and the other workers wait it out too instead of asking the host again at once;
+  and the other workers wait it out too instead of asking the host again at once
+  (with leases a check is not held for a long pause: its lease is freed, due when
+  the pause ends, so the worker's claims keep serving other hosts);
 * a reload (SIGHUP, or a change of the config file's mtime, size or inode seen by
   polling) applies a valid config completely — ``SourceRegistered`` /
   ``SourceUpdated`` / ``SourceRemoved`` appended, jobs added / retimed / removed, a
@@ -55,9 +57,9 @@ from monitor.checkpoint import (
     load_or_create_key,
 )
 from monitor.config import load_config
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, HostPausedError, MonitorError
 from monitor.events import parse_time
-from monitor.fetch import Fetcher
+from monitor.fetch import RETRY_AFTER_INLINE, Fetcher
 from monitor.netpolicy import NetworkPolicy
 from monitor.notify import Notifier
 from monitor.pipeline import CheckReport, CheckRunner, render_mode
@@ -403,8 +405,13 @@ class Daemon:
         else:
             # The store's pause book: a Retry-After another worker (or this daemon before a
             # restart) was sent is waited out here too, holding no global slot meanwhile.
+            # With leases a check waiting on a pause would hold one of this worker's
+            # claims for up to an hour; it is postponed to the pause's end instead.
             fetcher = Fetcher(
-                settings.monitor, network_policy(settings), pauses=pauses_of(self._store)
+                settings.monitor,
+                network_policy(settings),
+                pauses=pauses_of(self._store),
+                max_wait=RETRY_AFTER_INLINE if self.shares_work else None,
             )
             self._fetchers.append(fetcher)
             limit = asyncio.Semaphore(settings.monitor.concurrency)
@@ -459,8 +466,13 @@ class Daemon:
         if self._gen is not None:
             self._gen.runner.forget(source_id)
 
-    async def _check_due(self, source_id: str) -> bool:
-        """Check a due source; False if it was not checked (stopping, or no longer configured)."""
+    async def _check_due(self, source_id: str) -> bool | datetime:
+        """Check a due source; False if it was not checked (stopping, or no longer configured).
+
+        With leases, a source whose host asked for quiet beyond the fetcher's
+        ``max_wait`` is not checked: the end of the pause is returned, and the lease
+        scheduler makes the source due then.
+        """
         gen = self._gen
         if self._stopping or gen is None:
             return False
@@ -486,6 +498,9 @@ class Daemon:
             if task in self._running:
                 log.warning("check of %s cancelled: the grace period ended", source_id)
             return False
+        except HostPausedError as paused:
+            log.info("check of %s postponed: %s", source_id, paused)
+            return paused.until
         except MonitorError as exc:
             self.status.failures += 1
             log.error("check of %s could not be recorded: %s", source_id, exc)
