@@ -391,7 +391,10 @@ class Fetcher:
                     retry_after = exc.retry_after if isinstance(exc, _StatusError) else None
                     if retry_after is not None and exc.status in (429, 503):
                         self._pause_host(
-                            host, retry_after, f"HTTP {exc.status} with Retry-After to {source.id}"
+                            host,
+                            retry_after,
+                            f"HTTP {exc.status} with Retry-After {retry_after:.0f}s, "
+                            f"answering {source.id}",
                         )
                         await self._share_pause(host)
                     else:

@@ -27,13 +27,15 @@ from monitor.classify import Failed, decide
 from monitor.cli import main
 from monitor.config import load_config
 from monitor.daemon import Daemon
+from monitor.errors import FetchError, HostPausedError
 from monitor.events import StoredEvent
+from monitor.fetch import Fetcher
 from monitor.notify_render import alert_severity
 from monitor.pipeline import CheckReport
 from monitor.projections import SourceState, apply
-from monitor.settings import SourceSettings
+from monitor.settings import MonitorSettings, SourceSettings
 from monitor.store import open_store
-from monitor.store.pauses import pauses_of
+from monitor.store.pauses import MemoryHostPauses, pauses_of
 from monitor.web import create_app
 from tests.pageserver import PageServer
 
@@ -376,3 +378,33 @@ def test_a_deferred_check_neither_counts_as_a_failure_nor_alerts() -> None:
             assert "paused_until" not in stored.data  # other failures keep their shape
     assert alerts == [None, None, None, None, "low"]
     assert state.consecutive_failures == 3 and state.failures == 3
+
+
+async def test_a_fetcher_honours_a_pause_another_fetcher_recorded(page_server: PageServer) -> None:
+    """Two processes in miniature: two fetchers sharing one pause book (the memory twin)."""
+    page_server.set("/x", "<p>x</p>", status=503, headers={"Retry-After": "600"})
+    page_server.set("/y", "<p>y</p>")
+    book = MemoryHostPauses()
+    settings = MonitorSettings()
+    now = datetime.now(UTC)
+    async with Fetcher(settings, pauses=book) as first:
+        with pytest.raises(FetchError) as refused:
+            await first.fetch(SourceSettings(id="x", url=page_server.url("/x")), now=now)
+    assert refused.value.status == 503
+    [recorded] = await book.host_pauses(now=now)
+    assert recorded.host == f"127.0.0.1:{page_server.port}"
+    assert "answering x" in recorded.reason
+
+    async with Fetcher(settings, pauses=book, max_wait=1.0) as second:
+        with pytest.raises(HostPausedError) as deferred:
+            await second.fetch(SourceSettings(id="y", url=page_server.url("/y")), now=now)
+        assert deferred.value.kind == "deferred" and deferred.value.until == recorded.until
+        assert [p.host for p in second.paused_hosts()] == [recorded.host]
+        other = PageServer().start()  # another port is another server: not held
+        try:
+            other.set("/z", "<p>z</p>")
+            result = await second.fetch(SourceSettings(id="z", url=other.url("/z")), now=now)
+            assert result.body == b"<p>z</p>"
+        finally:
+            other.stop()
+    assert [path for path, _ in page_server.requests] == ["/x"]
