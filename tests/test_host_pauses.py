@@ -23,20 +23,20 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.classify import Failed, decide
+from monitor.check.fetch import Fetcher
+from monitor.check.pipeline import CheckReport
 from monitor.cli import main
-from monitor.config import load_config
-from monitor.daemon import Daemon
+from monitor.config.parse import load_config
+from monitor.config.settings import MonitorSettings, SourceSettings
+from monitor.core.classify import Failed, decide
+from monitor.core.projections import SourceState, apply
+from monitor.daemon.service import Daemon
 from monitor.errors import FetchError, HostPausedError
 from monitor.events import StoredEvent
-from monitor.fetch import Fetcher
-from monitor.notify_render import alert_severity
-from monitor.pipeline import CheckReport
-from monitor.projections import SourceState, apply
-from monitor.settings import MonitorSettings, SourceSettings
+from monitor.notify.render import alert_severity
 from monitor.store import open_store
 from monitor.store.pauses import MemoryHostPauses, pauses_of
-from monitor.web import create_app
+from monitor.web.app import create_app
 from tests.pageserver import PageServer
 
 PATHS = ("/a", "/b", "/c", "/d")

@@ -10,10 +10,10 @@ import asyncpg
 import pytest
 from aiohttp import web
 
+from monitor.check.pipeline import CheckReport
 from monitor.cli import main
-from monitor.config import load_config
-from monitor.daemon import Daemon
-from monitor.pipeline import CheckReport
+from monitor.config.parse import load_config
+from monitor.daemon.service import Daemon
 from monitor.store import open_store
 from monitor.store.pauses import pauses_of
 from tests.pageserver import PageServer
