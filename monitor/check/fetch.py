@@ -37,7 +37,7 @@ import socket
 import ssl
 import time
 import urllib.robotparser
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,6 +49,7 @@ from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
 from aiohttp.resolver import DefaultResolver
 
 from monitor.check.netpolicy import NetworkPolicy
+from monitor.clock import Clock, utc_now
 from monitor.config.settings import MonitorSettings, SourceSettings
 from monitor.errors import FetchError, HostPausedError, StoreError
 from monitor.store.pauses import HostPause, HostPauses, host_key, later
@@ -181,7 +182,7 @@ class Fetcher:
     retry_base: float = RETRY_BASE  # seconds before the first retry; doubles each time
     pauses: HostPauses | None = None  # shared Retry-After pauses (the store's), if any
     max_wait: float | None = None  # longest wait on a pause; None: wait out any pause
-    wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    wall_clock: Clock = utc_now  # pauses are shared in wall time; waits use monotonic time
     _pause_info: dict[str, HostPause] = field(default_factory=dict)  # host -> why, until when
     _announced: set[tuple[str, datetime]] = field(default_factory=set)
     _session: aiohttp.ClientSession | None = None
