@@ -11,7 +11,8 @@ Routing rules:
 
 * alertable types: ``ChangeDetected``, ``ContentSuspect``, ``FetchFailed`` (only
   the failure whose ``consecutive_failures`` equals ``alert_after_failures``: one
-  alert per outage, not one per failed check) and ``SourceRecovered`` (only when
+  alert per outage, not one per failed check; never a ``deferred`` one, which sent
+  nothing because the host asked for quiet) and ``SourceRecovered`` (only when
   the outage had reached that threshold, so a blip that was never alerted is
   never "resolved" either);
 * severity: a change's own (``reverted`` changes are ``info``), ``medium`` for a
