@@ -408,3 +408,14 @@ async def test_a_fetcher_honours_a_pause_another_fetcher_recorded(page_server: P
         finally:
             other.stop()
     assert [path for path, _ in page_server.requests] == ["/x"]
+
+
+async def test_short_pauses_in_a_row_never_add_up_past_the_bound(page_server: PageServer) -> None:
+    page_server.set("/storm", "<p>busy</p>", status=429, headers={"Retry-After": "1"})
+    source = SourceSettings(id="storm", url=page_server.url("/storm"))
+    async with Fetcher(MonitorSettings(), max_wait=1.5) as fetcher:
+        with pytest.raises(FetchError) as refused:
+            await fetcher.fetch(source, now=datetime.now(UTC))
+    assert refused.value.status == 429
+    # One pause of 1 s waited out; a second would make 2 s > 1.5 s: given up, not asked again.
+    assert len(page_server.requests) == 2

@@ -370,6 +370,7 @@ class Fetcher:
         max_bytes = source.max_bytes or self.settings.max_bytes
         host = _host(source.url)
         attempt = 0
+        quiet = 0.0  # seconds of Retry-After waited out inside this fetch
         async with self.reserve_host(source.url):
             if self._robots_apply(source):
                 await self._check_robots(source, timeout_s)
@@ -402,7 +403,7 @@ class Fetcher:
                         retry_after = None
                     if not _transient(exc) or attempt >= MAX_ATTEMPTS:
                         raise
-                    if retry_after is not None and retry_after > self._inline_limit():
+                    if retry_after is not None and self._too_long(retry_after, quiet):
                         raise FetchError(
                             "http",
                             f"{exc}; it asks for {retry_after:.0f}s of quiet, so no request "
@@ -410,6 +411,7 @@ class Fetcher:
                             status=exc.status,
                         ) from exc
                     delay = self._backoff(attempt) if retry_after is None else retry_after
+                    quiet += retry_after or 0.0
                     error = exc
                 log.info(
                     "attempt %d for %s failed (%s); retrying in %.1fs",
@@ -420,11 +422,15 @@ class Fetcher:
                 )
                 await asyncio.sleep(delay)
 
-    def _inline_limit(self) -> float:
-        """The longest ``Retry-After`` waited out inside one fetch."""
+    def _too_long(self, retry_after: float, waited: float) -> bool:
+        """Whether a ``Retry-After`` is too long to wait out inside this fetch.
+
+        Each pause may last ``RETRY_AFTER_INLINE``; a caller with ``max_wait`` also
+        bounds their sum, so a few short pauses in a row cannot add up past it.
+        """
         if self.max_wait is None:
-            return RETRY_AFTER_INLINE
-        return min(RETRY_AFTER_INLINE, self.max_wait)
+            return retry_after > RETRY_AFTER_INLINE
+        return retry_after > min(RETRY_AFTER_INLINE, self.max_wait - waited)
 
     def _pause_end(self, host: str) -> str:
         info = self._pause_info.get(host)
