@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from monitor.config.settings import SEVERITY_ORDER, ChannelSettings, RuleSettings
-from monitor.events import StoredEvent
+from monitor.events import FETCH_DEFERRED, StoredEvent
 
 __all__ = [
     "ALERT_TYPES",
@@ -108,7 +108,7 @@ def alert_severity(event_type: str, data: Mapping[str, Any], *, alert_after: int
     if event_type == "ContentSuspect":
         return "medium"
     if event_type == "FetchFailed":
-        if data.get("error") == "deferred":
+        if data.get("error") == FETCH_DEFERRED:
             return None  # the host asked for quiet; nothing is wrong with the page
         return "low" if int(data.get("consecutive_failures", 1)) == alert_after else None
     if event_type == "SourceRecovered":
