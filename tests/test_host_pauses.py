@@ -305,7 +305,7 @@ def test_a_paused_host_shows_in_log_show_metrics_and_the_web_view(
 
     assert main(["log", "--source", deferred_id]) == 0
     out, err = capsys.readouterr()
-    assert "deferred until" in out.splitlines()[-1]
+    assert f"deferred: {host} asked for quiet until" in out.splitlines()[-1]
     assert f"# {host} asked for quiet until" in err
     assert main(["log", "--json"]) == 0
     assert "asked for quiet until" not in capsys.readouterr().err  # JSON lines only

@@ -50,7 +50,7 @@ def brief(event: StoredEvent) -> str:
         case "ContentSuspect":
             return f"{d['reason']}: {d.get('detail', '')}"
         case "FetchFailed" if d.get("error") == "deferred":
-            return f"deferred until {d.get('paused_until', '?')}: {d['message']}"
+            return f"deferred: {d['message']}"  # the message names the host and the end
         case "FetchFailed":
             return f"{d['error']} (#{d.get('consecutive_failures', 1)}): {d['message']}"
         case "SourceRecovered":
