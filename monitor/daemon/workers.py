@@ -283,9 +283,12 @@ WHERE leases.cadence <> excluded.cadence
    OR (leases.lease_until IS NULL AND leases.due_at < now() - make_interval(secs => $4))
 """
 
-# A check its host's Retry-After postponed: free, and due when the pause ends.
+# A check its host's Retry-After postponed: free, and due when the pause ends — by the
+# database's clock ($3) and, should this worker's clock run behind, by its own ($4
+# seconds from now): a claim the worker would only postpone again is never due.
 _POSTPONE = """
-UPDATE leases SET lease_until = NULL, due_at = GREATEST($3, now())
+UPDATE leases SET lease_until = NULL,
+    due_at = GREATEST($3, now() + make_interval(secs => $4))
 WHERE source_id = $1 AND owner = $2
 RETURNING due_at
 """
@@ -527,7 +530,8 @@ class LeaseScheduler:
         """Free a lease whose check must wait for ``until`` (its host asked for quiet)."""
         try:
             async with self._store.coordination() as conn:
-                when = await conn.fetchval(_POSTPONE, source_id, self.owner, until)
+                remaining = max(0.0, (until - self._clock()).total_seconds())
+                when = await conn.fetchval(_POSTPONE, source_id, self.owner, until, remaining)
         except StoreError as exc:
             log.warning("could not postpone the check of %s: %s", source_id, exc)
             return

@@ -13,9 +13,12 @@ from aiohttp import web
 from monitor.check.pipeline import CheckReport
 from monitor.cli import main
 from monitor.config.parse import load_config
+from monitor.config.settings import SourceSettings
 from monitor.daemon.service import Daemon
+from monitor.daemon.workers import LeaseScheduler
 from monitor.store import open_store
 from monitor.store.pauses import pauses_of
+from monitor.store.postgres import PostgresEventStore
 from tests.pageserver import PageServer
 from tests.pg.support import eventually, schema_of, server_url
 
@@ -103,3 +106,41 @@ async def leases_of(url: str, ids: list[str]) -> dict[str, tuple[datetime, objec
     finally:
         await conn.close()
     return {r["source_id"]: (r["due_at"], r["lease_until"]) for r in rows}
+
+
+async def test_a_postponed_lease_is_due_at_the_pause_end_even_on_a_slow_worker_clock(
+    pg_url: str,
+) -> None:
+    """A worker whose clock runs a minute behind the database's still gets its source
+    back only when the pause is over by its own clock (or it would claim and postpone
+    it again and again)."""
+    store = await PostgresEventStore.open(pg_url)
+    behind = timedelta(seconds=60)
+    postponed_once = asyncio.Event()
+
+    def slow_clock() -> datetime:
+        return datetime.now(UTC) - behind
+
+    async def paused(source_id: str) -> datetime:
+        postponed_once.set()
+        return slow_clock() + timedelta(seconds=30)  # the end, as this worker sees it
+
+    scheduler = LeaseScheduler(
+        paused, store=store, clock=slow_clock, lease_period=30, poll_interval=0.2, owner="w"
+    )
+    configured = [SourceSettings(id="s", url="http://127.0.0.1:9/", interval=3600)]
+    try:
+        scheduler.start()
+        scheduler.sync(configured, last_checked={}, jitter_percent=0, default_interval=3600)
+        await asyncio.wait_for(postponed_once.wait(), 10)
+        for _ in range(100):
+            [(due, held)] = (await leases_of(pg_url, ["s"])).values()
+            if held is None:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await scheduler.aclose()
+        await store.close()
+    assert held is None  # freed for any worker, not held through the pause
+    assert due > datetime.now(UTC) + timedelta(seconds=20)
+    assert scheduler.claimed == 1
