@@ -9,6 +9,7 @@
     │   ├── DuplicateEventError an event_id was appended again with different content
     │   ├── BlobMissingError   a blob named by an event is not in the blob store
     │   └── StoreUnavailableError the database cannot be opened, is locked, full or corrupt
+    │       └── ChainBrokenError  the head of the log does not verify; nothing may be appended
     ├── SigningKeyError        the checkpoint signing key cannot be created, read or used
     └── FetchError             a page could not be fetched (``kind`` says why)
         └── HostPausedError    not asked at all: its host wants quiet for longer than we wait
@@ -82,6 +83,10 @@ class BlobMissingError(StoreError):
 
 class StoreUnavailableError(StoreError):
     """The database cannot be used: missing, locked, read-only, full or corrupt."""
+
+
+class ChainBrokenError(StoreUnavailableError):
+    """The log to be extended fails the tail check (``monitor.tail``): it was altered."""
 
 
 class SigningKeyError(MonitorError):

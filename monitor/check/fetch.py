@@ -523,6 +523,9 @@ class Fetcher:
         if validators and validators.last_modified:
             headers["If-Modified-Since"] = validators.last_modified
         url = source.url
+        home = _origin(source.url)
+        # The source's own headers may hold credentials: a redirect elsewhere must not get them.
+        foreign = {k: v for k, v in headers.items() if k not in dict(source.headers)}
         redirects: list[tuple[str, int]] = []
         seen = {url}
         while True:
@@ -530,7 +533,7 @@ class Fetcher:
             try:
                 async with session.get(
                     url,
-                    headers=headers,
+                    headers=headers if _origin(url) == home else foreign,
                     allow_redirects=False,
                     timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout_s),
                 ) as response:
@@ -668,6 +671,17 @@ class Fetcher:
 # The politeness key of a URL: ``host:port``. One definition (``store.pauses.host_key``,
 # cached) so that a pause recorded by one process names the host the others look up.
 _host = host_key
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``, the default port filled in: what "same origin" compares."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
 
 
 def _transient(exc: FetchError) -> bool:

@@ -23,8 +23,10 @@ from monitor.check.pipeline import CheckReport, CheckRunner, render_mode
 from monitor.commands.common import Subparsers, UsageError, database_url, load_settings
 from monitor.config.settings import Settings, SourceSettings
 from monitor.errors import HostPausedError, MonitorError
-from monitor.store import open_store
+from monitor.store import describe_url, open_store
 from monitor.store.pauses import pauses_of
+from monitor.tail import require_intact_tail
+from monitor.textsafe import for_terminal
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +90,15 @@ async def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     sources = select_sources(settings, list(args.ids))
     policy = network_policy(settings)
+    url = database_url(args, settings)
     async with (
-        open_store(database_url(args, settings)) as store,
+        open_store(url) as store,
         Fetcher(
             settings.monitor, policy, pauses=pauses_of(store), max_wait=args.max_wait
         ) as fetcher,
         contextlib.AsyncExitStack() as stack,
     ):
+        await require_intact_tail(store, describe_url(url))
         browser = None
         if any(render_mode(s) != "http" for s in sources):
             # Chromium itself starts only when a page first needs it.
@@ -121,7 +125,7 @@ async def run(args: argparse.Namespace) -> int:
         for finished in asyncio.as_completed([one(s) for s in sources]):
             report = await finished
             deferred += report.outcome == "deferred"
-            print(report.line(), flush=True)
+            print(for_terminal(report.line(), one_line=True), flush=True)
     if deferred:
         log.warning(
             "partial pass: %d of %d sources deferred (their host asked for quiet); "

@@ -16,6 +16,7 @@ from monitor.commands.common import (
 from monitor.events import EVENT_TYPES, StoredEvent, format_time
 from monitor.store import open_store
 from monitor.store.pauses import HostPause, running_pauses
+from monitor.textsafe import for_terminal
 
 from .common import UsageError
 
@@ -80,7 +81,7 @@ async def run(args: argparse.Namespace) -> int:
     since = format_time(parse_when(args.since)) if args.since else None
     sources = set(args.source)
     settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         async for event in store.iterate(types=types or None):
             if sources and event.stream not in sources:
                 continue
@@ -91,7 +92,7 @@ async def run(args: argparse.Namespace) -> int:
             else:
                 print(
                     f"{event.seq:>7}  {event.recorded_at[:19]}Z  {event.stream:<28} "
-                    f"{event.type:<18} {brief(event)}"
+                    f"{event.type:<18} {for_terminal(brief(event), one_line=True)}"
                 )
         if not args.json:
             # Not events: the pauses running now, beside the log (stderr keeps stdout a log).

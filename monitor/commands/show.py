@@ -21,6 +21,7 @@ from monitor.commands.log import pause_line
 from monitor.events import format_time
 from monitor.store import EventStore, open_store
 from monitor.store.pauses import pause_of_url, running_pauses
+from monitor.textsafe import for_terminal
 
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
 
@@ -61,7 +62,7 @@ async def _url_of(store: EventStore, source_id: str) -> str:
 async def run(args: argparse.Namespace) -> int:
     at = format_time(parse_when(args.at)) if args.at else None
     settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         if await store.stream_version(args.id) == 0:
             raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
         result = await text_at(store, args.id, at)
@@ -75,7 +76,10 @@ async def run(args: argparse.Namespace) -> int:
     print(f"# {args.id} as captured at {when}", file=sys.stderr)
     if pause is not None:
         print(f"# paused: {pause_line(pause)}", file=sys.stderr)
-    # Byte for byte what was captured; a newline only for the comfort of a terminal.
+    # Byte for byte what was captured into a pipe; to a terminal, its control and bidi
+    # characters made visible (they could rewrite the screen) and a final newline.
+    if sys.stdout.isatty():
+        text = for_terminal(text)
     sys.stdout.write(text)
     if text and not text.endswith("\n") and sys.stdout.isatty():
         sys.stdout.write("\n")

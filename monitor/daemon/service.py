@@ -67,8 +67,9 @@ from monitor.daemon.scheduler import CheckScheduler
 from monitor.errors import ConfigError, HostPausedError, MonitorError
 from monitor.events import parse_time
 from monitor.notify.notifier import Notifier
-from monitor.store import EventStore, open_store, url_scheme
+from monitor.store import EventStore, describe_url, open_store, url_scheme
 from monitor.store.pauses import pauses_of
+from monitor.tail import require_intact_tail
 
 if TYPE_CHECKING:  # monitor.daemon.workers needs asyncpg, which SQLite users need not install
     from monitor.daemon.workers import Leadership, LeaseScheduler
@@ -255,6 +256,7 @@ class Daemon:
                 self._on_settings(self.settings)
             self._stamp = self._config_stamp()
             store = await stack.enter_async_context(open_store(self.database))
+            await require_intact_tail(store, describe_url(self.database))
             self._store = store
             stack.push_async_callback(self._close_fetchers)
             gen = self._generation(self.settings, previous=None)

@@ -133,6 +133,10 @@ class MemoryEventStore(PagedIteration):
             return self._rows[seq - 1].load()
         return None
 
+    async def event_count(self, *, until: int | None = None) -> int:
+        self._require_open()
+        return len(self._rows) if until is None else min(len(self._rows), max(until, 0))
+
     async def put_blob(self, data: bytes) -> str:
         self._require_open()
         blob = await encode_blob_async(data)

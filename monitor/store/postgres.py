@@ -620,6 +620,13 @@ class PostgresEventStore(PagedIteration):
         rows = await self._fetch(f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq = $1", seq)
         return _row_to_event(rows[0]) if rows else None
 
+    async def event_count(self, *, until: int | None = None) -> int:
+        if until is not None:
+            rows = await self._fetch("SELECT count(*) AS n FROM events WHERE seq <= $1", until)
+            return int(rows[0]["n"])
+        rows = await self._fetch("SELECT count(*) AS n FROM events")
+        return int(rows[0]["n"])
+
     # ------------------------------------------------------------------ waiting
 
     # A plain ``timeout`` argument (ASYNC109): waking early on a notification is the point,
