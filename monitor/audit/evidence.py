@@ -40,10 +40,10 @@ from monitor.audit.checkpoint import (
     public_key_pem,
 )
 from monitor.audit.merkle import MerkleTree, event_leaf
-from monitor.core.textsafe import for_markdown
 from monitor.diff.textdiff import TextDiff, apply_patch, diff_texts
 from monitor.events import StoredEvent
 from monitor.store.base import EventStore
+from monitor.textsafe import for_markdown
 
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
 EVIDENCE_TYPES = ("ChangeDetected", "BaselineCaptured", "ContentSuspect")

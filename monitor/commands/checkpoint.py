@@ -20,9 +20,9 @@ from monitor.audit.checkpoint import (
     merkle_tree,
     public_key_path,
 )
-from monitor.audit.tail import require_intact_tail
 from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
 from monitor.store import describe_url, open_store
+from monitor.tail import require_intact_tail
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:

@@ -20,10 +20,10 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.commands.show import GOOD_CAPTURES
-from monitor.core.textsafe import for_terminal
 from monitor.diff.textdiff import BlockChange, TextDiff, diff_texts
 from monitor.events import StoredEvent, format_time
 from monitor.store import EventStore, open_store
+from monitor.textsafe import for_terminal
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from monitor.audit.checkpoint import configured_key_path, journal_path, load_or_create_key
 from monitor.audit.evidence import EVIDENCE_TYPES, write_evidence
-from monitor.audit.tail import require_intact_tail
 from monitor.commands.common import (
     MAX_SEQ,
     Subparsers,
@@ -24,6 +23,7 @@ from monitor.commands.common import (
 )
 from monitor.commands.export import output_directory, require_empty
 from monitor.store import describe_url, open_store
+from monitor.tail import require_intact_tail
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from monitor.audit.checkpoint import configured_key_path, journal_path, load_or_create_key
 from monitor.audit.export import export_bundle
-from monitor.audit.tail import require_intact_tail
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -27,6 +26,7 @@ from monitor.commands.common import (
 )
 from monitor.config.settings import Settings
 from monitor.store import describe_url, open_store
+from monitor.tail import require_intact_tail
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:

@@ -38,7 +38,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
-from monitor.config.patterns import regex_problem
 from monitor.config.settings import (
     ChannelSettings,
     MonitorSettings,
@@ -49,6 +48,7 @@ from monitor.config.settings import (
 )
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.events import EVENT_TYPES
+from monitor.patterns import regex_problem
 
 __all__ = [
     "is_loopback",
@@ -1000,7 +1000,7 @@ def _css_problem(selector: str) -> str | None:
 
 
 def _regex_problem(pattern: str) -> str | None:
-    # User patterns run on RE2 (monitor.config.patterns): what it refuses is refused here.
+    # User patterns run on RE2 (monitor.patterns): what it refuses is refused here.
     return regex_problem(pattern)
 
 

@@ -25,9 +25,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.config.patterns import UserPattern, compile_user_regex
 from monitor.config.settings import SEVERITY_ORDER, RuleSettings
 from monitor.diff.textdiff import CJK_CHARS, WORD, TextDiff
+from monitor.patterns import UserPattern, compile_user_regex
 
 __all__ = [
     "CompiledRule",

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
-from monitor.config.patterns import UserPattern, compile_user_regex
 from monitor.config.settings import Format, SourceSettings
 from monitor.extract.blocks import (
     HEADING_LEVELS,
@@ -48,6 +47,7 @@ from monitor.extract.charset import decode, detect, media_type_of
 from monitor.extract.data import extract_csv, extract_json
 from monitor.extract.html import extract_html
 from monitor.extract.pdf import extract_pdf
+from monitor.patterns import UserPattern, compile_user_regex
 
 __all__ = [
     "EXTRACTOR_VERSION",
@@ -157,7 +157,7 @@ def choose_format(body: bytes, content_type: str | None, declared: Format | None
 def compile_ignore(patterns: tuple[str, ...]) -> tuple[UserPattern, ...]:
     """The source's ignore regexes, compiled once; an invalid pattern is skipped (logged once).
 
-    On RE2 (``monitor.config.patterns``): a page cannot make a pattern backtrack for minutes.
+    On RE2 (``monitor.patterns``): a page cannot make a pattern backtrack for minutes.
     """
     compiled = []
     for pattern in patterns:

@@ -25,6 +25,7 @@ import sqlite3
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
@@ -32,7 +33,7 @@ import orjson
 
 from monitor.clock import Clock, utc_now
 from monitor.errors import BlobMissingError, StoreError, StoreUnavailableError
-from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes
+from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes, format_time
 from monitor.store.base import (
     PagedIteration,
     check_seq,
@@ -42,11 +43,12 @@ from monitor.store.base import (
     type_filter,
 )
 from monitor.store.blobs import blob_id, decode_blob_async, encode_blob_async
+from monitor.store.pauses import HostPause, later, pause_from_row
 
 logger = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x504D4F4E  # "PMON" in the file header: marks the file as ours
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 EMPTY_GRACE = 1.0  # seconds an existing zero-byte file may take to become a database
 _CHUNK = 500  # bound on "IN (...)" parameters per statement
@@ -82,8 +84,18 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             for action in ("update", "delete")
         ),
     ),
+    # Retry-After pauses (monitor.store.pauses): coordination state beside the log.
+    2: (
+        """CREATE TABLE host_pauses (
+            host TEXT PRIMARY KEY,
+            until TEXT NOT NULL,  -- format_time(): fixed width, so text order is time order
+            reason TEXT NOT NULL,
+            recorded_at TEXT NOT NULL
+        )""",
+    ),
 }
 
+_PAUSE_COLUMNS = "host, until, reason, recorded_at"
 _EVENT_COLUMNS = "seq, event_id, stream, version, type, schema, recorded_at, data, prev_hash, hash"
 # Read back as bytes so a value edited into invalid UTF-8 (or into TEXT) is reported by
 # seq or blob name here, instead of failing inside the driver with no name attached.
@@ -554,6 +566,45 @@ class SqliteEventStore(PagedIteration):
                 "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
                 (name, seq),
             )
+
+    # ------------------------------------------------------------------ host pauses
+
+    async def pause_host(
+        self, host: str, until: datetime, *, reason: str, now: datetime
+    ) -> HostPause:
+        new = HostPause(host=host, until=until, reason=reason, recorded_at=now)
+        async with self._write() as db:
+            rows = list(
+                await db.execute_fetchall(
+                    f"SELECT {_PAUSE_COLUMNS} FROM host_pauses WHERE host = ?", (host,)
+                )
+            )
+            kept = later(pause_from_row(*rows[0]) if rows else None, new)
+            if kept is new:
+                await db.execute_fetchall(
+                    "INSERT INTO host_pauses (host, until, reason, recorded_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET until = excluded.until, "
+                    "reason = excluded.reason, recorded_at = excluded.recorded_at",
+                    (host, format_time(until), reason, format_time(now)),
+                )
+            await db.execute_fetchall(
+                "DELETE FROM host_pauses WHERE until <= ?", (format_time(now),)
+            )
+        return kept
+
+    async def host_pause(self, host: str, *, now: datetime) -> HostPause | None:
+        rows = await self._query(
+            f"SELECT {_PAUSE_COLUMNS} FROM host_pauses WHERE host = ? AND until > ?",
+            (host, format_time(now)),
+        )
+        return pause_from_row(*rows[0]) if rows else None
+
+    async def host_pauses(self, *, now: datetime) -> list[HostPause]:
+        rows = await self._query(
+            f"SELECT {_PAUSE_COLUMNS} FROM host_pauses WHERE until > ? ORDER BY host",
+            (format_time(now),),
+        )
+        return [pause_from_row(*row) for row in rows]
 
     async def close(self) -> None:
         if self._closed:

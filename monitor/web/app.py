@@ -38,9 +38,9 @@ import jinja2
 from aiohttp import web
 
 from monitor.config.settings import Settings
-from monitor.core.textsafe import show_bidi
 from monitor.errors import MonitorError
 from monitor.store import EventStore
+from monitor.textsafe import show_bidi
 from monitor.web.api import add_api_routes
 from monitor.web.context import (
     CONTEXT,

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.audit.tail import tail_problem
 from monitor.cli import main
 from monitor.store import SqliteEventStore
+from monitor.tail import tail_problem
 from tests.pageserver import PageServer
 from tests.test_verify import EVENTS, build_log, tampering
 
