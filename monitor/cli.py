@@ -49,6 +49,8 @@ def _global_options(*, suppress: bool) -> argparse.ArgumentParser:
         "-v",
         "--verbose",
         action="count",
+        # Counted apart after the command, then added (main): "-v check -v" is -vv.
+        dest="verbose_after" if suppress else "verbose",
         default=default(0),
         help="more log output (-vv for debug)",
     )
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbose += vars(args).pop("verbose_after", 0)
     from monitor.logs import configure_logging
 
     handler = configure_logging(args.verbose)
