@@ -61,7 +61,12 @@ def cut_the_end_after_alerting(db: sqlite3.Connection) -> None:
     db.execute(f"DELETE FROM events WHERE seq = {EVENTS}")
 
 
+def garble_head(db: sqlite3.Connection) -> None:
+    db.execute(f"UPDATE events SET data = '{{not json' WHERE seq = {EVENTS}")
+
+
 TAMPERING: dict[str, Callable[[sqlite3.Connection], None]] = {
+    "the last event garbled": garble_head,
     "an event deleted from the middle": delete_middle,
     "the last event edited": edit_head,
     "the event before the last edited": edit_before_head,
