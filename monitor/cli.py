@@ -91,6 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MonitorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # The system refused a file, a directory or the disk where no command expected
+        # it: still one line naming what, not a traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     finally:

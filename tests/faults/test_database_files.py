@@ -136,3 +136,22 @@ async def test_appending_through_a_read_only_store_is_refused(tmp_path: Path) ->
             async with open_store(f"sqlite:///{tmp_path / 'none.db'}", read_only=True):
                 pass
     assert not (tmp_path / "none.db").exists()
+
+
+def test_a_working_directory_the_user_may_not_read_is_one_line(
+    read_only_copy: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key is looked for in the working directory; not being allowed to look is an
+    error of the environment, said in one line."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a directory another user may not read")
+    private = Path(tempfile.mkdtemp(prefix="monitor-private-"))  # 0700, root's
+    try:
+        monkeypatch.chdir(private)
+        with as_nobody():
+            code = main(["--db", f"sqlite:///{read_only_copy}", "verify"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert len(err.splitlines()) == 1 and "Permission denied" in err, err
+    finally:
+        shutil.rmtree(private)
