@@ -155,3 +155,24 @@ def test_a_working_directory_the_user_may_not_read_is_one_line(
         assert len(err.splitlines()) == 1 and "Permission denied" in err, err
     finally:
         shutil.rmtree(private)
+
+
+def test_a_log_of_an_older_schema_is_read_without_upgrading_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copy made by an older version (schema 1: no host_pauses table) is verified and
+    listed as it is; only a command that writes upgrades a database."""
+    asyncio.run(build_log(workdir / "monitor.db"))
+    conn = sqlite3.connect(workdir / "monitor.db", isolation_level=None)
+    try:
+        conn.execute("DROP TABLE host_pauses")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    before = digest(workdir / "monitor.db")
+    assert main(["verify"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["log"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == EVENTS
+    assert digest(workdir / "monitor.db") == before
