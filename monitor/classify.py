@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from monitor.diff import diff_texts
+from monitor.diff import TextDiff, diff_texts
 from monitor.events import (
     BaselineCaptured,
     ChangeDetected,
@@ -75,8 +75,9 @@ from monitor.events import (
     format_time,
     parse_time,
 )
+from monitor.headline import rule_led_summary
 from monitor.projections import SourceState
-from monitor.rules import CompiledRule, highest_severity, match_rules
+from monitor.rules import CompiledRule, RuleMatch, highest_severity, match_rules
 from monitor.settings import SourceSettings
 
 COLLAPSE_RATIO = 0.2  # a text shrinking to under 20 % of the last good one is suspect
@@ -327,10 +328,13 @@ def decide(
     confirm_every: int = 24 * 3600,
     checks_since_event: int = 1,
     old_text_missing: bool = False,
+    figure_matches: Sequence[RuleMatch] = (),
 ) -> list[Event]:
     """The events one check produces. ``old_text`` is the last good text when it differs.
 
     ``old_text_missing``: the store lost that text's blob, so a change cannot be diffed.
+    ``figure_matches``: figure rules the capture's table satisfies (``monitor.figures``);
+    they count like text rule matches when the change is substantive.
     """
     if isinstance(outcome, Failed):
         return [
@@ -430,6 +434,7 @@ def decide(
     classification = "reverted" if known else "substantive"
     matches = (
         match_rules(rules, diff, source_id=source.id, source_tags=source.tags)
+        + tuple(figure_matches)
         if classification == "substantive"
         else ()
     )
@@ -443,7 +448,7 @@ def decide(
             capture=capture,
             previous=last.text_sha256,
             previous_seen_until=last.seen_until,
-            diff=diff.to_data(),
+            diff=_with_headline(diff, matches),
             classification=classification,
             rules=[m.to_data() for m in matches],
             severity=severity,
@@ -451,6 +456,15 @@ def decide(
         )
     )
     return events
+
+
+def _with_headline(diff: TextDiff, matches: Sequence[RuleMatch]) -> JsonObject:
+    """The diff's data; when a rule matched, its summary leads with what the rule saw."""
+    data = diff.to_data()
+    headline = rule_led_summary(diff, matches) if matches else None
+    if headline:
+        data["summary"] = headline
+    return data
 
 
 def _confirmation(

@@ -10,7 +10,9 @@
     │   ├── BlobMissingError   a blob named by an event is not in the blob store
     │   └── StoreUnavailableError the database cannot be opened, is locked, full or corrupt
     ├── SigningKeyError        the checkpoint signing key cannot be created, read or used
-    └── FetchError             a page could not be fetched (``kind`` says why)
+    ├── FetchError             a page could not be fetched (``kind`` says why)
+    └── FiguresError           a report's table cannot be read as ``[source.figures]`` says
+        └── ArchiveError       a ZIP/XLSX body is broken, lacks the member, or unpacks too large
 
 Driver errors (sqlite3, aiohttp, asyncpg) are translated into these at the module
 boundary, so callers only ever catch ``MonitorError`` subclasses.
@@ -92,3 +94,11 @@ class FetchError(MonitorError):
     def __init__(self, kind: str, message: str, *, status: int | None = None) -> None:
         self.kind, self.status = kind, status
         super().__init__(message)
+
+
+class FiguresError(MonitorError):
+    """A report's table cannot be read as configured (a column missing, no table found)."""
+
+
+class ArchiveError(FiguresError):
+    """A ZIP or XLSX body is broken, lacks the member, or would unpack beyond the size bound."""

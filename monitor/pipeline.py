@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 from monitor.browser import INSTALL_HINT, BrowserPool
 from monitor.classify import Captured, Failed, NotModified, Outcome, decide
-from monitor.errors import BlobMissingError, ConcurrencyError, FetchError
+from monitor.errors import ArchiveError, BlobMissingError, ConcurrencyError, FetchError
 from monitor.events import (
     ChangeDetected,
     ContentSuspect,
@@ -39,6 +39,8 @@ from monitor.events import (
 )
 from monitor.extract import EXTRACTOR_VERSION, extract
 from monitor.fetch import Fetcher, FetchResult, Validators
+from monitor.figures.read import text_body
+from monitor.figures.runner import FiguresCache
 from monitor.projections import SourceState, apply, fold
 from monitor.reconcile import reconcile
 from monitor.rules import CompiledRule, compile_rules
@@ -86,6 +88,9 @@ def extraction_key(source: SourceSettings) -> str:
     if mode != "http":
         # A rendered DOM is a different text source; plain sources keep their old keys.
         parts += (mode,)
+    if source.figures is not None and (source.figures.member or source.figures.sheet):
+        # The text of a ZIP member or a workbook's sheet (monitor.figures.read.text_body).
+        parts += (source.figures.member, source.figures.sheet)
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
@@ -131,6 +136,7 @@ class CheckRunner:
     browser: BrowserPool | None = None  # needed by sources whose render is not "http"
     _states: dict[str, SourceState] = field(default_factory=dict)
     _unchanged_checks: dict[str, int] = field(default_factory=dict)
+    _figures: FiguresCache = field(default_factory=FiguresCache)
 
     def __post_init__(self) -> None:
         if not self.rules:
@@ -167,6 +173,7 @@ class CheckRunner:
             browser=browser or self.browser,
             _states=self._states,
             _unchanged_checks=self._unchanged_checks,
+            _figures=self._figures,
         )
 
     async def reconcile(self) -> list[StoredEvent]:
@@ -218,6 +225,7 @@ class CheckRunner:
                 # Recorded by decide() as a suspect capture plus a new reference.
                 log.error("check %s cannot diff against its last good text: %s", source.id, exc)
                 old_text, old_text_missing = None, True
+            figures = await self._figures.compare(self, source, state, outcome)
             now = self.clock()
             events = decide(
                 state,
@@ -229,6 +237,7 @@ class CheckRunner:
                 confirm_every=self.settings.monitor.confirm_every,
                 checks_since_event=self._unchanged_checks.get(source.id, 0) + 1,
                 old_text_missing=old_text_missing,
+                figure_matches=figures.matches if figures is not None else (),
             )
             await self._store_blobs(outcome, events)
             try:
@@ -237,6 +246,8 @@ class CheckRunner:
                 # Another process checked this source meanwhile: decide again on fresh state.
                 self.forget(source.id)
                 continue
+            if figures is not None:
+                stored += await self._figures.record(self, source.id, stored, figures)
             if stored:
                 self._unchanged_checks[source.id] = 0
             else:
@@ -262,7 +273,10 @@ class CheckRunner:
                 # An unchanged shell says nothing about the data its script loads.
                 return await self._observe_browser(source, state, attempts, key)
             return NotModified(fetched_at=result.fetched_at)
-        captured = await self._capture(source, result, key, state)
+        try:
+            captured = await self._capture(source, result, key, state)
+        except ArchiveError as exc:
+            return self._failed(source, FetchError("archive", str(exc)), attempts)
         if mode == "auto" and not plain_text_suffices(captured):
             return await self._observe_browser(source, state, attempts, key)
         return captured
@@ -332,12 +346,16 @@ class CheckRunner:
                 source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
             )
             return _captured(capture, "", True, result.body, renderer, screenshot)
-        if len(result.body) >= THREAD_EXTRACT_BYTES:
+        body, content_type = result.body, result.content_type
+        if source.figures is not None:
+            limit = source.max_bytes or self.settings.monitor.max_bytes
+            body, content_type = text_body(body, content_type, source.figures, limit=limit)
+        if len(body) >= THREAD_EXTRACT_BYTES:
             extraction = await asyncio.to_thread(
-                extract, result.body, content_type=result.content_type, source=source
+                extract, body, content_type=content_type, source=source
             )
         else:
-            extraction = extract(result.body, content_type=result.content_type, source=source)
+            extraction = extract(body, content_type=content_type, source=source)
         text = extraction.text
         text_sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         capture = _capture_data(
@@ -389,6 +407,11 @@ class CheckRunner:
         )
         self._fold_in(stored)
         return stored
+
+    async def append_events(self, stream: str, events: Sequence[Event]) -> list[StoredEvent]:
+        """Append ``events`` to a source's stream at its cached version (raises
+        ``ConcurrencyError`` if another writer appended first)."""
+        return await self._append(stream, (await self.state(stream)).version, events)
 
     def _fold_in(self, stored: Sequence[StoredEvent]) -> None:
         """Bring the cached states up to date with events this runner appended."""

@@ -1,0 +1,159 @@
+"""The check pipeline's figures step: read the tables, compare, record. The shell of this package.
+
+For a source with ``[source.figures]``, each capture that is about to become the
+new reference (a changed text, or a new extraction) has its table read and
+compared with the table of the last good capture, before ``classify.decide``:
+the figure rules it satisfies go into the ``ChangeDetected`` like text rules
+(severity, channels, headline). Once that event is in the log, the facts
+(``FiguresPublished`` / ``Restated`` / ``Withdrawn``) are appended right after
+it, naming its seq. A capture whose table cannot be read as configured records
+no figures (logged); its text change is recorded as usual.
+
+The table of the last good capture is kept per source, so a change costs one
+table read, not two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from monitor.classify import Captured, Outcome
+from monitor.errors import BlobMissingError, ConcurrencyError, FiguresError
+from monitor.events import StoredEvent
+from monitor.figures.decide import FiguresDelta, compare, figure_matches
+from monitor.figures.model import FiguresTable
+from monitor.figures.read import read_table
+from monitor.projections import CaptureRef, SourceState
+from monitor.rules import RuleMatch
+from monitor.settings import FiguresSettings, SourceSettings
+
+if TYPE_CHECKING:
+    from monitor.pipeline import CheckRunner
+
+log = logging.getLogger(__name__)
+
+THREAD_READ_BYTES = 256 * 1024  # larger tables are read in a worker thread
+GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
+
+
+@dataclass(frozen=True, slots=True)
+class FiguresStep:
+    """The figures of one capture, compared with the last good capture's."""
+
+    raw_sha256: str
+    settings: FiguresSettings
+    table: FiguresTable
+    delta: FiguresDelta
+    matches: tuple[RuleMatch, ...]
+
+
+async def _read(
+    body: bytes, content_type: str | None, settings: FiguresSettings, limit: int
+) -> FiguresTable:
+    if len(body) >= THREAD_READ_BYTES:
+        return await asyncio.to_thread(read_table, body, content_type, settings, limit=limit)
+    return read_table(body, content_type, settings, limit=limit)
+
+
+def source_name(source: SourceSettings) -> str:
+    """How a figure sentence names the source: its company, else its title, else its id."""
+    return source.company or source.title or source.id
+
+
+@dataclass
+class FiguresCache:
+    """The last good capture's table of each figures source, by its raw body's hash."""
+
+    tables: dict[str, tuple[str, FiguresSettings, FiguresTable]] = field(default_factory=dict)
+
+    async def compare(
+        self, runner: CheckRunner, source: SourceSettings, state: SourceState, outcome: Outcome
+    ) -> FiguresStep | None:
+        """The figures step of a capture that may become the new reference, else None."""
+        settings = source.figures
+        if settings is None or not isinstance(outcome, Captured) or not outcome.text:
+            return None  # no figures, no capture, or the same bytes as the last capture
+        capture = outcome.capture
+        last = state.last_good
+        if (
+            last is not None
+            and last.text_sha256 == capture["text_sha256"]
+            and last.extraction_key == capture.get("extraction_key")
+        ):
+            return None  # the text is unchanged: so is the table it was read from
+        limit = source.max_bytes or runner.settings.monitor.max_bytes
+        content_type = (capture.get("headers") or {}).get("content-type")
+        try:
+            table = await _read(outcome.body, content_type, settings, limit)
+        except FiguresError as exc:
+            log.warning("figures of %s cannot be read: %s", source.id, exc)
+            return None
+        previous = await self._table_of(runner, source.id, last, settings, limit)
+        delta = compare(previous, table)
+        matches = figure_matches(
+            runner.rules,
+            delta,
+            table,
+            source_id=source.id,
+            source_tags=source.tags,
+            name=source_name(source),
+        )
+        return FiguresStep(str(capture["raw_sha256"]), settings, table, delta, matches)
+
+    async def _table_of(
+        self,
+        runner: CheckRunner,
+        source_id: str,
+        last: CaptureRef | None,
+        settings: FiguresSettings,
+        limit: int,
+    ) -> FiguresTable | None:
+        if last is None:
+            return None
+        cached = self.tables.get(source_id)
+        if cached is not None and cached[:2] == (last.raw_sha256, settings):
+            return cached[2]
+        event = await runner.store.get_event(last.seq)
+        headers = (event.data.get("capture") or {}).get("headers") or {} if event else {}
+        try:
+            body = await runner.store.get_blob(last.raw_sha256)
+            table = await _read(body, headers.get("content-type"), settings, limit)
+        except (FiguresError, BlobMissingError) as exc:
+            # Without the old table there is nothing to compare with: this capture is
+            # the figures' new baseline (recorded, nothing published).
+            log.warning("figures of %s: the last capture's table is unreadable: %s", source_id, exc)
+            return None
+        self.tables[source_id] = (last.raw_sha256, settings, table)
+        return table
+
+    async def record(
+        self, runner: CheckRunner, source_id: str, stored: Sequence[StoredEvent], step: FiguresStep
+    ) -> list[StoredEvent]:
+        """Append the step's facts after the capture event they belong to (if it was stored)."""
+        event = next(
+            (
+                e
+                for e in stored
+                if e.type in GOOD_CAPTURES and e.data["capture"]["raw_sha256"] == step.raw_sha256
+            ),
+            None,
+        )
+        if event is None:
+            return []  # pending confirmation, suspect: the capture is not the reference yet
+        self.tables[source_id] = (step.raw_sha256, step.settings, step.table)
+        facts = step.delta.events(event.seq)
+        if not facts:
+            return []
+        try:
+            return await runner.append_events(source_id, facts)
+        except ConcurrencyError:
+            log.error(
+                "figures of %s for capture #%d not recorded: another writer appended first",
+                source_id,
+                event.seq,
+            )
+            return []
