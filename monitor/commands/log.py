@@ -59,6 +59,13 @@ def brief(event: StoredEvent) -> str:
             return f"tree size {d['tree_size']}, root {d['root_hash'][:16]}…"
         case "ChangePending":
             return f"new text seen {d.get('seen', 1)} of {d.get('needed', '?')} times"
+        case "FiguresPublished":
+            return f"period {d['period']}: {d['rows']} rows (capture #{d['change_seq']})"
+        case "FiguresRestated":
+            key = " · ".join([*d["key"], d["period"], d["column"]])
+            return f"{key}: {d['old'] or 'not reported'} → {d['new'] or 'not reported'}"
+        case "FiguresWithdrawn":
+            return " · ".join([*d["key"], d["period"]]) + f" (capture #{d['change_seq']})"
         case "NotificationSent" | "NotificationFailed":
             return f"seq {d['for_seq']} → {d['channel']} (attempt {d.get('attempt', 1)})"
         case _:
