@@ -27,6 +27,7 @@ from monitor.events import upcast
 from monitor.settings import SEVERITY_ORDER
 from monitor.web_context import DIFF_CACHE_SIZE, WebContext, context_of, path_part
 from monitor.web_diff import all_sentences, all_terms, blocks, recomputed_changes, rule_views
+from monitor.web_figures import figures_section
 from monitor.web_model import STATUSES, Filters, GoodCapture, ReadModel, SourceView
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,7 @@ async def source_page(request: web.Request) -> web.Response:
         timeline=timeline[:TIMELINE_ROWS],
         hidden=max(0, len(timeline) - TIMELINE_ROWS),
         notifications=model.notifications,
+        figures=await figures_section(context, source_id, view.state.settings, request.query),
     )
 
 

@@ -19,7 +19,7 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.events import format_time
-from monitor.figures.series import figure_rows, rows_csv, rows_text
+from monitor.figures.series import figure_rows, figures_document, rows_csv, rows_text
 from monitor.figures.view import load_figures
 from monitor.store import open_store
 
@@ -81,18 +81,7 @@ async def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
-        document = {
-            "source_id": args.id,
-            "as_of": until,
-            "capture": {
-                "seq": view.capture.seq,
-                "fetched_at": view.capture.fetched_at,
-                "raw_sha256": view.capture.raw_sha256,
-            },
-            "key": list(view.table.key_names),
-            "period": view.table.period_name,
-            "rows": [row.to_json(view.history) for row in rows],
-        }
+        document = figures_document(args.id, until, view.capture, view.table, view.history, rows)
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
     elif args.csv:
         sys.stdout.write(rows_csv(rows, view.table))

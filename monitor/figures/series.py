@@ -158,6 +158,30 @@ def figure_rows(
     return rows
 
 
+def figures_document(
+    source_id: str,
+    as_of: str | None,
+    capture: CaptureMark,
+    table: FiguresTable,
+    history: FiguresHistory,
+    rows: Sequence[FigureRow],
+) -> dict[str, object]:
+    """The JSON answer of ``monitor figures --json`` and ``GET /api/sources/{id}/figures``."""
+    return {
+        "source_id": source_id,
+        "as_of": as_of,
+        "capture": {
+            "seq": capture.seq,
+            "fetched_at": capture.fetched_at,
+            "raw_sha256": capture.raw_sha256,
+        },
+        "key": list(table.key_names),
+        "period": table.period_name,
+        "columns": list(table.columns),
+        "rows": [row.to_json(history) for row in rows],
+    }
+
+
 CSV_TAIL = (
     "column",
     "value",

@@ -186,10 +186,9 @@ def xlsx_rows(body: bytes, sheet: str | None) -> Rows:
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise ArchiveError(f"the workbook cannot be read ({type(exc).__name__}: {exc})") from None
     try:
-        if sheet is not None:
-            if sheet not in workbook.sheetnames:
-                names = ", ".join(workbook.sheetnames)
-                raise FiguresError(f"the workbook has no sheet {sheet!r} (sheets: {names})")
+        if sheet is not None and sheet not in workbook.sheetnames:
+            names = ", ".join(workbook.sheetnames)
+            raise FiguresError(f"the workbook has no sheet {sheet!r} (sheets: {names})")
         worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
         if not hasattr(worksheet, "iter_rows"):
             raise FiguresError(f"the sheet {worksheet.title!r} is a chart, not a table")
