@@ -1,0 +1,75 @@
+"""A figure rule reaches a channel like any rule: through real Apprise to a local webhook."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from monitor.config import parse_config
+from monitor.fetch import Fetcher
+from monitor.netpolicy import NetworkPolicy
+from monitor.notify import Notifier
+from monitor.pipeline import CheckRunner
+from monitor.store import EventStore
+from tests.figures.reports import FIGURES_TOML, VERSIONS, as_csv
+from tests.pageserver import PageServer
+from tests.test_notify import Clock, Webhook, clock, db_url, store, webhook
+
+__all__ = ["clock", "db_url", "store", "webhook"]  # fixtures used below
+
+CONFIG = (
+    """
+[[channel]]
+name = "desk"
+url = "{hook}"
+tags = ["urgent"]
+
+[[rule]]
+id = "hk-resumed"
+when = "from_zero"
+where = {{ Country = "Hong Kong" }}
+column = "User Data Requests"
+severity = "high"
+notify = ["urgent"]
+
+[[source]]
+id = "google-requests"
+url = "{url}"
+company = "Google"
+title = "User data requests"
+"""
+    + FIGURES_TOML
+)
+
+
+async def test_from_zero_on_hong_kong_alerts_once_and_names_only_hong_kong(
+    store: EventStore, clock: Clock, webhook: Webhook, page_server: PageServer
+) -> None:
+    url = page_server.set("/report", as_csv(VERSIONS[0]), content_type="text/csv")
+    settings = parse_config(
+        CONFIG.format(hook=webhook.url(), url=url), path="sources.toml", environ={}
+    )
+    [source] = settings.sources
+    async with Fetcher(settings.monitor, NetworkPolicy()) as fetcher:
+        runner = CheckRunner(store=store, fetcher=fetcher, settings=settings, clock=clock)
+        await runner.reconcile()
+        outcomes = []
+        for version in VERSIONS:
+            page_server.set("/report", as_csv(version), content_type="text/csv")
+            clock.advance(3600)
+            outcomes.append((await runner.check(source)).outcome)
+    assert outcomes == ["baseline", "changed", "changed"]
+    await Notifier(store, replace(settings), clock=clock).drain()
+
+    [message] = webhook.messages()  # v2 only: v3's restatement publishes no period
+    sentence = "Google · Hong Kong · Subpoena · User Data Requests 2011-06-30: 45 (2010-12-31: 0)"
+    assert message["title"].startswith("[high] Google — User data requests changed (hk-resumed): ")
+    assert sentence in message["title"]
+    assert message["message"].splitlines()[0].startswith(sentence)
+    after = message["message"].split("Matched rules:\n")[1].splitlines()
+    rule_lines = "\n".join(
+        line
+        for line in after[: next(i for i, line in enumerate(after) if not line.startswith("  "))]
+    )
+    assert rule_lines == f"  - hk-resumed (high, figures)\n      “{sentence}”"
+    # India went from 0 to 10 in the same half-year, Germany rose: not this rule's rows.
+    assert "India" not in rule_lines and "Germany" not in rule_lines
