@@ -91,9 +91,18 @@ def compare(previous: FiguresTable | None, new: FiguresTable) -> FiguresDelta:
             counts[period] += 1
             new_rows.add(row_id)
             continue
+        old_values = previous.rows.get(row_id)
+        if (
+            old_values is not None
+            and old_values == new.rows[row_id]
+            and (previous.columns == new.columns)
+        ):
+            continue  # the same texts: most rows of every capture, so no parsing
         for column in new.columns:
             now = new.value(row_id, column) or ""
             before = previous.value(row_id, column)
+            if before == now:
+                continue
             if before is None:
                 if previous.rows.get(row_id) is not None or not parse_value(now).reported:
                     continue  # a column the old table lacked: no figure was published in it
