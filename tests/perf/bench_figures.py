@@ -121,7 +121,8 @@ def main() -> None:
         f"withdrawn {len(delta.withdrawn)}"
     )
     print(
-        f"total {total:.2f} s wall, {sum(CPU):.2f} s CPU (target < 2 s; wall is noisy on a shared machine)"
+        f"total {total:.2f} s wall, {sum(CPU):.2f} s CPU "
+        "(target < 2 s; wall time is noisy on a shared machine)"
     )
 
 
