@@ -215,6 +215,7 @@ class CheckRunner:
 
     async def check(self, source: SourceSettings, *, attempts: int = 1) -> CheckReport:
         """One check of ``source``; never raises for a page problem (those become events)."""
+        await self._figures.catch_up(self, source)
         for _ in range(3):
             state = await self.state(source.id)
             outcome = await self._observe(source, state, attempts)

@@ -10,7 +10,10 @@ it, naming its seq. A capture whose table cannot be read as configured records
 no figures (logged); its text change is recorded as usual.
 
 The table of the last good capture is kept per source, so a change costs one
-table read, not two.
+table read, not two. The two appends are separate batches (the facts name the
+seq the store gave the change); if the process stops between them, the first
+check of the source in the next process finds the last capture without its
+facts and records them (``catch_up``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from monitor.classify import Captured, Outcome
 from monitor.errors import BlobMissingError, ConcurrencyError, FiguresError
-from monitor.events import StoredEvent
+from monitor.events import FIGURES_EVENTS, StoredEvent
 from monitor.figures.decide import FiguresDelta, compare, figure_matches
 from monitor.figures.model import FiguresTable
 from monitor.figures.read import read_table
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 
 THREAD_READ_BYTES = 256 * 1024  # larger tables are read in a worker thread
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
+SETTINGS_EVENTS = ("SourceRegistered", "SourceUpdated")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,57 @@ class FiguresCache:
     """The last good capture's table of each figures source, by its raw body's hash."""
 
     tables: dict[str, tuple[str, FiguresSettings, FiguresTable]] = field(default_factory=dict)
+    verified: set[str] = field(default_factory=set)  # sources whose last facts were checked
+
+    async def catch_up(self, runner: CheckRunner, source: SourceSettings) -> list[StoredEvent]:
+        """Record the facts of the source's last capture if a stop between the two appends
+        lost them. Checked once per source and process: the facts of earlier captures were
+        recorded by the check that made the next one."""
+        settings = source.figures
+        if settings is None or source.id in self.verified:
+            return []
+        self.verified.add(source.id)
+        events = await runner.store.read(
+            stream=source.id, types=(*GOOD_CAPTURES, *FIGURES_EVENTS, *SETTINGS_EVENTS)
+        )
+        captures = [e for e in events if e.type in GOOD_CAPTURES]
+        if len(captures) < 2:
+            return []
+        last, before = captures[-1], captures[-2]
+        recorded = {e.data.get("change_seq") for e in events if e.type in FIGURES_EVENTS}
+        in_force = [e for e in events if e.type in SETTINGS_EVENTS and e.seq < last.seq]
+        had_figures = bool(in_force) and "figures" in (in_force[-1].data.get("settings") or {})
+        if last.seq in recorded or not had_figures:
+            return []
+        limit = source.max_bytes or runner.settings.monitor.max_bytes
+        try:
+            old, new = [
+                await self._read_capture(runner, e, settings, limit) for e in (before, last)
+            ]
+        except (FiguresError, BlobMissingError) as exc:
+            log.warning("figures of %s cannot be caught up: %s", source.id, exc)
+            return []
+        self.tables[source.id] = (str(last.data["capture"]["raw_sha256"]), settings, new)
+        facts = compare(old, new).events(last.seq)
+        if not facts:
+            return []
+        log.info(
+            "figures of %s: recording %d facts of capture #%d", source.id, len(facts), last.seq
+        )
+        try:
+            return await runner.append_events(source.id, facts)
+        except ConcurrencyError:
+            self.verified.discard(source.id)  # another writer: look again next time
+            return []
+
+    @staticmethod
+    async def _read_capture(
+        runner: CheckRunner, event: StoredEvent, settings: FiguresSettings, limit: int
+    ) -> FiguresTable:
+        capture = event.data["capture"]
+        body = await runner.store.get_blob(str(capture["raw_sha256"]))
+        content_type = (capture.get("headers") or {}).get("content-type")
+        return await _read(body, content_type, settings, limit)
 
     async def compare(
         self, runner: CheckRunner, source: SourceSettings, state: SourceState, outcome: Outcome

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from monitor.config import parse_config
 from monitor.fetch import Fetcher
 from monitor.netpolicy import NetworkPolicy
@@ -73,3 +75,40 @@ async def test_from_zero_on_hong_kong_alerts_once_and_names_only_hong_kong(
     assert rule_lines == f"  - hk-resumed (high, figures)\n      “{sentence}”"
     # India went from 0 to 10 in the same half-year, Germany rose: not this rule's rows.
     assert "India" not in rule_lines and "Germany" not in rule_lines
+
+
+async def test_facts_lost_to_a_stop_between_the_appends_are_recorded_by_the_next_process(
+    store: EventStore, clock: Clock, page_server: PageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.figures.runner import FiguresCache
+
+    url = page_server.set("/report", as_csv(VERSIONS[0]), content_type="text/csv")
+    settings = parse_config(
+        CONFIG.format(hook="json://127.0.0.1:9/x", url=url), path="sources.toml", environ={}
+    )
+    [source] = settings.sources
+    record = FiguresCache.record
+
+    async def stopped(*args: object) -> list[object]:
+        return []  # the process stopped right after the change was appended
+
+    async with Fetcher(settings.monitor, NetworkPolicy()) as fetcher:
+        runner = CheckRunner(store=store, fetcher=fetcher, settings=settings, clock=clock)
+        await runner.reconcile()
+        await runner.check(source)
+        page_server.set("/report", as_csv(VERSIONS[1]), content_type="text/csv")
+        monkeypatch.setattr(FiguresCache, "record", stopped)
+        assert (await runner.check(source)).outcome == "changed"
+        monkeypatch.setattr(FiguresCache, "record", record)
+        assert await store.read(types=("FiguresPublished",)) == []
+        change = (await store.read(types=("ChangeDetected",)))[-1]
+
+        restarted = CheckRunner(store=store, fetcher=fetcher, settings=settings, clock=clock)
+        report = await restarted.check(source)
+        assert report.outcome == "unchanged"
+        await restarted.check(source)  # and only once
+        await CheckRunner(store=store, fetcher=fetcher, settings=settings, clock=clock).check(
+            source
+        )
+    [published] = await store.read(types=("FiguresPublished",))
+    assert published.data == {"change_seq": change.seq, "period": "2011-06-30", "rows": 3}
