@@ -8,9 +8,12 @@ not seen before), ``FiguresRestated`` (a figure of a published row changed) and
 ``FiguresWithdrawn`` (a published row is gone). Rules over figures
 (``[[rule]]`` with ``when``) match those facts.
 
-Modules: ``values`` (one cell → text and number or range), ``tables`` (a body →
-rows), ``model`` (rows → a keyed table, periods ordered), ``decide`` (two
-tables → facts and rule matches), ``history`` (the fold of the log's figures
-events), ``series`` (what ``monitor figures`` and the web show), ``chart``
-(a server-side SVG). All pure; the pipeline and the commands do the I/O.
+Pure modules (no I/O, no clock): ``values`` (one cell → text and number or
+range), ``tables`` (a body → rows; archives are read from memory), ``model``
+(rows → a keyed table, periods ordered), ``read`` (a body → its table), ``decide``
+(two tables → facts and rule matches), ``history`` (the fold of the log's figures
+events), ``series`` (what ``monitor figures`` and the web show), ``chart`` (the
+layout of a server-side SVG chart). The shell: ``runner`` (the check pipeline's
+figures step: reads blobs, appends facts) and ``view`` (loads a source's figures
+from the store for the CLI and the web).
 """

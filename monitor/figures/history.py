@@ -123,6 +123,19 @@ def apply_event(history: FiguresHistory, event: StoredEvent) -> None:
         )
 
 
+def describe_fact(kind: str, data: dict[str, Any]) -> tuple[str, str]:
+    """A figures event in words: (headline, detail), for timelines and ``monitor log``."""
+    row = " · ".join([*map(str, data.get("key") or ()), str(data.get("period", ""))])
+    if kind == "FiguresPublished":
+        return f"Figures published: {data.get('period', '')}", f"{data.get('rows', 0)} rows"
+    if kind == "FiguresRestated":
+        old, new = data.get("old") or "not reported", data.get("new") or "not reported"
+        return f"Figure restated: {row}", f"{data.get('column', '')}: {old} → {new}"
+    values = data.get("values") or {}
+    shown = "; ".join(f"{k}: {v}" for k, v in values.items() if v)
+    return f"Figures withdrawn: {row}", shown
+
+
 def fold_history(
     source_id: str, events: Iterable[StoredEvent], *, until: str | None = None
 ) -> FiguresHistory:

@@ -131,3 +131,13 @@ def test_unknown_column_or_source_is_one_line_and_exit_2(
     assert "COLUMN=VALUE" in capsys.readouterr().err
     assert main(["figures", "nope"]) == 2
     assert "no source 'nope'" in capsys.readouterr().err
+
+
+def test_log_describes_the_facts(
+    three_versions: list[dict[str, object]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["log", "--type", "FiguresRestated,FiguresWithdrawn"]) == 0
+    out = capsys.readouterr().out
+    assert "Figure restated: Hong Kong · Subpoena · 2011-06-30: User Data Requests: 45 → 48" in out
+    assert "Figures withdrawn: India · Subpoena · 2010-06-30: User Data Requests: 0 - 249" in out

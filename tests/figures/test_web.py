@@ -96,3 +96,17 @@ async def test_api_answers_the_same_rows_as_the_cli_and_follows_the_document(
     missing = await client.get("/api/sources/google-requests/figures?where=Region=Asia")
     assert missing.status == 400 and "Region" in await missing.text()
     assert (await client.get("/api/sources/nope/figures")).status == 404
+
+
+async def test_timeline_names_each_fact_and_links_its_change(
+    client: Client, report_log: tuple[Path, list[dict[str, object]], dict[str, Any]]
+) -> None:
+    changes = [e["seq"] for e in report_log[1] if e["type"] == "ChangeDetected"]
+    html = await (await client.get("/sources/google-requests")).text()
+    text = parse(html).text
+    assert "Figures published: 2011-06-30" in text and "3 rows" in text
+    assert "Figure restated: Hong Kong · Subpoena · 2011-06-30" in text
+    assert "User Data Requests: 45 → 48" in text
+    assert "Figures withdrawn: India · Subpoena · 2010-06-30" in text
+    hrefs = [a.get("href") for a in parse(html).elements("a")]
+    assert hrefs.count(f"/changes/{changes[1]}") >= 3  # the change, its two facts (and the chart)
