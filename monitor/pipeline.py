@@ -23,6 +23,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 
 from monitor.browser import INSTALL_HINT, BrowserPool
 from monitor.classify import Captured, Failed, NotModified, Outcome, decide
@@ -37,7 +38,7 @@ from monitor.events import (
     deterministic_event_id,
     format_time,
 )
-from monitor.extract import EXTRACTOR_VERSION, extract
+from monitor.extract import EXTRACTOR_VERSION, Extraction, extract
 from monitor.fetch import Fetcher, FetchResult, Validators
 from monitor.figures.read import text_body
 from monitor.figures.runner import FiguresCache
@@ -304,9 +305,17 @@ class CheckRunner:
                 )
         except FetchError as exc:
             return self._failed(source, exc, attempts)
-        return await self._capture(
-            source, rendered.result, key, state, renderer="browser", screenshot=rendered.screenshot
-        )
+        try:
+            return await self._capture(
+                source,
+                rendered.result,
+                key,
+                state,
+                renderer="browser",
+                screenshot=rendered.screenshot,
+            )
+        except ArchiveError as exc:
+            return self._failed(source, FetchError("archive", str(exc)), attempts)
 
     def _failed(self, source: SourceSettings, exc: FetchError, attempts: int) -> Failed:
         log.info("check %s failed: %s: %s", source.id, exc.kind, exc)
@@ -347,16 +356,18 @@ class CheckRunner:
                 source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
             )
             return _captured(capture, "", True, result.body, renderer, screenshot)
-        body, content_type = result.body, result.content_type
         if source.figures is not None:
+            # A ZIP member or a workbook's sheet is the text (monitor.figures.read).
             limit = source.max_bytes or self.settings.monitor.max_bytes
-            body, content_type = text_body(body, content_type, source.figures, limit=limit)
-        if len(body) >= THREAD_EXTRACT_BYTES:
+            read = partial(_extract_figures_body, source=source, limit=limit)
+        else:
+            read = partial(extract, source=source)
+        if len(result.body) >= THREAD_EXTRACT_BYTES:
             extraction = await asyncio.to_thread(
-                extract, body, content_type=content_type, source=source
+                read, result.body, content_type=result.content_type
             )
         else:
-            extraction = extract(body, content_type=content_type, source=source)
+            extraction = read(result.body, content_type=result.content_type)
         text = extraction.text
         text_sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         capture = _capture_data(
@@ -419,6 +430,15 @@ class CheckRunner:
         for item in stored:
             state = self._states.get(item.stream) or SourceState(source_id=item.stream)
             self._states[item.stream] = _compact(apply(state, item))
+
+
+def _extract_figures_body(
+    body: bytes, *, content_type: str | None, source: SourceSettings, limit: int
+) -> Extraction:
+    """The text of a figures source; raises ``ArchiveError`` for a broken or oversized archive."""
+    assert source.figures is not None
+    part, part_type = text_body(body, content_type, source.figures, limit=limit)
+    return extract(part, content_type=part_type, source=source)
 
 
 def _new_events(stream: str, expected: int, events: Sequence[Event]) -> list[NewEvent]:

@@ -82,6 +82,15 @@ def _kind(body: bytes, content_type: str | None, name: str = "") -> tuple[str, s
     return "csv", "text/csv"
 
 
+def _names(body: bytes) -> str:
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            names = [i.filename for i in archive.infolist() if not i.is_dir()]
+    except zipfile.BadZipFile:
+        return "unreadable"
+    return "it holds: " + (", ".join(names[:10]) or "nothing")
+
+
 def read_member(body: bytes, member: str, limit: int) -> bytes:
     """The bytes of ``member`` (a path, or a file name anywhere in the archive)."""
     try:
@@ -139,6 +148,11 @@ def unpack(body: bytes, content_type: str | None, *, member: str | None, limit: 
     name = ""
     if member is not None:
         body, name = read_member(body, member, limit), member
+    elif is_zip(body) and not _is_xlsx(body):
+        raise ArchiveError(
+            f"the body is a ZIP archive ({_names(body)}); name the file to read in "
+            '[source.figures] with member = "…"'
+        )
     kind, media = _kind(body, None if member else content_type, name)
     if kind == "xlsx":
         _check_workbook_size(body, limit)

@@ -136,3 +136,8 @@ def test_a_workbook_becomes_csv_text_for_the_change_diff() -> None:
     assert "Period Ending,Country,Data Request Type,User Data Requests,Percentage" in text
     assert '2010-06-30,Germany,Subpoena,"1,234",< 10' in text
     assert text_body(b"a,b\n", "text/csv", SETTINGS, limit=10) == (b"a,b\n", "text/csv")
+
+
+def test_a_zip_without_member_says_which_files_it_holds() -> None:
+    with pytest.raises(ArchiveError, match=r"ZIP archive \(it holds: README.txt, data/.*member = "):
+        read_table(as_zip(V1), "application/zip", SETTINGS, limit=1 << 20)
