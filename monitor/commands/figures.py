@@ -64,7 +64,7 @@ def parse_where(items: list[str]) -> list[tuple[str, str]]:
             raise UsageError(
                 f'--where expects COLUMN=VALUE, like Country="Hong Kong"; got {item!r}'
             )
-        pairs.append((column.strip(), value.strip()))
+        pairs.append((column.strip(), value.strip().strip('"')))
     return pairs
 
 

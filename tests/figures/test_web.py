@@ -110,3 +110,24 @@ async def test_timeline_names_each_fact_and_links_its_change(
     assert "Figures withdrawn: India · Subpoena · 2010-06-30" in text
     hrefs = [a.get("href") for a in parse(html).elements("a")]
     assert hrefs.count(f"/changes/{changes[1]}") >= 3  # the change, its two facts (and the chart)
+
+
+async def test_feed_entry_title_leads_with_the_figure_rule_sentence(
+    workdir: Path, page_server: PageServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    import feedparser
+
+    from tests.figures.test_pipeline import HK_RULE
+
+    await asyncio.to_thread(serve_versions, workdir, page_server, "csv", extra=HK_RULE)
+    settings = load_config(str(workdir / "sources.toml"), environ=os.environ)
+    async with open_store(f"sqlite:///{workdir / 'monitor.db'}", create=False) as store:
+        server = TestServer(create_app(store, settings), host="127.0.0.1")
+        async with TestClient(server) as c:
+            feed = feedparser.parse(await (await c.get("/feeds/rules/hk-resumed.atom")).text())
+    [entry] = feed.entries
+    assert "Google · Hong Kong · Subpoena · User Data Requests 2011-06-30: 45 (2010-12-31: 0)" in (
+        entry.title
+    )
