@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.diff import diff_texts
-from monitor.headline import rule_led_summary
-from monitor.rules import RuleMatch, compile_rules, match_rules
-from monitor.settings import RuleSettings
+from monitor.config.settings import RuleSettings
+from monitor.core.headline import rule_led_summary
+from monitor.core.rules import RuleMatch, compile_rules, match_rules
+from monitor.diff.textdiff import diff_texts
 from tests.pageserver import PageServer
 
 OLD = (

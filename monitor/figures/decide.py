@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from monitor.config.settings import FigureRuleSettings
+from monitor.core.rules import MAX_SENTENCES, CompiledRule, RuleMatch
 from monitor.events import Event, FiguresPublished, FiguresRestated, FiguresWithdrawn
 from monitor.figures.model import FiguresTable, Key, RowId
 from monitor.figures.values import FigureValue, parse_value
-from monitor.rules import MAX_SENTENCES, CompiledRule, RuleMatch
-from monitor.settings import FigureRuleSettings
 
 SEPARATOR = " · "
 

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.config.settings import FiguresSettings
 from monitor.events import StoredEvent
-from monitor.settings import FiguresSettings
 
 Key = tuple[str, ...]
 

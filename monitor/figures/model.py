@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from monitor.config.settings import FiguresSettings
 from monitor.errors import FiguresError
-from monitor.settings import FiguresSettings
 
 Key = tuple[str, ...]
 RowId = tuple[Key, str]  # (key cells, period)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from monitor.config.settings import FiguresSettings
 from monitor.figures.model import FiguresTable, build_table
 from monitor.figures.tables import XLSX_MEDIA_TYPE, read_rows, rows_as_csv, unpack, xlsx_rows
-from monitor.settings import FiguresSettings
 
 
 def read_table(

@@ -24,18 +24,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from monitor.classify import Captured, Outcome
+from monitor.config.settings import FiguresSettings, SourceSettings
+from monitor.core.classify import Captured, Outcome
+from monitor.core.projections import CaptureRef, SourceState
+from monitor.core.rules import RuleMatch
 from monitor.errors import BlobMissingError, ConcurrencyError, FiguresError
 from monitor.events import FIGURES_EVENTS, StoredEvent
 from monitor.figures.decide import FiguresDelta, compare, figure_matches
 from monitor.figures.model import FiguresTable
 from monitor.figures.read import read_table
-from monitor.projections import CaptureRef, SourceState
-from monitor.rules import RuleMatch
-from monitor.settings import FiguresSettings, SourceSettings
 
 if TYPE_CHECKING:
-    from monitor.pipeline import CheckRunner
+    from monitor.check.pipeline import CheckRunner
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Final
 
 from monitor.errors import ArchiveError, FiguresError
-from monitor.extract_charset import decode, media_type_of
+from monitor.extract.charset import decode, media_type_of
 
 Rows = list[list[str]]
 

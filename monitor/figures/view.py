@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from monitor.config.settings import MonitorSettings
 from monitor.errors import FiguresError
 from monitor.events import FIGURES_EVENTS
 from monitor.figures.history import CaptureMark, FiguresHistory, fold_history
 from monitor.figures.model import FiguresTable
 from monitor.figures.read import read_table
-from monitor.settings import MonitorSettings
 from monitor.store import EventStore
 
 HISTORY_TYPES = (

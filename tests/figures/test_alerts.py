@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from monitor.config import parse_config
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.notify import Notifier
-from monitor.pipeline import CheckRunner
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckRunner
+from monitor.config.parse import parse_config
+from monitor.notify.notifier import Notifier
 from monitor.store import EventStore
 from tests.figures.reports import FIGURES_TOML, VERSIONS, as_csv
 from tests.pageserver import PageServer

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.config import parse_config
+from monitor.config.parse import parse_config
+from monitor.config.settings import FigureRuleSettings, FiguresSettings, SourceSettings
 from monitor.errors import ConfigError
-from monitor.settings import FigureRuleSettings, FiguresSettings, SourceSettings
 
 SOURCE = '[[source]]\nid = "g"\nurl = "https://example.org/report.zip"\n'
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from monitor.config.settings import FigureRuleSettings, FiguresSettings, RuleSettings
+from monitor.core.rules import compile_rules
 from monitor.figures.decide import compare, figure_matches
 from monitor.figures.model import FiguresTable, build_table
-from monitor.rules import compile_rules
-from monitor.settings import FigureRuleSettings, FiguresSettings, RuleSettings
 
 SETTINGS = FiguresSettings(key=("Country",), period="Period", values=("Requests",))
 HEAD = ["Period", "Country", "Requests"]
@@ -143,8 +143,8 @@ def test_scope_and_text_rules_do_not_mix() -> None:
 
 
 def test_a_figure_rule_never_matches_text() -> None:
-    from monitor.diff import diff_texts
-    from monitor.rules import match_rules
+    from monitor.core.rules import match_rules
+    from monitor.diff.textdiff import diff_texts
 
     diff = diff_texts("Hong Kong: 0\n", "Hong Kong: 45\n")
     assert (

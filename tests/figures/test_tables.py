@@ -7,11 +7,11 @@ import zipfile
 
 import pytest
 
+from monitor.config.settings import FiguresSettings
 from monitor.errors import ArchiveError, FiguresError
 from monitor.figures.model import build_table, period_order
 from monitor.figures.read import read_table, text_body
 from monitor.figures.tables import csv_rows, html_rows, read_member
-from monitor.settings import FiguresSettings
 from tests.figures.reports import HEADER, V1, as_csv, as_html, as_xlsx, as_zip
 
 SETTINGS = FiguresSettings(

@@ -15,9 +15,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from openapi_spec_validator import validate
 
 from monitor.cli import main
-from monitor.config import load_config
+from monitor.config.parse import load_config
 from monitor.store import open_store
-from monitor.web import create_app
+from monitor.web.app import create_app
 from tests.figures.test_pipeline import log_events, serve_versions
 from tests.pageserver import PageServer
 from tests.web.htmlcheck import parse

@@ -19,12 +19,17 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
-from monitor.diff import diff_texts
-from monitor.extract import extract
+from monitor.config.settings import (
+    FigureRuleSettings,
+    FiguresSettings,
+    RuleSettings,
+    SourceSettings,
+)
+from monitor.core.rules import compile_rules
+from monitor.diff.textdiff import diff_texts
+from monitor.extract.document import extract
 from monitor.figures.decide import compare, figure_matches
 from monitor.figures.read import read_table
-from monitor.rules import compile_rules
-from monitor.settings import FigureRuleSettings, FiguresSettings, RuleSettings, SourceSettings
 
 T = TypeVar("T")
 HEADER = [
