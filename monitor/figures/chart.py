@@ -33,6 +33,7 @@ class Point:
     text: str
     restated_from: tuple[str, ...]
     capture_seq: int | None
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,7 @@ def series_of(rows: Sequence[FigureRow], column: str) -> list[Series]:
                 text=value.text if value.reported else "not reported",
                 restated_from=olds,
                 capture_seq=seq,
+                withdrawn=row.withdrawn is not None,
             )
         )
     return [
@@ -152,6 +154,8 @@ def layout(series: Sequence[Series], *, title: str, href: Callable[[int], str | 
             if point.restated_from:
                 olds = " → ".join(o or "not reported" for o in point.restated_from)
                 tip += f" (restated from {olds})"
+            if point.withdrawn:
+                tip += " (no longer in the report)"
             ranged = point.low is not None and point.high is not None and point.low != point.high
             marks.append(
                 Mark(
