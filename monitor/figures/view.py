@@ -7,9 +7,10 @@ source page, so all three show the same rows.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from dataclasses import dataclass
 
-from monitor.config.settings import MonitorSettings
+from monitor.config.settings import FiguresSettings, MonitorSettings
 from monitor.errors import FiguresError
 from monitor.events import FIGURES_EVENTS
 from monitor.figures.history import CaptureMark, FiguresHistory, fold_history
@@ -25,6 +26,10 @@ HISTORY_TYPES = (
     *FIGURES_EVENTS,
 )
 THREAD_READ_BYTES = 256 * 1024
+TABLE_CACHE_SIZE = 8
+# Tables by (raw body hash, settings): the same bytes read the same way give the same
+# table, so a web view shown again (or another source's page) need not parse it again.
+_TABLES: OrderedDict[tuple[str, FiguresSettings], FiguresTable] = OrderedDict()
 
 
 class NoFigures(FiguresError):
@@ -53,6 +58,10 @@ async def load_figures(
     capture = history.current
     if capture is None:
         raise NoFigures(f"source {source_id!r} has no good capture at or before {until or 'now'}")
+    cached = _TABLES.get((capture.raw_sha256, settings))
+    if cached is not None:
+        _TABLES.move_to_end((capture.raw_sha256, settings))
+        return FiguresView(history=history, capture=capture, table=cached)
     limit = int(history.settings.get("max_bytes") or MonitorSettings().max_bytes)
     body = await store.get_blob(capture.raw_sha256)
     if len(body) >= THREAD_READ_BYTES:
@@ -61,4 +70,7 @@ async def load_figures(
         )
     else:
         table = read_table(body, capture.content_type, settings, limit=limit)
+    _TABLES[(capture.raw_sha256, settings)] = table
+    while len(_TABLES) > TABLE_CACHE_SIZE:
+        _TABLES.popitem(last=False)
     return FiguresView(history=history, capture=capture, table=table)

@@ -9,6 +9,7 @@ largest latest figures (at most ``chart.MAX_SERIES`` lines).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -69,7 +70,11 @@ async def figures_api(request: web.Request) -> web.Response:
     except BlobMissingError as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
     document = figures_document(source_id, until, view.capture, view.table, view.history, rows)
-    return web.json_response(document)
+    return web.json_response(document, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # --------------------------------------------------------------------------- page
