@@ -88,4 +88,6 @@ async def run(args: argparse.Namespace) -> int:
     else:
         print(f"# {args.id} as captured at {view.capture.fetched_at}", file=sys.stderr)
         sys.stdout.write(rows_text(rows))
+        if not rows:
+            print("# no rows match", file=sys.stderr)
     return 0

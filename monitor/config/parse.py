@@ -970,6 +970,15 @@ class _Builder:
                 found.update(v for v in values if isinstance(v, str))
         return found
 
+    def figures_sources(self) -> set[str]:
+        """The ids of the ``[[source]]`` entries that have a ``[source.figures]`` table."""
+        entries = self.data.get("source")
+        return {
+            entry["id"]
+            for entry in (entries if isinstance(entries, list) else ())
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str) and "figures" in entry
+        }
+
     def single(self, name: str) -> _Table | None:
         value = self.data.get(name)
         if value is None:
@@ -1221,6 +1230,11 @@ class _Builder:
         }
         if "interval" not in table.data and "cron" not in table.data:
             values["interval"] = monitor.default_interval
+        figures = values["figures"]
+        if figures is not None and csv_key is None and fmt in (None, "csv"):
+            # The report's rows, keyed as its figures are, make the change diff read
+            # "Hong Kong · Subpoena · 2011-06-30 · User Data Requests: 45".
+            values["csv_key"] = (*figures.key, figures.period)
         if source_id is None or url is None:
             return None
         return SourceSettings(
@@ -1301,6 +1315,16 @@ class _Builder:
                     f"no [[source]] has the tag {tag!r}{_suggest(tag, source_tags)}",
                     item=index,
                 )
+        if figures is not None:
+            with_figures = self.figures_sources()
+            for index, source_id in enumerate(sources or ()):
+                if source_id in source_ids and source_id not in with_figures:
+                    table.problem(
+                        "sources",
+                        f"source {source_id!r} has no [source.figures] table, and a rule "
+                        "with when (or rise_pct, fall_pct) matches figures only",
+                        item=index,
+                    )
         values: dict[str, Any] = {
             **terms,
             "regex": regex,

@@ -40,6 +40,8 @@ def test_figures_source_and_rule_parse() -> None:
         member="requests.csv",
     )
     assert source.public_dict()["figures"]["member"] == "requests.csv"
+    # The change diff keys the report's rows as the figures are keyed.
+    assert source.csv_key == ("Country", "Data Request Type", "Period Ending")
     hk, jump = settings.rules
     assert hk.figures == FigureRuleSettings(
         when="from_zero", where=(("Country", "Hong Kong"),), column="User Data Requests"
@@ -78,6 +80,10 @@ def test_sources_without_figures_keep_their_recorded_settings() -> None:
         (SOURCE + '[[rule]]\nid = "r"\nwhen = "rise_pct"\n', "write rise_pct = N"),
         (SOURCE + '[[rule]]\nid = "r"\nfall_pct = 0\n', "fall_pct: must be 1 or more"),
         (SOURCE + '[[rule]]\nid = "r"\nwhen = "published"\nwhere = { C = 1 }\n', "column = value"),
+        (
+            SOURCE + '[[rule]]\nid = "r"\nwhen = "published"\nsources = ["g"]\n',
+            "source 'g' has no [source.figures] table",
+        ),
     ],
 )
 def test_mistakes_are_located_and_explained(text: str, expected: str) -> None:
