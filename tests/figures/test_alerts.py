@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +13,7 @@ from monitor.check.netpolicy import NetworkPolicy
 from monitor.check.pipeline import CheckRunner
 from monitor.config.parse import parse_config
 from monitor.notify.notifier import Notifier
-from monitor.store import EventStore
+from monitor.store import EventStore, open_store
 from tests.figures.reports import FIGURES_TOML, VERSIONS, as_csv
 from tests.pageserver import PageServer
 from tests.test_notify import Clock, Webhook, clock, db_url, store, webhook
@@ -112,3 +114,43 @@ async def test_facts_lost_to_a_stop_between_the_appends_are_recorded_by_the_next
         )
     [published] = await store.read(types=("FiguresPublished",))
     assert published.data == {"change_seq": change.seq, "period": "2011-06-30", "rows": 3}
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def any_store(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
+) -> AsyncIterator[EventStore]:
+    from tests.store.conftest import STORE_URLS
+
+    async with open_store(STORE_URLS[request.param](tmp_path), clock=clock) as opened:
+        yield opened
+
+
+async def test_every_backend_records_the_same_facts_and_shows_the_same_figures(
+    any_store: EventStore, clock: Clock, page_server: PageServer
+) -> None:
+    from monitor.figures.series import figure_rows
+    from monitor.figures.view import load_figures
+
+    url = page_server.set("/report", as_csv(VERSIONS[0]), content_type="text/csv")
+    settings = parse_config(
+        CONFIG.format(hook="json://127.0.0.1:9/x", url=url), path="sources.toml", environ={}
+    )
+    [source] = settings.sources
+    async with Fetcher(settings.monitor, NetworkPolicy()) as fetcher:
+        runner = CheckRunner(store=any_store, fetcher=fetcher, settings=settings, clock=clock)
+        await runner.reconcile()
+        for version in VERSIONS:
+            page_server.set("/report", as_csv(version), content_type="text/csv")
+            clock.advance(3600)
+            await runner.check(source)
+    facts = await any_store.read(types=("FiguresPublished", "FiguresRestated", "FiguresWithdrawn"))
+    assert [e.type for e in facts] == ["FiguresPublished", "FiguresRestated", "FiguresWithdrawn"]
+    view = await load_figures(any_store, source.id)
+    rows = figure_rows(view.history, view.table, where=[("Country", "Hong Kong")])
+    assert [(r.period, r.values[0][1].text) for r in rows] == [
+        ("2010-06-30", "12"),
+        ("2010-12-31", "0"),
+        ("2011-06-30", "48"),
+    ]
+    assert [[(x.old, x.new) for x in r.restatements] for r in rows] == [[], [], [("45", "48")]]
