@@ -520,6 +520,20 @@ def _capture_data(
     return capture
 
 
+def _figures_note(types: Sequence[str]) -> str:
+    """`` [figures: 1 published, 1 restated]`` when the check recorded figures facts."""
+    counts = [
+        f"{types.count(kind)} {word}"
+        for kind, word in (
+            ("FiguresPublished", "published"),
+            ("FiguresRestated", "restated"),
+            ("FiguresWithdrawn", "withdrawn"),
+        )
+        if kind in types
+    ]
+    return f" [figures: {', '.join(counts)}]" if counts else ""
+
+
 def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> CheckReport:
     events = tuple(stored)
     types = [e.type for e in events]
@@ -536,7 +550,7 @@ def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> 
             summary = event.data["diff"].get("summary", "")
             # A rule can match on both sides (on = "any"): name it once.
             rules = ", ".join(dict.fromkeys(r["rule_id"] for r in event.data.get("rules", [])))
-            detail = summary + (f" [rules: {rules}]" if rules else "")
+            detail = summary + (f" [rules: {rules}]" if rules else "") + _figures_note(types)
             return CheckReport(
                 source_id=source_id,
                 outcome="changed" if kind == "substantive" else kind,

@@ -111,6 +111,8 @@ def test_from_zero_rule_raises_severity_and_leads_the_headline(
     # of v3 publishes no period, so the rule stays quiet.
     assert second["rules"] == [] and second["severity"] == "low"
     assert "Google · Hong Kong · Subpoena · User Data Requests 2011-06-30: 45" in out
+    assert "[rules: hk-resumed] [figures: 1 published]" in out
+    assert "[figures: 1 restated, 1 withdrawn]" in out
 
 
 def test_a_zip_bomb_is_refused_with_a_clear_error(
