@@ -14,6 +14,7 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.events import EVENT_TYPES, StoredEvent, format_time
+from monitor.figures.history import describe_fact
 from monitor.store import open_store
 from monitor.store.pauses import HostPause, running_pauses
 from monitor.textsafe import for_terminal
@@ -65,6 +66,9 @@ def brief(event: StoredEvent) -> str:
             return f"tree size {d['tree_size']}, root {d['root_hash'][:16]}…"
         case "ChangePending":
             return f"new text seen {d.get('seen', 1)} of {d.get('needed', '?')} times"
+        case "FiguresPublished" | "FiguresRestated" | "FiguresWithdrawn":
+            headline, detail = describe_fact(event.type, d)
+            return f"{headline}: {detail} (capture #{d['change_seq']})"
         case "NotificationSent" | "NotificationFailed":
             return f"seq {d['for_seq']} → {d['channel']} (attempt {d.get('attempt', 1)})"
         case _:

@@ -31,7 +31,8 @@ from typing import Any
 
 from monitor.config.settings import SEVERITY_ORDER
 from monitor.core.projections import SourceState, apply
-from monitor.events import StoredEvent, upcast
+from monitor.events import FIGURES_EVENTS, StoredEvent, upcast
+from monitor.figures.history import describe_fact
 
 log = logging.getLogger(__name__)
 
@@ -540,6 +541,9 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
     elif kind == "SourceRecovered":
         headline = "Recovered"
         detail = f"after {data.get('failures', 0)} failures since {data.get('failing_since', '')}"
+    elif kind in FIGURES_EVENTS:
+        headline, detail = describe_fact(kind, dict(data))
+        change_seq = int(data["change_seq"])
     return TimelineEntry(
         seq=event.seq,
         type=kind,
