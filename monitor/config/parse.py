@@ -1506,7 +1506,7 @@ class _Builder:
                 if when is not None and when != name:
                     table.problem(name, f'cannot be combined with when = "{when}"')
                 when = name
-                pct = table.whole(name, minimum=1)
+                pct = table.whole(name, minimum=1, maximum=100_000)
         if when in ("rise_pct", "fall_pct") and pct is None and "when" in table.data:
             table.problem("when", f'write {when} = N (a percentage) instead of when = "{when}"')
             return None

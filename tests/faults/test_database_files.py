@@ -27,6 +27,7 @@ from tests.faults.test_store_faults import as_nobody
 from tests.test_verify import EVENTS, build_log
 
 READERS = [
+    ["figures", "meta"],
     ["log"],
     ["replay"],
     ["verify"],
@@ -77,8 +78,8 @@ def test_read_only_commands_write_nothing_to_the_log(
     with sqlite3.connect(workdir / "monitor.db") as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = digest(workdir / "monitor.db")
-    # This log holds no page captures, so show and diff answer "no good capture" (2).
-    assert main(argv) == (2 if argv[0] in ("show", "diff") else 0)
+    # This log holds no page captures or figures: show, diff and figures answer 2.
+    assert main(argv) == (2 if argv[0] in ("show", "diff", "figures") else 0)
     assert digest(workdir / "monitor.db") == before
     wal = workdir / "monitor.db-wal"
     assert not wal.exists() or wal.stat().st_size == 0
