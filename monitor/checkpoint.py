@@ -10,14 +10,14 @@ Where checkpoints live:
 
 * in the log, as a ``CheckpointSigned`` event on stream ``$checkpoints`` (it covers the
   events *before* it and is itself a leaf of every later tree);
-* in the checkpoint journal, a JSON-lines file next to the key (``monitor.key`` →
-  ``monitor.checkpoints.jsonl``). A copy outside the database is what exposes a
+* in the log's checkpoint journal, a JSON-lines file outside the database (one per
+  log, beside the key: see ``monitor.audit.home``). A copy outside the database is what exposes a
   truncated log: deleting the newest rows leaves a shorter chain that is valid on its
   own, but no longer reaches the size a journal line signed. Copy the journal (or the
   lines ``monitor checkpoint`` prints) somewhere the database's owner cannot rewrite.
 
 The signing key is created on first use at ``[monitor].key_path`` — relative to the
-working directory, like the ``sqlite:///`` database — with mode 0600; its public half
+log's data directory (``monitor.audit.home``) — with mode 0600; its public half
 is written beside it as ``<name>.pub.pem``. ``key_id`` is the sha256 hex of the raw
 32-byte public key.
 
@@ -34,11 +34,11 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -238,7 +238,7 @@ class Signer:
 
 
 def configured_key_path(settings: Settings | None) -> Path:
-    """``[monitor].key_path`` (default ``monitor.key``), relative to the working directory."""
+    """``[monitor].key_path`` as written (commands resolve it with ``monitor.audit.home``)."""
     monitor = settings.monitor if settings is not None else MonitorSettings()
     return Path(monitor.key_path).expanduser()
 
@@ -394,6 +394,15 @@ async def latest_checkpoint(store: EventStore) -> SignedCheckpoint | None:
     return found[-1] if found else None
 
 
+class JournalSink(Protocol):
+    """Where a signed checkpoint is copied outside the database (``monitor.audit.home``)."""
+
+    def append(self, signed: SignedCheckpoint) -> None: ...
+
+
+Journal = Path | JournalSink | None  # a file (one log), per-log journals, or none
+
+
 class Checkpointer:
     """Signs checkpoints of one store, following the log incrementally between calls.
 
@@ -401,10 +410,19 @@ class Checkpointer:
     only the events appended since the previous call are read and checked.
     """
 
-    def __init__(self, store: EventStore, signer: Signer, *, journal: Path | None) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        signer: Signer,
+        *,
+        journal: Journal,
+        on_signed: list[Callable[[SignedCheckpoint], None]] | None = None,
+    ) -> None:
         self.store = store
         self.signer = signer
         self.journal = journal
+        # Told of each newly signed checkpoint (e.g. to ask timestamp authorities).
+        self.on_signed = on_signed if on_signed is not None else []
         self._tree = CompactTree()
         self._last_hash = GENESIS_HASH
 
@@ -438,8 +456,12 @@ class Checkpointer:
             except ConcurrencyError:
                 continue  # another process signed meanwhile: sign the newer head instead
             signed = replace(signed, seq=stored.seq, log_id=await self._log_id())
-            if self.journal is not None:
+            if isinstance(self.journal, Path):
                 append_journal(self.journal, signed)
+            elif self.journal is not None:
+                self.journal.append(signed)
+            for listener in self.on_signed:
+                listener(signed)
             log.info(
                 "signed checkpoint at seq %d: %d events, root %s",
                 stored.seq,
@@ -479,7 +501,7 @@ class Checkpointer:
 
 
 async def ensure_checkpoint(
-    store: EventStore, signer: Signer, *, covering: int, now: datetime, journal: Path | None
+    store: EventStore, signer: Signer, *, covering: int, now: datetime, journal: Journal
 ) -> SignedCheckpoint:
     """The latest checkpoint if it covers seq ``covering``, else a newly signed one."""
     latest = await latest_checkpoint(store)

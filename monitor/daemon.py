@@ -45,13 +45,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from monitor.audit.home import audit_home
 from monitor.browser import BrowserPool
-from monitor.checkpoint import (
-    Checkpointer,
-    configured_key_path,
-    journal_path,
-    load_or_create_key,
-)
+from monitor.checkpoint import Checkpointer
 from monitor.config import load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.events import parse_time
@@ -637,13 +633,13 @@ class Daemon:
         A key that cannot be created or read turns checkpoints off with a clear error;
         it never stops the daemon from watching pages.
         """
-        key_path = configured_key_path(self.settings)
+        home = audit_home(self.settings, self.database, config_path=self.config_path)
         try:
-            signer = load_or_create_key(key_path)
+            signer = home.signer()
         except MonitorError as exc:
             log.error("checkpoints are off: %s", exc)
             return
-        self._checkpointer = Checkpointer(store, signer, journal=journal_path(key_path))
+        self._checkpointer = Checkpointer(store, signer, journal=home)
         self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="checkpoints")
 
     async def _checkpoint_loop(self) -> None:

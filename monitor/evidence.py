@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.checkpoint import (
+    Journal,
     SignedCheckpoint,
     Signer,
     ensure_checkpoint,
@@ -90,7 +91,7 @@ async def write_evidence(
     directory: Path,
     *,
     signer: Signer,
-    journal: Path | None,
+    journal: Journal,
     now: datetime,
 ) -> EvidenceReport:
     """Write the evidence directory for capture ``event`` (signing a checkpoint if needed)."""

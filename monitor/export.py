@@ -51,6 +51,7 @@ from warcio.warcwriter import WARCWriter
 from monitor import __version__
 from monitor.checkpoint import (
     Checkpointer,
+    Journal,
     SignedCheckpoint,
     Signer,
     checkpoint_of,
@@ -130,7 +131,7 @@ async def export_bundle(
     directory: Path,
     *,
     signer: Signer,
-    journal: Path | None,
+    journal: Journal,
     now: datetime,
     source: str | None = None,
     since: datetime | None = None,

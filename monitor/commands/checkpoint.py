@@ -12,15 +12,15 @@ import argparse
 import json
 from datetime import UTC, datetime
 
-from monitor.checkpoint import (
-    Checkpointer,
-    configured_key_path,
-    journal_path,
-    load_or_create_key,
-    merkle_tree,
-    public_key_path,
+from monitor.audit.home import log_id_of
+from monitor.checkpoint import Checkpointer, merkle_tree
+from monitor.commands.common import (
+    Subparsers,
+    UsageError,
+    audit_home_for,
+    database_url,
+    settings_if_present,
 )
-from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
 from monitor.store import open_store
 
 
@@ -49,13 +49,16 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     settings = settings_if_present(args)
-    key_path = configured_key_path(settings)
-    signer = load_or_create_key(key_path)
+    home = audit_home_for(args, settings)
     async with open_store(database_url(args, settings), create=False) as store:
+        signer = home.signer()  # only once the database opened: no stray keys
         head_seq, _ = await store.head()
-        checkpointer = Checkpointer(store, signer, journal=journal_path(key_path))
+        checkpointer = Checkpointer(store, signer, journal=home)
         signed = await checkpointer.checkpoint(datetime.now(UTC), force=args.force)
         reused = signed.seq is not None and signed.seq <= head_seq
+        log_id = await log_id_of(store)
+        if log_id is not None:
+            home.migrate_legacy(log_id)
         proof = None
         if args.consistency_from is not None:
             old = args.consistency_from
@@ -79,7 +82,8 @@ async def run(args: argparse.Namespace) -> int:
     what = "latest checkpoint (no events since; --force signs anew)" if reused else "signed"
     print(f"{what} at seq {signed.seq}: {cp.tree_size} events, root {cp.root_hash}")
     print(f"timestamp {cp.timestamp}, key {cp.key_id}")
-    print(f"public key {public_key_path(key_path)}; journal {journal_path(key_path)}")
+    journal = home.journal(log_id) if log_id else home.journals
+    print(f"public key {home.public_key}; journal {journal}")
     print(json.dumps(signed.to_json(), sort_keys=True))
     if proof is not None:
         print(json.dumps({"consistency": proof}, sort_keys=True))

@@ -11,8 +11,13 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.checkpoint import configured_key_path, journal_path, load_or_create_key
-from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
+from monitor.commands.common import (
+    Subparsers,
+    UsageError,
+    audit_home_for,
+    database_url,
+    settings_if_present,
+)
 from monitor.commands.export import require_empty
 from monitor.evidence import EVIDENCE_TYPES, write_evidence
 from monitor.store import open_store
@@ -35,7 +40,7 @@ async def run(args: argparse.Namespace) -> int:
     target = Path(args.directory)
     require_empty(target)
     settings = settings_if_present(args)
-    key_path = configured_key_path(settings)
+    home = audit_home_for(args, settings)
     async with open_store(database_url(args, settings), create=False) as store:
         event = await store.get_event(args.seq) if args.seq > 0 else None
         if event is None:
@@ -49,8 +54,8 @@ async def run(args: argparse.Namespace) -> int:
             store,
             event,
             target,
-            signer=load_or_create_key(key_path),
-            journal=journal_path(key_path),
+            signer=home.signer(),
+            journal=home,
             now=datetime.now(UTC),
         )
     before = f"seq {report.before.seq}" if report.before is not None else "none"

@@ -12,10 +12,10 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.checkpoint import configured_key_path, journal_path, load_or_create_key
 from monitor.commands.common import (
     Subparsers,
     UsageError,
+    audit_home_for,
     database_url,
     parse_when,
     settings_if_present,
@@ -49,16 +49,16 @@ async def run(args: argparse.Namespace) -> int:
     require_empty(target)
     since = parse_when(args.since) if args.since else None
     settings = settings_if_present(args)
-    key_path = configured_key_path(settings)
-    signer = load_or_create_key(key_path)
+    home = audit_home_for(args, settings)
     async with open_store(database_url(args, settings), create=False) as store:
+        signer = home.signer()  # only once the database opened: no stray keys
         if args.source is not None and await store.stream_version(args.source) == 0:
             raise UsageError(f"no source {args.source!r} in the log; `monitor log` lists them")
         report = await export_bundle(
             store,
             target,
             signer=signer,
-            journal=journal_path(key_path),
+            journal=home,
             now=datetime.now(UTC),
             source=args.source,
             since=since,

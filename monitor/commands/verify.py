@@ -12,15 +12,15 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from monitor.checkpoint import (
-    configured_key_path,
-    journal_path,
-    key_id,
-    load_public_key_pem,
-    load_public_keys,
-    read_journal,
+from monitor.audit.home import AuditHome, log_id_of
+from monitor.checkpoint import key_id, load_public_key_pem
+from monitor.commands.common import (
+    Subparsers,
+    UsageError,
+    audit_home_for,
+    database_url,
+    settings_if_present,
 )
-from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
 from monitor.errors import SigningKeyError
 from monitor.export import verify_bundle
 from monitor.store import open_store
@@ -47,8 +47,8 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def _keys(args: argparse.Namespace, key_path: Path) -> dict[str, Ed25519PublicKey]:
-    keys = load_public_keys(key_path)
+def _keys(args: argparse.Namespace, home: AuditHome) -> dict[str, Ed25519PublicKey]:
+    keys = home.public_keys()
     if args.public_key:
         try:
             data = Path(args.public_key).read_bytes()
@@ -86,11 +86,13 @@ async def run(args: argparse.Namespace) -> int:
     if args.export:
         return _verify_export(Path(args.export))
     settings = settings_if_present(args)
-    key_path = configured_key_path(settings)
-    keys = _keys(args, key_path)
-    journal = journal_path(key_path)
+    home = audit_home_for(args, settings)
+    keys = _keys(args, home)
     async with open_store(database_url(args, settings), create=False) as store:
-        report = await verify_store(store, public_keys=keys, journal=read_journal(journal))
+        log_id = await log_id_of(store)
+        report = await verify_store(
+            store, public_keys=keys, journal=home.read(log_id), bound_log=home.bound_log()
+        )
     if report.ok:
         print(
             f"ok: {report.events} events, {report.blobs} blobs, chain intact; "
