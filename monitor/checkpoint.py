@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 CHECKPOINT_STREAM = "$checkpoints"
 SIGNED_FIELDS = ("tree_size", "root_hash", "head_seq", "head_hash", "timestamp", "key_id")
 _APPEND_ATTEMPTS = 5
+# Records about checkpoints (RFC 3161 stamps): no reason to sign a new checkpoint.
+STAMP_TYPES = frozenset({"CheckpointTimestamped", "TimestampFailed"})
 
 
 # --------------------------------------------------------------------------- values (pure)
@@ -432,11 +434,9 @@ class Checkpointer:
         for _ in range(_APPEND_ATTEMPTS):
             head_seq, head_hash = await self.store.head()
             if not force and head_seq:
-                head = await self.store.get_event(head_seq)
-                if head is not None and head.type == CheckpointSigned.type:
-                    latest = checkpoint_of(head)
-                    if latest.tree_size == head_seq - 1:
-                        return latest  # nothing new since: it covers everything before it
+                latest = await self._covering_all(head_seq)
+                if latest is not None:
+                    return latest  # nothing new since: it covers everything before it
             await self._catch_up(head_seq)
             signed = self.signer.sign_tree(
                 tree_size=head_seq, root=self._tree.root(), head_hash=head_hash, now=now
@@ -470,6 +470,18 @@ class Checkpointer:
             )
             return signed
         raise StoreError("could not append a checkpoint: other writers kept signing first")
+
+    async def _covering_all(self, head_seq: int) -> SignedCheckpoint | None:
+        """The newest checkpoint when nothing but time stamps of it came after it."""
+        seq = head_seq
+        head = await self.store.get_event(seq)
+        while head is not None and head.type in STAMP_TYPES and seq > 1:
+            seq -= 1
+            head = await self.store.get_event(seq)
+        if head is None or head.type != CheckpointSigned.type:
+            return None
+        latest = checkpoint_of(head)
+        return latest if latest.tree_size == seq - 1 else None
 
     async def _log_id(self) -> str | None:
         first = await self.store.get_event(1)

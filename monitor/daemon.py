@@ -61,6 +61,7 @@ from monitor.settings import Settings
 from monitor.store import EventStore, open_store, url_scheme
 
 if TYPE_CHECKING:  # monitor.workers needs asyncpg, which SQLite users need not install
+    from monitor.audit.service import AuditService
     from monitor.workers import Leadership, LeaseScheduler
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,7 @@ class Daemon:
         self._checkpointer: Checkpointer | None = None
         self._checkpoint_wake = asyncio.Event()
         self._checkpoint_task: asyncio.Task[None] | None = None
+        self._audit: AuditService | None = None  # time stamps and Save Page Now, if configured
 
     @property
     def shares_work(self) -> bool:
@@ -499,6 +501,8 @@ class Daemon:
             self._notify_wake.set()
             if any(event.type == "ChangeDetected" for event in report.events):
                 self._checkpoint_wake.set()  # evidence of a change gets signed promptly
+                if self._audit is not None:
+                    self._audit.change_recorded()
             log.info("%s", report.line())
         else:
             log.debug("%s", report.line())
@@ -641,6 +645,21 @@ class Daemon:
             return
         self._checkpointer = Checkpointer(store, signer, journal=home)
         self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="checkpoints")
+        self._start_audit(store)
+
+    def _start_audit(self, store: EventStore) -> None:
+        """Trusted time stamps and Save Page Now, each in its own task (never in a check)."""
+        audit = self.settings.audit
+        if not (audit.timestamp_authorities or audit.wayback):
+            return
+        from monitor.audit.service import AuditService
+
+        self._audit = AuditService(
+            store, audit, clock=self.clock, exclusive=self._one_worker_at_a_time
+        )
+        if self._checkpointer is not None:
+            self._checkpointer.on_signed.append(self._audit.checkpoint_signed)
+        self._audit.start()
 
     async def _checkpoint_loop(self) -> None:
         while not self._stop.is_set():
@@ -663,6 +682,9 @@ class Daemon:
         log.debug("checkpoint: %d events signed", signed.tree_size)
 
     async def _stop_checkpoints(self) -> None:
+        audit, self._audit = self._audit, None
+        if audit is not None:
+            await audit.stop()
         task, self._checkpoint_task = self._checkpoint_task, None
         if task is None:
             return

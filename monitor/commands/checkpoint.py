@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from monitor.audit.home import log_id_of
 from monitor.checkpoint import Checkpointer, merkle_tree
@@ -21,7 +22,10 @@ from monitor.commands.common import (
     database_url,
     settings_if_present,
 )
+from monitor.events import CheckpointTimestamped, StoredEvent
+from monitor.settings import Settings
 from monitor.store import open_store
+from monitor.store.base import EventStore
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -74,8 +78,11 @@ async def run(args: argparse.Namespace) -> int:
                 "new_root": signed.checkpoint.root_hash,
                 "proof": [node.hex() for node in tree.consistency_proof(old, signed.tree_size)],
             }
+        stamps = await _stamp(store, settings)
     if args.json:
-        out = {"checkpoint": signed.to_json(), "consistency": proof}
+        out: dict[str, Any] = {"checkpoint": signed.to_json(), "consistency": proof}
+        if stamps:
+            out["timestamps"] = [{"type": e.type, **e.data} for e in stamps]
         print(json.dumps(out, sort_keys=True, ensure_ascii=False))
         return 0
     cp = signed.checkpoint
@@ -87,4 +94,23 @@ async def run(args: argparse.Namespace) -> int:
     print(json.dumps(signed.to_json(), sort_keys=True))
     if proof is not None:
         print(json.dumps({"consistency": proof}, sort_keys=True))
+    for event in stamps:
+        data = event.data
+        if event.type == CheckpointTimestamped.type:
+            print(f"time stamp by {data['tsa']}: {data['gen_time']} (seq {event.seq})")
+        else:
+            print(
+                f"time stamp by {data['tsa']} failed: {data['error']} "
+                "(recorded; `monitor run` asks again)"
+            )
     return 0
+
+
+async def _stamp(store: EventStore, settings: Settings | None) -> list[StoredEvent]:
+    """Ask each configured TSA to stamp the newest checkpoint it has not stamped yet."""
+    if settings is None or not settings.audit.timestamp_authorities:
+        return []
+    from monitor.audit.stamper import Stamper
+
+    async with Stamper(store, settings.audit.timestamp_authorities) as stamper:
+        return await stamper.stamp_pending(datetime.now(UTC))

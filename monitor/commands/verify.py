@@ -13,6 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from monitor.audit.home import AuditHome, log_id_of
+from monitor.audit.stamp_audit import StampReport, audit_stamps, load_chains
 from monitor.checkpoint import key_id, load_public_key_pem
 from monitor.commands.common import (
     Subparsers,
@@ -88,11 +89,19 @@ async def run(args: argparse.Namespace) -> int:
     settings = settings_if_present(args)
     home = audit_home_for(args, settings)
     keys = _keys(args, home)
+    try:
+        chains = load_chains(settings.audit.timestamp_authorities if settings else ())
+    except SigningKeyError as exc:
+        raise UsageError(str(exc)) from exc
     async with open_store(database_url(args, settings), create=False) as store:
         log_id = await log_id_of(store)
         report = await verify_store(
             store, public_keys=keys, journal=home.read(log_id), bound_log=home.bound_log()
         )
+        stamps = await audit_stamps(store, chains)
+    if stamps.findings:
+        report.findings.extend(stamps.findings)
+        report.findings.sort(key=lambda f: (f.seq is None, f.seq or 0))
     if report.ok:
         print(
             f"ok: {report.events} events, {report.blobs} blobs, chain intact; "
@@ -100,6 +109,28 @@ async def run(args: argparse.Namespace) -> int:
         )
         if report.checkpoints:
             print(f"ok: {report.checkpoints} signed checkpoints match the log")
+        _print_stamps(stamps)
         return 0
     _print_findings(report)
     return 1
+
+
+STAMPS_LISTED = 10
+
+
+def _print_stamps(stamps: StampReport) -> None:
+    """Which checkpoints carry how many trusted time stamps (the newest few)."""
+    if not stamps.total:
+        return
+    print(
+        f"ok: {stamps.total} RFC 3161 time stamps on {len(stamps.stamps)} checkpoints "
+        "match their checkpoints"
+    )
+    for seq in sorted(stamps.stamps)[-STAMPS_LISTED:]:
+        tsas = stamps.stamps[seq]
+        print(f"  checkpoint seq {seq}: {len(tsas)} stamp(s) ({', '.join(sorted(set(tsas)))})")
+    for tsa in sorted(stamps.unanchored):
+        print(
+            f"note: stamps by {tsa} were checked with the certificate inside them only; "
+            "list the TSA in [audit] timestamp_authorities to check its chain"
+        )
