@@ -93,7 +93,7 @@ class WaybackArchiver:
 
     def seconds_until_due(self) -> float | None:
         """How long until the next retry or rate-limit slot; None when nothing waits."""
-        waits = [p.due for p in self._retry.values()]
+        waits = [p.due for p in self._retry.values() if p.attempts]
         if len(self._sent) >= self.settings.wayback_per_minute:
             waits.append(self._sent[0] + 60.0)
         return max(0.0, min(waits) - time.monotonic()) if waits else None
