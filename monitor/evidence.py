@@ -32,6 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from monitor.audit.identity import certificate_blob, identity_lines
 from monitor.checkpoint import (
     Journal,
     SignedCheckpoint,
@@ -114,11 +115,18 @@ async def write_evidence(
         before_text = (await store.get_blob(capture["text_sha256"])).decode("utf-8")
         files.update(_capture_files("before", before, before_raw, before_text))
     screenshots: dict[str, str] = {}  # file name -> sha256, as the capture names it
+    servers: dict[str, dict[str, Any]] = {}  # side -> capture["server"], when recorded
     for side, capture_event in (("before", before), ("after", event)):
         picture = await _screenshot(store, capture_event)
         if picture is not None:
             files[f"{side}.png"] = picture[1]
             screenshots[f"{side}.png"] = picture[0]
+        server = capture_event.data["capture"].get("server") if capture_event else None
+        if isinstance(server, dict):
+            servers[side] = server
+            certificate = certificate_blob(server)
+            if certificate is not None:
+                files[f"{side}/server-certificate.der"] = await store.get_blob(certificate)
 
     diff = diff_texts(before_text, after_text) if before_text is not None else None
     recorded_patch = (event.data.get("diff") or {}).get("patch")
@@ -136,7 +144,7 @@ async def write_evidence(
     files["checkpoint.sig"] = checkpoint.signature
     files["public_key.pem"] = public_key_pem(signer.public_key)
     files["README.md"] = readme(
-        event, before, checkpoint, reproduces, screenshots=screenshots
+        event, before, checkpoint, reproduces, screenshots=screenshots, servers=servers
     ).encode("utf-8")
     _write_all(directory, files)
     return EvidenceReport(
@@ -325,6 +333,7 @@ def readme(
     reproduces: bool | None,
     *,
     screenshots: dict[str, str] | None = None,
+    servers: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     """The bundle's README; ``screenshots`` maps ``before.png``/``after.png`` to sha256."""
     after = event.data["capture"]
@@ -371,6 +380,7 @@ def readme(
         "  redirects, HTTP status, kept headers, fetch time) and the content hashes,",
         "  `event.json` the log entry of that capture.",
         *_screenshot_lines(screenshots or {}),
+        *_server_lines(servers or {}),
         "- `diff.html`: the change, readable in any browser (no scripts, nothing loaded).",
         "  Do not open `raw.html` in a browser unless you mean to: it is the live page's",
         "  markup and may run scripts or fetch resources; read it as text instead.",
@@ -404,6 +414,23 @@ def readme(
         "",
     ]
     return "\n".join(lines)
+
+
+def _server_lines(servers: dict[str, dict[str, Any]]) -> list[str]:
+    """Who answered each capture: address, TLS version and certificate (when recorded)."""
+    if not servers:
+        return []
+    lines = [
+        "- The server that answered each capture (its address, the TLS version, and its",
+        "  certificate as `server-certificate.der`, whose sha256 is the fingerprint below;",
+        "  `openssl x509 -inform DER -in after/server-certificate.der -noout -text` shows",
+        "  it, and `sha256sum` of the file gives the fingerprint):",
+    ]
+    for side in ("before", "after"):
+        if side in servers:
+            lines.append(f"  - {side}:")
+            lines += [f"    - {line}" for line in identity_lines(servers[side])]
+    return lines
 
 
 def _screenshot_lines(screenshots: dict[str, str]) -> list[str]:

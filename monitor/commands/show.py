@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from monitor.audit.identity import identity_lines
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -16,7 +17,7 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
-from monitor.events import format_time
+from monitor.events import StoredEvent, format_time
 from monitor.store import EventStore, open_store
 
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
@@ -34,13 +35,19 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-async def text_at(store: EventStore, source_id: str, at: str | None) -> tuple[str, str] | None:
-    """(text, recorded_at of its capture) current at ``at`` (a formatted time), or None."""
+async def capture_at(store: EventStore, source_id: str, at: str | None) -> StoredEvent | None:
+    """The good capture current at ``at`` (a formatted time), or None."""
     found = None
     for event in await store.read(stream=source_id, types=GOOD_CAPTURES):
         if at is not None and event.recorded_at > at:
             break
         found = event
+    return found
+
+
+async def text_at(store: EventStore, source_id: str, at: str | None) -> tuple[str, str] | None:
+    """(text, recorded_at of its capture) current at ``at`` (a formatted time), or None."""
+    found = await capture_at(store, source_id, at)
     if found is None:
         return None
     blob = await store.get_blob(found.data["capture"]["text_sha256"])
@@ -54,10 +61,15 @@ async def run(args: argparse.Namespace) -> int:
         if await store.stream_version(args.id) == 0:
             raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
         result = await text_at(store, args.id, at)
-    if result is None:
+        capture = await capture_at(store, args.id, at)
+    if result is None or capture is None:
         raise UsageError(f"source {args.id!r} has no good capture at or before {at or 'now'}")
     text, when = result
     print(f"# {args.id} as captured at {when}", file=sys.stderr)
+    server = capture.data["capture"].get("server")
+    if isinstance(server, dict):  # captures recorded before server identity carry none
+        for line in identity_lines(server):
+            print(f"# {line}", file=sys.stderr)
     # Byte for byte what was captured; a newline only for the comfort of a terminal.
     sys.stdout.write(text)
     if text and not text.endswith("\n") and sys.stdout.isatty():
