@@ -6,7 +6,9 @@
     event.json              the event exactly as stored
     before/ after/          raw.<ext> (the exact body), text.txt (the normalized text),
                             fetch.json (URLs, redirects, status, headers, times, hashes),
-                            event.json (the capture's event)
+                            event.json (the capture's event), server-certificate.der
+                            (the leaf certificate of the server that answered, if TLS)
+    capture.wacz            both captures as a WACZ web archive, signed with the key
     before.png after.png    the full-page screenshots, when the captures name one
                             (``screenshot_sha256``; sources with ``screenshot = true``)
     diff.html               a standalone, escaped HTML view of the change
@@ -27,12 +29,14 @@ import base64
 import hashlib
 import html
 import json
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from monitor.audit.identity import certificate_blob, identity_lines
+from monitor.audit.wacz import write_wacz
 from monitor.checkpoint import (
     Journal,
     SignedCheckpoint,
@@ -46,6 +50,7 @@ from monitor.events import StoredEvent
 from monitor.merkle import MerkleTree, event_leaf
 from monitor.store.base import EventStore
 
+WACZ_FILE = "capture.wacz"
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
 EVIDENCE_TYPES = ("ChangeDetected", "BaselineCaptured", "ContentSuspect")
 _EXTENSIONS = {
@@ -143,6 +148,9 @@ async def write_evidence(
     files["checkpoint.json"] = checkpoint.checkpoint.signed_bytes()
     files["checkpoint.sig"] = checkpoint.signature
     files["public_key.pem"] = public_key_pem(signer.public_key)
+    files[WACZ_FILE] = await _wacz(
+        store, [e for e in (before, event) if e is not None], signer, now
+    )
     files["README.md"] = readme(
         event, before, checkpoint, reproduces, screenshots=screenshots, servers=servers
     ).encode("utf-8")
@@ -155,6 +163,17 @@ async def write_evidence(
         files=sorted([*files, "SHA256SUMS"]),
         patch_reproduces=reproduces,
     )
+
+
+async def _wacz(
+    store: EventStore, captures: list[StoredEvent], signer: Signer, now: datetime
+) -> bytes:
+    """Both captures as a signed WACZ, for web-archive viewers (ReplayWeb.page)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / WACZ_FILE
+        title = f"{captures[-1].stream}: captures of seq {', '.join(str(c.seq) for c in captures)}"
+        await write_wacz(store, captures, path, signer=signer, now=now, title=title)
+        return path.read_bytes()
 
 
 def _write_all(directory: Path, files: dict[str, bytes]) -> None:
@@ -381,6 +400,9 @@ def readme(
         "  `event.json` the log entry of that capture.",
         *_screenshot_lines(screenshots or {}),
         *_server_lines(servers or {}),
+        "- `capture.wacz`: both captures as a WACZ web archive: open it in ReplayWeb.page",
+        "  (https://replayweb.page) to see the pages as served; its `datapackage-digest.json`",
+        "  is signed with the key of `public_key.pem` (`monitor verify --wacz capture.wacz`).",
         "- `diff.html`: the change, readable in any browser (no scripts, nothing loaded).",
         "  Do not open `raw.html` in a browser unless you mean to: it is the live page's",
         "  markup and may run scripts or fetch resources; read it as text instead.",

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from monitor.audit.home import AuditHome, log_id_of
 from monitor.audit.stamp_audit import StampReport, audit_stamps, load_chains
+from monitor.audit.wacz import verify_wacz
 from monitor.checkpoint import key_id, load_public_key_pem
 from monitor.commands.common import (
     Subparsers,
@@ -39,6 +40,11 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--export", metavar="DIR", help="verify the bundle in DIR (no database needed)"
+    )
+    parser.add_argument(
+        "--wacz",
+        metavar="FILE",
+        help="verify a WACZ written by export or evidence (no database needed)",
     )
     parser.add_argument(
         "--public-key",
@@ -83,9 +89,41 @@ def _verify_export(directory: Path) -> int:
     return 1
 
 
+def _verify_wacz(args: argparse.Namespace) -> int:
+    path = Path(args.wacz)
+    if not path.is_file():
+        raise UsageError(f"{path} is not a file")
+    keys: dict[str, Ed25519PublicKey] = {}
+    if args.public_key:
+        keys = _public_key_arg(args.public_key)
+    findings, signer = verify_wacz(path, keys)
+    if findings:
+        for finding in findings:
+            print(f"FAILED {finding.kind}: {finding.message}")
+        return 1
+    print(f"ok: WACZ {path}: every member matches datapackage.json, signature valid")
+    trusted = " (the key given with --public-key)" if keys else ""
+    print(f"signed by key id {signer}{trusted}; compare it with the key id the publisher announced")
+    return 0
+
+
+def _public_key_arg(name: str) -> dict[str, Ed25519PublicKey]:
+    try:
+        data = Path(name).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read --public-key {name}: {exc.strerror}") from exc
+    try:
+        public = load_public_key_pem(data, where=name)
+    except SigningKeyError as exc:
+        raise UsageError(str(exc)) from exc
+    return {key_id(public): public}
+
+
 async def run(args: argparse.Namespace) -> int:
     if args.export:
         return _verify_export(Path(args.export))
+    if args.wacz:
+        return _verify_wacz(args)
     settings = settings_if_present(args)
     home = audit_home_for(args, settings)
     keys = _keys(args, home)
