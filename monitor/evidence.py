@@ -36,7 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from monitor.audit.identity import certificate_blob, identity_lines
+from monitor.audit.stamper import TIMESTAMP_STREAM
 from monitor.audit.wacz import write_wacz
+from monitor.audit.wayback import ARCHIVE_STREAM
 from monitor.checkpoint import (
     Journal,
     SignedCheckpoint,
@@ -46,7 +48,7 @@ from monitor.checkpoint import (
     public_key_pem,
 )
 from monitor.diff import TextDiff, apply_patch, diff_texts
-from monitor.events import StoredEvent
+from monitor.events import CheckpointTimestamped, StoredEvent, ThirdPartyCaptured
 from monitor.merkle import MerkleTree, event_leaf
 from monitor.store.base import EventStore
 
@@ -74,6 +76,7 @@ class EvidenceReport:
     checkpoint: SignedCheckpoint
     files: list[str]
     patch_reproduces: bool | None  # the stored patch turns before into after exactly
+    stamps: int = 0  # RFC 3161 tokens of the checkpoint included
 
 
 def raw_extension(capture: dict[str, Any]) -> str:
@@ -148,11 +151,14 @@ async def write_evidence(
     files["checkpoint.json"] = checkpoint.checkpoint.signed_bytes()
     files["checkpoint.sig"] = checkpoint.signature
     files["public_key.pem"] = public_key_pem(signer.public_key)
-    files[WACZ_FILE] = await _wacz(
-        store, [e for e in (before, event) if e is not None], signer, now
-    )
-    files["README.md"] = readme(
-        event, before, checkpoint, reproduces, screenshots=screenshots, servers=servers
+    files[WACZ_FILE] = await _wacz(store, proven, signer, now)
+    stamps = await _stamps(store, checkpoint)
+    for index, (_, token) in enumerate(stamps, start=1):
+        files[f"timestamps/{index}.tsr"] = token
+    archived = await _archived(store, event.seq)
+    files["README.md"] = (
+        readme(event, before, checkpoint, reproduces, screenshots=screenshots, servers=servers)
+        + _third_party_lines([data for data, _ in stamps], archived)
     ).encode("utf-8")
     _write_all(directory, files)
     return EvidenceReport(
@@ -162,7 +168,58 @@ async def write_evidence(
         checkpoint=checkpoint,
         files=sorted([*files, "SHA256SUMS"]),
         patch_reproduces=reproduces,
+        stamps=len(stamps),
     )
+
+
+async def _stamps(
+    store: EventStore, checkpoint: SignedCheckpoint
+) -> list[tuple[dict[str, Any], bytes]]:
+    """The RFC 3161 tokens recorded for ``checkpoint``: (event data, DER token)."""
+    found = []
+    for ev in await store.read(stream=TIMESTAMP_STREAM, types=(CheckpointTimestamped.type,)):
+        if ev.data.get("checkpoint_seq") == checkpoint.seq:
+            found.append((dict(ev.data), await store.get_blob(str(ev.data["token_sha256"]))))
+    return found
+
+
+async def _archived(store: EventStore, seq: int) -> list[str]:
+    """Archive URLs of outside copies (Save Page Now) made after the change at ``seq``."""
+    events = await store.read(stream=ARCHIVE_STREAM, types=(ThirdPartyCaptured.type,))
+    return [str(ev.data["archive_url"]) for ev in events if ev.data.get("for_seq") == seq]
+
+
+def _third_party_lines(stamps: list[dict[str, Any]], archived: list[str]) -> str:
+    lines: list[str] = []
+    if stamps:
+        lines += [
+            "## Trusted time stamps",
+            "",
+            "Independent time-stamping authorities (RFC 3161) signed that the checkpoint",
+            "above existed — and with it every event it covers, these captures included:",
+            "",
+        ]
+        for index, data in enumerate(stamps, start=1):
+            lines.append(f"- `timestamps/{index}.tsr`: {data['tsa']}, {data['gen_time']}")
+        lines += [
+            "",
+            "Check each with the TSA's published certificates (OpenSSL):",
+            "",
+            "    openssl ts -verify -data checkpoint.json -in timestamps/1.tsr -token_in \\",
+            "        -CAfile tsa-root.pem -untrusted tsa-chain.pem",
+            "",
+        ]
+    if archived:
+        lines += [
+            "## Copies made by others",
+            "",
+            "The Internet Archive's Save Page Now captured the page after this change;",
+            "its copy was made by its own crawler and is open to anyone:",
+            "",
+            *[f"- {url}" for url in archived],
+            "",
+        ]
+    return "\n" + "\n".join(lines) if lines else ""
 
 
 async def _wacz(
@@ -435,7 +492,7 @@ def readme(
         f"Checkpoint: seq {checkpoint.seq}, signed {cp.timestamp}.",
         "",
     ]
-    return "\n".join(lines)
+    return "\n" + "\n".join(lines) if lines else ""
 
 
 def _server_lines(servers: dict[str, dict[str, Any]]) -> list[str]:

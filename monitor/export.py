@@ -856,4 +856,19 @@ and hash, which ties the archive to `events.jsonl`.
     warcio index -f warc-type,warc-target-uri,warc-date,warc-payload-digest captures.warc.gz
 
 Any WARC replay tool (pywb, ReplayWeb.page) can display the pages.
+
+## 7. Trusted time stamps and outside copies (when present)
+
+A `CheckpointTimestamped` line in `events.jsonl` records an RFC 3161 time stamp: an
+independent time-stamping authority (`tsa`) signed that checkpoint `checkpoint_seq`
+existed at `gen_time`. The token is `blobs/<token_sha256>`; check it with the TSA's
+published certificates:
+
+    openssl ts -verify -data checkpoints/<checkpoint_seq>.json \\
+        -in blobs/<token_sha256> -token_in -CAfile tsa-root.pem -untrusted tsa-chain.pem
+
+A `ThirdPartyCaptured` line gives the Internet Archive's own copy of a changed page
+(`archive_url`), made by its crawler, which anyone can open. A capture's
+`capture.server.certificate.sha256` names the server's TLS certificate in `blobs/`:
+`openssl x509 -inform DER -in blobs/<sha256> -noout -text` shows it.
 """

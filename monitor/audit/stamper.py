@@ -52,6 +52,16 @@ MAX_REPLY = 256 * 1024
 _APPEND_ATTEMPTS = 5
 
 
+async def stamp_latest(
+    store: EventStore, authorities: Sequence[TimestampAuthority], now: datetime
+) -> list[StoredEvent]:
+    """Once, now: each TSA stamps the newest checkpoint it has not stamped (commands)."""
+    if not authorities:
+        return []
+    async with Stamper(store, authorities) as stamper:
+        return await stamper.stamp_pending(now)
+
+
 @dataclass
 class _Backoff:
     attempts: int = 0

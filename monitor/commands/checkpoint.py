@@ -110,7 +110,6 @@ async def _stamp(store: EventStore, settings: Settings | None) -> list[StoredEve
     """Ask each configured TSA to stamp the newest checkpoint it has not stamped yet."""
     if settings is None or not settings.audit.timestamp_authorities:
         return []
-    from monitor.audit.stamper import Stamper
+    from monitor.audit.stamper import stamp_latest
 
-    async with Stamper(store, settings.audit.timestamp_authorities) as stamper:
-        return await stamper.stamp_pending(datetime.now(UTC))
+    return await stamp_latest(store, settings.audit.timestamp_authorities, datetime.now(UTC))

@@ -11,6 +11,8 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitor.audit.stamper import stamp_latest
+from monitor.checkpoint import ensure_checkpoint
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -50,13 +52,20 @@ async def run(args: argparse.Namespace) -> int:
                 f"seq {args.seq} is a {event.type}; evidence needs a capture "
                 f"({', '.join(EVIDENCE_TYPES)}); `monitor log --type ChangeDetected` lists changes"
             )
+        now = datetime.now(UTC)
+        signer = home.signer()
+        if settings is not None and settings.audit.timestamp_authorities:
+            # Sign the checkpoint the evidence will be proven against, and have it stamped
+            # now, so the bundle carries the time stamps too.
+            await ensure_checkpoint(store, signer, covering=event.seq, now=now, journal=home)
+            await stamp_latest(store, settings.audit.timestamp_authorities, now)
         report = await write_evidence(
             store,
             event,
             target,
-            signer=home.signer(),
+            signer=signer,
             journal=home,
-            now=datetime.now(UTC),
+            now=now,
         )
     before = f"seq {report.before.seq}" if report.before is not None else "none"
     print(f"evidence for seq {event.seq} ({event.type} in {event.stream}) in {target}")
@@ -66,6 +75,8 @@ async def run(args: argparse.Namespace) -> int:
         f"proven against checkpoint seq {cp.seq} ({cp.tree_size} events, root "
         f"{cp.checkpoint.root_hash})"
     )
+    if report.stamps:
+        print(f"{report.stamps} RFC 3161 time stamp(s) of that checkpoint in timestamps/")
     if report.patch_reproduces is False:
         print("WARNING: the recorded patch does not reproduce the new text from the old one")
         return 1

@@ -134,6 +134,30 @@ def test_openssl_accepts_the_stored_token_for_the_checkpoint_bytes(
     assert bad.returncode != 0
 
 
+def test_evidence_carries_the_stamps_of_its_checkpoint_and_openssl_accepts_them(
+    workdir: Path,
+    page_server: PageServer,
+    capsys: pytest.CaptureFixture[str],
+    tsa: TimestampAuthority,
+) -> None:
+    db = signed_log(workdir, page_server, capsys, tsa)
+    with sqlite3.connect(db) as conn:
+        (seq,) = conn.execute("SELECT seq FROM events WHERE type = 'ChangeDetected'").fetchone()
+    code, out, err = run(capsys, "evidence", str(seq), "ev")
+    assert code == 0, [*out, err]
+    assert "1 RFC 3161 time stamp(s) of that checkpoint in timestamps/" in out
+    readme = (workdir / "ev" / "README.md").read_text()
+    assert f"- `timestamps/1.tsr`: {tsa.url}, " in readme
+    command = [
+        "openssl", "ts", "-verify", "-data", "checkpoint.json", "-in", "timestamps/1.tsr",
+        "-token_in", "-CAfile", str(tsa.files["root"]), "-untrusted", str(tsa.files["tsa_cert"]),
+    ]  # fmt: skip
+    ok = subprocess.run(command, cwd=workdir / "ev", capture_output=True, text=True)
+    assert ok.returncode == 0 and "Verification: OK" in ok.stdout, ok.stdout + ok.stderr
+    sums = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=workdir / "ev", check=False)
+    assert sums.returncode == 0
+
+
 def test_a_token_moved_to_another_checkpoint_is_caught(
     workdir: Path,
     page_server: PageServer,

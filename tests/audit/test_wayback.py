@@ -127,6 +127,10 @@ async def test_a_substantive_change_is_archived_and_its_archive_url_recorded(
     )
     assert spn.saved == [page_server.url("/a")]
     assert spn.authorizations == ["LOW access:secret"]
+    # The evidence of that change names the outside copy.
+    await asyncio.to_thread(main, ["evidence", str(change.seq), "ev", "--db", "sqlite:///m.db"])
+    readme = (workdir / "ev" / "README.md").read_text()
+    assert f"- {captured.data['archive_url']}" in readme
 
 
 async def test_an_outage_is_recorded_retried_in_order_and_finally_given_up(
