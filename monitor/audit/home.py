@@ -44,7 +44,7 @@ from monitor.checkpoint import (
     public_key_path,
     read_journal,
 )
-from monitor.errors import SigningKeyError
+from monitor.errors import MonitorError, SigningKeyError
 from monitor.settings import Settings
 from monitor.store import describe_url, sqlite_path, url_scheme
 from monitor.store.base import EventStore
@@ -72,7 +72,7 @@ def resolve_data_dir(
         return Path(configured).expanduser().resolve()
     try:
         scheme = url_scheme(database)
-    except Exception:  # the store reports a bad URL itself, with a better message
+    except MonitorError:  # the store reports a bad URL itself, with a better message
         scheme = ""
     if scheme == "sqlite":
         return Path(sqlite_path(database)).expanduser().resolve().parent
@@ -118,6 +118,11 @@ class AuditHome:
         """The signing key, created here on first use, or adopted from the old location."""
         if not self.key.exists() and self.legacy_key is not None and self.legacy_key.is_file():
             self._adopt_legacy_key()
+        if self.key.parent == self.data_dir and not self.data_dir.exists():
+            try:  # a configured data_dir, or the per-user default, made on first use
+                self.data_dir.mkdir(parents=True, mode=0o700)
+            except OSError as exc:
+                raise SigningKeyError(f"cannot create {self.data_dir}: {exc.strerror}") from exc
         if not self.key.parent.is_dir():
             raise SigningKeyError(
                 f"cannot create the signing key {self.key}: no directory {self.key.parent} "
@@ -254,7 +259,7 @@ def database_identity(database: str, data_dir: Path) -> str:
         if url_scheme(database) == "sqlite":
             path = Path(sqlite_path(database)).expanduser().resolve()
             return path.name if path.parent == data_dir else str(path)
-    except Exception:
+    except MonitorError:
         pass
     return describe_url(database)
 

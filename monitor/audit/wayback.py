@@ -108,13 +108,16 @@ class WaybackArchiver:
         """Send the changes after the cursor, in order, as the rate limit allows."""
         appended: list[StoredEvent] = []
         cursor = await self.store.get_cursor(CURSOR)
-        async for ev in self.store.iterate(after=cursor):
+        head_seq, _ = await self.store.head()
+        blocked = False
+        changes = self.store.iterate(after=cursor, until=head_seq, types=(ChangeDetected.type,))
+        async for ev in changes:
             if not _wanted(ev):
-                await self.store.set_cursor(CURSOR, ev.seq)
                 continue
             pending = self._retry.setdefault(ev.seq, _Pending())
             if pending.due > time.monotonic() or not self._slot_free():
-                break  # keep the log's order: later changes wait for this one
+                blocked = True  # keep the log's order: later changes wait for this one
+                break
             self._sent.append(time.monotonic())
             url = str(ev.data["capture"].get("final_url") or ev.data["capture"]["requested_url"])
             pending.attempts += 1
@@ -146,6 +149,7 @@ class WaybackArchiver:
                 if not final:
                     delay = min(self.retry_cap, self.retry_base * 2 ** (pending.attempts - 1))
                     pending.due = time.monotonic() + delay
+                    blocked = True
                     break
             else:
                 log.info("Save Page Now captured %s (seq %d): %s", url, ev.seq, archive_url)
@@ -162,6 +166,8 @@ class WaybackArchiver:
                 )
             self._retry.pop(ev.seq, None)
             await self.store.set_cursor(CURSOR, ev.seq)
+        if not blocked and head_seq > await self.store.get_cursor(CURSOR):
+            await self.store.set_cursor(CURSOR, head_seq)
         return appended
 
     def _slot_free(self) -> bool:

@@ -76,9 +76,9 @@ def test_the_key_and_journals_follow_data_dir(
     conf = config(
         workdir / "conf" / "sources.toml", page_server.url("/p"), monitor='data_dir = "state"'
     )
-    (workdir / "conf" / "state").mkdir()
     make_log(capsys, page_server, conf, f"sqlite:///{workdir / 'm.db'}", "Gamma.")
-    state = workdir / "conf" / "state"
+    state = workdir / "conf" / "state"  # made on first use, owner only
+    assert state.stat().st_mode & 0o777 == 0o700
     assert (state / "monitor.key").is_file() and (state / "monitor.pub.pem").is_file()
     assert len(list((state / "journals").glob("*.jsonl"))) == 1
     assert not (workdir / "monitor.key").exists()
