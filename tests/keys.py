@@ -7,7 +7,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from monitor.audit.home import audit_home
-from monitor.config import load_config
+from monitor.config.parse import load_config
 
 
 def log_keys(database: str, config: Path) -> dict[str, Ed25519PublicKey]:

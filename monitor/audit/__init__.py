@@ -1,9 +1,12 @@
-"""Evidence that stands up outside the monitor's own machine.
+"""What an auditor relies on: Merkle tree, signed checkpoints, verify, replay, export, evidence.
 
-One job per module: ``home`` (where a log's key and checkpoint journals live),
-``timestamps`` (RFC 3161 tokens over checkpoints), ``identity`` (the server a capture
-came from), ``wacz`` (a WACZ 1.1 package of the captures) and ``wayback`` (asking
-the Internet Archive for a capture of its own). The hash chain, checkpoints and
-exports they build on are ``monitor.checkpoint``, ``monitor.verify`` and
-``monitor.export``.
+Reads the store and blobs; never fetches, diffs again or notifies. ``merkle`` is pure.
+
+Evidence that stands up outside the monitor's own machine: ``home`` (where a log's key
+and checkpoint journals live), ``timestamps`` (RFC 3161 tokens over checkpoints, pure),
+``stamper`` / ``stamp_audit`` (asking TSAs, checking their tokens), ``identity`` (the
+server a capture came from), ``wacz`` (WACZ packages of the captures), ``wayback``
+(asking the Internet Archive for a capture of its own) and ``service`` (the daemon's
+tasks for the last two kinds). The stamper and the archiver are the exceptions to
+"never fetches": they talk to third parties the configuration names.
 """

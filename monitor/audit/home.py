@@ -34,7 +34,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from monitor.checkpoint import (
+from monitor.audit.checkpoint import (
     SignedCheckpoint,
     Signer,
     append_journal,
@@ -44,8 +44,8 @@ from monitor.checkpoint import (
     public_key_path,
     read_journal,
 )
+from monitor.config.settings import Settings
 from monitor.errors import MonitorError, SigningKeyError
-from monitor.settings import Settings
 from monitor.store import describe_url, sqlite_path, url_scheme
 from monitor.store.base import EventStore
 

@@ -17,9 +17,9 @@ from datetime import datetime
 
 from monitor.audit.stamper import Stamper
 from monitor.audit.wayback import WaybackArchiver
+from monitor.config.settings import AuditSettings
 from monitor.errors import MonitorError
 from monitor.events import StoredEvent
-from monitor.settings import AuditSettings
 from monitor.store.base import EventStore
 
 log = logging.getLogger(__name__)

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 
+from monitor.audit.checkpoint import checkpoints_in
 from monitor.audit.stamper import TIMESTAMP_STREAM
 from monitor.audit.timestamps import TimestampError, check_token, imprint_of, load_chain
-from monitor.checkpoint import checkpoints_in
+from monitor.audit.verify import Finding
+from monitor.config.settings import TimestampAuthority
 from monitor.errors import SigningKeyError, StoreError, StoreUnavailableError
 from monitor.events import CheckpointTimestamped, parse_time
-from monitor.settings import TimestampAuthority
 from monitor.store.base import EventStore
-from monitor.verify import Finding
 
 
 @dataclass

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 import aiohttp
 
+from monitor.audit.checkpoint import SignedCheckpoint, latest_checkpoint
 from monitor.audit.timestamps import (
     TimestampError,
     check_token,
@@ -28,7 +29,7 @@ from monitor.audit.timestamps import (
     request_der,
     token_from_reply,
 )
-from monitor.checkpoint import SignedCheckpoint, latest_checkpoint
+from monitor.config.settings import TimestampAuthority
 from monitor.errors import ConcurrencyError, StoreError
 from monitor.events import (
     CheckpointTimestamped,
@@ -39,7 +40,6 @@ from monitor.events import (
     deterministic_event_id,
     format_time,
 )
-from monitor.settings import TimestampAuthority
 from monitor.store.base import EventStore
 
 log = logging.getLogger(__name__)

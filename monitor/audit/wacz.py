@@ -44,13 +44,13 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from monitor import __version__
-from monitor.checkpoint import Signer, key_id
+from monitor.audit.checkpoint import Signer, key_id
+from monitor.audit.export import CAPTURE_TYPES, _http_headers, _metadata
+from monitor.audit.verify import Finding
 from monitor.errors import StoreError, StoreUnavailableError
 from monitor.events import StoredEvent, format_time, parse_time
-from monitor.export import CAPTURE_TYPES, _http_headers, _metadata
 from monitor.store.base import EventStore
 from monitor.store.blobs import is_blob_id
-from monitor.verify import Finding
 
 WACZ_VERSION = "1.1.1"
 WARC_MEMBER = "archive/data.warc.gz"

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from monitor.config.settings import AuditSettings
 from monitor.errors import ConcurrencyError, MonitorError, StoreError
 from monitor.events import (
     ChangeDetected,
@@ -36,7 +37,6 @@ from monitor.events import (
     ThirdPartyCaptureFailed,
     deterministic_event_id,
 )
-from monitor.settings import AuditSettings
 from monitor.store.base import EventStore
 
 log = logging.getLogger(__name__)

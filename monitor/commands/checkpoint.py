@@ -13,8 +13,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.audit.checkpoint import Checkpointer, merkle_tree
 from monitor.audit.home import log_id_of
-from monitor.checkpoint import Checkpointer, merkle_tree
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -22,8 +22,8 @@ from monitor.commands.common import (
     database_url,
     settings_if_present,
 )
+from monitor.config.settings import Settings
 from monitor.events import CheckpointTimestamped, StoredEvent
-from monitor.settings import Settings
 from monitor.store import open_store
 from monitor.store.base import EventStore
 

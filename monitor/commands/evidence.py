@@ -11,8 +11,9 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitor.audit.checkpoint import ensure_checkpoint
+from monitor.audit.evidence import EVIDENCE_TYPES, write_evidence
 from monitor.audit.stamper import stamp_latest
-from monitor.checkpoint import ensure_checkpoint
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -21,7 +22,6 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.commands.export import require_empty
-from monitor.evidence import EVIDENCE_TYPES, write_evidence
 from monitor.store import open_store
 
 

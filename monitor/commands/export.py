@@ -12,6 +12,7 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitor.audit.export import export_bundle
 from monitor.audit.wacz import export_wacz
 from monitor.commands.common import (
     Subparsers,
@@ -21,7 +22,6 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
-from monitor.export import export_bundle
 from monitor.store import open_store
 
 

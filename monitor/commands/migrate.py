@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import aiosqlite
 
 from monitor.audit.home import audit_home, carry_over, log_id_of
+from monitor.audit.verify import ChainVerifier, Finding
 from monitor.commands.common import Subparsers, UsageError, settings_if_present
 from monitor.errors import StoreError, StoreUnavailableError
 from monitor.events import GENESIS_HASH, StoredEvent
@@ -42,7 +43,6 @@ from monitor.store import describe_url, open_store, sqlite_path, url_scheme
 from monitor.store.base import EventStore
 from monitor.store.sqlite import SqliteEventStore
 from monitor.store.sqlite import translate_error as sqlite_error
-from monitor.verify import ChainVerifier, Finding
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from monitor.audit.checkpoint import key_id, load_public_key_pem
+from monitor.audit.export import verify_bundle
 from monitor.audit.home import AuditHome, log_id_of
 from monitor.audit.stamp_audit import StampReport, audit_stamps, load_chains
+from monitor.audit.verify import VerifyReport, verify_store
 from monitor.audit.wacz import verify_wacz
-from monitor.checkpoint import key_id, load_public_key_pem
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -24,9 +26,7 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.errors import SigningKeyError
-from monitor.export import verify_bundle
 from monitor.store import open_store
-from monitor.verify import VerifyReport, verify_store
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:

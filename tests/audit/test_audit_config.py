@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.config import parse_config
+from monitor.config.parse import parse_config
+from monitor.config.settings import WAYBACK_ENDPOINT
 from monitor.errors import ConfigError
-from monitor.settings import WAYBACK_ENDPOINT
 
 
 def problems(text: str) -> list[str]:

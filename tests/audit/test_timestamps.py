@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from monitor.audit.checkpoint import Checkpointer, load_or_create_key
 from monitor.audit.stamper import TIMESTAMP_STREAM, Stamper
-from monitor.checkpoint import Checkpointer, load_or_create_key
-from monitor.daemon import Daemon
-from monitor.settings import TimestampAuthority as TsaSettings
+from monitor.config.settings import TimestampAuthority as TsaSettings
+from monitor.daemon.service import Daemon
 from monitor.store import open_store
-from monitor.web_metrics import render_metrics
-from monitor.web_model import ReadModel
+from monitor.web.metrics import render_metrics
+from monitor.web.model import ReadModel
 from tests.audit.test_journals import page, run
 from tests.audit.test_tamper import rehash_from, tampering
 from tests.audit.tsa import TimestampAuthority
@@ -273,7 +273,7 @@ async def test_the_daemon_keeps_checking_while_the_tsa_is_down(
     tsa: TimestampAuthority,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from monitor.config import load_config
+    from monitor.config.parse import load_config
     from tests.test_daemon import running, until
 
     tsa.down = True

@@ -18,11 +18,11 @@ from aiohttp import web
 
 from monitor.audit.wayback import ARCHIVE_STREAM, MAX_ATTEMPTS, WaybackArchiver
 from monitor.cli import main
-from monitor.daemon import Daemon
-from monitor.settings import AuditSettings
+from monitor.config.settings import AuditSettings
+from monitor.daemon.service import Daemon
 from monitor.store import open_store
-from monitor.web_metrics import render_metrics
-from monitor.web_model import ReadModel
+from monitor.web.metrics import render_metrics
+from monitor.web.model import ReadModel
 from tests.audit.test_journals import page
 from tests.pageserver import PageServer
 
@@ -197,7 +197,7 @@ async def test_at_most_the_configured_number_of_captures_a_minute(
 async def test_the_daemon_archives_changes_without_holding_checks(
     tmp_path: Path, page_server: PageServer, spn: SavePageNow
 ) -> None:
-    from monitor.config import load_config
+    from monitor.config.parse import load_config
     from tests.test_daemon import running, until
 
     url = page_server.set("/p", page("We have paused processing Hong Kong requests."))
