@@ -2,10 +2,13 @@
 
 The **data directory** of a log is, in order of precedence:
 
-1. ``[monitor] data_dir`` (relative to the configuration file's directory);
-2. the directory of the SQLite database file;
-3. the configuration file's directory (PostgreSQL, memory);
-4. ``$XDG_DATA_HOME/policy-monitor`` (``~/.local/share/policy-monitor``) when there is
+1. ``$MONITOR_DATA_DIR`` (set by the shipped systemd unit and container image, which
+   overrides the file like ``MONITOR_DB`` does);
+2. ``[monitor] data_dir`` (relative to the configuration file's directory);
+3. the directory of the SQLite database file;
+4. the configuration file's directory (PostgreSQL, memory): set ``data_dir`` when that
+   directory is read-only for the daemon;
+5. ``$XDG_DATA_HOME/policy-monitor`` (``~/.local/share/policy-monitor``) when there is
    no configuration file either.
 
 The key is ``[monitor] key_path`` (default ``monitor.key``) relative to the data
@@ -52,6 +55,7 @@ from monitor.store.base import EventStore
 log = logging.getLogger(__name__)
 
 JOURNALS = "journals"
+DATA_DIR_VARIABLE = "MONITOR_DATA_DIR"
 BINDINGS = "databases.json"
 JournalEntry = SignedCheckpoint | tuple[int, str]
 
@@ -63,9 +67,16 @@ def default_data_home(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def resolve_data_dir(
-    settings: Settings | None, database: str, *, config_path: str | None = None
+    settings: Settings | None,
+    database: str,
+    *,
+    config_path: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Path:
     """The absolute data directory of the log at ``database`` (see the module docstring)."""
+    env = os.environ if environ is None else environ
+    if env.get(DATA_DIR_VARIABLE):
+        return Path(env[DATA_DIR_VARIABLE]).expanduser().resolve()
     config_dir = _config_dir(settings, config_path)
     configured = settings.monitor.data_dir if settings is not None else None
     if configured:  # already relative to the config file's directory (monitor.config)

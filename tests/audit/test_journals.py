@@ -146,3 +146,19 @@ def test_a_key_in_the_working_directory_is_adopted_beside_the_database(
     assert f"copied {workdir / 'monitor.key'}" in err
     assert (workdir / "data" / "monitor.key").read_bytes() == (workdir / "monitor.key").read_bytes()
     assert old.key_id in "\n".join(out)
+
+
+def test_monitor_data_dir_from_the_environment_wins(
+    workdir: Path,
+    page_server: PageServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conf = config(workdir / "sources.toml", page_server.url("/p"), monitor='data_dir = "x"')
+    monkeypatch.setenv("MONITOR_DATA_DIR", str(workdir / "state"))
+    make_log(capsys, page_server, conf, "sqlite:///m.db", "Delta.")
+    assert (workdir / "state" / "monitor.key").is_file()
+    assert len(list((workdir / "state" / "journals").glob("*.jsonl"))) == 1
+    assert not (workdir / "x").exists() and not (workdir / "monitor.key").exists()
+    code, out, _ = run(capsys, "verify", "--config", str(conf), "--db", "sqlite:///m.db")
+    assert code == 0 and out[1] == "ok: 2 signed checkpoints match the log"
