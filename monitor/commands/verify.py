@@ -17,7 +17,7 @@ from monitor.audit.export import verify_bundle
 from monitor.audit.home import AuditHome, log_id_of
 from monitor.audit.stamp_audit import StampReport, audit_stamps, load_chains
 from monitor.audit.verify import VerifyReport, verify_store
-from monitor.audit.wacz import verify_wacz
+from monitor.audit.wacz_verify import verify_wacz
 from monitor.commands.common import (
     Subparsers,
     UsageError,
