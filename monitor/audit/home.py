@@ -32,7 +32,7 @@ import logging
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -249,8 +249,6 @@ class AuditHome:
 
 
 def _with_log_id(signed: SignedCheckpoint, log_id: str) -> SignedCheckpoint:
-    from dataclasses import replace
-
     return signed if signed.log_id == log_id else replace(signed, log_id=log_id)
 
 
