@@ -2,8 +2,9 @@
 
 Each runs as its own asyncio task, woken by the daemon (a checkpoint was signed, a
 change was recorded) or by its own retry timer, so an unreachable TSA or archive
-never holds a check or an alert. On PostgreSQL every pass runs under the workers'
-exclusive lock (``exclusive(purpose)``), so several workers do not ask twice.
+never holds a check or an alert. On PostgreSQL a pass runs only in the worker that
+holds the purpose's advisory lock (``exclusive(purpose)`` yields False elsewhere, at
+once), so several workers neither ask twice nor queue pool connections on the lock.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class AuditService:
         settings: AuditSettings,
         *,
         clock: Callable[[], datetime],
-        exclusive: Callable[[str], AbstractAsyncContextManager[None]],
+        exclusive: Callable[[str], AbstractAsyncContextManager[bool]],
         stamper: Stamper | None = None,
         archiver: WaybackArchiver | None = None,
     ) -> None:
@@ -114,8 +115,9 @@ class AuditService:
     ) -> None:
         if first is not None:
             try:
-                async with self._exclusive(purpose):
-                    await first()
+                async with self._exclusive(purpose) as mine:
+                    if mine:
+                        await first()
             except MonitorError as exc:
                 log.error("%s: %s", purpose, exc)
         while not self._stop.is_set():
@@ -127,7 +129,8 @@ class AuditService:
             if self._stop.is_set():
                 return
             try:
-                async with self._exclusive(purpose):
-                    await work()
+                async with self._exclusive(purpose) as mine:
+                    if mine:  # else another worker is at it right now
+                        await work()
             except MonitorError as exc:
                 log.error("%s: %s", purpose, exc)

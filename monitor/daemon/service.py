@@ -434,6 +434,14 @@ class Daemon:
         """A scheduled check (an APScheduler job body, one at a time per source)."""
         await self._check_due(source_id)
 
+    def _one_worker_or_skip(self, purpose: str) -> contextlib.AbstractAsyncContextManager[bool]:
+        """On PostgreSQL, True for the one worker that may run ``purpose`` now."""
+        if not self.shares_work or self._store is None:
+            return contextlib.nullcontext(True)
+        from monitor.daemon.workers import exclusive_or_skip
+
+        return exclusive_or_skip(self._store, purpose)
+
     def _one_worker_at_a_time(self, purpose: str) -> contextlib.AbstractAsyncContextManager[None]:
         """On PostgreSQL, one worker records a configuration at a time (``workers.exclusive``)."""
         if not self.shares_work or self._store is None:
@@ -652,7 +660,7 @@ class Daemon:
         from monitor.audit.service import AuditService
 
         self._audit = AuditService(
-            store, audit, clock=self.clock, exclusive=self._one_worker_at_a_time
+            store, audit, clock=self.clock, exclusive=self._one_worker_or_skip
         )
         if self._checkpointer is not None:
             self._checkpointer.on_signed.append(self._audit.checkpoint_signed)

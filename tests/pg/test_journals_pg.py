@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.store.postgres import PostgresEventStore
 from tests.audit.test_journals import config, make_log, run
 from tests.pageserver import PageServer
 
@@ -34,3 +35,18 @@ def test_a_sqlite_log_migrated_to_postgresql_verifies_there_from_anywhere(
     code, out, err = run(capsys, "verify", "--config", str(conf), "--db", pg_url)
     assert code == 0, [*out, err]
     assert out[1] == "ok: 4 signed checkpoints match the log"
+
+
+async def test_an_audit_pass_runs_in_one_worker_and_the_others_skip_at_once(
+    pg_store: PostgresEventStore,
+) -> None:
+    from monitor.daemon.workers import exclusive_or_skip
+
+    async with exclusive_or_skip(pg_store, "wayback") as first:
+        assert first is True
+        async with exclusive_or_skip(pg_store, "wayback") as second:
+            assert second is False  # held elsewhere: skipped, not queued
+        async with exclusive_or_skip(pg_store, "timestamps") as other:
+            assert other is True  # another purpose is another lock
+    async with exclusive_or_skip(pg_store, "wayback") as again:
+        assert again is True  # released
