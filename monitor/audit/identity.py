@@ -12,7 +12,9 @@ Captures recorded before this existed carry no ``server``: nothing is inferred f
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +66,17 @@ class ServerIdentity:
 
 def describe_certificate(der: bytes) -> JsonObject:
     """sha256 (the blob name and fingerprint), subject, issuer, validity, serial, names."""
+    # Every check of a TLS source describes the same certificate again: parsing it costs
+    # ~60 µs, a tenth of an unchanged (304) check's CPU, so the description is cached.
+    return dict(json.loads(_described(der)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _described(der: bytes) -> str:
+    return json.dumps(_describe(der))
+
+
+def _describe(der: bytes) -> JsonObject:
     described: JsonObject = {"sha256": hashlib.sha256(der).hexdigest()}
     try:
         cert = x509.load_der_x509_certificate(der)
