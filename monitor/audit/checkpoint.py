@@ -428,13 +428,16 @@ class Checkpointer:
         self._tree = CompactTree()
         self._last_hash = GENESIS_HASH
 
-    async def checkpoint(self, now: datetime, *, force: bool = False) -> SignedCheckpoint:
+    async def checkpoint(
+        self, now: datetime, *, force: bool = False, cover_stamps: bool = False
+    ) -> SignedCheckpoint:
         """Sign the log as it stands; without ``force``, reuse a checkpoint that already
-        covers everything (the newest event is a checkpoint of all events before it)."""
+        covers everything (the newest event is a checkpoint of all events before it) —
+        time stamps of it aside, unless ``cover_stamps`` (an export that must hold them)."""
         for _ in range(_APPEND_ATTEMPTS):
             head_seq, head_hash = await self.store.head()
             if not force and head_seq:
-                latest = await self._covering_all(head_seq)
+                latest = await self._covering_all(head_seq, skip_stamps=not cover_stamps)
                 if latest is not None:
                     return latest  # nothing new since: it covers everything before it
             await self._catch_up(head_seq)
@@ -471,11 +474,11 @@ class Checkpointer:
             return signed
         raise StoreError("could not append a checkpoint: other writers kept signing first")
 
-    async def _covering_all(self, head_seq: int) -> SignedCheckpoint | None:
-        """The newest checkpoint when nothing but time stamps of it came after it."""
+    async def _covering_all(self, head_seq: int, *, skip_stamps: bool) -> SignedCheckpoint | None:
+        """The newest checkpoint when nothing (but time stamps of it) came after it."""
         seq = head_seq
         head = await self.store.get_event(seq)
-        while head is not None and head.type in STAMP_TYPES and seq > 1:
+        while skip_stamps and head is not None and head.type in STAMP_TYPES and seq > 1:
             seq -= 1
             head = await self.store.get_event(seq)
         if head is None or head.type != CheckpointSigned.type:

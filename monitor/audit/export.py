@@ -139,7 +139,9 @@ async def export_bundle(
     """Write a bundle into ``directory`` (created; it should be empty)."""
     partial = source is not None or since is not None
     # Sign first, so the checkpoint covers every event the bundle will hold.
-    checkpoint = await Checkpointer(store, signer, journal=journal).checkpoint(now)
+    checkpoint = await Checkpointer(store, signer, journal=journal).checkpoint(
+        now, cover_stamps=True
+    )
     assert checkpoint.seq is not None  # a checkpoint from the log always has its seq
     upper = checkpoint.tree_size if partial else checkpoint.seq
     since_text = format_time(since) if since is not None else None
@@ -412,6 +414,7 @@ def verify_bundle(directory: Path) -> VerifyReport:
     else:
         _check_partial(directory, manifest, events, public, found)
     blobs = _check_blobs(directory, manifest, events, found)
+    _check_stamps(directory, events, found)
     found.items.sort(key=lambda f: (f.seq is None, f.seq or 0))
     return VerifyReport(
         events=len(events),
@@ -419,6 +422,24 @@ def verify_bundle(directory: Path) -> VerifyReport:
         head_hash=events[-1].hash if events else GENESIS_HASH,
         findings=found.items,
     )
+
+
+def _check_stamps(directory: Path, events: list[StoredEvent], found: _Findings) -> None:
+    """Each RFC 3161 token must stamp its checkpoint's signed bytes, with a valid TSA
+    signature (the TSA's chain is not in the bundle: VERIFY.md says how to check it)."""
+    from monitor.audit.timestamps import TimestampError, check_token, imprint_of
+
+    for event in events:
+        if event.type != "CheckpointTimestamped":
+            continue
+        checkpoint = directory / CHECKPOINT_DIR / f"{event.data.get('checkpoint_seq')}.json"
+        token = directory / BLOB_DIR / str(event.data.get("token_sha256"))
+        if not checkpoint.is_file() or not token.is_file():
+            continue  # a partial export holds only its newest checkpoint; blobs are checked
+        try:
+            check_token(token.read_bytes(), imprint_of(checkpoint.read_bytes()), None)
+        except TimestampError as exc:
+            found.add("timestamp", f"seq {event.seq}: time stamp: {exc}", event.seq)
 
 
 def _load_manifest(directory: Path, found: _Findings) -> dict[str, Any] | None:

@@ -158,6 +158,31 @@ def test_evidence_carries_the_stamps_of_its_checkpoint_and_openssl_accepts_them(
     assert sums.returncode == 0
 
 
+def test_an_export_carries_the_tokens_and_verifies_offline(
+    workdir: Path,
+    page_server: PageServer,
+    capsys: pytest.CaptureFixture[str],
+    tsa: TimestampAuthority,
+) -> None:
+    db = signed_log(workdir, page_server, capsys, tsa)
+    code, out, err = run(capsys, "export", "bundle")
+    assert code == 0, [*out, err]
+    for _, data in stamp_rows(db):
+        assert (workdir / "bundle" / "blobs" / str(data["token_sha256"])).is_file()
+    code, out, err = run(capsys, "verify", "--export", "bundle")
+    assert code == 0, [*out, err]
+    # By hand, as VERIFY.md says: OpenSSL accepts the newest token for its checkpoint file.
+    _, data = stamp_rows(db)[-1]
+    command = [
+        "openssl", "ts", "-verify",
+        "-data", f"bundle/checkpoints/{data['checkpoint_seq']}.json",
+        "-in", f"bundle/blobs/{data['token_sha256']}", "-token_in",
+        "-CAfile", str(tsa.files["root"]), "-untrusted", str(tsa.files["tsa_cert"]),
+    ]  # fmt: skip
+    ok = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+    assert ok.returncode == 0 and "Verification: OK" in ok.stdout, ok.stdout + ok.stderr
+
+
 def test_a_token_moved_to_another_checkpoint_is_caught(
     workdir: Path,
     page_server: PageServer,
