@@ -51,6 +51,7 @@ from monitor.audit.wayback import ARCHIVE_STREAM
 from monitor.diff.textdiff import TextDiff, apply_patch, diff_texts
 from monitor.events import CheckpointTimestamped, StoredEvent, ThirdPartyCaptured
 from monitor.store.base import EventStore
+from monitor.textsafe import for_markdown
 
 WACZ_FILE = "capture.wacz"
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
@@ -416,7 +417,7 @@ def readme(
     lines = [
         f"# Evidence: {event.type} in `{event.stream}` (seq {event.seq})",
         "",
-        f"Page: {after.get('final_url', '')}",
+        f"Page: {for_markdown(str(after.get('final_url', '')))}",
         "",
     ]
     if event.type == "ChangeDetected":
@@ -434,9 +435,10 @@ def readme(
             f"(recorded in the log at {event.recorded_at}).",
             "- So the page changed between those two times.",
             "",
-            f"Classification: {event.data.get('classification', '')}; severity: "
-            f"{event.data.get('severity', '')}. Summary: "
-            f"{(event.data.get('diff') or {}).get('summary', '')}",
+            # Page text, shown literally: a heading can hold <img onerror=…> or U+202E.
+            f"Classification: {for_markdown(str(event.data.get('classification', '')))}; "
+            f"severity: {for_markdown(str(event.data.get('severity', '')))}. Summary: "
+            f"{for_markdown(str((event.data.get('diff') or {}).get('summary', '')))}",
             "",
         ]
     if reproduces is not None:

@@ -55,7 +55,8 @@ async def run(args: argparse.Namespace) -> int:
     settings = settings_if_present(args)
     home = audit_home_for(args, settings)
     async with open_store(database_url(args, settings), create=False) as store:
-        signer = home.signer()  # only once the database opened: no stray keys
+        # Only once the database opened as a log: a typo in --db must not leave a new key.
+        signer = home.signer()
         head_seq, _ = await store.head()
         checkpointer = Checkpointer(store, signer, journal=home)
         signed = await checkpointer.checkpoint(datetime.now(UTC), force=args.force)

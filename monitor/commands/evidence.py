@@ -15,13 +15,15 @@ from monitor.audit.checkpoint import ensure_checkpoint
 from monitor.audit.evidence import EVIDENCE_TYPES, write_evidence
 from monitor.audit.stamper import stamp_latest
 from monitor.commands.common import (
+    MAX_SEQ,
     Subparsers,
     UsageError,
     audit_home_for,
+    check_seq_argument,
     database_url,
     settings_if_present,
 )
-from monitor.commands.export import require_empty
+from monitor.commands.export import output_directory, require_empty
 from monitor.store import open_store
 
 
@@ -39,34 +41,38 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    check_seq_argument("SEQ", args.seq, minimum=-MAX_SEQ)
     target = Path(args.directory)
     require_empty(target)
     settings = settings_if_present(args)
     home = audit_home_for(args, settings)
-    async with open_store(database_url(args, settings), create=False) as store:
-        event = await store.get_event(args.seq) if args.seq > 0 else None
-        if event is None:
-            raise UsageError(f"there is no event at seq {args.seq}; `monitor log` lists them")
-        if event.type not in EVIDENCE_TYPES:
-            raise UsageError(
-                f"seq {args.seq} is a {event.type}; evidence needs a capture "
-                f"({', '.join(EVIDENCE_TYPES)}); `monitor log --type ChangeDetected` lists changes"
+    with output_directory(target):
+        async with open_store(database_url(args, settings), create=False) as store:
+            event = await store.get_event(args.seq) if args.seq > 0 else None
+            if event is None:
+                raise UsageError(f"there is no event at seq {args.seq}; `monitor log` lists them")
+            if event.type not in EVIDENCE_TYPES:
+                raise UsageError(
+                    f"seq {args.seq} is a {event.type}; evidence needs a capture "
+                    f"({', '.join(EVIDENCE_TYPES)}); "
+                    "`monitor log --type ChangeDetected` lists changes"
+                )
+            now = datetime.now(UTC)
+            # Only once the database opened as a log: a typo in --db must not leave a key.
+            signer = home.signer()
+            if settings is not None and settings.audit.timestamp_authorities:
+                # Sign the checkpoint the evidence will be proven against, and have it
+                # stamped now, so the bundle carries the time stamps too.
+                await ensure_checkpoint(store, signer, covering=event.seq, now=now, journal=home)
+                await stamp_latest(store, settings.audit.timestamp_authorities, now)
+            report = await write_evidence(
+                store,
+                event,
+                target,
+                signer=signer,
+                journal=home,
+                now=now,
             )
-        now = datetime.now(UTC)
-        signer = home.signer()
-        if settings is not None and settings.audit.timestamp_authorities:
-            # Sign the checkpoint the evidence will be proven against, and have it stamped
-            # now, so the bundle carries the time stamps too.
-            await ensure_checkpoint(store, signer, covering=event.seq, now=now, journal=home)
-            await stamp_latest(store, settings.audit.timestamp_authorities, now)
-        report = await write_evidence(
-            store,
-            event,
-            target,
-            signer=signer,
-            journal=home,
-            now=now,
-        )
     before = f"seq {report.before.seq}" if report.before is not None else "none"
     print(f"evidence for seq {event.seq} ({event.type} in {event.stream}) in {target}")
     print(f"before: {before}; {len(report.files)} files; check with: sha256sum -c SHA256SUMS")
