@@ -201,7 +201,10 @@ def _third_party_lines(stamps: list[dict[str, Any]], archived: list[str]) -> str
             "",
         ]
         for index, data in enumerate(stamps, start=1):
-            lines.append(f"- `timestamps/{index}.tsr`: {data['tsa']}, {data['gen_time']}")
+            lines.append(
+                f"- `timestamps/{index}.tsr`: {for_markdown(str(data['tsa']))}, "
+                f"{for_markdown(str(data['gen_time']))}"
+            )
         lines += [
             "",
             "Check each with the TSA's published certificates (OpenSSL):",
@@ -217,7 +220,7 @@ def _third_party_lines(stamps: list[dict[str, Any]], archived: list[str]) -> str
             "The Internet Archive's Save Page Now captured the page after this change;",
             "its copy was made by its own crawler and is open to anyone:",
             "",
-            *[f"- {url}" for url in archived],
+            *[f"- {for_markdown(url)}" for url in archived],
             "",
         ]
     return "\n" + "\n".join(lines) if lines else ""
@@ -510,7 +513,8 @@ def _server_lines(servers: dict[str, dict[str, Any]]) -> list[str]:
     for side in ("before", "after"):
         if side in servers:
             lines.append(f"  - {side}:")
-            lines += [f"    - {line}" for line in identity_lines(servers[side])]
+            # Subject and issuer come from the server: shown literally, never as Markdown.
+            lines += [f"    - {for_markdown(line)}" for line in identity_lines(servers[side])]
     return lines
 
 

@@ -84,8 +84,8 @@ async def run(args: argparse.Namespace) -> int:
     print(f"# {args.id} as captured at {when}", file=sys.stderr)
     server = capture.data["capture"].get("server")
     if isinstance(server, dict):  # captures recorded before server identity carry none
-        for line in identity_lines(server):
-            print(f"# {line}", file=sys.stderr)
+        for line in identity_lines(server):  # names in a certificate are the server's
+            print(f"# {for_terminal(line, one_line=True)}", file=sys.stderr)
     if pause is not None:
         print(f"# paused: {pause_line(pause)}", file=sys.stderr)
     # Byte for byte what was captured into a pipe; to a terminal, its control and bidi
