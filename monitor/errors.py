@@ -10,6 +10,7 @@
     │   ├── BlobMissingError   a blob named by an event is not in the blob store
     │   └── StoreUnavailableError the database cannot be opened, is locked, full or corrupt
     ├── SigningKeyError        the checkpoint signing key cannot be created, read or used
+    ├── ReviewError            a review or note cannot be recorded (no such change, bad status)
     └── FetchError             a page could not be fetched (``kind`` says why)
 
 Driver errors (sqlite3, aiohttp, asyncpg) are translated into these at the module
@@ -84,6 +85,10 @@ class StoreUnavailableError(StoreError):
 
 class SigningKeyError(MonitorError):
     """The signing key file cannot be created, read or used (exit 2)."""
+
+
+class ReviewError(MonitorError):
+    """A review or annotation cannot be recorded: the message says what to fix (exit 2)."""
 
 
 class FetchError(MonitorError):

@@ -202,7 +202,7 @@ def _html_draft(markup: str | bytes, source: SourceSettings) -> _Draft:
         page_url=source.url,
         select=source.select,
         remove=source.remove,
-        watch_links=source.watch_links,
+        watch_links=bool(source.watch_links),
     )
     return _Draft("html", html.pieces, html.title, html.links, html.select_matched)
 
@@ -240,7 +240,7 @@ def _draft(body: bytes, content_type: str | None, source: SourceSettings) -> _Dr
             return _html_draft(text, source)
         return _Draft("csv", extract_csv(text, source.csv_key).pieces)
     if fmt == "markdown":
-        inliner = LinkInliner(watch_links=source.watch_links, base=source.url)
+        inliner = LinkInliner(watch_links=bool(source.watch_links), base=source.url)
         return _Draft("markdown", read_markdown(text, inliner), links=inliner.links)
     lines = [normalize_text(line) for line in text.splitlines()]
     return _Draft("text", [("line", line) for line in lines if line])

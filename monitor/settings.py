@@ -47,6 +47,7 @@ class MonitorSettings:
     browser_pages: int = 2  # pages rendered at once by the shared Chromium
     browser_memory: int = 1024 * 1024 * 1024  # restart Chromium above this (bytes, PSS)
     browser_restart_after: int = 500  # ... or after this many pages
+    gone_after: int = 3  # consecutive 404/410 (or redirects away) before a page is gone
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,7 +96,7 @@ class SourceSettings:
     format: Format | None = None  # None: chosen by media type
     render: Render = "http"
     confirm: int = 1
-    watch_links: bool = False
+    watch_links: bool | Literal["documents"] = False  # "documents": only links to documents
     screenshot: bool = False
     json_path: str | None = None
     csv_key: tuple[str, ...] = ()
@@ -104,6 +105,7 @@ class SourceSettings:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # values may be secrets
     timeout: int | None = None
     max_bytes: int | None = None
+    gone_after: int | None = None  # None: [monitor] gone_after
 
     def public_dict(self) -> dict[str, Any]:
         """The settings as recorded in ``SourceRegistered``: JSON-safe, header values withheld."""
@@ -114,8 +116,35 @@ class SourceSettings:
                 value = sorted(name for name, _ in value)
             elif isinstance(value, tuple):
                 value = list(value)
+            elif f.name in _OMITTED_WHEN_DEFAULT and value == f.default:
+                # Keys added after the first release: absent while unset, so upgrading
+                # records no SourceUpdated for every source.
+                continue
             out[f.name] = value
         return out
+
+
+_OMITTED_WHEN_DEFAULT = frozenset({"gone_after"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserSettings:
+    """One ``[[user]]``: a named person who may use the web view with their own token.
+
+    ``analyst`` may review and annotate changes; ``viewer`` may only read.
+    """
+
+    name: str
+    token: str = field(repr=False)  # secret, read from the variable ``token_env`` names
+    role: Literal["analyst", "viewer"] = "viewer"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoriesSettings:
+    """The ``[stories]`` table: when changes at several companies make one story."""
+
+    min_companies: int = 2
+    window: int = 14 * 24 * 3600
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +166,8 @@ class Settings:
     channels: tuple[ChannelSettings, ...] = ()
     rules: tuple[RuleSettings, ...] = ()
     sources: tuple[SourceSettings, ...] = ()
+    users: tuple[UserSettings, ...] = ()
+    stories: StoriesSettings = StoriesSettings()
 
     def source(self, source_id: str) -> SourceSettings | None:
         return next((s for s in self.sources if s.id == source_id), None)
@@ -150,4 +181,5 @@ class Settings:
         values += [v for s in self.sources for _, v in s.headers]
         if self.web.token:
             values.append(self.web.token)
+        values += [u.token for u in self.users]
         return tuple(v for v in values if v)

@@ -22,7 +22,7 @@ import jinja2
 from aiohttp import web
 
 from monitor.events import parse_time
-from monitor.settings import Settings
+from monitor.settings import Settings, UserSettings
 from monitor.store import EventStore
 from monitor.web_model import ReadModel
 
@@ -71,6 +71,8 @@ class WebContext:
 
 
 CONTEXT = web.AppKey("context", WebContext)
+# The [[user]] whose token the request carries, or None.
+USER = web.RequestKey("user", UserSettings)
 
 
 def context_of(request: web.Request) -> WebContext:

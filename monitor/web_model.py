@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.desk.triage import REVIEW_TYPES, TriageBook
 from monitor.events import StoredEvent, upcast
 from monitor.projections import SourceState, apply
 from monitor.settings import SEVERITY_ORDER
@@ -244,6 +245,7 @@ class ReadModel:
         self.raw_blobs: set[str] = set()
         self.screenshot_blobs: set[str] = set()  # the only blobs /screenshots/ may serve
         self._notifiable: dict[int, str] = {}  # seq -> source of events alerts are about
+        self.triage = TriageBook()  # reviews and notes ($reviews), the same fold as replay
 
     # ----------------------------------------------------------------- folding
 
@@ -265,6 +267,9 @@ class ReadModel:
             log.warning("web view skips seq %d (%s): %r", event.seq, event.type, exc)
 
     def _apply(self, event: StoredEvent, data: Mapping[str, Any]) -> None:
+        if event.type in REVIEW_TYPES:
+            self.triage.apply(event)
+            return
         if event.type in NOTIFICATION_TYPES:
             self._apply_notification(event, data)
             if event.stream.startswith("$"):

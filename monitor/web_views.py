@@ -26,6 +26,7 @@ from monitor.errors import BlobMissingError
 from monitor.events import upcast
 from monitor.settings import SEVERITY_ORDER
 from monitor.web_context import DIFF_CACHE_SIZE, WebContext, context_of, path_part
+from monitor.web_desk import review_values
 from monitor.web_diff import all_sentences, all_terms, blocks, recomputed_changes, rule_views
 from monitor.web_model import STATUSES, Filters, GoodCapture, ReadModel, SourceView
 
@@ -261,6 +262,7 @@ async def change_page(request: web.Request) -> web.Response:
         language=page_language(capture),
         notifications=model.notifications.get(seq, []),
         commands=commands,
+        **review_values(request, model, seq, diff),
     )
 
 

@@ -59,6 +59,16 @@ def brief(event: StoredEvent) -> str:
             return f"tree size {d['tree_size']}, root {d['root_hash'][:16]}…"
         case "ChangePending":
             return f"new text seen {d.get('seen', 1)} of {d.get('needed', '?')} times"
+        case "ChangeReviewed":
+            note = f": {d['note']}" if d.get("note") else ""
+            return f"#{d['change_seq']} {d['status']} by {d['by']}{note}"
+        case "ChangeAnnotated":
+            return f"#{d['change_seq']} note by {d['by']}: {d['note']}"
+        case "StoryDetected":
+            return f"{d['story_id']}: {d['headline']}"
+        case "SourceGone":
+            since = d.get("since") or "?"
+            return f"{d['reason']} on {d['checks']} checks since {since}: {d['url']}"
         case "NotificationSent" | "NotificationFailed":
             return f"seq {d['for_seq']} → {d['channel']} (attempt {d.get('attempt', 1)})"
         case _:

@@ -1,0 +1,37 @@
+"""Fixtures: a private, writable copy of the web suite's site database."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from monitor.settings import Settings, UserSettings
+from tests.web.site import Site, build_sync
+
+ANALYST_TOKEN = "analyst token 7f3a"
+VIEWER_TOKEN = "viewer token 91c2"
+USERS = (
+    UserSettings(name="Ana Analyst", token=ANALYST_TOKEN, role="analyst"),
+    UserSettings(name="Vic Viewer", token=VIEWER_TOKEN, role="viewer"),
+)
+
+
+@pytest.fixture(scope="session")
+def desk_site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    return build_sync(tmp_path_factory.mktemp("desk-site") / "monitor.db")
+
+
+@pytest.fixture
+def writable(desk_site: Site, tmp_path: Path) -> Site:
+    """A copy of the site database this test may write to."""
+    source = Path(desk_site.db_url.removeprefix("sqlite:///"))
+    copy = tmp_path / "monitor.db"
+    shutil.copy(source, copy)
+    return dataclasses.replace(desk_site, db_url=f"sqlite:///{copy}")
+
+
+def with_users(settings: Settings, users: tuple[UserSettings, ...] = USERS) -> Settings:
+    return dataclasses.replace(settings, users=users)
