@@ -1236,7 +1236,11 @@ class _Builder:
         if value == "documents":
             return "documents"
         if isinstance(value, str):
-            table.problem("watch_links", f'expected true, false or "documents", got {value!r}')
+            table.problem(
+                "watch_links",
+                f"expected true or false, got {_kind(value)} ({value!r}); "
+                'or "documents" to watch links to documents only',
+            )
             return None
         return table.flag("watch_links")
 
