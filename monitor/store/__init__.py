@@ -142,3 +142,11 @@ def describe_url(url: str) -> str:
     if parts.fragment:
         text += f"#{parts.fragment}"
     return text
+
+
+def local_file(store: EventStore) -> str | None:
+    """The file a store keeps its log in, when it is a local SQLite file (else None).
+
+    For projections kept beside the log (the search index), so they survive restarts.
+    """
+    return store.path if isinstance(store, SqliteEventStore) else None
