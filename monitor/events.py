@@ -311,6 +311,7 @@ class StoryDetected(Event):
     headline: str
     severity: str = "medium"
     tags: list[str] = field(default_factory=list)  # union of the members' source tags
+    trigger_seq: int | None = None  # the change that made this record
 
 
 @dataclass(frozen=True, kw_only=True)

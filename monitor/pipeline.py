@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 
 from monitor.browser import INSTALL_HINT, BrowserPool
 from monitor.classify import Captured, Failed, NotModified, Outcome, decide
-from monitor.errors import BlobMissingError, ConcurrencyError, FetchError
+from monitor.desk.story_detector import StoryDetector
+from monitor.errors import BlobMissingError, ConcurrencyError, FetchError, MonitorError
 from monitor.events import (
     ChangeDetected,
     ContentSuspect,
@@ -129,12 +130,15 @@ class CheckRunner:
     clock: Callable[[], datetime] = utc_now
     rules: tuple[CompiledRule, ...] = ()
     browser: BrowserPool | None = None  # needed by sources whose render is not "http"
+    stories: StoryDetector | None = None  # records StoryDetected after changes that match rules
     _states: dict[str, SourceState] = field(default_factory=dict)
     _unchanged_checks: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.rules:
             self.rules = compile_rules(self.settings.rules)
+        if self.stories is None:
+            self.stories = StoryDetector(self.settings.stories)
 
     async def state(self, source_id: str) -> SourceState:
         cached = self._states.get(source_id)
@@ -165,9 +169,26 @@ class CheckRunner:
             settings=settings,
             clock=self.clock,
             browser=browser or self.browser,
+            stories=self._reconfigured_stories(settings),
             _states=self._states,
             _unchanged_checks=self._unchanged_checks,
         )
+
+    def _reconfigured_stories(self, settings: Settings) -> StoryDetector | None:
+        if self.stories is not None:
+            self.stories.reconfigure(settings.stories)
+        return self.stories
+
+    async def _detect_stories(self, stored: Sequence[StoredEvent]) -> None:
+        """After a change that matched a rule: does it make (or grow) a story?"""
+        if self.stories is None or not any(
+            e.type == "ChangeDetected" and e.data.get("rules") for e in stored
+        ):
+            return
+        try:
+            await self.stories.run(self.store)
+        except MonitorError as exc:  # the change is recorded; the next one retries the story
+            log.error("story detection failed: %s", exc)
 
     async def reconcile(self) -> list[StoredEvent]:
         """Record config changes (registered / updated / removed sources) in the log.
@@ -239,6 +260,7 @@ class CheckRunner:
                 continue
             if stored:
                 self._unchanged_checks[source.id] = 0
+                await self._detect_stories(stored)
             else:
                 self._unchanged_checks[source.id] = self._unchanged_checks.get(source.id, 0) + 1
             return _report(source.id, outcome, stored)

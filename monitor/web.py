@@ -62,6 +62,7 @@ from monitor.web_desk import WRITE_ROUTE, add_desk_routes, writes_enabled
 from monitor.web_feeds import add_feed_routes
 from monitor.web_metrics import add_ops_routes
 from monitor.web_search import add_search_routes
+from monitor.web_stories import add_story_routes
 from monitor.web_views import add_view_routes, render_error
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ def create_app(
     add_ops_routes(app)
     add_desk_routes(app)
     add_search_routes(app)
+    add_story_routes(app)
     app.router.add_get("/static/{name}", _static)
     return app
 

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.desk.stories import STORY_TYPES, StoryBook
 from monitor.desk.triage import REVIEW_TYPES, TriageBook
 from monitor.events import StoredEvent, upcast
 from monitor.projections import SourceState, apply
@@ -246,6 +247,7 @@ class ReadModel:
         self.screenshot_blobs: set[str] = set()  # the only blobs /screenshots/ may serve
         self._notifiable: dict[int, str] = {}  # seq -> source of events alerts are about
         self.triage = TriageBook()  # reviews and notes ($reviews), the same fold as replay
+        self.stories = StoryBook()  # stories across companies ($stories), as replay folds them
 
     # ----------------------------------------------------------------- folding
 
@@ -267,6 +269,10 @@ class ReadModel:
             log.warning("web view skips seq %d (%s): %r", event.seq, event.type, exc)
 
     def _apply(self, event: StoredEvent, data: Mapping[str, Any]) -> None:
+        if event.type in STORY_TYPES:
+            self.stories.apply(event)
+            if event.type == "StoryDetected":
+                return
         if event.type in REVIEW_TYPES:
             self.triage.apply(event)
             return
