@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
+from monitor.desk.links import keep_document_links
 from monitor.extract_blocks import (
     HEADING_LEVELS,
     Block,
@@ -250,7 +251,10 @@ def extract(body: bytes, *, content_type: str | None, source: SourceSettings) ->
     """The normalized text of a response body, following the source's extraction rules."""
     draft = _draft(body, content_type, source)
     raw_text_chars = sum(len(text) for _, text in draft.pieces)
-    blocks = with_paths(apply_ignore(draft.pieces, source.ignore))
+    pieces = draft.pieces
+    if source.watch_links == "documents":
+        pieces = keep_document_links(pieces)
+    blocks = with_paths(apply_ignore(pieces, source.ignore))
     title = draft.title
     if title is None:
         title = next((b.text for b in blocks if b.kind in HEADING_LEVELS), None)

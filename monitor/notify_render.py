@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from monitor.desk.summaries import change_summary
 from monitor.events import StoredEvent
 from monitor.settings import SEVERITY_ORDER, ChannelSettings, RuleSettings
 
@@ -429,8 +430,9 @@ def _change_body(data: Mapping[str, Any], severity: str, fmt: Format) -> list[st
     lines = [f"{_label('Change', fmt)} {classification}, severity {severity}"]
     if classification == "reverted":
         lines.append("The page text is again identical to an earlier capture (A→B→A).")
-    if diff.get("summary"):
-        lines.append(f"{_label('Summary', fmt)} {_esc(str(diff['summary']), fmt)}")
+    summary = change_summary(data)
+    if summary:
+        lines.append(f"{_label('Summary', fmt)} {_esc(summary, fmt)}")
     rules = list(data.get("rules") or ())
     if rules:
         lines.append(_label("Matched rules", fmt))
@@ -480,8 +482,9 @@ def render_digest(
             lines.append(_link("View this change", view, fmt))
         if event.type == "ChangeDetected":
             diff = data.get("diff") or {}
-            if diff.get("summary"):
-                lines.append(f"{_label('Summary', fmt)} {_esc(str(diff['summary']), fmt)}")
+            summary = change_summary(data)
+            if summary:
+                lines.append(f"{_label('Summary', fmt)} {_esc(summary, fmt)}")
             added = _runs(diff.get("added") or (), fmt)
             if added:
                 lines.append(f"{_label('Added', fmt)} {_clip(added, 200)}")

@@ -250,6 +250,7 @@ class CheckRunner:
                 confirm_every=self.settings.monitor.confirm_every,
                 checks_since_event=self._unchanged_checks.get(source.id, 0) + 1,
                 old_text_missing=old_text_missing,
+                gone_after=source.gone_after or self.settings.monitor.gone_after,
             )
             await self._store_blobs(outcome, events)
             try:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.desk.stories import STORY_TYPES, StoryBook
+from monitor.desk.summaries import change_summary
 from monitor.desk.triage import REVIEW_TYPES, TriageBook
 from monitor.events import StoredEvent, upcast
 from monitor.projections import SourceState, apply
@@ -47,9 +48,15 @@ CHECK_OUTCOMES: dict[str, str] = {
     "ChangePending": "pending",  # a new text waiting for `confirm` sightings
 }
 CAPTURE_TYPES = ("BaselineCaptured", "ChangeDetected")
-NOTIFIABLE_TYPES = ("ChangeDetected", "ContentSuspect", "FetchFailed", "SourceRecovered")
+NOTIFIABLE_TYPES = (
+    "ChangeDetected",
+    "ContentSuspect",
+    "FetchFailed",
+    "SourceRecovered",
+    "SourceGone",
+)
 NOTIFICATION_TYPES = ("NotificationSent", "NotificationFailed")
-STATUSES = ("ok", "failing", "suspect", "new", "removed")
+STATUSES = ("ok", "failing", "suspect", "new", "removed", "gone")
 # Upper bounds (milliseconds) of the check-duration histogram buckets.
 DURATION_BUCKETS_MS: tuple[int, ...] = (50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
 SEARCH_CHARS = 20_000  # per change: the summary, sentences and changed blocks searched by ?q=
@@ -349,7 +356,7 @@ class ReadModel:
     def _apply_change(self, event: StoredEvent, data: Mapping[str, Any], view: SourceView) -> None:
         diff = data.get("diff") or {}
         capture = data["capture"]
-        summary = str(diff.get("summary") or "")
+        summary = change_summary(data)
         rules = tuple(str(r.get("rule_id", "")) for r in data.get("rules") or [])
         search = _search_text(summary, diff, data.get("rules") or [])
         classification = str(data.get("classification") or "substantive")
@@ -526,7 +533,7 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
     elif kind == "ChangeDetected":
         classification = str(data.get("classification") or "")
         headline = "Reverted change" if classification == "reverted" else "Change"
-        detail = str((data.get("diff") or {}).get("summary") or "")
+        detail = change_summary(data)
         severity, change_seq = str(data.get("severity") or "info"), event.seq
     elif kind == "ContentConfirmed":
         headline = "Unchanged"
@@ -542,9 +549,19 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
         detail = (
             f"{data.get('message', '')} — failure {data.get('consecutive_failures', 1)} in a row"
         )
+    elif kind == "SourceRecovered" and data.get("gone_since"):
+        headline = "Back"
+        detail = f"the page had been gone since {data['gone_since']}"
     elif kind == "SourceRecovered":
         headline = "Recovered"
         detail = f"after {data.get('failures', 0)} failures since {data.get('failing_since', '')}"
+    elif kind == "SourceGone":
+        reason = str(data.get("reason") or "")
+        headline = "Gone: " + (
+            f"redirects to {data.get('final_url')}" if reason == "redirected" else reason
+        )
+        detail = f"on {data.get('checks', 0)} checks in a row since {data.get('since') or '?'}"
+        severity = "high"
     return TimelineEntry(
         seq=event.seq,
         type=kind,

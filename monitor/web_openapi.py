@@ -49,7 +49,7 @@ _SOURCE_PROPERTIES: dict[str, JsonSchema] = {
     "title": {"type": "string"},
     "url": {"type": "string"},
     "tags": {"type": "array", "items": {"type": "string"}},
-    "status": {"type": "string", "enum": ["ok", "failing", "suspect", "new", "removed"]},
+    "status": {"type": "string", "enum": ["ok", "failing", "suspect", "new", "removed", "gone"]},
     "registered": {"type": "boolean"},
     "removed": {"type": "boolean"},
     "last_change_at": _nullable(TIME),
@@ -237,7 +237,10 @@ PATHS: dict[str, JsonSchema] = {
                 _param(
                     "status",
                     "query",
-                    {"type": "string", "enum": ["ok", "failing", "suspect", "new", "removed"]},
+                    {
+                        "type": "string",
+                        "enum": ["ok", "failing", "suspect", "new", "removed", "gone"],
+                    },
                     "Only sources with this status.",
                 ),
             ],

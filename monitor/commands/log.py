@@ -11,6 +11,7 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
+from monitor.desk.summaries import change_summary
 from monitor.events import EVENT_TYPES, StoredEvent, format_time
 from monitor.store import open_store
 
@@ -39,7 +40,7 @@ def brief(event: StoredEvent) -> str:
     match event.type:
         case "ChangeDetected":
             rules = ", ".join(dict.fromkeys(r["rule_id"] for r in d.get("rules", [])))
-            text = f"{d['classification']}: {d['diff'].get('summary', '')}"
+            text = f"{d['classification']}: {change_summary(d)}"
             return text + (f" [{rules}; {d.get('severity')}]" if rules else "")
         case "BaselineCaptured":
             c = d["capture"]
