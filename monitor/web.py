@@ -46,6 +46,7 @@ from monitor.errors import MonitorError
 from monitor.settings import Settings
 from monitor.store import EventStore
 from monitor.web_api import add_api_routes
+from monitor.web_compare import add_compare_routes
 from monitor.web_context import (
     CONTEXT,
     USER,
@@ -107,6 +108,7 @@ def create_app(
     add_desk_routes(app)
     add_search_routes(app)
     add_story_routes(app)
+    add_compare_routes(app)
     app.router.add_get("/static/{name}", _static)
     return app
 

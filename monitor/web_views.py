@@ -238,6 +238,7 @@ async def change_page(request: web.Request) -> web.Response:
         commands.append(
             f"monitor diff {shlex.quote(source_id)} --from {previous.recorded_at} --to {recorded}"
         )
+        commands.append(f"monitor diff {shlex.quote(source_id)} --from {previous.seq} --to {seq}")
     return page(
         context,
         model,

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from monitor.settings import Settings, UserSettings
+from monitor.store import open_store
+from monitor.web import create_app
 from tests.web.site import Site, build_sync
 
 ANALYST_TOKEN = "analyst token 7f3a"
@@ -35,3 +40,12 @@ def writable(desk_site: Site, tmp_path: Path) -> Site:
 
 def with_users(settings: Settings, users: tuple[UserSettings, ...] = USERS) -> Settings:
     return dataclasses.replace(settings, users=users)
+
+
+@pytest.fixture
+async def read_client(desk_site: Site) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    """A client of the web view over the (read-only) desk site."""
+    async with open_store(desk_site.db_url, create=False) as store:
+        app = create_app(store, desk_site.settings)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            yield client
