@@ -19,7 +19,7 @@ from aiohttp import web
 
 from monitor.config import parse_duration
 from monitor.desk.search import SearchHit, match_expression
-from monitor.desk.search_index import SearchIndex
+from monitor.desk.search_index import Index, index_for
 from monitor.events import format_time, parse_time
 from monitor.web_context import WebContext, context_of
 
@@ -87,7 +87,7 @@ class _Holder:
     """The application's search index, opened on the first search."""
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    index: SearchIndex | None = None
+    index: Index | None = None
 
 
 _SEARCH = web.AppKey("search", _Holder)
@@ -100,11 +100,11 @@ def add_search_routes(app: web.Application) -> None:
     app.on_cleanup.append(_close)
 
 
-async def _index(request: web.Request, context: WebContext) -> SearchIndex:
+async def _index(request: web.Request, context: WebContext) -> Index:
     holder = request.app[_SEARCH]
     async with holder.lock:
         if holder.index is None:
-            holder.index = await asyncio.to_thread(SearchIndex.for_store, context.store)
+            holder.index = await asyncio.to_thread(index_for, context.store)
         await holder.index.catch_up(context.store)
         return holder.index
 

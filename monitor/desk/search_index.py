@@ -25,8 +25,9 @@ import hashlib
 import logging
 import os
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, Protocol
+from urllib.parse import quote
 
 from monitor.desk.search import (
     SearchDoc,
@@ -40,7 +41,7 @@ from monitor.desk.search import (
 )
 from monitor.errors import BlobMissingError, MonitorError
 from monitor.events import StoredEvent, upcast
-from monitor.store import EventStore, local_file
+from monitor.store import EventStore, local_file, postgres_connection
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,8 @@ class SearchIndex:
                 # It quotes the watched pages like the log does: as private as the log.
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode = WAL" if path != ":memory:" else "PRAGMA 1")
+            if path != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise SearchIndexError(f"cannot open the search index {path}: {exc}") from exc
@@ -135,41 +137,7 @@ class SearchIndex:
     async def _documents(
         self, store: EventStore, events: Sequence[StoredEvent]
     ) -> list[tuple[SearchDoc, str, bytes | None]]:
-        """(document, kind, line digest) of a batch; capture texts read from the store."""
-        out: list[tuple[SearchDoc, str, bytes | None]] = []
-        for event in events:
-            if event.type not in _TYPES or event.stream.startswith("$"):
-                continue
-            _, data = upcast(event.type, event.schema, event.data)
-            if event.type in ("SourceRegistered", "SourceUpdated"):
-                self._companies[event.stream] = str(data["settings"].get("company") or "")
-                continue
-            company = self._companies.get(event.stream, "")
-            if event.type == "ChangeDetected":
-                for doc in change_docs(
-                    event.seq, event.stream, company, event.recorded_at, data.get("diff") or {}
-                ):
-                    out.append((doc, "change", None))
-            text_sha = str((data.get("capture") or {}).get("text_sha256") or "")
-            if not text_sha:
-                continue
-            try:
-                text = (await store.get_blob(text_sha)).decode("utf-8", "replace")
-            except BlobMissingError:
-                log.warning("search index: text blob %s of seq %d is missing", text_sha, event.seq)
-                continue
-            for line in capture_lines(text):
-                digest = hashlib.sha256(f"{event.stream}\x1f{line}".encode()).digest()[:16]
-                doc = SearchDoc(
-                    seq=event.seq,
-                    side="capture",
-                    source_id=event.stream,
-                    company=company,
-                    at=event.recorded_at,
-                    text=line,
-                )
-                out.append((doc, event.type, digest))
-        return out
+        return await documents_of(store, events, self._companies)
 
     def _write(self, docs: list[tuple[SearchDoc, str, bytes | None]], last: StoredEvent) -> None:
         db = self._db
@@ -268,51 +236,131 @@ class SearchIndex:
             + " AND ".join(clauses)
             + " ORDER BY rowid DESC"
         )
-        hits: list[SearchHit] = []
-        seen: set[tuple[int, str]] = set()
         try:
-            cursor = self._db.execute(sql, params)
-            for seq, doc_side, source_id, doc_company, at, text, other, kind in cursor:
-                key = (int(seq), str(doc_side))
-                if key in seen:
-                    continue
-                doc = SearchDoc(
-                    seq=int(seq), side=str(doc_side), source_id=str(source_id),
-                    company=str(doc_company), at=str(at), text=str(text), other=str(other),
-                )  # fmt: skip
-                if side and not is_real(doc, query):
-                    continue
-                seen.add(key)
-                hits.append(
-                    SearchHit(
-                        seq=doc.seq,
-                        side=doc.side,
-                        source_id=doc.source_id,
-                        company=doc.company,
-                        at=doc.at,
-                        sentence=sentence_of(doc.text, query),
-                        link=_link(doc, str(kind)),
-                    )
-                )
-                if len(hits) >= limit:
-                    break
+            return collect_hits(self._db.execute(sql, params), query, side, limit)
         except sqlite3.Error as exc:
             raise SearchIndexError(f"cannot search the index {self.path}: {exc}") from exc
-        return hits
+
+
+async def documents_of(
+    store: EventStore, events: Sequence[StoredEvent], companies: dict[str, str]
+) -> list[tuple[SearchDoc, str, bytes | None]]:
+    """(document, kind, line digest) of a batch of events; capture texts read from the store.
+
+    ``companies`` (source id → company) is read and updated as registrations pass.
+    """
+    out: list[tuple[SearchDoc, str, bytes | None]] = []
+    for event in events:
+        if event.type not in _TYPES or event.stream.startswith("$"):
+            continue
+        _, data = upcast(event.type, event.schema, event.data)
+        if event.type in ("SourceRegistered", "SourceUpdated"):
+            companies[event.stream] = str(data["settings"].get("company") or "")
+            continue
+        company = companies.get(event.stream, "")
+        if event.type == "ChangeDetected":
+            for doc in change_docs(
+                event.seq, event.stream, company, event.recorded_at, data.get("diff") or {}
+            ):
+                out.append((doc, "change", None))
+        text_sha = str((data.get("capture") or {}).get("text_sha256") or "")
+        if not text_sha:
+            continue
+        try:
+            text = (await store.get_blob(text_sha)).decode("utf-8", "replace")
+        except BlobMissingError:
+            log.warning("search index: text blob %s of seq %d is missing", text_sha, event.seq)
+            continue
+        for line in capture_lines(text):
+            digest = hashlib.sha256(f"{event.stream}\x1f{line}".encode()).digest()[:16]
+            doc = SearchDoc(
+                seq=event.seq,
+                side="capture",
+                source_id=event.stream,
+                company=company,
+                at=event.recorded_at,
+                text=line,
+            )
+            out.append((doc, event.type, digest))
+    return out
+
+
+Row = tuple[Any, ...]  # seq, side, source_id, company, at, text, other, kind
+
+
+def collect_hits(rows: Iterable[Row], query: str, side: str | None, limit: int) -> list[SearchHit]:
+    """Hits from index rows (newest first): one per event and side, removals that are real."""
+    hits: list[SearchHit] = []
+    seen: set[tuple[int, str]] = set()
+    for seq, doc_side, source_id, doc_company, at, text, other, kind in rows:
+        key = (int(seq), str(doc_side))
+        if key in seen:
+            continue
+        doc = SearchDoc(
+            seq=int(seq), side=str(doc_side), source_id=str(source_id),
+            company=str(doc_company), at=str(at), text=str(text), other=str(other),
+        )  # fmt: skip
+        if side and not is_real(doc, query):
+            continue
+        seen.add(key)
+        hits.append(
+            SearchHit(
+                seq=doc.seq,
+                side=doc.side,
+                source_id=doc.source_id,
+                company=doc.company,
+                at=doc.at,
+                sentence=sentence_of(doc.text, query),
+                link=_link(doc, str(kind)),
+            )
+        )
+        if len(hits) >= limit:
+            break
+    return hits
 
 
 def _link(doc: SearchDoc, kind: str) -> str:
-    from urllib.parse import quote
-
     if kind in ("change", "ChangeDetected"):
         return f"/changes/{doc.seq}"
     return f"/sources/{quote(doc.source_id, safe='')}#seq-{doc.seq}"
 
 
+class Index(Protocol):
+    """A search projection: ``SearchIndex`` (SQLite FTS5) or ``PostgresSearchIndex``."""
+
+    path: str
+
+    async def catch_up(self, store: EventStore) -> int: ...
+
+    async def search(
+        self,
+        query: str,
+        *,
+        side: str | None = None,
+        company: str = "",
+        source: str = "",
+        since: str | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> list[SearchHit]: ...
+
+    def close(self) -> None: ...
+
+
+def index_for(store: EventStore) -> Index:
+    """PostgreSQL full-text search in a PostgreSQL log's database; else SQLite FTS5."""
+    connection = postgres_connection(store)
+    if connection is not None:
+        from monitor.desk.search_pg import PostgresSearchIndex
+
+        return PostgresSearchIndex(connection)
+    return SearchIndex.for_store(store)
+
+
 @contextlib.asynccontextmanager
-async def opened_index(store: EventStore) -> Any:
+async def opened_index(store: EventStore) -> AsyncIterator[Index]:
     """The store's search index, caught up with the log, closed on exit."""
-    index = SearchIndex.for_store(store)
+    index = index_for(store)
     try:
         await index.catch_up(store)
         yield index

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from monitor.errors import StoreUnavailableError
@@ -150,3 +151,25 @@ def local_file(store: EventStore) -> str | None:
     For projections kept beside the log (the search index), so they survive restarts.
     """
     return store.path if isinstance(store, SqliteEventStore) else None
+
+
+def postgres_connection(
+    store: EventStore,
+) -> Callable[[], AbstractAsyncContextManager[Any]] | None:
+    """The store's pooled-connection factory when it is PostgreSQL (else None).
+
+    For projections kept in the log's own database (the search index).
+    """
+    if url_scheme_of_store(store) != "postgresql":
+        return None
+    connection: Callable[[], AbstractAsyncContextManager[Any]] = getattr(store, "connection")  # noqa: B009
+    return connection
+
+
+def url_scheme_of_store(store: EventStore) -> str:
+    """``sqlite``, ``memory`` or ``postgresql``: which backend a store is."""
+    if isinstance(store, SqliteEventStore):
+        return "sqlite"
+    if isinstance(store, MemoryEventStore):
+        return "memory"
+    return "postgresql" if type(store).__name__ == "PostgresEventStore" else "other"
