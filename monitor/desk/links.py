@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from monitor.extract_blocks import Piece
+from monitor.extract.blocks import Piece
 
 DOCUMENT_KINDS = {
     ".pdf": "PDF",

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.diff import CJK_CHARS
+from monitor.diff.textdiff import CJK_CHARS
 
 SIDES = ("added", "removed", "capture")
 SENTENCE_CHARS = 300

@@ -26,8 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.config.settings import SEVERITY_ORDER, StoriesSettings
 from monitor.events import StoredEvent, StoryDetected, parse_time, upcast
-from monitor.settings import SEVERITY_ORDER, StoriesSettings
 
 STORY_TYPES = ("SourceRegistered", "SourceUpdated", "ChangeDetected", "StoryDetected")
 SENTENCE_CHARS = 160

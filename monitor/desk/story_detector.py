@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from monitor.config.settings import StoriesSettings
 from monitor.desk.stories import STORY_TYPES, StoryBook
 from monitor.errors import ConcurrencyError
 from monitor.events import (
@@ -24,7 +25,6 @@ from monitor.events import (
     StoryDetected,
     deterministic_event_id,
 )
-from monitor.settings import StoriesSettings
 from monitor.store import EventStore
 
 log = logging.getLogger(__name__)

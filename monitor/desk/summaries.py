@@ -4,7 +4,7 @@ The recorded ``diff.summary`` speaks of paragraphs and quoted runs. For data and
 documents the diff knows more, and ``change_summary`` says it:
 
 * CSV, by row key: ``Hong Kong: requests 0 → 45, disclosed 0 → 12``
-  (records are ``key · column: value · …``, see ``monitor.extract_data``);
+  (records are ``key · column: value · …``, see ``monitor.extract.data``);
 * JSON, by path: ``report.hk.requests: 0 → 45``;
 * PDF, by page: ``page 4: '0' → '45'`` (the page is the first step of a block's
   path, see ``monitor.diff``);
@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monitor.desk.links import link_changes
-from monitor.extract_data import RECORD_SEPARATOR
+from monitor.extract.data import RECORD_SEPARATOR
 
 MAX_CHARS = 200
 MAX_ITEMS = 3

@@ -20,8 +20,9 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from monitor.clock import Clock
 from monitor.errors import StoreUnavailableError
-from monitor.store.base import Clock, EventStore
+from monitor.store.base import EventStore
 from monitor.store.memory import MemoryEventStore
 from monitor.store.sqlite import SqliteEventStore
 

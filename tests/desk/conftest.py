@@ -11,9 +11,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.settings import Settings, UserSettings
+from monitor.config.settings import Settings, UserSettings
 from monitor.store import open_store
-from monitor.web import create_app
+from monitor.web.app import create_app
 from tests.web.site import Site, build_sync
 
 ANALYST_TOKEN = "analyst token 7f3a"

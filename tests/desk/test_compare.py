@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.store import open_store
-from monitor.web import serve
+from monitor.web.app import serve
 from tests.desk.test_triage import Client
 from tests.web.cli import main
 from tests.web.htmlcheck import inner_texts, parse

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.store import open_store
-from monitor.web import serve
+from monitor.web.app import serve
 from tests.desk.conftest import ANALYST_TOKEN, with_users
 from tests.pageserver import PageServer
 from tests.web.htmlcheck import parse

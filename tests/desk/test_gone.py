@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import parse_config
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.notify_render import SourceInfo, alert_severity, render_alert, route
-from monitor.pipeline import CheckRunner
-from monitor.projections import state_digest
-from monitor.replay import replay_log
-from monitor.settings import Settings
+from monitor.audit.replay import replay_log
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckRunner
+from monitor.config.parse import parse_config
+from monitor.config.settings import Settings
+from monitor.core.projections import state_digest
+from monitor.notify.render import SourceInfo, alert_severity, render_alert, route
 from monitor.store import EventStore, open_store
 from tests.pageserver import PageServer
 

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from monitor.desk.search import sentence_of, tokens_text
 from monitor.desk.search_index import SearchIndex
 from monitor.store import open_store
-from monitor.web import create_app
+from monitor.web.app import create_app
 from tests.web.cli import main
 from tests.web.htmlcheck import parse
 from tests.web.site import IMG, SCRIPT, Site

@@ -11,13 +11,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.config import parse_config
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckRunner
+from monitor.config.parse import parse_config
+from monitor.config.settings import Settings
 from monitor.desk.stories import fold_stories
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.notify_render import SourceInfo, render_alert, route
-from monitor.pipeline import CheckRunner
-from monitor.settings import Settings
+from monitor.notify.render import SourceInfo, render_alert, route
 from monitor.store import open_store
 from tests.pageserver import PageServer
 
@@ -160,8 +160,8 @@ async def test_the_story_page_and_feed(tmp_path: Path) -> None:
     import feedparser
     from aiohttp.test_utils import TestClient, TestServer
 
-    from monitor.web import create_app
-    from monitor.web_context import CONTEXT
+    from monitor.web.app import create_app
+    from monitor.web.context import CONTEXT
     from tests.web.htmlcheck import parse
 
     settings, url = await replay_july_2020(tmp_path / "monitor.db")

@@ -12,18 +12,18 @@ import feedparser
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.config import parse_config
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckRunner
+from monitor.config.parse import parse_config
+from monitor.config.settings import SourceSettings
 from monitor.desk.links import document_kind
 from monitor.desk.summaries import change_summary
-from monitor.diff import diff_texts
-from monitor.extract import extract
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.notify_render import SourceInfo, render_alert
-from monitor.pipeline import CheckRunner
-from monitor.settings import SourceSettings
+from monitor.diff.textdiff import diff_texts
+from monitor.extract.document import extract
+from monitor.notify.render import SourceInfo, render_alert
 from monitor.store import open_store
-from monitor.web import create_app
+from monitor.web.app import create_app
 from tests.pageserver import PageServer
 from tests.web.cli import main
 from tests.web.htmlcheck import parse

@@ -12,12 +12,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from monitor.desk.triage import fold_triage, ignore_line, suggest_ignore
-from monitor.diff import diff_texts
+from monitor.diff.textdiff import diff_texts
 from monitor.events import StoredEvent
-from monitor.extract import apply_ignore
+from monitor.extract.document import apply_ignore
 from monitor.store import open_store
-from monitor.web import create_app
-from monitor.web_context import CONTEXT
+from monitor.web.app import create_app
+from monitor.web.context import CONTEXT
 from tests.desk.conftest import ANALYST_TOKEN, VIEWER_TOKEN, with_users
 from tests.web.cli import main
 from tests.web.htmlcheck import parse

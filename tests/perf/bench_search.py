@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
-from monitor.classify import words_digest
+from monitor.core.classify import words_digest
 from monitor.desk.search_index import SearchIndex
-from monitor.diff import diff_texts
+from monitor.diff.textdiff import diff_texts
 from monitor.events import ChangeDetected, NewEvent, SourceRegistered, format_time
 from monitor.store import SqliteEventStore
 
