@@ -22,6 +22,8 @@ tags), ``ChangeDetected`` (candidates) and ``StoryDetected`` (recorded stories).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,6 +159,15 @@ class StoryBook:
         trigger = data.get("trigger_seq")
         if isinstance(trigger, int):
             self.triggered.add(trigger)
+
+    def digest(self) -> str:
+        """A stable hash of the recorded stories, to compare a replay with the live view."""
+        rows = [
+            [s.story_id, s.seq, s.first_seq, s.rule_id, s.side, [dict(m) for m in s.members]]
+            for s in sorted(self.stories.values(), key=lambda r: r.story_id)
+        ]
+        blob = json.dumps(rows, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
 
     # ----------------------------------------------------------------- deciding
 
