@@ -27,7 +27,7 @@ from tests.web.cli import main
 async def test_replay_equals_the_live_desk(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings, url = await replay_july_2020(tmp_path / "monitor.db")
+    _, url = await replay_july_2020(tmp_path / "monitor.db")
     server = PageServer().start()  # serves nothing: every page is a 404 now
     try:
         moved = parse_config(config(server), path="s.toml", environ={})
