@@ -32,6 +32,7 @@ from monitor.core.classify import Captured, Failed, NotModified, Outcome, decide
 from monitor.core.projections import SourceState, apply, fold
 from monitor.core.reconcile import reconcile
 from monitor.core.rules import CompiledRule, compile_rules
+from monitor.desk.links import document_links, documents_diff
 from monitor.desk.story_detector import StoryDetector
 from monitor.errors import BlobMissingError, ConcurrencyError, FetchError, MonitorError
 from monitor.events import (
@@ -187,6 +188,41 @@ class CheckRunner:
         except MonitorError as exc:  # the change is recorded; the next one retries the story
             log.error("story detection failed: %s", exc)
 
+    async def _with_documents(
+        self, source: SourceSettings, state: SourceState, outcome: Outcome, events: list[Event]
+    ) -> list[Event]:
+        """A change of an HTML page that does not watch links records the document links
+        (PDFs, reports …) it added or removed, read from the two raw captures."""
+        change = next((e for e in events if isinstance(e, ChangeDetected)), None)
+        last = state.last_good
+        if (
+            change is None
+            or source.watch_links
+            or last is None
+            or not isinstance(outcome, Captured)
+            or change.capture.get("format") != "html"
+        ):
+            return events
+        try:
+            old_body = await self.store.get_blob(last.raw_sha256)
+        except BlobMissingError:
+            return events
+        capture = change.capture
+        headers = capture.get("headers") or {}
+        content_type = headers.get("content-type")
+        base = str(capture.get("final_url") or source.url)  # one base: only links differ
+        old, new = await asyncio.to_thread(
+            lambda: (
+                document_links(old_body, content_type, base),
+                document_links(outcome.body, content_type, base),
+            )
+        )
+        found = documents_diff(old, new)
+        if found is None:
+            return events
+        recorded = replace(change, diff={**change.diff, "documents": found})
+        return [recorded if e is change else e for e in events]
+
     async def reconcile(self) -> list[StoredEvent]:
         """Record config changes (registered / updated / removed sources) in the log.
 
@@ -249,6 +285,7 @@ class CheckRunner:
                 old_text_missing=old_text_missing,
                 gone_after=source.gone_after or self.settings.monitor.gone_after,
             )
+            events = await self._with_documents(source, state, outcome, events)
             await self._store_blobs(outcome, events)
             try:
                 stored = await self._append(source.id, state.version, tuple(events))

@@ -8,7 +8,11 @@ text keeps the target of those links only (``text <url>``, as
 is a change of the text and is alerted, while navigation links stay out.
 
 ``link_changes`` reads a recorded diff and lists the documents a change added
-or removed: ``link removed: Transparency Report 2019 (PDF)``.
+or removed: ``link removed: Transparency Report 2019 (PDF)``. Without
+``watch_links`` the targets are not in the text, so for a change of an HTML page
+the pipeline compares the document links of the two captures
+(``document_links``, ``documents_diff``) and records them with the diff under
+``documents``; ``link_changes`` reads both.
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from selectolax.lexbor import LexborHTMLParser
+
 from monitor.extract.blocks import Piece
+from monitor.extract.charset import decode
+from monitor.extract.links import clean_url
 
 DOCUMENT_KINDS = {
     ".pdf": "PDF",
@@ -77,11 +85,36 @@ def _links(text: str | None) -> dict[str, str]:
     return found
 
 
+MAX_DOCUMENTS = 50  # listed per side of one change
+
+
+def document_links(body: bytes, content_type: str | None, base: str | None) -> dict[str, str]:
+    """url → link text of every link to a document in an HTML page (first text wins)."""
+    text, _ = decode(body, content_type, html=True)
+    found: dict[str, str] = {}
+    for anchor in LexborHTMLParser(text).css("a[href]"):
+        url = clean_url(str(anchor.attributes.get("href") or ""), base)
+        if url and document_kind(url) and url not in found:
+            found[url] = " ".join((anchor.text(deep=True) or "").split())[:_LABEL_CHARS]
+    return found
+
+
+def documents_diff(old: Mapping[str, str], new: Mapping[str, str]) -> dict[str, Any] | None:
+    """``{"removed": [[text, url], …], "added": […]}`` between two pages' documents, or None."""
+    removed = [[old[u], u] for u in old if u not in new][:MAX_DOCUMENTS]
+    added = [[new[u], u] for u in new if u not in old][:MAX_DOCUMENTS]
+    return {"removed": removed, "added": added} if removed or added else None
+
+
 def link_changes(diff: Mapping[str, Any]) -> list[str]:
     """``link removed: Transparency Report 2019 (PDF)`` for each document link a diff
     removed or added (a link that only moved is neither)."""
     before: dict[str, str] = {}
     after: dict[str, str] = {}
+    recorded = diff.get("documents")
+    if isinstance(recorded, Mapping):
+        before.update({str(u): str(t) for t, u in recorded.get("removed") or ()})
+        after.update({str(u): str(t) for t, u in recorded.get("added") or ()})
     for change in diff.get("changes") or ():
         if change.get("op") == "moved":
             continue

@@ -178,3 +178,40 @@ async def test_alerts_feeds_web_and_log_say_it(
     argv = ["log", "--type", "ChangeDetected", "--db", url, "--config", "/nonexistent"]
     assert await asyncio.to_thread(main, argv) == 0
     assert HK in capsys.readouterr().out
+
+
+async def test_an_unwatched_page_lists_the_documents_its_change_removed(tmp_path: Path) -> None:
+    server = PageServer().start()
+    try:
+        settings = parse_config(
+            f'[[source]]\nid = "reports"\nurl = "{server.url("/reports")}"\n',
+            path="s.toml",
+            environ={},
+        )
+        item = '<li><a href="/f/tr-2019.pdf?utm_source=feed">Transparency Report 2019</a></li>'
+        page = (
+            '<html><body><main><h1>Reports</h1><p><a href="/home">Home</a></p><ul>'
+            f'{item}<li><a href="/f/tr-2020.pdf">Transparency Report 2020</a></li></ul>'
+            "</main></body></html>"
+        )
+        server.set("/reports", page)
+        url = f"sqlite:///{tmp_path / 'monitor.db'}"
+        policy = NetworkPolicy.from_strings(allow_private=False)
+        async with open_store(url) as store, Fetcher(settings.monitor, policy) as fetcher:
+            runner = CheckRunner(store=store, fetcher=fetcher, settings=settings)
+            await runner.reconcile()
+            await runner.check(settings.sources[0])
+            # a link-only change is not a change of the text: nothing is recorded
+            server.set("/reports", page.replace("tr-2020.pdf", "tr-2020-v2.pdf"))
+            assert (await runner.check(settings.sources[0])).outcome == "unchanged"
+            server.set("/reports", page.replace(item, ""))
+            report = await runner.check(settings.sources[0])
+        (change,) = [e for e in report.events if e.type == "ChangeDetected"]
+        documents = change.data["diff"]["documents"]
+        assert documents["removed"] == [["Transparency Report 2019", server.url("/f/tr-2019.pdf")]]
+        summary = change_summary(change.data)
+        assert summary.endswith("link removed: Transparency Report 2019 (PDF)")
+        # compared with the last recorded capture: the 2020 report is where it was
+        assert documents["added"] == []
+    finally:
+        server.stop()
