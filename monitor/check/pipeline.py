@@ -34,8 +34,15 @@ from monitor.core.reconcile import reconcile
 from monitor.core.rules import CompiledRule, compile_rules
 from monitor.desk.links import document_links, documents_diff
 from monitor.desk.story_detector import StoryDetector
-from monitor.errors import BlobMissingError, ConcurrencyError, FetchError, MonitorError
+from monitor.errors import (
+    BlobMissingError,
+    ConcurrencyError,
+    FetchError,
+    HostPausedError,
+    MonitorError,
+)
 from monitor.events import (
+    FETCH_DEFERRED,
     ChangeDetected,
     ContentSuspect,
     Event,
@@ -110,7 +117,8 @@ class CheckReport:
     """What one check did, for the one-line CLI output and the daemon's log."""
 
     source_id: str
-    outcome: str  # baseline | changed | reverted | pending | unchanged | suspect | failed
+    # baseline | changed | reverted | pending | unchanged | suspect | failed | deferred
+    outcome: str
     detail: str
     events: tuple[StoredEvent, ...] = ()
 
@@ -260,11 +268,16 @@ class CheckRunner:
         self._fold_in(stored)
         return stored
 
-    async def check(self, source: SourceSettings, *, attempts: int = 1) -> CheckReport:
-        """One check of ``source``; never raises for a page problem (those become events)."""
+    async def check(
+        self, source: SourceSettings, *, attempts: int = 1, known: Outcome | None = None
+    ) -> CheckReport:
+        """One check of ``source``; never raises for a page problem (those become events).
+
+        ``known``: the outcome is already decided (a deferral), nothing is fetched.
+        """
         for _ in range(3):
             state = await self.state(source.id)
-            outcome = await self._observe(source, state, attempts)
+            outcome = known or await self._observe(source, state, attempts)
             old_text_missing = False
             try:
                 old_text = await self._old_text(state, outcome)
@@ -350,6 +363,14 @@ class CheckRunner:
             source, rendered.result, key, state, renderer="browser", screenshot=rendered.screenshot
         )
 
+    async def defer(self, source: SourceSettings, paused: HostPausedError) -> CheckReport:
+        """Record that ``source`` was not asked: its host wants quiet until ``paused.until``.
+
+        A ``FetchFailed`` of kind ``deferred`` (no failure in a row, no alert), so the log
+        shows that the check was due and why it was not made.
+        """
+        return await self.check(source, known=self._failed(source, paused, 1))
+
     def _failed(self, source: SourceSettings, exc: FetchError, attempts: int) -> Failed:
         log.info("check %s failed: %s: %s", source.id, exc.kind, exc)
         return Failed(
@@ -359,6 +380,7 @@ class CheckRunner:
             status=exc.status,
             fetched_at=self.clock(),
             attempt=attempts,
+            until=exc.until if isinstance(exc, HostPausedError) else None,
         )
 
     async def _last_renderer(self, state: SourceState) -> str:
@@ -539,6 +561,10 @@ def _capture_data(
 def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> CheckReport:
     events = tuple(stored)
     types = [e.type for e in events]
+    if isinstance(outcome, Failed) and outcome.error == FETCH_DEFERRED:
+        return CheckReport(
+            source_id=source_id, outcome="deferred", detail=outcome.message, events=events
+        )
     if isinstance(outcome, Failed):
         return CheckReport(
             source_id=source_id,

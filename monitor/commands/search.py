@@ -56,7 +56,7 @@ async def run(args: argparse.Namespace) -> int:
     since = format_time(parse_when(args.since)) if args.since else None
     settings = settings_if_present(args)
     async with (
-        open_store(database_url(args, settings), create=False) as store,
+        open_store(database_url(args, settings), read_only=True) as store,
         opened_index(store) as index,
     ):
         hits = await index.search(

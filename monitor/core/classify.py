@@ -72,6 +72,7 @@ from monitor.core.projections import GONE_STATUSES, SourceState
 from monitor.core.rules import CompiledRule, highest_severity, match_rules
 from monitor.diff.textdiff import diff_texts
 from monitor.events import (
+    FETCH_DEFERRED,
     BaselineCaptured,
     ChangeDetected,
     ChangePending,
@@ -196,6 +197,7 @@ class Failed:
     status: int | None
     fetched_at: datetime
     attempt: int = 1
+    until: datetime | None = None  # a deferred check: the end of its host's pause
 
 
 Outcome = Captured | NotModified | Failed
@@ -342,6 +344,9 @@ def decide(
     ``gone_after``: consecutive 404/410 answers (or redirects away) that make a page gone.
     """
     if isinstance(outcome, Failed):
+        # A deferred check sent nothing: it says nothing about the page, so the count of
+        # failures in a row (what alert_after_failures reads) stays where it was.
+        counts = outcome.error != FETCH_DEFERRED
         failed: list[Event] = [
             FetchFailed(
                 url=outcome.url,
@@ -349,8 +354,9 @@ def decide(
                 message=outcome.message,
                 status=outcome.status,
                 attempt=outcome.attempt,
-                consecutive_failures=state.consecutive_failures + 1,
+                consecutive_failures=state.consecutive_failures + (1 if counts else 0),
                 fetched_at=format_time(outcome.fetched_at),
+                paused_until=None if outcome.until is None else format_time(outcome.until),
             )
         ]
         gone_checks = state.consecutive_gone + 1

@@ -86,8 +86,16 @@ class SearchIndex:
 
     @classmethod
     def for_store(cls, store: EventStore) -> SearchIndex:
+        """Beside a SQLite log; in memory when there is no file or it cannot be written
+        (a read-only copy of a log is searched all the same)."""
         file = local_file(store)
-        return cls(f"{file}.search" if file and file != ":memory:" else ":memory:")
+        if not file or file == ":memory:":
+            return cls(":memory:")
+        try:
+            return cls(f"{file}.search")
+        except SearchIndexError as exc:
+            log.warning("%s; searching with an index in memory", exc)
+            return cls(":memory:")
 
     def close(self) -> None:
         self._db.close()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.events import StoredEvent, upcast
+from monitor.patterns import compile_user_regex
 
 REVIEW_STATUSES = ("important", "routine", "noise")
 REVIEW_TYPES = ("ChangeReviewed", "ChangeAnnotated")
@@ -147,8 +148,8 @@ def _block_pattern(change: Mapping[str, Any]) -> str | None:
 def _applies(pattern: str, old: str | None, new: str | None) -> bool:
     """Removing ``pattern`` leaves the old and the new block equal (or both gone)."""
     try:
-        compiled = re.compile(pattern)
-    except re.error:
+        compiled = compile_user_regex(pattern)  # the engine `ignore` runs on (RE2)
+    except ValueError:
         return False
 
     def cleaned(text: str | None) -> str:

@@ -16,6 +16,7 @@ from monitor.store import open_store
 from monitor.web.app import create_app
 from tests.web.site import Site, build_sync
 
+EMPTY_CONFIG = str(Path(__file__).with_name("empty.toml"))  # --config for CLI tests
 ANALYST_TOKEN = "analyst token 7f3a"
 VIEWER_TOKEN = "viewer token 91c2"
 USERS = (

@@ -8,6 +8,7 @@ import pytest
 
 from monitor.store import open_store
 from monitor.web.app import serve
+from tests.desk.conftest import EMPTY_CONFIG
 from tests.desk.test_triage import Client
 from tests.web.cli import main
 from tests.web.htmlcheck import inner_texts, parse
@@ -24,7 +25,7 @@ def test_cli_compares_captures_named_by_seq(
     desk_site: Site, capsys: pytest.CaptureFixture[str]
 ) -> None:
     baseline, change, revert = captures(desk_site, "hk-requests")
-    db = ["--db", desk_site.db_url, "--config", "/nonexistent"]
+    db = ["--db", desk_site.db_url, "--config", EMPTY_CONFIG]
     assert main(["diff", "hk-requests", "--from", str(baseline), "--to", str(change), *db]) == 0
     out = capsys.readouterr().out
     assert f"seq {baseline} " in out and f"seq {change} " in out

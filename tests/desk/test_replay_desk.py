@@ -19,6 +19,7 @@ from monitor.desk.review import record_review
 from monitor.store import open_store
 from monitor.web.app import create_app
 from monitor.web.context import CONTEXT
+from tests.desk.conftest import EMPTY_CONFIG
 from tests.desk.test_stories import config, replay_july_2020
 from tests.pageserver import PageServer
 from tests.web.cli import main
@@ -52,7 +53,7 @@ async def test_replay_equals_the_live_desk(
     finally:
         server.stop()
     assert live_states["telegram-hk"].status == "gone"
-    argv = ["replay", "--json", "--db", url, "--config", "/nonexistent"]
+    argv = ["replay", "--json", "--db", url, "--config", EMPTY_CONFIG]
     assert await asyncio.to_thread(main, argv) == 0
     replayed = json.loads(capsys.readouterr().out)
     assert replayed["sources"]["telegram-hk"]["status"] == "gone"

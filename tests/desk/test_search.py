@@ -16,6 +16,7 @@ from monitor.desk.search import sentence_of, tokens_text
 from monitor.desk.search_index import SearchIndex
 from monitor.store import open_store
 from monitor.web.app import create_app
+from tests.desk.conftest import EMPTY_CONFIG
 from tests.web.cli import main
 from tests.web.htmlcheck import parse
 from tests.web.site import IMG, SCRIPT, Site
@@ -25,7 +26,7 @@ Client = TestClient[web.Request, web.Application]
 
 
 def search(site: Site, capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict[str, object]]:
-    code = main(["search", *argv, "--json", "--db", site.db_url, "--config", "/nonexistent"])
+    code = main(["search", *argv, "--json", "--db", site.db_url, "--config", EMPTY_CONFIG])
     assert code == 0
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
@@ -84,7 +85,7 @@ def test_filters_company_source_and_since(
     }
     assert search(writable, capsys, "Hong Kong", "--source", "zh-page") == []
     assert search(writable, capsys, "Hong Kong", "--since", "2999-01-01") == []
-    assert main(["search", "!!!", "--db", writable.db_url, "--config", "/nonexistent"]) == 2
+    assert main(["search", "!!!", "--db", writable.db_url, "--config", EMPTY_CONFIG]) == 2
     assert "no words" in capsys.readouterr().err
 
 

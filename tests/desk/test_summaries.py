@@ -24,6 +24,7 @@ from monitor.extract.document import extract
 from monitor.notify.render import SourceInfo, render_alert
 from monitor.store import open_store
 from monitor.web.app import create_app
+from tests.desk.conftest import EMPTY_CONFIG
 from tests.pageserver import PageServer
 from tests.web.cli import main
 from tests.web.htmlcheck import parse
@@ -175,7 +176,7 @@ async def test_alerts_feeds_web_and_log_say_it(
             assert any("link removed" in e.summary for e in feed.entries)
             dashboard = parse(await (await client.get("/")).text())
             assert HK in dashboard.text
-    argv = ["log", "--type", "ChangeDetected", "--db", url, "--config", "/nonexistent"]
+    argv = ["log", "--type", "ChangeDetected", "--db", url, "--config", EMPTY_CONFIG]
     assert await asyncio.to_thread(main, argv) == 0
     assert HK in capsys.readouterr().out
 

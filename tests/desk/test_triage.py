@@ -18,7 +18,7 @@ from monitor.extract.document import apply_ignore
 from monitor.store import open_store
 from monitor.web.app import create_app
 from monitor.web.context import CONTEXT
-from tests.desk.conftest import ANALYST_TOKEN, VIEWER_TOKEN, with_users
+from tests.desk.conftest import ANALYST_TOKEN, EMPTY_CONFIG, VIEWER_TOKEN, with_users
 from tests.web.cli import main
 from tests.web.htmlcheck import parse
 from tests.web.site import IMG, SCRIPT, Site
@@ -52,7 +52,7 @@ def test_cli_review_records_an_event_and_noise_prints_the_ignore_line(
     writable: Site, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seq = writable.change("hk-requests").seq
-    db = ["--db", writable.db_url, "--config", "/nonexistent.toml"]
+    db = ["--db", writable.db_url, "--config", EMPTY_CONFIG]
     assert (
         main(["review", str(seq), "--status", "noise", "--note", "a test", "--by", "Ana", *db]) == 0
     )
@@ -84,7 +84,7 @@ def test_cli_review_refuses_bad_input_in_one_line(
 ) -> None:
     seq = writable.change("hk-requests").seq
     args = [a.format(seq=seq) for a in argv]
-    assert main([*args, "--db", writable.db_url, "--config", "/nonexistent.toml"]) == 2
+    assert main([*args, "--db", writable.db_url, "--config", EMPTY_CONFIG]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
 
