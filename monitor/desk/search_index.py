@@ -78,7 +78,7 @@ class SearchIndex:
             if path != ":memory:":
                 self._db.execute("PRAGMA journal_mode = WAL")
             self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise SearchIndexError(f"cannot open the search index {path}: {exc}") from exc
         self._companies: dict[str, str] = dict(
             self._db.execute("SELECT source_id, company FROM companies").fetchall()
