@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from monitor.store import open_store
-from monitor.web.app import serve
+from monitor.web.app import create_app
 from tests.desk.conftest import ANALYST_TOKEN, with_users
 from tests.pageserver import PageServer
 from tests.web.htmlcheck import parse
@@ -30,10 +32,17 @@ async def test_the_review_form_renders_inert_and_cross_site_posts_fail(
     settings = with_users(writable.settings)
     evil = PageServer().start()
     try:
-        async with (
-            open_store(writable.db_url, create=False) as store,
-            serve(store, settings, "127.0.0.1", 0) as base,
-        ):
+        answers: list[tuple[str, str, int]] = []
+
+        async def record(request: web.Request, response: web.StreamResponse) -> None:
+            answers.append((request.method, request.path, response.status))
+
+        async with open_store(writable.db_url, create=False) as store:
+            app = create_app(store, settings)
+            app.on_response_prepare.append(record)
+            server = TestServer(app, host="127.0.0.1")
+            await server.start_server()
+            base = str(server.make_url("")).rstrip("/")
             await record_review(store, seq, by="Ana", note=f"{SCRIPT} {IMG}")
             dom = await chromium(
                 tmp_path, "--dump-dom", f"{base}/changes/{seq}?token={ANALYST_TOKEN}"
@@ -50,6 +59,7 @@ async def test_the_review_form_renders_inert_and_cross_site_posts_fail(
             )
             await chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", evil.url("/lure"))
             after = await store.read(stream="$reviews")
+            await server.close()
     finally:
         evil.stop()
 
@@ -62,5 +72,6 @@ async def test_the_review_form_renders_inert_and_cross_site_posts_fail(
     assert page.elements("img") == []
     assert [s.get("src") for s in page.elements("script")] == ["/static/localtime.js"]
     assert ANALYST_TOKEN not in dom
-    # the lure reached the monitor (or not): either way nothing was recorded
+    # the lure's post reached the monitor, authenticated, and was refused: nothing recorded
+    assert ("POST", f"/changes/{seq}/review", 403) in answers
     assert [e.data.get("note") for e in after] == [f"{SCRIPT} {IMG}"]
