@@ -372,6 +372,9 @@ SCHEMAS.update(
         ),
     }
 )
+# A change's reviews and notes, oldest first (the last with a status is its status).
+SCHEMAS["ChangeDetail"]["properties"]["reviews"] = {"type": "array", "items": _ref("Review")}
+SCHEMAS["ChangeDetail"]["required"] = sorted(SCHEMAS["ChangeDetail"]["properties"])
 PATHS.update(
     {
         "/api/search": {

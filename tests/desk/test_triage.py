@@ -22,6 +22,7 @@ from tests.desk.conftest import ANALYST_TOKEN, EMPTY_CONFIG, VIEWER_TOKEN, with_
 from tests.web.cli import main
 from tests.web.htmlcheck import parse
 from tests.web.site import IMG, SCRIPT, Site
+from tests.web.test_api import get_valid, openapi_doc
 
 Client = TestClient[web.Request, web.Application]
 
@@ -195,6 +196,11 @@ async def test_the_api_records_a_review_with_a_bearer_token(
     body = await response.json()
     assert body["status"] == "important"
     assert body["reviews"][0]["by"] == "Ana Analyst"
+    doc = await openapi_doc(desk_client)
+    detail = await get_valid(desk_client, doc, f"/api/changes/{seq}", "/api/changes/{seq}")
+    assert [(r["status"], r["note"], r["by"]) for r in detail["reviews"]] == [
+        ("important", "香港", "Ana Analyst")
+    ]
     bad = await desk_client.post(
         f"/api/changes/{seq}/reviews",
         json={"status": "urgent"},
