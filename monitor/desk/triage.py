@@ -7,9 +7,12 @@ ones are its history. The web view folds the same events the same way as
 
 ``suggest_ignore`` turns a change's recorded diff into the ``ignore`` line that
 would have removed the changed words from both texts: equal context around each
-changed run stays literal (escaped), the run itself becomes ``.*?``. The patterns
-are checked against the old and new blocks before they are offered: a pattern
-that would not make both sides equal is not suggested.
+changed run stays literal (escaped), the run itself becomes ``.*?``. Only runs
+that read like dates, times, numbers or ids are generalized (a reworded sentence
+gets no pattern: hiding it would hide the next real change too); a block added
+or removed whole is matched by its opening words. The patterns are checked, on
+the engine ``ignore`` runs on, against the old and new blocks before they are
+offered: a pattern that would not make both sides equal is not suggested.
 """
 
 from __future__ import annotations
@@ -116,6 +119,29 @@ def _context_after(text: str) -> str:
     return head[:space] if space > 0 else head
 
 
+# What changes on a page without its policy changing: numbers, dates, times, ids.
+_VOLATILE = re.compile(
+    r"\d|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
+    r"|\b(mon|tue|wed|thu|fri|sat|sun)[a-z]*day\b|\b(am|pm|utc|gmt)\b|^[0-9a-f]{6,}$",
+    re.IGNORECASE,
+)
+
+
+def _volatile(run: str) -> bool:
+    """A changed run that reads like a date, a time, a number or an id."""
+    return _VOLATILE.search(run.strip()) is not None
+
+
+def _trim_volatile(context: str, *, end: bool) -> str:
+    """Context without the date or number parts next to the changed run ("…, 2026"):
+    they change next year too, so the run's pattern takes them in (spaces as well)."""
+    words = context.split(" ")
+    pick = -1 if end else 0
+    while words and (_volatile(words[pick]) or not words[pick].strip(",.:;()-")):
+        words.pop(pick)
+    return " ".join(words)
+
+
 def _escape(text: str) -> str:
     """``re.escape`` that leaves spaces alone: the line is read by people, in TOML."""
     return re.escape(text).replace("\\ ", " ")
@@ -133,12 +159,14 @@ def _block_pattern(change: Mapping[str, Any]) -> str | None:
     segments = [(int(s[0]), str(s[1])) for s in change.get("inline") or () if s[1]]
     if not segments:
         return None
+    if not all(_volatile(text) for op, text in segments if op != 0 and text.strip()):
+        return None  # words changed, not a date or a counter: no pattern should hide that
     first = next(i for i, (o, _) in enumerate(segments) if o != 0)
     last = max(i for i, (o, _) in enumerate(segments) if o != 0)
     before = "".join(t for o, t in segments[:first] if o == 0)
     after = "".join(t for o, t in segments[last + 1 :] if o == 0)
-    before = _context_before(_strip_marker(before)) if before else ""
-    after = _context_after(after)
+    before = _trim_volatile(_context_before(_strip_marker(before)) if before else "", end=True)
+    after = _trim_volatile(_context_after(after), end=False)
     pattern = _escape(before) + ".*?" + _escape(after) if after.strip() else None
     if pattern is None:
         pattern = _escape(before) + ".*" if before.strip() else None
