@@ -22,6 +22,7 @@ from monitor.desk.search import SearchHit, match_expression
 from monitor.desk.search_index import Index, index_for
 from monitor.events import format_time, parse_time
 from monitor.web.context import WebContext, context_of
+from monitor.web.diff_view import Piece, mark, term_pattern
 
 PAGE_HITS = 50
 MAX_HITS = 200
@@ -140,11 +141,13 @@ async def search_page(request: web.Request) -> web.Response:
     next_link = None
     if more and hits:
         next_link = "/search?" + urlencode(search.params(before=str(hits[-1].seq)))
+    pattern = term_pattern([" ".join(search.q.split())])
     body = context.render(
         "search.html",
         head_seq=model.head_seq,
         search=search,
         hits=hits,
+        sentences=[mark([Piece(0, hit.sentence)], pattern) for hit in hits],
         next_link=next_link,
         sources=model.sources,
         companies=model.companies(),

@@ -18,7 +18,7 @@ from monitor.store import open_store
 from monitor.web.app import create_app
 from tests.desk.conftest import EMPTY_CONFIG
 from tests.web.cli import main
-from tests.web.htmlcheck import parse
+from tests.web.htmlcheck import inner_texts, parse
 from tests.web.site import IMG, SCRIPT, Site
 from tests.web.test_api import get_valid, openapi_doc
 
@@ -130,7 +130,9 @@ async def test_the_search_page_shows_sentences_as_text_with_links(
 ) -> None:
     response = await client.get("/search?q=alert&side=added")
     assert response.status == 200
-    page = parse(await response.text())
+    html = await response.text()
+    assert "alert" in inner_texts(html, "mark")  # the words found are marked
+    page = parse(html)
     assert SCRIPT in page.text and IMG in page.text
     assert page.elements("img") == []
     assert [s.get("src") for s in page.elements("script")] == ["/static/localtime.js"]
