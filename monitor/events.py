@@ -329,6 +329,15 @@ class StoryDetected(Event):
     severity: str = "medium"
     tags: list[str] = field(default_factory=list)  # union of the members' source tags
     trigger_seq: int | None = None  # the change that made this record
+    # Recorded while catching up on old changes (a first run on an existing log, a long
+    # stop): a fact of the log, not news, so it is not alerted. Absent when False.
+    catch_up: bool = False
+
+    def to_data(self) -> JsonObject:
+        data = asdict(self)
+        if not data["catch_up"]:
+            del data["catch_up"]
+        return data
 
 
 @dataclass(frozen=True, kw_only=True)

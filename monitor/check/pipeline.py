@@ -192,7 +192,7 @@ class CheckRunner:
         ):
             return
         try:
-            await self.stories.run(self.store)
+            await self.stories.run(self.store, self.clock())
         except MonitorError as exc:  # the change is recorded; the next one retries the story
             log.error("story detection failed: %s", exc)
 

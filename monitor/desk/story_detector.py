@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
+from datetime import datetime, timedelta
 
+from monitor.clock import utc_now
 from monitor.config.settings import StoriesSettings
 from monitor.desk.stories import STORY_TYPES, StoryBook
 from monitor.errors import ConcurrencyError
@@ -24,6 +27,7 @@ from monitor.events import (
     StoredEvent,
     StoryDetected,
     deterministic_event_id,
+    parse_time,
 )
 from monitor.store import EventStore
 
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 
 CURSOR = "stories"
 ATTEMPTS = 5
+CATCH_UP_AFTER = timedelta(days=1)
 
 
 class StoryDetector:
@@ -44,8 +49,13 @@ class StoryDetector:
         """New thresholds apply to changes decided from now on."""
         self.book.settings = settings
 
-    async def run(self, store: EventStore) -> list[StoredEvent]:
-        """Fold what is new, record the stories it calls for; returns what was appended."""
+    async def run(self, store: EventStore, now: datetime | None = None) -> list[StoredEvent]:
+        """Fold what is new, record the stories it calls for; returns what was appended.
+
+        A story made by a change recorded more than ``CATCH_UP_AFTER`` before ``now`` is
+        recorded with ``catch_up`` (not alerted): the detector is catching up on history.
+        """
+        now = now or utc_now()
         async with self._lock:
             cursor = await store.get_cursor(CURSOR)
             appended: list[StoredEvent] = []
@@ -53,16 +63,19 @@ class StoryDetector:
                 self.book.apply(event)
                 if event.type != "ChangeDetected" or event.seq <= cursor:
                     continue
-                appended += await self._record(store, event.seq)
+                late = now - parse_time(event.recorded_at) > CATCH_UP_AFTER
+                appended += await self._record(store, event.seq, late)
                 cursor = event.seq
                 await store.set_cursor(CURSOR, cursor)
             return appended
 
-    async def _record(self, store: EventStore, seq: int) -> list[StoredEvent]:
+    async def _record(self, store: EventStore, seq: int, late: bool) -> list[StoredEvent]:
         for _ in range(ATTEMPTS):
             decided = self.book.decide(seq)
             if not decided:
                 return []
+            if late:
+                decided = [replace(event, catch_up=True) for event in decided]
             try:
                 stored = await self._append(store, decided)
             except ConcurrencyError:

@@ -128,6 +128,8 @@ def alert_severity(event_type: str, data: Mapping[str, Any], *, alert_after: int
             return "medium"  # a page that was gone is back: as much news as its going
         return "low" if int(data.get("failures", 0)) >= alert_after else None
     if event_type == "StoryDetected":
+        if data.get("catch_up"):
+            return None  # found while catching up on old changes: history, not news
         severity = str(data.get("severity") or "medium")
         return severity if severity in SEVERITY_ORDER else "medium"
     if event_type == "SourceGone":

@@ -188,3 +188,32 @@ async def test_the_story_page_and_feed(tmp_path: Path) -> None:
     replayed = fold_stories(events)
     assert replayed.stories == live.stories.stories
     assert story_id in next(iter(replayed.stories))
+
+
+async def test_stories_found_while_catching_up_on_history_are_not_alerted(
+    tmp_path: Path,
+) -> None:
+    from monitor.desk.story_detector import StoryDetector
+    from monitor.events import NewEvent
+    from monitor.store import MemoryEventStore
+
+    settings, url = await replay_july_2020(tmp_path / "monitor.db")
+    async with open_store(url, create=False) as store:
+        events = [e for e in await store.read() if not e.stream.startswith("$")]
+    # The same log without its stories, as a first run of a new version would find it.
+    memory = MemoryEventStore()
+    for event in events:
+        await memory.append(
+            [NewEvent(event_id=event.event_id, stream=event.stream, type=event.type,
+                      schema=event.schema, data=event.data)]
+        )  # fmt: skip
+    detector = StoryDetector(settings.stories)
+    later = datetime(2100, 1, 1, tzinfo=UTC)
+    recorded = await detector.run(memory, later)
+    assert [len(e.data["members"]) for e in recorded] == [2, 3, 4, 5, 6]
+    assert all(e.data["catch_up"] is True for e in recorded)
+    assert all(
+        route(e, settings.channels, source_tags=(), rules=settings.rules, alert_after=3) == ()
+        for e in recorded
+    )
+    assert await detector.run(memory, later) == []  # decided once
