@@ -150,3 +150,19 @@ async def test_replay_of_removals_equals_the_live_states(rig: Rig) -> None:
     assert replayed.states["report"].status == "gone"
     assert replayed.states["quick"].status == "gone"
     assert replayed.digest == state_digest(live)
+
+
+def test_upgrading_records_no_settings_change_for_sources_without_gone_after() -> None:
+    from monitor.config.settings import SourceSettings
+    from monitor.core.projections import SourceState
+    from monitor.core.reconcile import reconcile
+
+    plain = SourceSettings(id="a", url="https://e.org/a")
+    assert "gone_after" not in plain.public_dict()
+    # the settings a source was registered with before gone_after existed
+    before = {k: v for k, v in plain.public_dict().items() if k != "gone_after"}
+    state = SourceState(source_id="a", registered=True, version=1, settings=before)
+    assert reconcile({"a": state}, [plain]) == []
+    tuned = SourceSettings(id="a", url="https://e.org/a", gone_after=1)
+    (decision,) = reconcile({"a": state}, [tuned])
+    assert decision.events[0].changed == ["gone_after"]  # type: ignore[attr-defined]
