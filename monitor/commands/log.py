@@ -15,6 +15,7 @@ from monitor.commands.common import (
 )
 from monitor.desk.summaries import change_summary
 from monitor.events import EVENT_TYPES, StoredEvent, format_time
+from monitor.figures.history import describe_fact
 from monitor.store import open_store
 from monitor.store.pauses import HostPause, running_pauses
 from monitor.textsafe import for_terminal
@@ -66,6 +67,9 @@ def brief(event: StoredEvent) -> str:
             return f"tree size {d['tree_size']}, root {d['root_hash'][:16]}…"
         case "ChangePending":
             return f"new text seen {d.get('seen', 1)} of {d.get('needed', '?')} times"
+        case "FiguresPublished" | "FiguresRestated" | "FiguresWithdrawn":
+            headline, detail = describe_fact(event.type, d)
+            return f"{headline}: {detail} (capture #{d['change_seq']})"
         case "ChangeReviewed":
             note = f": {d['note']}" if d.get("note") else ""
             return f"#{d['change_seq']} {d['status']} by {d['by']}{note}"

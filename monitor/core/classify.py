@@ -68,9 +68,10 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from monitor.config.settings import SourceSettings
+from monitor.core.headline import rule_led_summary
 from monitor.core.projections import GONE_STATUSES, SourceState
-from monitor.core.rules import CompiledRule, highest_severity, match_rules
-from monitor.diff.textdiff import diff_texts
+from monitor.core.rules import CompiledRule, RuleMatch, highest_severity, match_rules
+from monitor.diff.textdiff import TextDiff, diff_texts
 from monitor.events import (
     FETCH_DEFERRED,
     BaselineCaptured,
@@ -336,11 +337,14 @@ def decide(
     confirm_every: int = 24 * 3600,
     checks_since_event: int = 1,
     old_text_missing: bool = False,
+    figure_matches: Sequence[RuleMatch] = (),
     gone_after: int = 3,
 ) -> list[Event]:
     """The events one check produces. ``old_text`` is the last good text when it differs.
 
     ``old_text_missing``: the store lost that text's blob, so a change cannot be diffed.
+    ``figure_matches``: figure rules the capture's table satisfies (``monitor.figures``);
+    they count like text rule matches when the change is substantive.
     ``gone_after``: consecutive 404/410 answers (or redirects away) that make a page gone.
     """
     if isinstance(outcome, Failed):
@@ -468,6 +472,7 @@ def decide(
     classification = "reverted" if known else "substantive"
     matches = (
         match_rules(rules, diff, source_id=source.id, source_tags=source.tags)
+        + tuple(figure_matches)
         if classification == "substantive"
         else ()
     )
@@ -481,7 +486,7 @@ def decide(
             capture=capture,
             previous=last.text_sha256,
             previous_seen_until=last.seen_until,
-            diff=diff.to_data(),
+            diff=_with_headline(diff, matches),
             classification=classification,
             rules=[m.to_data() for m in matches],
             severity=severity,
@@ -489,6 +494,15 @@ def decide(
         )
     )
     return events
+
+
+def _with_headline(diff: TextDiff, matches: Sequence[RuleMatch]) -> JsonObject:
+    """The diff's data; when a rule matched, its summary leads with what the rule saw."""
+    data = diff.to_data()
+    headline = rule_led_summary(diff, matches) if matches else None
+    if headline:
+        data["summary"] = headline
+    return data
 
 
 def _back(state: SourceState) -> list[Event]:

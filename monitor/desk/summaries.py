@@ -13,7 +13,10 @@ documents the diff knows more, and ``change_summary`` says it:
 
 It reads only the event's data, so alerts, feeds, the web view and ``monitor
 log`` say the same, for changes recorded before this existed too. Anything it
-cannot say better falls back to the recorded summary.
+cannot say better falls back to the recorded summary. When rules matched, the
+blocks holding their sentences come first (and a PDF names the page of the
+recorded, rule-led summary), so it leads with what the rule saw, like the
+recorded headline (``monitor.core.headline``).
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ def _json(changes: Sequence[Mapping[str, Any]]) -> list[str]:
     return out
 
 
-def _pdf(changes: Sequence[Mapping[str, Any]], summary: str) -> list[str]:
+def _pdf(changes: Sequence[Mapping[str, Any]], summary: str, *, led: bool = False) -> list[str]:
     pages = list(
         dict.fromkeys(
             str(path[0])
@@ -106,6 +109,8 @@ def _pdf(changes: Sequence[Mapping[str, Any]], summary: str) -> list[str]:
     )
     if not pages:
         return []
+    if led:  # the recorded summary leads with the rule's edit: say which page it is on
+        return [f"{pages[0]}: {summary}"] if summary else [pages[0]]
     detail = summary.partition("; ")[2]
     where = pages[0] if len(pages) == 1 else f"pages {', '.join(p[5:] for p in pages[:6])}"
     if len(pages) > 6:
@@ -121,20 +126,48 @@ def _joined(items: list[str], what: str) -> str:
     return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1] + "…"
 
 
+def _rule_led(changes: list[Mapping[str, Any]], rules: Sequence[Any]) -> list[Mapping[str, Any]]:
+    """The blocks holding a matched rule's sentences first (the most severe rule's, then the
+    rest), so a format's summary leads with what the rule saw, as the recorded one does."""
+    order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+    ranked = sorted(
+        (r for r in rules if isinstance(r, Mapping)),
+        key=lambda r: order.get(str(r.get("severity")), 5),
+    )
+    probes = [
+        " ".join(str(s).rstrip("…").split())
+        for r in ranked
+        for s in r.get("sentences") or ()
+        if str(s).strip()
+    ]
+    if not probes:
+        return changes
+
+    def rank(change: Mapping[str, Any]) -> int:
+        text = " ".join(f"{change.get('old') or ''} {change.get('new') or ''}".split())
+        return next((i for i, probe in enumerate(probes) if probe and probe in text), len(probes))
+
+    return sorted(changes, key=rank)
+
+
 def format_summary(data: Mapping[str, Any]) -> str | None:
     """What a ``ChangeDetected``'s data says in its format's words, or None."""
     diff = data.get("diff") or {}
     changes = [c for c in diff.get("changes") or () if isinstance(c, Mapping)]
+    rules = list(data.get("rules") or ())
+    changes = _rule_led(changes, rules)
     fmt = (data.get("capture") or {}).get("format")
     summary = str(diff.get("summary") or "")
     items: list[str] = []
     what = "blocks"
+    if any(isinstance(r, Mapping) and r.get("side") == "figures" for r in rules):
+        fmt = None  # a figures rule's headline already speaks the table (monitor.figures)
     if fmt == "csv":
         items, what = _csv(changes), "rows"
     elif fmt == "json":
         items, what = _json(changes), "fields"
     elif fmt == "pdf":
-        items, what = _pdf(changes, summary), "pages"
+        items, what = _pdf(changes, summary, led=bool(rules)), "pages"
     links = link_changes(diff)
     if not items and not links:
         return None

@@ -34,7 +34,8 @@ from monitor.core.projections import SourceState, apply
 from monitor.desk.stories import STORY_TYPES, StoryBook
 from monitor.desk.summaries import change_summary
 from monitor.desk.triage import REVIEW_TYPES, TriageBook
-from monitor.events import StoredEvent, upcast
+from monitor.events import FIGURES_EVENTS, StoredEvent, upcast
+from monitor.figures.history import describe_fact
 
 log = logging.getLogger(__name__)
 
@@ -561,6 +562,9 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
     elif kind == "SourceRecovered":
         headline = "Recovered"
         detail = f"after {data.get('failures', 0)} failures since {data.get('failing_since', '')}"
+    elif kind in FIGURES_EVENTS:
+        headline, detail = describe_fact(kind, dict(data))
+        change_seq = int(data["change_seq"])
     elif kind == "SourceGone":
         reason = str(data.get("reason") or "")
         headline = "Gone: " + (

@@ -216,3 +216,26 @@ async def test_an_unwatched_page_lists_the_documents_its_change_removed(tmp_path
         assert documents["added"] == []
     finally:
         server.stop()
+
+
+def test_with_a_rule_match_the_rows_it_saw_come_first() -> None:
+    old = "country,requests\nBrazil,5\nHong Kong,0\n"
+    new = "country,requests\nBrazil,6\nHong Kong,45\n"
+    source = SourceSettings(id="s", url="u", format="csv")
+    diff = diff_texts(
+        extract(old.encode(), content_type=None, source=source).text,
+        extract(new.encode(), content_type=None, source=source).text,
+    ).to_data()
+    plain = {"capture": {"format": "csv"}, "diff": diff}
+    assert change_summary(plain) == "Brazil: requests 5 → 6; Hong Kong: requests 0 → 45"
+    rules = [{"rule_id": "hk", "severity": "high", "sentences": ["Hong Kong · requests: 45"]}]
+    led = {**plain, "rules": rules}
+    assert change_summary(led) == "Hong Kong: requests 0 → 45; Brazil: requests 5 → 6"
+
+
+def test_a_figures_rule_keeps_its_headline() -> None:
+    diff = diff_texts("Hong Kong · requests: 0\n", "Hong Kong · requests: 45\n").to_data()
+    diff["summary"] = "Google · Hong Kong · requests 2011: 45 (2010: 0)"
+    rules = [{"rule_id": "hk", "side": "figures", "sentences": [diff["summary"]]}]
+    data = {"capture": {"format": "csv"}, "diff": diff, "rules": rules}
+    assert change_summary(data) == "Google · Hong Kong · requests 2011: 45 (2010: 0)"
