@@ -166,3 +166,21 @@ def test_upgrading_records_no_settings_change_for_sources_without_gone_after() -
     tuned = SourceSettings(id="a", url="https://e.org/a", gone_after=1)
     (decision,) = reconcile({"a": state}, [tuned])
     assert decision.events[0].changed == ["gone_after"]  # type: ignore[attr-defined]
+
+
+async def test_the_web_view_shows_a_gone_page(rig: Rig) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from monitor.web.app import create_app
+    from tests.web.htmlcheck import parse
+
+    rig.server.set("/report", "gone", status=410, content_type="text/plain")
+    for _ in range(3):
+        await rig.check()
+    app = create_app(rig.store, rig.settings)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        page = parse(await (await client.get("/sources/report")).text())
+        sources = await (await client.get("/api/sources?status=gone")).json()
+    text = " ".join(page.text.split())
+    assert "gone since" in text and "Gone: http_410" in text
+    assert [s["id"] for s in sources["sources"]] == ["report"]
