@@ -75,6 +75,11 @@ def review_values(request: web.Request, model: ReadModel, seq: int, diff: Any) -
         if status is not None and status.status == "noise"
         else None,
         "writes_enabled": writes_enabled(context_of(request).settings),
+        "member_of": [
+            story
+            for story in model.stories.stories.values()
+            if any(member.get("seq") == seq for member in story.members)
+        ],
     }
 
 

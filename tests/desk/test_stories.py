@@ -17,6 +17,7 @@ from monitor.check.pipeline import CheckRunner
 from monitor.config.parse import parse_config
 from monitor.config.settings import Settings
 from monitor.desk.stories import fold_stories
+from monitor.events import StoredEvent
 from monitor.notify.render import SourceInfo, render_alert, route
 from monitor.store import open_store
 from tests.pageserver import PageServer
@@ -179,6 +180,8 @@ async def test_the_story_page_and_feed(tmp_path: Path) -> None:
             assert positions == sorted(positions)  # in the order they spoke
             assert "6 companies now say" in text
             assert (await client.get("/stories/nope")).status == 404
+            first = parse(await (await client.get(f"/changes/{events_seq(events)}")).text())
+            assert "Part of a story: 6 companies now say" in " ".join(first.text.split())
             feed = feedparser.parse(await (await client.get("/feeds/stories.atom")).text())
             assert not feed.bozo
             (entry,) = feed.entries
@@ -217,3 +220,8 @@ async def test_stories_found_while_catching_up_on_history_are_not_alerted(
         for e in recorded
     )
     assert await detector.run(memory, later) == []  # decided once
+
+
+def events_seq(events: list[StoredEvent]) -> int:
+    """The seq of Telegram's change, the story's first member."""
+    return next(e.seq for e in events if e.type == "ChangeDetected" and e.stream == "telegram-hk")
