@@ -178,16 +178,9 @@ def postgres_connection(
 
     For projections kept in the log's own database (the search index).
     """
-    if url_scheme_of_store(store) != "postgresql":
+    if isinstance(store, SqliteEventStore | MemoryEventStore):
         return None
-    connection: Callable[[], AbstractAsyncContextManager[Any]] = getattr(store, "connection")  # noqa: B009
-    return connection
+    # Imported only for a store that is neither: SQLite users need not load asyncpg.
+    from monitor.store.postgres import PostgresEventStore
 
-
-def url_scheme_of_store(store: EventStore) -> str:
-    """``sqlite``, ``memory`` or ``postgresql``: which backend a store is."""
-    if isinstance(store, SqliteEventStore):
-        return "sqlite"
-    if isinstance(store, MemoryEventStore):
-        return "memory"
-    return "postgresql" if type(store).__name__ == "PostgresEventStore" else "other"
+    return store.connection if isinstance(store, PostgresEventStore) else None

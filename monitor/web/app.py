@@ -12,7 +12,7 @@ Invariants:
 
 * read only by default: nothing here appends events, sets cursors or writes
   blobs; any method other than GET and HEAD is answered 405 before routing. The
-  one exception is the analyst's desk (``web_desk``): with ``[[user]]`` tables of
+  one exception is the analyst's desk (``monitor.web.desk``): with ``[[user]]`` tables of
   role ``analyst`` configured, POST to a review route appends a review to
   ``$reviews`` — only for a request carrying that user's token (401 without one,
   403 for a viewer) and, from a browser, a valid CSRF token (403 otherwise);
