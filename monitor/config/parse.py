@@ -33,7 +33,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
@@ -47,7 +47,9 @@ from monitor.config.settings import (
     RuleSettings,
     Settings,
     SourceSettings,
+    StoriesSettings,
     TimestampAuthority,
+    UserSettings,
     WebSettings,
 )
 from monitor.errors import ConfigError, ConfigProblem
@@ -100,6 +102,7 @@ MONITOR_KEYS = {
     "browser_restart_after": "browser_restart_after",
     "data_dir": "data_dir",
     "ca_file": "ca_file",
+    "gone_after": "gone_after",
 }
 WEB_KEYS = ("listen", "token", "base_url")
 AUDIT_KEYS = (
@@ -156,7 +159,11 @@ SOURCE_KEYS = (
     "timeout",
     "max_bytes",
     "figures",
+    "gone_after",
 )
+USER_KEYS = ("name", "token_env", "role")
+STORIES_KEYS = ("min_companies", "window")
+USER_ROLES = ("analyst", "viewer")
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "monitor": tuple(MONITOR_KEYS),
     "web": WEB_KEYS,
@@ -164,8 +171,10 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "channel": CHANNEL_KEYS,
     "rule": RULE_KEYS,
     "source": SOURCE_KEYS,
+    "user": USER_KEYS,
+    "stories": STORIES_KEYS,
 }
-ARRAY_TABLES = ("channel", "rule", "source")
+ARRAY_TABLES = ("channel", "rule", "source", "user")
 
 
 # --------------------------------------------------------------------------- entry points
@@ -1063,6 +1072,7 @@ class _Builder:
         rules = self.entries(
             "rule", "id", lambda t: self.rule(t, reachable, source_ids, source_tags)
         )
+        users = self.entries("user", "name", self.user)
         return Settings(
             path=self.sink.file,
             monitor=monitor,
@@ -1071,6 +1081,8 @@ class _Builder:
             channels=tuple(channels),
             rules=tuple(rules),
             sources=tuple(sources),
+            users=tuple(users),
+            stories=self.stories(),
         )
 
     def names(self, table: str, key: str) -> set[str]:
@@ -1135,6 +1147,7 @@ class _Builder:
             ),
             "data_dir": self.config_relative(table.text("data_dir")),
             "ca_file": self.config_relative(table.text("ca_file")),
+            "gone_after": table.whole("gone_after", minimum=1, maximum=1000),
         }
         return MonitorSettings(**{k: v for k, v in values.items() if v is not None})
 
@@ -1392,7 +1405,7 @@ class _Builder:
             "format": fmt,
             "render": table.choice("render", RENDERS),
             "confirm": table.whole("confirm", minimum=1, maximum=100),
-            "watch_links": table.flag("watch_links"),
+            "watch_links": self.watch_links(table),
             "screenshot": table.flag("screenshot"),
             "json_path": json_path,
             "csv_key": csv_key,
@@ -1402,6 +1415,7 @@ class _Builder:
             "timeout": table.seconds("timeout"),
             "max_bytes": table.size("max_bytes", maximum=MAX_BODY),
             "figures": self.figures(table),
+            "gone_after": table.whole("gone_after", minimum=1, maximum=1000),
         }
         if "interval" not in table.data and "cron" not in table.data:
             values["interval"] = monitor.default_interval
@@ -1415,6 +1429,51 @@ class _Builder:
         return SourceSettings(
             id=source_id, url=url, **{k: v for k, v in values.items() if v is not None}
         )
+
+    @staticmethod
+    def watch_links(table: _Table) -> bool | Literal["documents"] | None:
+        """``true``, ``false``, or ``"documents"`` (only links to PDFs, spreadsheets, reports)."""
+        value = table.data.get("watch_links")
+        if value == "documents":
+            return "documents"
+        if isinstance(value, str):
+            table.problem(
+                "watch_links",
+                f"expected true or false, got {_kind(value)} ({value!r}); "
+                'or "documents" to watch links to documents only',
+            )
+            return None
+        return table.flag("watch_links")
+
+    def user(self, table: _Table) -> UserSettings | None:
+        """A ``[[user]]``: the token is read from the environment variable ``token_env`` names."""
+        name = table.text("name", required=True)
+        token_env = table.text("token_env", required=True)
+        role = table.choice("role", USER_ROLES) or "viewer"
+        token: str | None = None
+        if token_env is not None:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
+                table.problem("token_env", f"{token_env!r} is not an environment variable name")
+            elif not self.sink.environ.get(token_env, "").strip():
+                table.problem(
+                    "token_env", f"{token_env} is not set (or empty); set it to this user's token"
+                )
+            else:
+                token = self.sink.environ[token_env].strip()
+                self.sink.from_env[token_env] = token
+        if name is None or token is None:
+            return None
+        return UserSettings(name=name, token=token, role=role)  # type: ignore[arg-type]
+
+    def stories(self) -> StoriesSettings:
+        table = self.single("stories")
+        if table is None:
+            return StoriesSettings()
+        values: dict[str, Any] = {
+            "min_companies": table.whole("min_companies", minimum=2),
+            "window": table.seconds("window"),
+        }
+        return StoriesSettings(**{k: v for k, v in values.items() if v is not None})
 
     @staticmethod
     def headers(table: _Table) -> tuple[tuple[str, str], ...] | None:

@@ -51,6 +51,7 @@ class MonitorSettings:
     # beside the configuration file (see monitor.audit.home). Never the working directory.
     data_dir: str | None = None
     ca_file: str | None = None  # PEM CAs trusted besides the system's (private PKI, tests)
+    gone_after: int = 3  # consecutive 404/410 (or redirects away) before a page is gone
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +63,14 @@ class ChannelSettings:
     tags: tuple[str, ...] = ()
     digest: str | None = None  # "daily@08:00" | "weekly@mon 08:00"
     min_severity: Severity = "info"
-    events: tuple[str, ...] = ("ChangeDetected", "ContentSuspect", "FetchFailed", "SourceRecovered")
+    events: tuple[str, ...] = (
+        "ChangeDetected",
+        "ContentSuspect",
+        "FetchFailed",
+        "SourceRecovered",
+        "StoryDetected",
+        "SourceGone",
+    )
 
 
 FigureWhen = Literal["published", "restated", "from_zero", "to_zero", "rise_pct", "fall_pct"]
@@ -146,7 +154,7 @@ class SourceSettings:
     format: Format | None = None  # None: chosen by media type
     render: Render = "http"
     confirm: int = 1
-    watch_links: bool = False
+    watch_links: bool | Literal["documents"] = False  # "documents": only links to documents
     screenshot: bool = False
     json_path: str | None = None
     csv_key: tuple[str, ...] = ()
@@ -156,6 +164,7 @@ class SourceSettings:
     timeout: int | None = None
     max_bytes: int | None = None
     figures: FiguresSettings | None = None
+    gone_after: int | None = None  # None: [monitor] gone_after
 
     def public_dict(self) -> dict[str, Any]:
         """The settings as recorded in ``SourceRegistered``: JSON-safe, header values withheld."""
@@ -171,8 +180,35 @@ class SourceSettings:
                 value = sorted(name for name, _ in value)
             elif isinstance(value, tuple):
                 value = list(value)
+            elif f.name in _OMITTED_WHEN_DEFAULT and value == f.default:
+                # Keys added after the first release: absent while unset, so upgrading
+                # records no SourceUpdated for every source.
+                continue
             out[f.name] = value
         return out
+
+
+_OMITTED_WHEN_DEFAULT = frozenset({"gone_after"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserSettings:
+    """One ``[[user]]``: a named person who may use the web view with their own token.
+
+    ``analyst`` may review and annotate changes; ``viewer`` may only read.
+    """
+
+    name: str
+    token: str = field(repr=False)  # secret, read from the variable ``token_env`` names
+    role: Literal["analyst", "viewer"] = "viewer"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoriesSettings:
+    """The ``[stories]`` table: when changes at several companies make one story."""
+
+    min_companies: int = 2
+    window: int = 14 * 24 * 3600
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,6 +259,8 @@ class Settings:
     channels: tuple[ChannelSettings, ...] = ()
     rules: tuple[RuleSettings, ...] = ()
     sources: tuple[SourceSettings, ...] = ()
+    users: tuple[UserSettings, ...] = ()
+    stories: StoriesSettings = StoriesSettings()
 
     def source(self, source_id: str) -> SourceSettings | None:
         return next((s for s in self.sources if s.id == source_id), None)
@@ -238,4 +276,5 @@ class Settings:
             values.append(self.web.token)
         if self.audit.wayback_key:
             values.append(self.audit.wayback_key)
+        values += [u.token for u in self.users]
         return tuple(v for v in values if v)
