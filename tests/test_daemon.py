@@ -245,12 +245,8 @@ async def test_config_reload_in_process_reschedules_and_records(
 async def test_the_daemon_signs_a_checkpoint_after_a_change_and_at_its_stop(
     tmp_path: Path, page_server: PageServer
 ) -> None:
-    from monitor.audit.checkpoint import (
-        journal_path,
-        latest_checkpoint,
-        load_public_keys,
-        read_journal,
-    )
+    from monitor.audit.checkpoint import latest_checkpoint, load_public_keys
+    from monitor.audit.home import audit_home, log_id_of
     from monitor.audit.verify import verify_store
 
     url = page_server.set("/p", page("We have paused processing Hong Kong requests."))
@@ -284,7 +280,8 @@ async def test_the_daemon_signs_a_checkpoint_after_a_change_and_at_its_stop(
         last = await latest_checkpoint(store)
         assert last is not None
         assert last.tree_size == head_seq - 1  # the stop's checkpoint covers all before it
-        report = await verify_store(
-            store, public_keys=load_public_keys(key), journal=read_journal(journal_path(key))
-        )
+        home = audit_home(load(config), f"sqlite:///{db}")
+        journal = home.read(await log_id_of(store))
+        assert journal and journal[-1] == last  # journaled beside the database, per log
+        report = await verify_store(store, public_keys=load_public_keys(key), journal=journal)
     assert report.ok, report.findings
