@@ -57,6 +57,8 @@ HOSTILE: list[list[str]] = [
     ["migrate", "--from", "sqlite:///a\x00b.db", "--to", "sqlite:///new.db"],
     ["migrate", "--from", f"sqlite:///{LONG}.db", "--to", "sqlite:///new.db"],
     ["migrate", "--from", "sqlite:///monitor.db", "--to", f"sqlite:///{LONG}.db"],
+    ["review", HUGE, "--status", "noise", "--by", "ana"],
+    ["review", f"-{HUGE}", "--note", "x", "--by", "ana"],
     ["figures", "meta", "--as-of", "99999999999d"],
     ["figures", "meta", "--as-of", "0001-01-01T00:00:00+01:00"],
     ["notify-test", "\x00"],

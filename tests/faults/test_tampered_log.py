@@ -91,9 +91,11 @@ def test_check_refuses_to_append_to_a_tampered_log(
 
 
 @pytest.mark.parametrize(
-    "argv", [["checkpoint"], ["export", "out"], ["evidence", "1", "out"]], ids=" ".join
+    "argv",
+    [["checkpoint"], ["export", "out"], ["evidence", "1", "out"], ["review", "8", "--note", "x"]],
+    ids=" ".join,
 )
-def test_no_checkpoint_is_signed_over_a_tampered_log(
+def test_no_checkpoint_or_review_is_appended_to_a_tampered_log(
     site: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = site / "monitor.db"
@@ -104,7 +106,7 @@ def test_no_checkpoint_is_signed_over_a_tampered_log(
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1, err
     assert "monitor verify" in err and "refusing to append" in err
-    assert count(db) == before  # no CheckpointSigned sealing the damage
+    assert count(db) == before  # nothing sealing the damage
     assert not (site / "out").exists()
 
 
