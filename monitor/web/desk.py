@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -137,10 +138,25 @@ def _writer(request: web.Request) -> UserSettings:
 
 
 def _same_origin(request: web.Request) -> bool:
+    """The browser's ``Origin`` (when it sends one) is this site: its host as asked, or
+    ``base_url`` (behind an HTTPS proxy the scheme the server sees is not the browser's)."""
     origin = request.headers.get("Origin")
     if origin is None:
         return True  # not sent by every browser for same-origin posts; the CSRF token decides
-    return origin == f"{request.scheme}://{request.host}"
+    settings = context_of(request).settings
+    configured = settings.web.base_url or settings.monitor.base_url
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    if configured and origin == _origin_of(configured):
+        return True
+    return parts.scheme in ("http", "https") and parts.netloc == request.host
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 async def _record(request: web.Request, user: UserSettings, status: str, note: str) -> int:

@@ -155,6 +155,12 @@ async def test_a_form_without_the_csrf_token_or_from_another_origin_is_refused(
         headers={"Origin": "https://evil.example"},
     )
     assert elsewhere.status == 403
+    same_host_other_port = await desk_client.post(
+        f"/changes/{seq}/review",
+        data={"status": "noise", "csrf": csrf},
+        headers={"Origin": f"http://127.0.0.1:{desk_client.port + 1}"},
+    )
+    assert same_host_other_port.status == 403
     cookie_api = await desk_client.post(f"/api/changes/{seq}/reviews", json={"status": "noise"})
     assert cookie_api.status == 403
     assert await reviews_of(writable) == []
@@ -172,9 +178,11 @@ async def test_an_analyst_reviews_in_the_browser_and_the_queue_moves_on(
     await desk_client.get(f"/?token={ANALYST_TOKEN}")
     page = await (await desk_client.get(f"/changes/{seq}")).text()
     note = f"looks like a test {SCRIPT} {IMG}"
+    # behind an HTTPS proxy the browser's Origin has the scheme the server does not see
     response = await desk_client.post(
         f"/changes/{seq}/review",
         data={"status": "noise", "note": note, "csrf": csrf_of(page)},
+        headers={"Origin": f"https://127.0.0.1:{desk_client.port}"},
         allow_redirects=False,
     )
     assert response.status == 303
