@@ -286,6 +286,62 @@ class CheckpointSigned(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CheckpointTimestamped(Event):
+    """A time-stamping authority (RFC 3161) signed that checkpoint ``checkpoint_seq`` existed
+    at ``gen_time``: its token stamps ``imprint``, the sha256 of the checkpoint's signed
+    bytes. The DER token is the blob ``token_sha256``. Stream ``$timestamps``.
+    """
+
+    type: ClassVar[str] = "CheckpointTimestamped"
+    checkpoint_seq: int
+    tsa: str  # the TSA's URL, as configured
+    token_sha256: str
+    imprint: str
+    gen_time: str
+    serial: str  # the TSA's serial number of the token (may exceed 64 bits)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimestampFailed(Event):
+    """Asking ``tsa`` to stamp checkpoint ``checkpoint_seq`` failed; it is asked again
+    from ``retry_at`` on (backing off while the TSA stays down). Stream ``$timestamps``."""
+
+    type: ClassVar[str] = "TimestampFailed"
+    checkpoint_seq: int
+    tsa: str
+    attempt: int
+    error: str
+    retry_at: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThirdPartyCaptured(Event):
+    """An outside archive (the Internet Archive's Save Page Now) captured the page after
+    the change at ``for_seq``; ``archive_url`` is where anyone can see its copy."""
+
+    type: ClassVar[str] = "ThirdPartyCaptured"
+    for_seq: int
+    url: str
+    archive: str  # "wayback"
+    archive_url: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThirdPartyCaptureFailed(Event):
+    """Asking an outside archive to capture the page after the change at ``for_seq``
+    failed on ``attempt``; ``final`` when no further attempt will be made."""
+
+    type: ClassVar[str] = "ThirdPartyCaptureFailed"
+    for_seq: int
+    url: str
+    archive: str
+    attempt: int
+    error: str
+    final: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class FiguresPublished(Event):
     """A report's table holds rows for a period it did not hold before (``rows`` of them).
 
@@ -419,6 +475,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         NotificationFailed,
         CheckpointSigned,
         ChangePending,
+        CheckpointTimestamped,
+        TimestampFailed,
+        ThirdPartyCaptured,
+        ThirdPartyCaptureFailed,
         FiguresPublished,
         FiguresRestated,
         FiguresWithdrawn,

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 
+from monitor.audit.identity import certificate_blob
 from monitor.check.browser import INSTALL_HINT, BrowserPool
 from monitor.check.fetch import Fetcher, FetchResult, Validators
 from monitor.clock import utc_now
@@ -146,6 +147,8 @@ class CheckRunner:
     stories: StoryDetector | None = None  # records StoryDetected after changes that match rules
     _states: dict[str, SourceState] = field(default_factory=dict)
     _unchanged_checks: dict[str, int] = field(default_factory=dict)
+    # Servers' leaf certificates by sha256, stored as blobs with the captures naming them.
+    _certificates: dict[str, bytes] = field(default_factory=dict)
     _figures: FiguresCache = field(default_factory=FiguresCache)
 
     def __post_init__(self) -> None:
@@ -429,6 +432,9 @@ class CheckRunner:
         screenshot: bytes | None = None,
     ) -> Captured:
         raw_sha = hashlib.sha256(result.body).hexdigest()
+        if result.server is not None and result.server.certificate:
+            der = result.server.certificate
+            self._certificates[hashlib.sha256(der).hexdigest()] = der
         last = state.last_good
         if last is not None and last.raw_sha256 == raw_sha and last.extraction_key == key:
             # Same bytes, same extraction: the text is the same; skip parsing entirely.
@@ -482,6 +488,9 @@ class CheckRunner:
             return
         raw_sha = await self.store.put_blob(outcome.body)
         text_sha = await self.store.put_blob(outcome.text.encode("utf-8"))
+        certificate = certificate_blob(outcome.capture.get("server"))
+        if certificate is not None and certificate in self._certificates:
+            await self.store.put_blob(self._certificates[certificate])
         if (raw_sha, text_sha) != (outcome.capture["raw_sha256"], outcome.capture["text_sha256"]):
             raise AssertionError("blob hashes disagree with the capture")  # a bug, not a page
         if isinstance(outcome, ScreenshotCaptured):
@@ -600,6 +609,8 @@ def _capture_data(
         capture["media_type"] = media_type
     if format_:
         capture["format"] = format_
+    if result.server is not None:
+        capture["server"] = result.server.to_data()
     return capture
 
 

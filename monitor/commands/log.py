@@ -67,6 +67,21 @@ def brief(event: StoredEvent) -> str:
             return f"tree size {d['tree_size']}, root {d['root_hash'][:16]}…"
         case "ChangePending":
             return f"new text seen {d.get('seen', 1)} of {d.get('needed', '?')} times"
+        case "CheckpointTimestamped":
+            return f"checkpoint seq {d['checkpoint_seq']} stamped {d['gen_time']} by {d['tsa']}"
+        case "TimestampFailed":
+            return (
+                f"checkpoint seq {d['checkpoint_seq']}: {d['tsa']} failed (attempt "
+                f"{d['attempt']}): {d['error']}; retry from {d['retry_at']}"
+            )
+        case "ThirdPartyCaptured":
+            return f"seq {d['for_seq']} archived by {d['archive']}: {d['archive_url']}"
+        case "ThirdPartyCaptureFailed":
+            last = "; gave up" if d.get("final") else ""
+            return (
+                f"seq {d['for_seq']}: {d['archive']} failed (attempt {d['attempt']}): "
+                f"{d['error']}{last}"
+            )
         case "FiguresPublished" | "FiguresRestated" | "FiguresWithdrawn":
             headline, detail = describe_fact(event.type, d)
             return f"{headline}: {detail} (capture #{d['change_seq']})"

@@ -47,6 +47,10 @@ class MonitorSettings:
     browser_pages: int = 2  # pages rendered at once by the shared Chromium
     browser_memory: int = 1024 * 1024 * 1024  # restart Chromium above this (bytes, PSS)
     browser_restart_after: int = 500  # ... or after this many pages
+    # Where the key and checkpoint journals live; None: beside the SQLite database, else
+    # beside the configuration file (see monitor.audit.home). Never the working directory.
+    data_dir: str | None = None
+    ca_file: str | None = None  # PEM CAs trusted besides the system's (private PKI, tests)
     gone_after: int = 3  # consecutive 404/410 (or redirects away) before a page is gone
 
 
@@ -217,12 +221,41 @@ class WebSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TimestampAuthority:
+    """One RFC 3161 time-stamping authority of ``[audit] timestamp_authorities``."""
+
+    url: str
+    certificates: str  # PEM file: the TSA's certificate chain (its signing cert first)
+    name: str = ""  # shown in reports; defaults to the URL's host
+
+    @property
+    def label(self) -> str:
+        return self.name or (urlsplit(self.url).hostname or self.url)
+
+
+WAYBACK_ENDPOINT = "https://web.archive.org/save"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditSettings:
+    """The ``[audit]`` table: third parties who vouch for the log (all opt-in)."""
+
+    timestamp_authorities: tuple[TimestampAuthority, ...] = ()
+    wayback: bool = False
+    wayback_endpoint: str = WAYBACK_ENDPOINT
+    wayback_per_minute: int = 4  # Save Page Now allows few captures a minute per user
+    # "accesskey:secret" of an archive.org account (SPN2 API); a secret, never logged.
+    wayback_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything ``sources.toml`` says, validated."""
 
     path: str
     monitor: MonitorSettings = MonitorSettings()
     web: WebSettings = WebSettings()
+    audit: AuditSettings = AuditSettings()
     channels: tuple[ChannelSettings, ...] = ()
     rules: tuple[RuleSettings, ...] = ()
     sources: tuple[SourceSettings, ...] = ()
@@ -241,5 +274,7 @@ class Settings:
         values += [v for s in self.sources for _, v in s.headers]
         if self.web.token:
             values.append(self.web.token)
+        if self.audit.wayback_key:
+            values.append(self.audit.wayback_key)
         values += [u.token for u in self.users]
         return tuple(v for v in values if v)

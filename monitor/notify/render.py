@@ -40,6 +40,7 @@ from typing import Any, Literal
 from monitor.config.settings import SEVERITY_ORDER, ChannelSettings, RuleSettings
 from monitor.desk.summaries import change_summary
 from monitor.events import FETCH_DEFERRED, StoredEvent
+from monitor.textsafe import show_bidi
 
 __all__ = [
     "ALERT_TYPES",
@@ -186,7 +187,9 @@ _MD_SPECIAL = re.compile(r"([\\`*_~\[\]<>|#])")
 
 
 def _esc(text: str, fmt: Format) -> str:
-    """Page text is data, never markup: escape what Markdown would interpret."""
+    """Page text is data, never markup: escape what Markdown would interpret, and show
+    bidi controls (which would reorder the alert on screen) as ``[U+202E]``."""
+    text = show_bidi(text)
     return _MD_SPECIAL.sub(r"\\\1", text) if fmt == "markdown" else text
 
 

@@ -184,6 +184,14 @@ class Histogram:
                 self.counts[index] += 1
 
 
+AUDIT_OUTCOMES = {
+    "CheckpointTimestamped": "stamped",
+    "TimestampFailed": "failed",
+    "ThirdPartyCaptured": "captured",
+    "ThirdPartyCaptureFailed": "failed",
+}
+
+
 @dataclass
 class Counters:
     """Totals derived from the log, for ``/metrics``."""
@@ -196,6 +204,9 @@ class Counters:
     notifications: Counter[tuple[str, str]] = field(default_factory=Counter)  # (outcome, channel)
     durations: Histogram = field(default_factory=Histogram)
     unreadable: int = 0
+    # Third parties vouching for the log: (outcome, TSA url) and (outcome, archive).
+    timestamps: Counter[tuple[str, str]] = field(default_factory=Counter)
+    third_party: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -289,6 +300,7 @@ class ReadModel:
             if event.stream.startswith("$"):
                 return
         if event.stream.startswith("$"):
+            self._count_audit(event.type, data)
             return
         view = self.sources.get(event.stream)
         if view is None:
@@ -306,6 +318,15 @@ class ReadModel:
         if event.type == "ChangeDetected":
             self._apply_change(event, data, view)
         view.timeline.append(_timeline_entry(event, data))
+
+    def _count_audit(self, kind: str, data: Mapping[str, Any]) -> None:
+        outcome = AUDIT_OUTCOMES.get(kind)
+        if outcome is None:
+            return
+        if kind in ("CheckpointTimestamped", "TimestampFailed"):
+            self.counters.timestamps[(outcome, str(data.get("tsa", "")))] += 1
+        else:
+            self.counters.third_party[(outcome, str(data.get("archive", "")))] += 1
 
     def _count_check(self, event: StoredEvent, data: Mapping[str, Any], view: SourceView) -> None:
         outcome = CHECK_OUTCOMES.get(event.type)
