@@ -33,8 +33,15 @@ from monitor.core.classify import Captured, Failed, NotModified, Outcome, decide
 from monitor.core.projections import SourceState, apply, fold
 from monitor.core.reconcile import reconcile
 from monitor.core.rules import CompiledRule, compile_rules
-from monitor.errors import ArchiveError, BlobMissingError, ConcurrencyError, FetchError
+from monitor.errors import (
+    ArchiveError,
+    BlobMissingError,
+    ConcurrencyError,
+    FetchError,
+    HostPausedError,
+)
 from monitor.events import (
+    FETCH_DEFERRED,
     ChangeDetected,
     ContentSuspect,
     Event,
@@ -114,7 +121,8 @@ class CheckReport:
     """What one check did, for the one-line CLI output and the daemon's log."""
 
     source_id: str
-    outcome: str  # baseline | changed | reverted | pending | unchanged | suspect | failed
+    # baseline | changed | reverted | pending | unchanged | suspect | failed | deferred
+    outcome: str
     detail: str
     events: tuple[StoredEvent, ...] = ()
 
@@ -211,12 +219,17 @@ class CheckRunner:
         self._fold_in(stored)
         return stored
 
-    async def check(self, source: SourceSettings, *, attempts: int = 1) -> CheckReport:
-        """One check of ``source``; never raises for a page problem (those become events)."""
+    async def check(
+        self, source: SourceSettings, *, attempts: int = 1, known: Outcome | None = None
+    ) -> CheckReport:
+        """One check of ``source``; never raises for a page problem (those become events).
+
+        ``known``: the outcome is already decided (a deferral), nothing is fetched.
+        """
         await self._figures.catch_up(self, source)
         for _ in range(3):
             state = await self.state(source.id)
-            outcome = await self._observe(source, state, attempts)
+            outcome = known or await self._observe(source, state, attempts)
             old_text_missing = False
             try:
                 old_text = await self._old_text(state, outcome)
@@ -314,6 +327,14 @@ class CheckRunner:
         except ArchiveError as exc:
             return self._failed(source, FetchError("archive", str(exc)), attempts)
 
+    async def defer(self, source: SourceSettings, paused: HostPausedError) -> CheckReport:
+        """Record that ``source`` was not asked: its host wants quiet until ``paused.until``.
+
+        A ``FetchFailed`` of kind ``deferred`` (no failure in a row, no alert), so the log
+        shows that the check was due and why it was not made.
+        """
+        return await self.check(source, known=self._failed(source, paused, 1))
+
     def _failed(self, source: SourceSettings, exc: FetchError, attempts: int) -> Failed:
         log.info("check %s failed: %s: %s", source.id, exc.kind, exc)
         return Failed(
@@ -323,6 +344,7 @@ class CheckRunner:
             status=exc.status,
             fetched_at=self.clock(),
             attempt=attempts,
+            until=exc.until if isinstance(exc, HostPausedError) else None,
         )
 
     async def _last_renderer(self, state: SourceState) -> str:
@@ -537,6 +559,10 @@ def _figures_note(types: Sequence[str]) -> str:
 def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> CheckReport:
     events = tuple(stored)
     types = [e.type for e in events]
+    if isinstance(outcome, Failed) and outcome.error == FETCH_DEFERRED:
+        return CheckReport(
+            source_id=source_id, outcome="deferred", detail=outcome.message, events=events
+        )
     if isinstance(outcome, Failed):
         return CheckReport(
             source_id=source_id,
