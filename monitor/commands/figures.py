@@ -22,6 +22,7 @@ from monitor.events import format_time
 from monitor.figures.series import figure_rows, figures_document, rows_csv, rows_text
 from monitor.figures.view import load_figures
 from monitor.store import open_store
+from monitor.textsafe import for_terminal
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -87,7 +88,12 @@ async def run(args: argparse.Namespace) -> int:
         sys.stdout.write(rows_csv(rows, view.table))
     else:
         print(f"# {args.id} as captured at {view.capture.fetched_at}", file=sys.stderr)
-        sys.stdout.write(rows_text(rows))
+        # Report cells are hostile text: their control and bidi characters made visible.
+        sys.stdout.write(
+            "".join(
+                f"{for_terminal(line, one_line=True)}\n" for line in rows_text(rows).splitlines()
+            )
+        )
         if not rows:
             print("# no rows match", file=sys.stderr)
     return 0
