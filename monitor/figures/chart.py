@@ -5,9 +5,10 @@ the web view's strict Content-Security-Policy, and in an archived copy. One line
 per series (a key, for one value column), one point per period; a period the
 report left blank (not reported) breaks the line rather than drawing a 0. A
 range (``0 - 249``) is drawn at its middle with a bar from low to high. A
-restated point is drawn as a hollow diamond. Bidirectional controls in the report's
-text are shown as ``[U+202E]`` (``monitor.textsafe``): they could reorder a label. Every point links to the capture
+restated point is drawn as a hollow diamond. Every point links to the capture
 that first showed its figure and carries a tooltip (``<title>``) with its text.
+Bidirectional controls in the report's text are shown as ``[U+202E]``
+(``monitor.textsafe``): they could reorder a label.
 """
 
 from __future__ import annotations
