@@ -73,7 +73,7 @@ async def run(args: argparse.Namespace) -> int:
     where = parse_where(args.where)
     until = format_time(parse_when(args.as_of)) if args.as_of else None
     settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         if await store.stream_version(args.id) == 0:
             raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
         view = await load_figures(store, args.id, until=until)
@@ -88,12 +88,8 @@ async def run(args: argparse.Namespace) -> int:
         sys.stdout.write(rows_csv(rows, view.table))
     else:
         print(f"# {args.id} as captured at {view.capture.fetched_at}", file=sys.stderr)
-        # Report cells are hostile text: their control and bidi characters made visible.
-        sys.stdout.write(
-            "".join(
-                f"{for_terminal(line, one_line=True)}\n" for line in rows_text(rows).splitlines()
-            )
-        )
+        # The table for people: a report's own cells may hold terminal or bidi controls.
+        sys.stdout.write(for_terminal(rows_text(rows)))
         if not rows:
             print("# no rows match", file=sys.stderr)
     return 0
