@@ -41,6 +41,7 @@ from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.events import EVENT_TYPES
 from monitor.settings import (
+    QUIET_CLASSES,
     ChannelSettings,
     MonitorSettings,
     RuleSettings,
@@ -132,6 +133,10 @@ SOURCE_KEYS = (
     "headers",
     "timeout",
     "max_bytes",
+    "remove_consent",
+    "also_alert",
+    "learn_volatile_after",
+    "unlearn_volatile_after",
 )
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "monitor": tuple(MONITOR_KEYS),
@@ -1206,6 +1211,7 @@ class _Builder:
             "headers": self.headers(table),
             "timeout": table.seconds("timeout"),
             "max_bytes": table.size("max_bytes"),
+            **self.noise(table),
         }
         if "interval" not in table.data and "cron" not in table.data:
             values["interval"] = monitor.default_interval
@@ -1214,6 +1220,27 @@ class _Builder:
         return SourceSettings(
             id=source_id, url=url, **{k: v for k, v in values.items() if v is not None}
         )
+
+    @staticmethod
+    def noise(table: _Table) -> dict[str, Any]:
+        """The source's noise settings (monitor.noise), validated."""
+        also = table.texts("also_alert")
+        for index, name in enumerate(also or ()):
+            if name not in QUIET_CLASSES:
+                table.problem(
+                    "also_alert",
+                    f"{name!r} is not a quiet class of change; choose from "
+                    + ", ".join(QUIET_CLASSES),
+                    item=index,
+                )
+        return {
+            "remove_consent": table.flag("remove_consent"),
+            "also_alert": also,
+            "learn_volatile_after": table.whole("learn_volatile_after", minimum=0, maximum=100),
+            "unlearn_volatile_after": table.whole(
+                "unlearn_volatile_after", minimum=1, maximum=10000
+            ),
+        }
 
     @staticmethod
     def headers(table: _Table) -> tuple[tuple[str, str], ...] | None:

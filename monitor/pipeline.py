@@ -82,6 +82,8 @@ def extraction_key(source: SourceSettings) -> str:
         source.json_path,
         source.csv_key,
     )
+    if not source.remove_consent:
+        parts += ("keep-consent",)  # only when set: other sources keep their keys
     mode = render_mode(source)
     if mode != "http":
         # A rendered DOM is a different text source; plain sources keep their old keys.

@@ -78,6 +78,12 @@ class RuleSettings:
     tags: tuple[str, ...] = ()
 
 
+_RECORDED_WHEN_SET = frozenset(
+    {"remove_consent", "also_alert", "learn_volatile_after", "unlearn_volatile_after"}
+)
+QUIET_CLASSES = ("chrome", "dated", "volatile")
+
+
 @dataclass(frozen=True, kw_only=True)
 class SourceSettings:
     """One ``[[source]]``: a page to watch and how to read it."""
@@ -104,12 +110,23 @@ class SourceSettings:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # values may be secrets
     timeout: int | None = None
     max_bytes: int | None = None
+    # Detection of noise (monitor.noise): remove well-known consent banners; which quiet
+    # classes of change still alert; how many consecutive changes confined to one block
+    # make it learned as volatile (0: never learn), and how many quiet checks unlearn it.
+    remove_consent: bool = True
+    also_alert: tuple[str, ...] = ()  # of "chrome", "dated", "volatile"
+    learn_volatile_after: int = 3
+    unlearn_volatile_after: int = 10
 
     def public_dict(self) -> dict[str, Any]:
         """The settings as recorded in ``SourceRegistered``: JSON-safe, header values withheld."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name in _RECORDED_WHEN_SET and value == f.default:
+                # Settings added later are recorded only when set, so that upgrading
+                # records no SourceUpdated for sources that do not use them.
+                continue
             if f.name == "headers":
                 value = sorted(name for name, _ in value)
             elif isinstance(value, tuple):
