@@ -14,6 +14,8 @@ Routing rules:
   alert per outage, not one per failed check) and ``SourceRecovered`` (only when
   the outage had reached that threshold, so a blip that was never alerted is
   never "resolved" either);
+* a change recorded ``silent`` (a quiet class — ``volatile``, ``dated``, ``chrome`` —
+  that no rule matched and its source did not ask for in ``also_alert``) is no alert;
 * severity: a change's own (``reverted`` changes are ``info``), ``medium`` for a
   suspect page, ``low`` for an outage or a recovery; a channel takes events at or
   above its ``min_severity`` and of a type in its ``events``;
@@ -100,6 +102,8 @@ class SourceInfo:
 def alert_severity(event_type: str, data: Mapping[str, Any], *, alert_after: int) -> str | None:
     """The severity of the alert an event deserves, or None when it deserves none."""
     if event_type == "ChangeDetected":
+        if data.get("silent"):
+            return None  # a quiet class (volatile, dated, chrome) that nothing asked to alert
         if data.get("classification") == "reverted":
             return "info"
         severity = str(data.get("severity") or "low")

@@ -31,7 +31,7 @@ from typing import Any
 
 from monitor.events import StoredEvent, upcast
 from monitor.projections import SourceState, apply
-from monitor.settings import SEVERITY_ORDER
+from monitor.settings import QUIET_CLASSES, SEVERITY_ORDER
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ class ChangeRecord:
     text_sha256: str
     previous: str
     search_text: str  # casefolded summary, matched sentences and changed blocks
+    silent: bool = False  # a quiet class (volatile, dated, chrome): shown folded, not in feeds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -358,6 +359,7 @@ class ReadModel:
             text_sha256=str(capture.get("text_sha256") or ""),
             previous=str(data.get("previous") or ""),
             search_text=search,
+            silent=bool(data.get("silent")),
         )
         self.changes[event.seq] = record
         self.text_blobs.add(record.previous)
@@ -435,14 +437,24 @@ class ReadModel:
         return not (wanted and wanted not in change.search_text)
 
     def filter_changes(
-        self, filters: Filters, *, before: int | None = None, limit: int | None = None
+        self,
+        filters: Filters,
+        *,
+        before: int | None = None,
+        limit: int | None = None,
+        loud_only: bool = False,
     ) -> list[ChangeRecord]:
-        """Matching changes, newest first, with ``seq < before``."""
+        """Matching changes, newest first, with ``seq < before``.
+
+        ``loud_only``: leave out changes recorded silent (quiet classes: feeds).
+        """
         found: list[ChangeRecord] = []
         for seq in reversed(self.changes):
             if before is not None and seq >= before:
                 continue
             change = self.changes[seq]
+            if loud_only and change.silent:
+                continue
             if self.change_matches(change, filters):
                 found.append(change)
                 if limit is not None and len(found) >= limit:
@@ -515,6 +527,8 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
     elif kind == "ChangeDetected":
         classification = str(data.get("classification") or "")
         headline = "Reverted change" if classification == "reverted" else "Change"
+        if classification in QUIET_CLASSES:
+            headline = f"Change ({classification}{', not alerted' if data.get('silent') else ''})"
         detail = str((data.get("diff") or {}).get("summary") or "")
         severity, change_seq = str(data.get("severity") or "info"), event.seq
     elif kind == "ContentConfirmed":

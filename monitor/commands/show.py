@@ -1,7 +1,9 @@
 """``monitor show ID [--at TIME]``: the normalized text of a source as it was at TIME.
 
 Reconstructed from the log and the content-addressed blobs only: the last good
-capture (baseline or change) recorded at or before TIME.
+capture (baseline or change) recorded at or before TIME. The text goes to stdout,
+byte for byte; stderr says when it was captured and lists the blocks learned as
+volatile for the source by then (``VolatilityLearned``, ``monitor.noise.learned``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.events import format_time
+from monitor.projections import LearnedRegion, fold
 from monitor.store import EventStore, open_store
 
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
@@ -47,6 +50,29 @@ async def text_at(store: EventStore, source_id: str, at: str | None) -> tuple[st
     return blob.decode("utf-8"), found.recorded_at
 
 
+async def learned_at(
+    store: EventStore, source_id: str, at: str | None
+) -> tuple[LearnedRegion, ...]:
+    """The regions learned as volatile for the source at ``at`` (a replay of its stream)."""
+    events = [e for e in await store.read(stream=source_id) if at is None or e.recorded_at <= at]
+    return fold(source_id, events).learned
+
+
+def describe_learned(region: LearnedRegion) -> str:
+    where = " and ".join(
+        part
+        for part in (
+            f"after {region.before!r}" if region.before else "",
+            f"before {region.after!r}" if region.after else "",
+        )
+        if part
+    )
+    return (
+        f"# learned volatile block {region.region} ({where or 'the whole text'}), since "
+        f"{region.since[:19]}Z, quiet for {region.quiet} checks; e.g. {region.example!r}"
+    )
+
+
 async def run(args: argparse.Namespace) -> int:
     at = format_time(parse_when(args.at)) if args.at else None
     settings = settings_if_present(args)
@@ -54,10 +80,13 @@ async def run(args: argparse.Namespace) -> int:
         if await store.stream_version(args.id) == 0:
             raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
         result = await text_at(store, args.id, at)
+        learned = await learned_at(store, args.id, at)
     if result is None:
         raise UsageError(f"source {args.id!r} has no good capture at or before {at or 'now'}")
     text, when = result
     print(f"# {args.id} as captured at {when}", file=sys.stderr)
+    for region in learned:
+        print(describe_learned(region), file=sys.stderr)
     # Byte for byte what was captured; a newline only for the comfort of a terminal.
     sys.stdout.write(text)
     if text and not text.endswith("\n") and sys.stdout.isatty():
