@@ -22,12 +22,14 @@ from monitor.commands import (
     run,
     serve,
     show,
+    suggest,
     validate,
     verify,
 )
 
 COMMANDS: tuple[ModuleType, ...] = (
     validate,
+    suggest,
     check,
     run,
     log,

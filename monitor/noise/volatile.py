@@ -86,8 +86,9 @@ _IDENTIFIER = (
     r"|\b\d{10,}\b"
     r"|[?&](?:v|ver|version|t|ts|_|cb|cachebust(?:er)?|rev|build|hash|nonce)=[\w.-]+"
 )
+# Identifiers are matched case-sensitively: their mix of cases is what tells them apart.
 _VOLATILE = re.compile(
-    f"(?:{_RELATIVE})|(?:{_CLOCK})|(?:{_COUNTER})|(?:{_IDENTIFIER})", re.IGNORECASE
+    f"(?:{_IDENTIFIER})|(?i:{_RELATIVE})|(?i:{_CLOCK})|(?i:{_COUNTER})"
 )
 
 _MONTHS_EN = (
@@ -118,10 +119,10 @@ _DATE_RE_I = re.compile(
     re.IGNORECASE,
 )
 # Placeholders joined by spaces, punctuation or a preposition are one span.
+# (A line of nothing but placeholders still counts as a line: see _same_when_masked.)
 _RUN = re.compile(
     f"{MARK}(?:(?:[\\s,.;:·•|/()\\[\\]–—-]|\\b(?:at|on|à|le|um|am|a las|el)\\b)*{MARK})+"
 )
-_ONLY_MARKS = re.compile(f"[\\s\\W{MARK}]*", re.UNICODE)
 
 
 def mask_volatile(line: str) -> str:
@@ -156,9 +157,12 @@ def changed_lines(old: Sequence[str], new: Sequence[str]) -> tuple[list[str], li
 
 
 def _same_when_masked(removed: list[str], added: list[str], mask: Callable[[str], str]) -> bool:
-    left = Counter(m for m in map(mask, removed) if not _ONLY_MARKS.fullmatch(m))
-    right = Counter(m for m in map(mask, added) if not _ONLY_MARKS.fullmatch(m))
-    return left == right
+    """Whether the changed lines are the same lines once masked.
+
+    Line for line: a block added or removed whole (a new report "July 2025", a
+    "3 comments" line) is a change of the page, whatever it is made of.
+    """
+    return Counter(map(mask, removed)) == Counter(map(mask, added))
 
 
 def token_class(old_lines: Sequence[str], new_lines: Sequence[str]) -> str | None:
@@ -167,8 +171,8 @@ def token_class(old_lines: Sequence[str], new_lines: Sequence[str]) -> str | Non
     A change that only reorders lines is never noise.
     """
     removed, added = changed_lines(old_lines, new_lines)
-    if not removed and not added:
-        return None
+    if len(removed) != len(added) or not removed:
+        return None  # blocks added or removed, or only reordered: never noise
     if _same_when_masked(removed, added, mask_volatile):
         return VOLATILE
     if _same_when_masked(removed, added, mask_dates):

@@ -49,8 +49,9 @@ What should have happened (the Targets of issue 3):
 
 Quiet classes (``volatile``, ``dated``, ``chrome``; ``monitor.noise``) are recorded but
 not alerted: where no change was expected they are listed with their reason
-(``quiet``), never counted as false alerts; where a change was expected they are
-misses.
+(``quiet``), never counted as false alerts; where a change was expected, ``dated``
+(recorded at low severity: only an absolute date changed) is listed as
+``reported_dated``, and the others are misses.
 
 A *miss* is an expected change (or error page) the monitor did not report as such; a
 *false alert* is a change reported where none was expected (or an error page reported
@@ -633,9 +634,12 @@ def verdict(expected: str, observed: str, kind: str) -> str:
     changed = observed in ("substantive", "reverted")
     if expected == observed:
         return "ok"
+    if expected in ("substantive", "reverted") and observed == "dated":
+        # Recorded and shown at low severity, not pushed: a new date on the page.
+        return "reported_dated"
     if kind != "md" and expected == "substantive" and observed == "reverted":
         return "reported_reverted"
-    if kind != "md" and expected == "substantive" and observed == "suspect":
+    if kind != "md" and expected in ("substantive", "baseline") and observed == "suspect":
         # OTA recorded a broken page (an error page, a selection gone) as a version; the
         # monitor reported it as a suspect capture, which is what it is.
         return "reported_suspect"
@@ -765,6 +769,14 @@ async def run_document(
             observed, detail = _observed(list(report.events), state.status)
             note = _label_note(step_labels, expected[number], observed)
             judged = verdict(expected[number], observed, kind)
+            if (
+                judged in ("outside_selection", "false_alert")
+                and run.steps
+                and run.steps[-1].verdict == "reported_suspect"
+                and run.steps[-1].detail.startswith("collapsed")
+            ):
+                # The short text OTA flagged, still served: reported once it persisted.
+                judged = "collapse_accepted"
             if judged == "miss" and page_kind == "html" and previous_file is not None:
                 if run.steps and run.steps[-1].observed in ("suspect", "suspect_kept"):
                     # OTA flags the way back from a broken page; the monitor compares
@@ -998,7 +1010,14 @@ def print_report(runs: list[Run], total: dict[str, Any], elapsed_cpu: float) -> 
         for run in runs
         for step in run.steps
         if step.verdict
-        in (*_PROBLEMS, "outside_selection", "multi_change", "quiet", "reported_reverted")
+        in (
+            *_PROBLEMS,
+            "outside_selection",
+            "multi_change",
+            "quiet",
+            "reported_reverted",
+            "reported_dated",
+        )
     ]
     print(f"steps to look at ({len(problems)}):")
     for run, step in problems:
@@ -1016,7 +1035,14 @@ def print_report(runs: list[Run], total: dict[str, Any], elapsed_cpu: float) -> 
         unseen = [
             s
             for s in run.steps
-            if s.verdict in ("links_only", "not_visible", "back_to_last_good", "reported_suspect")
+            if s.verdict
+            in (
+                "links_only",
+                "not_visible",
+                "back_to_last_good",
+                "reported_suspect",
+                "collapse_accepted",
+            )
         ]
         if unseen:
             kinds = Counter(s.verdict for s in unseen)
