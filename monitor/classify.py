@@ -436,7 +436,13 @@ def decide(
     known = text_sha in state.known_texts or words in state.known_words
     # Quiet classes first: a flicker of "Updated today" ↔ "Updated yesterday" is volatile.
     noise = judge_change(
-        state, source, old_text, outcome.text, capture.get("chrome") or (), checks_since_event
+        state,
+        source,
+        old_text,
+        outcome.text,
+        capture.get("chrome") or (),
+        checks_since_event,
+        known=known,
     )
     classification = noise.classification or ("reverted" if known else "substantive")
     matches = (

@@ -313,3 +313,13 @@ def test_learning_can_be_turned_off() -> None:
     for n in range(5):
         events = m.check(featured(n))
         assert "VolatilityLearned" not in [e.type for e in events]
+
+
+def test_an_a_b_flicker_is_reverted_never_learned() -> None:
+    m = learned_monitor(learn_volatile_after=2)
+    m.check(featured(0))
+    m.check(featured(1))
+    for n in (0, 1, 0, 1):
+        data = change(m, featured(n))
+        assert data["classification"] == "reverted"
+    assert m.state.learned == ()

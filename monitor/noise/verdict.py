@@ -32,10 +32,13 @@ def judge_change(
     new_text: str,
     new_chrome: Sequence[Sequence[int]],
     checks_since_event: int,
+    known: bool = False,
 ) -> NoiseVerdict:
     """Classify a change by its tokens, its place (chrome), and the source's learned regions.
 
-    Only changes no token or chrome rule explains count towards learning a region:
+    Only changes to a *new* text (not ``known``: a flicker back to an earlier text is
+    ``reverted``, and an A/B flicker is not a block that changes on every check) that
+    no token or chrome rule explains count towards learning a region, and only
     consecutive ones (``checks_since_event == 1``: no unchanged check in between).
     """
     last = state.last_good
@@ -48,6 +51,8 @@ def judge_change(
         return NoiseVerdict(None)
     if any(r.region == region.key for r in state.learned):
         return NoiseVerdict(VOLATILE, region=region, streak=None)
+    if known:
+        return NoiseVerdict(None)
     streak = 1
     if state.streak is not None and state.streak[0] == region.key and checks_since_event == 1:
         streak = state.streak[1] + 1
