@@ -152,3 +152,12 @@ def test_with_select_the_selection_is_the_document_its_navs_are_chrome() -> None
         select=".doc",
     )
     assert chrome_text(extraction) == ["On this page: Scope"]
+
+
+def test_a_collapsed_section_a_control_opens_is_text() -> None:
+    body = (
+        '<button aria-expanded="false" aria-controls="s1">Data retention</button>'
+        '<div id="s1" hidden><p>We keep data for 30 days.</p></div>'
+        '<div id="s2" style="display:none"><p>trace 9f8e7d6c5b4a</p></div>'
+    )
+    assert run(body).text == "Data retention\nWe keep data for 30 days."

@@ -17,7 +17,9 @@ Never text — hidden from every reader:
 3. ``HIDDEN`` + ``hidden_by_style``: the ``hidden`` attribute (not
    ``hidden="until-found"``, which is findable text), a closed ``<dialog>``, and an
    inline ``style`` whose last ``display`` is ``none`` or whose last ``visibility``
-   is ``hidden``/``collapse``;
+   is ``hidden``/``collapse`` — except an element a control on the page reveals
+   (its id named by an ``aria-controls``: a collapsed accordion section, a tab
+   panel), which a reader opens with one click;
 4. ``CONSENT_MANAGERS``: the containers of well-known cookie-consent managers, by
    their vendors' ids (a source turns this off with ``remove_consent = false``);
 5. ``SCREEN_READER_ONLY`` + ``is_copy``: off-screen screen-reader text (``sr-only``,
@@ -55,6 +57,9 @@ NEVER_TEXT_TAGS = frozenset(
     }
 )  # fmt: skip
 
+# Controls that show another element (its id in ``aria-controls``): a collapsed
+# accordion section or an inactive tab panel is text a reader opens with one click.
+REVEALED_BY = "[aria-controls]"
 # Candidates; ``hidden_by_style`` decides for those matched by their style.
 HIDDEN = (
     'dialog:not([open]), [hidden]:not([hidden="until-found"]), '
@@ -78,6 +83,20 @@ CONSENT_MANAGERS = ", ".join(
         "#termly-code-snippet-support", "#cookiescript_injected", ".fc-consent-root",
     )
 )  # fmt: skip
+
+# The same list split for speed: Lexbor tests every alternative of a selector list on
+# every element, so plain "#id" alternatives are matched by a set lookup on the ids the
+# page has instead (``strip_invisible``); the result is what the selector gives.
+_CONSENT_IDS = frozenset(
+    item.strip()[1:]
+    for item in CONSENT_MANAGERS.split(",")
+    if re.fullmatch(r"#[\w-]+", item.strip())
+)
+_CONSENT_OTHERS = ", ".join(
+    item.strip()
+    for item in CONSENT_MANAGERS.split(",")
+    if not re.fullmatch(r"#[\w-]+", item.strip())
+)
 
 # Classes that move text off-screen for screen readers (Bootstrap, Tailwind, WordPress,
 # HTML5 Boilerplate, GOV.UK …). Each class costs a pass of Lexbor's matcher over the
@@ -143,13 +162,20 @@ def strip_invisible(tree: LexborHTMLParser, *, consent: bool, remove: Sequence[s
     ``has_script``); a pass that does not walk removes them itself.
     """
     if consent:
-        _remove(tree, CONSENT_MANAGERS)
+        for node in tree.css("[id]"):
+            if node.id in _CONSENT_IDS:
+                node.decompose()
+        _remove(tree, _CONSENT_OTHERS)
     for selector in remove:
         _remove(tree, selector)
-    for node in tree.css(HIDDEN):
+    hidden = tree.css(HIDDEN)
+    revealable = _revealable(tree) if hidden else frozenset()
+    for node in hidden:
         if node.tag in ("html", "body"):
             continue
         attrs = node.attributes
+        if attrs.get("id") in revealable:
+            continue  # a collapsed section or tab panel the reader opens with one click
         if (
             (node.tag == "dialog" and "open" not in attrs)
             or ("hidden" in attrs and attrs["hidden"] != "until-found")
@@ -160,6 +186,14 @@ def strip_invisible(tree: LexborHTMLParser, *, consent: bool, remove: Sequence[s
         context = node.parent
         if context is not None and is_copy(node.text(), context.text()):
             node.decompose()
+
+
+def _revealable(tree: LexborHTMLParser) -> frozenset[str | None]:
+    """Ids of elements a control on the page shows (``aria-controls``): accordions, tabs."""
+    ids: set[str | None] = set()
+    for control in tree.css(REVEALED_BY):
+        ids.update((control.attributes.get("aria-controls") or "").split())
+    return frozenset(ids)
 
 
 def has_script(tree: LexborHTMLParser) -> bool:
