@@ -120,7 +120,16 @@ def render_metrics(model: ReadModel, *, notifier_lag: int) -> str:
         "counter",
         "Checks recorded in the log, by outcome (unchanged: periodic confirmations only).",
     )
-    outcomes = ("baseline", "changed", "reverted", "pending", "unchanged", "suspect", "failed")
+    outcomes = (
+        "baseline",
+        "changed",
+        "reverted",
+        "quiet",  # volatile, dated or chrome changes (monitor.noise)
+        "pending",
+        "unchanged",
+        "suspect",
+        "failed",
+    )
     for outcome in outcomes:
         lines.append(f"monitor_checks_total{_labels([('outcome', outcome)])} {c.checks[outcome]}")
     family("monitor_fetch_failures_total", "counter", "Failed fetches, by error kind.")

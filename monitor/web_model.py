@@ -292,7 +292,12 @@ class ReadModel:
     def _count_check(self, event: StoredEvent, data: Mapping[str, Any], view: SourceView) -> None:
         outcome = CHECK_OUTCOMES.get(event.type)
         if event.type == "ChangeDetected":
-            outcome = "changed" if data.get("classification") == "substantive" else "reverted"
+            kind = data.get("classification")
+            outcome = (
+                "changed"
+                if kind == "substantive"
+                else ("quiet" if kind in QUIET_CLASSES else "reverted")
+            )
         if outcome is None:
             return
         self.counters.checks[outcome] += 1

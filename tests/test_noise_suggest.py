@@ -109,7 +109,8 @@ def test_suggest_of_an_unknown_id_is_one_line_and_exit_2(
 def test_without_a_document_root_the_element_holding_most_text_is_chosen() -> None:
     body = (
         "<html><head><title>T</title></head><body><div class='menu'><p>Home</p></div>"
-        "<div id='policy'><h1>Terms</h1><p>" + "These terms apply to every service. " * 30
+        "<div id='policy'><h1>Terms</h1><p>"
+        + "These terms apply to every service. " * 30
         + "</p></div><div class='foot'><p>Contact</p></div></body></html>"
     ).encode()
     found = suggest("https://example.org/terms", [body, body])
@@ -125,3 +126,12 @@ def test_generated_class_names_are_never_suggested() -> None:
     ).encode()
     found = suggest("https://example.org/terms", [body])
     assert found.select is None
+
+
+def test_an_unnamed_inner_container_climbs_to_the_nearest_named_one() -> None:
+    body = (
+        "<html><body><div class='menu'><p>Home</p></div><div id='content'><div><div><p>"
+        + "These terms apply to every service. " * 30
+        + "</p></div></div></div></body></html>"
+    ).encode()
+    assert suggest("https://example.org/terms", [body]).select == "#content"

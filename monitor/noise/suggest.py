@@ -26,7 +26,14 @@ from urllib.parse import urlsplit
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from monitor.extract import extract
-from monitor.noise.visibility import CHROME_LANDMARKS, document_roots, strip_invisible
+from monitor.classify import suspect_reason
+from monitor.noise.visibility import (
+    CHROME_LANDMARKS,
+    NEVER_TEXT_TAGS,
+    document_roots,
+    strip_invisible,
+)
+from monitor.projections import SourceState
 from monitor.noise.volatile import changed_lines, mask_volatile
 from monitor.settings import SourceSettings
 
@@ -62,6 +69,7 @@ class Suggestion:
     spans: tuple[Span, ...]
     captures: int
     notes: tuple[str, ...] = field(default=())
+    compared: int = 0  # captures whose texts were compared (error pages left out)
 
     def toml(self) -> str:
         """The ``[[source]]`` block, with comments saying why."""
@@ -92,8 +100,10 @@ class Suggestion:
                     else ("ignored by the pattern above" if span.ignore else "would alert")
                 )
                 lines.append(f"#   {span.before[:70]!r} → {span.after[:70]!r} ({how})")
-        elif self.captures > 1:
+        elif self.compared > 1:
             lines.append("# the text was the same in every capture")
+        else:
+            lines.append("# one usable capture: no volatile text could be seen")
         return "\n".join(lines) + "\n"
 
 
@@ -162,20 +172,23 @@ def _main_element(tree: LexborHTMLParser) -> tuple[LexborNode | None, int]:
             break
         node = best
     # The nearest container, going back up, that a stable selector can name.
-    while node is not body and node is not None and selector_for(tree, node) is None:
-        node = node.parent
-    if node is None or node is body:
+    found: LexborNode | None = node
+    while found is not None and found.mem_id != body.mem_id and selector_for(tree, found) is None:
+        found = found.parent
+    if found is None or found.mem_id == body.mem_id:
         return None, 100
-    return node, round(100 * _text_len(node) / total)
+    return found, round(100 * _text_len(found) / total)
 
 
-def _chrome_inside(tree: LexborHTMLParser, root: LexborNode) -> tuple[str, ...]:
+def _chrome_inside(root: LexborNode) -> tuple[str, ...]:
+    """The kinds of landmark inside the selection, as generic selectors (``nav``)."""
     found: list[str] = []
     for node in root.css(CHROME_LANDMARKS):
         if node.tag in ("header", "footer"):
             continue  # inside the document they head it
-        selector = selector_for(tree, node)
-        if selector is not None and selector not in found:
+        role = node.attributes.get("role")
+        selector = f'[role="{role}"]' if role else str(node.tag)
+        if selector not in found:
             found.append(selector)
     return tuple(found)
 
@@ -218,11 +231,24 @@ def suggest(url: str, bodies: Sequence[bytes], *, source_id: str | None = None) 
     """A ``[[source]]`` for ``url`` from raw HTML ``bodies`` of it (oldest first)."""
     if not bodies:
         raise ValueError("suggest needs at least one capture")
-    last = bodies[-1]
-    tree = LexborHTMLParser(last)
+    base = SourceSettings(id=source_id or source_id_for(url), url=url)
+    # The page's structure is read from the fullest capture that is not an error page
+    # or an app shell (those are short, and what is left of them is often a dialog).
+    plain = [_block_texts(body, base) for body in bodies]
+    usable = [
+        i
+        for i, text in enumerate(plain)
+        if suspect_reason(text, True, SourceState(source_id=base.id)) is None
+    ] or list(range(len(bodies)))
+    fullest = max(usable, key=lambda i: len(plain[i]))
+    tree = LexborHTMLParser(bodies[fullest])
     title_node = tree.css_first("head > title")
     title = " ".join(title_node.text().split()) if title_node is not None else ""
     strip_invisible(tree, consent=True, remove=())
+    # Text lengths below must count what a reader sees: scripts hold megabytes of data.
+    never = [tag for tag in NEVER_TEXT_TAGS if tag[0] != "-" and tag not in ("html", "head")]
+    for node in tree.css(", ".join(sorted([*never, "noscript"]))):
+        node.decompose()
     root, share = _main_element(tree)
     select = selector_for(tree, root) if root is not None else None
     notes: list[str] = []
@@ -230,14 +256,22 @@ def suggest(url: str, bodies: Sequence[bytes], *, source_id: str | None = None) 
         notes.append("the main content has no stable name; no select suggested")
     if select is None:
         share = 100
-    remove = _chrome_inside(tree, root) if root is not None and select else ()
-    base = SourceSettings(id=source_id or source_id_for(url), url=url)
+    remove = _chrome_inside(root) if root is not None and select else ()
     chosen = replace(base, select=select, remove=remove)
     texts = [_block_texts(body, chosen) for body in bodies]
     if select and not all(texts):
         notes.append(f"{select!r} matched nothing in some captures; no select suggested")
         select, remove, share = None, (), 100
         texts = [_block_texts(body, base) for body in bodies]
+    # Error pages and app shells say nothing about which text is volatile.
+    good = []
+    for number, text in enumerate(texts, start=1):
+        suspect = suspect_reason(text, True, SourceState(source_id=base.id))
+        if suspect is None:
+            good.append(text)
+        else:
+            notes.append(f"capture {number} looks like an error page ({suspect[1]}): left out")
+    texts = good
     return Suggestion(
         url=url,
         source_id=base.id,
@@ -248,4 +282,5 @@ def suggest(url: str, bodies: Sequence[bytes], *, source_id: str | None = None) 
         spans=spans_between(texts),
         captures=len(bodies),
         notes=tuple(notes),
+        compared=len(texts),
     )

@@ -87,9 +87,7 @@ _IDENTIFIER = (
     r"|[?&](?:v|ver|version|t|ts|_|cb|cachebust(?:er)?|rev|build|hash|nonce)=[\w.-]+"
 )
 # Identifiers are matched case-sensitively: their mix of cases is what tells them apart.
-_VOLATILE = re.compile(
-    f"(?:{_IDENTIFIER})|(?i:{_RELATIVE})|(?i:{_CLOCK})|(?i:{_COUNTER})"
-)
+_VOLATILE = re.compile(f"(?:{_IDENTIFIER})|(?i:{_RELATIVE})|(?i:{_CLOCK})|(?i:{_COUNTER})")
 
 _MONTHS_EN = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November"
