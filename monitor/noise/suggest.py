@@ -25,16 +25,16 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from monitor.extract import extract
 from monitor.classify import suspect_reason
+from monitor.extract import extract
 from monitor.noise.visibility import (
     CHROME_LANDMARKS,
     NEVER_TEXT_TAGS,
     document_roots,
     strip_invisible,
 )
-from monitor.projections import SourceState
 from monitor.noise.volatile import changed_lines, mask_volatile
+from monitor.projections import SourceState
 from monitor.settings import SourceSettings
 
 _CONTAINERS = frozenset({"div", "section", "article", "main", "form", "center", "td"})
