@@ -96,7 +96,7 @@ async def run(args: argparse.Namespace) -> int:
                 continue
             if args.json:
                 print(json.dumps(event.to_json(), ensure_ascii=False, sort_keys=True))
-            elif args.unfold or not fold.take(event):
+            elif getattr(args, "unfold", False) or not fold.take(event):
                 fold.flush()
                 print(line(event))
     fold.flush()
