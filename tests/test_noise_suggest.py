@@ -135,3 +135,13 @@ def test_an_unnamed_inner_container_climbs_to_the_nearest_named_one() -> None:
         + "</p></div></div></div></body></html>"
     ).encode()
     assert suggest("https://example.org/terms", [body]).select == "#content"
+
+
+def test_odd_attribute_values_never_make_a_broken_selector() -> None:
+    body = (
+        "<html><body><p>x</p><div role='main\"] , *' id='a b'><h1>Terms</h1><p>"
+        + "These terms apply to every service. " * 30
+        + "</p></div></body></html>"
+    ).encode()
+    found = suggest("https://example.org/terms", [body])
+    assert found.select is None and "[[source]]" in found.toml()

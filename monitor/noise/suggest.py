@@ -43,6 +43,7 @@ MOST_TEXT = 0.6  # the element chosen without a document root holds this share o
 MIN_SHARE = 0.2  # a document root holding less than this is not the document
 MAX_SPANS = 12  # volatile spans listed
 _GENERATED = re.compile(r"\d{3,}|[:_-][a-z0-9]{5,}$|^[a-z]{1,2}\d|^x[0-9a-z]{4,}$|css-|sc-")
+_ROLE = re.compile(r"[a-z]{2,30}")
 _MIN_PREFIX = 4  # stable characters an ignore pattern starts with
 
 
@@ -130,7 +131,7 @@ def selector_for(tree: LexborHTMLParser, node: LexborNode) -> str | None:
     # A bare tag only when it says what it is: a lone <div> is a layout accident.
     candidates = [tag] if tag in _NAMED_TAGS else []
     role = attrs.get("role")
-    if role:
+    if role and _ROLE.fullmatch(role):  # page text: only a plain role word makes a selector
         candidates.append(f'[role="{role}"]')
     node_id = attrs.get("id")
     if node_id and _stable(node_id) and re.fullmatch(r"[A-Za-z][\w-]*", node_id):
@@ -187,7 +188,7 @@ def _chrome_inside(root: LexborNode) -> tuple[str, ...]:
         if node.tag in ("header", "footer"):
             continue  # inside the document they head it
         role = node.attributes.get("role")
-        selector = f'[role="{role}"]' if role else str(node.tag)
+        selector = f'[role="{role}"]' if role and _ROLE.fullmatch(role) else str(node.tag)
         if selector not in found:
             found.append(selector)
     return tuple(found)
