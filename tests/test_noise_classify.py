@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from monitor.classify import decide
+from monitor.config.settings import RuleSettings, SourceSettings
+from monitor.core.classify import decide
+from monitor.core.rules import compile_rules
 from monitor.events import ChangeDetected, Event, NewEvent, StoredEvent, format_time, seal
 from monitor.noise.volatile import mask_dates, mask_volatile, noise_class
-from monitor.notify_render import alert_severity
-from monitor.rules import compile_rules
-from monitor.settings import RuleSettings, SourceSettings
+from monitor.notify.render import alert_severity
 from tests.test_classify import Monitor
 
 PAGE = "\n".join(
@@ -303,7 +303,7 @@ def test_settings_change_unlearns_and_replay_rebuilds() -> None:
         prev_hash="0" * 64,
         hash="0" * 64,
     )
-    from monitor.projections import apply
+    from monitor.core.projections import apply
 
     assert apply(m.state, updated).learned == ()
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from monitor.pipeline import extraction_key
-from monitor.projections import SourceState
-from monitor.reconcile import reconcile
-from monitor.settings import SourceSettings
+from monitor.check.pipeline import extraction_key
+from monitor.config.settings import SourceSettings
+from monitor.core.projections import SourceState
+from monitor.core.reconcile import reconcile
 from tests.test_config import only_problem, parse
 
 SOURCE = '[[source]]\nid = "p"\nurl = "https://example.org/p"\n'

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
-from monitor.extract import Extraction, extract
+from monitor.config.settings import SourceSettings
+from monitor.extract.document import Extraction, extract
 from monitor.noise.visibility import hidden_by_style, is_copy, strip_invisible
-from monitor.settings import SourceSettings
 
 URL = "https://example.org/legal/terms"
 

@@ -18,8 +18,8 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
+from monitor.core.projections import LearnedRegion, fold
 from monitor.events import format_time
-from monitor.projections import LearnedRegion, fold
 from monitor.store import EventStore, open_store
 
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")

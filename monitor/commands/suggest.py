@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from datetime import UTC, datetime
 
+from monitor.check.fetch import Fetcher
+from monitor.clock import utc_now
 from monitor.commands.check import network_policy
 from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
-from monitor.extract import choose_format
-from monitor.fetch import Fetcher
+from monitor.config.settings import Settings, SourceSettings
+from monitor.extract.document import choose_format
 from monitor.noise.suggest import source_id_for, suggest
-from monitor.settings import Settings, SourceSettings
 from monitor.store import open_store
 
 CAPTURE_TYPES = ("BaselineCaptured", "ChangeDetected", "ChangePending", "ContentSuspect")
@@ -57,7 +57,7 @@ async def _fetch(settings: Settings | None, url: str, times: int, wait: float) -
         for attempt in range(times):
             if attempt:
                 await asyncio.sleep(wait)
-            result = await fetcher.fetch(source, now=datetime.now(UTC))
+            result = await fetcher.fetch(source, now=utc_now())
             if choose_format(result.body, result.content_type, None) != "html":
                 raise UsageError(
                     f"{url} is not an HTML page ({result.content_type}): "

@@ -25,8 +25,10 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from monitor.classify import suspect_reason
-from monitor.extract import extract
+from monitor.config.settings import SourceSettings
+from monitor.core.classify import suspect_reason
+from monitor.core.projections import SourceState
+from monitor.extract.document import extract
 from monitor.noise.visibility import (
     CHROME_LANDMARKS,
     NEVER_TEXT_TAGS,
@@ -34,8 +36,6 @@ from monitor.noise.visibility import (
     strip_invisible,
 )
 from monitor.noise.volatile import changed_lines, mask_volatile
-from monitor.projections import SourceState
-from monitor.settings import SourceSettings
 
 _CONTAINERS = frozenset({"div", "section", "article", "main", "form", "center", "td"})
 _NAMED_TAGS = frozenset({"main", "article", "nav", "aside", "header", "footer", "form"})

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from monitor.config.settings import SourceSettings
+from monitor.core.projections import SourceState
 from monitor.events import Event, VolatilityLearned, VolatilityUnlearned
 from monitor.noise.learned import Region, change_region, clip
 from monitor.noise.volatile import VOLATILE, noise_class
-from monitor.projections import SourceState
-from monitor.settings import SourceSettings
 
 # Severity of a quiet change that no rule matched.
 QUIET_SEVERITY = {"volatile": "info", "chrome": "info", "dated": "low"}

@@ -2,7 +2,7 @@
 
 Every rule is a CSS selector (Lexbor evaluates it in C) plus, where CSS cannot say
 it, a small predicate on the matched element. The extractor's walker
-(``monitor.extract_html``) applies them, and so can any other pass over a Lexbor
+(``monitor.extract.html``) applies them, and so can any other pass over a Lexbor
 tree (a fast "same text?" check must drop exactly what the extractor drops):
 ``strip_invisible`` is the one function that removes what is never text, and
 ``NEVER_TEXT_TAGS`` (+ ``noscript`` on a page with a script) the elements whose

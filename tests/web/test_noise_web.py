@@ -6,10 +6,10 @@ from pathlib import Path
 
 import feedparser
 
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.pipeline import CheckRunner
-from monitor.settings import MonitorSettings, Settings, SourceSettings
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckRunner
+from monitor.config.settings import MonitorSettings, Settings, SourceSettings
 from monitor.store import open_store
 from tests.pageserver import PageServer
 from tests.web.conftest import ClientFactory
