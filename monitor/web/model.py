@@ -550,6 +550,12 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
         detail = (
             f"{data.get('message', '')} — failure {data.get('consecutive_failures', 1)} in a row"
         )
+    elif kind == "VolatilityLearned":
+        headline = "Learned a volatile block"
+        detail = f"changed on {data.get('changes', '?')} checks in a row: {data.get('example', '')}"
+    elif kind == "VolatilityUnlearned":
+        headline = "Unlearned a volatile block"
+        detail = f"unchanged on {data.get('quiet_checks', '?')} checks"
     elif kind == "SourceRecovered":
         headline = "Recovered"
         detail = f"after {data.get('failures', 0)} failures since {data.get('failing_since', '')}"

@@ -55,3 +55,32 @@ async def test_quiet_changes_are_folded_on_the_dashboard_and_out_of_feeds(
     assert feed.entries == []
     asked = feedparser.parse(await (await client.get("/feeds/changes.atom?quiet=1")).text())
     assert len(asked.entries) == 1
+
+
+async def test_learned_blocks_appear_on_the_source_timeline(
+    tmp_path: Path, page_server: PageServer, make_client: ClientFactory
+) -> None:
+    def page(story: str) -> str:
+        return (
+            "<!doctype html><html><head><title>G</title></head><body><main><h1>Guidelines</h1>"
+            "<p>We remove content that incites violence.</p>"
+            f"<p>Featured story: {story}</p><p>Report anything that breaks the rules.</p>"
+            "</main></body></html>"
+        )
+
+    url = page_server.set("/g", page("Ada"))
+    source = SourceSettings(id="g", url=url, learn_volatile_after=2)
+    db_url = f"sqlite:///{tmp_path / 'monitor.db'}"
+    settings = Settings(path="t", monitor=MonitorSettings(database=db_url), sources=(source,))
+    async with (
+        open_store(db_url) as store,
+        Fetcher(settings.monitor, NetworkPolicy()) as fetcher,
+    ):
+        runner = CheckRunner(store=store, fetcher=fetcher, settings=settings)
+        await runner.reconcile()
+        for story in ("Ada", "Grace", "Alan"):
+            page_server.set("/g", page(story))
+            await runner.check(source)
+    client = await make_client(db_url=db_url, settings=settings)
+    html = await (await client.get("/sources/g")).text()
+    assert "Learned a volatile block" in html and "Featured story: Alan" in html
