@@ -161,3 +161,8 @@ def test_a_collapsed_section_a_control_opens_is_text() -> None:
         '<div id="s2" style="display:none"><p>trace 9f8e7d6c5b4a</p></div>'
     )
     assert run(body).text == "Data retention\nWe keep data for 30 days."
+
+
+def test_two_screen_reader_copies_of_unshown_text_keep_one() -> None:
+    body = '<p>Open<span class="sr-only"> menu</span><span class="sr-only"> menu</span></p>'
+    assert run(body).text == "Open menu"

@@ -182,10 +182,19 @@ def strip_invisible(tree: LexborHTMLParser, *, consent: bool, remove: Sequence[s
             or hidden_by_style(attrs.get("style"))
         ):
             node.decompose()
+    contexts: dict[int, str] = {}  # a parent's text, read once however many copies it has
     for node in tree.css(SCREEN_READER_ONLY):
-        context = node.parent
-        if context is not None and is_copy(node.text(), context.text()):
+        parent = node.parent
+        if parent is None:
+            continue
+        context = contexts.get(parent.mem_id)
+        if context is None:
+            context = parent.text()
+        text = node.text()
+        if is_copy(text, context):
             node.decompose()
+            context = context.replace(text, "", 1)  # what the next sibling is compared with
+        contexts[parent.mem_id] = context
 
 
 def _revealable(tree: LexborHTMLParser) -> frozenset[str | None]:
