@@ -323,3 +323,12 @@ def test_an_a_b_flicker_is_reverted_never_learned() -> None:
         data = change(m, featured(n))
         assert data["classification"] == "reverted"
     assert m.state.learned == ()
+
+
+def test_a_change_too_long_to_be_tokens_is_text_and_costs_little() -> None:
+    old = "Counts: " + "1 " * 30000 + "views"
+    new = "Counts: " + "2 " * 30000 + "views"
+    assert noise_class(old, new) is None  # 60,000 changed characters are not a token
+    ids_old = "\n".join(f"Item {n}: ref 9f8e7d6c{n:04x}" for n in range(200))
+    ids_new = "\n".join(f"Item {n}: ref 1a2b3c4d{n:04x}" for n in range(200))
+    assert noise_class(ids_old, ids_new) == "volatile"

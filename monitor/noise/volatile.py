@@ -28,6 +28,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 VOLATILE, DATED, CHROME = "volatile", "dated", "chrome"
+_CONTEXT_WORDS = 6  # shared words kept on each side of a difference when masking it
+MAX_WINDOW = 4000  # a difference longer than this (characters) is never a token's
+MAX_MASKED = 100_000  # characters masked for one change at most: beyond, it is text
 MARK = "\x00"
 
 _NUM = (
@@ -73,11 +76,13 @@ _CLOCK = (
     r"|\b\d{1,2}\s*[ap]\.?m\.?(?!\w)"
 )
 _COUNTER = (
-    r"\b\d[\d,.\u202f\u00a0 ]*[KkMm]?\+?\s*(?:views?|likes?|comments?|shares?|replies|reply"
+    # Digits in groups (1,234 / 1 234 / 5.2K): never a run that could swallow "1 1 1 …".
+    r"\b(?:\d{1,3}(?:[,.\u202f\u00a0 ]\d{3})+|\d+)(?:[.,]\d+)?[KkMm]?\+?\s?"
+    r"(?:views?|likes?|comments?|shares?|replies|reply"
     r"|reads?|upvotes?|votes?|followers?|reactions?|retweets?|reposts?|downloads?|vues?"
     r"|j'aime|commentaires?|partages?|Aufrufe|Kommentare?|Likes|Ansichten"
     r"|visualizaciones|vistas|comentarios?|me gusta)\b"
-    r"|\d[\d,.]*\s*[万千]?\s*(?:次观看|次觀看|次浏览|次瀏覽|条评论|條評論|个赞|個讚|阅读|閱讀)"
+    r"|\d+(?:[.,]\d+)?\s?[万千]?\s?(?:次观看|次觀看|次浏览|次瀏覽|条评论|條評論|个赞|個讚|阅读|閱讀)"
 )
 _IDENTIFIER = (
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
@@ -154,13 +159,75 @@ def changed_lines(old: Sequence[str], new: Sequence[str]) -> tuple[list[str], li
     return removed, added
 
 
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common prefix (a binary search over slices, in C)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    low, high = 0, limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[len(a) - middle :] == b[len(b) - middle :]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _windows(a: str, b: str) -> tuple[str, str] | None:
+    """The differing parts of two lines, with whole words of shared context around them.
+
+    The context is cut at spaces inside the shared prefix and suffix, so the same
+    cut applies to both lines and no token is split. None: the difference is too
+    long to be a token's.
+    """
+    prefix = _common_prefix(a, b)
+    suffix = _common_suffix(a, b, min(len(a), len(b)) - prefix)
+    start = prefix
+    for _ in range(_CONTEXT_WORDS):
+        space = a.rfind(" ", 0, start)
+        start = max(space, 0)
+        if space < 0:
+            break
+    tail = a[len(a) - suffix :]
+    keep = 0
+    for _ in range(_CONTEXT_WORDS):
+        space = tail.find(" ", keep + 1)
+        keep = len(tail) if space < 0 else space
+        if space < 0:
+            break
+    left = a[start : len(a) - suffix + keep]
+    right = b[start : len(b) - suffix + keep]
+    if max(len(left), len(right)) > MAX_WINDOW:
+        return None
+    return left, right
+
+
 def _same_when_masked(removed: list[str], added: list[str], mask: Callable[[str], str]) -> bool:
-    """Whether the changed lines are the same lines once masked.
+    """Whether each removed line equals the added line in its place once masked.
 
     Line for line: a block added or removed whole (a new report "July 2025", a
-    "3 comments" line) is a change of the page, whatever it is made of.
+    "3 comments" line) is a change of the page, whatever it is made of. Only the
+    differing part of each pair, with a few words around it, is masked: a long
+    paragraph with one changed token costs a few words of matching, not the paragraph.
     """
-    return Counter(map(mask, removed)) == Counter(map(mask, added))
+    budget = MAX_MASKED
+    for old, new in zip(removed, added, strict=True):
+        windows = _windows(old, new)
+        if windows is None:
+            return False
+        budget -= len(windows[0]) + len(windows[1])
+        if budget < 0 or mask(windows[0]) != mask(windows[1]):
+            return False
+    return True
 
 
 def token_class(old_lines: Sequence[str], new_lines: Sequence[str]) -> str | None:
