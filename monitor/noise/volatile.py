@@ -1,9 +1,11 @@
 """What kind of token changed: volatile, dated, chrome, or real text. Pure.
 
-A change is split into the lines it removed and the lines it added (as multisets,
-so a line the diff could not pair still meets its counterpart). Each side is then
-*masked*: every volatile token becomes one placeholder. When both sides mask to
-the same lines, every changed span was made only of volatile tokens:
+A change is split into the lines it removed and the lines it added (multisets of
+lines, in document order); with as many of each, each removed line is paired with
+the added line in its place, and the differing part of each pair (with a few shared
+words around it) is *masked*: every volatile token becomes one placeholder. When
+every pair masks to the same text, every changed span was made only of volatile
+tokens; a line added or removed whole never is:
 
 - identifiers: UUIDs, hex runs of 8+ characters with a digit and a letter,
   base64-like runs of 16+ characters mixing cases and digits, runs of 10+ digits,
@@ -18,7 +20,7 @@ the same lines, every changed span was made only of volatile tokens:
 ``dated``: when only absolute dates differ once volatile tokens are masked
 ("Last updated: 3 June 2025" → "… 1 July 2025", "2025-06-03", "03/06/2025",
 "3. Juni 2025", "2025年6月3日", "© 2025"). ``chrome``: when the document part of the
-page (``monitor.noise.visibility``) did not change at all.
+page (``monitor.noise.visibility``) did not change, or changed only volatile tokens.
 """
 
 from __future__ import annotations
