@@ -104,6 +104,7 @@ def test_words_that_only_look_volatile_are_text() -> None:
     assert mask_volatile("You may share it in May") == "You may share it in May"
     assert mask_volatile("We received 45 requests in 2024") == "We received 45 requests in 2024"
     assert noise_class("Deleted after 30 days", "Deleted after 90 days") is None
+    assert noise_class("See section 3.1.12.", "See section 3.1.14.") is None
 
 
 # --- dates --------------------------------------------------------------------------------

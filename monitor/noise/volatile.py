@@ -108,7 +108,10 @@ _MONTHS_OTHER = (
 )
 _DAY = r"\d{1,2}(?:st|nd|rd|th|er|\.)?"
 _DATE = (
-    r"\b\d{4}-\d{1,2}-\d{1,2}\b|\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{4}/\d{1,2}/\d{1,2}\b"
+    # Numeric dates: a 4-digit year, or day/month/2-digit year with slashes only —
+    # "Section 3.1.12" is a clause number, not a date.
+    r"\b\d{4}-\d{1,2}-\d{1,2}\b|\b\d{1,2}([./-])\d{1,2}\1\d{4}\b|\b\d{1,2}/\d{1,2}/\d{2}\b"
+    r"|\b\d{4}/\d{1,2}/\d{1,2}\b"
     rf"|(?:\b{_DAY}\s+(?:de\s+)?)?\b{_MONTHS_EN}(?:\s+{_DAY})?,?\s+(?:de\s+)?\d{{4}}\b"
     rf"|\b{_DAY}\s+(?:de\s+)?{_MONTHS_EN}\b|\b{_MONTHS_EN}\s+{_DAY}(?!\w)"
     rf"|(?:\b{_DAY}\s+(?:de\s+)?)?\b{_MONTHS_OTHER}(?:\s+(?:de\s+)?\d{{4}})\b"
