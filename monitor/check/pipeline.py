@@ -110,7 +110,9 @@ class CheckReport:
     """What one check did, for the one-line CLI output and the daemon's log."""
 
     source_id: str
-    outcome: str  # baseline | changed | reverted | pending | unchanged | suspect | failed
+    # baseline | changed | reverted | volatile | dated | chrome | pending | unchanged | suspect
+    # | failed
+    outcome: str
     detail: str
     events: tuple[StoredEvent, ...] = ()
 
