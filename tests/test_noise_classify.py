@@ -333,3 +333,18 @@ def test_a_change_too_long_to_be_tokens_is_text_and_costs_little() -> None:
     ids_old = "\n".join(f"Item {n}: ref 9f8e7d6c{n:04x}" for n in range(200))
     ids_new = "\n".join(f"Item {n}: ref 1a2b3c4d{n:04x}" for n in range(200))
     assert noise_class(ids_old, ids_new) == "volatile"
+
+
+def test_no_channel_hears_of_a_silent_change_even_one_taking_everything() -> None:
+    from monitor.config.settings import ChannelSettings
+    from monitor.notify.render import route
+
+    m = Monitor()
+    m.check(page())
+    m.check(page(token="0f1e2d3c4b5a"))
+    stored = [e for e in m.stored if e.type == "ChangeDetected"][-1]
+    everything = ChannelSettings(name="all", url="json://127.0.0.1/x", min_severity="info")
+    assert route(stored, [everything], source_tags=(), rules=(), alert_after=3) == ()
+    m.check(page(token="0f1e2d3c4b5a").replace("30 days", "90 days"))
+    loud = [e for e in m.stored if e.type == "ChangeDetected"][-1]
+    assert route(loud, [everything], source_tags=(), rules=(), alert_after=3) == ("all",)
