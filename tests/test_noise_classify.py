@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from monitor.config.settings import RuleSettings, SourceSettings
+from monitor.config.settings import ChannelSettings, RuleSettings, SourceSettings
 from monitor.core.classify import decide
+from monitor.core.projections import apply
 from monitor.core.rules import compile_rules
 from monitor.events import ChangeDetected, Event, NewEvent, StoredEvent, format_time, seal
 from monitor.noise.volatile import mask_dates, mask_volatile, noise_class
-from monitor.notify.render import alert_severity
+from monitor.notify.render import alert_severity, route
 from tests.test_classify import Monitor
 
 PAGE = "\n".join(
@@ -304,8 +305,6 @@ def test_settings_change_unlearns_and_replay_rebuilds() -> None:
         prev_hash="0" * 64,
         hash="0" * 64,
     )
-    from monitor.core.projections import apply
-
     assert apply(m.state, updated).learned == ()
 
 
@@ -336,9 +335,6 @@ def test_a_change_too_long_to_be_tokens_is_text_and_costs_little() -> None:
 
 
 def test_no_channel_hears_of_a_silent_change_even_one_taking_everything() -> None:
-    from monitor.config.settings import ChannelSettings
-    from monitor.notify.render import route
-
     m = Monitor()
     m.check(page())
     m.check(page(token="0f1e2d3c4b5a"))
