@@ -62,5 +62,6 @@ async def test_noise_never_alerts_and_a_real_change_does(
     loud = [e for e in changes if not e.data.get("silent")]
     assert [e.data["classification"] for e in loud] == ["substantive"]
     assert "90" in loud[0].data["diff"]["added"]
-    assert set(outcomes[1:-1]) <= {"volatile", "chrome", "dated", "unchanged"}
-    assert {"volatile", "chrome"} <= set(outcomes[1:-1])
+    # Every check in between changed the chrome (menu, aside, footer) and, inside the
+    # document, only volatile tokens: recorded as chrome changes, none alerted.
+    assert set(outcomes[1:-1]) == {"chrome"}
