@@ -65,3 +65,36 @@ async def test_noise_never_alerts_and_a_real_change_does(
     # Every check in between changed the chrome (menu, aside, footer) and, inside the
     # document, only volatile tokens: recorded as chrome changes, none alerted.
     assert set(outcomes[1:-1]) == {"chrome"}
+
+
+def help_page(n: int) -> str:
+    return (
+        "<!doctype html><html><head><title>Help</title></head><body><div class='article'>"
+        "<h1>Deleting your account</h1>"
+        f"<p>Updated {STAMPS[n % len(STAMPS)]}</p>"
+        f"<p>{100 + n} comments · request {n * 104729:012x}</p>"
+        f"<div hidden>csrf {n:016x}</div>"
+        "<p>You can delete your account at any time from the settings page.</p>"
+        "</div></body></html>"
+    )
+
+
+async def test_a_page_without_landmarks_records_its_tokens_as_volatile(
+    tmp_path: Path, page_server: PageServer
+) -> None:
+    url = page_server.set("/help", help_page(0))
+    source = SourceSettings(id="help", url=url)
+    db_url = f"sqlite:///{tmp_path / 'monitor.db'}"
+    settings = Settings(path="t", monitor=MonitorSettings(database=db_url), sources=(source,))
+    async with (
+        open_store(db_url) as store,
+        Fetcher(settings.monitor, NetworkPolicy()) as fetcher,
+    ):
+        runner = CheckRunner(store=store, fetcher=fetcher, settings=settings)
+        await runner.reconcile()
+        assert (await runner.check(source)).outcome == "baseline"
+        outcomes = []
+        for n in range(1, 8):
+            page_server.set("/help", help_page(n))
+            outcomes.append((await runner.check(source)).outcome)
+    assert set(outcomes) == {"volatile"}
