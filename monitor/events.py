@@ -233,7 +233,12 @@ class ContentSuspect(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class FetchFailed(Event):
-    """A check could not fetch the page."""
+    """A check could not fetch the page.
+
+    ``error = "deferred"`` (``FETCH_DEFERRED``): not a failure of the page — its host
+    had asked for quiet (``Retry-After``) until ``paused_until``, so no request was
+    sent. It does not count towards ``consecutive_failures`` and is never alerted.
+    """
 
     type: ClassVar[str] = "FetchFailed"
     url: str
@@ -243,6 +248,18 @@ class FetchFailed(Event):
     attempt: int = 1
     consecutive_failures: int = 1
     fetched_at: str = ""
+    # Only on deferred checks; absent from the data when None, so every other failure
+    # keeps the shape (and hashes) it always had.
+    paused_until: str | None = None
+
+    def to_data(self) -> JsonObject:
+        data = asdict(self)
+        if data["paused_until"] is None:
+            del data["paused_until"]
+        return data
+
+
+FETCH_DEFERRED = "deferred"  # FetchFailed.error of a check its host's pause deferred
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -295,6 +312,50 @@ class CheckpointSigned(Event):
     signature: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class FiguresPublished(Event):
+    """A report's table holds rows for a period it did not hold before (``rows`` of them).
+
+    ``change_seq`` is the seq of the capture (its ``ChangeDetected``) that showed them.
+    The first capture of a source is its baseline: its periods are not "published".
+    """
+
+    type: ClassVar[str] = "FiguresPublished"
+    change_seq: int
+    period: str
+    rows: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class FiguresRestated(Event):
+    """A figure of an already published row (``key``, ``period``) changed from ``old`` to ``new``.
+
+    A row added to a period that was already published is recorded the same way, with
+    ``old`` empty (not reported before). ``change_seq``: the capture that showed it.
+    """
+
+    type: ClassVar[str] = "FiguresRestated"
+    change_seq: int
+    key: list[str]
+    period: str
+    column: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FiguresWithdrawn(Event):
+    """A published row (``key``, ``period``) is no longer in the report; ``values`` it had."""
+
+    type: ClassVar[str] = "FiguresWithdrawn"
+    change_seq: int
+    key: list[str]
+    period: str
+    values: dict[str, str]
+
+
+FIGURES_EVENTS: tuple[str, ...] = ("FiguresPublished", "FiguresRestated", "FiguresWithdrawn")
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -311,6 +372,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         NotificationFailed,
         CheckpointSigned,
         ChangePending,
+        FiguresPublished,
+        FiguresRestated,
+        FiguresWithdrawn,
         VolatilityLearned,
         VolatilityUnlearned,
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from datetime import UTC, datetime
 
 from monitor.commands.common import (
     Subparsers,
@@ -12,7 +14,10 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.events import EVENT_TYPES, StoredEvent, format_time
+from monitor.figures.history import describe_fact
 from monitor.store import open_store
+from monitor.store.pauses import HostPause, running_pauses
+from monitor.textsafe import for_terminal
 
 from .common import UsageError
 
@@ -54,6 +59,8 @@ def brief(event: StoredEvent) -> str:
             return f"{c.get('text_chars', 0)} chars from {c.get('final_url')}"
         case "ContentSuspect":
             return f"{d['reason']}: {d.get('detail', '')}"
+        case "FetchFailed" if d.get("error") == "deferred":
+            return f"deferred: {d['message']}"  # the message names the host and the end
         case "FetchFailed":
             return f"{d['error']} (#{d.get('consecutive_failures', 1)}): {d['message']}"
         case "SourceRecovered":
@@ -71,6 +78,9 @@ def brief(event: StoredEvent) -> str:
             return f"unlearned volatile block {d['region']} after {d['quiet_checks']} quiet checks"
         case "ChangePending":
             return f"new text seen {d.get('seen', 1)} of {d.get('needed', '?')} times"
+        case "FiguresPublished" | "FiguresRestated" | "FiguresWithdrawn":
+            headline, detail = describe_fact(event.type, d)
+            return f"{headline}: {detail} (capture #{d['change_seq']})"
         case "NotificationSent" | "NotificationFailed":
             return f"seq {d['for_seq']} → {d['channel']} (attempt {d.get('attempt', 1)})"
         case _:
@@ -88,7 +98,7 @@ async def run(args: argparse.Namespace) -> int:
     sources = set(args.source)
     settings = settings_if_present(args)
     fold = _Fold()
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         async for event in store.iterate(types=types or None):
             if sources and event.stream not in sources:
                 continue
@@ -99,14 +109,18 @@ async def run(args: argparse.Namespace) -> int:
             elif getattr(args, "unfold", False) or not fold.take(event):
                 fold.flush()
                 print(line(event))
-    fold.flush()
+        fold.flush()
+        if not args.json:
+            # Not events: the pauses running now, beside the log (stderr keeps stdout a log).
+            for pause in await running_pauses(store, datetime.now(UTC)):
+                print(f"# {pause_line(pause)}", file=sys.stderr)
     return 0
 
 
 def line(event: StoredEvent) -> str:
     return (
         f"{event.seq:>7}  {event.recorded_at[:19]}Z  {event.stream:<28} "
-        f"{event.type:<18} {brief(event)}"
+        f"{event.type:<18} {for_terminal(brief(event), one_line=True)}"
     )
 
 
@@ -139,6 +153,14 @@ class _Fold:
                 f"{last.seq:>7}  {last.recorded_at[:19]}Z  {last.stream:<28} "
                 f"{'ChangeDetected':<18} ({len(self.run)} {kind} changes, not alerted, "
                 f"#{first.seq}–#{last.seq}; --unfold lists them) "
-                f"{last.data['diff'].get('summary', '')}"
+                + for_terminal(str(last.data["diff"].get("summary", "")), one_line=True)
             )
         self.run = []
+
+
+def pause_line(pause: HostPause) -> str:
+    """One line saying a host is in quiet, for `monitor log` and `monitor show`."""
+    return (
+        f"{pause.host} asked for quiet until {format_time(pause.until)[:19]}Z "
+        f"({pause.reason}); no request goes there before then"
+    )

@@ -34,13 +34,15 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from monitor.config.settings import (
     QUIET_CLASSES,
     ChannelSettings,
+    FigureRuleSettings,
+    FiguresSettings,
     MonitorSettings,
     RuleSettings,
     Settings,
@@ -49,6 +51,7 @@ from monitor.config.settings import (
 )
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.events import EVENT_TYPES
+from monitor.patterns import regex_problem
 
 __all__ = [
     "is_loopback",
@@ -109,7 +112,15 @@ RULE_KEYS = (
     "notify",
     "sources",
     "tags",
+    "when",
+    "where",
+    "column",
+    "rise_pct",
+    "fall_pct",
 )
+FIGURE_RULE_KEYS = ("when", "where", "column", "rise_pct", "fall_pct")
+FIGURE_WHENS = ("published", "restated", "from_zero", "to_zero", "rise_pct", "fall_pct")
+FIGURES_KEYS = ("key", "period", "values", "table", "member", "sheet")
 SOURCE_KEYS = (
     "id",
     "url",
@@ -137,6 +148,7 @@ SOURCE_KEYS = (
     "also_alert",
     "learn_volatile_after",
     "unlearn_volatile_after",
+    "figures",
 )
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "monitor": tuple(MONITOR_KEYS),
@@ -181,6 +193,10 @@ def load_config(
     except OSError as exc:
         raise ConfigError(
             [ConfigProblem(name, None, "file", f"cannot be read: {exc.strerror or exc}")]
+        ) from None
+    except ValueError:  # a NUL character: no file system has such a name
+        raise ConfigError(
+            [ConfigProblem(name.replace("\0", "\\0"), None, "file", "the path contains a NUL")]
         ) from None
     try:
         # utf-8-sig: files saved by Windows editors often start with a byte-order mark.
@@ -233,6 +249,14 @@ _UNIT_NAMES = {
     **dict.fromkeys(("w", "wk", "week", "weeks"), "w"),
 }
 _DURATION_PART = re.compile(r"\s*(\d+)\s*([A-Za-z]*)")
+# Ten years: far past any sensible setting, far inside what datetime and timers can add.
+MAX_DURATION = 3650 * 86400
+# Every duration in the config is at most a year: longer is a typo, and a schedule
+# that far out would overflow the scheduler's arithmetic only at run time.
+MAX_CONFIG_SECONDS = 366 * 86400
+MAX_SIZE = 1024**4  # 1 TiB: bounds a float-shaped size before int() sees infinity
+MAX_BODY = 1024**3  # max_bytes: a body is held in memory
+MAX_BROWSER_MEMORY = 256 * 1024**3
 
 
 def parse_duration(text: str) -> int:
@@ -266,6 +290,11 @@ def parse_duration(text: str) -> int:
             )
         last = order.index(unit)
         total += int(number) * _UNIT_SECONDS[unit]
+        if total > MAX_DURATION:
+            raise ValueError(
+                f"{text!r} is longer than {MAX_DURATION // 86400} days, the longest duration "
+                "the monitor accepts"
+            )
         pos = part.end()
     return total
 
@@ -285,7 +314,10 @@ def parse_size(text: str) -> int:
     factor = _SIZE_UNITS.get(found.group(2).lower()) if found else None
     if found is None or factor is None:
         raise ValueError(f"{text!r} is not a size; expected bytes or a size like '512KB' or '20MB'")
-    return int(float(found.group(1)) * factor)
+    size = float(found.group(1)) * factor  # inf for a number past float range, never an error
+    if size > MAX_SIZE:
+        raise ValueError(f"{text[:40]!r} is larger than 1 TiB, the largest size accepted")
+    return int(size)
 
 
 # --------------------------------------------------------------------------- cron
@@ -786,13 +818,17 @@ class _Table:
         if isinstance(value, bool) or not isinstance(value, int):
             self.problem(key, f"expected a whole number, got {_kind(value)} ({value!r})")
             return None
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"from {minimum} to {maximum}" if maximum is not None else f"{minimum} or more"
-            self.problem(key, f"must be {bound}, got {value}")
+        if value < minimum:
+            self.problem(key, f"must be {minimum} or more, got {value}")
+            return None
+        if maximum is not None and value > maximum:
+            self.problem(key, f"must be at most {maximum}, got {str(value)[:40]}")
             return None
         return value
 
-    def seconds(self, key: str, *, minimum: int = 1) -> int | None:
+    def seconds(
+        self, key: str, *, minimum: int = 1, maximum: int = MAX_CONFIG_SECONDS
+    ) -> int | None:
         if key not in self.data:
             return None
         value = self.data[key]
@@ -817,9 +853,12 @@ class _Table:
         if result < minimum:
             self.problem(key, f"must be at least {minimum}s, got {value!r}")
             return None
+        if result > maximum:
+            self.problem(key, f"must be at most {maximum // 86400} days, got {value!r}")
+            return None
         return result
 
-    def size(self, key: str) -> int | None:
+    def size(self, key: str, *, maximum: int) -> int | None:
         if key not in self.data:
             return None
         value = self.data[key]
@@ -843,6 +882,9 @@ class _Table:
         if result < 1:
             self.problem(key, f"must be at least 1 byte, got {value!r}")
             return None
+        if result > maximum:
+            self.problem(key, f"must be at most {_size_text(maximum)}, got {str(value)[:40]!r}")
+            return None
         return result
 
     def choice(self, key: str, options: tuple[str, ...]) -> str | None:
@@ -861,6 +903,13 @@ class _Table:
             self.problem(key, reason)
             return None
         return value
+
+
+def _size_text(size: int) -> str:
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size} bytes"
 
 
 def _table_header(table: str) -> str:
@@ -894,6 +943,70 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
+# Query parameters that carry credentials by name, compared lower-case with "-" as "_".
+_SECRET_PARAMETERS = frozenset(
+    [
+        "access_key",
+        "access_token",
+        "api_key",
+        "apikey",
+        "auth",
+        "auth_token",
+        "authorization",
+        "client_secret",
+        "code_verifier",
+        "credential",
+        "id_token",
+        "jwt",
+        "key",
+        "pass",
+        "passwd",
+        "password",
+        "private_token",
+        "pwd",
+        "refresh_token",
+        "secret",
+        "secret_key",
+        "session",
+        "session_id",
+        "sessionid",
+        "sid",
+        "sig",
+        "signature",
+        "token",
+        "x_amz_credential",
+        "x_amz_security_token",
+        "x_amz_signature",
+        "x_goog_credential",
+        "x_goog_signature",
+    ]
+)
+_SECRET_SUFFIXES = ("_token", "_secret", "_password", "_signature", "_apikey", "_api_key")
+
+
+def _query_secret_problem(raw: object, url: str) -> str | None:
+    """Why a source URL's query must not be used: it carries a credential.
+
+    The URL is stored in the hash-chained log (which cannot be edited afterwards)
+    and shown in the web view and alerts, so a token in it would be published for
+    good — the reason ``user:pw@`` URLs are refused. ``raw`` is the value as written,
+    before ``${VAR}`` was replaced.
+    """
+    advice = (
+        "which would be stored in the log for good and shown in the web view; send "
+        'credentials as a header instead, e.g. headers = { Authorization = "Bearer ${TOKEN}" }'
+    )
+    written = str(raw).replace("$${", "")
+    after_path = min((i for i in (written.find("?"), written.find("#")) if i >= 0), default=-1)
+    if after_path >= 0 and "${" in written[after_path:]:
+        return f"the URL's query takes a value from the environment, {advice}"
+    for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        folded = name.strip().lower().replace("-", "_")
+        if folded in _SECRET_PARAMETERS or folded.endswith(_SECRET_SUFFIXES):
+            return f"the URL's query parameter {name[:40]!r} looks like a credential, {advice}"
+    return None
+
+
 def _css_problem(selector: str) -> str | None:
     try:
         LexborHTMLParser("<p></p>").css(selector)
@@ -903,11 +1016,8 @@ def _css_problem(selector: str) -> str | None:
 
 
 def _regex_problem(pattern: str) -> str | None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return f"{pattern!r} is not a valid regular expression: {exc}"
-    return None
+    # User patterns run on RE2 (monitor.patterns): what it refuses is refused here.
+    return regex_problem(pattern)
 
 
 def _slug(text: str) -> str:
@@ -964,6 +1074,15 @@ class _Builder:
                 found.update(v for v in values if isinstance(v, str))
         return found
 
+    def figures_sources(self) -> set[str]:
+        """The ids of the ``[[source]]`` entries that have a ``[source.figures]`` table."""
+        entries = self.data.get("source")
+        return {
+            entry["id"]
+            for entry in (entries if isinstance(entries, list) else ())
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str) and "figures" in entry
+        }
+
     def single(self, name: str) -> _Table | None:
         value = self.data.get(name)
         if value is None:
@@ -984,13 +1103,13 @@ class _Builder:
             "database": table.text("database"),
             "user_agent": table.text("user_agent"),
             "default_interval": table.seconds("default_interval"),
-            "concurrency": table.whole("concurrency", minimum=1),
-            "per_host": table.whole("per_host", minimum=1),
+            "concurrency": table.whole("concurrency", minimum=1, maximum=1000),
+            "per_host": table.whole("per_host", minimum=1, maximum=100),
             "timeout": table.seconds("timeout"),
-            "max_bytes": table.size("max_bytes"),
+            "max_bytes": table.size("max_bytes", maximum=MAX_BODY),
             "jitter_percent": self.jitter(table),
             "confirm_every": table.seconds("confirm_every"),
-            "alert_after_failures": table.whole("alert_after_failures", minimum=1),
+            "alert_after_failures": table.whole("alert_after_failures", minimum=1, maximum=10_000),
             "allow_private": table.flag("allow_private"),
             "allow_networks": self.networks(table, "allow_networks"),
             "deny_networks": self.networks(table, "deny_networks"),
@@ -999,9 +1118,11 @@ class _Builder:
             "checkpoint_every": table.seconds("checkpoint_every"),
             "grace_period": table.seconds("grace_period", minimum=0),
             "base_url": table.http_url("base_url"),
-            "browser_pages": table.whole("browser_pages", minimum=1),
-            "browser_memory": table.size("browser_memory"),
-            "browser_restart_after": table.whole("browser_restart_after", minimum=1),
+            "browser_pages": table.whole("browser_pages", minimum=1, maximum=100),
+            "browser_memory": table.size("browser_memory", maximum=MAX_BROWSER_MEMORY),
+            "browser_restart_after": table.whole(
+                "browser_restart_after", minimum=1, maximum=1_000_000
+            ),
         }
         return MonitorSettings(**{k: v for k, v in values.items() if v is not None})
 
@@ -1163,6 +1284,9 @@ class _Builder:
             )
             source_id = None
         url = table.http_url("url", required=True)
+        if url is not None and (reason := _query_secret_problem(table.data["url"], url)):
+            table.problem("url", reason)
+            url = None
         select = table.text("select")
         if select is not None and (reason := _css_problem(select)):
             table.problem("select", reason)
@@ -1201,7 +1325,7 @@ class _Builder:
             "interval": interval,
             "format": fmt,
             "render": table.choice("render", RENDERS),
-            "confirm": table.whole("confirm", minimum=1),
+            "confirm": table.whole("confirm", minimum=1, maximum=100),
             "watch_links": table.flag("watch_links"),
             "screenshot": table.flag("screenshot"),
             "json_path": json_path,
@@ -1210,11 +1334,17 @@ class _Builder:
             "robots": table.flag("robots"),
             "headers": self.headers(table),
             "timeout": table.seconds("timeout"),
-            "max_bytes": table.size("max_bytes"),
+            "max_bytes": table.size("max_bytes", maximum=MAX_BODY),
+            "figures": self.figures(table),
             **self.noise(table),
         }
         if "interval" not in table.data and "cron" not in table.data:
             values["interval"] = monitor.default_interval
+        figures = values["figures"]
+        if figures is not None and csv_key is None and fmt in (None, "csv"):
+            # The report's rows, keyed as its figures are, make the change diff read
+            # "Hong Kong · Subpoena · 2011-06-30 · User Data Requests: 45".
+            values["csv_key"] = (*figures.key, figures.period)
         if source_id is None or url is None:
             return None
         return SourceSettings(
@@ -1280,13 +1410,16 @@ class _Builder:
             if reason := _regex_problem(pattern):
                 table.problem("regex", reason, item=index)
         terms = {key: table.texts(key) for key in ("all", "any", "none")}
-        if not any(table.data.get(key) for key in ("all", "any", "regex")):
+        figures = self.figure_rule(table)
+        if any(key in table.data for key in FIGURE_RULE_KEYS):
+            pass  # a rule over figures: figure_rule reported what is wrong with it
+        elif not any(table.data.get(key) for key in ("all", "any", "regex")):
             table.problem(
                 None,
                 "a rule needs at least one of all, any or regex to match on "
                 "(none alone only excludes)",
             )
-        near = table.whole("near", minimum=1)
+        near = table.whole("near", minimum=1, maximum=10_000)
         notify = table.texts("notify")
         if notify and reachable:
             for index, target in enumerate(notify):
@@ -1313,6 +1446,16 @@ class _Builder:
                     f"no [[source]] has the tag {tag!r}{_suggest(tag, source_tags)}",
                     item=index,
                 )
+        if figures is not None:
+            with_figures = self.figures_sources()
+            for index, source_id in enumerate(sources or ()):
+                if source_id in source_ids and source_id not in with_figures:
+                    table.problem(
+                        "sources",
+                        f"source {source_id!r} has no [source.figures] table, and a rule "
+                        "with when (or rise_pct, fall_pct) matches figures only",
+                        item=index,
+                    )
         values: dict[str, Any] = {
             **terms,
             "regex": regex,
@@ -1322,10 +1465,104 @@ class _Builder:
             "notify": notify,
             "sources": sources,
             "tags": tags,
+            "figures": figures,
         }
         if rule_id is None:
             return None
         return RuleSettings(id=rule_id, **{k: v for k, v in values.items() if v is not None})
+
+    @staticmethod
+    def figures(table: _Table) -> FiguresSettings | None:
+        """``[source.figures]``: the columns that name a row, its period, and its figures."""
+        raw = table.data.get("figures")
+        if raw is None:
+            return None
+        if not isinstance(raw, dict):
+            table.problem(
+                "figures",
+                'expected a table like [source.figures] with key = ["Country"] and '
+                f'period = "Period", got {_kind(raw)}',
+            )
+            return None
+        sub = _Table(table.sink, raw, (*table.path, "figures"), f"{table.label}.figures")
+        for name in raw:
+            if name not in FIGURES_KEYS:
+                sub.problem(
+                    name, f"unknown key {name!r} in [source.figures]{_suggest(name, FIGURES_KEYS)}"
+                )
+        key = sub.texts("key")
+        if "key" not in raw:
+            sub.problem("key", 'is required; name the columns of a row, like key = ["Country"]')
+        period = sub.text("period", required=True)
+        values = sub.texts("values") or ()
+        selector = sub.text("table")
+        if selector is not None and (reason := _css_problem(selector)):
+            sub.problem("table", reason)
+            selector = None
+        if key is not None and period is not None:
+            overlap = [name for name in values if name in key or name == period]
+            if overlap:
+                sub.problem("values", f"{overlap[0]!r} is already the key or the period")
+        if key is None or period is None:
+            return None
+        return FiguresSettings(
+            key=key,
+            period=period,
+            values=values,
+            table=selector,
+            member=sub.text("member"),
+            sheet=sub.text("sheet"),
+        )
+
+    @staticmethod
+    def figure_rule(table: _Table) -> FigureRuleSettings | None:
+        """The figures part of a ``[[rule]]`` (``when``, ``where``, ``column``, ``rise_pct``…)."""
+        if not any(key in table.data for key in FIGURE_RULE_KEYS):
+            return None
+        for key in ("all", "any", "none", "regex", "near", "on"):
+            if key in table.data:
+                table.problem(
+                    key,
+                    "a rule over figures (when, rise_pct, fall_pct) does not match text; "
+                    "write a separate rule for the text",
+                )
+        when = table.choice("when", FIGURE_WHENS)
+        pct = None
+        for name in ("rise_pct", "fall_pct"):
+            if name in table.data:
+                if when is not None and when != name:
+                    table.problem(name, f'cannot be combined with when = "{when}"')
+                when = name
+                pct = table.whole(name, minimum=1)
+        if when in ("rise_pct", "fall_pct") and pct is None and "when" in table.data:
+            table.problem("when", f'write {when} = N (a percentage) instead of when = "{when}"')
+            return None
+        if when is None:
+            if "when" not in table.data:
+                table.problem(
+                    "when",
+                    'a rule over figures needs when = "published", "restated", '
+                    '"from_zero" or "to_zero", or rise_pct = N / fall_pct = N',
+                )
+            return None
+        where: list[tuple[str, str]] = []
+        raw = table.data.get("where")
+        if raw is not None:
+            if not isinstance(raw, dict) or not all(
+                isinstance(v, str) and v.strip() for v in raw.values()
+            ):
+                table.problem(
+                    "where",
+                    'expected a table of column = value, like where = { Country = "Hong Kong" }',
+                )
+                return None
+            where = [(str(k), str(v)) for k, v in raw.items()]
+        return FigureRuleSettings(
+            when=when,  # type: ignore[arg-type]  # one of FIGURE_WHENS, checked above
+            where=tuple(where),
+            column=table.text("column"),
+            pct=pct,
+        )
 
 
 def parse_listen(text: str) -> tuple[str, int]:

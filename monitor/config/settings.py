@@ -61,6 +61,19 @@ class ChannelSettings:
     events: tuple[str, ...] = ("ChangeDetected", "ContentSuspect", "FetchFailed", "SourceRecovered")
 
 
+FigureWhen = Literal["published", "restated", "from_zero", "to_zero", "rise_pct", "fall_pct"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FigureRuleSettings:
+    """The figures part of a ``[[rule]]``: which series, and what about them matters."""
+
+    when: FigureWhen
+    where: tuple[tuple[str, str], ...] = ()  # column = value, all must hold
+    column: str | None = None  # one value column; None: every value column
+    pct: int | None = None  # for rise_pct / fall_pct
+
+
 @dataclass(frozen=True, kw_only=True)
 class RuleSettings:
     """One ``[[rule]]``: says why a change matters."""
@@ -76,6 +89,40 @@ class RuleSettings:
     notify: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    figures: FigureRuleSettings | None = None  # set: a rule over figures, not over text
+
+
+@dataclass(frozen=True, kw_only=True)
+class FiguresSettings:
+    """A source's ``[source.figures]``: how to read the report's table as series."""
+
+    key: tuple[str, ...]  # columns naming a row ("Country", "Request type")
+    period: str  # the column naming the reporting period
+    values: tuple[str, ...] = ()  # the figure columns; () = every other column
+    table: str | None = None  # CSS selector of the <table> in an HTML page
+    member: str | None = None  # the file inside a ZIP body
+    sheet: str | None = None  # the worksheet of an XLSX workbook (default: the first)
+
+    def public_dict(self) -> dict[str, Any]:
+        return {
+            "key": list(self.key),
+            "period": self.period,
+            "values": list(self.values),
+            "table": self.table,
+            "member": self.member,
+            "sheet": self.sheet,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FiguresSettings:
+        return cls(
+            key=tuple(data.get("key") or ()),
+            period=str(data.get("period") or ""),
+            values=tuple(data.get("values") or ()),
+            table=data.get("table"),
+            member=data.get("member"),
+            sheet=data.get("sheet"),
+        )
 
 
 _RECORDED_WHEN_SET = frozenset(
@@ -110,6 +157,7 @@ class SourceSettings:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # values may be secrets
     timeout: int | None = None
     max_bytes: int | None = None
+    figures: FiguresSettings | None = None
     # Detection of noise (monitor.noise): remove well-known consent banners; which quiet
     # classes of change still alert; how many consecutive changes confined to one block
     # make it learned as volatile (0: never learn), and how many quiet checks unlearn it.
@@ -126,6 +174,11 @@ class SourceSettings:
             if f.name in _RECORDED_WHEN_SET and value == f.default:
                 # Settings added later are recorded only when set, so that upgrading
                 # records no SourceUpdated for sources that do not use them.
+                continue
+            if f.name == "figures":
+                # Absent unless set, so sources without figures keep their recorded settings.
+                if value is not None:
+                    out[f.name] = value.public_dict()
                 continue
             if f.name == "headers":
                 value = sorted(name for name, _ in value)

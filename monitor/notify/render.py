@@ -11,7 +11,8 @@ Routing rules:
 
 * alertable types: ``ChangeDetected``, ``ContentSuspect``, ``FetchFailed`` (only
   the failure whose ``consecutive_failures`` equals ``alert_after_failures``: one
-  alert per outage, not one per failed check) and ``SourceRecovered`` (only when
+  alert per outage, not one per failed check; never a ``deferred`` one, which sent
+  nothing because the host asked for quiet) and ``SourceRecovered`` (only when
   the outage had reached that threshold, so a blip that was never alerted is
   never "resolved" either);
 * a change recorded ``silent`` (a quiet class — ``volatile``, ``dated``, ``chrome`` —
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from monitor.config.settings import SEVERITY_ORDER, ChannelSettings, RuleSettings
-from monitor.events import StoredEvent
+from monitor.events import FETCH_DEFERRED, StoredEvent
 
 __all__ = [
     "ALERT_TYPES",
@@ -111,6 +112,8 @@ def alert_severity(event_type: str, data: Mapping[str, Any], *, alert_after: int
     if event_type == "ContentSuspect":
         return "medium"
     if event_type == "FetchFailed":
+        if data.get("error") == FETCH_DEFERRED:
+            return None  # the host asked for quiet; nothing is wrong with the page
         return "low" if int(data.get("consecutive_failures", 1)) == alert_after else None
     if event_type == "SourceRecovered":
         return "low" if int(data.get("failures", 0)) >= alert_after else None
@@ -262,6 +265,14 @@ def _rule_lines(rules: Sequence[Mapping[str, Any]], fmt: Format) -> list[str]:
 # --------------------------------------------------------------------------- alerts
 
 
+def rule_headline(data: Mapping[str, Any]) -> str | None:
+    """A change's summary when a rule matched (it then leads with what the rule saw)."""
+    if not data.get("rules") or data.get("classification") == "reverted":
+        return None
+    summary = str((data.get("diff") or {}).get("summary") or "")
+    return summary or None
+
+
 def alert_title(event: StoredEvent, source: SourceInfo, severity: str) -> str:
     """The subject line: severity, source and what happened, in one line."""
     data = event.data
@@ -272,6 +283,9 @@ def alert_title(event: StoredEvent, source: SourceInfo, severity: str) -> str:
         else:
             rules = list(dict.fromkeys(str(r.get("rule_id", "")) for r in data.get("rules") or ()))
             what = f"{name} changed" + (f" ({', '.join(rules)})" if rules else "")
+            headline = rule_headline(data)
+            if headline:
+                what += f": {headline}"
     elif event.type == "ContentSuspect":
         what = f"{name} looks wrong ({data.get('reason', 'suspect')})"
     elif event.type == "FetchFailed":
@@ -303,6 +317,9 @@ def render_alert(
     if capture.get("final_url"):
         page_url = str(capture["final_url"])
     lines = [f"**{_esc(source.name, fmt)}**" if fmt == "markdown" else source.name]
+    headline = rule_headline(data) if event.type == "ChangeDetected" else None
+    if headline:
+        lines.insert(0, _esc(headline, fmt))  # what the rule saw, before anything else
     if capture.get("title") and capture["title"] != source.title:
         lines.append(_esc(_clip(str(capture["title"]), 200), fmt))
     if page_url:

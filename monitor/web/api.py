@@ -20,6 +20,7 @@ from aiohttp import web
 from monitor.errors import BlobMissingError
 from monitor.events import format_time, parse_time, upcast
 from monitor.web.context import context_of, path_part
+from monitor.web.figures import add_figures_routes
 from monitor.web.model import ChangeRecord, Filters, GoodCapture, ReadModel, SourceView
 from monitor.web.openapi import openapi_document
 
@@ -35,6 +36,7 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_get("/api/events", events)
     app.router.add_get("/api/changes", changes)
     app.router.add_get("/api/changes/{seq}", change)
+    add_figures_routes(app)
 
 
 def _json(value: Mapping[str, Any]) -> web.Response:

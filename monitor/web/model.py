@@ -31,7 +31,8 @@ from typing import Any
 
 from monitor.config.settings import QUIET_CLASSES, SEVERITY_ORDER
 from monitor.core.projections import SourceState, apply
-from monitor.events import StoredEvent, upcast
+from monitor.events import FIGURES_EVENTS, StoredEvent, upcast
+from monitor.figures.history import describe_fact
 
 log = logging.getLogger(__name__)
 
@@ -291,6 +292,9 @@ class ReadModel:
 
     def _count_check(self, event: StoredEvent, data: Mapping[str, Any], view: SourceView) -> None:
         outcome = CHECK_OUTCOMES.get(event.type)
+        deferred = event.type == "FetchFailed" and data.get("error") == "deferred"
+        if deferred:
+            outcome = "deferred"  # the host asked for quiet: not asked, not a failed fetch
         if event.type == "ChangeDetected":
             kind = data.get("classification")
             outcome = (
@@ -301,7 +305,7 @@ class ReadModel:
         if outcome is None:
             return
         self.counters.checks[outcome] += 1
-        if event.type == "FetchFailed":
+        if event.type == "FetchFailed" and not deferred:
             self.counters.fetch_failures[str(data.get("error") or "unknown")] += 1
         capture = data.get("capture")
         when = data.get("fetched_at")
@@ -542,6 +546,9 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
     elif kind == "ContentSuspect":
         headline = f"Suspect capture: {data.get('reason', '')}"
         detail = str(data.get("detail") or "")
+    elif kind == "FetchFailed" and data.get("error") == "deferred":
+        headline = "Deferred: the host asked for quiet"
+        detail = str(data.get("message", ""))
     elif kind == "FetchFailed":
         status = data.get("status")
         headline = f"Fetch failed: {data.get('error', '')}" + (
@@ -559,6 +566,9 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
     elif kind == "SourceRecovered":
         headline = "Recovered"
         detail = f"after {data.get('failures', 0)} failures since {data.get('failing_since', '')}"
+    elif kind in FIGURES_EVENTS:
+        headline, detail = describe_fact(kind, dict(data))
+        change_seq = int(data["change_seq"])
     return TimelineEntry(
         seq=event.seq,
         type=kind,
