@@ -5,8 +5,9 @@ it, a small predicate on the matched element. The extractor's walker
 (``monitor.extract.html``) applies them, and so can any other pass over a Lexbor
 tree (a fast "same text?" check must drop exactly what the extractor drops):
 ``strip_invisible`` is the one function that removes what is never text, and
-``NEVER_TEXT_TAGS`` (+ ``noscript`` on a page with a script) the elements whose
-subtree the walker skips.
+``NEVER_TEXT_TAGS`` (+ ``noscript`` when ``has_script``, asked after
+``strip_invisible`` as the extractor does) the elements whose subtree the walker
+skips; ``select`` is applied after both.
 
 Never text — hidden from every reader:
 
