@@ -47,6 +47,11 @@ class MonitorSettings:
     browser_pages: int = 2  # pages rendered at once by the shared Chromium
     browser_memory: int = 1024 * 1024 * 1024  # restart Chromium above this (bytes, PSS)
     browser_restart_after: int = 500  # ... or after this many pages
+    # Where the key and checkpoint journals live; None: beside the SQLite database, else
+    # beside the configuration file (see monitor.audit.home). Never the working directory.
+    data_dir: str | None = None
+    ca_file: str | None = None  # PEM CAs trusted besides the system's (private PKI, tests)
+    gone_after: int = 3  # consecutive 404/410 (or redirects away) before a page is gone
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +63,14 @@ class ChannelSettings:
     tags: tuple[str, ...] = ()
     digest: str | None = None  # "daily@08:00" | "weekly@mon 08:00"
     min_severity: Severity = "info"
-    events: tuple[str, ...] = ("ChangeDetected", "ContentSuspect", "FetchFailed", "SourceRecovered")
+    events: tuple[str, ...] = (
+        "ChangeDetected",
+        "ContentSuspect",
+        "FetchFailed",
+        "SourceRecovered",
+        "StoryDetected",
+        "SourceGone",
+    )
 
 
 FigureWhen = Literal["published", "restated", "from_zero", "to_zero", "rise_pct", "fall_pct"]
@@ -125,9 +137,6 @@ class FiguresSettings:
         )
 
 
-_RECORDED_WHEN_SET = frozenset(
-    {"remove_consent", "also_alert", "learn_volatile_after", "unlearn_volatile_after"}
-)
 QUIET_CLASSES = ("chrome", "dated", "volatile")
 
 
@@ -148,7 +157,7 @@ class SourceSettings:
     format: Format | None = None  # None: chosen by media type
     render: Render = "http"
     confirm: int = 1
-    watch_links: bool = False
+    watch_links: bool | Literal["documents"] = False  # "documents": only links to documents
     screenshot: bool = False
     json_path: str | None = None
     csv_key: tuple[str, ...] = ()
@@ -158,6 +167,7 @@ class SourceSettings:
     timeout: int | None = None
     max_bytes: int | None = None
     figures: FiguresSettings | None = None
+    gone_after: int | None = None  # None: [monitor] gone_after
     # Detection of noise (monitor.noise): remove well-known consent banners; which quiet
     # classes of change still alert; how many consecutive changes confined to one block
     # make it learned as volatile (0: never learn), and how many quiet checks unlearn it.
@@ -171,9 +181,9 @@ class SourceSettings:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in _RECORDED_WHEN_SET and value == f.default:
-                # Settings added later are recorded only when set, so that upgrading
-                # records no SourceUpdated for sources that do not use them.
+            if f.name in _OMITTED_WHEN_DEFAULT and value == f.default:
+                # Keys added after the first release: absent while unset, so upgrading
+                # records no SourceUpdated for every source.
                 continue
             if f.name == "figures":
                 # Absent unless set, so sources without figures keep their recorded settings.
@@ -188,6 +198,31 @@ class SourceSettings:
         return out
 
 
+_OMITTED_WHEN_DEFAULT = frozenset(
+    {"gone_after", "remove_consent", "also_alert", "learn_volatile_after", "unlearn_volatile_after"}
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserSettings:
+    """One ``[[user]]``: a named person who may use the web view with their own token.
+
+    ``analyst`` may review and annotate changes; ``viewer`` may only read.
+    """
+
+    name: str
+    token: str = field(repr=False)  # secret, read from the variable ``token_env`` names
+    role: Literal["analyst", "viewer"] = "viewer"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoriesSettings:
+    """The ``[stories]`` table: when changes at several companies make one story."""
+
+    min_companies: int = 2
+    window: int = 14 * 24 * 3600
+
+
 @dataclass(frozen=True, kw_only=True)
 class WebSettings:
     """The ``[web]`` table."""
@@ -198,15 +233,46 @@ class WebSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TimestampAuthority:
+    """One RFC 3161 time-stamping authority of ``[audit] timestamp_authorities``."""
+
+    url: str
+    certificates: str  # PEM file: the TSA's certificate chain (its signing cert first)
+    name: str = ""  # shown in reports; defaults to the URL's host
+
+    @property
+    def label(self) -> str:
+        return self.name or (urlsplit(self.url).hostname or self.url)
+
+
+WAYBACK_ENDPOINT = "https://web.archive.org/save"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditSettings:
+    """The ``[audit]`` table: third parties who vouch for the log (all opt-in)."""
+
+    timestamp_authorities: tuple[TimestampAuthority, ...] = ()
+    wayback: bool = False
+    wayback_endpoint: str = WAYBACK_ENDPOINT
+    wayback_per_minute: int = 4  # Save Page Now allows few captures a minute per user
+    # "accesskey:secret" of an archive.org account (SPN2 API); a secret, never logged.
+    wayback_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything ``sources.toml`` says, validated."""
 
     path: str
     monitor: MonitorSettings = MonitorSettings()
     web: WebSettings = WebSettings()
+    audit: AuditSettings = AuditSettings()
     channels: tuple[ChannelSettings, ...] = ()
     rules: tuple[RuleSettings, ...] = ()
     sources: tuple[SourceSettings, ...] = ()
+    users: tuple[UserSettings, ...] = ()
+    stories: StoriesSettings = StoriesSettings()
 
     def source(self, source_id: str) -> SourceSettings | None:
         return next((s for s in self.sources if s.id == source_id), None)
@@ -220,4 +286,7 @@ class Settings:
         values += [v for s in self.sources for _, v in s.headers]
         if self.web.token:
             values.append(self.web.token)
+        if self.audit.wayback_key:
+            values.append(self.audit.wayback_key)
+        values += [u.token for u in self.users]
         return tuple(v for v in values if v)

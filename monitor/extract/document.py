@@ -32,6 +32,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from monitor.config.settings import Format, SourceSettings
+from monitor.desk.links import keep_document_links
 from monitor.extract.blocks import (
     HEADING_LEVELS,
     Block,
@@ -213,7 +214,7 @@ def _html_draft(markup: str | bytes, source: SourceSettings, chrome: bool = Fals
         page_url=source.url,
         select=source.select,
         remove=source.remove,
-        watch_links=source.watch_links,
+        watch_links=bool(source.watch_links),
         consent=source.remove_consent,
         chrome=chrome,
     )
@@ -255,7 +256,7 @@ def _draft(
             return _html_draft(text, source)
         return _Draft("csv", extract_csv(text, source.csv_key).pieces)
     if fmt == "markdown":
-        inliner = LinkInliner(watch_links=source.watch_links, base=source.url)
+        inliner = LinkInliner(watch_links=bool(source.watch_links), base=source.url)
         return _Draft("markdown", read_markdown(text, inliner), links=inliner.links)
     lines = [normalize_text(line) for line in text.splitlines()]
     return _Draft("text", [("line", line) for line in lines if line])
@@ -271,11 +272,14 @@ def extract(
     """
     draft = _draft(body, content_type, source, chrome)
     raw_text_chars = sum(len(text) for _, text in draft.pieces)
+    pieces = draft.pieces
+    if source.watch_links == "documents":
+        pieces = keep_document_links(pieces)  # one piece for one piece: chrome indices hold
     chrome_lines: tuple[tuple[int, int], ...] = ()
     if draft.chrome:
-        pieces, chrome_lines = _ignore_with_chrome(draft.pieces, draft.chrome, source.ignore)
+        pieces, chrome_lines = _ignore_with_chrome(pieces, draft.chrome, source.ignore)
     else:
-        pieces = apply_ignore(draft.pieces, source.ignore)
+        pieces = apply_ignore(pieces, source.ignore)
     blocks = with_paths(pieces)
     title = draft.title
     if title is None:

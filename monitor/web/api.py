@@ -20,6 +20,7 @@ from aiohttp import web
 from monitor.errors import BlobMissingError
 from monitor.events import format_time, parse_time, upcast
 from monitor.web.context import context_of, path_part
+from monitor.web.desk import review_json
 from monitor.web.figures import add_figures_routes
 from monitor.web.model import ChangeRecord, Filters, GoodCapture, ReadModel, SourceView
 from monitor.web.openapi import openapi_document
@@ -268,6 +269,7 @@ async def change(request: web.Request) -> web.Response:
     body["diff"] = data.get("diff") or {}
     body["matched_rules"] = list(data.get("rules") or [])
     body["previous_seen_until"] = str(data.get("previous_seen_until") or "")
+    body["reviews"] = [review_json(r) for r in model.triage.history.get(record.seq, [])]
     body["notifications"] = [
         {
             "seq": n.seq,
