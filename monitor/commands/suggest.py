@@ -105,5 +105,5 @@ async def run(args: argparse.Namespace) -> int:
     else:
         url, bodies = await _stored(settings, args)
         known_id = args.target
-    print(suggest(url, bodies, source_id=known_id).toml(), end="")
+    print(suggest(url, bodies, source_id=known_id, fresh=known_id is None).toml(), end="")
     return 0

@@ -36,6 +36,7 @@ from monitor.noise.visibility import (
     strip_invisible,
 )
 from monitor.noise.volatile import changed_lines, mask_volatile
+from monitor.patterns import compile_user_regex
 
 _CONTAINERS = frozenset({"div", "section", "article", "main", "form", "center", "td"})
 _NAMED_TAGS = frozenset({"main", "article", "nav", "aside", "header", "footer", "form"})
@@ -98,7 +99,7 @@ class Suggestion:
                 how = (
                     "volatile: recorded quietly, never alerted"
                     if span.volatile
-                    else ("ignored by the pattern above" if span.ignore else "would alert")
+                    else ("ignored by the pattern above" if span.ignore else "a change: alerts")
                 )
                 lines.append(f"#   {span.before[:70]!r} → {span.after[:70]!r} ({how})")
         elif self.compared > 1:
@@ -203,11 +204,20 @@ def _ignore_for(before: str, after: str) -> str | None:
     prefix = prefix[: prefix.rfind(" ") + 1] if " " in prefix else prefix
     if len(prefix.strip()) < _MIN_PREFIX:
         return None
-    return "^" + re.escape(prefix) + ".*$"
+    pattern = "^" + re.escape(prefix).replace("\\ ", " ") + ".*$"
+    try:
+        compile_user_regex(pattern)  # the engine ``ignore`` runs on
+    except ValueError:
+        return None
+    return pattern
 
 
-def spans_between(texts: Sequence[str]) -> tuple[Span, ...]:
-    """The changed lines between consecutive texts (each pair once), paired in order."""
+def spans_between(texts: Sequence[str], *, fresh: bool = True) -> tuple[Span, ...]:
+    """The changed lines between consecutive texts (each pair once), paired in order.
+
+    ``fresh``: the texts were fetched seconds apart, so what changed is noise and gets
+    an ``ignore`` pattern; stored captures span weeks, and real changes with them.
+    """
     seen: set[tuple[str, str]] = set()
     spans: list[Span] = []
     for old, new in pairwise(texts):
@@ -218,7 +228,12 @@ def spans_between(texts: Sequence[str]) -> tuple[Span, ...]:
             seen.add((before, after))
             volatile = mask_volatile(before) == mask_volatile(after)
             spans.append(
-                Span(before, after, volatile, None if volatile else _ignore_for(before, after))
+                Span(
+                    before,
+                    after,
+                    volatile,
+                    None if volatile or not fresh else _ignore_for(before, after),
+                )
             )
     return tuple(spans)
 
@@ -228,8 +243,14 @@ def _block_texts(body: bytes, source: SourceSettings) -> str:
     return "\n".join(b.text for b in extract(body, content_type="text/html", source=source).blocks)
 
 
-def suggest(url: str, bodies: Sequence[bytes], *, source_id: str | None = None) -> Suggestion:
-    """A ``[[source]]`` for ``url`` from raw HTML ``bodies`` of it (oldest first)."""
+def suggest(
+    url: str, bodies: Sequence[bytes], *, source_id: str | None = None, fresh: bool = True
+) -> Suggestion:
+    """A ``[[source]]`` for ``url`` from raw HTML ``bodies`` of it (oldest first).
+
+    ``fresh``: fetched just now, seconds apart (else stored captures of a source, which
+    may hold real changes: no ``ignore`` is suggested from them).
+    """
     if not bodies:
         raise ValueError("suggest needs at least one capture")
     base = SourceSettings(id=source_id or source_id_for(url), url=url)
@@ -280,7 +301,7 @@ def suggest(url: str, bodies: Sequence[bytes], *, source_id: str | None = None) 
         select=select,
         select_share=share,
         remove=remove,
-        spans=spans_between(texts),
+        spans=spans_between(texts, fresh=fresh),
         captures=len(bodies),
         notes=tuple(notes),
         compared=len(texts),
