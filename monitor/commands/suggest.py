@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from urllib.parse import urlsplit
 
 from monitor.check.fetch import Fetcher
 from monitor.clock import utc_now
@@ -93,14 +94,18 @@ async def _stored(settings: Settings | None, args: argparse.Namespace) -> tuple[
 async def run(args: argparse.Namespace) -> int:
     if not 1 <= args.times <= 10:
         raise UsageError("--times must be between 1 and 10")
-    if args.wait < 0:
-        raise UsageError("--wait must not be negative")
+    if not 0 <= args.wait <= 3600:  # also refuses nan and inf
+        raise UsageError("--wait must be between 0 and 3600 seconds")
     if not _is_url(args.target) and ("/" in args.target or args.target.startswith("www.")):
         raise UsageError(f"{args.target!r} is not a full address: write https://{args.target}")
     settings = settings_if_present(args)
     known_id = None
     if _is_url(args.target):
         url = args.target
+        try:
+            urlsplit(url).port  # noqa: B018 - raises on a malformed host or port
+        except ValueError as exc:
+            raise UsageError(f"{url!r} is not a valid URL: {exc}") from exc
         bodies = await _fetch(settings, url, args.times, args.wait)
     else:
         url, bodies = await _stored(settings, args)
