@@ -69,7 +69,7 @@ async def _fetch(settings: Settings | None, url: str, times: int, wait: float) -
 
 
 async def _stored(settings: Settings | None, args: argparse.Namespace) -> tuple[str, list[bytes]]:
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         events = await store.read(stream=args.target)
         if not events:
             raise UsageError(

@@ -33,6 +33,7 @@ from tests.test_verify import EVENTS, build_log
 from tests.web.test_live import clean_env
 
 READERS = [
+    ["suggest", "meta"],
     ["figures", "meta"],
     ["log"],
     ["replay"],
@@ -85,7 +86,7 @@ def test_read_only_commands_write_nothing_to_the_log(
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = digest(workdir / "monitor.db")
     # This log holds no page captures or figures: show, diff and figures answer 2.
-    assert main(argv) == (2 if argv[0] in ("show", "diff", "figures") else 0)
+    assert main(argv) == (2 if argv[0] in ("show", "diff", "figures", "suggest") else 0)
     assert digest(workdir / "monitor.db") == before
     wal = workdir / "monitor.db-wal"
     assert not wal.exists() or wal.stat().st_size == 0
