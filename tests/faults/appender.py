@@ -47,7 +47,12 @@ async def run_checks(store: EventStore, urls: list[str]) -> None:
     from monitor.check.pipeline import CheckRunner
     from monitor.config.settings import Settings, SourceSettings
 
-    sources = tuple(SourceSettings(id=f"page-{n}", url=url) for n, url in enumerate(urls))
+    # The pages change on every fetch: learning would (rightly) add a VolatilityLearned
+    # after three checks; these tests count one change event per check.
+    sources = tuple(
+        SourceSettings(id=f"page-{n}", url=url, learn_volatile_after=0)
+        for n, url in enumerate(urls)
+    )
     settings = Settings(path="child.toml", sources=sources)
     async with Fetcher(settings.monitor) as fetcher:
         runner = CheckRunner(store=store, fetcher=fetcher, settings=settings)
