@@ -536,6 +536,9 @@ PATHS.update(
                     "201": _answer("Recorded; the change's reviews.", "ReviewResult"),
                     **_ERRORS,
                     "403": _answer("Not an analyst, or not a bearer token.", "Error"),
+                    "405": {
+                        "description": "Writes are off: no [[user]] of role analyst is configured."
+                    },
                 },
             }
         },

@@ -47,8 +47,6 @@ async def run_checks(store: EventStore, urls: list[str]) -> None:
     from monitor.check.pipeline import CheckRunner
     from monitor.config.settings import Settings, SourceSettings
 
-    # The pages change on every fetch: learning would (rightly) add a VolatilityLearned
-    # after three checks; these tests count one change event per check.
     sources = tuple(
         SourceSettings(id=f"page-{n}", url=url, learn_volatile_after=0)
         for n, url in enumerate(urls)

@@ -101,9 +101,9 @@ class World:
         self.runner = CheckRunner(store=store, fetcher=self.fetcher, settings=settings)
         self.limit = asyncio.Semaphore(settings.monitor.concurrency)
         self.healthy_server = healthy
-        # Their one paragraph changes on every round: with learning on, the monitor would
-        # rightly learn it as volatile after three rounds; these pages stand for real edits.
         self.healthy = [
+            # These pages change the same sentence on every check on purpose, which the
+            # learner would rightly take for a volatile block: it is off here.
             SourceSettings(
                 id=f"healthy-{n}",
                 url=healthy.set(f"/h{n}", self._page(n, 0)),
