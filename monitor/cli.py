@@ -10,7 +10,6 @@ every command.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -53,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import asyncio  # after parsing: `monitor --help` and usage errors need no event loop
+
     from monitor.logs import configure_logging
 
     handler = configure_logging(args.verbose)

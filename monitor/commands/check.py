@@ -7,19 +7,17 @@ Exit 0 when the pass ran, even if some fetches failed (those are recorded as
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import difflib
 import logging
+from typing import TYPE_CHECKING
 
-from monitor.browser import BrowserPool
 from monitor.commands.common import Subparsers, UsageError, database_url, load_settings
 from monitor.errors import MonitorError
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.pipeline import CheckReport, CheckRunner, render_mode
-from monitor.settings import Settings, SourceSettings
-from monitor.store import open_store
+
+if TYPE_CHECKING:
+    from monitor.netpolicy import NetworkPolicy
+    from monitor.pipeline import CheckReport
+    from monitor.settings import Settings, SourceSettings
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +49,8 @@ def select_sources(settings: Settings, ids: list[str]) -> list[SourceSettings]:
 
 
 def network_policy(settings: Settings) -> NetworkPolicy:
+    from monitor.netpolicy import NetworkPolicy
+
     m = settings.monitor
     return NetworkPolicy.from_strings(
         allow_private=m.allow_private, allow=m.allow_networks, deny=m.deny_networks
@@ -58,6 +58,16 @@ def network_policy(settings: Settings) -> NetworkPolicy:
 
 
 async def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `monitor --help` and the read-only commands must
+    # not pay for the HTTP client, the browser pool and the pipeline.
+    import asyncio
+    import contextlib
+
+    from monitor.browser import BrowserPool
+    from monitor.fetch import Fetcher
+    from monitor.pipeline import CheckReport, CheckRunner, render_mode
+    from monitor.store import open_store
+
     settings = load_settings(args)
     sources = select_sources(settings, list(args.ids))
     policy = network_policy(settings)

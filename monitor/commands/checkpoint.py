@@ -12,16 +12,7 @@ import argparse
 import json
 from datetime import UTC, datetime
 
-from monitor.checkpoint import (
-    Checkpointer,
-    configured_key_path,
-    journal_path,
-    load_or_create_key,
-    merkle_tree,
-    public_key_path,
-)
 from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
-from monitor.store import open_store
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -48,6 +39,16 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.checkpoint import (
+        Checkpointer,
+        configured_key_path,
+        journal_path,
+        load_or_create_key,
+        merkle_tree,
+        public_key_path,
+    )
+    from monitor.store import open_store
+
     settings = settings_if_present(args)
     key_path = configured_key_path(settings)
     signer = load_or_create_key(key_path)

@@ -8,12 +8,13 @@ import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.config import load_config, parse_duration
 from monitor.errors import MonitorError
 from monitor.logs import RedactingFilter, update_secrets
-from monitor.settings import Settings
+
+if TYPE_CHECKING:
+    from monitor.settings import Settings
 
 DEFAULT_DB = "sqlite:///monitor.db"
 
@@ -26,6 +27,8 @@ class UsageError(MonitorError):
 
 def load_settings(args: argparse.Namespace) -> Settings:
     """The validated config; raises ConfigError (exit 2) before anything is written."""
+    from monitor.config import load_config  # not at import time: `monitor --help` needs none
+
     settings = load_config(args.config, environ=os.environ)
     redact_everywhere(settings.secrets())
     return settings
@@ -62,6 +65,8 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     now = now or datetime.now(UTC)
     text = text.strip()
     if _RELATIVE.match(text):
+        from monitor.config import parse_duration
+
         try:
             return now - timedelta(seconds=parse_duration(text))
         except ValueError as exc:

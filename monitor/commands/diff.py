@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from monitor.commands.common import (
     Subparsers,
@@ -20,9 +21,11 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.commands.show import GOOD_CAPTURES
-from monitor.diff import BlockChange, TextDiff, diff_texts
-from monitor.events import StoredEvent, format_time
-from monitor.store import EventStore, open_store
+
+if TYPE_CHECKING:
+    from monitor.diff import BlockChange, TextDiff
+    from monitor.events import StoredEvent
+    from monitor.store import EventStore
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -87,6 +90,10 @@ def word_diff(diff: TextDiff) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.diff import diff_texts
+    from monitor.events import format_time
+    from monitor.store import open_store
+
     to = format_time(parse_when(args.to)) if args.to else None
     frm = format_time(parse_when(args.from_)) if args.from_ else None
     if to is not None and frm is not None and frm > to:

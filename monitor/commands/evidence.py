@@ -11,11 +11,8 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.checkpoint import configured_key_path, journal_path, load_or_create_key
 from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
 from monitor.commands.export import require_empty
-from monitor.evidence import EVIDENCE_TYPES, write_evidence
-from monitor.store import open_store
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -32,6 +29,10 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.checkpoint import configured_key_path, journal_path, load_or_create_key
+    from monitor.evidence import EVIDENCE_TYPES, write_evidence
+    from monitor.store import open_store
+
     target = Path(args.directory)
     require_empty(target)
     settings = settings_if_present(args)

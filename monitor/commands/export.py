@@ -12,7 +12,6 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.checkpoint import configured_key_path, journal_path, load_or_create_key
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -20,8 +19,6 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
-from monitor.export import export_bundle
-from monitor.store import open_store
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -45,6 +42,10 @@ def require_empty(target: Path) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.checkpoint import configured_key_path, journal_path, load_or_create_key
+    from monitor.export import export_bundle
+    from monitor.store import open_store
+
     target = Path(args.directory)
     require_empty(target)
     since = parse_when(args.since) if args.since else None

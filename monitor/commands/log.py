@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from monitor.commands.common import (
     Subparsers,
@@ -11,10 +12,11 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
-from monitor.events import EVENT_TYPES, StoredEvent, format_time
-from monitor.store import open_store
 
 from .common import UsageError
+
+if TYPE_CHECKING:
+    from monitor.events import StoredEvent
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -66,6 +68,9 @@ def brief(event: StoredEvent) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.events import EVENT_TYPES, format_time
+    from monitor.store import open_store
+
     types: set[str] = {t for item in args.type for t in item.split(",") if t}
     unknown = sorted(types - set(EVENT_TYPES))
     if unknown:

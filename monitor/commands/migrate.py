@@ -30,18 +30,18 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import aiosqlite
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.commands.common import Subparsers, UsageError
 from monitor.errors import StoreError, StoreUnavailableError
-from monitor.events import GENESIS_HASH, StoredEvent
-from monitor.store import describe_url, open_store, sqlite_path, url_scheme
-from monitor.store.base import EventStore
-from monitor.store.sqlite import SqliteEventStore
-from monitor.store.sqlite import translate_error as sqlite_error
-from monitor.verify import ChainVerifier, Finding
+
+if TYPE_CHECKING:  # imported where used, so that `monitor --help` does not load them
+    import aiosqlite
+
+    from monitor.events import StoredEvent
+    from monitor.store.base import EventStore
+    from monitor.store.sqlite import SqliteEventStore
+    from monitor.verify import ChainVerifier, Finding
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,10 @@ class SqliteRaw:
 
     @classmethod
     async def open(cls, store: SqliteEventStore) -> SqliteRaw:
+        import aiosqlite
+
+        from monitor.store.sqlite import translate_error as sqlite_error
+
         try:
             conn = await aiosqlite.connect(store.path, isolation_level=None)
             await conn.execute_fetchall("PRAGMA busy_timeout = 5000")
@@ -146,6 +150,8 @@ class SqliteRaw:
 
     @contextlib.contextmanager
     def _translating(self) -> Iterator[None]:
+        from monitor.store.sqlite import translate_error as sqlite_error
+
         try:
             yield
         except sqlite3.Error as exc:
@@ -157,7 +163,7 @@ class SqliteRaw:
 
     async def last(self) -> tuple[int, str]:
         rows = await self._rows("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-        return (int(rows[0][0]), str(rows[0][1])) if rows else (0, GENESIS_HASH)
+        return (int(rows[0][0]), str(rows[0][1])) if rows else (0, _genesis_hash())
 
     async def events(self, after: int, until: int) -> AsyncIterator[list[RawEvent]]:
         select = _COLUMNS.replace(" data,", " CAST(data AS BLOB),")
@@ -262,7 +268,7 @@ class PostgresRaw:
 
     async def last(self) -> tuple[int, str]:
         rows = await self._rows("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-        return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else (0, GENESIS_HASH)
+        return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else (0, _genesis_hash())
 
     async def events(self, after: int, until: int) -> AsyncIterator[list[RawEvent]]:
         while after < until:
@@ -354,7 +360,15 @@ def _check_continues(head: int, batch: Sequence[RawEvent]) -> None:
         )
 
 
+def _genesis_hash() -> str:
+    from monitor.events import GENESIS_HASH
+
+    return GENESIS_HASH
+
+
 async def raw_log(store: EventStore) -> RawLog:
+    from monitor.store.sqlite import SqliteEventStore
+
     if isinstance(store, SqliteEventStore):
         return await SqliteRaw.open(store)
     return PostgresRaw(store)
@@ -383,6 +397,8 @@ class ChainSummary:
 
 async def recompute_chain(store: EventStore, until: int) -> ChainSummary:
     """Every hash and link recomputed from the stored rows up to ``until``."""
+    from monitor.verify import ChainVerifier
+
     verifier = ChainVerifier()
     findings: list[Finding] = []
     last_seq = 0
@@ -420,6 +436,8 @@ async def _step_over(
 
 
 def _check_urls(source: str, target: str) -> None:
+    from monitor.store import url_scheme
+
     for name, url in (("--from", source), ("--to", target)):
         try:
             scheme = url_scheme(url)
@@ -432,12 +450,16 @@ def _check_urls(source: str, target: str) -> None:
 
 
 def _same_database(source: str, target: str) -> bool:
+    from monitor.store import sqlite_path, url_scheme
+
     if url_scheme(source) == url_scheme(target) == "sqlite":
         return os.path.abspath(sqlite_path(source)) == os.path.abspath(sqlite_path(target))
     return source == target
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.store import describe_url, open_store
+
     _check_urls(args.source, args.target)
     async with (
         open_store(args.source, create=False) as source,

@@ -17,8 +17,6 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
-from monitor.replay import replay_log, result_data, state_table
-from monitor.store import open_store
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -37,6 +35,9 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.replay import replay_log, result_data, state_table
+    from monitor.store import open_store
+
     if args.seq is not None and args.seq < 0:
         raise UsageError(f"--seq must not be negative, not {args.seq}")
     until_time = parse_when(args.until) if args.until else None

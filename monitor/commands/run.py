@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from monitor.commands.common import Subparsers, database_url, load_settings
-from monitor.daemon import Daemon
 from monitor.logs import RedactingFilter, update_secrets
-from monitor.settings import Settings
+
+if TYPE_CHECKING:
+    from monitor.settings import Settings
 
 # Libraries that log every job run or request at INFO.
 CHATTY_LOGGERS = ("apscheduler", "aiohttp.access")
@@ -57,6 +59,8 @@ def _configure_levels(verbose: int) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.daemon import Daemon  # the scheduler, fetcher, notifier: only for the daemon
+
     settings = load_settings(args)
     web = None
     if args.web:

@@ -8,14 +8,9 @@ SQLite file from another process — new events show on the next request.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 import sys
 
 from monitor.commands.common import Subparsers, database_url, settings_if_present
-from monitor.settings import Settings
-from monitor.store import describe_url, open_store
-from monitor.web import parse_listen, serve
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -35,6 +30,13 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from monitor.settings import Settings
+    from monitor.store import describe_url, open_store
+    from monitor.web import parse_listen, serve  # the web app: only for this command
+
     settings = settings_if_present(args) or Settings(path=str(args.config))
     host, port = parse_listen(args.web or settings.web.listen)
     url = database_url(args, settings)

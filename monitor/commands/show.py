@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from monitor.commands.common import (
     Subparsers,
@@ -16,8 +17,9 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
-from monitor.events import format_time
-from monitor.store import EventStore, open_store
+
+if TYPE_CHECKING:
+    from monitor.store import EventStore
 
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
 
@@ -48,6 +50,9 @@ async def text_at(store: EventStore, source_id: str, at: str | None) -> tuple[st
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.events import format_time
+    from monitor.store import open_store
+
     at = format_time(parse_when(args.at)) if args.at else None
     settings = settings_if_present(args)
     async with open_store(database_url(args, settings), create=False) as store:

@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from monitor.checkpoint import (
-    configured_key_path,
-    journal_path,
-    key_id,
-    load_public_key_pem,
-    load_public_keys,
-    read_journal,
-)
 from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
 from monitor.errors import SigningKeyError
-from monitor.export import verify_bundle
-from monitor.store import open_store
-from monitor.verify import VerifyReport, verify_store
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from monitor.verify import VerifyReport
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -48,6 +41,8 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def _keys(args: argparse.Namespace, key_path: Path) -> dict[str, Ed25519PublicKey]:
+    from monitor.checkpoint import key_id, load_public_key_pem, load_public_keys
+
     keys = load_public_keys(key_path)
     if args.public_key:
         try:
@@ -69,6 +64,8 @@ def _print_findings(report: VerifyReport) -> None:
 
 
 def _verify_export(directory: Path) -> int:
+    from monitor.export import verify_bundle
+
     if not directory.is_dir():
         raise UsageError(f"{directory} is not a directory")
     report = verify_bundle(directory)
@@ -83,6 +80,10 @@ def _verify_export(directory: Path) -> int:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.checkpoint import configured_key_path, journal_path, read_journal
+    from monitor.store import open_store
+    from monitor.verify import verify_store
+
     if args.export:
         return _verify_export(Path(args.export))
     settings = settings_if_present(args)
