@@ -47,6 +47,7 @@ _DROPPED = frozenset(
         "frame", "frameset", "textarea",
     }
 )  # fmt: skip
+NEVER_TEXT = _DROPPED  # what the walk skips whole; the same-text fingerprint leaves it out too
 # Hidden from every reader. "until-found" content is collapsed, yet findable: real text.
 _HIDDEN = 'dialog:not([open]), [hidden]:not([hidden="until-found"]), [aria-hidden="true"]'
 # A modal (cookie consent, login prompt) sets aria-hidden on the app root while it is open:
@@ -294,18 +295,31 @@ def _walk(
     return links
 
 
-def extract_html(
+@dataclass(frozen=True, slots=True)
+class PreparedHtml:
+    """A parsed page with everything that is never text removed, ready to be walked.
+
+    What ``prepare_html`` hands to the walk (``walk_prepared``) and to the same-text
+    fingerprint (``monitor.capture.fingerprint``), so both read the same tree.
+    """
+
+    tree: LexborHTMLParser
+    roots: list[LexborNode]  # the subtrees to read: ``select``'s outermost matches, or the body
+    title: str | None
+    base: str | None  # the base URL of links (only when links are watched)
+    layout_rows: frozenset[int]  # mem_ids of the ``tr`` that lay the page out
+    select_matched: bool
+
+
+def prepare_html(
     markup: str | bytes,
     *,
     page_url: str | None,
     select: str | None,
     remove: Sequence[str],
     watch_links: bool,
-) -> HtmlDraft:
-    """Pieces of the visible text of ``markup`` (all of it, or what ``select`` matches).
-
-    ``markup`` is text, or UTF-8 bytes (invalid sequences read as U+FFFD).
-    """
+) -> PreparedHtml:
+    """Parse ``markup``; remove consent managers, ``remove`` matches and hidden content."""
     if isinstance(markup, str) and markup.count("<") >= SCAN_FROM_TAGS:
         markup = markup.encode("utf-8")
     if isinstance(markup, bytes):
@@ -331,14 +345,46 @@ def extract_html(
             log.warning("invalid select selector %r: nothing can match", select)
             roots = []
         if not roots:
-            return HtmlDraft(pieces=[], title=title or None, links=0, select_matched=False)
+            return PreparedHtml(tree, [], title or None, base, frozenset(), select_matched=False)
     else:
         top = tree.body or tree.root
         roots = [top] if top is not None else []
+    return PreparedHtml(tree, roots, title or None, base, _layout_rows(tree), select_matched=True)
 
+
+def walk_prepared(prepared: PreparedHtml, *, watch_links: bool) -> HtmlDraft:
+    """The pieces of a prepared page's roots, in document order."""
     pieces: list[Piece] = []
     links = 0
-    layout_rows = _layout_rows(tree)
-    for root in roots:
-        links += _walk(root, pieces, layout_rows=layout_rows, base=base, watch_links=watch_links)
-    return HtmlDraft(pieces=pieces, title=title or None, links=links, select_matched=True)
+    for root in prepared.roots:
+        links += _walk(
+            root,
+            pieces,
+            layout_rows=prepared.layout_rows,
+            base=prepared.base,
+            watch_links=watch_links,
+        )
+    return HtmlDraft(
+        pieces=pieces,
+        title=prepared.title,
+        links=links,
+        select_matched=prepared.select_matched,
+    )
+
+
+def extract_html(
+    markup: str | bytes,
+    *,
+    page_url: str | None,
+    select: str | None,
+    remove: Sequence[str],
+    watch_links: bool,
+) -> HtmlDraft:
+    """Pieces of the visible text of ``markup`` (all of it, or what ``select`` matches).
+
+    ``markup`` is text, or UTF-8 bytes (invalid sequences read as U+FFFD).
+    """
+    prepared = prepare_html(
+        markup, page_url=page_url, select=select, remove=remove, watch_links=watch_links
+    )
+    return walk_prepared(prepared, watch_links=watch_links)

@@ -15,7 +15,6 @@ was used (``renderer``) and names the screenshot blob (``screenshot_sha256``).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from monitor.browser import INSTALL_HINT, BrowserPool
+from monitor.capture.reader import LastText, PageReader, SameTextMemo
 from monitor.classify import Captured, Failed, NotModified, Outcome, decide
 from monitor.errors import BlobMissingError, ConcurrencyError, FetchError
 from monitor.events import (
@@ -37,7 +37,7 @@ from monitor.events import (
     deterministic_event_id,
     format_time,
 )
-from monitor.extract import EXTRACTOR_VERSION, extract
+from monitor.extract import EXTRACTOR_VERSION
 from monitor.fetch import Fetcher, FetchResult, Validators
 from monitor.projections import SourceState, apply, fold
 from monitor.reconcile import reconcile
@@ -46,10 +46,6 @@ from monitor.settings import Settings, SourceSettings
 from monitor.store import EventStore
 
 log = logging.getLogger(__name__)
-
-# Extraction of very large bodies runs in a worker thread so the event loop
-# keeps serving other checks (and timers) meanwhile.
-THREAD_EXTRACT_BYTES = 512 * 1024
 
 # render = "auto": a plain page with less text than this is an app shell; use the browser.
 AUTO_MIN_CHARS = 200
@@ -96,6 +92,13 @@ class ScreenshotCaptured(Captured):
     screenshot: bytes
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReadCaptured(Captured):
+    """A capture whose text was read from an HTML tree with a same-text fingerprint."""
+
+    fingerprint: bytes
+
+
 def plain_text_suffices(captured: Captured) -> bool:
     """Whether a plain-HTTP capture of a ``render = "auto"`` source needs no browser."""
     if not captured.select_matched:
@@ -129,12 +132,18 @@ class CheckRunner:
     clock: Callable[[], datetime] = utc_now
     rules: tuple[CompiledRule, ...] = ()
     browser: BrowserPool | None = None  # needed by sources whose render is not "http"
+    # Decide "same text" from a fingerprint of the page's tree (monitor.capture) before
+    # reading it; False reads every page (records the same; for comparison and diagnosis).
+    fast_path: bool = True
     _states: dict[str, SourceState] = field(default_factory=dict)
     _unchanged_checks: dict[str, int] = field(default_factory=dict)
+    _reader: PageReader | None = None
 
     def __post_init__(self) -> None:
         if not self.rules:
             self.rules = compile_rules(self.settings.rules)
+        if self._reader is None:
+            self._reader = PageReader(SameTextMemo(self.store))
 
     async def state(self, source_id: str) -> SourceState:
         cached = self._states.get(source_id)
@@ -165,8 +174,10 @@ class CheckRunner:
             settings=settings,
             clock=self.clock,
             browser=browser or self.browser,
+            fast_path=self.fast_path,
             _states=self._states,
             _unchanged_checks=self._unchanged_checks,
+            _reader=self._reader,
         )
 
     async def reconcile(self) -> list[StoredEvent]:
@@ -241,6 +252,8 @@ class CheckRunner:
                 self._unchanged_checks[source.id] = 0
             else:
                 self._unchanged_checks[source.id] = self._unchanged_checks.get(source.id, 0) + 1
+            if isinstance(outcome, ReadCaptured):
+                await self._remember_text(source.id, outcome)
             return _report(source.id, outcome, stored)
         raise ConcurrencyError(source.id, -1, -1)
 
@@ -332,12 +345,23 @@ class CheckRunner:
                 source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
             )
             return _captured(capture, "", True, result.body, renderer, screenshot)
-        if len(result.body) >= THREAD_EXTRACT_BYTES:
-            extraction = await asyncio.to_thread(
-                extract, result.body, content_type=result.content_type, source=source
+        assert self._reader is not None
+        reading = await self._reader.read(
+            source,
+            result.body,
+            result.content_type,
+            last=LastText(last.extraction_key, last.text_sha256) if last is not None else None,
+            # Only plain pages: an `auto` source also looks at the words of its text.
+            fingerprint=self.fast_path and renderer == "http" and render_mode(source) == "http",
+        )
+        extraction = reading.extraction
+        if extraction is None:
+            # The page's fingerprint was seen with the last good text: it is that text.
+            assert last is not None
+            capture = _capture_data(
+                source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
             )
-        else:
-            extraction = extract(result.body, content_type=result.content_type, source=source)
+            return _captured(capture, "", True, result.body, renderer, screenshot)
         text = extraction.text
         text_sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         capture = _capture_data(
@@ -352,9 +376,31 @@ class CheckRunner:
         )
         if extraction.title:
             capture["title"] = extraction.title[:300]
-        return _captured(
+        captured = _captured(
             capture, text, extraction.select_matched, result.body, renderer, screenshot
         )
+        if reading.fingerprint is None or screenshot is not None:
+            return captured
+        return ReadCaptured(
+            capture=captured.capture,
+            text=text,
+            select_matched=captured.select_matched,
+            body=result.body,
+            fingerprint=reading.fingerprint,
+        )
+
+    async def _remember_text(self, source_id: str, outcome: ReadCaptured) -> None:
+        """Record the page's fingerprint with its text if that text is the last good one.
+
+        Then the next check of a page with this fingerprint — whatever its bytes —
+        finds the same text without reading it.
+        """
+        last = (await self.state(source_id)).last_good
+        text = LastText(str(outcome.capture["extraction_key"]), outcome.capture["text_sha256"])
+        if last is None or LastText(last.extraction_key, last.text_sha256) != text:
+            return
+        assert self._reader is not None
+        await self._reader.memo.remember(source_id, outcome.fingerprint, text)
 
     async def _old_text(self, state: SourceState, outcome: Outcome) -> str | None:
         last = state.last_good
