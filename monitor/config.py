@@ -93,6 +93,7 @@ MONITOR_KEYS = {
     "browser_pages": "browser_pages",
     "browser_memory": "browser_memory",
     "browser_restart_after": "browser_restart_after",
+    "extract_workers": "extract_workers",
 }
 WEB_KEYS = ("listen", "token", "base_url")
 CHANNEL_KEYS = ("name", "url", "tags", "digest", "min_severity", "events")
@@ -997,6 +998,7 @@ class _Builder:
             "browser_pages": table.whole("browser_pages", minimum=1),
             "browser_memory": table.size("browser_memory"),
             "browser_restart_after": table.whole("browser_restart_after", minimum=1),
+            "extract_workers": table.whole("extract_workers", minimum=0, maximum=64),
         }
         return MonitorSettings(**{k: v for k, v in values.items() if v is not None})
 

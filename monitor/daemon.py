@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from monitor.browser import BrowserPool
+from monitor.capture.pool import ExtractionPool, workers_for
 from monitor.checkpoint import (
     Checkpointer,
     configured_key_path,
@@ -197,6 +198,7 @@ class Daemon:
         self._gen: _Generation | None = None
         self._fetchers: list[Fetcher] = []
         self._browsers: list[BrowserPool] = []
+        self._pool: ExtractionPool | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._scheduler: CheckScheduler | LeaseScheduler | None = None
         self._leases: LeaseScheduler | None = None  # PostgreSQL: sources shared by leases
@@ -255,6 +257,11 @@ class Daemon:
             store = await stack.enter_async_context(open_store(self.database))
             self._store = store
             stack.push_async_callback(self._close_fetchers)
+            workers = workers_for(self.settings.monitor.extract_workers)
+            if workers:
+                self._pool = ExtractionPool(workers)
+                stack.push_async_callback(self._pool.aclose)
+                log.info("reading pages in %d worker processes", workers)
             gen = self._generation(self.settings, previous=None)
             self._install(gen, previous=None)
             async with self._one_worker_at_a_time("reconcile"):
@@ -413,6 +420,7 @@ class Daemon:
                 settings=settings,
                 clock=self.clock,
                 browser=browser,
+                pool=self._pool,
             )
         else:
             runner = previous.runner.reconfigured(settings, fetcher, browser)

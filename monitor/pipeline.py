@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from monitor.browser import INSTALL_HINT, BrowserPool
+from monitor.capture.pool import ExtractionPool
 from monitor.capture.reader import LastText, PageReader, SameTextMemo
 from monitor.classify import Captured, Failed, NotModified, Outcome, decide
 from monitor.errors import BlobMissingError, ConcurrencyError, FetchError
@@ -135,6 +136,8 @@ class CheckRunner:
     # Decide "same text" from a fingerprint of the page's tree (monitor.capture) before
     # reading it; False reads every page (records the same; for comparison and diagnosis).
     fast_path: bool = True
+    # Worker processes that read pages (the daemon's, sized to the machine); None: here.
+    pool: ExtractionPool | None = None
     _states: dict[str, SourceState] = field(default_factory=dict)
     _unchanged_checks: dict[str, int] = field(default_factory=dict)
     _reader: PageReader | None = None
@@ -143,7 +146,7 @@ class CheckRunner:
         if not self.rules:
             self.rules = compile_rules(self.settings.rules)
         if self._reader is None:
-            self._reader = PageReader(SameTextMemo(self.store))
+            self._reader = PageReader(SameTextMemo(self.store), self.pool)
 
     async def state(self, source_id: str) -> SourceState:
         cached = self._states.get(source_id)
@@ -175,6 +178,7 @@ class CheckRunner:
             clock=self.clock,
             browser=browser or self.browser,
             fast_path=self.fast_path,
+            pool=self.pool,
             _states=self._states,
             _unchanged_checks=self._unchanged_checks,
             _reader=self._reader,
@@ -354,7 +358,7 @@ class CheckRunner:
             # Only plain pages: an `auto` source also looks at the words of its text.
             fingerprint=self.fast_path and renderer == "http" and render_mode(source) == "http",
         )
-        extraction = reading.extraction
+        extraction = reading.text
         if extraction is None:
             # The page's fingerprint was seen with the last good text: it is that text.
             assert last is not None

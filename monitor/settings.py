@@ -47,6 +47,7 @@ class MonitorSettings:
     browser_pages: int = 2  # pages rendered at once by the shared Chromium
     browser_memory: int = 1024 * 1024 * 1024  # restart Chromium above this (bytes, PSS)
     browser_restart_after: int = 500  # ... or after this many pages
+    extract_workers: int | None = None  # daemon's extraction processes; None: one per CPU
 
 
 @dataclass(frozen=True, kw_only=True)

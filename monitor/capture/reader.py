@@ -1,27 +1,31 @@
 """Read a fetched body into text, or find without reading it that its text is the last good one.
 
-The shell around ``fingerprint``: the CPU work runs in a worker thread for large
-bodies; the question "was this fingerprint seen with the source's last good
-text?" is answered by ``SameTextMemo`` — from memory when this process recorded
-or confirmed it, else from the store, where a marker blob names the pair.
+The shell around ``reading``: the CPU work runs here (in a worker thread for large
+bodies) or in an ``ExtractionPool`` of worker processes; the question "was this
+fingerprint seen with the source's last good text?" is answered by
+``SameTextMemo`` — from memory when this process recorded or confirmed it, else
+from the store, where a marker blob names the pair.
 
-``PageReader.read`` returns a ``Reading``: an ``Extraction`` (the text was read:
-a first capture, a changed page, or a page not read as HTML), or none, meaning
-the text is exactly the last good capture's (same extraction settings).
+``PageReader.read`` returns a ``Reading``: a ``PageText`` (the text was read: a
+first capture, a changed page, a page not read as HTML), or none, meaning the text
+is exactly the last good capture's (same extraction settings).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from monitor.capture.fingerprint import same_text_marker, tree_fingerprint
-from monitor.extract import Extraction, HtmlReading, extract, read_html
+from monitor.capture.fingerprint import same_text_marker
+from monitor.capture.pool import ExtractionPool
+from monitor.capture.reading import LastText, PageText, fingerprinted, marker_name, read_page
 from monitor.settings import SourceSettings
 from monitor.store import EventStore
+from monitor.store.blobs import blob_id
+
+__all__ = ["LastText", "PageReader", "PageText", "Reading", "SameTextMemo"]
 
 # Extraction of very large bodies runs in a worker thread so the event loop
 # keeps serving other checks (and timers) meanwhile.
@@ -31,25 +35,11 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class LastText:
-    """The last good text of a source, as the fast path needs it."""
-
-    extraction_key: str
-    text_sha256: str
-
-
-@dataclass(frozen=True, slots=True)
 class Reading:
     """What reading a body gave: its text, or ``None`` for "the last good text"."""
 
-    extraction: Extraction | None
-    fingerprint: bytes | None  # None: the body was not fingerprinted (not HTML, or raw text)
-
-
-def marker_name(fingerprint: bytes, extraction_key: str, text_sha256: str) -> str:
-    """The blob name of the marker that pairs a fingerprint with a text."""
-    marker = same_text_marker(fingerprint, extraction_key, text_sha256)
-    return hashlib.sha256(marker).hexdigest()
+    text: PageText | None
+    fingerprint: bytes | None  # None: the body was not fingerprinted (not HTML, …)
 
 
 @dataclass
@@ -79,7 +69,7 @@ class SameTextMemo:
 
     async def remember(self, source_id: str, fingerprint: bytes, text: LastText) -> None:
         marker = same_text_marker(fingerprint, text.extraction_key, text.text_sha256)
-        name = hashlib.sha256(marker).hexdigest()
+        name = blob_id(marker)
         if self._known.get(source_id) == name:
             return
         await self.store.put_blob(marker)
@@ -91,6 +81,7 @@ class PageReader:
     """Reads bodies for one store's checks (see the module docstring)."""
 
     memo: SameTextMemo
+    pool: ExtractionPool | None = None
 
     async def read(
         self,
@@ -102,12 +93,32 @@ class PageReader:
         fingerprint: bool,
     ) -> Reading:
         """Read ``body``; with ``fingerprint``, skip reading a text that is ``last``'s."""
-        if not fingerprint:
-            extraction = await _run(
-                len(body), lambda: extract(body, content_type=content_type, source=source)
+        if fingerprint and self.pool is None:
+            return await self._fingerprint_first(source, body, content_type, last)
+        if self.pool is not None:
+            known = self.memo.known(source.id)
+            text, tree = await self.pool.read(
+                body, content_type, source, fingerprint=fingerprint, last=last, known=known
             )
-            return Reading(extraction, None)
-        reading, tree = await _run(len(body), lambda: _fingerprinted(body, content_type, source))
+        else:
+            text, tree = await _run(
+                len(body), lambda: read_page(body, content_type, source, False, None, None)
+            )
+        if (
+            text is not None
+            and tree is not None
+            and last is not None
+            # Read by a worker that did not know the pair; the store may (a new process).
+            and await self.memo.seen_with(source.id, tree, last)
+        ):
+            return Reading(None, tree)
+        return Reading(text, tree)
+
+    async def _fingerprint_first(
+        self, source: SourceSettings, body: bytes, content_type: str | None, last: LastText | None
+    ) -> Reading:
+        """Fingerprint the page, and read the same tree only if the text may have changed."""
+        reading, tree = await _run(len(body), lambda: fingerprinted(body, content_type, source))
         if (
             tree is not None
             and last is not None
@@ -115,21 +126,12 @@ class PageReader:
         ):
             return Reading(None, tree)
         if reading is None:
-            extraction = await _run(
-                len(body), lambda: extract(body, content_type=content_type, source=source)
+            text = await _run(
+                len(body), lambda: read_page(body, content_type, source, False, None, None)[0]
             )
         else:
-            extraction = await _run(len(body), reading.finish)
-        return Reading(extraction, tree)
-
-
-def _fingerprinted(
-    body: bytes, content_type: str | None, source: SourceSettings
-) -> tuple[HtmlReading | None, bytes | None]:
-    reading = read_html(body, content_type=content_type, source=source)
-    if reading is None:
-        return None, None
-    return reading, tree_fingerprint(reading.prepared, watch_links=source.watch_links)
+            text = await _run(len(body), lambda: PageText.of(reading.finish()))
+        return Reading(text, tree)
 
 
 async def _run(size: int, work: Callable[[], T]) -> T:

@@ -177,6 +177,7 @@ def run_check_measured(config: Path, *ids: str) -> tuple[float, float, list[str]
         [sys.executable, "-m", "monitor", "check", "--config", str(config), *ids],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        cwd=config.parent,  # keys and journals the monitor writes stay in the scratch directory
     )
     assert proc.stdout is not None and proc.stderr is not None
     out = proc.stdout.read()
@@ -225,6 +226,7 @@ def daemon_phase(config: Path, port: int, warmup: float, seconds: float) -> dict
         [sys.executable, "-m", "monitor", "run", "--config", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        cwd=config.parent,
     )
     try:
         time.sleep(warmup)
