@@ -28,11 +28,9 @@ HEAVY = (
     "pypdf",
     "monitor.web",
     "monitor.daemon",
-    "monitor.browser",
-    "monitor.fetch",
+    "monitor.check",  # fetch, browser, pipeline
     "monitor.notify",
-    "monitor.pipeline",
-    "monitor.demo",
+    "monitor.capture",
 )
 
 PROBE = """
@@ -113,4 +111,4 @@ def test_check_still_loads_what_it_needs(workdir: Path) -> None:
     )
     code, modules, _ = run_cli(workdir, "check")
     assert code == 0
-    assert {"monitor.fetch", "monitor.pipeline", "aiohttp"} <= set(modules)
+    assert {"monitor.check.fetch", "monitor.check.pipeline", "aiohttp"} <= set(modules)

@@ -22,12 +22,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import monitor.extract
+import monitor.extract.document
 from monitor.capture.fingerprint import tree_fingerprint
-from monitor.extract import extract, read_html
-from monitor.fetch import Fetcher
-from monitor.pipeline import CheckRunner
-from monitor.settings import MonitorSettings, Settings, SourceSettings
+from monitor.check.fetch import Fetcher
+from monitor.check.pipeline import CheckRunner
+from monitor.config.settings import MonitorSettings, Settings, SourceSettings
+from monitor.extract.document import extract, read_html
 from monitor.store import MemoryEventStore, open_store
 from tests.pageserver import PageServer
 
@@ -333,13 +333,13 @@ def test_pages_whose_text_is_the_last_good_one_are_not_read(
 ) -> None:
     """Same text in new bytes is decided without reading it, also by a new process."""
     reads: list[int] = []
-    real_walk = monitor.extract.walk_prepared
+    real_walk = monitor.extract.document.walk_prepared
 
     def counting_walk(*args: Any, **kwargs: Any) -> Any:
         reads.append(1)
         return real_walk(*args, **kwargs)
 
-    monkeypatch.setattr(monitor.extract, "walk_prepared", counting_walk)
+    monkeypatch.setattr(monitor.extract.document, "walk_prepared", counting_walk)
     first: Tree = ("main", {}, [("h1", {}, ["Requests"]), ("p", {}, ["We received 45."])])
     second: Tree = ("main", {}, [("h1", {}, ["Requests"]), ("p", {}, ["We received 46."])])
     source = SourceSettings(id="report", url=page_server.url("/page"))

@@ -39,7 +39,7 @@ from typing import Final
 import selectolax
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from monitor.extract_html import NEVER_TEXT, PreparedHtml
+from monitor.extract.html import NEVER_TEXT, PreparedHtml
 
 # Bump when what is hashed changes; part of every marker, so old markers simply stop matching.
 FINGERPRINT_VERSION: Final = "tree-1"

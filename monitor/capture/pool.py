@@ -24,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from monitor.capture.reading import LastText, PageText, read_page
-from monitor.settings import SourceSettings
+from monitor.config.settings import SourceSettings
 
 log = logging.getLogger(__name__)
 

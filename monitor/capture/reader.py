@@ -21,7 +21,7 @@ from typing import TypeVar
 from monitor.capture.fingerprint import same_text_marker
 from monitor.capture.pool import ExtractionPool
 from monitor.capture.reading import LastText, PageText, fingerprinted, marker_name, read_page
-from monitor.settings import SourceSettings
+from monitor.config.settings import SourceSettings
 from monitor.store import EventStore
 from monitor.store.blobs import blob_id
 

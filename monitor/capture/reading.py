@@ -12,8 +12,8 @@ import hashlib
 from dataclasses import dataclass
 
 from monitor.capture.fingerprint import same_text_marker, tree_fingerprint
-from monitor.extract import Extraction, HtmlReading, extract, read_html
-from monitor.settings import SourceSettings
+from monitor.config.settings import SourceSettings
+from monitor.extract.document import Extraction, HtmlReading, extract, read_html
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,13 @@ import logging
 from typing import TYPE_CHECKING
 
 from monitor.commands.common import Subparsers, UsageError, database_url, load_settings
+from monitor.config.settings import Settings, SourceSettings
 from monitor.errors import MonitorError
 
 if TYPE_CHECKING:
-    from monitor.netpolicy import NetworkPolicy
-    from monitor.pipeline import CheckReport
-    from monitor.settings import Settings, SourceSettings
+    from monitor.check.netpolicy import NetworkPolicy
+    from monitor.check.pipeline import CheckReport
+    from monitor.config.settings import Settings, SourceSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def select_sources(settings: Settings, ids: list[str]) -> list[SourceSettings]:
 
 
 def network_policy(settings: Settings) -> NetworkPolicy:
-    from monitor.netpolicy import NetworkPolicy
+    from monitor.check.netpolicy import NetworkPolicy
 
     m = settings.monitor
     return NetworkPolicy.from_strings(
@@ -63,9 +64,9 @@ async def run(args: argparse.Namespace) -> int:
     import asyncio
     import contextlib
 
-    from monitor.browser import BrowserPool
-    from monitor.fetch import Fetcher
-    from monitor.pipeline import CheckReport, CheckRunner, render_mode
+    from monitor.check.browser import BrowserPool
+    from monitor.check.fetch import Fetcher
+    from monitor.check.pipeline import CheckReport, CheckRunner, render_mode
     from monitor.store import open_store
 
     settings = load_settings(args)

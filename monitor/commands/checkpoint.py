@@ -39,7 +39,7 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from monitor.checkpoint import (
+    from monitor.audit.checkpoint import (
         Checkpointer,
         configured_key_path,
         journal_path,

@@ -14,7 +14,7 @@ from monitor.errors import MonitorError
 from monitor.logs import RedactingFilter, update_secrets
 
 if TYPE_CHECKING:
-    from monitor.settings import Settings
+    from monitor.config.settings import Settings
 
 DEFAULT_DB = "sqlite:///monitor.db"
 
@@ -27,7 +27,7 @@ class UsageError(MonitorError):
 
 def load_settings(args: argparse.Namespace) -> Settings:
     """The validated config; raises ConfigError (exit 2) before anything is written."""
-    from monitor.config import load_config  # not at import time: `monitor --help` needs none
+    from monitor.config.parse import load_config  # not at import time: `monitor --help` needs none
 
     settings = load_config(args.config, environ=os.environ)
     redact_everywhere(settings.secrets())
@@ -65,7 +65,7 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     now = now or datetime.now(UTC)
     text = text.strip()
     if _RELATIVE.match(text):
-        from monitor.config import parse_duration
+        from monitor.config.parse import parse_duration
 
         try:
             return now - timedelta(seconds=parse_duration(text))

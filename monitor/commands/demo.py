@@ -1,4 +1,6 @@
-"""``monitor demo``: a self-contained run against a local page that changes (see ``monitor.demo``).
+"""``monitor demo``: a self-contained run against a local page that changes.
+
+See ``monitor.daemon.demo``.
 
 Needs no network and no configuration; ``--config`` and ``--db`` are ignored.
 Exit 0 when the alert arrived, 1 when it did not.
@@ -24,6 +26,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from monitor.demo import run_demo  # the demo's server, pipeline and web view
+    from monitor.daemon.demo import run_demo  # the demo's server, pipeline and web view
 
     return await run_demo()

@@ -23,7 +23,7 @@ from monitor.commands.common import (
 from monitor.commands.show import GOOD_CAPTURES
 
 if TYPE_CHECKING:
-    from monitor.diff import BlockChange, TextDiff
+    from monitor.diff.textdiff import BlockChange, TextDiff
     from monitor.events import StoredEvent
     from monitor.store import EventStore
 
@@ -90,7 +90,7 @@ def word_diff(diff: TextDiff) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from monitor.diff import diff_texts
+    from monitor.diff.textdiff import diff_texts
     from monitor.events import format_time
     from monitor.store import open_store
 

@@ -29,8 +29,8 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from monitor.checkpoint import configured_key_path, journal_path, load_or_create_key
-    from monitor.evidence import EVIDENCE_TYPES, write_evidence
+    from monitor.audit.checkpoint import configured_key_path, journal_path, load_or_create_key
+    from monitor.audit.evidence import EVIDENCE_TYPES, write_evidence
     from monitor.store import open_store
 
     target = Path(args.directory)

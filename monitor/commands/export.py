@@ -42,8 +42,8 @@ def require_empty(target: Path) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from monitor.checkpoint import configured_key_path, journal_path, load_or_create_key
-    from monitor.export import export_bundle
+    from monitor.audit.checkpoint import configured_key_path, journal_path, load_or_create_key
+    from monitor.audit.export import export_bundle
     from monitor.store import open_store
 
     target = Path(args.directory)

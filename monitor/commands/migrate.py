@@ -32,16 +32,17 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from monitor.audit.verify import ChainVerifier, Finding
 from monitor.commands.common import Subparsers, UsageError
 from monitor.errors import StoreError, StoreUnavailableError
 
 if TYPE_CHECKING:  # imported where used, so that `monitor --help` does not load them
     import aiosqlite
 
+    from monitor.audit.verify import ChainVerifier, Finding
     from monitor.events import StoredEvent
     from monitor.store.base import EventStore
     from monitor.store.sqlite import SqliteEventStore
-    from monitor.verify import ChainVerifier, Finding
 
 log = logging.getLogger(__name__)
 
@@ -397,7 +398,7 @@ class ChainSummary:
 
 async def recompute_chain(store: EventStore, until: int) -> ChainSummary:
     """Every hash and link recomputed from the stored rows up to ``until``."""
-    from monitor.verify import ChainVerifier
+    from monitor.audit.verify import ChainVerifier
 
     verifier = ChainVerifier()
     findings: list[Finding] = []

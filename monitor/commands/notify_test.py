@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from monitor.commands.common import Subparsers, UsageError, load_settings
 
 if TYPE_CHECKING:
-    from monitor.settings import ChannelSettings, Settings
+    from monitor.config.settings import ChannelSettings, Settings
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def select_channels(settings: Settings, name: str | None) -> list[ChannelSetting
 async def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from monitor.notify import send_test  # Apprise and its plugins: only when sending
+    from monitor.notify.notifier import send_test  # Apprise and its plugins: only when sending
 
     settings = load_settings(args)
     channels = select_channels(settings, args.channel)

@@ -17,7 +17,7 @@ from monitor.commands.common import Subparsers, database_url, load_settings
 from monitor.logs import RedactingFilter, update_secrets
 
 if TYPE_CHECKING:
-    from monitor.settings import Settings
+    from monitor.config.settings import Settings
 
 # Libraries that log every job run or request at INFO.
 CHATTY_LOGGERS = ("apscheduler", "aiohttp.access")
@@ -59,12 +59,13 @@ def _configure_levels(verbose: int) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from monitor.daemon import Daemon  # the scheduler, fetcher, notifier: only for the daemon
+    # The scheduler, fetcher and notifier: only for the daemon.
+    from monitor.daemon.service import Daemon
 
     settings = load_settings(args)
     web = None
     if args.web:
-        from monitor.web import parse_listen  # the web view's dependencies only when asked
+        from monitor.web.app import parse_listen  # the web view's dependencies only when asked
 
         web = parse_listen(args.web)
     _configure_levels(args.verbose)

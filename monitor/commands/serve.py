@@ -33,9 +33,9 @@ async def run(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from monitor.settings import Settings
+    from monitor.config.settings import Settings
     from monitor.store import describe_url, open_store
-    from monitor.web import parse_listen, serve  # the web app: only for this command
+    from monitor.web.app import parse_listen, serve  # the web app: only for this command
 
     settings = settings_if_present(args) or Settings(path=str(args.config))
     host, port = parse_listen(args.web or settings.web.listen)

@@ -17,7 +17,7 @@ from monitor.errors import SigningKeyError
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from monitor.verify import VerifyReport
+    from monitor.audit.verify import VerifyReport
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -41,7 +41,7 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def _keys(args: argparse.Namespace, key_path: Path) -> dict[str, Ed25519PublicKey]:
-    from monitor.checkpoint import key_id, load_public_key_pem, load_public_keys
+    from monitor.audit.checkpoint import key_id, load_public_key_pem, load_public_keys
 
     keys = load_public_keys(key_path)
     if args.public_key:
@@ -64,7 +64,7 @@ def _print_findings(report: VerifyReport) -> None:
 
 
 def _verify_export(directory: Path) -> int:
-    from monitor.export import verify_bundle
+    from monitor.audit.export import verify_bundle
 
     if not directory.is_dir():
         raise UsageError(f"{directory} is not a directory")
@@ -80,9 +80,9 @@ def _verify_export(directory: Path) -> int:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from monitor.checkpoint import configured_key_path, journal_path, read_journal
+    from monitor.audit.checkpoint import configured_key_path, journal_path, read_journal
+    from monitor.audit.verify import verify_store
     from monitor.store import open_store
-    from monitor.verify import verify_store
 
     if args.export:
         return _verify_export(Path(args.export))
