@@ -30,7 +30,6 @@ HEAVY = (
     "monitor.daemon",
     "monitor.check",  # fetch, browser, pipeline
     "monitor.notify",
-    "monitor.capture",
 )
 
 PROBE = """

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.capture.pool import INLINE_BYTES, ExtractionPool, workers_for
-from monitor.capture.reading import LastText, marker_name, read_page
 from monitor.check.fetch import Fetcher
 from monitor.check.pipeline import CheckRunner
+from monitor.check.pool import INLINE_BYTES, ExtractionPool, workers_for
 from monitor.config.parse import load_config
 from monitor.config.settings import MonitorSettings, Settings, SourceSettings
 from monitor.errors import ConfigError
+from monitor.extract.reading import LastText, marker_name, read_page
 from monitor.store import MemoryEventStore
 from tests.pageserver import PageServer
 

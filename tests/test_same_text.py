@@ -1,6 +1,6 @@
 """The same-text fast path records exactly what reading every page records.
 
-A check whose page fingerprint (``monitor.capture.fingerprint``) was seen with the
+A check whose page fingerprint (``monitor.extract.fingerprint``) was seen with the
 last good text skips reading the text. That is only correct if equal fingerprints
 mean equal extracted text, whatever else differs; these tests generate pages —
 random trees of the elements the extractor treats differently, with hidden
@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import monitor.extract.document
-from monitor.capture.fingerprint import tree_fingerprint
 from monitor.check.fetch import Fetcher
 from monitor.check.pipeline import CheckRunner
 from monitor.config.settings import MonitorSettings, Settings, SourceSettings
 from monitor.extract.document import extract, read_html
+from monitor.extract.fingerprint import tree_fingerprint
 from monitor.store import MemoryEventStore, open_store
 from tests.pageserver import PageServer
 

@@ -23,10 +23,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from monitor.capture.pool import ExtractionPool
-from monitor.capture.reader import LastText, PageReader, SameTextMemo
 from monitor.check.browser import INSTALL_HINT, BrowserPool
 from monitor.check.fetch import Fetcher, FetchResult, Validators
+from monitor.check.pool import ExtractionPool
+from monitor.check.reader import LastText, PageReader, SameTextMemo
 from monitor.clock import utc_now
 from monitor.config.settings import Settings, SourceSettings
 from monitor.core.classify import Captured, Failed, NotModified, Outcome, decide
@@ -130,7 +130,7 @@ class CheckRunner:
     clock: Callable[[], datetime] = utc_now
     rules: tuple[CompiledRule, ...] = ()
     browser: BrowserPool | None = None  # needed by sources whose render is not "http"
-    # Decide "same text" from a fingerprint of the page's tree (monitor.capture) before
+    # Decide "same text" from a fingerprint of the page's tree (monitor.extract.fingerprint) before
     # reading it; False reads every page (records the same; for comparison and diagnosis).
     fast_path: bool = True
     # Worker processes that read pages (the daemon's, sized to the machine); None: here.

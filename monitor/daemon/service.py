@@ -51,11 +51,11 @@ from monitor.audit.checkpoint import (
     journal_path,
     load_or_create_key,
 )
-from monitor.capture.pool import ExtractionPool, workers_for
 from monitor.check.browser import BrowserPool
 from monitor.check.fetch import Fetcher
 from monitor.check.netpolicy import NetworkPolicy
 from monitor.check.pipeline import CheckReport, CheckRunner, render_mode
+from monitor.check.pool import ExtractionPool, workers_for
 from monitor.clock import Clock, utc_now
 from monitor.config.parse import load_config
 from monitor.config.settings import Settings

@@ -258,7 +258,7 @@ def extract(body: bytes, *, content_type: str | None, source: SourceSettings) ->
 class HtmlReading:
     """An HTML body parsed and pruned, not yet read: ``finish`` gives ``extract``'s result.
 
-    Lets the capture step fingerprint the prepared tree first (``monitor.capture``)
+    Lets a check fingerprint the prepared tree first (``monitor.extract.fingerprint``)
     and walk it only when the text may have changed, parsing the page once.
     """
 

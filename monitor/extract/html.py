@@ -300,7 +300,7 @@ class PreparedHtml:
     """A parsed page with everything that is never text removed, ready to be walked.
 
     What ``prepare_html`` hands to the walk (``walk_prepared``) and to the same-text
-    fingerprint (``monitor.capture.fingerprint``), so both read the same tree.
+    fingerprint (``monitor.extract.fingerprint``), so both read the same tree.
     """
 
     tree: LexborHTMLParser

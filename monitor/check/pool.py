@@ -2,7 +2,7 @@
 
 Parsing and reading pages is CPU work under the GIL; the daemon's event loop
 (fetches, the store, the scheduler) needs little. ``ExtractionPool`` runs
-``reading.read_page`` in a ``ProcessPoolExecutor`` of *spawned* workers (never
+``extract.reading.read_page`` in a ``ProcessPoolExecutor`` of *spawned* workers (never
 forked: the daemon has threads — SQLite's, the resolver's — that a fork would copy
 mid-flight). What is recorded does not depend on where a page was read:
 ``read_page`` is pure, and its result travels back as plain data.
@@ -23,8 +23,8 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from monitor.capture.reading import LastText, PageText, read_page
 from monitor.config.settings import SourceSettings
+from monitor.extract.reading import LastText, PageText, read_page
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from monitor.capture.fingerprint import same_text_marker, tree_fingerprint
 from monitor.config.settings import SourceSettings
 from monitor.extract.document import Extraction, HtmlReading, extract, read_html
+from monitor.extract.fingerprint import same_text_marker, tree_fingerprint
 
 
 @dataclass(frozen=True, slots=True)

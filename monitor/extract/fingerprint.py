@@ -2,19 +2,19 @@
 
 Pure. Most checks of a page find the same text in different bytes (a CSRF token,
 a nonce, a timestamp in a script). Reading the text — the Python walk, block
-model and rendering of ``extract_html`` — is most of a check's CPU; deciding that
+model and rendering of ``extract.html`` — is most of a check's CPU; deciding that
 it did not change need not be. ``tree_fingerprint`` hashes the tree that
-``extract_html.prepare_html`` prepared (consent managers, ``remove`` matches and
+``extract.html.prepare_html`` prepared (consent managers, ``remove`` matches and
 hidden content already gone; only the selected roots) as Lexbor serializes it, in
 C, with what the text walk never reads taken out:
 
-* the elements that are never text (``extract_html.NEVER_TEXT``: scripts, styles,
+* the elements that are never text (``extract.html.NEVER_TEXT``: scripts, styles,
   templates …), removed from the tree before serializing;
 * comments, and every attribute of every element (tokens, nonces, tracking ids),
   cut from the serialized markup.
 
 What is left determines every element's name, the nesting and every character of
-text — everything ``extract_html``'s walk reads, except three things added to the
+text — everything ``extract.html``'s walk reads, except three things added to the
 hash explicitly: which table rows are layout rows (decided on the whole tree), the
 base URL and each link's target when links are watched. Invariant: **two pages
 with equal fingerprints under the same extraction settings have the same

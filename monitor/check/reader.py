@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from monitor.capture.fingerprint import same_text_marker
-from monitor.capture.pool import ExtractionPool
-from monitor.capture.reading import LastText, PageText, fingerprinted, marker_name, read_page
+from monitor.check.pool import ExtractionPool
 from monitor.config.settings import SourceSettings
+from monitor.extract.fingerprint import same_text_marker
+from monitor.extract.reading import LastText, PageText, fingerprinted, marker_name, read_page
 from monitor.store import EventStore
 from monitor.store.blobs import blob_id
 
