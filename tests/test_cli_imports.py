@@ -26,6 +26,8 @@ HEAVY = (
     "playwright",
     "apscheduler",
     "pypdf",
+    "cryptography",
+    "monitor.audit",  # verify, checkpoints, export
     "monitor.web",
     "monitor.daemon",
     "monitor.check",  # fetch, browser, pipeline

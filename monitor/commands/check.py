@@ -12,7 +12,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from monitor.commands.common import Subparsers, UsageError, database_url, load_settings
-from monitor.config.settings import Settings, SourceSettings
 from monitor.errors import MonitorError
 
 if TYPE_CHECKING:

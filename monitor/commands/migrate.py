@@ -32,7 +32,6 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from monitor.audit.verify import ChainVerifier, Finding
 from monitor.commands.common import Subparsers, UsageError
 from monitor.errors import StoreError, StoreUnavailableError
 

@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 
-from monitor.audit.replay import replay_log, result_data, state_table
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -36,6 +35,7 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.audit.replay import replay_log, result_data, state_table
     from monitor.store import open_store
 
     if args.seq is not None and args.seq < 0:
