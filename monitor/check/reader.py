@@ -53,27 +53,29 @@ class SameTextMemo:
     """
 
     store: EventStore
-    _known: dict[str, str] = field(default_factory=dict)
+    # Source id → the marker's name as 32 raw bytes (a daemon holds one per source).
+    _known: dict[str, bytes] = field(default_factory=dict)
 
     def known(self, source_id: str) -> str | None:
-        return self._known.get(source_id)
+        digest = self._known.get(source_id)
+        return digest.hex() if digest is not None else None
 
     async def seen_with(self, source_id: str, fingerprint: bytes, last: LastText) -> bool:
         name = marker_name(fingerprint, last.extraction_key, last.text_sha256)
-        if self._known.get(source_id) == name:
+        if self.known(source_id) == name:
             return True
         if await self.store.has_blob(name):
-            self._known[source_id] = name
+            self._known[source_id] = bytes.fromhex(name)
             return True
         return False
 
     async def remember(self, source_id: str, fingerprint: bytes, text: LastText) -> None:
         marker = same_text_marker(fingerprint, text.extraction_key, text.text_sha256)
         name = blob_id(marker)
-        if self._known.get(source_id) == name:
+        if self.known(source_id) == name:
             return
         await self.store.put_blob(marker)
-        self._known[source_id] = name
+        self._known[source_id] = bytes.fromhex(name)
 
 
 @dataclass

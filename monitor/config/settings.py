@@ -79,7 +79,7 @@ class RuleSettings:
     tags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SourceSettings:
     """One ``[[source]]``: a page to watch and how to read it."""
 
