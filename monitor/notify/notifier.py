@@ -436,7 +436,7 @@ class Notifier:
         self._version = await self.store.stream_version(STREAM)
         if self._cursor:
             async for event in self.store.iterate(until=self._cursor, types=_SOURCE_SETTINGS):
-                self._sources[event.stream] = dict(event.data.get("settings") or {})
+                self._sources[event.stream] = _alert_settings(event.data.get("settings"))
         self._scanned = self._cursor
         self._loaded = True
 
@@ -449,7 +449,7 @@ class Notifier:
             if event.type in _RECORDS:
                 self._apply_record(event)
             elif event.type in _SOURCE_SETTINGS and not event.stream.startswith("$"):
-                self._sources[event.stream] = dict(event.data.get("settings") or {})
+                self._sources[event.stream] = _alert_settings(event.data.get("settings"))
             elif event.type in ALERT_TYPES:
                 channels = route(
                     event,
@@ -746,3 +746,14 @@ async def _wait_for_any(stop: asyncio.Event, wake: asyncio.Event | None, seconds
         for waiter in waiters:
             waiter.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
+
+
+# What an alert says about its source (``SourceInfo``): a daemon keeps these for every
+# source, so not the whole settings dict (~1 KB a source).
+_ALERT_SETTINGS = ("company", "title", "url", "tags")
+
+
+def _alert_settings(settings: Any) -> dict[str, Any]:
+    if not isinstance(settings, dict):
+        return {}
+    return {key: settings[key] for key in _ALERT_SETTINGS if key in settings}
