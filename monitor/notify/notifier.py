@@ -49,10 +49,9 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
-
-import apprise
 
 from monitor.clock import Clock, utc_now
 from monitor.config.settings import ChannelSettings, Settings
@@ -197,13 +196,20 @@ def guard_third_party_logs(channels: Iterable[ChannelSettings]) -> None:
 # --------------------------------------------------------------------------- sending
 
 
+def _apprise() -> ModuleType:
+    """Apprise, imported on first use: ~15 MB that a daemon needs only to send."""
+    import apprise
+
+    return apprise
+
+
 def _instantiate(url: str, name: str) -> Any:
     """Apprise's service object for ``url``, or None when Apprise cannot use it."""
     with warnings.catch_warnings():
         # Apprise's e-mail plugin imports the stdlib ``imghdr`` module, deprecated since
         # Python 3.11; the warning is about Apprise, not something a user can act on.
         warnings.filterwarnings("ignore", message=".*imghdr.*", category=DeprecationWarning)
-        return apprise.Apprise.instantiate(url, tag=name)
+        return _apprise().Apprise.instantiate(url, tag=name)
 
 
 # Services that take any format and pass it through (webhooks), and e-mail: plain text.
@@ -223,7 +229,7 @@ def message_format(url: str, requested: str | None, supported: Any) -> Format:
     if url.split("://", 1)[0].lower() in PLAIN_TEXT_SCHEMES:
         return "text"
     formats = supported if isinstance(supported, list | tuple) else (supported,)
-    return "markdown" if apprise.NotifyFormat.MARKDOWN in formats else "text"
+    return "markdown" if _apprise().NotifyFormat.MARKDOWN in formats else "text"
 
 
 @dataclass
@@ -255,9 +261,9 @@ class ChannelSender:
         if "overflow" not in query:
             # Apprise's default ("upstream") sends over-long text as is and lets the
             # service reject it; truncating keeps the top of the alert, which says why.
-            service.overflow_mode = apprise.common.OverflowMode.TRUNCATE
+            service.overflow_mode = _apprise().common.OverflowMode.TRUNCATE
         sender.format = message_format(channel.url, query.get("format"), service.notify_format)
-        sender._apprise = apprise.Apprise()
+        sender._apprise = _apprise().Apprise()
         sender._apprise.add(service)
         return sender
 
@@ -268,11 +274,8 @@ class ChannelSender:
         """Deliver ``message``; None on success, else why not (scrubbed of secrets)."""
         if self._apprise is None:
             return self.problem or "channel not usable"
-        body_format = (
-            apprise.NotifyFormat.MARKDOWN
-            if message.format == "markdown"
-            else apprise.NotifyFormat.TEXT
-        )
+        formats = _apprise().NotifyFormat
+        body_format = formats.MARKDOWN if message.format == "markdown" else formats.TEXT
         try:
             result = await asyncio.wait_for(
                 self._apprise.async_notify(
