@@ -46,10 +46,11 @@ FINGERPRINT_VERSION: Final = "tree-1"
 
 _NEVER_TEXT_SELECTOR: Final = ", ".join(sorted(tag for tag in NEVER_TEXT if tag[0] != "-"))
 _COMMENT: Final = re.compile(r"<!--.*?-->", re.DOTALL)
-# A start tag's attributes: from the first space after its name to its ">".
+# A start tag's attributes: from the first space after its name to its ">". Split on
+# (the tag's name is the group, kept) and joined: no per-match template expansion.
 _ATTRIBUTES: Final = re.compile(r"(<[^\s>/]+)\s[^>]*")
 # Elements whose text Lexbor serializes raw: markup-looking text would be taken for tags.
-_RAW_TEXT: Final = re.compile(r"<(?:xmp|plaintext|noembed|noframes)[\s>]")
+_RAW_TEXT: Final = ("<xmp", "<plaintext", "<noembed", "<noframes")
 
 
 @cache
@@ -77,9 +78,9 @@ def tree_fingerprint(prepared: PreparedHtml, *, watch_links: bool) -> bytes | No
         # elements changes no other node, so the rows left keep their ids.
         layout = _layout_row_positions(root, prepared.layout_rows)
         markup = root.html
-        if markup is None or _RAW_TEXT.search(markup):
+        if markup is None or any(tag in markup for tag in _RAW_TEXT):
             return None
-        markup = _ATTRIBUTES.sub(r"\1", _COMMENT.sub("", markup))
+        markup = "".join(_ATTRIBUTES.split(_COMMENT.sub("", markup)))
         encoded = markup.encode("utf-8", "surrogatepass")
         digest.update(b"\0root %d\0" % len(encoded))
         digest.update(encoded)
