@@ -22,28 +22,49 @@ from monitor.errors import ConfigError, MonitorError, StoreUnavailableError
 log = logging.getLogger(__name__)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _global_options(*, suppress: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after the command name.
+
+    The copy given to the sub-commands has ``SUPPRESS`` defaults: an option the
+    sub-command's part of the line does not name must leave the top-level value
+    alone, or ``monitor --db x.db verify`` would silently verify the default database.
+    """
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
-        default=os.environ.get("MONITOR_CONFIG", "sources.toml"),
+        default=default(os.environ.get("MONITOR_CONFIG", "sources.toml")),
         help="path of sources.toml (env MONITOR_CONFIG; default ./sources.toml)",
     )
     common.add_argument(
         "--db",
-        default=os.environ.get("MONITOR_DB"),
+        default=default(os.environ.get("MONITOR_DB")),
         help="database URL, e.g. sqlite:///monitor.db (env MONITOR_DB; default: from the config)",
     )
     common.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        # Counted apart after the command, then added (main): "-v check -v" is -vv.
+        dest="verbose_after" if suppress else "verbose",
+        default=default(0),
+        help="more log output (-vv for debug)",
     )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="monitor",
         description="Watch corporate transparency-report and policy pages for real text changes.",
-        parents=[common],
+        parents=[_global_options(suppress=False)],
     )
     parser.add_argument("--version", action="version", version=f"monitor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = _global_options(suppress=True)
     for module in COMMANDS:
         module.add_parser(sub, common)
     return parser
@@ -52,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbose += vars(args).pop("verbose_after", 0)
     import asyncio  # after parsing: `monitor --help` and usage errors need no event loop
 
     from monitor.logs import configure_logging
@@ -69,6 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except MonitorError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # The system refused a file, a directory or the disk where no command expected
+        # it: still one line naming what, not a traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -9,8 +9,13 @@
     │   ├── DuplicateEventError an event_id was appended again with different content
     │   ├── BlobMissingError   a blob named by an event is not in the blob store
     │   └── StoreUnavailableError the database cannot be opened, is locked, full or corrupt
+    │       └── ChainBrokenError  the head of the log does not verify; nothing may be appended
     ├── SigningKeyError        the checkpoint signing key cannot be created, read or used
-    └── FetchError             a page could not be fetched (``kind`` says why)
+    ├── ReviewError            a review or note cannot be recorded (no such change, bad status)
+    ├── FetchError             a page could not be fetched (``kind`` says why)
+    │   └── HostPausedError    not asked at all: its host wants quiet for longer than we wait
+    └── FiguresError           a report's table cannot be read as ``[source.figures]`` says
+        └── ArchiveError       a ZIP/XLSX body is broken, lacks the member, or unpacks too large
 
 Driver errors (sqlite3, aiohttp, asyncpg) are translated into these at the module
 boundary, so callers only ever catch ``MonitorError`` subclasses.
@@ -19,6 +24,7 @@ boundary, so callers only ever catch ``MonitorError`` subclasses.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 
 class MonitorError(Exception):
@@ -82,8 +88,16 @@ class StoreUnavailableError(StoreError):
     """The database cannot be used: missing, locked, read-only, full or corrupt."""
 
 
+class ChainBrokenError(StoreUnavailableError):
+    """The log to be extended fails the tail check (``monitor.tail``): it was altered."""
+
+
 class SigningKeyError(MonitorError):
     """The signing key file cannot be created, read or used (exit 2)."""
+
+
+class ReviewError(MonitorError):
+    """A review or annotation cannot be recorded: the message says what to fix (exit 2)."""
 
 
 class FetchError(MonitorError):
@@ -92,3 +106,24 @@ class FetchError(MonitorError):
     def __init__(self, kind: str, message: str, *, status: int | None = None) -> None:
         self.kind, self.status = kind, status
         super().__init__(message)
+
+
+class HostPausedError(FetchError):
+    """The host asked for quiet (``Retry-After``) until ``until``, beyond what the caller
+    waits: no request was sent. Kind ``deferred``; recorded but never counted as a failure."""
+
+    def __init__(self, host: str, until: datetime, reason: str) -> None:
+        self.host, self.until, self.reason = host, until, reason
+        stamp = until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        super().__init__(
+            "deferred",
+            f"{host} asked for quiet until {stamp} ({reason}); not asked before then",
+        )
+
+
+class FiguresError(MonitorError):
+    """A report's table cannot be read as configured (a column missing, no table found)."""
+
+
+class ArchiveError(FiguresError):
+    """A ZIP or XLSX body is broken, lacks the member, or would unpack beyond the size bound."""

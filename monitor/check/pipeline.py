@@ -15,17 +15,20 @@ was used (``renderer``) and names the screenshot blob (``screenshot_sha256``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 
+from monitor.audit.identity import certificate_blob
 from monitor.check.browser import INSTALL_HINT, BrowserPool
 from monitor.check.fetch import Fetcher, FetchResult, Validators
 from monitor.check.pool import ExtractionPool
-from monitor.check.reader import LastText, PageReader, SameTextMemo
+from monitor.check.reader import LastText, PageReader, PageText, SameTextMemo
 from monitor.check.statecache import compact
 from monitor.clock import utc_now
 from monitor.config.settings import Settings, SourceSettings
@@ -33,8 +36,18 @@ from monitor.core.classify import Captured, Failed, NotModified, Outcome, decide
 from monitor.core.projections import SourceState, apply, fold
 from monitor.core.reconcile import reconcile
 from monitor.core.rules import CompiledRule, compile_rules
-from monitor.errors import BlobMissingError, ConcurrencyError, FetchError
+from monitor.desk.links import document_links, documents_diff
+from monitor.desk.story_detector import StoryDetector
+from monitor.errors import (
+    ArchiveError,
+    BlobMissingError,
+    ConcurrencyError,
+    FetchError,
+    HostPausedError,
+    MonitorError,
+)
 from monitor.events import (
+    FETCH_DEFERRED,
     ChangeDetected,
     ContentSuspect,
     Event,
@@ -44,10 +57,16 @@ from monitor.events import (
     deterministic_event_id,
     format_time,
 )
-from monitor.extract.document import EXTRACTOR_VERSION
+from monitor.extract.document import EXTRACTOR_VERSION, Extraction, extract
+from monitor.figures.read import text_body
+from monitor.figures.runner import FiguresCache
 from monitor.store import EventStore
 
 log = logging.getLogger(__name__)
+
+# Extraction of very large bodies runs in a worker thread so the event loop
+# keeps serving other checks (and timers) meanwhile.
+THREAD_EXTRACT_BYTES = 512 * 1024
 
 # render = "auto": a plain page with less text than this is an app shell; use the browser.
 AUTO_MIN_CHARS = 200
@@ -80,6 +99,9 @@ def extraction_key(source: SourceSettings) -> str:
     if mode != "http":
         # A rendered DOM is a different text source; plain sources keep their old keys.
         parts += (mode,)
+    if source.figures is not None and (source.figures.member or source.figures.sheet):
+        # The text of a ZIP member or a workbook's sheet (monitor.figures.read.text_body).
+        parts += (source.figures.member, source.figures.sheet)
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
@@ -112,7 +134,8 @@ class CheckReport:
     """What one check did, for the one-line CLI output and the daemon's log."""
 
     source_id: str
-    outcome: str  # baseline | changed | reverted | pending | unchanged | suspect | failed
+    # baseline | changed | reverted | pending | unchanged | suspect | failed | deferred
+    outcome: str
     detail: str
     events: tuple[StoredEvent, ...] = ()
 
@@ -130,13 +153,17 @@ class CheckRunner:
     clock: Callable[[], datetime] = utc_now
     rules: tuple[CompiledRule, ...] = ()
     browser: BrowserPool | None = None  # needed by sources whose render is not "http"
-    # Decide "same text" from a fingerprint of the page's tree (monitor.extract.fingerprint) before
-    # reading it; False reads every page (records the same; for comparison and diagnosis).
+    stories: StoryDetector | None = None  # records StoryDetected after changes that match rules
+    # Decide "same text" from a fingerprint of the page's tree (extract.fingerprint)
+    # before reading it; False reads every page (records the same; for comparison).
     fast_path: bool = True
     # Worker processes that read pages (the daemon's, sized to the machine); None: here.
     pool: ExtractionPool | None = None
     _states: dict[str, SourceState] = field(default_factory=dict)
     _unchanged_checks: dict[str, int] = field(default_factory=dict)
+    # Servers' leaf certificates by sha256, stored as blobs with the captures naming them.
+    _certificates: dict[str, bytes] = field(default_factory=dict)
+    _figures: FiguresCache = field(default_factory=FiguresCache)
     _reader: PageReader | None = None
 
     def __post_init__(self) -> None:
@@ -144,6 +171,8 @@ class CheckRunner:
             self.rules = compile_rules(self.settings.rules)
         if self._reader is None:
             self._reader = PageReader(SameTextMemo(self.store), self.pool)
+        if self.stories is None:
+            self.stories = StoryDetector(self.settings.stories)
 
     async def state(self, source_id: str) -> SourceState:
         cached = self._states.get(source_id)
@@ -174,12 +203,65 @@ class CheckRunner:
             settings=settings,
             clock=self.clock,
             browser=browser or self.browser,
+            stories=self._reconfigured_stories(settings),
             fast_path=self.fast_path,
             pool=self.pool,
             _states=self._states,
             _unchanged_checks=self._unchanged_checks,
+            _figures=self._figures,
             _reader=self._reader,
         )
+
+    def _reconfigured_stories(self, settings: Settings) -> StoryDetector | None:
+        if self.stories is not None:
+            self.stories.reconfigure(settings.stories)
+        return self.stories
+
+    async def _detect_stories(self, stored: Sequence[StoredEvent]) -> None:
+        """After a change that matched a rule: does it make (or grow) a story?"""
+        if self.stories is None or not any(
+            e.type == "ChangeDetected" and e.data.get("rules") for e in stored
+        ):
+            return
+        try:
+            await self.stories.run(self.store, self.clock())
+        except MonitorError as exc:  # the change is recorded; the next one retries the story
+            log.error("story detection failed: %s", exc)
+
+    async def _with_documents(
+        self, source: SourceSettings, state: SourceState, outcome: Outcome, events: list[Event]
+    ) -> list[Event]:
+        """A change of an HTML page that does not watch links records the document links
+        (PDFs, reports …) it added or removed, read from the two raw captures."""
+        change = next((e for e in events if isinstance(e, ChangeDetected)), None)
+        last = state.last_good
+        if (
+            change is None
+            or source.watch_links
+            or last is None
+            or not isinstance(outcome, Captured)
+            or change.capture.get("format") != "html"
+        ):
+            return events
+        try:
+            old_body = await self.store.get_blob(last.raw_sha256)
+        except BlobMissingError:
+            return events
+        capture = change.capture
+        headers = capture.get("headers") or {}
+        content_type = headers.get("content-type")
+        base = str(capture.get("final_url") or source.url)  # one base: only links differ
+        old, new = await asyncio.to_thread(
+            lambda: (
+                document_links(old_body, content_type, base),
+                document_links(outcome.body, content_type, base),
+            )
+        )
+        found = documents_diff(old, new)
+        if found is None:
+            return events
+        recorded = replace(change, diff={**change.diff, "documents": found})
+        return [recorded if e is change else e for e in events]
 
     async def reconcile(self) -> list[StoredEvent]:
         """Record config changes (registered / updated / removed sources) in the log.
@@ -218,11 +300,17 @@ class CheckRunner:
         self._fold_in(stored)
         return stored
 
-    async def check(self, source: SourceSettings, *, attempts: int = 1) -> CheckReport:
-        """One check of ``source``; never raises for a page problem (those become events)."""
+    async def check(
+        self, source: SourceSettings, *, attempts: int = 1, known: Outcome | None = None
+    ) -> CheckReport:
+        """One check of ``source``; never raises for a page problem (those become events).
+
+        ``known``: the outcome is already decided (a deferral), nothing is fetched.
+        """
+        await self._figures.catch_up(self, source)
         for _ in range(3):
             state = await self.state(source.id)
-            outcome = await self._observe(source, state, attempts)
+            outcome = known or await self._observe(source, state, attempts)
             old_text_missing = False
             try:
                 old_text = await self._old_text(state, outcome)
@@ -230,6 +318,7 @@ class CheckRunner:
                 # Recorded by decide() as a suspect capture plus a new reference.
                 log.error("check %s cannot diff against its last good text: %s", source.id, exc)
                 old_text, old_text_missing = None, True
+            figures = await self._figures.compare(self, source, state, outcome)
             now = self.clock()
             events = decide(
                 state,
@@ -241,7 +330,10 @@ class CheckRunner:
                 confirm_every=self.settings.monitor.confirm_every,
                 checks_since_event=self._unchanged_checks.get(source.id, 0) + 1,
                 old_text_missing=old_text_missing,
+                figure_matches=figures.matches if figures is not None else (),
+                gone_after=source.gone_after or self.settings.monitor.gone_after,
             )
+            events = await self._with_documents(source, state, outcome, events)
             await self._store_blobs(outcome, events)
             try:
                 stored = await self._append(source.id, state.version, tuple(events))
@@ -249,8 +341,11 @@ class CheckRunner:
                 # Another process checked this source meanwhile: decide again on fresh state.
                 self.forget(source.id)
                 continue
+            if figures is not None:
+                stored += await self._figures.record(self, source.id, stored, figures)
             if stored:
                 self._unchanged_checks[source.id] = 0
+                await self._detect_stories(stored)
             else:
                 self._unchanged_checks[source.id] = self._unchanged_checks.get(source.id, 0) + 1
             if isinstance(outcome, ReadCaptured):
@@ -276,7 +371,10 @@ class CheckRunner:
                 # An unchanged shell says nothing about the data its script loads.
                 return await self._observe_browser(source, state, attempts, key)
             return NotModified(fetched_at=result.fetched_at)
-        captured = await self._capture(source, result, key, state)
+        try:
+            captured = await self._capture(source, result, key, state)
+        except ArchiveError as exc:
+            return self._failed(source, FetchError("archive", str(exc)), attempts)
         if mode == "auto" and not plain_text_suffices(captured):
             return await self._observe_browser(source, state, attempts, key)
         return captured
@@ -303,9 +401,25 @@ class CheckRunner:
                 )
         except FetchError as exc:
             return self._failed(source, exc, attempts)
-        return await self._capture(
-            source, rendered.result, key, state, renderer="browser", screenshot=rendered.screenshot
-        )
+        try:
+            return await self._capture(
+                source,
+                rendered.result,
+                key,
+                state,
+                renderer="browser",
+                screenshot=rendered.screenshot,
+            )
+        except ArchiveError as exc:
+            return self._failed(source, FetchError("archive", str(exc)), attempts)
+
+    async def defer(self, source: SourceSettings, paused: HostPausedError) -> CheckReport:
+        """Record that ``source`` was not asked: its host wants quiet until ``paused.until``.
+
+        A ``FetchFailed`` of kind ``deferred`` (no failure in a row, no alert), so the log
+        shows that the check was due and why it was not made.
+        """
+        return await self.check(source, known=self._failed(source, paused, 1))
 
     def _failed(self, source: SourceSettings, exc: FetchError, attempts: int) -> Failed:
         log.info("check %s failed: %s: %s", source.id, exc.kind, exc)
@@ -316,6 +430,7 @@ class CheckRunner:
             status=exc.status,
             fetched_at=self.clock(),
             attempt=attempts,
+            until=exc.until if isinstance(exc, HostPausedError) else None,
         )
 
     async def _last_renderer(self, state: SourceState) -> str:
@@ -339,6 +454,9 @@ class CheckRunner:
         screenshot: bytes | None = None,
     ) -> Captured:
         raw_sha = hashlib.sha256(result.body).hexdigest()
+        if result.server is not None and result.server.certificate:
+            der = result.server.certificate
+            self._certificates[hashlib.sha256(der).hexdigest()] = der
         last = state.last_good
         if last is not None and last.raw_sha256 == raw_sha and last.extraction_key == key:
             # Same bytes, same extraction: the text is the same; skip parsing entirely.
@@ -346,23 +464,36 @@ class CheckRunner:
                 source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
             )
             return _captured(capture, "", True, result.body, renderer, screenshot)
-        assert self._reader is not None
-        reading = await self._reader.read(
-            source,
-            result.body,
-            result.content_type,
-            last=LastText(last.extraction_key, last.text_sha256) if last is not None else None,
-            # Only plain pages: an `auto` source also looks at the words of its text.
-            fingerprint=self.fast_path and renderer == "http" and render_mode(source) == "http",
-        )
-        extraction = reading.text
-        if extraction is None:
-            # The page's fingerprint was seen with the last good text: it is that text.
-            assert last is not None
-            capture = _capture_data(
-                source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
+        fingerprint: bytes | None = None
+        extraction: Extraction | PageText
+        if source.figures is not None:
+            # A ZIP member or a workbook's sheet is the text (monitor.figures.read).
+            limit = source.max_bytes or self.settings.monitor.max_bytes
+            read = partial(_extract_figures_body, source=source, limit=limit)
+            if len(result.body) >= THREAD_EXTRACT_BYTES:
+                extraction = await asyncio.to_thread(
+                    read, result.body, content_type=result.content_type
+                )
+            else:
+                extraction = read(result.body, content_type=result.content_type)
+        else:
+            assert self._reader is not None
+            reading = await self._reader.read(
+                source,
+                result.body,
+                result.content_type,
+                last=LastText(last.extraction_key, last.text_sha256) if last is not None else None,
+                # Only plain pages: an `auto` source also looks at the words of its text.
+                fingerprint=self.fast_path and renderer == "http" and render_mode(source) == "http",
             )
-            return _captured(capture, "", True, result.body, renderer, screenshot)
+            if reading.text is None:
+                # The page's fingerprint was seen with the last good text: it is that text.
+                assert last is not None
+                capture = _capture_data(
+                    source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
+                )
+                return _captured(capture, "", True, result.body, renderer, screenshot)
+            extraction, fingerprint = reading.text, reading.fingerprint
         text = extraction.text
         text_sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         capture = _capture_data(
@@ -380,14 +511,14 @@ class CheckRunner:
         captured = _captured(
             capture, text, extraction.select_matched, result.body, renderer, screenshot
         )
-        if reading.fingerprint is None or screenshot is not None:
+        if fingerprint is None or screenshot is not None:
             return captured
         return ReadCaptured(
             capture=captured.capture,
             text=text,
             select_matched=captured.select_matched,
             body=result.body,
-            fingerprint=reading.fingerprint,
+            fingerprint=fingerprint,
         )
 
     async def _remember_text(self, source_id: str, outcome: ReadCaptured) -> None:
@@ -419,6 +550,9 @@ class CheckRunner:
             return
         raw_sha = await self.store.put_blob(outcome.body)
         text_sha = await self.store.put_blob(outcome.text.encode("utf-8"))
+        certificate = certificate_blob(outcome.capture.get("server"))
+        if certificate is not None and certificate in self._certificates:
+            await self.store.put_blob(self._certificates[certificate])
         if (raw_sha, text_sha) != (outcome.capture["raw_sha256"], outcome.capture["text_sha256"]):
             raise AssertionError("blob hashes disagree with the capture")  # a bug, not a page
         if isinstance(outcome, ScreenshotCaptured):
@@ -437,11 +571,25 @@ class CheckRunner:
         self._fold_in(stored)
         return stored
 
+    async def append_events(self, stream: str, events: Sequence[Event]) -> list[StoredEvent]:
+        """Append ``events`` to a source's stream at its cached version (raises
+        ``ConcurrencyError`` if another writer appended first)."""
+        return await self._append(stream, (await self.state(stream)).version, events)
+
     def _fold_in(self, stored: Sequence[StoredEvent]) -> None:
         """Bring the cached states up to date with events this runner appended."""
         for item in stored:
             state = self._states.get(item.stream) or SourceState(source_id=item.stream)
             self._states[item.stream] = _compact(apply(state, item))
+
+
+def _extract_figures_body(
+    body: bytes, *, content_type: str | None, source: SourceSettings, limit: int
+) -> Extraction:
+    """The text of a figures source; raises ``ArchiveError`` for a broken or oversized archive."""
+    assert source.figures is not None
+    part, part_type = text_body(body, content_type, source.figures, limit=limit)
+    return extract(part, content_type=part_type, source=source)
 
 
 def _new_events(stream: str, expected: int, events: Sequence[Event]) -> list[NewEvent]:
@@ -516,12 +664,32 @@ def _capture_data(
         capture["media_type"] = media_type
     if format_:
         capture["format"] = format_
+    if result.server is not None:
+        capture["server"] = result.server.to_data()
     return capture
+
+
+def _figures_note(types: Sequence[str]) -> str:
+    """`` [figures: 1 published, 1 restated]`` when the check recorded figures facts."""
+    counts = [
+        f"{types.count(kind)} {word}"
+        for kind, word in (
+            ("FiguresPublished", "published"),
+            ("FiguresRestated", "restated"),
+            ("FiguresWithdrawn", "withdrawn"),
+        )
+        if kind in types
+    ]
+    return f" [figures: {', '.join(counts)}]" if counts else ""
 
 
 def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> CheckReport:
     events = tuple(stored)
     types = [e.type for e in events]
+    if isinstance(outcome, Failed) and outcome.error == FETCH_DEFERRED:
+        return CheckReport(
+            source_id=source_id, outcome="deferred", detail=outcome.message, events=events
+        )
     if isinstance(outcome, Failed):
         return CheckReport(
             source_id=source_id,
@@ -535,7 +703,7 @@ def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> 
             summary = event.data["diff"].get("summary", "")
             # A rule can match on both sides (on = "any"): name it once.
             rules = ", ".join(dict.fromkeys(r["rule_id"] for r in event.data.get("rules", [])))
-            detail = summary + (f" [rules: {rules}]" if rules else "")
+            detail = summary + (f" [rules: {rules}]" if rules else "") + _figures_note(types)
             return CheckReport(
                 source_id=source_id,
                 outcome="changed" if kind == "substantive" else kind,

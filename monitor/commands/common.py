@@ -7,7 +7,6 @@ import logging
 import os
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor.errors import MonitorError
@@ -16,7 +15,11 @@ from monitor.logs import RedactingFilter, update_secrets
 if TYPE_CHECKING:
     from monitor.config.settings import Settings
 
+if TYPE_CHECKING:
+    from monitor.audit.home import AuditHome
+
 DEFAULT_DB = "sqlite:///monitor.db"
+DEFAULT_CONFIG = "sources.toml"
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 
@@ -27,7 +30,7 @@ class UsageError(MonitorError):
 
 def load_settings(args: argparse.Namespace) -> Settings:
     """The validated config; raises ConfigError (exit 2) before anything is written."""
-    from monitor.config.parse import load_config  # not at import time: `monitor --help` needs none
+    from monitor.config.parse import load_config
 
     settings = load_config(args.config, environ=os.environ)
     redact_everywhere(settings.secrets())
@@ -50,9 +53,22 @@ def database_url(args: argparse.Namespace, settings: Settings | None) -> str:
     return DEFAULT_DB
 
 
+def audit_home_for(args: argparse.Namespace, settings: Settings | None) -> AuditHome:
+    """Where the key and checkpoint journals of the chosen database live."""
+    from monitor.audit.home import audit_home
+
+    return audit_home(settings, database_url(args, settings), config_path=args.config)
+
+
 def settings_if_present(args: argparse.Namespace) -> Settings | None:
-    """For read-only commands: the config when it exists (to find the database), else None."""
-    if not Path(args.config).exists():
+    """For read-only commands: the config when it exists (to find the database), else None.
+
+    Only the default ``./sources.toml`` may be absent: a config named with ``--config``
+    or ``MONITOR_CONFIG`` that is missing is an error, not a silent fall back to the
+    default database.
+    """
+    # os.path.exists, not Path.exists: False (not an exception) for an over-long name.
+    if args.config == DEFAULT_CONFIG and not os.path.exists(args.config):
         return None
     return load_settings(args)
 
@@ -62,22 +78,36 @@ _RELATIVE = re.compile(r"^\d+[smhdw]", re.IGNORECASE)
 
 def parse_when(text: str, now: datetime | None = None) -> datetime:
     """An ISO 8601 time or date (UTC unless an offset is given), or a duration ago ("2h")."""
+    from monitor.config.parse import parse_duration
+
     now = now or datetime.now(UTC)
     text = text.strip()
     if _RELATIVE.match(text):
-        from monitor.config.parse import parse_duration
-
         try:
             return now - timedelta(seconds=parse_duration(text))
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        # In range on both sides: an offset must not push year 1 or 9999 off the calendar.
+        return (moment.astimezone(UTC) + timedelta(days=1)) - timedelta(days=1)
+    except OverflowError as exc:
+        raise UsageError(f"the time {text[:40]!r} is at the edge of the calendar") from exc
     except ValueError as exc:
         raise UsageError(
-            f"cannot read the time {text!r}: use ISO 8601 like 2026-03-12 or "
+            f"cannot read the time {text[:40]!r}: use ISO 8601 like 2026-03-12 or "
             "2026-03-12T08:00:00Z, or a duration ago like 2h or 3d"
         ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+
+
+# SQLite and PostgreSQL store seq as a signed 64-bit integer.
+MAX_SEQ = 2**63 - 1
+
+
+def check_seq_argument(name: str, value: int | None, *, minimum: int = 0) -> None:
+    """Refuse a seq-like number no log can hold, before it reaches the database driver."""
+    if value is not None and not minimum <= value <= MAX_SEQ:
+        shown = str(value) if len(str(value)) <= 20 else f"{str(value)[:20]}…"
+        raise UsageError(f"{name} must be a whole number from {minimum} to {MAX_SEQ}, not {shown}")

@@ -9,16 +9,24 @@ none covers the exported events. Exit 1 if a blob could not be exported.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.commands.common import (
     Subparsers,
     UsageError,
+    audit_home_for,
     database_url,
     parse_when,
     settings_if_present,
 )
+
+if TYPE_CHECKING:
+    from monitor.config.settings import Settings
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -29,7 +37,17 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         description="Export the log, or one source's part of it with inclusion proofs, to "
         "DIR (which must be new or empty), verifiable offline with standard tools.",
     )
-    parser.add_argument("directory", metavar="DIR", help="a new or empty directory")
+    parser.add_argument(
+        "directory",
+        metavar="DIR",
+        nargs="?",
+        help="a new or empty directory (optional with --wacz)",
+    )
+    parser.add_argument(
+        "--wacz",
+        metavar="FILE",
+        help="also (or only) write the captures as a WACZ 1.1 web archive, signed with the key",
+    )
     parser.add_argument("--source", metavar="ID", help="only this source (with proofs)")
     parser.add_argument("--since", help="only events recorded at or after TIME (ISO, or 2h, 3d)")
     parser.set_defaults(handler=run)
@@ -37,40 +55,113 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def require_empty(target: Path) -> None:
     """Refuse to mix a bundle with other files: its manifest must list exactly its own."""
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise UsageError(f"{target} exists and is not an empty directory; choose a new one")
+    if "\0" in str(target):
+        raise UsageError("the output directory's name contains a NUL character")
+    try:
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise UsageError(f"{target} exists and is not an empty directory; choose a new one")
+    except OSError as exc:  # a name too long, a parent that is a file, no permission
+        raise UsageError(f"cannot use {target} as the output directory: {exc.strerror}") from exc
+
+
+@contextlib.contextmanager
+def output_directory(target: Path) -> Iterator[None]:
+    """Make the (empty) output directory before anything is read or signed for it.
+
+    Every way it cannot be made — a dangling symlink, a parent that is a file or
+    may not be written, a name too long — is one line (``UsageError``), not a
+    traceback after a checkpoint was already signed. If the command then fails,
+    a directory this call created is removed again while still empty; an error
+    writing into it is reported the same way.
+    """
+    require_empty(target)
+    created = not os.path.lexists(target)
+    try:
+        os.makedirs(target, exist_ok=True)
+    except FileExistsError as exc:
+        what = "a symbolic link to a missing path" if os.path.islink(target) else "not a directory"
+        raise UsageError(f"{target} is {what}; choose a new directory") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot create {target}: {exc.strerror}") from exc
+    try:
+        yield
+    except BaseException as exc:
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(target)  # only while empty: never removes what was written
+        if isinstance(exc, OSError):
+            raise UsageError(f"cannot write into {target}: {exc.strerror or exc}") from exc
+        raise
 
 
 async def run(args: argparse.Namespace) -> int:
-    from monitor.audit.checkpoint import configured_key_path, journal_path, load_or_create_key
-    from monitor.audit.export import export_bundle
-    from monitor.store import open_store
-
-    target = Path(args.directory)
-    require_empty(target)
+    if args.directory is None and args.wacz is None:
+        raise UsageError("give a directory for the bundle, --wacz FILE, or both")
+    target = Path(args.directory) if args.directory is not None else None
+    wacz = Path(args.wacz) if args.wacz is not None else None
+    if wacz is not None and wacz.exists():
+        raise UsageError(f"{wacz} exists; choose a new file for the WACZ")
     since = parse_when(args.since) if args.since else None
     settings = settings_if_present(args)
-    key_path = configured_key_path(settings)
-    signer = load_or_create_key(key_path)
+    if target is None:
+        return await _export(args, None, wacz, since, settings)
+    with output_directory(target):
+        return await _export(args, target, wacz, since, settings)
+
+
+async def _export(
+    args: argparse.Namespace,
+    target: Path | None,
+    wacz: Path | None,
+    since: datetime | None,
+    settings: Settings | None,
+) -> int:
+    from monitor.audit.export import export_bundle
+    from monitor.audit.wacz import export_wacz
+    from monitor.store import describe_url, open_store
+    from monitor.tail import require_intact_tail
+
+    home = audit_home_for(args, settings)
+    now = datetime.now(UTC)
+    report = wacz_report = None
     async with open_store(database_url(args, settings), create=False) as store:
+        # A checkpoint is appended and signed: never over a log altered at its head.
+        await require_intact_tail(store, describe_url(database_url(args, settings)))
+        # Only once the database opened as a log: a typo in --db must not leave a new key.
+        signer = home.signer()
         if args.source is not None and await store.stream_version(args.source) == 0:
             raise UsageError(f"no source {args.source!r} in the log; `monitor log` lists them")
-        report = await export_bundle(
-            store,
-            target,
-            signer=signer,
-            journal=journal_path(key_path),
-            now=datetime.now(UTC),
-            source=args.source,
-            since=since,
+        if target is not None:
+            report = await export_bundle(
+                store,
+                target,
+                signer=signer,
+                journal=home,
+                now=now,
+                source=args.source,
+                since=since,
+            )
+        if wacz is not None:
+            wacz_report = await export_wacz(
+                store, wacz, signer=signer, now=now, source=args.source, since=since
+            )
+    missing: list[str] = []
+    if report is not None:
+        cp = report.checkpoint
+        print(
+            f"exported {report.events} events, {report.blobs} blobs, {report.responses} "
+            f"responses and {report.revisits} revisits to {target} ({report.kind})"
         )
-    cp = report.checkpoint
-    print(
-        f"exported {report.events} events, {report.blobs} blobs, {report.responses} responses "
-        f"and {report.revisits} revisits to {target} ({report.kind})"
-    )
-    print(f"checkpoint at seq {cp.seq}: {cp.tree_size} events, root {cp.checkpoint.root_hash}")
-    print(f"key id {cp.checkpoint.key_id}; verify with: monitor verify --export {target}")
-    for name in report.missing_blobs:
+        print(f"checkpoint at seq {cp.seq}: {cp.tree_size} events, root {cp.checkpoint.root_hash}")
+        print(f"key id {cp.checkpoint.key_id}; verify with: monitor verify --export {target}")
+        missing += report.missing_blobs
+    if wacz_report is not None:
+        print(
+            f"wrote the WACZ {wacz}: {wacz_report.pages} pages, {wacz_report.responses} "
+            f"responses, {wacz_report.revisits} revisits; signed by key {signer.key_id}; "
+            f"verify with: monitor verify --wacz {wacz}"
+        )
+        missing += [m for m in wacz_report.missing_blobs if m not in missing]
+    for name in missing:
         print(f"FAILED blob_missing: blob {name} could not be exported (run `monitor verify`)")
-    return 1 if report.missing_blobs else 0
+    return 1 if missing else 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from monitor.commands.common import (
@@ -12,11 +14,13 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
+from monitor.textsafe import for_terminal
 
 from .common import UsageError
 
 if TYPE_CHECKING:
     from monitor.events import StoredEvent
+    from monitor.store.pauses import HostPause
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -37,17 +41,22 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def brief(event: StoredEvent) -> str:
     """A short human description of one event."""
+    from monitor.desk.summaries import change_summary
+    from monitor.figures.history import describe_fact
+
     d = event.data
     match event.type:
         case "ChangeDetected":
             rules = ", ".join(dict.fromkeys(r["rule_id"] for r in d.get("rules", [])))
-            text = f"{d['classification']}: {d['diff'].get('summary', '')}"
+            text = f"{d['classification']}: {change_summary(d)}"
             return text + (f" [{rules}; {d.get('severity')}]" if rules else "")
         case "BaselineCaptured":
             c = d["capture"]
             return f"{c.get('text_chars', 0)} chars from {c.get('final_url')}"
         case "ContentSuspect":
             return f"{d['reason']}: {d.get('detail', '')}"
+        case "FetchFailed" if d.get("error") == "deferred":
+            return f"deferred: {d['message']}"  # the message names the host and the end
         case "FetchFailed":
             return f"{d['error']} (#{d.get('consecutive_failures', 1)}): {d['message']}"
         case "SourceRecovered":
@@ -61,6 +70,34 @@ def brief(event: StoredEvent) -> str:
             return f"tree size {d['tree_size']}, root {d['root_hash'][:16]}…"
         case "ChangePending":
             return f"new text seen {d.get('seen', 1)} of {d.get('needed', '?')} times"
+        case "CheckpointTimestamped":
+            return f"checkpoint seq {d['checkpoint_seq']} stamped {d['gen_time']} by {d['tsa']}"
+        case "TimestampFailed":
+            return (
+                f"checkpoint seq {d['checkpoint_seq']}: {d['tsa']} failed (attempt "
+                f"{d['attempt']}): {d['error']}; retry from {d['retry_at']}"
+            )
+        case "ThirdPartyCaptured":
+            return f"seq {d['for_seq']} archived by {d['archive']}: {d['archive_url']}"
+        case "ThirdPartyCaptureFailed":
+            last = "; gave up" if d.get("final") else ""
+            return (
+                f"seq {d['for_seq']}: {d['archive']} failed (attempt {d['attempt']}): "
+                f"{d['error']}{last}"
+            )
+        case "FiguresPublished" | "FiguresRestated" | "FiguresWithdrawn":
+            headline, detail = describe_fact(event.type, d)
+            return f"{headline}: {detail} (capture #{d['change_seq']})"
+        case "ChangeReviewed":
+            note = f": {d['note']}" if d.get("note") else ""
+            return f"#{d['change_seq']} {d['status']} by {d['by']}{note}"
+        case "ChangeAnnotated":
+            return f"#{d['change_seq']} note by {d['by']}: {d['note']}"
+        case "StoryDetected":
+            return f"{d['story_id']}: {d['headline']}"
+        case "SourceGone":
+            since = d.get("since") or "?"
+            return f"{d['reason']} on {d['checks']} checks since {since}: {d['url']}"
         case "NotificationSent" | "NotificationFailed":
             return f"seq {d['for_seq']} → {d['channel']} (attempt {d.get('attempt', 1)})"
         case _:
@@ -70,6 +107,7 @@ def brief(event: StoredEvent) -> str:
 async def run(args: argparse.Namespace) -> int:
     from monitor.events import EVENT_TYPES, format_time
     from monitor.store import open_store
+    from monitor.store.pauses import running_pauses
 
     types: set[str] = {t for item in args.type for t in item.split(",") if t}
     unknown = sorted(types - set(EVENT_TYPES))
@@ -80,7 +118,7 @@ async def run(args: argparse.Namespace) -> int:
     since = format_time(parse_when(args.since)) if args.since else None
     sources = set(args.source)
     settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         async for event in store.iterate(types=types or None):
             if sources and event.stream not in sources:
                 continue
@@ -91,6 +129,20 @@ async def run(args: argparse.Namespace) -> int:
             else:
                 print(
                     f"{event.seq:>7}  {event.recorded_at[:19]}Z  {event.stream:<28} "
-                    f"{event.type:<18} {brief(event)}"
+                    f"{event.type:<18} {for_terminal(brief(event), one_line=True)}"
                 )
+        if not args.json:
+            # Not events: the pauses running now, beside the log (stderr keeps stdout a log).
+            for pause in await running_pauses(store, datetime.now(UTC)):
+                print(f"# {pause_line(pause)}", file=sys.stderr)
     return 0
+
+
+def pause_line(pause: HostPause) -> str:
+    """One line saying a host is in quiet, for `monitor log` and `monitor show`."""
+    from monitor.events import format_time
+
+    return (
+        f"{pause.host} asked for quiet until {format_time(pause.until)[:19]}Z "
+        f"({pause.reason}); no request goes there before then"
+    )

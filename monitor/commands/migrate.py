@@ -32,10 +32,10 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from monitor.commands.common import Subparsers, UsageError
+from monitor.commands.common import Subparsers, UsageError, settings_if_present
 from monitor.errors import StoreError, StoreUnavailableError
 
-if TYPE_CHECKING:  # imported where used, so that `monitor --help` does not load them
+if TYPE_CHECKING:
     import aiosqlite
 
     from monitor.audit.verify import ChainVerifier, Finding
@@ -162,8 +162,10 @@ class SqliteRaw:
             return list(await self._conn.execute_fetchall(sql, tuple(params)))
 
     async def last(self) -> tuple[int, str]:
+        from monitor.events import GENESIS_HASH
+
         rows = await self._rows("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-        return (int(rows[0][0]), str(rows[0][1])) if rows else (0, _genesis_hash())
+        return (int(rows[0][0]), str(rows[0][1])) if rows else (0, GENESIS_HASH)
 
     async def events(self, after: int, until: int) -> AsyncIterator[list[RawEvent]]:
         select = _COLUMNS.replace(" data,", " CAST(data AS BLOB),")
@@ -267,8 +269,10 @@ class PostgresRaw:
             return list(await conn.fetch(sql, *params))
 
     async def last(self) -> tuple[int, str]:
+        from monitor.events import GENESIS_HASH
+
         rows = await self._rows("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-        return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else (0, _genesis_hash())
+        return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else (0, GENESIS_HASH)
 
     async def events(self, after: int, until: int) -> AsyncIterator[list[RawEvent]]:
         while after < until:
@@ -358,12 +362,6 @@ def _check_continues(head: int, batch: Sequence[RawEvent]) -> None:
             f"the target moved on meanwhile (its head is seq {head}, the next copied event is "
             f"seq {batch[0].seq}); is a worker writing to it? stop it and run migrate again"
         )
-
-
-def _genesis_hash() -> str:
-    from monitor.events import GENESIS_HASH
-
-    return GENESIS_HASH
 
 
 async def raw_log(store: EventStore) -> RawLog:
@@ -458,21 +456,37 @@ def _same_database(source: str, target: str) -> bool:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.audit.home import log_id_of
     from monitor.store import describe_url, open_store
 
     _check_urls(args.source, args.target)
     async with (
-        open_store(args.source, create=False) as source,
+        open_store(args.source, read_only=True) as source,
         open_store(args.target) as target,
     ):
         src, dst = await raw_log(source), await raw_log(target)
         try:
-            return await copy_log(
+            code = await copy_log(
                 source, target, src, dst, describe_url(args.source), describe_url(args.target)
             )
         finally:
             await src.close()
             await dst.close()
+        log_id = await log_id_of(source)
+    if code == 0 and log_id is not None:
+        _carry_audit_files(args, log_id)
+    return code
+
+
+def _carry_audit_files(args: argparse.Namespace, log_id: str) -> None:
+    """The target is the same log: its checkpoint journal and key go where it will look."""
+    from monitor.audit.home import audit_home, carry_over
+
+    settings = settings_if_present(args)
+    old = audit_home(settings, args.source, config_path=args.config)
+    new = audit_home(settings, args.target, config_path=args.config)
+    for line in carry_over(old, new, log_id):
+        print(line)
 
 
 async def copy_log(

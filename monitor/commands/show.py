@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from monitor.commands.common import (
@@ -17,8 +18,11 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
+from monitor.commands.log import pause_line
+from monitor.textsafe import for_terminal
 
 if TYPE_CHECKING:
+    from monitor.events import StoredEvent
     from monitor.store import EventStore
 
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
@@ -36,34 +40,64 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-async def text_at(store: EventStore, source_id: str, at: str | None) -> tuple[str, str] | None:
-    """(text, recorded_at of its capture) current at ``at`` (a formatted time), or None."""
+async def capture_at(store: EventStore, source_id: str, at: str | None) -> StoredEvent | None:
+    """The good capture current at ``at`` (a formatted time), or None."""
     found = None
     for event in await store.read(stream=source_id, types=GOOD_CAPTURES):
         if at is not None and event.recorded_at > at:
             break
         found = event
+    return found
+
+
+async def text_at(store: EventStore, source_id: str, at: str | None) -> tuple[str, str] | None:
+    """(text, recorded_at of its capture) current at ``at`` (a formatted time), or None."""
+    found = await capture_at(store, source_id, at)
     if found is None:
         return None
     blob = await store.get_blob(found.data["capture"]["text_sha256"])
     return blob.decode("utf-8"), found.recorded_at
 
 
+async def _url_of(store: EventStore, source_id: str) -> str:
+    """The source's URL as last recorded in its stream ("" if none)."""
+    url = ""
+    for event in await store.read(stream=source_id, types=("SourceRegistered", "SourceUpdated")):
+        url = str((event.data.get("settings") or {}).get("url") or url)
+    return url
+
+
 async def run(args: argparse.Namespace) -> int:
+    from monitor.audit.identity import identity_lines
     from monitor.events import format_time
     from monitor.store import open_store
+    from monitor.store.pauses import pause_of_url, running_pauses
 
     at = format_time(parse_when(args.at)) if args.at else None
     settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         if await store.stream_version(args.id) == 0:
             raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
         result = await text_at(store, args.id, at)
-    if result is None:
+        capture = await capture_at(store, args.id, at)
+        pause = None
+        if at is None:
+            url = await _url_of(store, args.id)
+            pause = pause_of_url(await running_pauses(store, datetime.now(UTC)), url)
+    if result is None or capture is None:
         raise UsageError(f"source {args.id!r} has no good capture at or before {at or 'now'}")
     text, when = result
     print(f"# {args.id} as captured at {when}", file=sys.stderr)
-    # Byte for byte what was captured; a newline only for the comfort of a terminal.
+    server = capture.data["capture"].get("server")
+    if isinstance(server, dict):  # captures recorded before server identity carry none
+        for line in identity_lines(server):  # names in a certificate are the server's
+            print(f"# {for_terminal(line, one_line=True)}", file=sys.stderr)
+    if pause is not None:
+        print(f"# paused: {pause_line(pause)}", file=sys.stderr)
+    # Byte for byte what was captured into a pipe; to a terminal, its control and bidi
+    # characters made visible (they could rewrite the screen) and a final newline.
+    if sys.stdout.isatty():
+        text = for_terminal(text)
     sys.stdout.write(text)
     if text and not text.endswith("\n") and sys.stdout.isatty():
         sys.stdout.write("\n")

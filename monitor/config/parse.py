@@ -33,21 +33,28 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from monitor.config.settings import (
+    AuditSettings,
     ChannelSettings,
+    FigureRuleSettings,
+    FiguresSettings,
     MonitorSettings,
     RuleSettings,
     Settings,
     SourceSettings,
+    StoriesSettings,
+    TimestampAuthority,
+    UserSettings,
     WebSettings,
 )
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.events import EVENT_TYPES
+from monitor.patterns import regex_problem
 
 __all__ = [
     "is_loopback",
@@ -93,9 +100,20 @@ MONITOR_KEYS = {
     "browser_pages": "browser_pages",
     "browser_memory": "browser_memory",
     "browser_restart_after": "browser_restart_after",
+    "data_dir": "data_dir",
+    "ca_file": "ca_file",
+    "gone_after": "gone_after",
     "extract_workers": "extract_workers",
 }
 WEB_KEYS = ("listen", "token", "base_url")
+AUDIT_KEYS = (
+    "timestamp_authorities",
+    "wayback",
+    "wayback_endpoint",
+    "wayback_per_minute",
+    "wayback_key",
+)
+TSA_KEYS = ("url", "certificates", "name")
 CHANNEL_KEYS = ("name", "url", "tags", "digest", "min_severity", "events")
 RULE_KEYS = (
     "id",
@@ -109,7 +127,15 @@ RULE_KEYS = (
     "notify",
     "sources",
     "tags",
+    "when",
+    "where",
+    "column",
+    "rise_pct",
+    "fall_pct",
 )
+FIGURE_RULE_KEYS = ("when", "where", "column", "rise_pct", "fall_pct")
+FIGURE_WHENS = ("published", "restated", "from_zero", "to_zero", "rise_pct", "fall_pct")
+FIGURES_KEYS = ("key", "period", "values", "table", "member", "sheet")
 SOURCE_KEYS = (
     "id",
     "url",
@@ -133,15 +159,23 @@ SOURCE_KEYS = (
     "headers",
     "timeout",
     "max_bytes",
+    "figures",
+    "gone_after",
 )
+USER_KEYS = ("name", "token_env", "role")
+STORIES_KEYS = ("min_companies", "window")
+USER_ROLES = ("analyst", "viewer")
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "monitor": tuple(MONITOR_KEYS),
     "web": WEB_KEYS,
+    "audit": AUDIT_KEYS,
     "channel": CHANNEL_KEYS,
     "rule": RULE_KEYS,
     "source": SOURCE_KEYS,
+    "user": USER_KEYS,
+    "stories": STORIES_KEYS,
 }
-ARRAY_TABLES = ("channel", "rule", "source")
+ARRAY_TABLES = ("channel", "rule", "source", "user")
 
 
 # --------------------------------------------------------------------------- entry points
@@ -177,6 +211,10 @@ def load_config(
     except OSError as exc:
         raise ConfigError(
             [ConfigProblem(name, None, "file", f"cannot be read: {exc.strerror or exc}")]
+        ) from None
+    except ValueError:  # a NUL character: no file system has such a name
+        raise ConfigError(
+            [ConfigProblem(name.replace("\0", "\\0"), None, "file", "the path contains a NUL")]
         ) from None
     try:
         # utf-8-sig: files saved by Windows editors often start with a byte-order mark.
@@ -229,6 +267,14 @@ _UNIT_NAMES = {
     **dict.fromkeys(("w", "wk", "week", "weeks"), "w"),
 }
 _DURATION_PART = re.compile(r"\s*(\d+)\s*([A-Za-z]*)")
+# Ten years: far past any sensible setting, far inside what datetime and timers can add.
+MAX_DURATION = 3650 * 86400
+# Every duration in the config is at most a year: longer is a typo, and a schedule
+# that far out would overflow the scheduler's arithmetic only at run time.
+MAX_CONFIG_SECONDS = 366 * 86400
+MAX_SIZE = 1024**4  # 1 TiB: bounds a float-shaped size before int() sees infinity
+MAX_BODY = 1024**3  # max_bytes: a body is held in memory
+MAX_BROWSER_MEMORY = 256 * 1024**3
 
 
 def parse_duration(text: str) -> int:
@@ -262,6 +308,11 @@ def parse_duration(text: str) -> int:
             )
         last = order.index(unit)
         total += int(number) * _UNIT_SECONDS[unit]
+        if total > MAX_DURATION:
+            raise ValueError(
+                f"{text!r} is longer than {MAX_DURATION // 86400} days, the longest duration "
+                "the monitor accepts"
+            )
         pos = part.end()
     return total
 
@@ -281,7 +332,10 @@ def parse_size(text: str) -> int:
     factor = _SIZE_UNITS.get(found.group(2).lower()) if found else None
     if found is None or factor is None:
         raise ValueError(f"{text!r} is not a size; expected bytes or a size like '512KB' or '20MB'")
-    return int(float(found.group(1)) * factor)
+    size = float(found.group(1)) * factor  # inf for a number past float range, never an error
+    if size > MAX_SIZE:
+        raise ValueError(f"{text[:40]!r} is larger than 1 TiB, the largest size accepted")
+    return int(size)
 
 
 # --------------------------------------------------------------------------- cron
@@ -782,13 +836,17 @@ class _Table:
         if isinstance(value, bool) or not isinstance(value, int):
             self.problem(key, f"expected a whole number, got {_kind(value)} ({value!r})")
             return None
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"from {minimum} to {maximum}" if maximum is not None else f"{minimum} or more"
-            self.problem(key, f"must be {bound}, got {value}")
+        if value < minimum:
+            self.problem(key, f"must be {minimum} or more, got {value}")
+            return None
+        if maximum is not None and value > maximum:
+            self.problem(key, f"must be at most {maximum}, got {str(value)[:40]}")
             return None
         return value
 
-    def seconds(self, key: str, *, minimum: int = 1) -> int | None:
+    def seconds(
+        self, key: str, *, minimum: int = 1, maximum: int = MAX_CONFIG_SECONDS
+    ) -> int | None:
         if key not in self.data:
             return None
         value = self.data[key]
@@ -813,9 +871,12 @@ class _Table:
         if result < minimum:
             self.problem(key, f"must be at least {minimum}s, got {value!r}")
             return None
+        if result > maximum:
+            self.problem(key, f"must be at most {maximum // 86400} days, got {value!r}")
+            return None
         return result
 
-    def size(self, key: str) -> int | None:
+    def size(self, key: str, *, maximum: int) -> int | None:
         if key not in self.data:
             return None
         value = self.data[key]
@@ -839,6 +900,9 @@ class _Table:
         if result < 1:
             self.problem(key, f"must be at least 1 byte, got {value!r}")
             return None
+        if result > maximum:
+            self.problem(key, f"must be at most {_size_text(maximum)}, got {str(value)[:40]!r}")
+            return None
         return result
 
     def choice(self, key: str, options: tuple[str, ...]) -> str | None:
@@ -857,6 +921,13 @@ class _Table:
             self.problem(key, reason)
             return None
         return value
+
+
+def _size_text(size: int) -> str:
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size} bytes"
 
 
 def _table_header(table: str) -> str:
@@ -890,6 +961,70 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
+# Query parameters that carry credentials by name, compared lower-case with "-" as "_".
+_SECRET_PARAMETERS = frozenset(
+    [
+        "access_key",
+        "access_token",
+        "api_key",
+        "apikey",
+        "auth",
+        "auth_token",
+        "authorization",
+        "client_secret",
+        "code_verifier",
+        "credential",
+        "id_token",
+        "jwt",
+        "key",
+        "pass",
+        "passwd",
+        "password",
+        "private_token",
+        "pwd",
+        "refresh_token",
+        "secret",
+        "secret_key",
+        "session",
+        "session_id",
+        "sessionid",
+        "sid",
+        "sig",
+        "signature",
+        "token",
+        "x_amz_credential",
+        "x_amz_security_token",
+        "x_amz_signature",
+        "x_goog_credential",
+        "x_goog_signature",
+    ]
+)
+_SECRET_SUFFIXES = ("_token", "_secret", "_password", "_signature", "_apikey", "_api_key")
+
+
+def _query_secret_problem(raw: object, url: str) -> str | None:
+    """Why a source URL's query must not be used: it carries a credential.
+
+    The URL is stored in the hash-chained log (which cannot be edited afterwards)
+    and shown in the web view and alerts, so a token in it would be published for
+    good — the reason ``user:pw@`` URLs are refused. ``raw`` is the value as written,
+    before ``${VAR}`` was replaced.
+    """
+    advice = (
+        "which would be stored in the log for good and shown in the web view; send "
+        'credentials as a header instead, e.g. headers = { Authorization = "Bearer ${TOKEN}" }'
+    )
+    written = str(raw).replace("$${", "")
+    after_path = min((i for i in (written.find("?"), written.find("#")) if i >= 0), default=-1)
+    if after_path >= 0 and "${" in written[after_path:]:
+        return f"the URL's query takes a value from the environment, {advice}"
+    for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        folded = name.strip().lower().replace("-", "_")
+        if folded in _SECRET_PARAMETERS or folded.endswith(_SECRET_SUFFIXES):
+            return f"the URL's query parameter {name[:40]!r} looks like a credential, {advice}"
+    return None
+
+
 def _css_problem(selector: str) -> str | None:
     try:
         LexborHTMLParser("<p></p>").css(selector)
@@ -899,11 +1034,8 @@ def _css_problem(selector: str) -> str | None:
 
 
 def _regex_problem(pattern: str) -> str | None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return f"{pattern!r} is not a valid regular expression: {exc}"
-    return None
+    # User patterns run on RE2 (monitor.patterns): what it refuses is refused here.
+    return regex_problem(pattern)
 
 
 def _slug(text: str) -> str:
@@ -931,6 +1063,7 @@ class _Builder:
             self.sink.add((key,), key, f"unknown {what} {key!r}{hint}")
         monitor = self.monitor()
         web = self.web()
+        audit = self.audit()
         channels = self.entries("channel", "name", self.channel)
         sources = self.entries("source", "id", lambda t: self.source(t, monitor))
         # Cross-references are checked against what the file names, not against what was
@@ -940,13 +1073,17 @@ class _Builder:
         rules = self.entries(
             "rule", "id", lambda t: self.rule(t, reachable, source_ids, source_tags)
         )
+        users = self.entries("user", "name", self.user)
         return Settings(
             path=self.sink.file,
             monitor=monitor,
             web=web,
+            audit=audit,
             channels=tuple(channels),
             rules=tuple(rules),
             sources=tuple(sources),
+            users=tuple(users),
+            stories=self.stories(),
         )
 
     def names(self, table: str, key: str) -> set[str]:
@@ -959,6 +1096,15 @@ class _Builder:
             if isinstance(values, list):
                 found.update(v for v in values if isinstance(v, str))
         return found
+
+    def figures_sources(self) -> set[str]:
+        """The ids of the ``[[source]]`` entries that have a ``[source.figures]`` table."""
+        entries = self.data.get("source")
+        return {
+            entry["id"]
+            for entry in (entries if isinstance(entries, list) else ())
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str) and "figures" in entry
+        }
 
     def single(self, name: str) -> _Table | None:
         value = self.data.get(name)
@@ -980,13 +1126,13 @@ class _Builder:
             "database": table.text("database"),
             "user_agent": table.text("user_agent"),
             "default_interval": table.seconds("default_interval"),
-            "concurrency": table.whole("concurrency", minimum=1),
-            "per_host": table.whole("per_host", minimum=1),
+            "concurrency": table.whole("concurrency", minimum=1, maximum=1000),
+            "per_host": table.whole("per_host", minimum=1, maximum=100),
             "timeout": table.seconds("timeout"),
-            "max_bytes": table.size("max_bytes"),
+            "max_bytes": table.size("max_bytes", maximum=MAX_BODY),
             "jitter_percent": self.jitter(table),
             "confirm_every": table.seconds("confirm_every"),
-            "alert_after_failures": table.whole("alert_after_failures", minimum=1),
+            "alert_after_failures": table.whole("alert_after_failures", minimum=1, maximum=10_000),
             "allow_private": table.flag("allow_private"),
             "allow_networks": self.networks(table, "allow_networks"),
             "deny_networks": self.networks(table, "deny_networks"),
@@ -995,9 +1141,14 @@ class _Builder:
             "checkpoint_every": table.seconds("checkpoint_every"),
             "grace_period": table.seconds("grace_period", minimum=0),
             "base_url": table.http_url("base_url"),
-            "browser_pages": table.whole("browser_pages", minimum=1),
-            "browser_memory": table.size("browser_memory"),
-            "browser_restart_after": table.whole("browser_restart_after", minimum=1),
+            "browser_pages": table.whole("browser_pages", minimum=1, maximum=100),
+            "browser_memory": table.size("browser_memory", maximum=MAX_BROWSER_MEMORY),
+            "browser_restart_after": table.whole(
+                "browser_restart_after", minimum=1, maximum=1_000_000
+            ),
+            "data_dir": self.config_relative(table.text("data_dir")),
+            "ca_file": self.config_relative(table.text("ca_file")),
+            "gone_after": table.whole("gone_after", minimum=1, maximum=1000),
             "extract_workers": table.whole("extract_workers", minimum=0, maximum=64),
         }
         return MonitorSettings(**{k: v for k, v in values.items() if v is not None})
@@ -1065,6 +1216,60 @@ class _Builder:
                         f"address (listen is {listen!r})",
                     )
         return WebSettings(**{k: v for k, v in values.items() if v is not None})
+
+    def config_relative(self, value: str | None) -> str | None:
+        """A file named in the config, relative to the config file's directory (pure)."""
+        if value is None:
+            return None
+        if os.path.isabs(value) or value.startswith("~"):
+            return value  # "~" is expanded where the file is opened
+        return os.path.join(os.path.dirname(self.sink.file), value)
+
+    def audit(self) -> AuditSettings:
+        table = self.single("audit")
+        if table is None:
+            return AuditSettings()
+        values: dict[str, Any] = {
+            "timestamp_authorities": self.authorities(table),
+            "wayback": table.flag("wayback"),
+            "wayback_endpoint": table.http_url("wayback_endpoint"),
+            "wayback_per_minute": table.whole("wayback_per_minute", minimum=1, maximum=60),
+            "wayback_key": table.text("wayback_key", secret=True),
+        }
+        return AuditSettings(**{k: v for k, v in values.items() if v is not None})
+
+    def authorities(self, table: _Table) -> tuple[TimestampAuthority, ...] | None:
+        """``timestamp_authorities = [{ url = "…", certificates = "tsa.pem" }, …]``."""
+        value = table.data.get("timestamp_authorities")
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            table.problem(
+                "timestamp_authorities",
+                'expected a list like [{ url = "https://…", certificates = "tsa-chain.pem" }], '
+                f"got {_kind(value)}",
+            )
+            return None
+        found: list[TimestampAuthority] = []
+        for index, item in enumerate(value):
+            label = f"audit.timestamp_authorities[{index + 1}]"
+            if not isinstance(item, dict):
+                table.problem(
+                    "timestamp_authorities", f"expected a table, got {_kind(item)}", item=index
+                )
+                continue
+            entry = _Table(self.sink, item, ("audit", "timestamp_authorities", index), label)
+            for key in item:
+                if key not in TSA_KEYS:
+                    entry.problem(key, f"unknown key {key!r}{_suggest(key, TSA_KEYS)}")
+            url = entry.http_url("url", required=True)
+            certificates = self.config_relative(entry.text("certificates", required=True))
+            name = entry.text("name")
+            if url is not None and certificates is not None:
+                found.append(
+                    TimestampAuthority(url=url, certificates=certificates, name=name or "")
+                )
+        return tuple(found)
 
     def entries(self, name: str, id_key: str, build: Callable[[_Table], Any]) -> list[Any]:
         """Each ``[[name]]`` table built by ``build``; duplicate ids are reported on both lines."""
@@ -1160,6 +1365,9 @@ class _Builder:
             )
             source_id = None
         url = table.http_url("url", required=True)
+        if url is not None and (reason := _query_secret_problem(table.data["url"], url)):
+            table.problem("url", reason)
+            url = None
         select = table.text("select")
         if select is not None and (reason := _css_problem(select)):
             table.problem("select", reason)
@@ -1198,8 +1406,8 @@ class _Builder:
             "interval": interval,
             "format": fmt,
             "render": table.choice("render", RENDERS),
-            "confirm": table.whole("confirm", minimum=1),
-            "watch_links": table.flag("watch_links"),
+            "confirm": table.whole("confirm", minimum=1, maximum=100),
+            "watch_links": self.watch_links(table),
             "screenshot": table.flag("screenshot"),
             "json_path": json_path,
             "csv_key": csv_key,
@@ -1207,15 +1415,67 @@ class _Builder:
             "robots": table.flag("robots"),
             "headers": self.headers(table),
             "timeout": table.seconds("timeout"),
-            "max_bytes": table.size("max_bytes"),
+            "max_bytes": table.size("max_bytes", maximum=MAX_BODY),
+            "figures": self.figures(table),
+            "gone_after": table.whole("gone_after", minimum=1, maximum=1000),
         }
         if "interval" not in table.data and "cron" not in table.data:
             values["interval"] = monitor.default_interval
+        figures = values["figures"]
+        if figures is not None and csv_key is None and fmt in (None, "csv"):
+            # The report's rows, keyed as its figures are, make the change diff read
+            # "Hong Kong · Subpoena · 2011-06-30 · User Data Requests: 45".
+            values["csv_key"] = (*figures.key, figures.period)
         if source_id is None or url is None:
             return None
         return SourceSettings(
             id=source_id, url=url, **{k: v for k, v in values.items() if v is not None}
         )
+
+    @staticmethod
+    def watch_links(table: _Table) -> bool | Literal["documents"] | None:
+        """``true``, ``false``, or ``"documents"`` (only links to PDFs, spreadsheets, reports)."""
+        value = table.data.get("watch_links")
+        if value == "documents":
+            return "documents"
+        if isinstance(value, str):
+            table.problem(
+                "watch_links",
+                f"expected true or false, got {_kind(value)} ({value!r}); "
+                'or "documents" to watch links to documents only',
+            )
+            return None
+        return table.flag("watch_links")
+
+    def user(self, table: _Table) -> UserSettings | None:
+        """A ``[[user]]``: the token is read from the environment variable ``token_env`` names."""
+        name = table.text("name", required=True)
+        token_env = table.text("token_env", required=True)
+        role = table.choice("role", USER_ROLES) or "viewer"
+        token: str | None = None
+        if token_env is not None:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
+                table.problem("token_env", f"{token_env!r} is not an environment variable name")
+            elif not self.sink.environ.get(token_env, "").strip():
+                table.problem(
+                    "token_env", f"{token_env} is not set (or empty); set it to this user's token"
+                )
+            else:
+                token = self.sink.environ[token_env].strip()
+                self.sink.from_env[token_env] = token
+        if name is None or token is None:
+            return None
+        return UserSettings(name=name, token=token, role=role)  # type: ignore[arg-type]
+
+    def stories(self) -> StoriesSettings:
+        table = self.single("stories")
+        if table is None:
+            return StoriesSettings()
+        values: dict[str, Any] = {
+            "min_companies": table.whole("min_companies", minimum=2),
+            "window": table.seconds("window"),
+        }
+        return StoriesSettings(**{k: v for k, v in values.items() if v is not None})
 
     @staticmethod
     def headers(table: _Table) -> tuple[tuple[str, str], ...] | None:
@@ -1255,13 +1515,16 @@ class _Builder:
             if reason := _regex_problem(pattern):
                 table.problem("regex", reason, item=index)
         terms = {key: table.texts(key) for key in ("all", "any", "none")}
-        if not any(table.data.get(key) for key in ("all", "any", "regex")):
+        figures = self.figure_rule(table)
+        if any(key in table.data for key in FIGURE_RULE_KEYS):
+            pass  # a rule over figures: figure_rule reported what is wrong with it
+        elif not any(table.data.get(key) for key in ("all", "any", "regex")):
             table.problem(
                 None,
                 "a rule needs at least one of all, any or regex to match on "
                 "(none alone only excludes)",
             )
-        near = table.whole("near", minimum=1)
+        near = table.whole("near", minimum=1, maximum=10_000)
         notify = table.texts("notify")
         if notify and reachable:
             for index, target in enumerate(notify):
@@ -1288,6 +1551,16 @@ class _Builder:
                     f"no [[source]] has the tag {tag!r}{_suggest(tag, source_tags)}",
                     item=index,
                 )
+        if figures is not None:
+            with_figures = self.figures_sources()
+            for index, source_id in enumerate(sources or ()):
+                if source_id in source_ids and source_id not in with_figures:
+                    table.problem(
+                        "sources",
+                        f"source {source_id!r} has no [source.figures] table, and a rule "
+                        "with when (or rise_pct, fall_pct) matches figures only",
+                        item=index,
+                    )
         values: dict[str, Any] = {
             **terms,
             "regex": regex,
@@ -1297,10 +1570,104 @@ class _Builder:
             "notify": notify,
             "sources": sources,
             "tags": tags,
+            "figures": figures,
         }
         if rule_id is None:
             return None
         return RuleSettings(id=rule_id, **{k: v for k, v in values.items() if v is not None})
+
+    @staticmethod
+    def figures(table: _Table) -> FiguresSettings | None:
+        """``[source.figures]``: the columns that name a row, its period, and its figures."""
+        raw = table.data.get("figures")
+        if raw is None:
+            return None
+        if not isinstance(raw, dict):
+            table.problem(
+                "figures",
+                'expected a table like [source.figures] with key = ["Country"] and '
+                f'period = "Period", got {_kind(raw)}',
+            )
+            return None
+        sub = _Table(table.sink, raw, (*table.path, "figures"), f"{table.label}.figures")
+        for name in raw:
+            if name not in FIGURES_KEYS:
+                sub.problem(
+                    name, f"unknown key {name!r} in [source.figures]{_suggest(name, FIGURES_KEYS)}"
+                )
+        key = sub.texts("key")
+        if "key" not in raw:
+            sub.problem("key", 'is required; name the columns of a row, like key = ["Country"]')
+        period = sub.text("period", required=True)
+        values = sub.texts("values") or ()
+        selector = sub.text("table")
+        if selector is not None and (reason := _css_problem(selector)):
+            sub.problem("table", reason)
+            selector = None
+        if key is not None and period is not None:
+            overlap = [name for name in values if name in key or name == period]
+            if overlap:
+                sub.problem("values", f"{overlap[0]!r} is already the key or the period")
+        if key is None or period is None:
+            return None
+        return FiguresSettings(
+            key=key,
+            period=period,
+            values=values,
+            table=selector,
+            member=sub.text("member"),
+            sheet=sub.text("sheet"),
+        )
+
+    @staticmethod
+    def figure_rule(table: _Table) -> FigureRuleSettings | None:
+        """The figures part of a ``[[rule]]`` (``when``, ``where``, ``column``, ``rise_pct``…)."""
+        if not any(key in table.data for key in FIGURE_RULE_KEYS):
+            return None
+        for key in ("all", "any", "none", "regex", "near", "on"):
+            if key in table.data:
+                table.problem(
+                    key,
+                    "a rule over figures (when, rise_pct, fall_pct) does not match text; "
+                    "write a separate rule for the text",
+                )
+        when = table.choice("when", FIGURE_WHENS)
+        pct = None
+        for name in ("rise_pct", "fall_pct"):
+            if name in table.data:
+                if when is not None and when != name:
+                    table.problem(name, f'cannot be combined with when = "{when}"')
+                when = name
+                pct = table.whole(name, minimum=1, maximum=100_000)
+        if when in ("rise_pct", "fall_pct") and pct is None and "when" in table.data:
+            table.problem("when", f'write {when} = N (a percentage) instead of when = "{when}"')
+            return None
+        if when is None:
+            if "when" not in table.data:
+                table.problem(
+                    "when",
+                    'a rule over figures needs when = "published", "restated", '
+                    '"from_zero" or "to_zero", or rise_pct = N / fall_pct = N',
+                )
+            return None
+        where: list[tuple[str, str]] = []
+        raw = table.data.get("where")
+        if raw is not None:
+            if not isinstance(raw, dict) or not all(
+                isinstance(v, str) and v.strip() for v in raw.values()
+            ):
+                table.problem(
+                    "where",
+                    'expected a table of column = value, like where = { Country = "Hong Kong" }',
+                )
+                return None
+            where = [(str(k), str(v)) for k, v in raw.items()]
+        return FigureRuleSettings(
+            when=when,  # type: ignore[arg-type]  # one of FIGURE_WHENS, checked above
+            where=tuple(where),
+            column=table.text("column"),
+            pct=pct,
+        )
 
 
 def parse_listen(text: str) -> tuple[str, int]:

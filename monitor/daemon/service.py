@@ -12,6 +12,10 @@ Invariants:
 * a check runs with a slot of its host (``Fetcher.reserve_host``, which also waits
   out a ``Retry-After``) *before* one of the ``concurrency`` global slots, so checks
   queued behind a slow, hung or rate-limiting site hold nothing the other sites need;
+  the pause is kept in the store (``monitor.store.pauses``), so a restarted daemon
+  and the other workers wait it out too instead of asking the host again at once
+  (with leases a check is not held for a long pause: its lease is freed, due when
+  the pause ends, so the worker's claims keep serving other hosts);
 * a reload (SIGHUP, or a change of the config file's mtime, size or inode seen by
   polling) applies a valid config completely — ``SourceRegistered`` /
   ``SourceUpdated`` / ``SourceRemoved`` appended, jobs added / retimed / removed, a
@@ -47,14 +51,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from monitor.audit.checkpoint import (
-    Checkpointer,
-    configured_key_path,
-    journal_path,
-    load_or_create_key,
-)
+from monitor.audit.checkpoint import Checkpointer
+from monitor.audit.home import audit_home
 from monitor.check.browser import BrowserPool
-from monitor.check.fetch import Fetcher
+from monitor.check.fetch import RETRY_AFTER_INLINE, Fetcher
 from monitor.check.netpolicy import NetworkPolicy
 from monitor.check.pipeline import CheckReport, CheckRunner, render_mode
 from monitor.check.pool import ExtractionPool, workers_for
@@ -63,12 +63,15 @@ from monitor.config.parse import load_config
 from monitor.config.settings import Settings
 from monitor.core.projections import SourceState
 from monitor.daemon.scheduler import CheckScheduler
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, HostPausedError, MonitorError
 from monitor.events import parse_time
 from monitor.notify.notifier import Notifier
-from monitor.store import EventStore, open_store, url_scheme
+from monitor.store import EventStore, describe_url, open_store, url_scheme
+from monitor.store.pauses import pauses_of
+from monitor.tail import require_intact_tail
 
 if TYPE_CHECKING:  # monitor.daemon.workers needs asyncpg, which SQLite users need not install
+    from monitor.audit.service import AuditService
     from monitor.daemon.workers import Leadership, LeaseScheduler
 
 log = logging.getLogger(__name__)
@@ -234,6 +237,7 @@ class Daemon:
         self._checkpointer: Checkpointer | None = None
         self._checkpoint_wake = asyncio.Event()
         self._checkpoint_task: asyncio.Task[None] | None = None
+        self._audit: AuditService | None = None  # time stamps and Save Page Now, if configured
 
     @property
     def shares_work(self) -> bool:
@@ -271,6 +275,7 @@ class Daemon:
                 self._on_settings(self.settings)
             self._stamp = self._config_stamp()
             store = await stack.enter_async_context(open_store(self.database))
+            await require_intact_tail(store, describe_url(self.database))
             self._store = store
             stack.push_async_callback(self._close_fetchers)
             workers = workers_for(self.settings.monitor.extract_workers)
@@ -422,7 +427,16 @@ class Daemon:
         if previous is not None and previous.settings.monitor == settings.monitor:
             fetcher, limit, browser = previous.fetcher, previous.limit, previous.browser
         else:
-            fetcher = Fetcher(settings.monitor, network_policy(settings))
+            # The store's pause book: a Retry-After another worker (or this daemon before a
+            # restart) was sent is waited out here too, holding no global slot meanwhile.
+            # With leases a check waiting on a pause would hold one of this worker's
+            # claims for up to an hour; it is postponed to the pause's end instead.
+            fetcher = Fetcher(
+                settings.monitor,
+                network_policy(settings),
+                pauses=pauses_of(self._store),
+                max_wait=RETRY_AFTER_INLINE if self.shares_work else None,
+            )
             self._fetchers.append(fetcher)
             limit = asyncio.Semaphore(settings.monitor.concurrency)
             browser = None
@@ -464,6 +478,14 @@ class Daemon:
         """A scheduled check (an APScheduler job body, one at a time per source)."""
         await self._check_due(source_id)
 
+    def _one_worker_or_skip(self, purpose: str) -> contextlib.AbstractAsyncContextManager[bool]:
+        """On PostgreSQL, True for the one worker that may run ``purpose`` now."""
+        if not self.shares_work or self._store is None:
+            return contextlib.nullcontext(True)
+        from monitor.daemon.workers import exclusive_or_skip
+
+        return exclusive_or_skip(self._store, purpose)
+
     def _one_worker_at_a_time(self, purpose: str) -> contextlib.AbstractAsyncContextManager[None]:
         """On PostgreSQL, one worker records a configuration at a time (``workers.exclusive``)."""
         if not self.shares_work or self._store is None:
@@ -477,8 +499,13 @@ class Daemon:
         if self._gen is not None:
             self._gen.runner.forget(source_id)
 
-    async def _check_due(self, source_id: str) -> bool:
-        """Check a due source; False if it was not checked (stopping, or no longer configured)."""
+    async def _check_due(self, source_id: str) -> bool | datetime:
+        """Check a due source; False if it was not checked (stopping, or no longer configured).
+
+        With leases, a source whose host asked for quiet beyond the fetcher's
+        ``max_wait`` is not checked: the end of the pause is returned, and the lease
+        scheduler makes the source due then.
+        """
         gen = self._gen
         if self._stopping or gen is None:
             return False
@@ -504,6 +531,9 @@ class Daemon:
             if task in self._running:
                 log.warning("check of %s cancelled: the grace period ended", source_id)
             return False
+        except HostPausedError as paused:
+            log.info("check of %s postponed: %s", source_id, paused)
+            return paused.until
         except MonitorError as exc:
             self.status.failures += 1
             log.error("check of %s could not be recorded: %s", source_id, exc)
@@ -528,6 +558,8 @@ class Daemon:
             self._notify_wake.set()
             if any(event.type == "ChangeDetected" for event in report.events):
                 self._checkpoint_wake.set()  # evidence of a change gets signed promptly
+                if self._audit is not None:
+                    self._audit.change_recorded()
             log.info("%s", report.line())
         else:
             log.debug("%s", report.line())
@@ -662,14 +694,29 @@ class Daemon:
         A key that cannot be created or read turns checkpoints off with a clear error;
         it never stops the daemon from watching pages.
         """
-        key_path = configured_key_path(self.settings)
+        home = audit_home(self.settings, self.database, config_path=self.config_path)
         try:
-            signer = load_or_create_key(key_path)
+            signer = home.signer()
         except MonitorError as exc:
             log.error("checkpoints are off: %s", exc)
             return
-        self._checkpointer = Checkpointer(store, signer, journal=journal_path(key_path))
+        self._checkpointer = Checkpointer(store, signer, journal=home)
         self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="checkpoints")
+        self._start_audit(store)
+
+    def _start_audit(self, store: EventStore) -> None:
+        """Trusted time stamps and Save Page Now, each in its own task (never in a check)."""
+        audit = self.settings.audit
+        if not (audit.timestamp_authorities or audit.wayback):
+            return
+        from monitor.audit.service import AuditService
+
+        self._audit = AuditService(
+            store, audit, clock=self.clock, exclusive=self._one_worker_or_skip
+        )
+        if self._checkpointer is not None:
+            self._checkpointer.on_signed.append(self._audit.checkpoint_signed)
+        self._audit.start()
 
     async def _checkpoint_loop(self) -> None:
         while not self._stop.is_set():
@@ -692,6 +739,9 @@ class Daemon:
         log.debug("checkpoint: %d events signed", signed.tree_size)
 
     async def _stop_checkpoints(self) -> None:
+        audit, self._audit = self._audit, None
+        if audit is not None:
+            await audit.stop()
         task, self._checkpoint_task = self._checkpoint_task, None
         if task is None:
             return

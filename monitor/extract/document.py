@@ -32,6 +32,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from monitor.config.settings import Format, SourceSettings
+from monitor.desk.links import keep_document_links
 from monitor.extract.blocks import (
     HEADING_LEVELS,
     Block,
@@ -47,6 +48,7 @@ from monitor.extract.charset import decode, detect, media_type_of
 from monitor.extract.data import extract_csv, extract_json
 from monitor.extract.html import PreparedHtml, extract_html, prepare_html, walk_prepared
 from monitor.extract.pdf import extract_pdf
+from monitor.patterns import UserPattern, compile_user_regex
 
 __all__ = [
     "EXTRACTOR_VERSION",
@@ -155,13 +157,16 @@ def choose_format(body: bytes, content_type: str | None, declared: Format | None
 
 
 @lru_cache(maxsize=256)
-def compile_ignore(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
-    """The source's ignore regexes, compiled once; an invalid pattern is skipped (logged once)."""
+def compile_ignore(patterns: tuple[str, ...]) -> tuple[UserPattern, ...]:
+    """The source's ignore regexes, compiled once; an invalid pattern is skipped (logged once).
+
+    On RE2 (``monitor.patterns``): a page cannot make a pattern backtrack for minutes.
+    """
     compiled = []
     for pattern in patterns:
         try:
-            compiled.append(re.compile(pattern))
-        except re.error as exc:
+            compiled.append(compile_user_regex(pattern))
+        except ValueError as exc:
             log.warning("ignoring invalid ignore pattern %r: %s", pattern, exc)
     return tuple(compiled)
 
@@ -204,7 +209,7 @@ def _html_draft(markup: str | bytes, source: SourceSettings) -> _Draft:
         page_url=source.url,
         select=source.select,
         remove=source.remove,
-        watch_links=source.watch_links,
+        watch_links=bool(source.watch_links),
     )
     return _Draft("html", html.pieces, html.title, html.links, html.select_matched)
 
@@ -243,7 +248,7 @@ def _draft(body: bytes, content_type: str | None, source: SourceSettings) -> _Dr
             return _html_draft(text, source)
         return _Draft("csv", extract_csv(text, source.csv_key).pieces)
     if fmt == "markdown":
-        inliner = LinkInliner(watch_links=source.watch_links, base=source.url)
+        inliner = LinkInliner(watch_links=bool(source.watch_links), base=source.url)
         return _Draft("markdown", read_markdown(text, inliner), links=inliner.links)
     lines = [normalize_text(line) for line in text.splitlines()]
     return _Draft("text", [("line", line) for line in lines if line])
@@ -268,7 +273,7 @@ class HtmlReading:
 
     def finish(self) -> Extraction:
         """Exactly ``extract(body, content_type=…, source=…)`` for the body that was read."""
-        html = walk_prepared(self.prepared, watch_links=self.source.watch_links)
+        html = walk_prepared(self.prepared, watch_links=bool(self.source.watch_links))
         draft = _Draft("html", html.pieces, html.title, html.links, html.select_matched)
         return _extraction(draft, self.content_type, self.source)
 
@@ -288,14 +293,17 @@ def read_html(
         page_url=source.url,
         select=source.select,
         remove=source.remove,
-        watch_links=source.watch_links,
+        watch_links=bool(source.watch_links),
     )
     return HtmlReading(prepared, content_type, source)
 
 
 def _extraction(draft: _Draft, content_type: str | None, source: SourceSettings) -> Extraction:
     raw_text_chars = sum(len(text) for _, text in draft.pieces)
-    blocks = with_paths(apply_ignore(draft.pieces, source.ignore))
+    pieces = draft.pieces
+    if source.watch_links == "documents":
+        pieces = keep_document_links(pieces)
+    blocks = with_paths(apply_ignore(pieces, source.ignore))
     title = draft.title
     if title is None:
         title = next((b.text for b in blocks if b.kind in HEADING_LEVELS), None)

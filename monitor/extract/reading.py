@@ -58,7 +58,7 @@ def fingerprinted(
     reading = read_html(body, content_type=content_type, source=source)
     if reading is None:
         return None, None
-    return reading, tree_fingerprint(reading.prepared, watch_links=source.watch_links)
+    return reading, tree_fingerprint(reading.prepared, watch_links=bool(source.watch_links))
 
 
 def read_page(

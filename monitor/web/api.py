@@ -20,6 +20,8 @@ from aiohttp import web
 from monitor.errors import BlobMissingError
 from monitor.events import format_time, parse_time, upcast
 from monitor.web.context import context_of, path_part
+from monitor.web.desk import review_json
+from monitor.web.figures import add_figures_routes
 from monitor.web.model import ChangeRecord, Filters, GoodCapture, ReadModel, SourceView
 from monitor.web.openapi import openapi_document
 
@@ -35,6 +37,7 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_get("/api/events", events)
     app.router.add_get("/api/changes", changes)
     app.router.add_get("/api/changes/{seq}", change)
+    add_figures_routes(app)
 
 
 def _json(value: Mapping[str, Any]) -> web.Response:
@@ -265,6 +268,7 @@ async def change(request: web.Request) -> web.Response:
     body["diff"] = data.get("diff") or {}
     body["matched_rules"] = list(data.get("rules") or [])
     body["previous_seen_until"] = str(data.get("previous_seen_until") or "")
+    body["reviews"] = [review_json(r) for r in model.triage.history.get(record.seq, [])]
     body["notifications"] = [
         {
             "seq": n.seq,

@@ -49,7 +49,7 @@ _SOURCE_PROPERTIES: dict[str, JsonSchema] = {
     "title": {"type": "string"},
     "url": {"type": "string"},
     "tags": {"type": "array", "items": {"type": "string"}},
-    "status": {"type": "string", "enum": ["ok", "failing", "suspect", "new", "removed"]},
+    "status": {"type": "string", "enum": ["ok", "failing", "suspect", "new", "removed", "gone"]},
     "registered": {"type": "boolean"},
     "removed": {"type": "boolean"},
     "last_change_at": _nullable(TIME),
@@ -195,6 +195,76 @@ SCHEMAS: dict[str, JsonSchema] = {
     ),
 }
 
+_NUMBER: JsonSchema = {"type": "number"}
+_FIGURE_CAPTURE = _obj(
+    {"seq": {"type": "integer", "minimum": 1}, "fetched_at": TIME, "recorded_at": TIME}
+)
+SCHEMAS.update(
+    {
+        "FigureValue": {
+            "type": "object",
+            "required": ["text", "reported"],
+            "properties": {
+                "text": {"type": "string"},
+                "reported": {"type": "boolean"},
+                "number": _NUMBER,
+                "low": _NUMBER,
+                "high": _nullable(_NUMBER),
+                "unit": {"type": "string"},
+            },
+            "additionalProperties": False,
+        },
+        "FigureRow": _obj(
+            {
+                "key": {"type": "object", "additionalProperties": {"type": "string"}},
+                "period": {"type": "string"},
+                "values": {"type": "object", "additionalProperties": _ref("FigureValue")},
+                "first_seen": _nullable(_FIGURE_CAPTURE),
+                "restated": {"type": "boolean"},
+                "restatements": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "column": {"type": "string"},
+                            "old": {"type": "string"},
+                            "new": {"type": "string"},
+                            "seq": {"type": "integer", "minimum": 1},
+                            "change_seq": {"type": "integer", "minimum": 1},
+                            "recorded_at": TIME,
+                        }
+                    ),
+                },
+                "withdrawn": _nullable(
+                    _obj(
+                        {
+                            "seq": {"type": "integer", "minimum": 1},
+                            "change_seq": {"type": "integer", "minimum": 1},
+                            "recorded_at": TIME,
+                        }
+                    )
+                ),
+            }
+        ),
+        "Figures": _obj(
+            {
+                "source_id": {"type": "string"},
+                "as_of": _nullable(TIME),
+                "capture": _obj(
+                    {
+                        "seq": {"type": "integer", "minimum": 1},
+                        "fetched_at": TIME,
+                        "raw_sha256": SHA256,
+                    }
+                ),
+                "key": {"type": "array", "items": {"type": "string"}},
+                "period": {"type": "string"},
+                "columns": {"type": "array", "items": {"type": "string"}},
+                "rows": {"type": "array", "items": _ref("FigureRow")},
+            }
+        ),
+    }
+)
+
 
 def _param(name: str, where: str, schema: JsonSchema, description: str) -> JsonSchema:
     return {
@@ -237,7 +307,10 @@ PATHS: dict[str, JsonSchema] = {
                 _param(
                     "status",
                     "query",
-                    {"type": "string", "enum": ["ok", "failing", "suspect", "new", "removed"]},
+                    {
+                        "type": "string",
+                        "enum": ["ok", "failing", "suspect", "new", "removed", "gone"],
+                    },
                     "Only sources with this status.",
                 ),
             ],
@@ -329,6 +402,140 @@ PATHS: dict[str, JsonSchema] = {
         }
     },
 }
+PATHS["/api/sources/{source_id}/figures"] = {
+    "get": {
+        "operationId": "getSourceFigures",
+        "summary": "A source's figures: one row per key and period, with restatements",
+        "parameters": [
+            _SOURCE_ID,
+            {
+                **_param("where", "query", {"type": "array", "items": {"type": "string"}}, ""),
+                "description": "COLUMN=VALUE on a key or period column (repeat the parameter).",
+                "explode": True,
+            },
+            {
+                **_param("column", "query", {"type": "array", "items": {"type": "string"}}, ""),
+                "description": "Only these value columns (repeat the parameter).",
+                "explode": True,
+            },
+            _param("as_of", "query", TIME, "What the report said at this time; default now."),
+        ],
+        "responses": {"200": _answer("The figures.", "Figures"), **_ERRORS, **_NOT_FOUND},
+    }
+}
+
+# The analyst's desk: search across all history, and reviews (the only write).
+SCHEMAS.update(
+    {
+        "SearchHit": _obj(
+            {
+                "seq": {"type": "integer", "minimum": 1},
+                "side": {"type": "string", "enum": ["added", "removed", "capture"]},
+                "source_id": {"type": "string"},
+                "company": {"type": "string"},
+                "at": TIME,
+                "sentence": {"type": "string"},
+                "link": {"type": "string"},
+            }
+        ),
+        "SearchPage": _obj(
+            {
+                "hits": {"type": "array", "items": _ref("SearchHit")},
+                "next": _nullable({"type": "string"}),
+            }
+        ),
+        "Review": _obj(
+            {
+                "seq": {"type": "integer", "minimum": 1},
+                "change_seq": {"type": "integer", "minimum": 1},
+                "status": _nullable({"type": "string", "enum": ["important", "routine", "noise"]}),
+                "note": {"type": "string"},
+                "by": {"type": "string"},
+                "at": TIME,
+            }
+        ),
+        "ReviewResult": _obj(
+            {
+                "change_seq": {"type": "integer", "minimum": 1},
+                "status": _nullable({"type": "string", "enum": ["important", "routine", "noise"]}),
+                "reviews": {"type": "array", "items": _ref("Review")},
+            }
+        ),
+    }
+)
+# A change's reviews and notes, oldest first (the last with a status is its status).
+SCHEMAS["ChangeDetail"]["properties"]["reviews"] = {"type": "array", "items": _ref("Review")}
+SCHEMAS["ChangeDetail"]["required"] = sorted(SCHEMAS["ChangeDetail"]["properties"])
+PATHS.update(
+    {
+        "/api/search": {
+            "get": {
+                "operationId": "search",
+                "summary": "Words in the added or removed text of every change and every capture",
+                "parameters": [
+                    {
+                        **_param("q", "query", {"type": "string", "minLength": 1}, ""),
+                        "required": True,
+                        "description": "Words to find together (CJK too).",
+                    },
+                    _param(
+                        "side",
+                        "query",
+                        {"type": "string", "enum": ["added", "removed", "capture"]},
+                        "Only text changes added, removed, or captured pages.",
+                    ),
+                    _param("company", "query", {"type": "string"}, "Only this company."),
+                    _param("source", "query", {"type": "string"}, "Only this source id."),
+                    _param("since", "query", {"type": "string"}, "Recorded at or after (ISO)."),
+                    _param(
+                        "before", "query", {"type": "integer", "minimum": 0}, "Hits before seq."
+                    ),
+                    _param(
+                        "limit",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 200},
+                        "Page size (50).",
+                    ),
+                ],
+                "responses": {"200": _answer("Hits, newest first.", "SearchPage"), **_ERRORS},
+            }
+        },
+        "/api/changes/{seq}/reviews": {
+            "post": {
+                "operationId": "reviewChange",
+                "summary": "Review (important, routine, noise) or annotate a change",
+                "description": "Needs a [[user]] token of role analyst as a bearer token.",
+                "parameters": [
+                    _param("seq", "path", {"type": "integer", "minimum": 1}, "The change's seq.")
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "status": {
+                                        "type": "string",
+                                        "enum": ["important", "routine", "noise"],
+                                    },
+                                    "note": {"type": "string", "maxLength": 4000},
+                                },
+                                "additionalProperties": False,
+                            }
+                        }
+                    },
+                },
+                "security": [{"bearer": []}],
+                "responses": {
+                    "201": _answer("Recorded; the change's reviews.", "ReviewResult"),
+                    **_ERRORS,
+                    "403": _answer("Not an analyst, or not a bearer token.", "Error"),
+                },
+            }
+        },
+    }
+)
 
 DOCUMENT: JsonSchema = {
     "openapi": "3.1.0",

@@ -22,11 +22,15 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
+from monitor.clock import utc_now
 from monitor.config.settings import SEVERITY_ORDER
 from monitor.errors import BlobMissingError
-from monitor.events import upcast
+from monitor.events import format_time, upcast
+from monitor.store.pauses import pause_of_url, running_pauses
 from monitor.web.context import DIFF_CACHE_SIZE, WebContext, context_of, path_part
+from monitor.web.desk import review_values
 from monitor.web.diff_view import all_sentences, all_terms, blocks, recomputed_changes, rule_views
+from monitor.web.figures import figures_section
 from monitor.web.model import STATUSES, Filters, GoodCapture, ReadModel, SourceView
 
 log = logging.getLogger(__name__)
@@ -137,6 +141,7 @@ async def dashboard(request: web.Request) -> web.Response:
     groups = model.grouped(filters)
     changes = model.filter_changes(filters, limit=RECENT_CHANGES)
     rule_ids = sorted(set(model.rule_ids()) | {r.id for r in context.settings.rules})
+    paused = await running_pauses(context.store, utc_now())
     return page(
         context,
         model,
@@ -154,6 +159,7 @@ async def dashboard(request: web.Request) -> web.Response:
         statuses=STATUSES,
         status_counts=model.status_counts(),
         query_link=lambda **kw: query_link(filters, **kw),
+        paused=[(p, format_time(p.until)) for p in paused],
     )
 
 
@@ -170,6 +176,7 @@ async def source_page(request: web.Request) -> web.Response:
     current = view.capture_at(None)
     text, text_note, language = await _current_text(context, view, current)
     timeline = list(reversed(view.timeline))
+    pause = pause_of_url(await running_pauses(context.store, utc_now()), view.url)
     return page(
         context,
         model,
@@ -184,6 +191,9 @@ async def source_page(request: web.Request) -> web.Response:
         timeline=timeline[:TIMELINE_ROWS],
         hidden=max(0, len(timeline) - TIMELINE_ROWS),
         notifications=model.notifications,
+        pause=pause,
+        pause_until=format_time(pause.until) if pause else None,
+        figures=await figures_section(context, source_id, view.state.settings, request.query),
     )
 
 
@@ -237,6 +247,7 @@ async def change_page(request: web.Request) -> web.Response:
         commands.append(
             f"monitor diff {shlex.quote(source_id)} --from {previous.recorded_at} --to {recorded}"
         )
+        commands.append(f"monitor diff {shlex.quote(source_id)} --from {previous.seq} --to {seq}")
     return page(
         context,
         model,
@@ -261,6 +272,7 @@ async def change_page(request: web.Request) -> web.Response:
         language=page_language(capture),
         notifications=model.notifications.get(seq, []),
         commands=commands,
+        **review_values(request, model, seq, diff),
     )
 
 
