@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.check.pipeline import _new_events
 from monitor.check.statecache import FrozenSettings, compact
@@ -49,3 +53,23 @@ def test_a_compact_state_reconciles_like_the_folded_one() -> None:
     decisions = reconcile({"a": small}, [edited])
     assert decisions == reconcile({"a": folded}, [edited])
     assert decisions[0].events[0].changed == ["select"]  # type: ignore[attr-defined]
+
+
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 2),
+    st.floats(allow_nan=False, min_value=-2, max_value=2),
+    st.text(max_size=3),
+    st.lists(st.text(max_size=2), max_size=3),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.dictionaries(st.sampled_from("abcd"), VALUES, min_size=1), min_size=1))
+def test_frozen_settings_read_back_every_value_with_its_type(dicts: list[dict[str, Any]]) -> None:
+    """Whatever the first settings of a shape were, each mapping gives back its own values."""
+    frozen = [FrozenSettings(d) for d in dicts]  # the first of each key set is the template
+    for original, small in zip(dicts, frozen, strict=True):
+        assert dict(small) == original
+        assert [type(v) for v in small.values()] == [type(v) for v in original.values()]

@@ -353,7 +353,7 @@ class Notifier:
         self._cursor = 0  # durable: every alert for seq <= cursor is settled
         self._scanned = 0  # in memory: the log has been read up to here
         self._version = 0  # of the $notifier stream, for expected-version appends
-        self._sources: dict[str, dict[str, Any]] = {}
+        self._sources: dict[str, tuple[Any, ...]] = {}  # _ALERT_SETTINGS' values
         self._owed: dict[int, _Owed] = {}
         self._done: set[Key] = set()
         self._attempts: dict[Key, int] = {}
@@ -484,7 +484,9 @@ class Notifier:
             )
 
     def _source(self, source_id: str) -> SourceInfo:
-        return SourceInfo.from_settings(source_id, self._sources.get(source_id))
+        values = self._sources.get(source_id)
+        settings = dict(zip(_ALERT_SETTINGS, values, strict=True)) if values else None
+        return SourceInfo.from_settings(source_id, settings)
 
     def _channel(self, name: str) -> ChannelSettings | None:
         return next((c for c in self.settings.channels if c.name == name), None)
@@ -756,7 +758,7 @@ async def _wait_for_any(stop: asyncio.Event, wake: asyncio.Event | None, seconds
 _ALERT_SETTINGS = ("company", "title", "url", "tags")
 
 
-def _alert_settings(settings: Any) -> dict[str, Any]:
+def _alert_settings(settings: Any) -> tuple[Any, ...]:
     if not isinstance(settings, dict):
-        return {}
-    return {key: settings[key] for key in _ALERT_SETTINGS if key in settings}
+        return ()
+    return tuple(settings.get(key) for key in _ALERT_SETTINGS)
