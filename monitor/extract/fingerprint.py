@@ -8,7 +8,7 @@ it did not change need not be. ``tree_fingerprint`` hashes the tree that
 hidden content already gone; only the selected roots) as Lexbor serializes it, in
 C, with what the text walk never reads taken out:
 
-* the elements that are never text (``extract.html.NEVER_TEXT``: scripts, styles,
+* the elements that are never text (``PreparedHtml.never_text``: scripts, styles,
   templates …), removed from the tree before serializing;
 * comments, and every attribute of every element (tokens, nonces, tracking ids),
   cut from the serialized markup.
@@ -39,12 +39,10 @@ from typing import Final
 import selectolax
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from monitor.extract.html import NEVER_TEXT, PreparedHtml
+from monitor.extract.html import PreparedHtml
 
 # Bump when what is hashed changes; part of every marker, so old markers simply stop matching.
 FINGERPRINT_VERSION: Final = "tree-1"
-
-_NEVER_TEXT_SELECTOR: Final = ", ".join(sorted(tag for tag in NEVER_TEXT if tag[0] != "-"))
 _COMMENT: Final = re.compile(r"<!--.*?-->", re.DOTALL)
 # A start tag's attributes: from the first space after its name to its ">". Split on
 # (the tag's name is the group, kept) and joined: no per-match template expansion.
@@ -68,11 +66,14 @@ def tree_fingerprint(prepared: PreparedHtml, *, watch_links: bool) -> bytes | No
     """
     if not prepared.select_matched or not prepared.roots or not serializer_is_safe():
         return None
+    never_text = prepared.never_text
+    selector = _selector(never_text)
     digest = hashlib.sha256(FINGERPRINT_VERSION.encode())
+    digest.update(b"\0skipped " + " ".join(sorted(never_text)).encode())
     for root in prepared.roots:
-        if root.tag in NEVER_TEXT:  # a root the walk skips whole: rare, not worth a rule
+        if root.tag in never_text:  # a root the walk skips whole: rare, not worth a rule
             return None
-        for node in root.css(_NEVER_TEXT_SELECTOR):
+        for node in root.css(selector):
             node.decompose()
         # Which rows lay the page out was decided on the whole tree; removing never-text
         # elements changes no other node, so the rows left keep their ids.
@@ -92,6 +93,12 @@ def tree_fingerprint(prepared: PreparedHtml, *, watch_links: bool) -> bytes | No
     if watch_links:
         digest.update(b"\0base " + _json(prepared.base))
     return digest.digest()
+
+
+@cache
+def _selector(tags: frozenset[str]) -> str:
+    """A CSS selector list of the element tags (comments are cut from the markup)."""
+    return ", ".join(sorted(tag for tag in tags if tag[0] != "-"))
 
 
 def _json(value: object) -> bytes:

@@ -310,6 +310,11 @@ class PreparedHtml:
     layout_rows: frozenset[int]  # mem_ids of the ``tr`` that lay the page out
     select_matched: bool
 
+    @property
+    def never_text(self) -> frozenset[str]:
+        """The tags the walk skips whole, with all they hold."""
+        return NEVER_TEXT
+
 
 def prepare_html(
     markup: str | bytes,
