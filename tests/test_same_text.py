@@ -44,7 +44,7 @@ COMMON = (
 )  # fmt: skip
 RARE = (
     "nav", "noscript", "template", "textarea", "xmp", "noembed", "dialog", "details",
-    "summary", "svg", "article", "h3",
+    "summary", "svg", "article", "h3", "header", "footer", "aside", "script",
 )  # fmt: skip
 TAGS = COMMON * 4 + RARE
 # Attributes the extractor reads (through selectors, hidden content, links); noise is others.
@@ -52,11 +52,14 @@ MEANINGFUL = (
     ("hidden", ""), ("hidden", "until-found"), ("aria-hidden", "true"), ("open", ""),
     ("class", "ad"), ("class", "x"), ("id", "onetrust-consent-sdk"), ("href", "/a"),
     ("href", "https://example.org/b?utm_source=x"), ("href", "#top"),
+    ("style", "display:none"), ("style", "visibility: hidden"), ("style", "color: red"),
+    ("class", "sr-only"), ("aria-controls", "x"), ("id", "x"), ("role", "main"),
+    ("role", "navigation"), ("id", "termly-code-snippet-support"),
 )  # fmt: skip
 TEXTS = st.text(
     st.sampled_from(list("ab Z09|#->*\\\n\t&<\"'é香\u00a0\u200b")), min_size=0, max_size=8
 )
-RAW_TEXT = ("textarea", "xmp", "noembed", "template", "noscript")
+RAW_TEXT = ("textarea", "xmp", "noembed", "template", "noscript", "script")
 
 
 @st.composite
@@ -226,6 +229,8 @@ def test_noise_outside_the_text_keeps_the_fingerprint(
     """
     assume(not _has_attribute(tree, "aria-hidden"))
     assume("<" not in repr(tree))  # a raw "<" in text would make the noise after it a tag
+    # The parser drops a newline that opens a <pre>; after a noise script it is text.
+    assume("'\\n" not in repr(tree))
     a = fingerprint(page(tree, random.Random(seed_a)), source)
     b = fingerprint(page(tree, random.Random(seed_b)), source)
     assert a == b
