@@ -25,12 +25,14 @@ from monitor.commands import (
     search,
     serve,
     show,
+    suggest,
     validate,
     verify,
 )
 
 COMMANDS: tuple[ModuleType, ...] = (
     validate,
+    suggest,
     check,
     run,
     log,

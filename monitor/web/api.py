@@ -119,6 +119,7 @@ def change_json(record: ChangeRecord, model: ReadModel) -> dict[str, Any]:
         "recorded_at": record.recorded_at,
         "fetched_at": record.fetched_at,
         "classification": record.classification,
+        "silent": record.silent,
         "severity": record.severity,
         "rules": list(record.rules),
         "summary": record.summary,
