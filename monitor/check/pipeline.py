@@ -19,7 +19,6 @@ import asyncio
 import hashlib
 import logging
 import re
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -28,6 +27,9 @@ from functools import partial
 from monitor.audit.identity import certificate_blob
 from monitor.check.browser import INSTALL_HINT, BrowserPool
 from monitor.check.fetch import Fetcher, FetchResult, Validators
+from monitor.check.pool import ExtractionPool
+from monitor.check.reader import LastText, PageReader, PageText, SameTextMemo
+from monitor.check.statecache import compact
 from monitor.clock import utc_now
 from monitor.config.settings import Settings, SourceSettings
 from monitor.core.classify import Captured, Failed, NotModified, Outcome, decide
@@ -112,6 +114,13 @@ class ScreenshotCaptured(Captured):
     screenshot: bytes
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReadCaptured(Captured):
+    """A capture whose text was read from an HTML tree with a same-text fingerprint."""
+
+    fingerprint: bytes
+
+
 def plain_text_suffices(captured: Captured) -> bool:
     """Whether a plain-HTTP capture of a ``render = "auto"`` source needs no browser."""
     if not captured.select_matched:
@@ -148,15 +157,23 @@ class CheckRunner:
     rules: tuple[CompiledRule, ...] = ()
     browser: BrowserPool | None = None  # needed by sources whose render is not "http"
     stories: StoryDetector | None = None  # records StoryDetected after changes that match rules
+    # Decide "same text" from a fingerprint of the page's tree (extract.fingerprint)
+    # before reading it; False reads every page (records the same; for comparison).
+    fast_path: bool = True
+    # Worker processes that read pages (the daemon's, sized to the machine); None: here.
+    pool: ExtractionPool | None = None
     _states: dict[str, SourceState] = field(default_factory=dict)
     _unchanged_checks: dict[str, int] = field(default_factory=dict)
     # Servers' leaf certificates by sha256, stored as blobs with the captures naming them.
     _certificates: dict[str, bytes] = field(default_factory=dict)
     _figures: FiguresCache = field(default_factory=FiguresCache)
+    _reader: PageReader | None = None
 
     def __post_init__(self) -> None:
         if not self.rules:
             self.rules = compile_rules(self.settings.rules)
+        if self._reader is None:
+            self._reader = PageReader(SameTextMemo(self.store), self.pool)
         if self.stories is None:
             self.stories = StoryDetector(self.settings.stories)
 
@@ -190,9 +207,12 @@ class CheckRunner:
             clock=self.clock,
             browser=browser or self.browser,
             stories=self._reconfigured_stories(settings),
+            fast_path=self.fast_path,
+            pool=self.pool,
             _states=self._states,
             _unchanged_checks=self._unchanged_checks,
             _figures=self._figures,
+            _reader=self._reader,
         )
 
     def _reconfigured_stories(self, settings: Settings) -> StoryDetector | None:
@@ -331,6 +351,8 @@ class CheckRunner:
                 await self._detect_stories(stored)
             else:
                 self._unchanged_checks[source.id] = self._unchanged_checks.get(source.id, 0) + 1
+            if isinstance(outcome, ReadCaptured):
+                await self._remember_text(source.id, outcome)
             return _report(source.id, outcome, stored)
         raise ConcurrencyError(source.id, -1, -1)
 
@@ -445,18 +467,36 @@ class CheckRunner:
                 source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
             )
             return _captured(capture, "", True, result.body, renderer, screenshot)
+        fingerprint: bytes | None = None
+        extraction: Extraction | PageText
         if source.figures is not None:
             # A ZIP member or a workbook's sheet is the text (monitor.figures.read).
             limit = source.max_bytes or self.settings.monitor.max_bytes
             read = partial(_extract_figures_body, source=source, limit=limit)
+            if len(result.body) >= THREAD_EXTRACT_BYTES:
+                extraction = await asyncio.to_thread(
+                    read, result.body, content_type=result.content_type
+                )
+            else:
+                extraction = read(result.body, content_type=result.content_type)
         else:
-            read = partial(extract, source=source)
-        if len(result.body) >= THREAD_EXTRACT_BYTES:
-            extraction = await asyncio.to_thread(
-                read, result.body, content_type=result.content_type
+            assert self._reader is not None
+            reading = await self._reader.read(
+                source,
+                result.body,
+                result.content_type,
+                last=LastText(last.extraction_key, last.text_sha256) if last is not None else None,
+                # Only plain pages: an `auto` source also looks at the words of its text.
+                fingerprint=self.fast_path and renderer == "http" and render_mode(source) == "http",
             )
-        else:
-            extraction = read(result.body, content_type=result.content_type)
+            if reading.text is None:
+                # The page's fingerprint was seen with the last good text: it is that text.
+                assert last is not None
+                capture = _capture_data(
+                    source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
+                )
+                return _captured(capture, "", True, result.body, renderer, screenshot)
+            extraction, fingerprint = reading.text, reading.fingerprint
         text = extraction.text
         text_sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         capture = _capture_data(
@@ -475,9 +515,31 @@ class CheckRunner:
             chrome = await _chrome_lines(source, result)
             if chrome:
                 capture["chrome"] = chrome
-        return _captured(
+        captured = _captured(
             capture, text, extraction.select_matched, result.body, renderer, screenshot
         )
+        if fingerprint is None or screenshot is not None:
+            return captured
+        return ReadCaptured(
+            capture=captured.capture,
+            text=text,
+            select_matched=captured.select_matched,
+            body=result.body,
+            fingerprint=fingerprint,
+        )
+
+    async def _remember_text(self, source_id: str, outcome: ReadCaptured) -> None:
+        """Record the page's fingerprint with its text if that text is the last good one.
+
+        Then the next check of a page with this fingerprint — whatever its bytes —
+        finds the same text without reading it.
+        """
+        last = (await self.state(source_id)).last_good
+        text = LastText(str(outcome.capture["extraction_key"]), outcome.capture["text_sha256"])
+        if last is None or LastText(last.extraction_key, last.text_sha256) != text:
+            return
+        assert self._reader is not None
+        await self._reader.memo.remember(source_id, outcome.fingerprint, text)
 
     async def _old_text(self, state: SourceState, outcome: Outcome) -> str | None:
         last = state.last_good
@@ -572,15 +634,8 @@ def _new_events(stream: str, expected: int, events: Sequence[Event]) -> list[New
 
 
 def _compact(state: SourceState) -> SourceState:
-    """``state`` with its settings' keys interned, for the long-lived cache.
-
-    Every decoded event carries its own copies of the same two dozen key strings,
-    and the cache keeps one settings dict per source for as long as the daemon runs:
-    at 10,000 sources interning them saves over 10 MB.
-    """
-    if not state.settings:
-        return state
-    return replace(state, settings={sys.intern(k): v for k, v in state.settings.items()})
+    """``state`` for the long-lived cache: the same content in less memory (``statecache``)."""
+    return compact(state)
 
 
 def _captured(

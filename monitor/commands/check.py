@@ -11,22 +11,18 @@ source is printed with the time its host named, recorded as ``FetchFailed`` of k
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import difflib
 import logging
+from typing import TYPE_CHECKING
 
-from monitor.check.browser import BrowserPool
-from monitor.check.fetch import Fetcher
-from monitor.check.netpolicy import NetworkPolicy
-from monitor.check.pipeline import CheckReport, CheckRunner, render_mode
 from monitor.commands.common import Subparsers, UsageError, database_url, load_settings
-from monitor.config.settings import Settings, SourceSettings
 from monitor.errors import HostPausedError, MonitorError
-from monitor.store import describe_url, open_store
-from monitor.store.pauses import pauses_of
-from monitor.tail import require_intact_tail
 from monitor.textsafe import for_terminal
+
+if TYPE_CHECKING:
+    from monitor.check.netpolicy import NetworkPolicy
+    from monitor.check.pipeline import CheckReport
+    from monitor.config.settings import Settings, SourceSettings
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +76,8 @@ def select_sources(settings: Settings, ids: list[str]) -> list[SourceSettings]:
 
 
 def network_policy(settings: Settings) -> NetworkPolicy:
+    from monitor.check.netpolicy import NetworkPolicy
+
     m = settings.monitor
     return NetworkPolicy.from_strings(
         allow_private=m.allow_private, allow=m.allow_networks, deny=m.deny_networks
@@ -87,6 +85,16 @@ def network_policy(settings: Settings) -> NetworkPolicy:
 
 
 async def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+
+    from monitor.check.browser import BrowserPool
+    from monitor.check.fetch import Fetcher
+    from monitor.check.pipeline import CheckReport, CheckRunner, render_mode
+    from monitor.store import describe_url, open_store
+    from monitor.store.pauses import pauses_of
+    from monitor.tail import require_intact_tail
+
     settings = load_settings(args)
     sources = select_sources(settings, list(args.ids))
     policy = network_policy(settings)

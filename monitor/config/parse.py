@@ -104,6 +104,7 @@ MONITOR_KEYS = {
     "data_dir": "data_dir",
     "ca_file": "ca_file",
     "gone_after": "gone_after",
+    "extract_workers": "extract_workers",
 }
 WEB_KEYS = ("listen", "token", "base_url")
 AUDIT_KEYS = (
@@ -1153,6 +1154,7 @@ class _Builder:
             "data_dir": self.config_relative(table.text("data_dir")),
             "ca_file": self.config_relative(table.text("ca_file")),
             "gone_after": table.whole("gone_after", minimum=1, maximum=1000),
+            "extract_workers": table.whole("extract_workers", minimum=0, maximum=64),
         }
         return MonitorSettings(**{k: v for k, v in values.items() if v is not None})
 

@@ -52,6 +52,7 @@ class MonitorSettings:
     data_dir: str | None = None
     ca_file: str | None = None  # PEM CAs trusted besides the system's (private PKI, tests)
     gone_after: int = 3  # consecutive 404/410 (or redirects away) before a page is gone
+    extract_workers: int | None = None  # daemon's extraction processes; None: one per CPU
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,7 +141,7 @@ class FiguresSettings:
 QUIET_CLASSES = ("chrome", "dated", "volatile")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SourceSettings:
     """One ``[[source]]``: a page to watch and how to read it."""
 

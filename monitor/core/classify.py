@@ -312,6 +312,13 @@ _TYPOGRAPHY = str.maketrans(
         "…": "...",
     }
 )
+# str.translate looks every character of a page up in that table (~5 ms for 40 KB of
+# text); a regex finds the few typographic ones in C and only they are replaced.
+_TYPOGRAPHIC = re.compile("[" + "".join(chr(c) for c in _TYPOGRAPHY) + "]")
+
+
+def _plain_typography(match: re.Match[str]) -> str:
+    return str(_TYPOGRAPHY[ord(match.group())])
 
 
 def words_of(text: str) -> str:
@@ -321,7 +328,7 @@ def words_of(text: str) -> str:
     became a paragraph, a paragraph split in two, a list turned into paragraphs
     read the same. So are typographic variants of quotes, dashes and the ellipsis.
     """
-    return " ".join(_LINE_MARKER.sub("", text).translate(_TYPOGRAPHY).split())
+    return " ".join(_TYPOGRAPHIC.sub(_plain_typography, _LINE_MARKER.sub("", text)).split())
 
 
 def words_digest(text: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -66,7 +66,7 @@ class SourceState:
     version: int = 0  # stream version: the expected version of the next append
     registered: bool = False
     removed: bool = False
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
     last_good: CaptureRef | None = None
     known_texts: frozenset[str] = frozenset()  # text hashes of every good capture so far
     # Words hashes of those captures (those that have one), sorted: a tuple, not a set,
