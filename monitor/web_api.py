@@ -11,20 +11,44 @@ the last page.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
 from monitor.errors import BlobMissingError
-from monitor.events import format_time, parse_time, upcast
+from monitor.events import format_time, upcast
+from monitor.settings import SEVERITY_ORDER
 from monitor.web_context import context_of, path_part
-from monitor.web_model import ChangeRecord, Filters, GoodCapture, ReadModel, SourceView
+from monitor.web_model import (
+    STATUSES,
+    ChangeRecord,
+    Filters,
+    GoodCapture,
+    ReadModel,
+    SourceView,
+)
 from monitor.web_openapi import openapi_document
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+MAX_SEQ = 2**62
+_DIGITS = re.compile(r"[0-9]+")
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+CLASSIFICATIONS = ("substantive", "reverted")
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "severity": tuple(SEVERITY_ORDER),
+    "status": STATUSES,
+    "classification": CLASSIFICATIONS,
+}
+SOURCE_FILTERS = ("company", "tag", "rule", "severity", "q", "status")
+CHANGE_FILTERS = ("company", "tag", "rule", "severity", "q", "source", "classification")
 
 
 def add_api_routes(app: web.Application) -> None:
@@ -47,18 +71,83 @@ def _dumps(value: Any) -> str:
 
 def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits only: str.isdigit() also takes "¹" and "٣", which int() refuses or reads.
+    # A parameter given with no value is a mistake too, not a request for the default.
+    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
         raise web.HTTPBadRequest(text=f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 
 
-def _filters(query: Mapping[str, str]) -> Filters:
+def _seq_param(query: Mapping[str, str], name: str) -> int | None:
+    """A ``seq`` bound (``after``, ``before``): any whole number; past every seq means "all"."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if not _DIGITS.fullmatch(raw):
+        raise web.HTTPBadRequest(text=f"{name} must be a whole number (a seq) from 0")
+    # No seq reaches 2**62; a larger bound selects the same events, and int() of a
+    # number thousands of digits long is refused by Python (and slow) anyway.
+    stripped = raw.lstrip("0") or "0"
+    return MAX_SEQ if len(stripped) > 19 else min(int(stripped), MAX_SEQ)
+
+
+def _filters(query: Mapping[str, str], names: tuple[str, ...]) -> Filters:
+    """The filters of a route; each of ``names`` that takes one of a set of values is checked.
+
+    The HTML pages read an empty value as "any" (their forms send empty fields); the API
+    documents these parameters as enums, so there an empty value is refused like any other.
+    """
+    for name in names:
+        allowed = _CHOICES.get(name)
+        if allowed is not None and name in query and query[name] not in allowed:
+            raise web.HTTPBadRequest(text=f"{name} must be one of {', '.join(allowed)}")
     try:
         return Filters.from_query(query)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
+
+
+def _time_param(query: Mapping[str, str], name: str) -> str | None:
+    """An RFC 3339 time, as stored: UTC with a four-digit year.
+
+    A leap second (``:60``) reads as the last instant of its minute. A time beyond the
+    last representable instant once moved to UTC (9999-12-31T23:59:00-01:00) means
+    "after everything", one before year 1 in UTC "before everything": the answer is
+    the one such a bound would give, and the ``at`` echoed back stays RFC 3339.
+    """
+    raw = query.get(name)
+    if raw is None:
+        return None
+    found = _RFC3339.fullmatch(raw.strip())
+    try:
+        if found is None:
+            raise ValueError(raw)
+        year, month, day, hour, minute, second = (int(found.group(i)) for i in range(1, 7))
+        micro = int((found.group(7) or "0")[:6].ljust(6, "0"))
+        if second == 60:
+            second, micro = 59, 999999
+        zone = UTC
+        if found.group(8).upper() != "Z":
+            sign = -1 if found.group(8)[0] == "-" else 1
+            hours, minutes = int(found.group(8)[1:3]), int(found.group(8)[4:6])
+            if hours > 23 or minutes > 59:
+                raise ValueError(raw)
+            zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        # Year 0 is valid RFC 3339 but not a Python date: check the rest in leap year 4.
+        moment = datetime(year or 4, month, day, hour, minute, second, micro, tzinfo=zone)
+        if year == 0:
+            moment = datetime.min.replace(tzinfo=UTC)
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text=f"cannot read the time {raw!r}: use RFC 3339, like 2026-03-12T08:00:00Z"
+        ) from None
+    try:
+        return format_time(moment)
+    except OverflowError:
+        edge = datetime.max if moment.year > 1 else datetime.min
+        return format_time(edge.replace(tzinfo=UTC))
 
 
 # --------------------------------------------------------------------------- shapes
@@ -140,7 +229,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 async def sources(request: web.Request) -> web.Response:
     model = await context_of(request).follower.current()
-    filters = _filters(request.query)
+    filters = _filters(request.query, SOURCE_FILTERS)
     found = model.filter_sources(filters)
     return _json({"head": model.head_seq, "sources": [source_json(v) for v in found]})
 
@@ -176,15 +265,7 @@ async def text_at(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
     view = _source_or_404(model, request.match_info["source_id"])
-    raw_at = request.query.get("at", "").strip()
-    at = None
-    if raw_at:
-        try:
-            at = format_time(parse_time(raw_at))
-        except ValueError:
-            raise web.HTTPBadRequest(
-                text=f"cannot read the time {raw_at!r}: use ISO 8601, like 2026-03-12T08:00:00Z"
-            ) from None
+    at = _time_param(request.query, "at")
     capture = view.capture_at(at)
     if capture is None:
         raise web.HTTPNotFound(
@@ -208,7 +289,7 @@ async def events(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
     query = request.query
-    after = _int_param(query, "after", 0, 0, 2**62)
+    after = _seq_param(query, "after") or 0
     limit = _int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     stream = query.get("stream") or None
     types = [t for t in query.getall("type", []) if t] or None
@@ -232,8 +313,8 @@ async def events(request: web.Request) -> web.Response:
 async def changes(request: web.Request) -> web.Response:
     model = await context_of(request).follower.current()
     query = request.query
-    filters = _filters(query)
-    before = _int_param(query, "before", 0, 0, 2**62) or None
+    filters = _filters(query, CHANGE_FILTERS)
+    before = _seq_param(query, "before") or None
     limit = _int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     # One more than asked tells whether a next page exists without a second scan.
     found = model.filter_changes(filters, before=before, limit=limit + 1)

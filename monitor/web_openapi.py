@@ -82,7 +82,16 @@ _CHANGE_PROPERTIES: dict[str, JsonSchema] = {
 }
 
 SCHEMAS: dict[str, JsonSchema] = {
-    "Error": _obj({"error": {"type": "string"}, "status": {"type": "integer"}}),
+    # RFC 9457 problem details; "error" (the same text as "detail") predates them.
+    "Error": _obj(
+        {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"},
+            "error": {"type": "string"},
+        }
+    ),
     "Source": _obj(_SOURCE_PROPERTIES),
     "SourceList": _obj(
         {"head": {"type": "integer"}, "sources": {"type": "array", "items": _ref("Source")}}
@@ -262,7 +271,7 @@ PATHS: dict[str, JsonSchema] = {
             "summary": "The normalized text of a source as it was at a time",
             "parameters": [
                 _SOURCE_ID,
-                _param("at", "query", TIME, "A time (ISO 8601); default now."),
+                _param("at", "query", TIME, "A time (RFC 3339); default now."),
             ],
             "responses": {"200": _answer("The text.", "Text"), **_ERRORS, **_NOT_FOUND},
         }
