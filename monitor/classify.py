@@ -75,6 +75,7 @@ from monitor.events import (
     format_time,
     parse_time,
 )
+from monitor.moves import off_site_move
 from monitor.projections import SourceState
 from monitor.rules import CompiledRule, highest_severity, match_rules
 from monitor.settings import SourceSettings
@@ -224,6 +225,11 @@ def _redirect_wall(capture: JsonObject) -> tuple[str, str] | None:
     return reason, f"the page redirected to {final}"
 
 
+def lands_on_wall(from_url: str, to_url: str) -> bool:
+    """Whether ``from_url`` → ``to_url`` lands on a login, consent, error or home page."""
+    return _redirect_wall({"requested_url": from_url, "final_url": to_url}) is not None
+
+
 def _collapse_persisted(reason: str, state: SourceState, text_sha: str, now: datetime) -> bool:
     """A collapsed text still served unchanged ``COLLAPSE_ACCEPT_AFTER`` later is the page.
 
@@ -257,7 +263,7 @@ def suspect_reason(
             "(a binary file, or a page in another character encoding than it declares)"
         )
     if capture is not None:
-        wall = _redirect_wall(capture)
+        wall = _redirect_wall(capture) or off_site_move(capture)
         if wall is not None:
             return wall
     chars = len(text)

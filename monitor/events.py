@@ -107,6 +107,92 @@ class SourceRegistered(Event):
 
     type: ClassVar[str] = "SourceRegistered"
     settings: JsonObject
+    # The ``[[discover]]`` entry that found the source (absent for configured sources,
+    # so their events keep the shape and hashes they always had).
+    discovered_by: str | None = None
+
+    def to_data(self) -> JsonObject:
+        data = asdict(self)
+        if data["discovered_by"] is None:
+            del data["discovered_by"]
+        return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceMoved(Event):
+    """The source's document now lives at ``to_url``: checks fetch it there from now on.
+
+    ``how``: ``redirect`` (``from_url`` answered a permanent redirect, 301 or 308, whose
+    ``status`` is kept) or ``canonical`` (the page's ``<link rel="canonical">`` changed to
+    ``to_url``). The source keeps its id and its history; a temporary redirect is no move,
+    and a "move" to another site or to a login or home page is a ``ContentSuspect``.
+    """
+
+    type: ClassVar[str] = "SourceMoved"
+    from_url: str
+    to_url: str
+    how: str
+    status: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiscoveryBaselined(Event):
+    """The first pass of a ``[[discover]]`` entry: the matching URLs already listed.
+
+    Stream ``$discover:<id>``. No alert: these documents existed before we looked.
+    """
+
+    type: ClassVar[str] = "DiscoveryBaselined"
+    urls: list[str]
+    listed_at: str  # when the sitemap or index page was read
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceDiscovered(Event):
+    """A matching URL appeared in a ``[[discover]]`` entry's sitemap or index page.
+
+    ``title`` is the link text (index page) or the sitemap's title, ``lastmod`` the
+    sitemap's date when it gives one; ``severity`` and ``rules`` come from the rules the
+    title and link text match. ``state``: ``watching`` (registered as source
+    ``source_id``), ``waiting`` (past ``max_new`` in one pass: ``monitor discover
+    --accept`` registers it) or ``listed`` (the entry does not watch what it finds).
+    """
+
+    type: ClassVar[str] = "SourceDiscovered"
+    url: str
+    title: str = ""
+    lastmod: str = ""
+    company: str = ""
+    tags: list[str] = field(default_factory=list)
+    rules: list[JsonObject] = field(default_factory=list)
+    severity: str = "low"
+    state: str = "listed"
+    source_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceUnlisted(Event):
+    """A URL that a ``[[discover]]`` entry had found is no longer in its list.
+
+    The page itself may still answer; a watched source keeps being checked.
+    """
+
+    type: ClassVar[str] = "SourceUnlisted"
+    url: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiscoveryReviewed(Event):
+    """Someone decided about a discovered URL with ``monitor discover``.
+
+    ``decision``: ``accepted`` (registered as source ``source_id``) or ``ignored``
+    (never registered, never alerted again).
+    """
+
+    type: ClassVar[str] = "DiscoveryReviewed"
+    url: str
+    decision: str
+    source_id: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -275,6 +361,11 @@ EVENT_TYPES: dict[str, type[Event]] = {
         NotificationFailed,
         CheckpointSigned,
         ChangePending,
+        SourceMoved,
+        DiscoveryBaselined,
+        SourceDiscovered,
+        SourceUnlisted,
+        DiscoveryReviewed,
     )
 }
 

@@ -49,7 +49,14 @@ __all__ = [
 
 Format = Literal["text", "markdown"]
 
-ALERT_TYPES = ("ChangeDetected", "ContentSuspect", "FetchFailed", "SourceRecovered")
+ALERT_TYPES = (
+    "ChangeDetected",
+    "ContentSuspect",
+    "FetchFailed",
+    "SourceRecovered",
+    "SourceMoved",
+    "SourceDiscovered",
+)
 CONTEXT_WORDS = 8  # unchanged words shown on each side of an edit
 MAX_EXCERPT_CHANGES = 6  # block changes quoted in one alert; the rest are counted
 MAX_QUOTE_CHARS = 400  # one quoted sentence or block
@@ -110,6 +117,11 @@ def alert_severity(event_type: str, data: Mapping[str, Any], *, alert_after: int
         return "low" if int(data.get("consecutive_failures", 1)) == alert_after else None
     if event_type == "SourceRecovered":
         return "low" if int(data.get("failures", 0)) >= alert_after else None
+    if event_type == "SourceMoved":
+        return "low"
+    if event_type == "SourceDiscovered":
+        severity = str(data.get("severity") or "low")
+        return severity if severity in SEVERITY_ORDER else "low"
     return None
 
 
@@ -140,8 +152,10 @@ def route(
     if severity is None:
         return ()
     rank = SEVERITY_ORDER[severity]
-    tags = set(source_tags)
-    targets = notify_targets(event.data, rules) if event.type == "ChangeDetected" else set()
+    # A discovered document has no source yet: its tags are its [[discover]] entry's.
+    tags = set(source_tags) | {str(t) for t in event.data.get("tags") or ()}
+    matched = event.type in ("ChangeDetected", "SourceDiscovered")
+    targets = notify_targets(event.data, rules) if matched else set()
     chosen = []
     for channel in channels:
         if event.type not in channel.events or rank < SEVERITY_ORDER[channel.min_severity]:
@@ -274,6 +288,15 @@ def alert_title(event: StoredEvent, source: SourceInfo, severity: str) -> str:
         what = f"{name} cannot be fetched ({data.get('consecutive_failures', 1)} failures)"
     elif event.type == "SourceRecovered":
         what = f"{name} can be fetched again"
+    elif event.type == "SourceMoved":
+        what = f"{name} moved to {data.get('to_url', '')}"
+    elif event.type == "SourceDiscovered":
+        company = str(data.get("company") or "")
+        found = str(data.get("title") or data.get("url") or "")
+        rules = list(dict.fromkeys(str(r.get("rule_id", "")) for r in data.get("rules") or ()))
+        what = f"New document{' from ' + company if company else ''}: {found}" + (
+            f" ({', '.join(rules)})" if rules else ""
+        )
     else:
         what = f"{name}: {event.type}"
     return _clip(f"[{severity}] {what}", 250)
@@ -329,6 +352,13 @@ def render_alert(
             f"{_label('Recovered', fmt)} after {data.get('failures', 0)} failed checks "
             f"since {data.get('failing_since') or 'an unknown time'}"
         )
+    elif event.type == "SourceMoved":
+        how = f"HTTP {data.get('status')}" if data.get("how") == "redirect" else "canonical link"
+        lines.append(f"{_label('Moved', fmt)} ({how}) from {_esc(str(data.get('from_url')), fmt)}")
+        lines.append(f"to {_esc(str(data.get('to_url', '')), fmt)}")
+        lines.append("The source keeps its history; checks fetch the new address from now on.")
+    elif event.type == "SourceDiscovered":
+        lines += _discovered_body(data, fmt)
     lines.append("")
     when = capture.get("fetched_at") or data.get("fetched_at") or event.recorded_at
     lines.append(f"{_label('Captured', fmt)} {when}")
@@ -336,6 +366,23 @@ def render_alert(
         lines.append(f"{_label('Old text last seen', fmt)} {data['previous_seen_until']}")
     lines.append(f"{_label('Event', fmt)} #{event.seq} in the log of {_esc(source.source_id, fmt)}")
     return Message(title=alert_title(event, source, severity), body="\n".join(lines), format=fmt)
+
+
+def _discovered_body(data: Mapping[str, Any], fmt: Format) -> list[str]:
+    lines = [f"{_label('New document', fmt)} {_esc(str(data.get('url', '')), fmt)}"]
+    if data.get("title"):
+        lines.append(_esc(_clip(str(data["title"]), MAX_QUOTE_CHARS), fmt))
+    if data.get("lastmod"):
+        lines.append(f"{_label('Last modified', fmt)} {_esc(str(data['lastmod']), fmt)}")
+    state = str(data.get("state") or "listed")
+    if state == "watching":
+        lines.append(f"Now watched as source {_esc(str(data.get('source_id', '')), fmt)}.")
+    elif state == "waiting":
+        lines.append(
+            f"Waiting for review: monitor discover --accept {_esc(str(data.get('url')), fmt)}"
+        )
+    lines += _rule_lines(data.get("rules") or (), fmt)
+    return lines
 
 
 def _change_body(data: Mapping[str, Any], severity: str, fmt: Format) -> list[str]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from monitor.browser import INSTALL_HINT, BrowserPool
-from monitor.classify import Captured, Failed, NotModified, Outcome, decide
+from monitor.classify import Captured, Failed, NotModified, Outcome, decide, lands_on_wall
 from monitor.errors import BlobMissingError, ConcurrencyError, FetchError
 from monitor.events import (
     ChangeDetected,
@@ -33,12 +33,14 @@ from monitor.events import (
     Event,
     JsonObject,
     NewEvent,
+    SourceMoved,
     StoredEvent,
     deterministic_event_id,
     format_time,
 )
 from monitor.extract import EXTRACTOR_VERSION, extract
 from monitor.fetch import Fetcher, FetchResult, Validators
+from monitor.moves import canonical_link, off_site_move, permanent_target, same_site
 from monitor.projections import SourceState, apply, fold
 from monitor.reconcile import reconcile
 from monitor.rules import CompiledRule, compile_rules
@@ -208,8 +210,10 @@ class CheckRunner:
 
     async def check(self, source: SourceSettings, *, attempts: int = 1) -> CheckReport:
         """One check of ``source``; never raises for a page problem (those become events)."""
+        configured = source
         for _ in range(3):
             state = await self.state(source.id)
+            source = at_current_url(configured, state)
             outcome = await self._observe(source, state, attempts)
             old_text_missing = False
             try:
@@ -230,6 +234,8 @@ class CheckRunner:
                 checks_since_event=self._unchanged_checks.get(source.id, 0) + 1,
                 old_text_missing=old_text_missing,
             )
+            if isinstance(outcome, Captured):
+                events = with_move(state, outcome, events, source.url)
             await self._store_blobs(outcome, events)
             try:
                 stored = await self._append(source.id, state.version, tuple(events))
@@ -326,11 +332,14 @@ class CheckRunner:
     ) -> Captured:
         raw_sha = hashlib.sha256(result.body).hexdigest()
         last = state.last_good
+        canonical = _canonical(result)
         if last is not None and last.raw_sha256 == raw_sha and last.extraction_key == key:
             # Same bytes, same extraction: the text is the same; skip parsing entirely.
             capture = _capture_data(
                 source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
             )
+            if canonical:
+                capture["canonical"] = canonical
             return _captured(capture, "", True, result.body, renderer, screenshot)
         if len(result.body) >= THREAD_EXTRACT_BYTES:
             extraction = await asyncio.to_thread(
@@ -352,6 +361,8 @@ class CheckRunner:
         )
         if extraction.title:
             capture["title"] = extraction.title[:300]
+        if canonical:
+            capture["canonical"] = canonical
         return _captured(
             capture, text, extraction.select_matched, result.body, renderer, screenshot
         )
@@ -395,6 +406,52 @@ class CheckRunner:
         for item in stored:
             state = self._states.get(item.stream) or SourceState(source_id=item.stream)
             self._states[item.stream] = _compact(apply(state, item))
+
+
+def with_move(
+    state: SourceState, captured: Captured, events: Sequence[Event], current_url: str
+) -> list[Event]:
+    """A check's events with the move its capture shows (if any) in front. Pure.
+
+    ``events`` are what ``classify.decide`` made of the capture. A suspect capture is
+    no move (a redirect to a login or home page, or off the site with another text);
+    nor is a permanent redirect off the site whose text reads the same.
+    """
+    if any(isinstance(e, ContentSuspect) for e in events):
+        return list(events)
+    capture = captured.capture
+    if off_site_move(capture) is not None:
+        return list(events)
+    move: SourceMoved | None = None
+    found = permanent_target(capture)
+    if found is not None:
+        move = SourceMoved(from_url=current_url, to_url=found[0], how="redirect", status=found[1])
+    else:
+        canonical = str(capture.get("canonical") or "")
+        if (
+            canonical
+            and state.canonical
+            and canonical != state.canonical
+            and canonical != current_url
+            and same_site(current_url, canonical)
+            and not lands_on_wall(current_url, canonical)
+        ):
+            move = SourceMoved(from_url=current_url, to_url=canonical, how="canonical")
+    return [move, *events] if move is not None else list(events)
+
+
+def at_current_url(source: SourceSettings, state: SourceState) -> SourceSettings:
+    """``source`` aimed at where its document lives now (its last ``SourceMoved``)."""
+    url = state.current_url(source.url)
+    return source if url == source.url else replace(source, url=url)
+
+
+def _canonical(result: FetchResult) -> str | None:
+    """The page's ``<link rel="canonical">`` (HTML only), to notice a document that moved."""
+    content_type = (result.content_type or "").lower()
+    if content_type and "html" not in content_type:
+        return None
+    return canonical_link(result.body, result.final_url)
 
 
 def _new_events(stream: str, expected: int, events: Sequence[Event]) -> list[NewEvent]:
@@ -526,6 +583,16 @@ def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> 
                 events=events,
             )
     recovered = " (recovered)" if "SourceRecovered" in types else ""
+    moved = next((e for e in events if e.type == "SourceMoved"), None)
+    if moved is not None:
+        how = moved.data["how"]
+        because = f"HTTP {moved.data.get('status')}" if how == "redirect" else "canonical link"
+        return CheckReport(
+            source_id=source_id,
+            outcome="moved",
+            detail=f"to {moved.data['to_url']} ({because}){recovered}",
+            events=events,
+        )
     detail = "304 not modified" if isinstance(outcome, NotModified) else "no text change"
     return CheckReport(
         source_id=source_id, outcome="unchanged", detail=detail + recovered, events=events

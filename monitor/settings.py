@@ -58,7 +58,14 @@ class ChannelSettings:
     tags: tuple[str, ...] = ()
     digest: str | None = None  # "daily@08:00" | "weekly@mon 08:00"
     min_severity: Severity = "info"
-    events: tuple[str, ...] = ("ChangeDetected", "ContentSuspect", "FetchFailed", "SourceRecovered")
+    events: tuple[str, ...] = (
+        "ChangeDetected",
+        "ContentSuspect",
+        "FetchFailed",
+        "SourceRecovered",
+        "SourceMoved",
+        "SourceDiscovered",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -534,6 +534,11 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
     elif kind == "SourceRecovered":
         headline = "Recovered"
         detail = f"after {data.get('failures', 0)} failures since {data.get('failing_since', '')}"
+    elif kind == "SourceMoved":
+        how = "permanent redirect" if data.get("how") == "redirect" else "canonical link"
+        headline = f"Moved ({how})"
+        detail = f"{data.get('from_url', '')} → {data.get('to_url', '')}"
+        severity = "low"
     return TimelineEntry(
         seq=event.seq,
         type=kind,
