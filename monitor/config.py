@@ -132,7 +132,9 @@ SOURCE_KEYS = (
     "headers",
     "timeout",
     "max_bytes",
+    "urls",
 )
+MAX_PARTS = 50  # pages of one multi-part document
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "monitor": tuple(MONITOR_KEYS),
     "web": WEB_KEYS,
@@ -1157,7 +1159,8 @@ class _Builder:
                 f"streams and appear in URLs){hint}",
             )
             source_id = None
-        url = table.http_url("url", required=True)
+        urls = self.parts(table)
+        url = urls[0] if urls else table.http_url("url", required="urls" not in table.data)
         select = table.text("select")
         if select is not None and (reason := _css_problem(select)):
             table.problem("select", reason)
@@ -1206,7 +1209,14 @@ class _Builder:
             "headers": self.headers(table),
             "timeout": table.seconds("timeout"),
             "max_bytes": table.size("max_bytes"),
+            "urls": urls,
         }
+        if urls and (values["render"] not in (None, "http") or values["screenshot"]):
+            table.problem(
+                "urls",
+                'a document over several pages is fetched over plain HTTP: drop render '
+                "and screenshot, or watch the pages as separate sources",
+            )
         if "interval" not in table.data and "cron" not in table.data:
             values["interval"] = monitor.default_interval
         if source_id is None or url is None:
@@ -1214,6 +1224,34 @@ class _Builder:
         return SourceSettings(
             id=source_id, url=url, **{k: v for k, v in values.items() if v is not None}
         )
+
+    @staticmethod
+    def parts(table: _Table) -> tuple[str, ...] | None:
+        """``urls``: the pages of one document, in order, instead of ``url``."""
+        if "urls" not in table.data:
+            return None
+        if "url" in table.data:
+            table.problem("urls", "set either url (one page) or urls (the parts), not both")
+            return None
+        urls = table.texts("urls")
+        if urls is None:
+            return None
+        if isinstance(table.data["urls"], str) or not 2 <= len(urls) <= MAX_PARTS:
+            table.problem(
+                "urls",
+                f"expected a list of 2 to {MAX_PARTS} page URLs, the parts in order "
+                '(urls = ["https://…/part-1", "https://…/part-2"]); use url for one page',
+            )
+            return None
+        ok = True
+        for index, part in enumerate(urls):
+            if reason := _url_problem(part):
+                table.problem("urls", reason, item=index)
+                ok = False
+        if len(set(urls)) != len(urls):
+            table.problem("urls", "lists the same page twice")
+            ok = False
+        return urls if ok else None
 
     @staticmethod
     def headers(table: _Table) -> tuple[tuple[str, str], ...] | None:

@@ -41,6 +41,7 @@ from monitor.events import (
 from monitor.extract import EXTRACTOR_VERSION, extract
 from monitor.fetch import Fetcher, FetchResult, Validators
 from monitor.moves import canonical_link, off_site_move, permanent_target, same_site
+from monitor.parts import PartFailed, PartsCaptured, fetch_parts, parts_capture
 from monitor.projections import SourceState, apply, fold
 from monitor.reconcile import reconcile
 from monitor.rules import CompiledRule, compile_rules
@@ -88,6 +89,9 @@ def extraction_key(source: SourceSettings) -> str:
     if mode != "http":
         # A rendered DOM is a different text source; plain sources keep their old keys.
         parts += (mode,)
+    if source.urls:
+        # Other parts make another document: a new reference, not a change of the text.
+        parts += (source.urls,)
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
@@ -234,7 +238,7 @@ class CheckRunner:
                 checks_since_event=self._unchanged_checks.get(source.id, 0) + 1,
                 old_text_missing=old_text_missing,
             )
-            if isinstance(outcome, Captured):
+            if isinstance(outcome, Captured) and not source.urls:
                 events = with_move(state, outcome, events, source.url)
             await self._store_blobs(outcome, events)
             try:
@@ -252,6 +256,8 @@ class CheckRunner:
 
     async def _observe(self, source: SourceSettings, state: SourceState, attempts: int) -> Outcome:
         key = extraction_key(source)
+        if source.urls:
+            return await self._observe_parts(source, attempts, key)
         mode = render_mode(source)
         if mode == "browser":
             return await self._observe_browser(source, state, attempts, key)
@@ -272,6 +278,26 @@ class CheckRunner:
         if mode == "auto" and not plain_text_suffices(captured):
             return await self._observe_browser(source, state, attempts, key)
         return captured
+
+    async def _observe_parts(self, source: SourceSettings, attempts: int, key: str) -> Outcome:
+        """Every part of a multi-page document, as one capture (``monitor.parts``)."""
+        try:
+            results = await fetch_parts(self.fetcher, source, self.clock)
+        except PartFailed as exc:
+            return self._failed(replace(source, url=exc.url), exc, attempts)
+        extractions = []
+        for result in results:
+            if len(result.body) >= THREAD_EXTRACT_BYTES:
+                extractions.append(
+                    await asyncio.to_thread(
+                        extract, result.body, content_type=result.content_type, source=source
+                    )
+                )
+            else:
+                extractions.append(
+                    extract(result.body, content_type=result.content_type, source=source)
+                )
+        return parts_capture(source, results, extractions, key)
 
     async def _observe_browser(
         self, source: SourceSettings, state: SourceState, attempts: int, key: str
@@ -385,6 +411,10 @@ class CheckRunner:
         text_sha = await self.store.put_blob(outcome.text.encode("utf-8"))
         if (raw_sha, text_sha) != (outcome.capture["raw_sha256"], outcome.capture["text_sha256"]):
             raise AssertionError("blob hashes disagree with the capture")  # a bug, not a page
+        if isinstance(outcome, PartsCaptured):
+            for body, part in zip(outcome.parts, outcome.capture["parts"], strict=True):
+                if await self.store.put_blob(body) != part["raw_sha256"]:
+                    raise AssertionError("a part's blob hash disagrees with the capture")
         if isinstance(outcome, ScreenshotCaptured):
             shot_sha = await self.store.put_blob(outcome.screenshot)
             if shot_sha != outcome.capture["screenshot_sha256"]:

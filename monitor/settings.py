@@ -111,12 +111,18 @@ class SourceSettings:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # values may be secrets
     timeout: int | None = None
     max_bytes: int | None = None
+    # A document over several pages: its parts in order (``url`` is the first). Empty for
+    # a one-page source, and then left out of ``public_dict`` so recorded settings of
+    # sources written before parts existed compare equal (no spurious SourceUpdated).
+    urls: tuple[str, ...] = ()
 
     def public_dict(self) -> dict[str, Any]:
         """The settings as recorded in ``SourceRegistered``: JSON-safe, header values withheld."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "urls" and not value:
+                continue
             if f.name == "headers":
                 value = sorted(name for name, _ in value)
             elif isinstance(value, tuple):
