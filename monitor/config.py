@@ -134,6 +134,20 @@ SOURCE_KEYS = (
     "max_bytes",
     "urls",
 )
+DISCOVER_KEYS = (
+    "id",
+    "company",
+    "sitemap",
+    "index",
+    "select",
+    "match",
+    "text_match",
+    "interval",
+    "watch",
+    "max_new",
+    "tags",
+    "source",
+)
 MAX_PARTS = 50  # pages of one multi-part document
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "monitor": tuple(MONITOR_KEYS),
@@ -141,8 +155,9 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "channel": CHANNEL_KEYS,
     "rule": RULE_KEYS,
     "source": SOURCE_KEYS,
+    "discover": DISCOVER_KEYS,
 }
-ARRAY_TABLES = ("channel", "rule", "source")
+ARRAY_TABLES = ("channel", "rule", "source", "discover")
 
 
 # --------------------------------------------------------------------------- entry points
@@ -941,6 +956,9 @@ class _Builder:
         rules = self.entries(
             "rule", "id", lambda t: self.rule(t, reachable, source_ids, source_tags)
         )
+        from monitor.discover.config import discover_entry  # it builds on this module
+
+        discover = self.entries("discover", "id", lambda t: discover_entry(self, t, monitor))
         return Settings(
             path=self.sink.file,
             monitor=monitor,
@@ -948,6 +966,7 @@ class _Builder:
             channels=tuple(channels),
             rules=tuple(rules),
             sources=tuple(sources),
+            discover=tuple(discover),
         )
 
     def names(self, table: str, key: str) -> set[str]:
@@ -1214,7 +1233,7 @@ class _Builder:
         if urls and (values["render"] not in (None, "http") or values["screenshot"]):
             table.problem(
                 "urls",
-                'a document over several pages is fetched over plain HTTP: drop render '
+                "a document over several pages is fetched over plain HTTP: drop render "
                 "and screenshot, or watch the pages as separate sources",
             )
         if "interval" not in table.data and "cron" not in table.data:

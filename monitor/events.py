@@ -76,6 +76,14 @@ def parse_time(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+def _without_none(data: JsonObject, *names: str) -> JsonObject:
+    """``data`` without the optional fields that are None (kept out of the stored bytes)."""
+    for name in names:
+        if data.get(name) is None:
+            data.pop(name, None)
+    return data
+
+
 def deterministic_event_id(stream: str, version: int, type_: str, data: JsonObject) -> str:
     """A UUID that a retry of the same decision reproduces, so appends stay idempotent."""
     digest = hashlib.sha256(canonical_bytes(data)).hexdigest()
@@ -145,6 +153,12 @@ class DiscoveryBaselined(Event):
     type: ClassVar[str] = "DiscoveryBaselined"
     urls: list[str]
     listed_at: str  # when the sitemap or index page was read
+    # ETag / Last-Modified of the listings read (plain sitemaps and index pages), on the
+    # last event of a pass, for the conditional GET of the next one. Absent when None.
+    validators: dict[str, list[str]] | None = None
+
+    def to_data(self) -> JsonObject:
+        return _without_none(asdict(self), "validators")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,6 +182,10 @@ class SourceDiscovered(Event):
     severity: str = "low"
     state: str = "listed"
     source_id: str = ""
+    validators: dict[str, list[str]] | None = None  # as in DiscoveryBaselined
+
+    def to_data(self) -> JsonObject:
+        return _without_none(asdict(self), "validators")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,6 +197,10 @@ class SourceUnlisted(Event):
 
     type: ClassVar[str] = "SourceUnlisted"
     url: str
+    validators: dict[str, list[str]] | None = None  # as in DiscoveryBaselined
+
+    def to_data(self) -> JsonObject:
+        return _without_none(asdict(self), "validators")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 
 from monitor.browser import INSTALL_HINT, BrowserPool
 from monitor.classify import Captured, Failed, NotModified, Outcome, decide, lands_on_wall
+from monitor.discover.sources import with_discovered
 from monitor.errors import BlobMissingError, ConcurrencyError, FetchError
 from monitor.events import (
     ChangeDetected,
@@ -202,7 +203,8 @@ class CheckRunner:
             for sid in await self.store.streams()
             if not sid.startswith("$")
         }
-        decisions = reconcile(states, self.settings.sources)
+        # Sources a [[discover]] entry registered are configured through it, not removed.
+        decisions = reconcile(states, with_discovered(self.settings, states).sources)
         batch: list[NewEvent] = []
         for decision in decisions:
             batch += _new_events(decision.stream, decision.expected, decision.events)
@@ -211,6 +213,18 @@ class CheckRunner:
         stored = await self.store.append(batch, expected={d.stream: d.expected for d in decisions})
         self._fold_in(stored)
         return stored
+
+    def effective_settings(self) -> Settings:
+        """The settings with the sources discovery registered (after ``reconcile``)."""
+        return with_discovered(self.settings, self._states)
+
+    def absorb(self, stored: Sequence[StoredEvent]) -> None:
+        """Fold events another writer of this process (discovery) appended into the cache."""
+        self._fold_in(stored)
+
+    def known_streams(self) -> set[str]:
+        """Every source stream this runner has folded (ids a new source must not reuse)."""
+        return set(self._states)
 
     async def check(self, source: SourceSettings, *, attempts: int = 1) -> CheckReport:
         """One check of ``source``; never raises for a page problem (those become events)."""

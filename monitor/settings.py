@@ -132,6 +132,35 @@ class SourceSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DiscoverSettings:
+    """One ``[[discover]]``: where a company lists its documents, and which of them to hear of.
+
+    ``sitemap`` (sitemap.xml, a sitemap index, or ``.xml.gz``) and/or ``index`` (an HTML
+    page whose links are the documents, narrowed by the CSS ``select``). ``match`` is a
+    regular expression searched in each URL, ``text_match`` one in its link text or
+    title. ``source`` is the template a discovered URL is watched with (``watch``).
+    """
+
+    id: str
+    company: str = ""
+    sitemap: str | None = None
+    index: str | None = None
+    select: str | None = None
+    match: str | None = None
+    text_match: str | None = None
+    interval: int = 24 * 3600
+    watch: bool = False
+    max_new: int = 20
+    tags: tuple[str, ...] = ()
+    source: SourceSettings | None = None  # the [discover.source] template (id and url unset)
+
+    @property
+    def listings(self) -> tuple[str, ...]:
+        """The URLs discovery reads: the sitemap, then the index page."""
+        return tuple(url for url in (self.sitemap, self.index) if url)
+
+
+@dataclass(frozen=True, kw_only=True)
 class WebSettings:
     """The ``[web]`` table."""
 
@@ -150,6 +179,7 @@ class Settings:
     channels: tuple[ChannelSettings, ...] = ()
     rules: tuple[RuleSettings, ...] = ()
     sources: tuple[SourceSettings, ...] = ()
+    discover: tuple[DiscoverSettings, ...] = ()
 
     def source(self, source_id: str) -> SourceSettings | None:
         return next((s for s in self.sources if s.id == source_id), None)
@@ -161,6 +191,7 @@ class Settings:
         if password:
             values.append(password)
         values += [v for s in self.sources for _, v in s.headers]
+        values += [v for d in self.discover if d.source for _, v in d.source.headers]
         if self.web.token:
             values.append(self.web.token)
         return tuple(v for v in values if v)

@@ -13,6 +13,7 @@ from monitor.commands import (
     checkpoint,
     demo,
     diff,
+    discover,
     evidence,
     export,
     log,
@@ -29,6 +30,7 @@ from monitor.commands import (
 COMMANDS: tuple[ModuleType, ...] = (
     validate,
     check,
+    discover,
     run,
     log,
     show,

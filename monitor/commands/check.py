@@ -1,5 +1,8 @@
 """``monitor check [ID…]``: reconcile the config into the log, check each source once, exit.
 
+Without ids it also runs one pass of every ``[[discover]]`` entry first (one line
+each, ``discover:<id>``), and checks the sources discovery registered too.
+
 Exit 0 when the pass ran, even if some fetches failed (those are recorded as
 ``FetchFailed``); 2 for a bad config or an unknown source id.
 """
@@ -14,6 +17,7 @@ import logging
 
 from monitor.browser import BrowserPool
 from monitor.commands.common import Subparsers, UsageError, database_url, load_settings
+from monitor.discover.runner import DiscoveryRunner
 from monitor.errors import MonitorError
 from monitor.fetch import Fetcher
 from monitor.netpolicy import NetworkPolicy
@@ -59,19 +63,29 @@ def network_policy(settings: Settings) -> NetworkPolicy:
 
 async def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
-    sources = select_sources(settings, list(args.ids))
+    ids = list(args.ids)
+    if not settings.discover:
+        select_sources(settings, ids)  # an unknown id is an error before anything is written
     policy = network_policy(settings)
+    templates = [d.source for d in settings.discover if d.source is not None]
     async with (
         open_store(database_url(args, settings)) as store,
         Fetcher(settings.monitor, policy) as fetcher,
         contextlib.AsyncExitStack() as stack,
     ):
         browser = None
-        if any(render_mode(s) != "http" for s in sources):
+        if any(render_mode(s) != "http" for s in (*settings.sources, *templates)):
             # Chromium itself starts only when a page first needs it.
             browser = await stack.enter_async_context(BrowserPool(settings.monitor, policy))
         runner = CheckRunner(store=store, fetcher=fetcher, settings=settings, browser=browser)
         await runner.reconcile()
+        if not ids and settings.discover:
+            # One discovery pass of every entry, as every source is checked once; sources
+            # it registers are checked (their baseline captured) in this same run.
+            discovery = DiscoveryRunner(runner)
+            for entry in settings.discover:
+                print((await discovery.run_pass(entry)).line(), flush=True)
+        sources = select_sources(runner.effective_settings(), ids)
         limit = asyncio.Semaphore(settings.monitor.concurrency)
 
         async def one(source: SourceSettings) -> CheckReport:

@@ -59,6 +59,20 @@ def brief(event: StoredEvent) -> str:
             return f"tree size {d['tree_size']}, root {d['root_hash'][:16]}…"
         case "ChangePending":
             return f"new text seen {d.get('seen', 1)} of {d.get('needed', '?')} times"
+        case "SourceMoved":
+            how = f"HTTP {d.get('status')}" if d.get("how") == "redirect" else "canonical link"
+            return f"{d['from_url']} → {d['to_url']} ({how})"
+        case "DiscoveryBaselined":
+            return f"{len(d.get('urls', []))} matching URLs listed"
+        case "SourceDiscovered":
+            title = f" “{d['title']}”" if d.get("title") else ""
+            return f"{d['url']}{title} [{d.get('state', 'listed')}; {d.get('severity', 'low')}]"
+        case "SourceUnlisted":
+            return str(d["url"])
+        case "DiscoveryReviewed":
+            return f"{d['decision']}: {d['url']}" + (
+                f" → {d['source_id']}" if d.get("source_id") else ""
+            )
         case "NotificationSent" | "NotificationFailed":
             return f"seq {d['for_seq']} → {d['channel']} (attempt {d.get('attempt', 1)})"
         case _:
