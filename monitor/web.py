@@ -52,6 +52,7 @@ from monitor.web_context import (
     path_part,
     short_time,
 )
+from monitor.web_discover import add_discover_routes
 from monitor.web_feeds import add_feed_routes
 from monitor.web_metrics import add_ops_routes
 from monitor.web_views import add_view_routes, render_error
@@ -94,6 +95,7 @@ def create_app(
     add_view_routes(app)
     add_feed_routes(app)
     add_api_routes(app)
+    add_discover_routes(app)
     add_ops_routes(app)
     app.router.add_get("/static/{name}", _static)
     return app

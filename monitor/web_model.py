@@ -29,6 +29,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.discover import discover_id_of
+from monitor.discover.state import DiscoveryState
+from monitor.discover.state import apply as apply_discovery
 from monitor.events import StoredEvent, upcast
 from monitor.projections import SourceState, apply
 from monitor.settings import SEVERITY_ORDER
@@ -244,6 +247,7 @@ class ReadModel:
         self.raw_blobs: set[str] = set()
         self.screenshot_blobs: set[str] = set()  # the only blobs /screenshots/ may serve
         self._notifiable: dict[int, str] = {}  # seq -> source of events alerts are about
+        self.discoveries: dict[str, DiscoveryState] = {}  # [[discover]] id -> what it found
 
     # ----------------------------------------------------------------- folding
 
@@ -269,6 +273,11 @@ class ReadModel:
             self._apply_notification(event, data)
             if event.stream.startswith("$"):
                 return
+        entry_id = discover_id_of(event.stream)
+        if entry_id is not None:
+            found = self.discoveries.get(entry_id) or DiscoveryState(discover_id=entry_id)
+            self.discoveries[entry_id] = apply_discovery(found, event)
+            return
         if event.stream.startswith("$"):
             return
         view = self.sources.get(event.stream)

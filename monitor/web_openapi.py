@@ -12,6 +12,8 @@ import copy
 from typing import Any
 
 from monitor import __version__
+from monitor.web_discover import PATH as DISCOVERY_PATH
+from monitor.web_discover import SCHEMAS as DISCOVERY_SCHEMAS
 
 JsonSchema = dict[str, Any]
 
@@ -190,6 +192,7 @@ SCHEMAS: dict[str, JsonSchema] = {
             "notifications": {"type": "array", "items": _ref("Notification")},
         }
     ),
+    **DISCOVERY_SCHEMAS,
     "Health": _obj(
         {
             "ok": {"type": "boolean"},
@@ -326,6 +329,7 @@ PATHS: dict[str, JsonSchema] = {
             },
         }
     },
+    "/api/discoveries": DISCOVERY_PATH,
     "/healthz": {
         "get": {
             "operationId": "health",
@@ -338,6 +342,7 @@ PATHS: dict[str, JsonSchema] = {
         }
     },
 }
+
 
 DOCUMENT: JsonSchema = {
     "openapi": "3.1.0",
