@@ -83,8 +83,9 @@ async def run(args: argparse.Namespace) -> int:
             # One discovery pass of every entry, as every source is checked once; sources
             # it registers are checked (their baseline captured) in this same run.
             discovery = DiscoveryRunner(runner)
-            for entry in settings.discover:
-                print((await discovery.run_pass(entry)).line(), flush=True)
+            passes = [discovery.run_pass(entry) for entry in settings.discover]
+            for finished in asyncio.as_completed(passes):
+                print((await finished).line(), flush=True)
         sources = select_sources(runner.effective_settings(), ids)
         limit = asyncio.Semaphore(settings.monitor.concurrency)
 
