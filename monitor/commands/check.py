@@ -84,8 +84,8 @@ async def run(args: argparse.Namespace) -> int:
             # it registers are checked (their baseline captured) in this same run.
             discovery = DiscoveryRunner(runner)
             passes = [discovery.run_pass(entry) for entry in settings.discover]
-            for finished in asyncio.as_completed(passes):
-                print((await finished).line(), flush=True)
+            for done in asyncio.as_completed(passes):
+                print((await done).line(), flush=True)
         sources = select_sources(runner.effective_settings(), ids)
         limit = asyncio.Semaphore(settings.monitor.concurrency)
 
