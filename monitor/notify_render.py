@@ -316,6 +316,15 @@ def render_alert(
 ) -> Message:
     """Title and body of the alert about one event."""
     data = event.data
+    if event.type == "SourceDiscovered" and not source.company:
+        # A discovered document has no source of its own: name its company and entry.
+        entry = source.source_id.removeprefix("$discover:")
+        source = SourceInfo(
+            source_id=source.source_id,
+            company=str(data.get("company") or ""),
+            title=f"discovered by {entry}",
+            url=str(data.get("url") or ""),
+        )
     severity = alert_severity(event.type, data, alert_after=alert_after) or "info"
     page_url = source.url
     capture = data.get("capture") or {}

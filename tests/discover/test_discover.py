@@ -111,6 +111,8 @@ def test_a_url_added_to_a_sitemap_is_one_discovery_and_one_alert(
         "[high] New document from Meta: Statement on requests from the Hong Kong government "
         "(hk-requests)"
     )
+    assert alert.body.startswith("Meta — discovered by meta\n")
+    assert page_server.url("/reports/hong-kong-statement/") in alert.body
     # Nothing was alerted or recorded for what was there at the first pass.
     assert not of_type(events, "SourceRegistered", "BaselineCaptured")
 
