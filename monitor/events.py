@@ -354,7 +354,7 @@ class CheckpointSigned(Event):
     """The log's first ``tree_size`` events were signed: their Merkle root and last event.
 
     Stream ``$checkpoints``. ``signature`` is base64 Ed25519 over the canonical JSON of
-    the other fields (see ``monitor.checkpoint``); the event itself is a leaf of later trees.
+    the other fields (see ``monitor.audit.checkpoint``); the event itself is a leaf of later trees.
     """
 
     type: ClassVar[str] = "CheckpointSigned"

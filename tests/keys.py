@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from monitor.checkpoint import configured_key_path, load_public_keys
+from monitor.audit.checkpoint import configured_key_path, load_public_keys
 
 
 def working_directory_keys() -> dict[str, Ed25519PublicKey]:

@@ -1,4 +1,4 @@
-"""monitor.classify: what one check means, row by row of the decision table.
+"""monitor.core.classify: what one check means, row by row of the decision table.
 
 Pure: every test drives ``decide`` and folds its events with ``projections.apply``,
 exactly as the pipeline does, without a server or a store. Texts are cut from the
@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.classify import (
+from monitor.config.settings import RuleSettings, SourceSettings
+from monitor.core.classify import (
     Captured,
     Failed,
     NotModified,
@@ -24,6 +25,8 @@ from monitor.classify import (
     suspect_reason,
     words_digest,
 )
+from monitor.core.projections import SourceState, apply, fold, state_digest
+from monitor.core.rules import compile_rules
 from monitor.events import (
     GENESIS_HASH,
     Event,
@@ -32,10 +35,7 @@ from monitor.events import (
     format_time,
     seal,
 )
-from monitor.extract_blocks import Block, render_blocks
-from monitor.projections import SourceState, apply, fold, state_digest
-from monitor.rules import compile_rules
-from monitor.settings import RuleSettings, SourceSettings
+from monitor.extract.blocks import Block, render_blocks
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""monitor.config: sources.toml → frozen Settings, or every problem with its line and key."""
+"""monitor.config.parse: sources.toml → frozen Settings, or every problem with its line and key."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from monitor.config import (
+from monitor.config.parse import (
     load_config,
     locate_lines,
     normalize_cron,
@@ -21,8 +21,8 @@ from monitor.config import (
     parse_size,
     validate_cron,
 )
+from monitor.config.settings import MonitorSettings, Settings
 from monitor.errors import ConfigError, ConfigProblem
-from monitor.settings import MonitorSettings, Settings
 
 SHIPPED = Path(__file__).resolve().parent.parent / "sources.toml"
 SECRET = "xoxb-very-secret-value-123"

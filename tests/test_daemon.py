@@ -14,11 +14,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from monitor.config import load_config
-from monitor.daemon import Daemon
-from monitor.fetch import Fetcher
-from monitor.pipeline import CheckReport, CheckRunner
-from monitor.settings import Settings
+from monitor.check.fetch import Fetcher
+from monitor.check.pipeline import CheckReport, CheckRunner
+from monitor.config.parse import load_config
+from monitor.config.settings import Settings
+from monitor.daemon.service import Daemon
 from monitor.store import open_store
 from tests.pageserver import PageServer
 
@@ -244,13 +244,13 @@ async def test_config_reload_in_process_reschedules_and_records(
 async def test_the_daemon_signs_a_checkpoint_after_a_change_and_at_its_stop(
     tmp_path: Path, page_server: PageServer
 ) -> None:
-    from monitor.checkpoint import (
+    from monitor.audit.checkpoint import (
         journal_path,
         latest_checkpoint,
         load_public_keys,
         read_journal,
     )
-    from monitor.verify import verify_store
+    from monitor.audit.verify import verify_store
 
     url = page_server.set("/p", page("We have paused processing Hong Kong requests."))
     config = write_config(

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp import web
 
+from monitor.check.fetch import Fetcher
+from monitor.config.settings import MonitorSettings, SourceSettings
 from monitor.errors import FetchError
-from monitor.fetch import Fetcher
-from monitor.settings import MonitorSettings, SourceSettings
 from tests.pageserver import PageServer
 
 NOW = datetime(2026, 3, 12, tzinfo=UTC)

@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckReport, CheckRunner
 from monitor.cli import main
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.pipeline import CheckReport, CheckRunner
-from monitor.projections import fold, state_digest
-from monitor.settings import MonitorSettings, Settings, SourceSettings
+from monitor.config.settings import MonitorSettings, Settings, SourceSettings
+from monitor.core.projections import fold, state_digest
 from monitor.store import EventStore, open_store
 from tests.pageserver import PageServer
 

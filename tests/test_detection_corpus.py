@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from monitor.extract import extract
-from monitor.settings import SourceSettings
+from monitor.config.settings import SourceSettings
+from monitor.extract.document import extract
 from tests.perf.corpus_eval import (
     is_error_page,
     known_selectors,

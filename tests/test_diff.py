@@ -1,4 +1,4 @@
-"""monitor.diff: block, word and character differences between two normalized texts."""
+"""monitor.diff.textdiff: block, word and character differences between two normalized texts."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from diff_match_patch import diff_match_patch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from monitor.diff import BlockChange, TextDiff, _make_patches, apply_patch, diff_texts
+from monitor.diff.textdiff import BlockChange, TextDiff, _make_patches, apply_patch, diff_texts
 from monitor.events import canonical_bytes
 
 HK_OLD = (
@@ -443,7 +443,7 @@ def test_changes_describe_the_blocks_that_differ(pair: tuple[str, str]) -> None:
 
 _DIGEST_SCRIPT = """
 import hashlib, json, random
-from monitor.diff import diff_texts
+from monitor.diff.textdiff import diff_texts
 rnd = random.Random(3)
 vocab = ["Hong", "Kong", "香港", "request", "data", "the", "## H", "- x", "a | b", ""]
 digest = hashlib.sha256()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.extract import Extraction, extract
-from monitor.settings import SourceSettings
+from monitor.config.settings import SourceSettings
+from monitor.extract.document import Extraction, extract
 
 DATA = Path(__file__).parent / "data" / "extract"
 

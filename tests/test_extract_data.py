@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from monitor.extract import Extraction, extract
-from monitor.extract_data import JsonPathError, parse_json_path
-from monitor.settings import SourceSettings
+from monitor.config.settings import SourceSettings
+from monitor.extract.data import JsonPathError, parse_json_path
+from monitor.extract.document import Extraction, extract
 
 
 def run(body: str, content_type: str | None, **rules: object) -> Extraction:

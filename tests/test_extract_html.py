@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.extract import Block, Extraction, extract, render_blocks
-from monitor.extract_blocks import normalize_text, row_text, with_paths
-from monitor.settings import SourceSettings
+from monitor.config.settings import SourceSettings
+from monitor.extract.blocks import normalize_text, row_text, with_paths
+from monitor.extract.document import Block, Extraction, extract, render_blocks
 
 URL = "https://example.org/legal/privacy"
 

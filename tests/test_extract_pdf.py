@@ -6,8 +6,8 @@ import io
 
 from pypdf import PdfWriter
 
-from monitor.extract import Block, Extraction, extract
-from monitor.settings import SourceSettings
+from monitor.config.settings import SourceSettings
+from monitor.extract.document import Block, Extraction, extract
 
 
 def make_pdf(pages: list[list[str]]) -> bytes:

@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.extract import (
+from monitor.config.settings import SourceSettings
+from monitor.extract.blocks import HEADING_LEVELS, row_text, with_paths
+from monitor.extract.document import (
     Block,
     Extraction,
     extract,
@@ -14,8 +16,6 @@ from monitor.extract import (
     parse_blocks,
     render_blocks,
 )
-from monitor.extract_blocks import HEADING_LEVELS, row_text, with_paths
-from monitor.settings import SourceSettings
 
 
 def run(body: str, content_type: str | None, **rules: object) -> Extraction:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp import web
 
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.config.settings import MonitorSettings, SourceSettings
 from monitor.errors import FetchError
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.settings import MonitorSettings, SourceSettings
 from tests.pageserver import PageServer
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.fetch import Fetcher
-from monitor.moves import canonical_link, permanent_target
-from monitor.netpolicy import NetworkPolicy
-from monitor.notify_render import SourceInfo, render_alert, route
-from monitor.pipeline import CheckReport, CheckRunner
-from monitor.projections import fold, replay, state_digest
-from monitor.settings import ChannelSettings, MonitorSettings, Settings, SourceSettings
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckReport, CheckRunner
+from monitor.config.settings import ChannelSettings, MonitorSettings, Settings, SourceSettings
+from monitor.core.moves import canonical_link, permanent_target
+from monitor.core.projections import fold, replay, state_digest
+from monitor.notify.render import SourceInfo, render_alert, route
 from monitor.store import EventStore, open_store
 from tests.pageserver import PageServer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.netpolicy import NetworkPolicy
+from monitor.check.netpolicy import NetworkPolicy
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,18 @@ import pytest
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from monitor.diff import diff_texts
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckRunner
+from monitor.config.settings import (
+    ChannelSettings,
+    MonitorSettings,
+    RuleSettings,
+    Settings,
+    SourceSettings,
+    WebSettings,
+)
+from monitor.diff.textdiff import diff_texts
 from monitor.errors import StoreUnavailableError
 from monitor.events import (
     ChangeDetected,
@@ -32,19 +43,8 @@ from monitor.events import (
     SourceRegistered,
     StoredEvent,
 )
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.notify import CURSOR, STREAM, ChannelSender, Notifier, scrub, secret_fragments
-from monitor.notify_render import Message
-from monitor.pipeline import CheckRunner
-from monitor.settings import (
-    ChannelSettings,
-    MonitorSettings,
-    RuleSettings,
-    Settings,
-    SourceSettings,
-    WebSettings,
-)
+from monitor.notify.notifier import CURSOR, STREAM, ChannelSender, Notifier, scrub, secret_fragments
+from monitor.notify.render import Message
 from monitor.store import EventStore, open_store
 from tests.pageserver import PageServer
 
@@ -552,7 +552,7 @@ async def test_two_notifiers_on_one_log_record_without_losing_or_repeating(
     store: EventStore, clock: Clock, webhook: Webhook, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Each records on the same stream with expected versions; a conflict is re-read, not lost."""
-    caplog.set_level(logging.INFO, logger="monitor.notify")
+    caplog.set_level(logging.INFO, logger="monitor.notify.notifier")
     await register(store)
     await append(store, SOURCE.id, a_change())
     first = Notifier(store, settings(ChannelSettings(name="a", url=webhook.url("a"))), clock=clock)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.notify_digest import (
+from monitor.notify.digest import (
     DigestSpec,
     digest_id,
     next_digest_time,

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from monitor.diff import diff_texts
+from monitor.config.settings import ChannelSettings, RuleSettings
+from monitor.diff.textdiff import diff_texts
 from monitor.events import GENESIS_HASH, JsonObject, NewEvent, StoredEvent, seal
-from monitor.notify_render import (
+from monitor.notify.render import (
     SourceInfo,
     alert_severity,
     change_excerpt,
@@ -17,7 +18,6 @@ from monitor.notify_render import (
     render_test,
     route,
 )
-from monitor.settings import ChannelSettings, RuleSettings
 
 OLD = (
     "# Government requests\n"

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import parse_config
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckReport, CheckRunner
+from monitor.config.parse import parse_config
+from monitor.config.settings import MonitorSettings, Settings, SourceSettings
 from monitor.errors import ConfigError
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.pipeline import CheckReport, CheckRunner
-from monitor.settings import MonitorSettings, Settings, SourceSettings
 from monitor.store import EventStore, open_store
 from tests.pageserver import PageServer
 

@@ -1,4 +1,4 @@
-"""monitor.rules: which rules a change satisfies, on which side, with which sentences."""
+"""monitor.core.rules: which rules a change satisfies, on which side, with which sentences."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from monitor.diff import diff_texts
-from monitor.rules import (
+from monitor.config.settings import RuleSettings
+from monitor.core.rules import (
     RuleMatch,
     compile_rules,
     fold,
     highest_severity,
     match_rules,
 )
-from monitor.settings import RuleSettings
+from monitor.diff.textdiff import diff_texts
 
 HK_RULE: dict[str, Any] = {
     "id": "hk-data-requests",

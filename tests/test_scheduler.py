@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.scheduler import (
+from monitor.config.settings import SourceSettings
+from monitor.daemon.scheduler import (
     CRON_JITTER_CAP,
     NEW_SOURCE_SPREAD,
     Cadence,
@@ -19,7 +20,6 @@ from monitor.scheduler import (
     cadence_of,
     first_check_at,
 )
-from monitor.settings import SourceSettings
 
 NOW = datetime(2026, 3, 12, 3, 0, tzinfo=UTC)
 

@@ -15,6 +15,7 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitor.audit.verify import ChainVerifier, Finding, VerifyReport, blob_refs, verify_store
 from monitor.events import (
     GENESIS_HASH,
     NewEvent,
@@ -24,7 +25,6 @@ from monitor.events import (
     seal,
 )
 from monitor.store import SqliteEventStore, open_store
-from monitor.verify import ChainVerifier, Finding, VerifyReport, blob_refs, verify_store
 
 EVENTS = 8
 

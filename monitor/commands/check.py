@@ -15,14 +15,14 @@ import contextlib
 import difflib
 import logging
 
-from monitor.browser import BrowserPool
+from monitor.check.browser import BrowserPool
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckReport, CheckRunner, render_mode
 from monitor.commands.common import Subparsers, UsageError, database_url, load_settings
+from monitor.config.settings import Settings, SourceSettings
 from monitor.discover.runner import DiscoveryRunner
 from monitor.errors import MonitorError
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.pipeline import CheckReport, CheckRunner, render_mode
-from monitor.settings import Settings, SourceSettings
 from monitor.store import open_store
 
 log = logging.getLogger(__name__)

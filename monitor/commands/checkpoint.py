@@ -12,7 +12,7 @@ import argparse
 import json
 from datetime import UTC, datetime
 
-from monitor.checkpoint import (
+from monitor.audit.checkpoint import (
     Checkpointer,
     configured_key_path,
     journal_path,

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.config import load_config, parse_duration
+from monitor.config.parse import load_config, parse_duration
+from monitor.config.settings import Settings
 from monitor.errors import MonitorError
 from monitor.logs import RedactingFilter, update_secrets
-from monitor.settings import Settings
 
 DEFAULT_DB = "sqlite:///monitor.db"
 

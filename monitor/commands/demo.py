@@ -1,4 +1,6 @@
-"""``monitor demo``: a self-contained run against a local page that changes (see ``monitor.demo``).
+"""``monitor demo``: a self-contained run against a local page that changes.
+
+See ``monitor.daemon.demo``.
 
 Needs no network and no configuration; ``--config`` and ``--db`` are ignored.
 Exit 0 when the alert arrived, 1 when it did not.
@@ -9,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from monitor.commands.common import Subparsers
-from monitor.demo import run_demo
+from monitor.daemon.demo import run_demo
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.commands.show import GOOD_CAPTURES
-from monitor.diff import BlockChange, TextDiff, diff_texts
+from monitor.diff.textdiff import BlockChange, TextDiff, diff_texts
 from monitor.events import StoredEvent, format_time
 from monitor.store import EventStore, open_store
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from monitor.check.fetch import Fetcher
+from monitor.check.pipeline import CheckRunner
 from monitor.commands.check import network_policy
 from monitor.commands.common import (
     Subparsers,
@@ -20,12 +22,10 @@ from monitor.commands.common import (
     database_url,
     load_settings,
 )
+from monitor.config.settings import DiscoverSettings, Settings
 from monitor.discover import stream_of
 from monitor.discover.runner import DiscoveryRunner
 from monitor.discover.state import DiscoveryState, Found, fold
-from monitor.fetch import Fetcher
-from monitor.pipeline import CheckRunner
-from monitor.settings import DiscoverSettings, Settings
 from monitor.store import open_store
 
 

@@ -11,10 +11,10 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.checkpoint import configured_key_path, journal_path, load_or_create_key
+from monitor.audit.checkpoint import configured_key_path, journal_path, load_or_create_key
+from monitor.audit.evidence import EVIDENCE_TYPES, write_evidence
 from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
 from monitor.commands.export import require_empty
-from monitor.evidence import EVIDENCE_TYPES, write_evidence
 from monitor.store import open_store
 
 

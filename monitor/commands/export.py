@@ -12,7 +12,8 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.checkpoint import configured_key_path, journal_path, load_or_create_key
+from monitor.audit.checkpoint import configured_key_path, journal_path, load_or_create_key
+from monitor.audit.export import export_bundle
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -20,7 +21,6 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
-from monitor.export import export_bundle
 from monitor.store import open_store
 
 

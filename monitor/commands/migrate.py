@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import aiosqlite
 
+from monitor.audit.verify import ChainVerifier, Finding
 from monitor.commands.common import Subparsers, UsageError
 from monitor.errors import StoreError, StoreUnavailableError
 from monitor.events import GENESIS_HASH, StoredEvent
@@ -41,7 +42,6 @@ from monitor.store import describe_url, open_store, sqlite_path, url_scheme
 from monitor.store.base import EventStore
 from monitor.store.sqlite import SqliteEventStore
 from monitor.store.sqlite import translate_error as sqlite_error
-from monitor.verify import ChainVerifier, Finding
 
 log = logging.getLogger(__name__)
 

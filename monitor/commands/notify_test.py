@@ -13,8 +13,8 @@ import difflib
 from datetime import UTC, datetime
 
 from monitor.commands.common import Subparsers, UsageError, load_settings
-from monitor.notify import send_test
-from monitor.settings import ChannelSettings, Settings
+from monitor.config.settings import ChannelSettings, Settings
+from monitor.notify.notifier import send_test
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:

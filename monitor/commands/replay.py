@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from monitor.audit.replay import replay_log, result_data, state_table
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -17,7 +18,6 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
-from monitor.replay import replay_log, result_data, state_table
 from monitor.store import open_store
 
 

@@ -13,9 +13,9 @@ import logging
 import os
 
 from monitor.commands.common import Subparsers, database_url, load_settings
-from monitor.daemon import Daemon
+from monitor.config.settings import Settings
+from monitor.daemon.service import Daemon
 from monitor.logs import RedactingFilter, update_secrets
-from monitor.settings import Settings
 
 # Libraries that log every job run or request at INFO.
 CHATTY_LOGGERS = ("apscheduler", "aiohttp.access")
@@ -60,7 +60,7 @@ async def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     web = None
     if args.web:
-        from monitor.web import parse_listen  # the web view's dependencies only when asked
+        from monitor.web.app import parse_listen  # the web view's dependencies only when asked
 
         web = parse_listen(args.web)
     _configure_levels(args.verbose)

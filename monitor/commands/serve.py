@@ -13,9 +13,9 @@ import signal
 import sys
 
 from monitor.commands.common import Subparsers, database_url, settings_if_present
-from monitor.settings import Settings
+from monitor.config.settings import Settings
 from monitor.store import describe_url, open_store
-from monitor.web import parse_listen, serve
+from monitor.web.app import parse_listen, serve
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from monitor.checkpoint import (
+from monitor.audit.checkpoint import (
     configured_key_path,
     journal_path,
     key_id,
@@ -20,11 +20,11 @@ from monitor.checkpoint import (
     load_public_keys,
     read_journal,
 )
+from monitor.audit.export import verify_bundle
+from monitor.audit.verify import VerifyReport, verify_store
 from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
 from monitor.errors import SigningKeyError
-from monitor.export import verify_bundle
 from monitor.store import open_store
-from monitor.verify import VerifyReport, verify_store
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:

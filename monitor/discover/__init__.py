@@ -20,6 +20,9 @@ entry's stream), ``decide`` (pure: a listing and a state → events), ``listing`
 (pure, bounded: sitemap XML, gzip, index pages → entries), ``runner`` (the I/O
 shell: conditional GET, the size and count limits, index loops), ``sources``
 (pure: the sources discovery registered, as settings).
+
+May import: ``events``, ``config``, ``core``, ``diff``, ``errors``; only ``runner``
+(the shell) imports ``check`` (the fetcher and the check runner) and a store.
 """
 
 from __future__ import annotations

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from monitor.config import (
+from monitor.config.parse import (
     SOURCE_ID,
     _css_problem,
     _kind,
     _regex_problem,
     _Table,
 )
-from monitor.settings import DiscoverSettings, MonitorSettings
+from monitor.config.settings import DiscoverSettings, MonitorSettings
 
 if TYPE_CHECKING:
-    from monitor.config import _Builder
+    from monitor.config.parse import _Builder
 
 MAX_NEW_LIMIT = 1000
 TEMPLATE_FORBIDDEN = ("id", "url", "urls")

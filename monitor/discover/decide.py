@@ -26,7 +26,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
-from monitor.diff import diff_texts
+from monitor.config.settings import DiscoverSettings, SourceSettings
+from monitor.core.rules import CompiledRule, highest_severity, match_rules
+from monitor.diff.textdiff import diff_texts
 from monitor.discover.listing import Listed
 from monitor.discover.state import DiscoveryState
 from monitor.events import (
@@ -37,8 +39,6 @@ from monitor.events import (
     SourceUnlisted,
     format_time,
 )
-from monitor.rules import CompiledRule, highest_severity, match_rules
-from monitor.settings import DiscoverSettings, SourceSettings
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 

@@ -20,6 +20,9 @@ import asyncio
 import logging
 from dataclasses import dataclass, field, replace
 
+from monitor.check.fetch import Validators
+from monitor.check.pipeline import CheckRunner
+from monitor.config.settings import DiscoverSettings, SourceSettings
 from monitor.discover import stream_of
 from monitor.discover.decide import decide_pass as decide
 from monitor.discover.decide import discovered_source, source_id_for
@@ -44,9 +47,6 @@ from monitor.events import (
     deterministic_event_id,
     format_time,
 )
-from monitor.fetch import Validators
-from monitor.pipeline import CheckRunner
-from monitor.settings import DiscoverSettings, SourceSettings
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from monitor.config.settings import Settings, SourceSettings
+from monitor.core.projections import SourceState
 from monitor.discover.decide import discovered_source
-from monitor.projections import SourceState
-from monitor.settings import Settings, SourceSettings
 
 
 def discovered_sources(

@@ -19,8 +19,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from monitor.clock import Clock
 from monitor.errors import StoreUnavailableError
-from monitor.store.base import Clock, EventStore
+from monitor.store.base import EventStore
 from monitor.store.memory import MemoryEventStore
 from monitor.store.sqlite import SqliteEventStore
 

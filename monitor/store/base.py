@@ -24,19 +24,13 @@ transaction, so the backends only differ in how they read and write rows.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from monitor.errors import ConcurrencyError, DuplicateEventError
 from monitor.events import NewEvent, StoredEvent, canonical_bytes, format_time, seal
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class EventStore(Protocol):

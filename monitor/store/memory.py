@@ -13,17 +13,16 @@ import json
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from monitor.clock import Clock, utc_now
 from monitor.errors import BlobMissingError, StoreUnavailableError
 from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes
 from monitor.store.base import (
-    Clock,
     PagedIteration,
     check_seq,
     normalize,
     plan_append,
     streams_named,
     type_filter,
-    utc_now,
 )
 from monitor.store.blobs import EncodedBlob, decode_blob_async, encode_blob_async
 

@@ -50,19 +50,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
+from monitor.clock import Clock, utc_now
 from monitor.errors import BlobMissingError, StoreError, StoreUnavailableError
 from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes
 from monitor.store import describe_url
 from monitor.store.base import (
     AppendPlan,
-    Clock,
     PagedIteration,
     check_seq,
     normalize,
     plan_append,
     streams_named,
     type_filter,
-    utc_now,
 )
 from monitor.store.blobs import blob_id, decode_blob_async, encode_blob_async
 
@@ -151,7 +150,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             content bytea NOT NULL
         )""",
         "CREATE TABLE cursors (name text PRIMARY KEY, seq bigint NOT NULL CHECK (seq >= 0))",
-        # Work sharing between `monitor run` workers (monitor.workers): one row per source.
+        # Work sharing between `monitor run` workers (monitor.daemon.workers): one row per source.
         """CREATE TABLE leases (
             source_id text PRIMARY KEY,
             cadence text NOT NULL,
@@ -434,7 +433,7 @@ class PostgresEventStore(PagedIteration):
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection with driver errors translated (also used by monitor.workers)."""
+        """A pooled connection with driver errors translated (also used by the workers)."""
         self._require_open()
         with self._translating():
             async with self._pool.acquire() as conn:
@@ -442,7 +441,7 @@ class PostgresEventStore(PagedIteration):
 
     @contextlib.asynccontextmanager
     async def coordination(self) -> AsyncIterator[asyncpg.Connection]:
-        """A connection for work-sharing state (``monitor.workers`` leases), never the log.
+        """A connection for work-sharing state (``monitor.daemon.workers`` leases), never the log.
 
         A pool of its own, so renewing a lease never queues behind appends waiting on
         the log head, with ``synchronous_commit = off``: a server crash may forget the

@@ -28,17 +28,16 @@ from typing import Any
 import aiosqlite
 import orjson
 
+from monitor.clock import Clock, utc_now
 from monitor.errors import BlobMissingError, StoreError, StoreUnavailableError
 from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes
 from monitor.store.base import (
-    Clock,
     PagedIteration,
     check_seq,
     normalize,
     plan_append,
     streams_named,
     type_filter,
-    utc_now,
 )
 from monitor.store.blobs import blob_id, decode_blob_async, encode_blob_async
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from monitor.checkpoint import Checkpointer, journal_path, load_or_create_key
-from monitor.extract import extract
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.pipeline import CheckRunner
-from monitor.projections import SourceState, state_digest
-from monitor.settings import MonitorSettings, Settings, SourceSettings
+from monitor.audit.checkpoint import Checkpointer, journal_path, load_or_create_key
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckRunner
+from monitor.config.settings import MonitorSettings, Settings, SourceSettings
+from monitor.core.projections import SourceState, state_digest
+from monitor.extract.document import extract
 from monitor.store import open_store
 from tests.pageserver import PageServer
 

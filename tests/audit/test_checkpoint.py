@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.checkpoint import (
+from monitor.audit.checkpoint import (
     CHECKPOINT_STREAM,
     Checkpointer,
     SignedCheckpoint,
@@ -24,12 +24,12 @@ from monitor.checkpoint import (
     read_journal,
     signature_problem,
 )
+from monitor.audit.merkle import MerkleTree, event_leaf
+from monitor.audit.verify import verify_store
 from monitor.cli import main
 from monitor.errors import SigningKeyError, StoreError
 from monitor.events import NewEvent
-from monitor.merkle import MerkleTree, event_leaf
 from monitor.store import MemoryEventStore, SqliteEventStore
-from monitor.verify import verify_store
 from tests.audit.history import History
 
 NOW = datetime(2026, 3, 12, 8, 0, tzinfo=UTC)
@@ -162,7 +162,7 @@ def test_monitor_checkpoint_signs_and_openssl_verifies_it(
 
     proof = result["consistency"]
     assert (proof["old_size"], proof["new_size"]) == (100, signed.tree_size)
-    from monitor.merkle import verify_consistency
+    from monitor.audit.merkle import verify_consistency
 
     assert verify_consistency(
         100,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.checkpoint import SignedCheckpoint
+from monitor.audit.checkpoint import SignedCheckpoint
+from monitor.audit.merkle import event_leaf, verify_inclusion
 from monitor.cli import main
 from monitor.events import parse_time
-from monitor.merkle import event_leaf, verify_inclusion
 from tests.audit.history import STEP, History
 from tests.pageserver import PageServer
 from tests.web.screenshots import AFTER_PNG, BEFORE_PNG, LATE_PNG, sha256_of

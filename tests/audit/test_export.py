@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from monitor.audit.export import bundle_files
 from monitor.cli import main
 from monitor.events import format_time
-from monitor.export import bundle_files
 from tests.audit.history import History
 
 WARCIO = str(Path(sys.executable).with_name("warcio"))

@@ -1,7 +1,7 @@
 """The Merkle tree follows RFC 9162 §2.1: roots, inclusion and consistency proofs.
 
 Expected values are computed here by brute force straight from the RFC's recursive
-definitions (MTH, PATH, SUBPROOF), independently of ``monitor.merkle``'s
+definitions (MTH, PATH, SUBPROOF), independently of ``monitor.audit.merkle``'s
 level-table and right-fold implementation, and cross-checked with the published
 Certificate Transparency test vectors.
 """
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.merkle import (
+from monitor.audit.merkle import (
     EMPTY_ROOT,
     CompactTree,
     MerkleTree,

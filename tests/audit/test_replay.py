@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor.audit.replay import replay_log, replay_store
 from monitor.cli import main
+from monitor.core.projections import SourceState, apply, fold, state_digest
 from monitor.events import NewEvent, StoredEvent
-from monitor.projections import SourceState, apply, fold, state_digest
-from monitor.replay import replay_log, replay_store
 from monitor.store import MemoryEventStore, SqliteEventStore
 from tests.audit.history import History
 

@@ -14,7 +14,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.commands.show import text_at
-from monitor.diff import apply_patch
+from monitor.diff.textdiff import apply_patch
 from monitor.events import format_time
 from monitor.store import SqliteEventStore
 from tests.audit.history import START, History

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from monitor import events
+from monitor.audit.verify import verify_store
 from monitor.events import FetchFailed, NewEvent, decode, upcast
 from monitor.store import SqliteEventStore
-from monitor.verify import verify_store
 
 OLD_DATA = {"url": "https://example.org/", "kind": "timeout", "reason": "no answer in 30s"}
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from monitor.browser import BrowserPool, unavailable_reason
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.pipeline import CheckRunner
-from monitor.settings import MonitorSettings, Settings, SourceSettings
+from monitor.check.browser import BrowserPool, unavailable_reason
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckRunner
+from monitor.config.settings import MonitorSettings, Settings, SourceSettings
 from monitor.store import EventStore, open_store
 
 BROWSER_MISSING = unavailable_reason()

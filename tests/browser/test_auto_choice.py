@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.classify import Captured
-from monitor.pipeline import extraction_key, plain_text_suffices, render_mode
-from monitor.settings import SourceSettings
+from monitor.check.pipeline import extraction_key, plain_text_suffices, render_mode
+from monitor.config.settings import SourceSettings
+from monitor.core.classify import Captured
 
 REPORT = "We received 1,204 government requests for user data in the period. " * 4
 

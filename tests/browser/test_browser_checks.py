@@ -10,10 +10,10 @@ import threading
 
 from aiohttp import web
 
-from monitor.browser import BrowserPool
-from monitor.settings import SourceSettings
+from monitor.audit.verify import verify_store
+from monitor.check.browser import BrowserPool
+from monitor.config.settings import SourceSettings
 from monitor.store import EventStore
-from monitor.verify import verify_store
 from tests.browser.conftest import LOOP, RunnerFactory, requires_browser
 from tests.pageserver import PageServer
 

@@ -7,9 +7,9 @@ import os
 import sqlite3
 from pathlib import Path
 
-from monitor.config import load_config
-from monitor.daemon import Daemon
-from monitor.pipeline import CheckReport
+from monitor.check.pipeline import CheckReport
+from monitor.config.parse import load_config
+from monitor.daemon.service import Daemon
 from tests.browser.conftest import requires_browser
 from tests.browser.test_browser_checks import STATIC, serve_dashboard
 from tests.pageserver import PageServer

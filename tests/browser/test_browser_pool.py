@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pytest
 import pytest_asyncio
 
-from monitor.browser import MEMORY_CHECK_SECONDS, BrowserPool
+from monitor.check.browser import MEMORY_CHECK_SECONDS, BrowserPool
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.config.settings import MonitorSettings, SourceSettings
 from monitor.errors import FetchError
-from monitor.netpolicy import NetworkPolicy
-from monitor.settings import MonitorSettings, SourceSettings
 from tests.browser.conftest import LOOP, MONITOR, requires_browser
 from tests.pageserver import PageServer
 

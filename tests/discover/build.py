@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from monitor.config import parse_config
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckRunner
+from monitor.config.parse import parse_config
 from monitor.discover.runner import DiscoveryRunner
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.pipeline import CheckRunner
 from monitor.store import open_store
 from tests.pageserver import PageServer
 

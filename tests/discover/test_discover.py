@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from monitor.cli import main
+from monitor.config.settings import ChannelSettings, RuleSettings
 from monitor.events import StoredEvent
-from monitor.notify_render import render_alert, route
-from monitor.settings import ChannelSettings, RuleSettings
+from monitor.notify.render import render_alert, route
 from tests.pageserver import PageServer
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "discover"
@@ -135,7 +135,7 @@ def test_a_url_added_to_a_sitemap_is_one_discovery_and_one_alert(
 
 
 def source_info(event: StoredEvent) -> Any:
-    from monitor.notify_render import SourceInfo
+    from monitor.notify.render import SourceInfo
 
     return SourceInfo(source_id=event.stream)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from monitor.config import load_config
-from monitor.daemon import Daemon
+from monitor.config.parse import load_config
+from monitor.daemon.service import Daemon
 from tests.pageserver import PageServer
 from tests.test_daemon import running, until
 

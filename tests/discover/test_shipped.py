@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.config import load_config
+from monitor.config.parse import load_config
+from monitor.config.settings import DiscoverSettings
 from monitor.discover.decide import wanted
 from monitor.discover.listing import parse_index
-from monitor.settings import DiscoverSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "sources.toml"

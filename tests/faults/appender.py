@@ -43,9 +43,9 @@ async def append_batches(store: EventStore, count: int, size: int) -> None:
 
 async def run_checks(store: EventStore, urls: list[str]) -> None:
     # Imported here: the batch mode starts faster without the fetch and extract stack.
-    from monitor.fetch import Fetcher
-    from monitor.pipeline import CheckRunner
-    from monitor.settings import Settings, SourceSettings
+    from monitor.check.fetch import Fetcher
+    from monitor.check.pipeline import CheckRunner
+    from monitor.config.settings import Settings, SourceSettings
 
     sources = tuple(SourceSettings(id=f"page-{n}", url=url) for n, url in enumerate(urls))
     settings = Settings(path="child.toml", sources=sources)

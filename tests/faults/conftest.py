@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from monitor import fetch
-from monitor.daemon import network_policy
+from monitor.audit.verify import verify_store
+from monitor.check import fetch
+from monitor.check.fetch import Fetcher
+from monitor.check.pipeline import CheckReport, CheckRunner
+from monitor.config.settings import MonitorSettings, Settings, SourceSettings
+from monitor.daemon.service import network_policy
 from monitor.events import StoredEvent
-from monitor.fetch import Fetcher
-from monitor.pipeline import CheckReport, CheckRunner
-from monitor.settings import MonitorSettings, Settings, SourceSettings
 from monitor.store import EventStore, open_store
-from monitor.verify import verify_store
 from tests.faults.hostile import MIB, HostileServer, StubResolver
 from tests.keys import working_directory_keys
 from tests.pageserver import PageServer

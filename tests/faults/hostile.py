@@ -218,7 +218,7 @@ def status_storm(status: int, headers: dict[str, str] | None = None) -> RawHandl
 class StubResolver(AbstractResolver):
     """Answers from a table; every other name is NXDOMAIN. No query leaves the process.
 
-    Installed in place of aiohttp's resolver (``monitor.fetch.DefaultResolver``), so the
+    Installed in place of aiohttp's resolver (``monitor.check.fetch.DefaultResolver``), so the
     monitor's ``PolicyResolver`` still filters what it answers.
     """
 

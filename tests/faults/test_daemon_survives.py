@@ -27,10 +27,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from monitor.config import load_config
-from monitor.daemon import Daemon
+from monitor.audit.verify import verify_store
+from monitor.config.parse import load_config
+from monitor.daemon.service import Daemon
 from monitor.store import open_store
-from monitor.verify import verify_store
 from tests.faults.conftest import RssPeak
 from tests.faults.hostile import (
     HostileServer,
@@ -275,7 +275,7 @@ async def test_a_disk_that_fills_up_stops_nothing_and_the_check_is_recorded_late
     def recorded() -> int:
         return len(rows(db, "SELECT seq FROM events WHERE stream = 'report'"))
 
-    caplog.set_level(logging.ERROR, logger="monitor.daemon")
+    caplog.set_level(logging.ERROR, logger="monitor.daemon.service")
     async with running(daemon) as task:
         await until(lambda: recorded() >= 2, 15, task)
         filler = await asyncio.to_thread(fill, small_disk)

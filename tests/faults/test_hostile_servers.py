@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.check.fetch import MAX_ATTEMPTS, MAX_REDIRECTS, TIMEOUT_ATTEMPTS
+from monitor.config.settings import SourceSettings
 from monitor.events import StoredEvent
-from monitor.fetch import MAX_ATTEMPTS, MAX_REDIRECTS, TIMEOUT_ATTEMPTS
-from monitor.settings import SourceSettings
 from tests.faults.conftest import FORBIDDEN, MAX_BYTES, TIMEOUT, Run, World
 from tests.faults.hostile import (
     MIB,

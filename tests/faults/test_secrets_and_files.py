@@ -27,10 +27,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from monitor.cli import main
-from monitor.config import load_config
-from monitor.daemon import Daemon
+from monitor.config.parse import load_config
+from monitor.daemon.service import Daemon
 from monitor.store import open_store
-from monitor.web import create_app
+from monitor.web.app import create_app
 from tests.pageserver import PageServer
 
 ROOT = Path(__file__).resolve().parents[2]

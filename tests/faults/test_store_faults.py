@@ -24,15 +24,15 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from monitor.audit.verify import verify_store
+from monitor.check.fetch import Fetcher
+from monitor.check.pipeline import CheckRunner
 from monitor.cli import main
+from monitor.config.settings import Settings, SourceSettings
 from monitor.errors import StoreUnavailableError
 from monitor.events import StoredEvent
-from monitor.fetch import Fetcher
-from monitor.pipeline import CheckRunner
-from monitor.settings import Settings, SourceSettings
 from monitor.store import EventStore, SqliteEventStore, open_store
-from monitor.verify import verify_store
-from monitor.web import create_app
+from monitor.web.app import create_app
 from tests.faults.appender import append_batches
 from tests.pageserver import PageServer
 

@@ -26,11 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
-from monitor.browser import BrowserPool, process_memory, process_tree, unavailable_reason
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.pipeline import CheckRunner
-from monitor.settings import MonitorSettings, Settings, SourceSettings
+from monitor.check.browser import BrowserPool, process_memory, process_tree, unavailable_reason
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckRunner
+from monitor.config.settings import MonitorSettings, Settings, SourceSettings
 from monitor.store import open_store
 from tests.pageserver import PageServer
 

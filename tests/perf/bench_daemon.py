@@ -226,11 +226,11 @@ async def control(port: int, **query: int) -> float:
 
 
 async def rounds(config: Path, port: int, args: argparse.Namespace) -> list[dict[str, object]]:
-    from monitor.config import load_config
-    from monitor.daemon import network_policy
-    from monitor.fetch import Fetcher
-    from monitor.pipeline import CheckReport, CheckRunner
-    from monitor.settings import SourceSettings
+    from monitor.check.fetch import Fetcher
+    from monitor.check.pipeline import CheckReport, CheckRunner
+    from monitor.config.parse import load_config
+    from monitor.config.settings import SourceSettings
+    from monitor.daemon.service import network_policy
     from monitor.store import open_store
 
     settings = load_config(config, environ={})
@@ -283,8 +283,8 @@ async def rounds(config: Path, port: int, args: argparse.Namespace) -> list[dict
 
 async def daemon_rss(config: str, seconds: float) -> None:
     """Start the real daemon on ``config`` and print its RSS once it has settled."""
-    from monitor.config import load_config
-    from monitor.daemon import Daemon
+    from monitor.config.parse import load_config
+    from monitor.daemon.service import Daemon
 
     settings = load_config(config, environ={})
     before = rss_mb()[0]

@@ -1,4 +1,4 @@
-"""Benchmark ``monitor.diff.diff_texts`` on big pages; prints CPU figures (not a test).
+"""Benchmark ``monitor.diff.textdiff.diff_texts`` on big pages; prints CPU figures (not a test).
 
 Run: ``python tests/perf/bench_diff.py``. The target is < 300 ms CPU for a 2 MB page
 with 5% of its paragraphs edited, without degrading to a whole-page replacement.
@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
-from monitor.diff import apply_patch, diff_texts
-from monitor.rules import CompiledRule, compile_rules, match_rules
-from monitor.settings import RuleSettings
+from monitor.config.settings import RuleSettings
+from monitor.core.rules import CompiledRule, compile_rules, match_rules
+from monitor.diff.textdiff import apply_patch, diff_texts
 
 TARGET = 2_000_000
 

@@ -32,13 +32,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from monitor.classify import decide  # noqa: E402
-from monitor.diff import apply_patch, diff_texts  # noqa: E402
-from monitor.extract import extract  # noqa: E402
-from monitor.fetch import Fetcher, FetchResult  # noqa: E402
-from monitor.netpolicy import NetworkPolicy  # noqa: E402
-from monitor.pipeline import CheckRunner, extraction_key  # noqa: E402
-from monitor.settings import MonitorSettings, Settings, SourceSettings  # noqa: E402
+from monitor.check.fetch import Fetcher, FetchResult  # noqa: E402
+from monitor.check.netpolicy import NetworkPolicy  # noqa: E402
+from monitor.check.pipeline import CheckRunner, extraction_key  # noqa: E402
+from monitor.config.settings import MonitorSettings, Settings, SourceSettings  # noqa: E402
+from monitor.core.classify import decide  # noqa: E402
+from monitor.diff.textdiff import apply_patch, diff_texts  # noqa: E402
+from monitor.extract.document import extract  # noqa: E402
 from monitor.store import open_store  # noqa: E402
 from tests.pageserver import PageServer  # noqa: E402
 

@@ -20,8 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
+from monitor.audit.replay import replay_log
 from monitor.events import NewEvent, format_time
-from monitor.replay import replay_log
 from monitor.store import SqliteEventStore
 
 TARGET_EVENTS_PER_S = 50_000

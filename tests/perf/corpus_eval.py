@@ -70,11 +70,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
+from monitor.check.fetch import Fetcher  # noqa: E402
+from monitor.check.netpolicy import NetworkPolicy  # noqa: E402
+from monitor.check.pipeline import CheckRunner  # noqa: E402
+from monitor.config.settings import MonitorSettings, Settings, SourceSettings  # noqa: E402
 from monitor.events import parse_time  # noqa: E402
-from monitor.fetch import Fetcher  # noqa: E402
-from monitor.netpolicy import NetworkPolicy  # noqa: E402
-from monitor.pipeline import CheckRunner  # noqa: E402
-from monitor.settings import MonitorSettings, Settings, SourceSettings  # noqa: E402
 from monitor.store import open_store  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"

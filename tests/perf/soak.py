@@ -138,11 +138,11 @@ def write_config(path: Path, ports: list[int], sources: int, interval: int) -> N
 
 
 async def soak(args: argparse.Namespace, ports: list[int], workdir: Path) -> bool:
-    from monitor.config import load_config
-    from monitor.daemon import Daemon
-    from monitor.pipeline import CheckReport
+    from monitor.audit.verify import verify_store
+    from monitor.check.pipeline import CheckReport
+    from monitor.config.parse import load_config
+    from monitor.daemon.service import Daemon
     from monitor.store import open_store
-    from monitor.verify import verify_store
 
     config = workdir / "sources.toml"
     db = workdir / "soak.db"

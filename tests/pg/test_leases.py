@@ -16,10 +16,16 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from monitor.config.settings import SourceSettings
+from monitor.daemon.workers import (
+    Leadership,
+    LeaseScheduler,
+    exclusive,
+    follow_log,
+    lease_period_from,
+)
 from monitor.events import NewEvent
-from monitor.settings import SourceSettings
 from monitor.store.postgres import PostgresEventStore
-from monitor.workers import Leadership, LeaseScheduler, exclusive, follow_log, lease_period_from
 from tests.pg.support import eventually, lock_id, schema_of, server_url
 
 Checks = dict[str, list[tuple[float, str, float]]]  # source -> (start, worker, end)

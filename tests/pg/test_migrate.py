@@ -15,10 +15,10 @@ import asyncpg
 import pytest
 
 from monitor import cli
+from monitor.audit.verify import VerifyReport, verify_store
+from monitor.core.projections import replay, state_digest
 from monitor.events import NewEvent
-from monitor.projections import replay, state_digest
 from monitor.store import open_store
-from monitor.verify import VerifyReport, verify_store
 from tests.pageserver import PageServer
 from tests.pg.support import schema_of, server_url
 

@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from monitor.audit.verify import verify_store
+from monitor.daemon.workers import wait_for_events
 from monitor.errors import StoreError, StoreUnavailableError
 from monitor.events import NewEvent, canonical_bytes
 from monitor.store import open_store
 from monitor.store.postgres import SCHEMA_VERSION, PostgresEventStore
-from monitor.verify import verify_store
-from monitor.workers import wait_for_events
 from tests.pg.support import schema_of, server_url
 
 

@@ -26,9 +26,9 @@ import asyncpg
 import pytest
 from aiohttp import web
 
+from monitor.audit.verify import verify_store
 from monitor.store import open_store
 from monitor.store.postgres import advisory_key
-from monitor.verify import verify_store
 from tests.keys import working_directory_keys
 from tests.pageserver import PageServer
 from tests.pg.support import lock_id, schema_of, server_url

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from monitor.audit.verify import verify_store
 from monitor.errors import (
     BlobMissingError,
     ConcurrencyError,
@@ -18,7 +19,6 @@ from monitor.errors import (
 )
 from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, format_time
 from monitor.store import EventStore
-from monitor.verify import verify_store
 
 from .conftest import ManualClock
 

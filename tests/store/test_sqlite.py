@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from monitor.audit.verify import verify_store
 from monitor.errors import StoreError, StoreUnavailableError
 from monitor.events import NewEvent, canonical_bytes
 from monitor.store.sqlite import APPLICATION_ID, SqliteEventStore, translate_error
-from monitor.verify import verify_store
 
 from .conftest import ManualClock
 

@@ -10,10 +10,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.settings import Settings
+from monitor.config.settings import Settings
 from monitor.store import open_store
-from monitor.web import create_app
-from monitor.web_context import Health
+from monitor.web.app import create_app
+from monitor.web.context import Health
 from tests.web.site import Site, build_sync
 
 Client = TestClient[web.Request, web.Application]

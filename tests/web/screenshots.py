@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.classify import decide
+from monitor.check.fetch import Fetcher, FetchResult
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckRunner, extraction_key
+from monitor.config.settings import Settings, SourceSettings
+from monitor.core.classify import decide
 from monitor.events import StoredEvent
-from monitor.fetch import Fetcher, FetchResult
-from monitor.netpolicy import NetworkPolicy
-from monitor.pipeline import CheckRunner, extraction_key
-from monitor.settings import Settings, SourceSettings
 from monitor.store import open_store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -13,12 +13,12 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitor.config import parse_config
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckRunner
+from monitor.config.parse import parse_config
+from monitor.config.settings import Settings
 from monitor.events import NewEvent, NotificationFailed, NotificationSent, StoredEvent
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.pipeline import CheckRunner
-from monitor.settings import Settings
 from monitor.store import open_store
 from tests.pageserver import PageServer
 

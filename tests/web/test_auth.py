@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config.settings import WebSettings
 from monitor.errors import MonitorError
-from monitor.settings import WebSettings
 from monitor.store import open_store
-from monitor.web import check_exposure, parse_listen, serve
+from monitor.web.app import check_exposure, parse_listen, serve
 from tests.web.cli import main
 from tests.web.conftest import ClientFactory
 from tests.web.site import Site

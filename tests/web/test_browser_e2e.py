@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.store import open_store
-from monitor.web import serve
+from monitor.web.app import serve
 from tests.web.htmlcheck import inner_texts, parse
 from tests.web.site import SCRIPT, Site
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jsonschema
 
-from monitor.config import parse_config
+from monitor.config.parse import parse_config
 from tests.discover.build import add_discoveries, config_text
 from tests.pageserver import PageServer
 from tests.web.conftest import ClientFactory

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import feedparser
 import pytest
 
-from monitor.settings import WebSettings
+from monitor.config.settings import WebSettings
 from tests.web.conftest import Client, ClientFactory
 from tests.web.site import Site
 

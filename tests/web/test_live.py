@@ -11,10 +11,10 @@ from pathlib import Path
 
 import aiohttp
 
-from monitor.config import load_config
-from monitor.fetch import Fetcher
-from monitor.netpolicy import NetworkPolicy
-from monitor.pipeline import CheckRunner
+from monitor.check.fetch import Fetcher
+from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.pipeline import CheckRunner
+from monitor.config.parse import load_config
 from monitor.store import open_store
 from tests.pageserver import PageServer
 from tests.web.conftest import ClientFactory

@@ -7,9 +7,9 @@ import dataclasses
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.core.projections import replay
 from monitor.events import StoredEvent
-from monitor.projections import replay
-from monitor.web_model import Filters, ReadModel
+from monitor.web.model import Filters, ReadModel
 from tests.web.site import Site
 
 

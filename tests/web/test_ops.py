@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import jsonschema
 
 from monitor.events import format_time, parse_time
-from monitor.web_openapi import openapi_document
+from monitor.web.openapi import openapi_document
 from tests.web.conftest import Client, ClientFactory
 from tests.web.site import Site
 from tests.web.test_api import response_schema

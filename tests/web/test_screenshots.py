@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from monitor.browser import CHROMIUM_FLAGS, CHROMIUM_PATH, unavailable_reason
+from monitor.check.browser import CHROMIUM_FLAGS, CHROMIUM_PATH, unavailable_reason
 from monitor.store import open_store
-from monitor.web import serve
+from monitor.web.app import serve
 from tests.web.conftest import Client, ClientFactory
 from tests.web.htmlcheck import parse
 from tests.web.screenshots import (

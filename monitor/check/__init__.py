@@ -1,0 +1,6 @@
+"""One check of one source: fetch (aiohttp) or render (Playwright), then the pure core.
+
+``fetch`` and ``browser`` are the network edges (``netpolicy`` says which addresses
+they may reach); ``pipeline`` loads state, runs extract → diff → classify and appends
+the resulting events to the store.
+"""

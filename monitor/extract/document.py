@@ -1,0 +1,272 @@
+"""Pure extraction: response bytes + media type + a source's rules → normalized text blocks.
+
+The entry point of the extraction core (HTML, PDF, JSON, CSV, Markdown, plain
+text). No I/O, no clock, no randomness: the same bytes and settings give the
+same ``Extraction`` on every run and machine, which is what lets the monitor
+store, hash and compare texts. ``EXTRACTOR_VERSION`` names the output: bump it
+whenever the text for the same input changes.
+
+Format choice: ``source.format`` if set; else a body that starts with ``%PDF-``
+is a PDF whatever its label; else the Content-Type; else sniffing (``%PDF-`` in
+the first KB → pdf; markup that starts like HTML → html; ``{``/``[`` that parses
+→ json; otherwise text). A body that contradicts a *data* format — a "PDF" that
+is an HTML bot wall, "JSON" that does not parse, a "CSV" that is an HTML error
+page — is read as what it is (sniffed), so the classifier sees the wall's text
+instead of nothing; ``Extraction.format`` says what was used.
+
+After the format's extractor: ``source.ignore`` regexes are removed from every
+block's text (``re.sub(pattern, "", text)``, then normalized again; blocks left
+empty are dropped), heading paths are assigned, and the blocks are rendered
+(see ``monitor.extract.blocks`` for the text model and its invariants).
+Extracting a rendered text again as ``markdown`` (or, for plain-text sources,
+as ``text``) returns it unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Final
+
+from monitor.config.settings import Format, SourceSettings
+from monitor.extract.blocks import (
+    HEADING_LEVELS,
+    Block,
+    LinkInliner,
+    Piece,
+    normalize_text,
+    parse_blocks,
+    read_markdown,
+    render_blocks,
+    with_paths,
+)
+from monitor.extract.charset import decode, detect, media_type_of
+from monitor.extract.data import extract_csv, extract_json
+from monitor.extract.html import extract_html
+from monitor.extract.pdf import extract_pdf
+
+__all__ = [
+    "EXTRACTOR_VERSION",
+    "Block",
+    "Extraction",
+    "choose_format",
+    "extract",
+    "normalize_text",
+    "parse_blocks",
+    "render_blocks",
+]
+
+log = logging.getLogger(__name__)
+
+# extract-2: cookie-consent manager containers are not text.
+EXTRACTOR_VERSION: Final = "extract-2"
+
+_MEDIA_FORMATS: Final[dict[str, Format]] = {
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+    "application/pdf": "pdf",
+    "application/x-pdf": "pdf",
+    "application/json": "json",
+    "text/json": "json",
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "text/tab-separated-values": "csv",
+    "text/markdown": "markdown",
+    "text/x-markdown": "markdown",
+    "text/plain": "text",
+}
+FORMAT_MEDIA_TYPES: Final[dict[str, str]] = {
+    "html": "text/html",
+    "pdf": "application/pdf",
+    "json": "application/json",
+    "csv": "text/csv",
+    "markdown": "text/markdown",
+    "text": "text/plain",
+}
+# The HTML Standard's "text/html" sniffing signatures (tag name, then space or ">").
+_HTML_START = re.compile(
+    r"<(?:!doctype html|html|head|body|script|iframe|h1|div|font|table|a|style|title|b|br|p"
+    r"|!--)[\s>/]",
+    re.I,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """The text of one response, and how it was obtained."""
+
+    blocks: tuple[Block, ...]
+    text: str  # render_blocks(blocks): what is stored, hashed and diffed
+    media_type: str  # the media type that was read ("text/html", "application/pdf" …)
+    format: str  # html | pdf | json | csv | text | markdown
+    title: str | None  # <title>, PDF metadata title, or the first heading
+    select_matched: bool  # False: the source has `select` (or `json_path`) and nothing matched
+    links: int  # links seen, for diagnostics
+    raw_text_chars: int  # characters of text before `ignore`, to detect collapsed pages
+
+
+def format_of_media_type(content_type: str | None) -> Format | None:
+    """The format a Content-Type names, or None when it names none we read."""
+    essence = media_type_of(content_type)
+    if essence is None:
+        return None
+    known = _MEDIA_FORMATS.get(essence)
+    if known is not None:
+        return known
+    if essence.endswith("+json"):
+        return "json"
+    return None
+
+
+def _looks_like_pdf(body: bytes) -> bool:
+    return b"%PDF-" in body[:1024]  # readers accept the header anywhere in the first KB
+
+
+def _sniff_text(head: str) -> Format:
+    start = head.lstrip()
+    if start.startswith("<"):
+        if _HTML_START.match(start):
+            return "html"
+        if start.startswith("<?xml") and "<html" in start[:1024].lower():
+            return "html"
+    if start.startswith(("{", "[")):
+        return "json"
+    return "text"
+
+
+def choose_format(body: bytes, content_type: str | None, declared: Format | None) -> Format:
+    """The format to read ``body`` as, before checking that the body agrees."""
+    if declared is not None:
+        return declared
+    if body[:1024].lstrip().startswith(b"%PDF-"):
+        return "pdf"  # a PDF mislabelled as text/html or text/plain would read as binary noise
+    from_media = format_of_media_type(content_type)
+    if from_media is not None:
+        return from_media
+    if _looks_like_pdf(body):
+        return "pdf"
+    head, _ = decode(body[:1024], content_type, html=False)
+    return _sniff_text(head)
+
+
+@lru_cache(maxsize=256)
+def compile_ignore(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    """The source's ignore regexes, compiled once; an invalid pattern is skipped (logged once)."""
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            log.warning("ignoring invalid ignore pattern %r: %s", pattern, exc)
+    return tuple(compiled)
+
+
+def apply_ignore(pieces: list[Piece], patterns: tuple[str, ...]) -> list[Piece]:
+    """Pieces with every ignore match removed; pieces left empty are dropped."""
+    compiled = compile_ignore(patterns)
+    if not compiled:
+        return pieces
+    out: list[Piece] = []
+    for kind, text in pieces:
+        if kind != "page":  # page markers are structure, not page text
+            for pattern in compiled:
+                text = pattern.sub("", text)
+            text = normalize_text(text)
+        if text:
+            out.append((kind, text))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    format: Format
+    pieces: list[Piece]
+    title: str | None = None
+    links: int = 0
+    select_matched: bool = True
+
+
+def _read_json(text: str) -> tuple[bool, Any]:
+    try:
+        return True, json.loads(text)
+    except (ValueError, RecursionError):
+        return False, None
+
+
+def _html_draft(markup: str | bytes, source: SourceSettings) -> _Draft:
+    html = extract_html(
+        markup,
+        page_url=source.url,
+        select=source.select,
+        remove=source.remove,
+        watch_links=source.watch_links,
+    )
+    return _Draft("html", html.pieces, html.title, html.links, html.select_matched)
+
+
+def _draft(body: bytes, content_type: str | None, source: SourceSettings) -> _Draft:
+    fmt = choose_format(body, content_type, source.format)
+    if fmt == "pdf":
+        if _looks_like_pdf(body):
+            pdf = extract_pdf(body)
+            return _Draft("pdf", pdf.pieces, pdf.title)
+        fmt = choose_format(body, None, None)  # not a PDF after all: read what it is
+        fmt = "text" if fmt == "pdf" else fmt
+    if fmt == "html":
+        codec, skip = detect(body, content_type, html=True)
+        # Lexbor reads UTF-8 bytes itself (invalid bytes become U+FFFD, as with Python's
+        # "replace"); handing it bytes saves decoding and re-encoding the whole page.
+        markup: str | bytes = (
+            (body[skip:] if skip else body)
+            if codec == "utf-8"
+            else body[skip:].decode(codec, errors="replace")
+        )
+        return _html_draft(markup, source)
+    text, _codec = decode(body, content_type, html=fmt in ("csv", "json"))
+    if fmt == "json":
+        parsed, document = _read_json(text)
+        if parsed:
+            data = extract_json(document, source.json_path)
+            return _Draft("json", data.pieces, select_matched=data.select_matched)
+        fmt = _sniff_text(text[:1024])
+        if fmt == "html":  # an HTML error page served as JSON
+            return _html_draft(text, source)
+        fmt = "text" if fmt == "json" else fmt
+    if fmt == "csv":
+        if _sniff_text(text[:1024]) == "html":  # an HTML error page served as CSV
+            return _html_draft(text, source)
+        return _Draft("csv", extract_csv(text, source.csv_key).pieces)
+    if fmt == "markdown":
+        inliner = LinkInliner(watch_links=source.watch_links, base=source.url)
+        return _Draft("markdown", read_markdown(text, inliner), links=inliner.links)
+    lines = [normalize_text(line) for line in text.splitlines()]
+    return _Draft("text", [("line", line) for line in lines if line])
+
+
+def extract(body: bytes, *, content_type: str | None, source: SourceSettings) -> Extraction:
+    """The normalized text of a response body, following the source's extraction rules."""
+    draft = _draft(body, content_type, source)
+    raw_text_chars = sum(len(text) for _, text in draft.pieces)
+    blocks = with_paths(apply_ignore(draft.pieces, source.ignore))
+    title = draft.title
+    if title is None:
+        title = next((b.text for b in blocks if b.kind in HEADING_LEVELS), None)
+    essence = media_type_of(content_type)
+    media_type = (
+        essence
+        if essence is not None and format_of_media_type(essence) == draft.format
+        else FORMAT_MEDIA_TYPES[draft.format]
+    )
+    return Extraction(
+        blocks=blocks,
+        text=render_blocks(blocks),
+        media_type=media_type,
+        format=draft.format,
+        title=title,
+        select_matched=draft.select_matched,
+        links=draft.links,
+        raw_text_chars=raw_text_chars,
+    )

@@ -1,0 +1,344 @@
+"""HTML → text pieces, with selectolax (Lexbor). The hot path of every check.
+
+Pure: takes markup (text, or UTF-8 bytes), returns pieces; no I/O. The document
+is walked once, in order, with an explicit stack (never Python recursion; and
+``extract_nesting`` bounds absurd nesting before Lexbor, whose parse is
+quadratic in depth), producing one piece per block:
+
+- h1…h6 → headings; p, dt, dd, figcaption, caption, summary … → ``p``; li →
+  ``li``; blockquote → ``quote``; pre → one ``pre`` piece per line;
+- a data-table row (``tr``) → one ``row`` piece, its cells joined with " | ";
+  a row holding a nested table or a heading is page layout, not data, and its
+  cells are read as containers;
+- text directly inside containers (div, section …) between child blocks is
+  kept as its own ``p`` pieces: ``<div>a<p>b</p>c</div>`` gives "a", "b", "c";
+- paragraphs inside a list item or a quotation stay list items or quotations;
+- inline elements (a, span, b, code, sup …) stay inline; ``br`` is a space.
+
+Never text: script, style, noscript, template, svg, iframe, head, media
+fallbacks, comments, closed dialogs, elements with the ``hidden`` attribute or
+``aria-hidden="true"`` (cookie banners, icon glyphs, screen-reader duplicates),
+the containers of well-known cookie-consent managers (``CONSENT_MANAGERS``), and
+whatever the source's ``remove`` selectors match. One exception: an
+aria-hidden element that holds the page's ``main``/``article`` and most of its
+text is an app root hidden by an open modal, and stays. Link targets are not
+text unless the source watches links: then each link adds " <url>" after its
+text (resolved, tracking parameters removed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
+
+from monitor.extract.blocks import HEADING_LEVELS, Piece, normalize_text, row_text
+from monitor.extract.links import clean_url, resolve_base
+from monitor.extract.nesting import SCAN_FROM_TAGS, bound_nesting
+
+log = logging.getLogger(__name__)
+
+_DROPPED = frozenset(
+    {
+        "-comment", "script", "style", "noscript", "template", "svg", "iframe", "head",
+        "title", "meta", "link", "base", "canvas", "object", "embed", "audio", "video",
+        "frame", "frameset", "textarea",
+    }
+)  # fmt: skip
+# Hidden from every reader. "until-found" content is collapsed, yet findable: real text.
+_HIDDEN = 'dialog:not([open]), [hidden]:not([hidden="until-found"]), [aria-hidden="true"]'
+# A modal (cookie consent, login prompt) sets aria-hidden on the app root while it is open:
+# an aria-hidden element that holds the page's main content is not hidden text. Candidates
+# hold one of these; they are spared when they hold most of the page's text.
+_PAGE_INSIDE_HIDDEN = ", ".join(
+    f'[aria-hidden="true"] {tag}' for tag in ("main", "article", "[role=main]")
+)
+
+# The containers of well-known cookie-consent managers (OneTrust, Cookiebot, Usercentrics,
+# Didomi, Quantcast, TrustArc, Osano, Iubenda, consentmanager, CookieYes, Complianz,
+# Borlabs, Sourcepoint, Cookie Notice, Osano's "cookieconsent"): a banner whose wording
+# or A/B variant changes is never a change of the page. Vendor ids only — never a
+# pattern such as "[id*=cookie]", which would also match a cookie *policy*.
+CONSENT_MANAGERS = ", ".join(
+    (
+        "#onetrust-consent-sdk", "#onetrust-banner-sdk", "#CybotCookiebotDialog",
+        "#usercentrics-root", "#usercentrics-cmp-ui", "#didomi-host", "#qc-cmp2-container",
+        "#truste-consent-track", "#consent_blackbar", "#truste-consent-content",
+        ".osano-cm-window", "#iubenda-cs-banner", "#cmpbox", "#cmpbox2", "#cmpwrapper",
+        ".cky-consent-container", "#cmplz-cookiebanner-container", "#BorlabsCookieBox",
+        "[id^='sp_message_container_']", "#cookie-notice", ".cc-window.cc-banner",
+    )
+)  # fmt: skip
+
+# Blocks that set their own kind.
+_OWN_KIND = {**{h: h for h in HEADING_LEVELS}, "li": "li", "blockquote": "quote", "pre": "pre"}
+# Blocks that are paragraphs, except inside a list item or quotation, whose kind they keep.
+_PARAGRAPHS = frozenset(
+    {
+        "p", "dt", "dd", "figcaption", "caption", "summary", "legend", "option",
+        "div", "section", "article", "main", "header", "footer", "nav", "aside", "ul",
+        "ol", "dl", "menu", "table", "thead", "tbody", "tfoot", "tr", "td", "th",
+        "form", "fieldset", "figure", "details", "hgroup", "address", "center", "search",
+        "dialog", "body", "html", "hr", "select", "optgroup", "colgroup", "listing",
+        "plaintext", "xmp", "output", "noframes",
+    }
+)  # fmt: skip
+_INHERITED = ("li", "quote")
+_LAYOUT_MARKERS = "tr table, tr h1, tr h2, tr h3, tr h4, tr h5, tr h6"
+
+# What an element is to the walker (by tag name; anything else is inline).
+_SKIP, _BREAK, _ANCHOR, _BLOCK, _TR, _TD = range(6)
+_ROLES: dict[str, int] = {
+    **dict.fromkeys(_DROPPED, _SKIP),
+    **dict.fromkeys(_OWN_KIND, _BLOCK),
+    **dict.fromkeys(_PARAGRAPHS, _BLOCK),
+    "br": _BREAK,
+    "a": _ANCHOR,
+    "tr": _TR,
+    "td": _TD,
+    "th": _TD,
+}
+# What to do when an open element ends.
+_END_INLINE, _END_BLOCK, _END_SPACE, _END_LINK, _END_CELL, _END_ROW = range(6)
+
+
+@dataclass(frozen=True, slots=True)
+class HtmlDraft:
+    """What an HTML page yields before ``ignore`` and heading paths."""
+
+    pieces: list[Piece]
+    title: str | None
+    links: int
+    select_matched: bool
+
+
+def _outermost(matches: Sequence[LexborNode]) -> list[LexborNode]:
+    """Matches that are not inside another match, in document order."""
+    if len(matches) < 2:
+        return list(matches)
+    ids = {m.mem_id for m in matches}
+    kept = []
+    for match in matches:
+        parent = match.parent
+        while parent is not None and parent.mem_id not in ids:
+            parent = parent.parent
+        if parent is None:
+            kept.append(match)
+    return kept
+
+
+def _layout_rows(tree: LexborHTMLParser) -> frozenset[int]:
+    """Rows that lay a page out (they hold a table or a heading) rather than data."""
+    if tree.css_first("tr") is None:
+        return frozenset()
+    rows: set[int] = set()
+    for marker in tree.css(_LAYOUT_MARKERS):
+        node = marker.parent
+        while node is not None:
+            if node.tag == "tr":
+                rows.add(node.mem_id)
+            node = node.parent
+    return frozenset(rows)
+
+
+def _remove_hidden(tree: LexborHTMLParser) -> None:
+    """Remove hidden elements, except an aria-hidden one that is most of the page."""
+    candidates: dict[int, LexborNode] = {}
+    for marker in tree.css(_PAGE_INSIDE_HIDDEN):
+        node = marker.parent
+        while node is not None and node.is_element_node:
+            if node.attrs.get("aria-hidden") == "true":
+                candidates[node.mem_id] = node
+            node = node.parent
+    spared: set[int] = set()
+    if candidates:
+        body = tree.body
+        page_chars = len(body.text()) if body is not None else 0
+        spared = {key for key, node in candidates.items() if 2 * len(node.text()) > page_chars}
+    for node in tree.css(_HIDDEN):
+        if node.mem_id not in spared and node.tag not in ("html", "body"):
+            node.decompose()
+
+
+def _remove(tree: LexborHTMLParser, selector: str) -> None:
+    try:
+        nodes = tree.css(selector)
+    except SelectolaxError:
+        log.warning("ignoring invalid remove selector %r", selector)
+        return
+    # Removal only unlinks nodes, so a match inside an already removed match is harmless.
+    for node in nodes:
+        node.decompose()
+
+
+def _walk(
+    root: LexborNode,
+    pieces: list[Piece],
+    *,
+    layout_rows: frozenset[int],
+    base: str | None,
+    watch_links: bool,
+) -> int:
+    """Append the pieces of ``root``'s subtree to ``pieces``; return the number of links.
+
+    One iterative depth-first pass (``open_ends`` is the explicit stack of open
+    elements). Written as a single loop with local variables because it runs
+    for every node of every page checked: calls and attribute lookups here are
+    most of the extraction time.
+    """
+    block_buf: list[str] = []  # text of the block being read
+    buf = block_buf  # where text goes: the block, or the current table cell
+    kinds = ["p"]  # kind of each open block, innermost last
+    cells: list[str] | None = None  # not None inside a data row
+    hrefs: list[str | None] = []  # link targets of open <a> elements (watch_links)
+    open_ends: list[int] = []
+    links = 0
+    roles = _ROLES.get
+
+    def flush(kind: str) -> None:
+        if not block_buf:
+            return
+        raw = "".join(block_buf)
+        block_buf.clear()
+        if kind == "pre":
+            pieces.extend(("pre", t) for t in map(normalize_text, raw.split("\n")) if t)
+            return
+        text = normalize_text(raw)
+        if text:
+            pieces.append((kind, text))
+
+    node: LexborNode | None = root
+    while node is not None:
+        tag = node.tag or ""
+        end = -1  # -1: nothing to close later (a text node, or a skipped subtree)
+        if tag == "-text":
+            buf.append(node.text_content or "")
+        else:
+            role = roles(tag)
+            if role is None:
+                end = _END_INLINE
+            elif role == _SKIP:
+                pass
+            elif role == _BREAK:
+                buf.append(" ")
+                end = _END_INLINE
+            elif role == _ANCHOR:
+                href = node.attrs.get("href")
+                if href is None:
+                    end = _END_INLINE
+                else:
+                    links += 1
+                    hrefs.append(clean_url(href, base) if watch_links else None)
+                    end = _END_LINK
+            elif cells is not None:  # inside a data row: everything is cell text
+                if role == _TD:
+                    buf = []
+                    end = _END_CELL
+                else:
+                    buf.append(" ")
+                    end = _END_SPACE
+            elif role == _TR and node.mem_id not in layout_rows:
+                flush(kinds[-1])
+                cells = []
+                buf = []  # whitespace between cells goes nowhere
+                end = _END_ROW
+            else:
+                flush(kinds[-1])
+                kind = _OWN_KIND.get(tag)
+                if kind is None:
+                    outer = kinds[-1]
+                    kind = outer if outer in _INHERITED else "p"
+                kinds.append(kind)
+                end = _END_BLOCK
+            if end >= 0:
+                open_ends.append(end)
+                child = node.first_child
+                if child is not None:
+                    node = child
+                    continue
+        # ``node`` is finished: close it, then go to its next sibling, closing ancestors.
+        while True:
+            if end >= 0:
+                end = open_ends.pop()
+                if end == _END_BLOCK:
+                    flush(kinds.pop())
+                elif end == _END_SPACE:
+                    buf.append(" ")
+                elif end == _END_LINK:
+                    url = hrefs.pop()
+                    if url:
+                        buf.append(f" <{url}>")
+                elif end == _END_CELL:
+                    assert cells is not None
+                    cells.append(normalize_text("".join(buf)))
+                    buf = []
+                elif end == _END_ROW:
+                    assert cells is not None
+                    if any(cells):
+                        pieces.append(("row", row_text(cells)))
+                    cells = None
+                    buf = block_buf
+            if not open_ends:  # ``node`` was the root
+                node = None
+                break
+            sibling = node.next
+            if sibling is not None:
+                node = sibling
+                break
+            node = node.parent
+            end = 0  # the parent is finished too, and it is an open element
+            assert node is not None
+    flush(kinds[-1])
+    return links
+
+
+def extract_html(
+    markup: str | bytes,
+    *,
+    page_url: str | None,
+    select: str | None,
+    remove: Sequence[str],
+    watch_links: bool,
+) -> HtmlDraft:
+    """Pieces of the visible text of ``markup`` (all of it, or what ``select`` matches).
+
+    ``markup`` is text, or UTF-8 bytes (invalid sequences read as U+FFFD).
+    """
+    if isinstance(markup, str) and markup.count("<") >= SCAN_FROM_TAGS:
+        markup = markup.encode("utf-8")
+    if isinstance(markup, bytes):
+        markup = bound_nesting(markup)  # parsing is quadratic in depth: bound it first
+    tree = LexborHTMLParser(markup)
+    title_node = tree.css_first("head > title")
+    title = normalize_text(title_node.text()) if title_node is not None else ""
+    base = None
+    if watch_links:
+        base_node = tree.css_first("head > base[href]")
+        base_href = base_node.attributes.get("href") if base_node is not None else None
+        base = resolve_base(page_url, base_href)
+
+    _remove(tree, CONSENT_MANAGERS)
+    for selector in remove:
+        _remove(tree, selector)
+    _remove_hidden(tree)
+
+    if select:
+        try:
+            roots = _outermost(tree.css(select))
+        except SelectolaxError:
+            log.warning("invalid select selector %r: nothing can match", select)
+            roots = []
+        if not roots:
+            return HtmlDraft(pieces=[], title=title or None, links=0, select_matched=False)
+    else:
+        top = tree.body or tree.root
+        roots = [top] if top is not None else []
+
+    pieces: list[Piece] = []
+    links = 0
+    layout_rows = _layout_rows(tree)
+    for root in roots:
+        links += _walk(root, pieces, layout_rows=layout_rows, base=base, watch_links=watch_links)
+    return HtmlDraft(pieces=pieces, title=title or None, links=links, select_matched=True)

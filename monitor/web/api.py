@@ -1,0 +1,361 @@
+"""The read-only JSON API: sources, events paged by ``seq``, changes, texts at a time.
+
+Every answer conforms to the schemas in ``monitor.web.openapi`` (served at
+``/api/openapi.json``; the tests validate each route against it). Paging is by
+``seq``, never by offset, so a page boundary stays put while the daemon appends:
+``/api/events`` goes forward with ``after``, ``/api/changes`` backward from the
+newest with ``before``; each page carries a relative ``next`` link, or null on
+the last page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from monitor.config.settings import SEVERITY_ORDER
+from monitor.errors import BlobMissingError
+from monitor.events import format_time, upcast
+from monitor.web.context import context_of, path_part
+from monitor.web.model import (
+    STATUSES,
+    ChangeRecord,
+    Filters,
+    GoodCapture,
+    ReadModel,
+    SourceView,
+)
+from monitor.web.openapi import openapi_document
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_SEQ = 2**62
+_DIGITS = re.compile(r"[0-9]+")
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+CLASSIFICATIONS = ("substantive", "reverted")
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "severity": tuple(SEVERITY_ORDER),
+    "status": STATUSES,
+    "classification": CLASSIFICATIONS,
+}
+SOURCE_FILTERS = ("company", "tag", "rule", "severity", "q", "status")
+CHANGE_FILTERS = ("company", "tag", "rule", "severity", "q", "source", "classification")
+
+
+def add_api_routes(app: web.Application) -> None:
+    app.router.add_get("/api/openapi.json", openapi)
+    app.router.add_get("/api/sources", sources)
+    app.router.add_get("/api/sources/{source_id}", source)
+    app.router.add_get("/api/sources/{source_id}/text", text_at)
+    app.router.add_get("/api/events", events)
+    app.router.add_get("/api/changes", changes)
+    app.router.add_get("/api/changes/{seq}", change)
+
+
+def _json(value: Mapping[str, Any]) -> web.Response:
+    return web.json_response(value, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    # ASCII digits only: str.isdigit() also takes "¹" and "٣", which int() refuses or reads.
+    # A parameter given with no value is a mistake too, not a request for the default.
+    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
+        raise web.HTTPBadRequest(text=f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def _seq_param(query: Mapping[str, str], name: str) -> int | None:
+    """A ``seq`` bound (``after``, ``before``): any whole number; past every seq means "all"."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if not _DIGITS.fullmatch(raw):
+        raise web.HTTPBadRequest(text=f"{name} must be a whole number (a seq) from 0")
+    # No seq reaches 2**62; a larger bound selects the same events, and int() of a
+    # number thousands of digits long is refused by Python (and slow) anyway.
+    stripped = raw.lstrip("0") or "0"
+    return MAX_SEQ if len(stripped) > 19 else min(int(stripped), MAX_SEQ)
+
+
+def _filters(query: Mapping[str, str], names: tuple[str, ...]) -> Filters:
+    """The filters of a route; each of ``names`` that takes one of a set of values is checked.
+
+    The HTML pages read an empty value as "any" (their forms send empty fields); the API
+    documents these parameters as enums, so there an empty value is refused like any other.
+    """
+    for name in names:
+        allowed = _CHOICES.get(name)
+        if allowed is not None and name in query and query[name] not in allowed:
+            raise web.HTTPBadRequest(text=f"{name} must be one of {', '.join(allowed)}")
+    try:
+        return Filters.from_query(query)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+
+
+def _time_param(query: Mapping[str, str], name: str) -> str | None:
+    """An RFC 3339 time, as stored: UTC with a four-digit year.
+
+    A leap second (``:60``) reads as the last instant of its minute. A time beyond the
+    last representable instant once moved to UTC (9999-12-31T23:59:00-01:00) means
+    "after everything", one before year 1 in UTC "before everything": the answer is
+    the one such a bound would give, and the ``at`` echoed back stays RFC 3339.
+    """
+    raw = query.get(name)
+    if raw is None:
+        return None
+    found = _RFC3339.fullmatch(raw.strip())
+    try:
+        if found is None:
+            raise ValueError(raw)
+        year, month, day, hour, minute, second = (int(found.group(i)) for i in range(1, 7))
+        micro = int((found.group(7) or "0")[:6].ljust(6, "0"))
+        if second == 60:
+            second, micro = 59, 999999
+        zone = UTC
+        if found.group(8).upper() != "Z":
+            sign = -1 if found.group(8)[0] == "-" else 1
+            hours, minutes = int(found.group(8)[1:3]), int(found.group(8)[4:6])
+            if hours > 23 or minutes > 59:
+                raise ValueError(raw)
+            zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        # Year 0 is valid RFC 3339 but not a Python date: check the rest in leap year 4.
+        moment = datetime(year or 4, month, day, hour, minute, second, micro, tzinfo=zone)
+        if year == 0:
+            moment = datetime.min.replace(tzinfo=UTC)
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text=f"cannot read the time {raw!r}: use RFC 3339, like 2026-03-12T08:00:00Z"
+        ) from None
+    try:
+        return format_time(moment)
+    except OverflowError:
+        edge = datetime.max if moment.year > 1 else datetime.min
+        return format_time(edge.replace(tzinfo=UTC))
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def source_json(view: SourceView) -> dict[str, Any]:
+    state = view.state
+    last = state.last_good
+    part = path_part(view.source_id)
+    return {
+        "id": view.source_id,
+        "company": view.company,
+        "title": view.title,
+        "url": view.url,
+        "tags": list(view.tags),
+        "status": view.status,
+        "registered": state.registered,
+        "removed": state.removed,
+        "last_change_at": state.last_change_at,
+        "last_change_seq": state.last_change_seq,
+        "last_check_at": view.last_check_at,
+        "changes": state.changes,
+        "suspects": state.suspects,
+        "failures": state.failures,
+        "consecutive_failures": state.consecutive_failures,
+        "text_sha256": last.text_sha256 if last is not None else None,
+        "links": {
+            "self": f"/api/sources/{part}",
+            "html": f"/sources/{part}",
+            "feed": f"/feeds/sources/{part}.atom",
+            "text": f"/api/sources/{part}/text",
+        },
+    }
+
+
+def capture_json(capture: GoodCapture) -> dict[str, Any]:
+    return {
+        "seq": capture.seq,
+        "kind": capture.kind,
+        "recorded_at": capture.recorded_at,
+        "fetched_at": capture.fetched_at,
+        "text_sha256": capture.text_sha256,
+        "raw_sha256": capture.raw_sha256,
+    }
+
+
+def change_json(record: ChangeRecord, model: ReadModel) -> dict[str, Any]:
+    view = model.source(record.source_id)
+    return {
+        "seq": record.seq,
+        "event_id": record.event_id,
+        "source_id": record.source_id,
+        "company": view.company if view is not None else "",
+        "title": view.title if view is not None else record.source_id,
+        "recorded_at": record.recorded_at,
+        "fetched_at": record.fetched_at,
+        "classification": record.classification,
+        "severity": record.severity,
+        "rules": list(record.rules),
+        "summary": record.summary,
+        "stats": dict(record.stats),
+        "text_sha256": record.text_sha256,
+        "previous_text_sha256": record.previous,
+        "links": {
+            "self": f"/api/changes/{record.seq}",
+            "html": f"/changes/{record.seq}",
+            "text": f"/blobs/{record.text_sha256}",
+            "previous_text": f"/blobs/{record.previous}",
+        },
+    }
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return _json(openapi_document())
+
+
+async def sources(request: web.Request) -> web.Response:
+    model = await context_of(request).follower.current()
+    filters = _filters(request.query, SOURCE_FILTERS)
+    found = model.filter_sources(filters)
+    return _json({"head": model.head_seq, "sources": [source_json(v) for v in found]})
+
+
+def _source_or_404(model: ReadModel, source_id: str) -> SourceView:
+    view = model.source(source_id)
+    if view is None:
+        raise web.HTTPNotFound(text=f"no source {source_id!r} in the log")
+    return view
+
+
+async def source(request: web.Request) -> web.Response:
+    model = await context_of(request).follower.current()
+    view = _source_or_404(model, request.match_info["source_id"])
+    body = source_json(view)
+    body["captures"] = [capture_json(c) for c in view.captures]
+    body["timeline"] = [
+        {
+            "seq": e.seq,
+            "type": e.type,
+            "recorded_at": e.recorded_at,
+            "headline": e.headline,
+            "detail": e.detail,
+            "severity": e.severity,
+            "change_seq": e.change_seq,
+        }
+        for e in view.timeline
+    ]
+    return _json(body)
+
+
+async def text_at(request: web.Request) -> web.Response:
+    context = context_of(request)
+    model = await context.follower.current()
+    view = _source_or_404(model, request.match_info["source_id"])
+    at = _time_param(request.query, "at")
+    capture = view.capture_at(at)
+    if capture is None:
+        raise web.HTTPNotFound(
+            text=f"source {view.source_id!r} has no good capture at or before {at or 'now'}"
+        )
+    try:
+        text = (await context.store.get_blob(capture.text_sha256)).decode("utf-8", "replace")
+    except BlobMissingError:
+        raise web.HTTPNotFound(text=f"the text blob {capture.text_sha256} is missing") from None
+    return _json(
+        {
+            "source_id": view.source_id,
+            "at": at,
+            "capture": capture_json(capture),
+            "text": text,
+        }
+    )
+
+
+async def events(request: web.Request) -> web.Response:
+    context = context_of(request)
+    model = await context.follower.current()
+    query = request.query
+    after = _seq_param(query, "after") or 0
+    limit = _int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    stream = query.get("stream") or None
+    types = [t for t in query.getall("type", []) if t] or None
+    page = await context.store.read(after=after, stream=stream, types=types, limit=limit)
+    next_link = None
+    if len(page) == limit:
+        params: list[tuple[str, str | int]] = [("after", page[-1].seq), ("limit", limit)]
+        if stream:
+            params.append(("stream", stream))
+        params += [("type", t) for t in types or ()]
+        next_link = "/api/events?" + urlencode(params)
+    return _json(
+        {
+            "head": model.head_seq,
+            "events": [e.to_json() for e in page],
+            "next": next_link,
+        }
+    )
+
+
+async def changes(request: web.Request) -> web.Response:
+    model = await context_of(request).follower.current()
+    query = request.query
+    filters = _filters(query, CHANGE_FILTERS)
+    before = _seq_param(query, "before") or None
+    limit = _int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    # One more than asked tells whether a next page exists without a second scan.
+    found = model.filter_changes(filters, before=before, limit=limit + 1)
+    page, more = found[:limit], len(found) > limit
+    next_link = None
+    if more:
+        params = {**filters.as_query(), "before": str(page[-1].seq), "limit": str(limit)}
+        next_link = "/api/changes?" + urlencode(params)
+    return _json(
+        {
+            "head": model.head_seq,
+            "changes": [change_json(c, model) for c in page],
+            "next": next_link,
+        }
+    )
+
+
+async def change(request: web.Request) -> web.Response:
+    context = context_of(request)
+    model = await context.follower.current()
+    seq_text = request.match_info["seq"]
+    record = model.changes.get(int(seq_text)) if seq_text.isdigit() else None
+    event = await context.store.get_event(record.seq) if record is not None else None
+    if record is None or event is None:
+        raise web.HTTPNotFound(text=f"no change {seq_text!r} in the log")
+    _, data = upcast(event.type, event.schema, event.data)
+    body = change_json(record, model)
+    body["capture"] = data.get("capture") or {}
+    body["diff"] = data.get("diff") or {}
+    body["matched_rules"] = list(data.get("rules") or [])
+    body["previous_seen_until"] = str(data.get("previous_seen_until") or "")
+    body["notifications"] = [
+        {
+            "seq": n.seq,
+            "recorded_at": n.recorded_at,
+            "outcome": "sent" if n.sent else "failed",
+            "channel": n.channel,
+            "attempt": n.attempt,
+            "error": n.error,
+            "final": n.final,
+        }
+        for n in model.notifications.get(record.seq, [])
+    ]
+    return _json(body)

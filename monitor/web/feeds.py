@@ -1,0 +1,185 @@
+"""Atom 1.0 feeds of changes: all, per source, per tag, per rule.
+
+Entries are ``ChangeDetected`` events, newest first. Ids are permanent and
+global: ``urn:uuid:`` of the event's own id, and a UUID derived from the feed's
+key for the feed, so a reader never shows an entry twice however the server is
+reached. The XML is built with ElementTree (which escapes text and attributes);
+the entry content is HTML rendered by the same autoescaping templates as the
+pages, so page text is escaped once as HTML and once more as XML, and a feed
+reader shows ``<script>`` as text. Characters XML 1.0 forbids are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+import xml.etree.ElementTree as ET
+
+from aiohttp import web
+
+from monitor.events import upcast
+from monitor.web.context import WebContext, context_of, path_part
+from monitor.web.diff_view import all_sentences, all_terms, blocks, rule_views
+from monitor.web.model import ChangeRecord, Filters, ReadModel
+
+ATOM = "http://www.w3.org/2005/Atom"
+FEED_NAMESPACE = uuid.UUID("3c0f8a52-93b6-4f6e-8d7a-5f1b2e4c9a10")
+FEED_ENTRIES = 50
+ENTRY_BLOCKS = 20  # changed blocks drawn inside one entry
+EPOCH = "1970-01-01T00:00:00Z"
+ATOM_TYPE = "application/atom+xml"
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+ET.register_namespace("", ATOM)
+
+
+def add_feed_routes(app: web.Application) -> None:
+    app.router.add_get("/feeds/changes.atom", all_changes)
+    app.router.add_get("/feeds/sources/{source_id}.atom", source_changes)
+    app.router.add_get("/feeds/tags/{tag}.atom", tag_changes)
+    app.router.add_get("/feeds/rules/{rule}.atom", rule_changes)
+
+
+def xml_text(value: object) -> str:
+    """``value`` as text XML 1.0 can carry (control characters and lone surrogates dropped)."""
+    return _NOT_XML.sub("", str(value))
+
+
+async def all_changes(request: web.Request) -> web.Response:
+    context = context_of(request)
+    model = await context.follower.current()
+    return await _feed(request, context, model, "changes", "All changes", Filters(), "/")
+
+
+async def source_changes(request: web.Request) -> web.Response:
+    context = context_of(request)
+    model = await context.follower.current()
+    source_id = request.match_info["source_id"]
+    view = model.source(source_id)
+    if view is None:
+        raise web.HTTPNotFound(text=f"no source {source_id!r} in the log")
+    title = f"{view.company} · {view.title}" if view.company else view.title
+    return await _feed(
+        request,
+        context,
+        model,
+        f"source:{source_id}",
+        f"Changes of {title}",
+        Filters(source=source_id),
+        f"/sources/{path_part(source_id)}",
+    )
+
+
+async def tag_changes(request: web.Request) -> web.Response:
+    context = context_of(request)
+    model = await context.follower.current()
+    tag = request.match_info["tag"]
+    if tag not in model.tags():
+        raise web.HTTPNotFound(text=f"no source has the tag {tag!r}")
+    return await _feed(
+        request,
+        context,
+        model,
+        f"tag:{tag}",
+        f"Changes of pages tagged {tag}",
+        Filters(tag=tag),
+        f"/?tag={path_part(tag)}",
+    )
+
+
+async def rule_changes(request: web.Request) -> web.Response:
+    context = context_of(request)
+    model = await context.follower.current()
+    rule = request.match_info["rule"]
+    known = set(model.rule_ids()) | {r.id for r in context.settings.rules}
+    if rule not in known:
+        raise web.HTTPNotFound(text=f"no rule {rule!r} in the configuration or the log")
+    return await _feed(
+        request,
+        context,
+        model,
+        f"rule:{rule}",
+        f"Changes matching rule {rule}",
+        Filters(rule=rule),
+        f"/?rule={path_part(rule)}",
+    )
+
+
+async def _feed(
+    request: web.Request,
+    context: WebContext,
+    model: ReadModel,
+    key: str,
+    title: str,
+    filters: Filters,
+    html_path: str,
+) -> web.Response:
+    base = context.base_url(request)
+    changes = model.filter_changes(filters, limit=FEED_ENTRIES)
+    feed = ET.Element(f"{{{ATOM}}}feed")
+    _sub(feed, "id", f"urn:uuid:{uuid.uuid5(FEED_NAMESPACE, key)}")
+    _sub(feed, "title", f"policy-monitor: {title}", type="text")
+    _sub(feed, "updated", changes[0].recorded_at if changes else model.head_recorded_at or EPOCH)
+    _sub(feed, "link", rel="self", type=ATOM_TYPE, href=base + request.path)
+    _sub(feed, "link", rel="alternate", type="text/html", href=base + html_path)
+    author = _sub(feed, "author")
+    _sub(author, "name", "policy-monitor")
+    _sub(feed, "generator", "policy-monitor")
+    for change in changes:
+        await _entry(feed, context, model, change, base)
+    body = ET.tostring(feed, encoding="unicode", xml_declaration=False)
+    text = '<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n"
+    return web.Response(text=text, content_type=ATOM_TYPE, charset="utf-8")
+
+
+async def _entry(
+    feed: ET.Element, context: WebContext, model: ReadModel, change: ChangeRecord, base: str
+) -> None:
+    view = model.source(change.source_id)
+    title = view.title if view is not None else change.source_id
+    company = view.company if view is not None else ""
+    change_url = f"{base}/changes/{change.seq}"
+    entry = _sub(feed, "entry")
+    _sub(entry, "id", f"urn:uuid:{change.event_id}")
+    heading = f"{company} · {title}" if company else title
+    _sub(entry, "title", f"{heading}: {change.summary or change.classification}", type="text")
+    _sub(entry, "updated", change.recorded_at)
+    _sub(entry, "published", change.recorded_at)
+    _sub(entry, "link", rel="alternate", type="text/html", href=change_url)
+    for tag in view.tags if view is not None else ():
+        _sub(entry, "category", term=tag, scheme=f"{base}/feeds/tags/", label=f"tag {tag}")
+    for rule in change.rules:
+        _sub(entry, "category", term=rule, scheme=f"{base}/feeds/rules/", label=f"rule {rule}")
+    _sub(entry, "category", term=change.severity, label=f"severity {change.severity}")
+    _sub(entry, "summary", change.summary or change.classification, type="text")
+    event = await context.store.get_event(change.seq)
+    drawn, more, rules = [], 0, []
+    if event is not None:
+        _, data = upcast(event.type, event.schema, event.data)
+        rules = rule_views(data.get("rules") or [])
+        recorded = list((data.get("diff") or {}).get("changes") or [])
+        drawn = blocks(
+            recorded, terms=all_terms(rules), sentences=all_sentences(rules), limit=ENTRY_BLOCKS
+        )
+        more = max(0, len(recorded) - len(drawn))
+    html = context.render(
+        "feed_entry.html",
+        severity=change.severity,
+        classification=change.classification,
+        title=title,
+        company=company,
+        summary=change.summary,
+        page_url=f"{base}/sources/{path_part(change.source_id)}",
+        change_url=change_url,
+        rules=rules,
+        blocks=drawn,
+        more=more,
+    )
+    _sub(entry, "content", html, type="html")
+
+
+def _sub(parent: ET.Element, name: str, text: str | None = None, **attrs: str) -> ET.Element:
+    element = ET.SubElement(parent, f"{{{ATOM}}}{name}", {k: xml_text(v) for k, v in attrs.items()})
+    if text is not None:
+        element.text = xml_text(text)
+    return element

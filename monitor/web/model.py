@@ -1,0 +1,559 @@
+"""The web view's read model: what the pages, feeds and API show, folded from the log.
+
+Pure: ``ReadModel.apply(event)`` takes one stored event and updates in-memory
+indexes; nothing here reads the store, the clock or the network. The web shell
+(``monitor.web.app.LogFollower``) feeds it every event once at start-up and then
+only the events after ``head_seq``, so a daemon writing to the same database in
+another process shows up on the next request.
+
+Invariants:
+
+* events are applied in ``seq`` order, each exactly once (``apply`` ignores a
+  seq at or below ``head_seq``), so the model equals a fold of the log prefix
+  ``1..head_seq``;
+* source detection state comes from ``monitor.core.projections.apply`` — the same
+  fold the pipeline and ``monitor replay`` use — never from a second copy of
+  those rules;
+* only small summaries are held per event; full event data (diffs, captures)
+  is read from the store by ``seq`` when a page needs it, so memory grows with
+  the number of changes, not with their size;
+* an event this version cannot read is logged and skipped, never fatal: one odd
+  line in the log must not take the whole view down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.config.settings import SEVERITY_ORDER
+from monitor.core.projections import SourceState, apply
+from monitor.discover import discover_id_of
+from monitor.discover.state import DiscoveryState
+from monitor.discover.state import apply as apply_discovery
+from monitor.events import StoredEvent, upcast
+
+log = logging.getLogger(__name__)
+
+# Check outcomes as far as the log records them: unchanged checks leave no event
+# except a periodic ContentConfirmed, so "unchanged" counts confirmations.
+CHECK_OUTCOMES: dict[str, str] = {
+    "BaselineCaptured": "baseline",
+    "ContentConfirmed": "unchanged",
+    "ContentSuspect": "suspect",
+    "FetchFailed": "failed",
+    "ChangePending": "pending",  # a new text waiting for `confirm` sightings
+}
+CAPTURE_TYPES = ("BaselineCaptured", "ChangeDetected")
+NOTIFIABLE_TYPES = ("ChangeDetected", "ContentSuspect", "FetchFailed", "SourceRecovered")
+NOTIFICATION_TYPES = ("NotificationSent", "NotificationFailed")
+STATUSES = ("ok", "failing", "suspect", "new", "removed")
+# Upper bounds (milliseconds) of the check-duration histogram buckets.
+DURATION_BUCKETS_MS: tuple[int, ...] = (50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+SEARCH_CHARS = 20_000  # per change: the summary, sentences and changed blocks searched by ?q=
+
+
+@dataclass(frozen=True, kw_only=True)
+class GoodCapture:
+    """A baseline or change: a text the source had from ``recorded_at`` on."""
+
+    seq: int
+    kind: str  # "baseline" | "change"
+    recorded_at: str
+    fetched_at: str
+    text_sha256: str
+    raw_sha256: str
+    screenshot_sha256: str = ""  # "" when the source takes no screenshots
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimelineEntry:
+    """One line of a source's timeline."""
+
+    seq: int
+    type: str
+    recorded_at: str
+    headline: str
+    detail: str = ""
+    severity: str | None = None
+    change_seq: int | None = None  # the change this entry is (or notifies) about
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeRecord:
+    """What lists, filters and feeds need about one ``ChangeDetected``."""
+
+    seq: int
+    event_id: str
+    source_id: str
+    recorded_at: str
+    fetched_at: str
+    classification: str
+    severity: str
+    rules: tuple[str, ...]
+    summary: str
+    stats: Mapping[str, int]
+    text_sha256: str
+    previous: str
+    search_text: str  # casefolded summary, matched sentences and changed blocks
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationRecord:
+    """A delivery attempt of an alert about event ``for_seq``."""
+
+    seq: int
+    recorded_at: str
+    sent: bool
+    channel: str
+    attempt: int
+    error: str = ""
+    final: bool = False
+
+
+@dataclass
+class SourceView:
+    """One source as the web view shows it."""
+
+    source_id: str
+    state: SourceState
+    captures: list[GoodCapture] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    change_seqs: list[int] = field(default_factory=list)
+    last_check_at: str | None = None
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        return self.state.settings
+
+    @property
+    def company(self) -> str:
+        return str(self.settings.get("company") or "")
+
+    @property
+    def title(self) -> str:
+        return str(self.settings.get("title") or self.source_id)
+
+    @property
+    def url(self) -> str:
+        return str(self.settings.get("url") or "")
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        tags = self.settings.get("tags") or ()
+        return tuple(str(t) for t in tags) if isinstance(tags, list | tuple) else ()
+
+    @property
+    def status(self) -> str:
+        return self.state.status
+
+    def capture_at(self, at: str | None) -> GoodCapture | None:
+        """The good capture current at ``at`` (a formatted UTC time; None: the latest)."""
+        found = None
+        for capture in self.captures:
+            if at is not None and capture.recorded_at > at:
+                break
+            found = capture
+        return found
+
+
+@dataclass
+class Histogram:
+    """Cumulative-bucket histogram of check durations, in milliseconds."""
+
+    buckets: tuple[int, ...] = DURATION_BUCKETS_MS
+    counts: list[int] = field(default_factory=lambda: [0] * len(DURATION_BUCKETS_MS))
+    count: int = 0
+    total_ms: int = 0
+
+    def observe(self, ms: int) -> None:
+        self.count += 1
+        self.total_ms += ms
+        for index, bound in enumerate(self.buckets):
+            if ms <= bound:
+                self.counts[index] += 1
+
+
+@dataclass
+class Counters:
+    """Totals derived from the log, for ``/metrics``."""
+
+    events: Counter[str] = field(default_factory=Counter)
+    checks: Counter[str] = field(default_factory=Counter)
+    fetch_failures: Counter[str] = field(default_factory=Counter)
+    changes: Counter[str] = field(default_factory=Counter)
+    changes_by_severity: Counter[str] = field(default_factory=Counter)
+    notifications: Counter[tuple[str, str]] = field(default_factory=Counter)  # (outcome, channel)
+    durations: Histogram = field(default_factory=Histogram)
+    unreadable: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Filters:
+    """What a dashboard, change list or API query narrows to; empty strings mean "any"."""
+
+    company: str = ""
+    tag: str = ""
+    rule: str = ""
+    severity: str = ""  # at least this severity
+    status: str = ""
+    source: str = ""
+    classification: str = ""
+    q: str = ""
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> Filters:
+        """Filters from query parameters; ValueError names a parameter with a bad value."""
+        values = {name: query.get(name, "").strip() for name in _FILTER_NAMES}
+        if values["severity"] and values["severity"] not in SEVERITY_ORDER:
+            raise ValueError(
+                f"severity must be one of {', '.join(SEVERITY_ORDER)}, not {values['severity']!r}"
+            )
+        if values["status"] and values["status"] not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+        return cls(**values)
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, name) for name in _FILTER_NAMES)
+
+    @property
+    def narrows_changes(self) -> bool:
+        """Whether a source must have a matching change to be listed."""
+        return bool(self.rule or self.severity or self.q or self.classification)
+
+    def as_query(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in _FILTER_NAMES if getattr(self, name)}
+
+
+_FILTER_NAMES = ("company", "tag", "rule", "severity", "status", "source", "classification", "q")
+
+
+class ReadModel:
+    """Indexes over the log for the web view; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.head_seq = 0
+        self.head_recorded_at: str | None = None
+        self.last_check_at: str | None = None
+        self.sources: dict[str, SourceView] = {}
+        self.changes: dict[int, ChangeRecord] = {}  # insertion order is seq order
+        self.notifications: dict[int, list[NotificationRecord]] = {}
+        self.counters = Counters()
+        self.text_blobs: set[str] = set()
+        self.raw_blobs: set[str] = set()
+        self.screenshot_blobs: set[str] = set()  # the only blobs /screenshots/ may serve
+        self._notifiable: dict[int, str] = {}  # seq -> source of events alerts are about
+        self.discoveries: dict[str, DiscoveryState] = {}  # [[discover]] id -> what it found
+
+    # ----------------------------------------------------------------- folding
+
+    def apply_all(self, events: Iterable[StoredEvent]) -> None:
+        for event in events:
+            self.apply(event)
+
+    def apply(self, event: StoredEvent) -> None:
+        if event.seq <= self.head_seq:
+            return
+        self.head_seq = event.seq
+        self.head_recorded_at = event.recorded_at
+        self.counters.events[event.type] += 1
+        try:
+            _, data = upcast(event.type, event.schema, event.data)
+            self._apply(event, data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self.counters.unreadable += 1
+            log.warning("web view skips seq %d (%s): %r", event.seq, event.type, exc)
+
+    def _apply(self, event: StoredEvent, data: Mapping[str, Any]) -> None:
+        if event.type in NOTIFICATION_TYPES:
+            self._apply_notification(event, data)
+            if event.stream.startswith("$"):
+                return
+        entry_id = discover_id_of(event.stream)
+        if entry_id is not None:
+            found = self.discoveries.get(entry_id) or DiscoveryState(discover_id=entry_id)
+            self.discoveries[entry_id] = apply_discovery(found, event)
+            return
+        if event.stream.startswith("$"):
+            return
+        view = self.sources.get(event.stream)
+        if view is None:
+            view = SourceView(source_id=event.stream, state=SourceState(source_id=event.stream))
+            self.sources[event.stream] = view
+        view.state = apply(view.state, event)
+        if event.type in NOTIFICATION_TYPES:
+            return  # already on the timeline of the source it is about
+        if event.type in NOTIFIABLE_TYPES:
+            self._notifiable[event.seq] = event.stream
+        self._count_check(event, data, view)
+        capture = data.get("capture")
+        if isinstance(capture, Mapping):
+            self._note_capture(event, capture, view)
+        if event.type == "ChangeDetected":
+            self._apply_change(event, data, view)
+        view.timeline.append(_timeline_entry(event, data))
+
+    def _count_check(self, event: StoredEvent, data: Mapping[str, Any], view: SourceView) -> None:
+        outcome = CHECK_OUTCOMES.get(event.type)
+        if event.type == "ChangeDetected":
+            outcome = "changed" if data.get("classification") == "substantive" else "reverted"
+        if outcome is None:
+            return
+        self.counters.checks[outcome] += 1
+        if event.type == "FetchFailed":
+            self.counters.fetch_failures[str(data.get("error") or "unknown")] += 1
+        capture = data.get("capture")
+        when = data.get("fetched_at")
+        if isinstance(capture, Mapping):
+            when = capture.get("fetched_at")
+            elapsed = capture.get("elapsed_ms")
+            if isinstance(elapsed, int) and elapsed >= 0:
+                self.counters.durations.observe(elapsed)
+        checked = str(when) if when else event.recorded_at
+        if view.last_check_at is None or checked > view.last_check_at:
+            view.last_check_at = checked
+        if self.last_check_at is None or checked > self.last_check_at:
+            self.last_check_at = checked
+
+    def _note_capture(
+        self, event: StoredEvent, capture: Mapping[str, Any], view: SourceView
+    ) -> None:
+        text_sha = str(capture.get("text_sha256") or "")
+        raw_sha = str(capture.get("raw_sha256") or "")
+        shot_sha = str(capture.get("screenshot_sha256") or "")
+        if text_sha:
+            self.text_blobs.add(text_sha)
+        if raw_sha:
+            self.raw_blobs.add(raw_sha)
+        if shot_sha:
+            self.screenshot_blobs.add(shot_sha)
+        if event.type in CAPTURE_TYPES:
+            view.captures.append(
+                GoodCapture(
+                    seq=event.seq,
+                    kind="change" if event.type == "ChangeDetected" else "baseline",
+                    recorded_at=event.recorded_at,
+                    fetched_at=str(capture.get("fetched_at") or event.recorded_at),
+                    text_sha256=text_sha,
+                    raw_sha256=raw_sha,
+                    screenshot_sha256=shot_sha,
+                )
+            )
+
+    def _apply_change(self, event: StoredEvent, data: Mapping[str, Any], view: SourceView) -> None:
+        diff = data.get("diff") or {}
+        capture = data["capture"]
+        summary = str(diff.get("summary") or "")
+        rules = tuple(str(r.get("rule_id", "")) for r in data.get("rules") or [])
+        search = _search_text(summary, diff, data.get("rules") or [])
+        classification = str(data.get("classification") or "substantive")
+        severity = str(data.get("severity") or "info")
+        stats = diff.get("stats") or {}
+        record = ChangeRecord(
+            seq=event.seq,
+            event_id=event.event_id,
+            source_id=event.stream,
+            recorded_at=event.recorded_at,
+            fetched_at=str(capture.get("fetched_at") or event.recorded_at),
+            classification=classification,
+            severity=severity,
+            rules=tuple(r for r in rules if r),
+            summary=summary,
+            stats={str(k): int(v) for k, v in stats.items() if isinstance(v, int)},
+            text_sha256=str(capture.get("text_sha256") or ""),
+            previous=str(data.get("previous") or ""),
+            search_text=search,
+        )
+        self.changes[event.seq] = record
+        self.text_blobs.add(record.previous)
+        view.change_seqs.append(event.seq)
+        self.counters.changes[classification] += 1
+        self.counters.changes_by_severity[severity] += 1
+
+    def _apply_notification(self, event: StoredEvent, data: Mapping[str, Any]) -> None:
+        sent = event.type == "NotificationSent"
+        channel = str(data.get("channel") or "")
+        for_seq = int(data["for_seq"])
+        record = NotificationRecord(
+            seq=event.seq,
+            recorded_at=event.recorded_at,
+            sent=sent,
+            channel=channel,
+            attempt=int(data.get("attempt") or 1),
+            error=str(data.get("error") or ""),
+            final=bool(data.get("final")),
+        )
+        self.notifications.setdefault(for_seq, []).append(record)
+        self.counters.notifications[("sent" if sent else "failed", channel)] += 1
+        about = self._notifiable.get(for_seq)
+        view = self.sources.get(about) if about is not None else None
+        if view is None:
+            return
+        if sent:
+            headline = f"Notification sent to {channel}"
+            detail = f"about event #{for_seq}, attempt {record.attempt}"
+        else:
+            headline = f"Notification to {channel} failed" + (" for good" if record.final else "")
+            detail = f"about event #{for_seq}, attempt {record.attempt}: {record.error}"
+        view.timeline.append(
+            TimelineEntry(
+                seq=event.seq,
+                type=event.type,
+                recorded_at=event.recorded_at,
+                headline=headline,
+                detail=detail,
+                change_seq=for_seq if for_seq in self.changes else None,
+            )
+        )
+
+    # ----------------------------------------------------------------- queries
+
+    def source(self, source_id: str) -> SourceView | None:
+        return self.sources.get(source_id)
+
+    def companies(self) -> list[str]:
+        return sorted({v.company for v in self.sources.values() if v.company}, key=str.casefold)
+
+    def tags(self) -> list[str]:
+        return sorted({t for v in self.sources.values() for t in v.tags}, key=str.casefold)
+
+    def rule_ids(self) -> list[str]:
+        return sorted({r for c in self.changes.values() for r in c.rules})
+
+    def change_matches(self, change: ChangeRecord, filters: Filters) -> bool:
+        view = self.sources.get(change.source_id)
+        if filters.source and change.source_id != filters.source:
+            return False
+        if view is not None and not _source_attrs_match(view, filters):
+            return False
+        if view is None and (filters.company or filters.tag or filters.status):
+            return False
+        if filters.rule and filters.rule not in change.rules:
+            return False
+        if filters.classification and change.classification != filters.classification:
+            return False
+        if filters.severity and SEVERITY_ORDER.get(change.severity, 0) < SEVERITY_ORDER.get(
+            filters.severity, 0
+        ):
+            return False
+        wanted = " ".join(filters.q.split()).casefold()
+        return not (wanted and wanted not in change.search_text)
+
+    def filter_changes(
+        self, filters: Filters, *, before: int | None = None, limit: int | None = None
+    ) -> list[ChangeRecord]:
+        """Matching changes, newest first, with ``seq < before``."""
+        found: list[ChangeRecord] = []
+        for seq in reversed(self.changes):
+            if before is not None and seq >= before:
+                continue
+            change = self.changes[seq]
+            if self.change_matches(change, filters):
+                found.append(change)
+                if limit is not None and len(found) >= limit:
+                    break
+        return found
+
+    def filter_sources(self, filters: Filters) -> list[SourceView]:
+        """Matching sources, by company then title."""
+        found = []
+        for view in self.sources.values():
+            if filters.source and view.source_id != filters.source:
+                continue
+            if not _source_attrs_match(view, filters):
+                continue
+            if filters.narrows_changes and not any(
+                self.change_matches(self.changes[seq], filters) for seq in view.change_seqs
+            ):
+                continue
+            found.append(view)
+        found.sort(key=lambda v: (v.company.casefold(), v.title.casefold(), v.source_id))
+        return found
+
+    def grouped(self, filters: Filters) -> list[tuple[str, list[SourceView]]]:
+        """Matching sources grouped by company (sources without one come last)."""
+        groups: dict[str, list[SourceView]] = {}
+        for view in self.filter_sources(filters):
+            groups.setdefault(view.company, []).append(view)
+        named = sorted((c for c in groups if c), key=str.casefold)
+        return [(c, groups[c]) for c in named] + ([("", groups[""])] if "" in groups else [])
+
+    def status_counts(self) -> Counter[str]:
+        return Counter(v.status for v in self.sources.values())
+
+
+def _search_text(summary: str, diff: Mapping[str, Any], rules: list[Any]) -> str:
+    """What ``?q=`` looks in: the summary, matched sentences, then the changed blocks."""
+    parts = [summary]
+    for rule in rules:
+        parts += [str(s) for s in rule.get("sentences") or []]
+    for change in diff.get("changes") or []:
+        parts += [str(change.get(side) or "") for side in ("old", "new")]
+    parts += [str(w) for w in (diff.get("added") or []) + (diff.get("removed") or [])]
+    text = "\n".join(p for p in parts if p)
+    return " ".join(text[:SEARCH_CHARS].split()).casefold()
+
+
+def _source_attrs_match(view: SourceView, filters: Filters) -> bool:
+    if filters.company and view.company.casefold() != filters.company.casefold():
+        return False
+    if filters.tag and filters.tag not in view.tags:
+        return False
+    return not (filters.status and view.status != filters.status)
+
+
+def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntry:
+    """A one-line, human description of a source event."""
+    kind = event.type
+    headline, detail, severity, change_seq = kind, "", None, None
+    if kind == "SourceRegistered":
+        headline, detail = "Registered", str(data["settings"].get("url", ""))
+    elif kind == "SourceUpdated":
+        headline = "Settings changed"
+        detail = ", ".join(str(k) for k in data.get("changed") or [])
+    elif kind == "SourceRemoved":
+        headline, detail = "Removed", str(data.get("reason") or "")
+    elif kind == "BaselineCaptured":
+        capture = data["capture"]
+        headline = "Baseline captured"
+        detail = f"{capture.get('text_chars', 0)} characters, HTTP {capture.get('status', '?')}"
+    elif kind == "ChangeDetected":
+        classification = str(data.get("classification") or "")
+        headline = "Reverted change" if classification == "reverted" else "Change"
+        detail = str((data.get("diff") or {}).get("summary") or "")
+        severity, change_seq = str(data.get("severity") or "info"), event.seq
+    elif kind == "ContentConfirmed":
+        headline = "Unchanged"
+        detail = f"confirmed after {data.get('checks_since_last_event', 1)} checks"
+    elif kind == "ContentSuspect":
+        headline = f"Suspect capture: {data.get('reason', '')}"
+        detail = str(data.get("detail") or "")
+    elif kind == "FetchFailed":
+        status = data.get("status")
+        headline = f"Fetch failed: {data.get('error', '')}" + (
+            f" (HTTP {status})" if status else ""
+        )
+        detail = (
+            f"{data.get('message', '')} — failure {data.get('consecutive_failures', 1)} in a row"
+        )
+    elif kind == "SourceRecovered":
+        headline = "Recovered"
+        detail = f"after {data.get('failures', 0)} failures since {data.get('failing_since', '')}"
+    elif kind == "SourceMoved":
+        how = "permanent redirect" if data.get("how") == "redirect" else "canonical link"
+        headline = f"Moved ({how})"
+        detail = f"{data.get('from_url', '')} → {data.get('to_url', '')}"
+        severity = "low"
+    return TimelineEntry(
+        seq=event.seq,
+        type=kind,
+        recorded_at=event.recorded_at,
+        headline=headline,
+        detail=detail,
+        severity=severity,
+        change_seq=change_seq,
+    )
