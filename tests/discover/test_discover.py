@@ -220,6 +220,9 @@ def test_watch_registers_what_is_found_and_its_baseline_is_captured(
     # Restarts and later runs keep the discovered sources: nothing is removed.
     check(capsys)
     assert not of_type(log(capsys), "SourceRemoved")
+    # A discovered source is checked by id like a configured one.
+    assert main(["check", source_id]) == 0
+    assert capsys.readouterr().out.startswith(source_id)
 
     # A watched document that moves: one SourceMoved, no change.
     page_server.set(
