@@ -182,6 +182,7 @@ class SourceDiscovered(Event):
     severity: str = "low"
     state: str = "listed"
     source_id: str = ""
+    relisted: bool = False  # it had left the list before (then ``severity`` is ``info``)
     validators: dict[str, list[str]] | None = None  # as in DiscoveryBaselined
 
     def to_data(self) -> JsonObject:

@@ -13,8 +13,8 @@ The decision, per pass of one ``[[discover]]`` entry:
   the rest wait for a review; a URL someone ignored is never reported again;
 * a URL listed before and missing now is one ``SourceUnlisted``.
 
-A URL that comes back after it left is reported again (``SourceDiscovered``)
-but keeps what was decided about it (watched, accepted or ignored).
+A URL that comes back after it left is reported again (``SourceDiscovered``
+with ``relisted``, severity ``info``) and keeps what was decided about it.
 """
 
 from __future__ import annotations
@@ -140,7 +140,13 @@ def decide_pass(
         if not source_id:
             source_id = source_id_for(entry.id, url, taken)
         matches, severity = rule_matches(entry, rules, item, source_id)
-        if previous is not None and previous.state in ("watching", "accepted"):
+        relisted = url in state.gone
+        if relisted:
+            # Back after it left (a list that flickers, a page restored): what was decided
+            # about it stands, and it is news only to channels that take everything.
+            severity = "info"
+            what = previous.state if previous is not None else "listed"
+        elif previous is not None and previous.state in ("watching", "accepted"):
             what = previous.state  # listed again: it is already watched
         elif not entry.watch:
             what = "listed"
@@ -168,6 +174,7 @@ def decide_pass(
                 severity=severity,
                 state=what,
                 source_id=source_id if what in ("watching", "accepted") else "",
+                relisted=relisted,
             )
         )
     for url in sorted(state.listed - matching.keys()):

@@ -25,7 +25,7 @@ from monitor.check.pipeline import CheckRunner
 from monitor.config.settings import DiscoverSettings, SourceSettings
 from monitor.discover import stream_of
 from monitor.discover.decide import decide_pass as decide
-from monitor.discover.decide import discovered_source, source_id_for
+from monitor.discover.decide import discovered_source, source_id_for, wanted
 from monitor.discover.listing import (
     MAX_UNCOMPRESSED,
     Listed,
@@ -93,24 +93,36 @@ class DiscoveryRunner:
             try:
                 listing = await self._listing(entry, state, read)
             except FetchError as exc:
-                log.info("discovery %s failed: %s: %s", entry.id, exc.kind, exc)
-                failed = FetchFailed(
-                    url=entry.sitemap or entry.index or "",
-                    error=exc.kind,
-                    message=str(exc),
-                    status=exc.status,
-                    consecutive_failures=state.consecutive_failures + 1,
-                    fetched_at=format_time(self.checks.clock()),
-                )
-                try:
-                    stored = await self._append(entry.id, state.version, [failed], [])
-                except ConcurrencyError:
+                failure = await self._failure(entry, state, exc)
+                if failure is None:
                     continue
                 return DiscoverReport(
                     discover_id=entry.id,
                     outcome="failed",
                     detail=f"{exc.kind}: {exc}",
-                    events=tuple(stored),
+                    events=tuple(failure),
+                )
+            if (
+                listing is not None
+                and state.baselined
+                and state.listed
+                and not any(wanted(entry, item) for item in listing)
+            ):
+                # A list that suddenly names none of its documents is an outage page or a
+                # broken deploy, not the company withdrawing all of them at once.
+                empty = FetchError(
+                    "empty_listing",
+                    f"the listing names none of the {len(state.listed)} matching documents "
+                    "it named before; not recording them as unlisted",
+                )
+                refused = await self._failure(entry, state, empty)
+                if refused is None:
+                    continue
+                return DiscoverReport(
+                    discover_id=entry.id,
+                    outcome="failed",
+                    detail=f"{empty.kind}: {empty}",
+                    events=tuple(refused),
                 )
             if listing is None:
                 return DiscoverReport(
@@ -141,6 +153,24 @@ class DiscoveryRunner:
                 continue
             return _report(entry, state, listing, stored, decision.registrations)
         raise ConcurrencyError(stream_of(entry.id), -1, -1)
+
+    async def _failure(
+        self, entry: DiscoverSettings, state: DiscoveryState, exc: FetchError
+    ) -> list[StoredEvent] | None:
+        """Record a pass that failed; None when another writer got there first (decide again)."""
+        log.info("discovery %s failed: %s: %s", entry.id, exc.kind, exc)
+        failed = FetchFailed(
+            url=entry.sitemap or entry.index or "",
+            error=exc.kind,
+            message=str(exc),
+            status=exc.status,
+            consecutive_failures=state.consecutive_failures + 1,
+            fetched_at=format_time(self.checks.clock()),
+        )
+        try:
+            return await self._append(entry.id, state.version, [failed], [])
+        except ConcurrencyError:
+            return None
 
     async def review(
         self, entry: DiscoverSettings, url: str, *, accept: bool

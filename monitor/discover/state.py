@@ -38,6 +38,7 @@ class DiscoveryState:
     listed: frozenset[str] = frozenset()  # matching URLs in the list, as last read
     found: dict[str, Found] = field(default_factory=dict)  # by URL, in order of discovery
     ignored: frozenset[str] = frozenset()
+    gone: frozenset[str] = frozenset()  # URLs that left the list and have not come back
     consecutive_failures: int = 0
     failing_since: str | None = None
     last_pass_at: str | None = None  # the last recorded pass (baseline, finding or failure)
@@ -100,6 +101,7 @@ def apply(state: DiscoveryState, event: StoredEvent) -> DiscoveryState:
         return replace(
             state,
             listed=state.listed | {url},
+            gone=state.gone - {url},
             found={**state.found, url: found},
             consecutive_failures=0,
             failing_since=None,
@@ -114,6 +116,7 @@ def apply(state: DiscoveryState, event: StoredEvent) -> DiscoveryState:
         return replace(
             state,
             listed=state.listed - {url},
+            gone=state.gone | {url},
             found=found_map,
             consecutive_failures=0,
             failing_since=None,

@@ -381,3 +381,45 @@ def test_bad_discover_entries_are_config_errors(
     assert main(["validate"]) == 2
     err = capsys.readouterr().err
     assert message in err and "sources.toml:" in err and "discover[1]" in err
+
+
+def test_a_list_that_suddenly_names_nothing_is_a_failure_not_mass_unlisting(
+    workdir: Path, page_server: PageServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = page_server.set("/sitemap.xml", shape("sitemap.xml", page_server))
+    write_config(workdir, SITEMAP.format(url=url))
+    check(capsys)
+    page_server.set("/sitemap.xml", '<?xml version="1.0"?><urlset></urlset>')
+    out = check(capsys)
+    assert "failed" in out and "empty_listing" in out
+    events = log(capsys)
+    assert not of_type(events, "SourceUnlisted")
+    [failed] = of_type(events, "FetchFailed")
+    assert "none of the 3 matching documents" in failed["data"]["message"]
+    page_server.set("/sitemap.xml", shape("sitemap.xml", page_server))
+    assert "nothing new (recovered)" in check(capsys)
+
+
+def test_a_url_back_after_it_left_is_relisted_at_info(
+    workdir: Path, page_server: PageServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = page_server.set("/sitemap.xml", shape("sitemap.xml", page_server))
+    write_config(workdir, SITEMAP.format(url=url))
+    check(capsys)
+    without = shape("sitemap.xml", page_server).replace(
+        sitemap_url(page_server, "/policies/law-enforcement/"), ""
+    )
+    without = without.replace(
+        f"<loc>{page_server.url('/policies/law-enforcement/')}</loc>", "<loc>/x</loc>"
+    )
+    page_server.set("/sitemap.xml", without)
+    check(capsys)
+    page_server.set("/sitemap.xml", shape("sitemap.xml", page_server))
+    check(capsys)
+    events = log(capsys)
+    [gone] = of_type(events, "SourceUnlisted")
+    [back] = of_type(events, "SourceDiscovered")
+    assert (
+        gone["data"]["url"] == back["data"]["url"] == page_server.url("/policies/law-enforcement/")
+    )
+    assert back["data"]["relisted"] is True and back["data"]["severity"] == "info"
