@@ -23,28 +23,47 @@ from monitor.errors import ConfigError, MonitorError, StoreUnavailableError
 log = logging.getLogger(__name__)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _global_options(*, suppress: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after the command name.
+
+    The copy given to the sub-commands has ``SUPPRESS`` defaults: an option the
+    sub-command's part of the line does not name must leave the top-level value
+    alone, or ``monitor --db x.db verify`` would silently verify the default database.
+    """
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
-        default=os.environ.get("MONITOR_CONFIG", "sources.toml"),
+        default=default(os.environ.get("MONITOR_CONFIG", "sources.toml")),
         help="path of sources.toml (env MONITOR_CONFIG; default ./sources.toml)",
     )
     common.add_argument(
         "--db",
-        default=os.environ.get("MONITOR_DB"),
+        default=default(os.environ.get("MONITOR_DB")),
         help="database URL, e.g. sqlite:///monitor.db (env MONITOR_DB; default: from the config)",
     )
     common.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=default(0),
+        help="more log output (-vv for debug)",
     )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="monitor",
         description="Watch corporate transparency-report and policy pages for real text changes.",
-        parents=[common],
+        parents=[_global_options(suppress=False)],
     )
     parser.add_argument("--version", action="version", version=f"monitor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = _global_options(suppress=True)
     for module in COMMANDS:
         module.add_parser(sub, common)
     return parser

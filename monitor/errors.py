@@ -9,8 +9,10 @@
     │   ├── DuplicateEventError an event_id was appended again with different content
     │   ├── BlobMissingError   a blob named by an event is not in the blob store
     │   └── StoreUnavailableError the database cannot be opened, is locked, full or corrupt
+    │       └── ChainBrokenError  the head of the log does not verify; nothing may be appended
     ├── SigningKeyError        the checkpoint signing key cannot be created, read or used
     └── FetchError             a page could not be fetched (``kind`` says why)
+        └── HostPausedError    not asked at all: its host wants quiet for longer than we wait
 
 Driver errors (sqlite3, aiohttp, asyncpg) are translated into these at the module
 boundary, so callers only ever catch ``MonitorError`` subclasses.
@@ -19,6 +21,7 @@ boundary, so callers only ever catch ``MonitorError`` subclasses.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 
 class MonitorError(Exception):
@@ -82,6 +85,10 @@ class StoreUnavailableError(StoreError):
     """The database cannot be used: missing, locked, read-only, full or corrupt."""
 
 
+class ChainBrokenError(StoreUnavailableError):
+    """The log to be extended fails the tail check (``monitor.tail``): it was altered."""
+
+
 class SigningKeyError(MonitorError):
     """The signing key file cannot be created, read or used (exit 2)."""
 
@@ -92,3 +99,16 @@ class FetchError(MonitorError):
     def __init__(self, kind: str, message: str, *, status: int | None = None) -> None:
         self.kind, self.status = kind, status
         super().__init__(message)
+
+
+class HostPausedError(FetchError):
+    """The host asked for quiet (``Retry-After``) until ``until``, beyond what the caller
+    waits: no request was sent. Kind ``deferred``; recorded but never counted as a failure."""
+
+    def __init__(self, host: str, until: datetime, reason: str) -> None:
+        self.host, self.until, self.reason = host, until, reason
+        stamp = until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        super().__init__(
+            "deferred",
+            f"{host} asked for quiet until {stamp} ({reason}); not asked before then",
+        )

@@ -306,7 +306,12 @@ class ContentSuspect(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class FetchFailed(Event):
-    """A check could not fetch the page."""
+    """A check could not fetch the page.
+
+    ``error = "deferred"`` (``FETCH_DEFERRED``): not a failure of the page — its host
+    had asked for quiet (``Retry-After``) until ``paused_until``, so no request was
+    sent. It does not count towards ``consecutive_failures`` and is never alerted.
+    """
 
     type: ClassVar[str] = "FetchFailed"
     url: str
@@ -316,6 +321,18 @@ class FetchFailed(Event):
     attempt: int = 1
     consecutive_failures: int = 1
     fetched_at: str = ""
+    # Only on deferred checks; absent from the data when None, so every other failure
+    # keeps the shape (and hashes) it always had.
+    paused_until: str | None = None
+
+    def to_data(self) -> JsonObject:
+        data = asdict(self)
+        if data["paused_until"] is None:
+            del data["paused_until"]
+        return data
+
+
+FETCH_DEFERRED = "deferred"  # FetchFailed.error of a check its host's pause deferred
 
 
 @dataclass(frozen=True, kw_only=True)

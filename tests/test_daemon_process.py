@@ -153,7 +153,9 @@ def test_sigterm_lets_checks_in_flight_finish_cancels_at_the_grace_period_and_ex
         elapsed = time.monotonic() - started
     finally:
         release.set()
-    assert 2.5 < elapsed < 8  # the grace period (3 s), not the hung page's timeout (60 s)
+    # The grace period (3 s), not the hung page's timeout (60 s); the upper bound is
+    # kept far from the grace period so a loaded machine cannot break it.
+    assert 2.5 < elapsed < 30
     recorded = types(db)
     assert ("slow", "BaselineCaptured") in recorded  # finished within the grace period
     assert not [t for s, t in recorded if s == "hung" and t != "SourceRegistered"]

@@ -43,6 +43,7 @@ from monitor.audit.merkle import MerkleTree, event_leaf
 from monitor.diff.textdiff import TextDiff, apply_patch, diff_texts
 from monitor.events import StoredEvent
 from monitor.store.base import EventStore
+from monitor.textsafe import for_markdown
 
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
 EVIDENCE_TYPES = ("ChangeDetected", "BaselineCaptured", "ContentSuspect")
@@ -330,7 +331,7 @@ def readme(
     lines = [
         f"# Evidence: {event.type} in `{event.stream}` (seq {event.seq})",
         "",
-        f"Page: {after.get('final_url', '')}",
+        f"Page: {for_markdown(str(after.get('final_url', '')))}",
         "",
     ]
     if event.type == "ChangeDetected":
@@ -348,9 +349,10 @@ def readme(
             f"(recorded in the log at {event.recorded_at}).",
             "- So the page changed between those two times.",
             "",
-            f"Classification: {event.data.get('classification', '')}; severity: "
-            f"{event.data.get('severity', '')}. Summary: "
-            f"{(event.data.get('diff') or {}).get('summary', '')}",
+            # Page text, shown literally: a heading can hold <img onerror=…> or U+202E.
+            f"Classification: {for_markdown(str(event.data.get('classification', '')))}; "
+            f"severity: {for_markdown(str(event.data.get('severity', '')))}. Summary: "
+            f"{for_markdown(str((event.data.get('diff') or {}).get('summary', '')))}",
             "",
         ]
     if reproduces is not None:

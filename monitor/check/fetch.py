@@ -17,7 +17,12 @@ Invariants a check relies on:
   taken *outside* the timeout, so waiting in line is not a timeout), transient
   failures retried with capped exponential backoff, a 429/503 ``Retry-After``
   honoured by every later request to that host, and robots.txt obeyed (kind
-  ``robots``) when ``respect_robots`` or the source's ``robots`` says so.
+  ``robots``) when ``respect_robots`` or the source's ``robots`` says so;
+* a ``Retry-After`` pause is shared through the store's ``HostPauses`` (when the
+  fetcher is given one): recorded when the answer arrives, and looked up before the
+  first request of every check, so other processes, later runs and other workers
+  honour it too; a caller with ``max_wait`` is never held longer than that by a
+  pause — it gets ``HostPausedError`` (kind ``deferred``) and no request is sent.
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ import asyncio
 import contextlib
 import contextvars
 import email.utils
-import functools
 import logging
 import random
 import socket
@@ -35,7 +39,7 @@ import time
 import urllib.robotparser
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -45,8 +49,10 @@ from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
 from aiohttp.resolver import DefaultResolver
 
 from monitor.check.netpolicy import NetworkPolicy
+from monitor.clock import Clock, utc_now
 from monitor.config.settings import MonitorSettings, SourceSettings
-from monitor.errors import FetchError
+from monitor.errors import FetchError, HostPausedError, StoreError
+from monitor.store.pauses import HostPause, HostPauses, host_key, later
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +71,6 @@ ROBOTS_RETRY = 600.0  # an unreadable robots.txt is asked for again after ten mi
 ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least 500 KiB
 ROBOTS_REDIRECTS = 5
 ALLOWED_URL_CACHE = 100_000
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Hosts whose slot the current task already holds (see Fetcher.reserve_host).
 _HELD_HOSTS: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
@@ -175,6 +180,11 @@ class Fetcher:
     settings: MonitorSettings
     policy: NetworkPolicy = field(default_factory=NetworkPolicy)
     retry_base: float = RETRY_BASE  # seconds before the first retry; doubles each time
+    pauses: HostPauses | None = None  # shared Retry-After pauses (the store's), if any
+    max_wait: float | None = None  # longest wait on a pause; None: wait out any pause
+    wall_clock: Clock = utc_now  # pauses are shared in wall time; waits use monotonic time
+    _pause_info: dict[str, HostPause] = field(default_factory=dict)  # host -> why, until when
+    _announced: set[tuple[str, datetime]] = field(default_factory=set)
     _session: aiohttp.ClientSession | None = None
     _insecure: aiohttp.ClientSession | None = None
     _hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict)
@@ -207,8 +217,13 @@ class Fetcher:
         if host in _HELD_HOSTS.get():
             yield
             return
+        await self._learn_pause(host)
         await self._wait_for_host(host)
-        async with self.host_slot(url):
+        slot = self.host_slot(url)
+        queued = slot.locked()
+        async with slot:
+            if queued:  # another process may have been told to pause meanwhile
+                await self._learn_pause(host)
             await self._wait_for_host(host)  # a pause may have begun while we queued
             token = _HELD_HOSTS.set(_HELD_HOSTS.get() | {host})
             try:
@@ -222,14 +237,80 @@ class Fetcher:
             delay = until - time.monotonic()
             if delay <= 0:
                 self._paused_until.pop(host, None)
+                self._pause_info.pop(host, None)
                 return
-            log.info("waiting %.1fs before asking %s again (it sent Retry-After)", delay, host)
+            info = self._pause_info.get(host)
+            if self.max_wait is not None and delay > self.max_wait:
+                if info is None:
+                    end = self.wall_clock() + timedelta(seconds=delay)
+                    raise HostPausedError(host, end, "it sent Retry-After")
+                raise HostPausedError(host, info.until, info.reason)
+            log.info(
+                "waiting %.1fs before asking %s again (it asked for quiet: %s)",
+                delay,
+                host,
+                info.reason if info is not None else "Retry-After",
+            )
             await asyncio.sleep(delay)
             until = self._paused_until.get(host)
 
-    def _pause_host(self, host: str, seconds: float) -> None:
-        until = time.monotonic() + min(seconds, MAX_HOST_PAUSE)
+    def _pause_host(self, host: str, seconds: float, reason: str = "Retry-After") -> None:
+        seconds = min(seconds, MAX_HOST_PAUSE)
+        until = time.monotonic() + seconds
         self._paused_until[host] = max(until, self._paused_until.get(host, 0.0))
+        now = self.wall_clock()
+        pause = HostPause(
+            host=host, until=now + timedelta(seconds=seconds), reason=reason, recorded_at=now
+        )
+        self._pause_info[host] = later(self._pause_info.get(host), pause)
+
+    async def _share_pause(self, host: str) -> None:
+        """Record the host's pause in the store, for other processes and later runs."""
+        pause = self._pause_info.get(host)
+        if self.pauses is None or pause is None:
+            return
+        try:
+            await self.pauses.pause_host(
+                host, pause.until, reason=pause.reason, now=pause.recorded_at
+            )
+        except StoreError as exc:
+            # This process still honours the pause; only the others will not know of it.
+            log.warning("could not record the pause of %s in the store: %s", host, exc)
+
+    async def _learn_pause(self, host: str) -> None:
+        """Adopt a pause another process (or an earlier run) recorded for ``host``."""
+        if self.pauses is None:
+            return
+        now = self.wall_clock()
+        try:
+            pause = await self.pauses.host_pause(host, now=now)
+        except StoreError as exc:
+            log.warning("could not read the pause of %s from the store: %s", host, exc)
+            return
+        if pause is None:
+            return
+        seconds = (pause.until - now).total_seconds()
+        until = time.monotonic() + seconds
+        if until > self._paused_until.get(host, 0.0):
+            self._paused_until[host] = until
+        self._pause_info[host] = later(self._pause_info.get(host), pause)
+        if (host, pause.until) not in self._announced:
+            self._announced.add((host, pause.until))
+            log.warning(
+                "%s asked for quiet until %s (%s); no request goes there before then",
+                host,
+                pause.until.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                pause.reason,
+            )
+
+    def paused_hosts(self) -> list[HostPause]:
+        """The pauses this fetcher knows of that are still running, by host."""
+        now = time.monotonic()
+        return [
+            info
+            for host, info in sorted(self._pause_info.items())
+            if self._paused_until.get(host, 0.0) > now
+        ]
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -289,6 +370,7 @@ class Fetcher:
         max_bytes = source.max_bytes or self.settings.max_bytes
         host = _host(source.url)
         attempt = 0
+        quiet = 0.0  # seconds of Retry-After waited out inside this fetch
         async with self.reserve_host(source.url):
             if self._robots_apply(source):
                 await self._check_robots(source, timeout_s)
@@ -310,19 +392,26 @@ class Fetcher:
                 except FetchError as exc:
                     retry_after = exc.retry_after if isinstance(exc, _StatusError) else None
                     if retry_after is not None and exc.status in (429, 503):
-                        self._pause_host(host, retry_after)
+                        self._pause_host(
+                            host,
+                            retry_after,
+                            f"HTTP {exc.status} with Retry-After {retry_after:.0f}s, "
+                            f"answering {source.id}",
+                        )
+                        await self._share_pause(host)
                     else:
                         retry_after = None
                     if not _transient(exc) or attempt >= MAX_ATTEMPTS:
                         raise
-                    if retry_after is not None and retry_after > RETRY_AFTER_INLINE:
+                    if retry_after is not None and self._too_long(retry_after, quiet):
                         raise FetchError(
                             "http",
-                            f"{exc}; it asks for {retry_after:.0f}s of quiet, so the next "
-                            f"requests to {host} wait until then",
+                            f"{exc}; it asks for {retry_after:.0f}s of quiet, so no request "
+                            f"goes to {host} before {self._pause_end(host)}",
                             status=exc.status,
                         ) from exc
                     delay = self._backoff(attempt) if retry_after is None else retry_after
+                    quiet += retry_after or 0.0
                     error = exc
                 log.info(
                     "attempt %d for %s failed (%s); retrying in %.1fs",
@@ -332,6 +421,20 @@ class Fetcher:
                     delay,
                 )
                 await asyncio.sleep(delay)
+
+    def _too_long(self, retry_after: float, waited: float) -> bool:
+        """Whether a ``Retry-After`` is too long to wait out inside this fetch.
+
+        Each pause may last ``RETRY_AFTER_INLINE``; a caller with ``max_wait`` also
+        bounds their sum, so a few short pauses in a row cannot add up past it.
+        """
+        if self.max_wait is None:
+            return retry_after > RETRY_AFTER_INLINE
+        return retry_after > min(RETRY_AFTER_INLINE, self.max_wait - waited)
+
+    def _pause_end(self, host: str) -> str:
+        info = self._pause_info.get(host)
+        return "then" if info is None else info.until.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _backoff(self, attempt: int) -> float:
         """Exponential with "equal jitter": half fixed, half random, capped."""
@@ -420,6 +523,9 @@ class Fetcher:
         if validators and validators.last_modified:
             headers["If-Modified-Since"] = validators.last_modified
         url = source.url
+        home = _origin(source.url)
+        # The source's own headers may hold credentials: a redirect elsewhere must not get them.
+        foreign = {k: v for k, v in headers.items() if k not in dict(source.headers)}
         redirects: list[tuple[str, int]] = []
         seen = {url}
         while True:
@@ -427,7 +533,7 @@ class Fetcher:
             try:
                 async with session.get(
                     url,
-                    headers=headers,
+                    headers=headers if _origin(url) == home else foreign,
                     allow_redirects=False,
                     timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout_s),
                 ) as response:
@@ -562,18 +668,20 @@ class Fetcher:
         )
 
 
-@functools.lru_cache(maxsize=65536)
-def _host(url: str) -> str:
-    """The politeness key of ``url``: ``host:port`` (another port is another server)."""
-    # Cached: every check asks for its host three times, and a 304 check is cheap enough
-    # (~0.5 ms of CPU) for urlsplit to show up in the profile.
+# The politeness key of a URL: ``host:port``. One definition (``store.pauses.host_key``,
+# cached) so that a pause recorded by one process names the host the others look up.
+_host = host_key
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``, the default port filled in: what "same origin" compares."""
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    scheme = parts.scheme.lower()
     try:
-        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
-    except ValueError:  # a port out of range: the fetch itself reports the URL
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
         port = None
-    return f"{host}:{port}" if port else host
+    return scheme, (parts.hostname or "").lower(), port
 
 
 def _transient(exc: FetchError) -> bool:

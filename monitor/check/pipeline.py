@@ -35,8 +35,9 @@ from monitor.core.projections import SourceState, apply, fold
 from monitor.core.reconcile import reconcile
 from monitor.core.rules import CompiledRule, compile_rules
 from monitor.discover.sources import with_discovered
-from monitor.errors import BlobMissingError, ConcurrencyError, FetchError
+from monitor.errors import BlobMissingError, ConcurrencyError, FetchError, HostPausedError
 from monitor.events import (
+    FETCH_DEFERRED,
     ChangeDetected,
     ContentSuspect,
     Event,
@@ -115,7 +116,8 @@ class CheckReport:
     """What one check did, for the one-line CLI output and the daemon's log."""
 
     source_id: str
-    outcome: str  # baseline | changed | reverted | pending | unchanged | suspect | failed
+    # baseline | changed | reverted | pending | unchanged | suspect | failed | deferred
+    outcome: str
     detail: str
     events: tuple[StoredEvent, ...] = ()
 
@@ -223,13 +225,18 @@ class CheckRunner:
         """Every source stream this runner has folded (ids a new source must not reuse)."""
         return set(self._states)
 
-    async def check(self, source: SourceSettings, *, attempts: int = 1) -> CheckReport:
-        """One check of ``source``; never raises for a page problem (those become events)."""
+    async def check(
+        self, source: SourceSettings, *, attempts: int = 1, known: Outcome | None = None
+    ) -> CheckReport:
+        """One check of ``source``; never raises for a page problem (those become events).
+
+        ``known``: the outcome is already decided (a deferral), nothing is fetched.
+        """
         configured = source
         for _ in range(3):
             state = await self.state(source.id)
             source = at_current_url(configured, state)
-            outcome = await self._observe(source, state, attempts)
+            outcome = known or await self._observe(source, state, attempts)
             old_text_missing = False
             try:
                 old_text = await self._old_text(state, outcome)
@@ -336,6 +343,14 @@ class CheckRunner:
             source, rendered.result, key, state, renderer="browser", screenshot=rendered.screenshot
         )
 
+    async def defer(self, source: SourceSettings, paused: HostPausedError) -> CheckReport:
+        """Record that ``source`` was not asked: its host wants quiet until ``paused.until``.
+
+        A ``FetchFailed`` of kind ``deferred`` (no failure in a row, no alert), so the log
+        shows that the check was due and why it was not made.
+        """
+        return await self.check(source, known=self._failed(source, paused, 1))
+
     def _failed(self, source: SourceSettings, exc: FetchError, attempts: int) -> Failed:
         log.info("check %s failed: %s: %s", source.id, exc.kind, exc)
         return Failed(
@@ -345,6 +360,7 @@ class CheckRunner:
             status=exc.status,
             fetched_at=self.clock(),
             attempt=attempts,
+            until=exc.until if isinstance(exc, HostPausedError) else None,
         )
 
     async def _last_renderer(self, state: SourceState) -> str:
@@ -580,6 +596,10 @@ def _capture_data(
 def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> CheckReport:
     events = tuple(stored)
     types = [e.type for e in events]
+    if isinstance(outcome, Failed) and outcome.error == FETCH_DEFERRED:
+        return CheckReport(
+            source_id=source_id, outcome="deferred", detail=outcome.message, events=events
+        )
     if isinstance(outcome, Failed):
         return CheckReport(
             source_id=source_id,

@@ -4,7 +4,11 @@ Without ids it also runs one pass of every ``[[discover]]`` entry first (one lin
 each, ``discover:<id>``), and checks the sources discovery registered too.
 
 Exit 0 when the pass ran, even if some fetches failed (those are recorded as
-``FetchFailed``); 2 for a bad config or an unknown source id.
+``FetchFailed``); 2 for a bad config or an unknown source id; 3 when the pass was
+partial: some sources were *deferred* because their host asked for quiet
+(``Retry-After``, remembered in the store) for longer than ``--max-wait``. A deferred
+source is printed with the time its host named, recorded as ``FetchFailed`` of kind
+``deferred`` (not a failure in a row, never alerted), and no request is sent to it.
 """
 
 from __future__ import annotations
@@ -22,10 +26,16 @@ from monitor.check.pipeline import CheckReport, CheckRunner, render_mode
 from monitor.commands.common import Subparsers, UsageError, database_url, load_settings
 from monitor.config.settings import Settings, SourceSettings
 from monitor.discover.runner import DiscoveryRunner
-from monitor.errors import MonitorError
-from monitor.store import open_store
+from monitor.errors import HostPausedError, MonitorError
+from monitor.store import describe_url, open_store
+from monitor.store.pauses import pauses_of
+from monitor.tail import require_intact_tail
+from monitor.textsafe import for_terminal
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MAX_WAIT = 10.0  # seconds a pass waits on a host's Retry-After before deferring
+EXIT_PARTIAL = 3  # some sources deferred: their host asked for quiet beyond --max-wait
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -37,7 +47,26 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "concurrently, printing one line per source.",
     )
     parser.add_argument("ids", nargs="*", metavar="ID", help="source ids to check")
+    parser.add_argument(
+        "--max-wait",
+        type=_seconds,
+        default=DEFAULT_MAX_WAIT,
+        metavar="SECONDS",
+        help="wait at most this long for a host that asked for quiet (Retry-After); its "
+        f"sources are deferred beyond that and the exit status is {EXIT_PARTIAL} "
+        f"(default {DEFAULT_MAX_WAIT:g})",
+    )
     parser.set_defaults(handler=run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 24 * 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 86400 seconds, not {text}")
+    return value
 
 
 def select_sources(settings: Settings, ids: list[str]) -> list[SourceSettings]:
@@ -68,11 +97,15 @@ async def run(args: argparse.Namespace) -> int:
         select_sources(settings, ids)  # an unknown id is an error before anything is written
     policy = network_policy(settings)
     templates = [d.source for d in settings.discover if d.source is not None]
+    url = database_url(args, settings)
     async with (
-        open_store(database_url(args, settings)) as store,
-        Fetcher(settings.monitor, policy) as fetcher,
+        open_store(url) as store,
+        Fetcher(
+            settings.monitor, policy, pauses=pauses_of(store), max_wait=args.max_wait
+        ) as fetcher,
         contextlib.AsyncExitStack() as stack,
     ):
+        await require_intact_tail(store, describe_url(url))
         browser = None
         if any(render_mode(s) != "http" for s in (*settings.sources, *templates)):
             # Chromium itself starts only when a page first needs it.
@@ -91,15 +124,29 @@ async def run(args: argparse.Namespace) -> int:
 
         async def one(source: SourceSettings) -> CheckReport:
             # The host's slot first: checks queued behind one slow site hold no global slot.
-            async with fetcher.reserve_host(source.url), limit:
+            try:
                 try:
-                    return await runner.check(source)
-                except MonitorError as exc:
-                    # A store problem for one source must not hide the others' results.
-                    log.error("check of %s could not be recorded: %s", source.id, exc)
-                    return CheckReport(source_id=source.id, outcome="error", detail=str(exc))
+                    async with fetcher.reserve_host(source.url), limit:
+                        return await runner.check(source)
+                except HostPausedError as paused:
+                    # Its host wants quiet beyond --max-wait: record it, ask nothing.
+                    return await runner.defer(source, paused)
+            except MonitorError as exc:
+                # A store problem for one source must not hide the others' results.
+                log.error("check of %s could not be recorded: %s", source.id, exc)
+                return CheckReport(source_id=source.id, outcome="error", detail=str(exc))
 
+        deferred = 0
         for finished in asyncio.as_completed([one(s) for s in sources]):
             report = await finished
-            print(report.line(), flush=True)
+            deferred += report.outcome == "deferred"
+            print(for_terminal(report.line(), one_line=True), flush=True)
+    if deferred:
+        log.warning(
+            "partial pass: %d of %d sources deferred (their host asked for quiet); "
+            "run `monitor check` again after the time shown",
+            deferred,
+            len(sources),
+        )
+        return EXIT_PARTIAL
     return 0

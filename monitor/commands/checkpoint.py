@@ -50,8 +50,9 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace) -> int:
     settings = settings_if_present(args)
     key_path = configured_key_path(settings)
-    signer = load_or_create_key(key_path)
     async with open_store(database_url(args, settings), create=False) as store:
+        # Only once the database opened as a log: a typo in --db must not leave a new key.
+        signer = load_or_create_key(key_path)
         head_seq, _ = await store.head()
         checkpointer = Checkpointer(store, signer, journal=journal_path(key_path))
         signed = await checkpointer.checkpoint(datetime.now(UTC), force=args.force)

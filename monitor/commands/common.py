@@ -7,7 +7,6 @@ import logging
 import os
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from monitor.config.parse import load_config, parse_duration
@@ -16,6 +15,7 @@ from monitor.errors import MonitorError
 from monitor.logs import RedactingFilter, update_secrets
 
 DEFAULT_DB = "sqlite:///monitor.db"
+DEFAULT_CONFIG = "sources.toml"
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 
@@ -48,8 +48,14 @@ def database_url(args: argparse.Namespace, settings: Settings | None) -> str:
 
 
 def settings_if_present(args: argparse.Namespace) -> Settings | None:
-    """For read-only commands: the config when it exists (to find the database), else None."""
-    if not Path(args.config).exists():
+    """For read-only commands: the config when it exists (to find the database), else None.
+
+    Only the default ``./sources.toml`` may be absent: a config named with ``--config``
+    or ``MONITOR_CONFIG`` that is missing is an error, not a silent fall back to the
+    default database.
+    """
+    # os.path.exists, not Path.exists: False (not an exception) for an over-long name.
+    if args.config == DEFAULT_CONFIG and not os.path.exists(args.config):
         return None
     return load_settings(args)
 
@@ -68,11 +74,25 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
             raise UsageError(str(exc)) from exc
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        # In range on both sides: an offset must not push year 1 or 9999 off the calendar.
+        return (moment.astimezone(UTC) + timedelta(days=1)) - timedelta(days=1)
+    except OverflowError as exc:
+        raise UsageError(f"the time {text[:40]!r} is at the edge of the calendar") from exc
     except ValueError as exc:
         raise UsageError(
-            f"cannot read the time {text!r}: use ISO 8601 like 2026-03-12 or "
+            f"cannot read the time {text[:40]!r}: use ISO 8601 like 2026-03-12 or "
             "2026-03-12T08:00:00Z, or a duration ago like 2h or 3d"
         ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+
+
+# SQLite and PostgreSQL store seq as a signed 64-bit integer.
+MAX_SEQ = 2**63 - 1
+
+
+def check_seq_argument(name: str, value: int | None, *, minimum: int = 0) -> None:
+    """Refuse a seq-like number no log can hold, before it reaches the database driver."""
+    if value is not None and not minimum <= value <= MAX_SEQ:
+        shown = str(value) if len(str(value)) <= 20 else f"{str(value)[:20]}…"
+        raise UsageError(f"{name} must be a whole number from {minimum} to {MAX_SEQ}, not {shown}")

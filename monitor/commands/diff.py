@@ -23,6 +23,7 @@ from monitor.commands.show import GOOD_CAPTURES
 from monitor.diff.textdiff import BlockChange, TextDiff, diff_texts
 from monitor.events import StoredEvent, format_time
 from monitor.store import EventStore, open_store
+from monitor.textsafe import for_terminal
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -92,7 +93,7 @@ async def run(args: argparse.Namespace) -> int:
     if to is not None and frm is not None and frm > to:
         raise UsageError(f"--from ({frm}) is after --to ({to})")
     settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         if await store.stream_version(args.id) == 0:
             raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
         captures = await store.read(stream=args.id, types=GOOD_CAPTURES)
@@ -121,6 +122,6 @@ async def run(args: argparse.Namespace) -> int:
     if args.patch:
         sys.stdout.write(diff.patch)
     else:
-        print(diff.summary)
-        sys.stdout.write(word_diff(diff))
+        print(for_terminal(diff.summary, one_line=True))
+        sys.stdout.write(for_terminal(word_diff(diff)))
     return 0

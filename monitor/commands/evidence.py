@@ -13,8 +13,15 @@ from pathlib import Path
 
 from monitor.audit.checkpoint import configured_key_path, journal_path, load_or_create_key
 from monitor.audit.evidence import EVIDENCE_TYPES, write_evidence
-from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
-from monitor.commands.export import require_empty
+from monitor.commands.common import (
+    MAX_SEQ,
+    Subparsers,
+    UsageError,
+    check_seq_argument,
+    database_url,
+    settings_if_present,
+)
+from monitor.commands.export import output_directory, require_empty
 from monitor.store import open_store
 
 
@@ -32,27 +39,30 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    check_seq_argument("SEQ", args.seq, minimum=-MAX_SEQ)
     target = Path(args.directory)
     require_empty(target)
     settings = settings_if_present(args)
     key_path = configured_key_path(settings)
-    async with open_store(database_url(args, settings), create=False) as store:
-        event = await store.get_event(args.seq) if args.seq > 0 else None
-        if event is None:
-            raise UsageError(f"there is no event at seq {args.seq}; `monitor log` lists them")
-        if event.type not in EVIDENCE_TYPES:
-            raise UsageError(
-                f"seq {args.seq} is a {event.type}; evidence needs a capture "
-                f"({', '.join(EVIDENCE_TYPES)}); `monitor log --type ChangeDetected` lists changes"
+    with output_directory(target):
+        async with open_store(database_url(args, settings), create=False) as store:
+            event = await store.get_event(args.seq) if args.seq > 0 else None
+            if event is None:
+                raise UsageError(f"there is no event at seq {args.seq}; `monitor log` lists them")
+            if event.type not in EVIDENCE_TYPES:
+                raise UsageError(
+                    f"seq {args.seq} is a {event.type}; evidence needs a capture "
+                    f"({', '.join(EVIDENCE_TYPES)}); "
+                    "`monitor log --type ChangeDetected` lists changes"
+                )
+            report = await write_evidence(
+                store,
+                event,
+                target,
+                signer=load_or_create_key(key_path),
+                journal=journal_path(key_path),
+                now=datetime.now(UTC),
             )
-        report = await write_evidence(
-            store,
-            event,
-            target,
-            signer=load_or_create_key(key_path),
-            journal=journal_path(key_path),
-            now=datetime.now(UTC),
-        )
     before = f"seq {report.before.seq}" if report.before is not None else "none"
     print(f"evidence for seq {event.seq} ({event.type} in {event.stream}) in {target}")
     print(f"before: {before}; {len(report.files)} files; check with: sha256sum -c SHA256SUMS")

@@ -9,6 +9,9 @@ none covers the exported events. Exit 1 if a blob could not be exported.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
+from monitor.config.settings import Settings
 from monitor.store import open_store
 
 
@@ -40,8 +44,43 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def require_empty(target: Path) -> None:
     """Refuse to mix a bundle with other files: its manifest must list exactly its own."""
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise UsageError(f"{target} exists and is not an empty directory; choose a new one")
+    if "\0" in str(target):
+        raise UsageError("the output directory's name contains a NUL character")
+    try:
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise UsageError(f"{target} exists and is not an empty directory; choose a new one")
+    except OSError as exc:  # a name too long, a parent that is a file, no permission
+        raise UsageError(f"cannot use {target} as the output directory: {exc.strerror}") from exc
+
+
+@contextlib.contextmanager
+def output_directory(target: Path) -> Iterator[None]:
+    """Make the (empty) output directory before anything is read or signed for it.
+
+    Every way it cannot be made — a dangling symlink, a parent that is a file or
+    may not be written, a name too long — is one line (``UsageError``), not a
+    traceback after a checkpoint was already signed. If the command then fails,
+    a directory this call created is removed again while still empty; an error
+    writing into it is reported the same way.
+    """
+    require_empty(target)
+    created = not os.path.lexists(target)
+    try:
+        os.makedirs(target, exist_ok=True)
+    except FileExistsError as exc:
+        what = "a symbolic link to a missing path" if os.path.islink(target) else "not a directory"
+        raise UsageError(f"{target} is {what}; choose a new directory") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot create {target}: {exc.strerror}") from exc
+    try:
+        yield
+    except BaseException as exc:
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(target)  # only while empty: never removes what was written
+        if isinstance(exc, OSError):
+            raise UsageError(f"cannot write into {target}: {exc.strerror or exc}") from exc
+        raise
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -49,9 +88,17 @@ async def run(args: argparse.Namespace) -> int:
     require_empty(target)
     since = parse_when(args.since) if args.since else None
     settings = settings_if_present(args)
+    with output_directory(target):
+        return await _export(args, target, since, settings)
+
+
+async def _export(
+    args: argparse.Namespace, target: Path, since: datetime | None, settings: Settings | None
+) -> int:
     key_path = configured_key_path(settings)
-    signer = load_or_create_key(key_path)
     async with open_store(database_url(args, settings), create=False) as store:
+        # Only once the database opened as a log: a typo in --db must not leave a new key.
+        signer = load_or_create_key(key_path)
         if args.source is not None and await store.stream_version(args.source) == 0:
             raise UsageError(f"no source {args.source!r} in the log; `monitor log` lists them")
         report = await export_bundle(

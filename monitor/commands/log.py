@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from datetime import UTC, datetime
 
 from monitor.commands.common import (
     Subparsers,
@@ -13,6 +15,8 @@ from monitor.commands.common import (
 )
 from monitor.events import EVENT_TYPES, StoredEvent, format_time
 from monitor.store import open_store
+from monitor.store.pauses import HostPause, running_pauses
+from monitor.textsafe import for_terminal
 
 from .common import UsageError
 
@@ -46,6 +50,8 @@ def brief(event: StoredEvent) -> str:
             return f"{c.get('text_chars', 0)} chars from {c.get('final_url')}"
         case "ContentSuspect":
             return f"{d['reason']}: {d.get('detail', '')}"
+        case "FetchFailed" if d.get("error") == "deferred":
+            return f"deferred: {d['message']}"  # the message names the host and the end
         case "FetchFailed":
             return f"{d['error']} (#{d.get('consecutive_failures', 1)}): {d['message']}"
         case "SourceRecovered":
@@ -89,7 +95,7 @@ async def run(args: argparse.Namespace) -> int:
     since = format_time(parse_when(args.since)) if args.since else None
     sources = set(args.source)
     settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         async for event in store.iterate(types=types or None):
             if sources and event.stream not in sources:
                 continue
@@ -100,6 +106,18 @@ async def run(args: argparse.Namespace) -> int:
             else:
                 print(
                     f"{event.seq:>7}  {event.recorded_at[:19]}Z  {event.stream:<28} "
-                    f"{event.type:<18} {brief(event)}"
+                    f"{event.type:<18} {for_terminal(brief(event), one_line=True)}"
                 )
+        if not args.json:
+            # Not events: the pauses running now, beside the log (stderr keeps stdout a log).
+            for pause in await running_pauses(store, datetime.now(UTC)):
+                print(f"# {pause_line(pause)}", file=sys.stderr)
     return 0
+
+
+def pause_line(pause: HostPause) -> str:
+    """One line saying a host is in quiet, for `monitor log` and `monitor show`."""
+    return (
+        f"{pause.host} asked for quiet until {format_time(pause.until)[:19]}Z "
+        f"({pause.reason}); no request goes there before then"
+    )

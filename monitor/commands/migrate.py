@@ -440,7 +440,7 @@ def _same_database(source: str, target: str) -> bool:
 async def run(args: argparse.Namespace) -> int:
     _check_urls(args.source, args.target)
     async with (
-        open_store(args.source, create=False) as source,
+        open_store(args.source, read_only=True) as source,
         open_store(args.target) as target,
     ):
         src, dst = await raw_log(source), await raw_log(target)

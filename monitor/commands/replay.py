@@ -14,6 +14,7 @@ from monitor.audit.replay import replay_log, result_data, state_table
 from monitor.commands.common import (
     Subparsers,
     UsageError,
+    check_seq_argument,
     database_url,
     parse_when,
     settings_if_present,
@@ -39,9 +40,10 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace) -> int:
     if args.seq is not None and args.seq < 0:
         raise UsageError(f"--seq must not be negative, not {args.seq}")
+    check_seq_argument("--seq", args.seq)
     until_time = parse_when(args.until) if args.until else None
     settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         result = await replay_log(store, until_seq=args.seq, until_time=until_time)
     if args.json:
         json.dump(result_data(result), sys.stdout, ensure_ascii=False, sort_keys=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 
 from monitor.commands.common import (
     Subparsers,
@@ -16,8 +17,11 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
+from monitor.commands.log import pause_line
 from monitor.events import format_time
 from monitor.store import EventStore, open_store
+from monitor.store.pauses import pause_of_url, running_pauses
+from monitor.textsafe import for_terminal
 
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
 
@@ -47,18 +51,35 @@ async def text_at(store: EventStore, source_id: str, at: str | None) -> tuple[st
     return blob.decode("utf-8"), found.recorded_at
 
 
+async def _url_of(store: EventStore, source_id: str) -> str:
+    """The source's URL as last recorded in its stream ("" if none)."""
+    url = ""
+    for event in await store.read(stream=source_id, types=("SourceRegistered", "SourceUpdated")):
+        url = str((event.data.get("settings") or {}).get("url") or url)
+    return url
+
+
 async def run(args: argparse.Namespace) -> int:
     at = format_time(parse_when(args.at)) if args.at else None
     settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         if await store.stream_version(args.id) == 0:
             raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
         result = await text_at(store, args.id, at)
+        pause = None
+        if at is None:
+            url = await _url_of(store, args.id)
+            pause = pause_of_url(await running_pauses(store, datetime.now(UTC)), url)
     if result is None:
         raise UsageError(f"source {args.id!r} has no good capture at or before {at or 'now'}")
     text, when = result
     print(f"# {args.id} as captured at {when}", file=sys.stderr)
-    # Byte for byte what was captured; a newline only for the comfort of a terminal.
+    if pause is not None:
+        print(f"# paused: {pause_line(pause)}", file=sys.stderr)
+    # Byte for byte what was captured into a pipe; to a terminal, its control and bidi
+    # characters made visible (they could rewrite the screen) and a final newline.
+    if sys.stdout.isatty():
+        text = for_terminal(text)
     sys.stdout.write(text)
     if text and not text.endswith("\n") and sys.stdout.isatty():
         sys.stdout.write("\n")

@@ -8,6 +8,7 @@ key): its signature, and that the log still has the events it signed. With
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -54,6 +55,8 @@ def _keys(args: argparse.Namespace, key_path: Path) -> dict[str, Ed25519PublicKe
             data = Path(args.public_key).read_bytes()
         except OSError as exc:
             raise UsageError(f"cannot read --public-key {args.public_key}: {exc.strerror}") from exc
+        except ValueError as exc:  # a NUL in the name
+            raise UsageError("cannot read --public-key: the path contains a NUL") from exc
         try:
             public = load_public_key_pem(data, where=args.public_key)
         except SigningKeyError as exc:
@@ -69,7 +72,7 @@ def _print_findings(report: VerifyReport) -> None:
 
 
 def _verify_export(directory: Path) -> int:
-    if not directory.is_dir():
+    if not os.path.isdir(directory):  # False, not an exception, for a NUL or over-long name
         raise UsageError(f"{directory} is not a directory")
     report = verify_bundle(directory)
     if report.ok:
@@ -89,7 +92,7 @@ async def run(args: argparse.Namespace) -> int:
     key_path = configured_key_path(settings)
     keys = _keys(args, key_path)
     journal = journal_path(key_path)
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         report = await verify_store(store, public_keys=keys, journal=read_journal(journal))
     if report.ok:
         print(

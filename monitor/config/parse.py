@@ -34,7 +34,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
@@ -48,6 +48,7 @@ from monitor.config.settings import (
 )
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.events import EVENT_TYPES
+from monitor.patterns import regex_problem
 
 __all__ = [
     "is_loopback",
@@ -194,6 +195,10 @@ def load_config(
         raise ConfigError(
             [ConfigProblem(name, None, "file", f"cannot be read: {exc.strerror or exc}")]
         ) from None
+    except ValueError:  # a NUL character: no file system has such a name
+        raise ConfigError(
+            [ConfigProblem(name.replace("\0", "\\0"), None, "file", "the path contains a NUL")]
+        ) from None
     try:
         # utf-8-sig: files saved by Windows editors often start with a byte-order mark.
         text = raw.decode("utf-8-sig")
@@ -245,6 +250,14 @@ _UNIT_NAMES = {
     **dict.fromkeys(("w", "wk", "week", "weeks"), "w"),
 }
 _DURATION_PART = re.compile(r"\s*(\d+)\s*([A-Za-z]*)")
+# Ten years: far past any sensible setting, far inside what datetime and timers can add.
+MAX_DURATION = 3650 * 86400
+# Every duration in the config is at most a year: longer is a typo, and a schedule
+# that far out would overflow the scheduler's arithmetic only at run time.
+MAX_CONFIG_SECONDS = 366 * 86400
+MAX_SIZE = 1024**4  # 1 TiB: bounds a float-shaped size before int() sees infinity
+MAX_BODY = 1024**3  # max_bytes: a body is held in memory
+MAX_BROWSER_MEMORY = 256 * 1024**3
 
 
 def parse_duration(text: str) -> int:
@@ -278,6 +291,11 @@ def parse_duration(text: str) -> int:
             )
         last = order.index(unit)
         total += int(number) * _UNIT_SECONDS[unit]
+        if total > MAX_DURATION:
+            raise ValueError(
+                f"{text!r} is longer than {MAX_DURATION // 86400} days, the longest duration "
+                "the monitor accepts"
+            )
         pos = part.end()
     return total
 
@@ -297,7 +315,10 @@ def parse_size(text: str) -> int:
     factor = _SIZE_UNITS.get(found.group(2).lower()) if found else None
     if found is None or factor is None:
         raise ValueError(f"{text!r} is not a size; expected bytes or a size like '512KB' or '20MB'")
-    return int(float(found.group(1)) * factor)
+    size = float(found.group(1)) * factor  # inf for a number past float range, never an error
+    if size > MAX_SIZE:
+        raise ValueError(f"{text[:40]!r} is larger than 1 TiB, the largest size accepted")
+    return int(size)
 
 
 # --------------------------------------------------------------------------- cron
@@ -798,13 +819,17 @@ class _Table:
         if isinstance(value, bool) or not isinstance(value, int):
             self.problem(key, f"expected a whole number, got {_kind(value)} ({value!r})")
             return None
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"from {minimum} to {maximum}" if maximum is not None else f"{minimum} or more"
-            self.problem(key, f"must be {bound}, got {value}")
+        if value < minimum:
+            self.problem(key, f"must be {minimum} or more, got {value}")
+            return None
+        if maximum is not None and value > maximum:
+            self.problem(key, f"must be at most {maximum}, got {str(value)[:40]}")
             return None
         return value
 
-    def seconds(self, key: str, *, minimum: int = 1) -> int | None:
+    def seconds(
+        self, key: str, *, minimum: int = 1, maximum: int = MAX_CONFIG_SECONDS
+    ) -> int | None:
         if key not in self.data:
             return None
         value = self.data[key]
@@ -829,9 +854,12 @@ class _Table:
         if result < minimum:
             self.problem(key, f"must be at least {minimum}s, got {value!r}")
             return None
+        if result > maximum:
+            self.problem(key, f"must be at most {maximum // 86400} days, got {value!r}")
+            return None
         return result
 
-    def size(self, key: str) -> int | None:
+    def size(self, key: str, *, maximum: int) -> int | None:
         if key not in self.data:
             return None
         value = self.data[key]
@@ -855,6 +883,9 @@ class _Table:
         if result < 1:
             self.problem(key, f"must be at least 1 byte, got {value!r}")
             return None
+        if result > maximum:
+            self.problem(key, f"must be at most {_size_text(maximum)}, got {str(value)[:40]!r}")
+            return None
         return result
 
     def choice(self, key: str, options: tuple[str, ...]) -> str | None:
@@ -873,6 +904,13 @@ class _Table:
             self.problem(key, reason)
             return None
         return value
+
+
+def _size_text(size: int) -> str:
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size} bytes"
 
 
 def _table_header(table: str) -> str:
@@ -906,6 +944,70 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
+# Query parameters that carry credentials by name, compared lower-case with "-" as "_".
+_SECRET_PARAMETERS = frozenset(
+    [
+        "access_key",
+        "access_token",
+        "api_key",
+        "apikey",
+        "auth",
+        "auth_token",
+        "authorization",
+        "client_secret",
+        "code_verifier",
+        "credential",
+        "id_token",
+        "jwt",
+        "key",
+        "pass",
+        "passwd",
+        "password",
+        "private_token",
+        "pwd",
+        "refresh_token",
+        "secret",
+        "secret_key",
+        "session",
+        "session_id",
+        "sessionid",
+        "sid",
+        "sig",
+        "signature",
+        "token",
+        "x_amz_credential",
+        "x_amz_security_token",
+        "x_amz_signature",
+        "x_goog_credential",
+        "x_goog_signature",
+    ]
+)
+_SECRET_SUFFIXES = ("_token", "_secret", "_password", "_signature", "_apikey", "_api_key")
+
+
+def _query_secret_problem(raw: object, url: str) -> str | None:
+    """Why a source URL's query must not be used: it carries a credential.
+
+    The URL is stored in the hash-chained log (which cannot be edited afterwards)
+    and shown in the web view and alerts, so a token in it would be published for
+    good — the reason ``user:pw@`` URLs are refused. ``raw`` is the value as written,
+    before ``${VAR}`` was replaced.
+    """
+    advice = (
+        "which would be stored in the log for good and shown in the web view; send "
+        'credentials as a header instead, e.g. headers = { Authorization = "Bearer ${TOKEN}" }'
+    )
+    written = str(raw).replace("$${", "")
+    after_path = min((i for i in (written.find("?"), written.find("#")) if i >= 0), default=-1)
+    if after_path >= 0 and "${" in written[after_path:]:
+        return f"the URL's query takes a value from the environment, {advice}"
+    for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        folded = name.strip().lower().replace("-", "_")
+        if folded in _SECRET_PARAMETERS or folded.endswith(_SECRET_SUFFIXES):
+            return f"the URL's query parameter {name[:40]!r} looks like a credential, {advice}"
+    return None
+
+
 def _css_problem(selector: str) -> str | None:
     try:
         LexborHTMLParser("<p></p>").css(selector)
@@ -915,11 +1017,8 @@ def _css_problem(selector: str) -> str | None:
 
 
 def _regex_problem(pattern: str) -> str | None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return f"{pattern!r} is not a valid regular expression: {exc}"
-    return None
+    # User patterns run on RE2 (monitor.patterns): what it refuses is refused here.
+    return regex_problem(pattern)
 
 
 def _slug(text: str) -> str:
@@ -1000,13 +1099,13 @@ class _Builder:
             "database": table.text("database"),
             "user_agent": table.text("user_agent"),
             "default_interval": table.seconds("default_interval"),
-            "concurrency": table.whole("concurrency", minimum=1),
-            "per_host": table.whole("per_host", minimum=1),
+            "concurrency": table.whole("concurrency", minimum=1, maximum=1000),
+            "per_host": table.whole("per_host", minimum=1, maximum=100),
             "timeout": table.seconds("timeout"),
-            "max_bytes": table.size("max_bytes"),
+            "max_bytes": table.size("max_bytes", maximum=MAX_BODY),
             "jitter_percent": self.jitter(table),
             "confirm_every": table.seconds("confirm_every"),
-            "alert_after_failures": table.whole("alert_after_failures", minimum=1),
+            "alert_after_failures": table.whole("alert_after_failures", minimum=1, maximum=10_000),
             "allow_private": table.flag("allow_private"),
             "allow_networks": self.networks(table, "allow_networks"),
             "deny_networks": self.networks(table, "deny_networks"),
@@ -1015,9 +1114,11 @@ class _Builder:
             "checkpoint_every": table.seconds("checkpoint_every"),
             "grace_period": table.seconds("grace_period", minimum=0),
             "base_url": table.http_url("base_url"),
-            "browser_pages": table.whole("browser_pages", minimum=1),
-            "browser_memory": table.size("browser_memory"),
-            "browser_restart_after": table.whole("browser_restart_after", minimum=1),
+            "browser_pages": table.whole("browser_pages", minimum=1, maximum=100),
+            "browser_memory": table.size("browser_memory", maximum=MAX_BROWSER_MEMORY),
+            "browser_restart_after": table.whole(
+                "browser_restart_after", minimum=1, maximum=1_000_000
+            ),
         }
         return MonitorSettings(**{k: v for k, v in values.items() if v is not None})
 
@@ -1179,7 +1280,13 @@ class _Builder:
             )
             source_id = None
         urls = self.parts(table)
-        url = urls[0] if urls else table.http_url("url", required="urls" not in table.data)
+        if urls:
+            url: str | None = urls[0]
+        else:
+            url = table.http_url("url", required="urls" not in table.data)
+            if url is not None and (reason := _query_secret_problem(table.data["url"], url)):
+                table.problem("url", reason)
+                url = None
         select = table.text("select")
         if select is not None and (reason := _css_problem(select)):
             table.problem("select", reason)
@@ -1218,7 +1325,7 @@ class _Builder:
             "interval": interval,
             "format": fmt,
             "render": table.choice("render", RENDERS),
-            "confirm": table.whole("confirm", minimum=1),
+            "confirm": table.whole("confirm", minimum=1, maximum=100),
             "watch_links": table.flag("watch_links"),
             "screenshot": table.flag("screenshot"),
             "json_path": json_path,
@@ -1227,7 +1334,7 @@ class _Builder:
             "robots": table.flag("robots"),
             "headers": self.headers(table),
             "timeout": table.seconds("timeout"),
-            "max_bytes": table.size("max_bytes"),
+            "max_bytes": table.size("max_bytes", maximum=MAX_BODY),
             "urls": urls,
         }
         if urls and (values["render"] not in (None, "http") or values["screenshot"]):
@@ -1264,7 +1371,8 @@ class _Builder:
             return None
         ok = True
         for index, part in enumerate(urls):
-            if reason := _url_problem(part):
+            reason = _url_problem(part) or _query_secret_problem(table.data["urls"][index], part)
+            if reason:
                 table.problem("urls", reason, item=index)
                 ok = False
         if len(set(urls)) != len(urls):
@@ -1316,7 +1424,7 @@ class _Builder:
                 "a rule needs at least one of all, any or regex to match on "
                 "(none alone only excludes)",
             )
-        near = table.whole("near", minimum=1)
+        near = table.whole("near", minimum=1, maximum=10_000)
         notify = table.texts("notify")
         if notify and reachable:
             for index, target in enumerate(notify):

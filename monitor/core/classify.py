@@ -67,6 +67,7 @@ from monitor.core.projections import SourceState
 from monitor.core.rules import CompiledRule, highest_severity, match_rules
 from monitor.diff.textdiff import diff_texts
 from monitor.events import (
+    FETCH_DEFERRED,
     BaselineCaptured,
     ChangeDetected,
     ChangePending,
@@ -190,6 +191,7 @@ class Failed:
     status: int | None
     fetched_at: datetime
     attempt: int = 1
+    until: datetime | None = None  # a deferred check: the end of its host's pause
 
 
 Outcome = Captured | NotModified | Failed
@@ -339,6 +341,9 @@ def decide(
     ``old_text_missing``: the store lost that text's blob, so a change cannot be diffed.
     """
     if isinstance(outcome, Failed):
+        # A deferred check sent nothing: it says nothing about the page, so the count of
+        # failures in a row (what alert_after_failures reads) stays where it was.
+        counts = outcome.error != FETCH_DEFERRED
         return [
             FetchFailed(
                 url=outcome.url,
@@ -346,8 +351,9 @@ def decide(
                 message=outcome.message,
                 status=outcome.status,
                 attempt=outcome.attempt,
-                consecutive_failures=state.consecutive_failures + 1,
+                consecutive_failures=state.consecutive_failures + (1 if counts else 0),
                 fetched_at=format_time(outcome.fetched_at),
+                paused_until=None if outcome.until is None else format_time(outcome.until),
             )
         ]
     events: list[Event] = []

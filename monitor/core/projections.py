@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from monitor.events import EVENT_TYPES, StoredEvent, upcast
+from monitor.events import EVENT_TYPES, FETCH_DEFERRED, StoredEvent, upcast
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,6 +225,9 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             suspects=state.suspects + 1,
             **common,
         )
+    if kind == "FetchFailed" and data.get("error") == FETCH_DEFERRED:
+        # Its host asked for quiet and nothing was sent: no failure of the source.
+        return _evolve(state, **common)
     if kind == "FetchFailed":
         return _evolve(
             state,

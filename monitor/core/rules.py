@@ -27,6 +27,7 @@ from typing import Any
 
 from monitor.config.settings import SEVERITY_ORDER, RuleSettings
 from monitor.diff.textdiff import CJK_CHARS, WORD, TextDiff
+from monitor.patterns import UserPattern, compile_user_regex
 
 __all__ = [
     "CompiledRule",
@@ -58,7 +59,7 @@ class _Term:
     text: str
     folded: str  # "" for a regex
     bounded: bool = False  # must not follow a Latin word character
-    pattern: re.Pattern[str] | None = None  # a regex
+    pattern: UserPattern | None = None  # a regex, on RE2: linear time on any page
 
     def starts(self, text: str, limit: int = -1) -> list[int]:
         """Offsets where the term occurs in ``text`` (at most ``limit`` when positive)."""
@@ -139,8 +140,9 @@ def compile_rules(rules: Sequence[RuleSettings]) -> tuple[CompiledRule, ...]:
         regexes = []
         for pattern in rule.regex:
             try:
-                regexes.append(_Term(pattern, "", pattern=re.compile(pattern, re.IGNORECASE)))
-            except re.error as exc:
+                compiled_pattern = compile_user_regex(pattern, ignore_case=True)
+                regexes.append(_Term(pattern, "", pattern=compiled_pattern))
+            except ValueError as exc:
                 raise ValueError(f"rule {rule.id!r}: regex {pattern!r}: {exc}") from None
         compiled.append(
             CompiledRule(

@@ -12,6 +12,10 @@ Invariants:
 * a check runs with a slot of its host (``Fetcher.reserve_host``, which also waits
   out a ``Retry-After``) *before* one of the ``concurrency`` global slots, so checks
   queued behind a slow, hung or rate-limiting site hold nothing the other sites need;
+  the pause is kept in the store (``monitor.store.pauses``), so a restarted daemon
+  and the other workers wait it out too instead of asking the host again at once
+  (with leases a check is not held for a long pause: its lease is freed, due when
+  the pause ends, so the worker's claims keep serving other hosts);
 * a reload (SIGHUP, or a change of the config file's mtime, size or inode seen by
   polling) applies a valid config completely — ``SourceRegistered`` /
   ``SourceUpdated`` / ``SourceRemoved`` appended, jobs added / retimed / removed, a
@@ -56,7 +60,7 @@ from monitor.audit.checkpoint import (
     load_or_create_key,
 )
 from monitor.check.browser import BrowserPool
-from monitor.check.fetch import Fetcher
+from monitor.check.fetch import RETRY_AFTER_INLINE, Fetcher
 from monitor.check.netpolicy import NetworkPolicy
 from monitor.check.pipeline import CheckReport, CheckRunner, render_mode
 from monitor.clock import Clock, utc_now
@@ -65,10 +69,12 @@ from monitor.config.settings import Settings
 from monitor.core.projections import SourceState
 from monitor.daemon.scheduler import CheckScheduler
 from monitor.discover.runner import DiscoveryRunner
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, HostPausedError, MonitorError
 from monitor.events import parse_time
 from monitor.notify.notifier import Notifier
-from monitor.store import EventStore, open_store, url_scheme
+from monitor.store import EventStore, describe_url, open_store, url_scheme
+from monitor.store.pauses import pauses_of
+from monitor.tail import require_intact_tail
 
 if TYPE_CHECKING:  # monitor.daemon.workers needs asyncpg, which SQLite users need not install
     from monitor.daemon.workers import Leadership, LeaseScheduler
@@ -258,6 +264,7 @@ class Daemon:
                 self._on_settings(self.settings)
             self._stamp = self._config_stamp()
             store = await stack.enter_async_context(open_store(self.database))
+            await require_intact_tail(store, describe_url(self.database))
             self._store = store
             stack.push_async_callback(self._close_fetchers)
             gen = self._generation(self.settings, previous=None)
@@ -406,7 +413,16 @@ class Daemon:
         if previous is not None and previous.settings.monitor == settings.monitor:
             fetcher, limit, browser = previous.fetcher, previous.limit, previous.browser
         else:
-            fetcher = Fetcher(settings.monitor, network_policy(settings))
+            # The store's pause book: a Retry-After another worker (or this daemon before a
+            # restart) was sent is waited out here too, holding no global slot meanwhile.
+            # With leases a check waiting on a pause would hold one of this worker's
+            # claims for up to an hour; it is postponed to the pause's end instead.
+            fetcher = Fetcher(
+                settings.monitor,
+                network_policy(settings),
+                pauses=pauses_of(self._store),
+                max_wait=RETRY_AFTER_INLINE if self.shares_work else None,
+            )
             self._fetchers.append(fetcher)
             limit = asyncio.Semaphore(settings.monitor.concurrency)
             browser = None
@@ -463,8 +479,13 @@ class Daemon:
         if self._gen is not None:
             self._gen.runner.forget(source_id)
 
-    async def _check_due(self, source_id: str) -> bool:
-        """Check a due source; False if it was not checked (stopping, or no longer configured)."""
+    async def _check_due(self, source_id: str) -> bool | datetime:
+        """Check a due source; False if it was not checked (stopping, or no longer configured).
+
+        With leases, a source whose host asked for quiet beyond the fetcher's
+        ``max_wait`` is not checked: the end of the pause is returned, and the lease
+        scheduler makes the source due then.
+        """
         gen = self._gen
         if self._stopping or gen is None:
             return False
@@ -490,6 +511,9 @@ class Daemon:
             if task in self._running:
                 log.warning("check of %s cancelled: the grace period ended", source_id)
             return False
+        except HostPausedError as paused:
+            log.info("check of %s postponed: %s", source_id, paused)
+            return paused.until
         except MonitorError as exc:
             self.status.failures += 1
             log.error("check of %s could not be recorded: %s", source_id, exc)

@@ -81,7 +81,9 @@ LEASE_PERIOD_ENV = "MONITOR_LEASE_PERIOD"
 
 # Like scheduler.OnDue; returning False means "not checked" (e.g. the worker is stopping):
 # the lease is handed back with its due time unchanged, for another worker to take now.
-OnDue = Callable[[str], Awaitable[bool | None]]
+# Returning a datetime means "not checked before then" (its host asked for quiet until
+# that moment): the lease is freed with that due time, so no worker holds it meanwhile.
+OnDue = Callable[[str], Awaitable[bool | datetime | None]]
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
@@ -279,6 +281,16 @@ INSERT INTO leases (source_id, cadence, due_at) VALUES ($1, $2, $3)
 ON CONFLICT (source_id) DO UPDATE SET cadence = excluded.cadence, due_at = excluded.due_at
 WHERE leases.cadence <> excluded.cadence
    OR (leases.lease_until IS NULL AND leases.due_at < now() - make_interval(secs => $4))
+"""
+
+# A check its host's Retry-After postponed: free, and due when the pause ends — by the
+# database's clock ($3) and, should this worker's clock run behind, by its own ($4
+# seconds from now): a claim the worker would only postpone again is never due.
+_POSTPONE = """
+UPDATE leases SET lease_until = NULL,
+    due_at = GREATEST($3, now() + make_interval(secs => $4))
+WHERE source_id = $1 AND owner = $2
+RETURNING due_at
 """
 
 # Checks that never finished (cancelled at shutdown): due now, for another worker.
@@ -496,7 +508,7 @@ class LeaseScheduler:
             log.debug("claimed %s, which this worker does not know; leaving it", claim.source_id)
             self._held.pop(claim.source_id, None)
             return
-        checked: bool | None = True
+        checked: bool | datetime | None = True
         try:
             if claim.stale and self._on_claim is not None:
                 self._on_claim(claim.source_id)
@@ -507,10 +519,24 @@ class LeaseScheduler:
         finally:
             self._held.pop(claim.source_id, None)
             self._kick.set()
-        if checked is False:
+        if isinstance(checked, datetime):
+            await self._postpone(claim.source_id, checked)
+        elif checked is False:
             await self._give_back(claim.source_id)
         else:
             await self._release(claim, cadence)
+
+    async def _postpone(self, source_id: str, until: datetime) -> None:
+        """Free a lease whose check must wait for ``until`` (its host asked for quiet)."""
+        try:
+            async with self._store.coordination() as conn:
+                remaining = max(0.0, (until - self._clock()).total_seconds())
+                when = await conn.fetchval(_POSTPONE, source_id, self.owner, until, remaining)
+        except StoreError as exc:
+            log.warning("could not postpone the check of %s: %s", source_id, exc)
+            return
+        if when is not None:
+            self._due[source_id] = when
 
     async def _give_back(self, source_id: str) -> None:
         """Free a lease without a new due time: the check did not run (e.g. stopping)."""

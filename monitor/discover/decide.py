@@ -19,6 +19,7 @@ with ``relisted``, severity ``info``) and keeps what was decided about it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Collection, Sequence
@@ -39,6 +40,7 @@ from monitor.events import (
     SourceUnlisted,
     format_time,
 )
+from monitor.patterns import UserPattern, compile_user_regex
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -61,11 +63,20 @@ class _Pass:
     registrations: list[tuple[str, SourceRegistered]] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=256)
+def _pattern(pattern: str, ignore_case: bool) -> UserPattern:
+    return compile_user_regex(pattern, ignore_case=ignore_case)
+
+
 def wanted(entry: DiscoverSettings, item: Listed) -> bool:
-    """Whether the entry's ``match`` and ``text_match`` let ``item`` through."""
-    if entry.match and not re.search(entry.match, item.url):
+    """Whether the entry's ``match`` and ``text_match`` let ``item`` through.
+
+    Both run on RE2 (``monitor.patterns``), like every user pattern: a listing is page
+    content, and a backtracking pattern must not cost time exponential in it.
+    """
+    if entry.match and not _pattern(entry.match, False).search(item.url):
         return False
-    return not (entry.text_match and not re.search(entry.text_match, item.title, re.IGNORECASE))
+    return not (entry.text_match and not _pattern(entry.text_match, True).search(item.title))
 
 
 def source_id_for(entry_id: str, url: str, taken: Collection[str]) -> str:

@@ -47,6 +47,7 @@ from monitor.extract.charset import decode, detect, media_type_of
 from monitor.extract.data import extract_csv, extract_json
 from monitor.extract.html import extract_html
 from monitor.extract.pdf import extract_pdf
+from monitor.patterns import UserPattern, compile_user_regex
 
 __all__ = [
     "EXTRACTOR_VERSION",
@@ -153,13 +154,16 @@ def choose_format(body: bytes, content_type: str | None, declared: Format | None
 
 
 @lru_cache(maxsize=256)
-def compile_ignore(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
-    """The source's ignore regexes, compiled once; an invalid pattern is skipped (logged once)."""
+def compile_ignore(patterns: tuple[str, ...]) -> tuple[UserPattern, ...]:
+    """The source's ignore regexes, compiled once; an invalid pattern is skipped (logged once).
+
+    On RE2 (``monitor.patterns``): a page cannot make a pattern backtrack for minutes.
+    """
     compiled = []
     for pattern in patterns:
         try:
-            compiled.append(re.compile(pattern))
-        except re.error as exc:
+            compiled.append(compile_user_regex(pattern))
+        except ValueError as exc:
             log.warning("ignoring invalid ignore pattern %r: %s", pattern, exc)
     return tuple(compiled)
 

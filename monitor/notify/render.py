@@ -11,7 +11,8 @@ Routing rules:
 
 * alertable types: ``ChangeDetected``, ``ContentSuspect``, ``FetchFailed`` (only
   the failure whose ``consecutive_failures`` equals ``alert_after_failures``: one
-  alert per outage, not one per failed check) and ``SourceRecovered`` (only when
+  alert per outage, not one per failed check; never a ``deferred`` one, which sent
+  nothing because the host asked for quiet) and ``SourceRecovered`` (only when
   the outage had reached that threshold, so a blip that was never alerted is
   never "resolved" either);
 * severity: a change's own (``reverted`` changes are ``info``), ``medium`` for a
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from monitor.config.settings import SEVERITY_ORDER, ChannelSettings, RuleSettings
-from monitor.events import StoredEvent
+from monitor.events import FETCH_DEFERRED, StoredEvent
 
 __all__ = [
     "ALERT_TYPES",
@@ -114,6 +115,8 @@ def alert_severity(event_type: str, data: Mapping[str, Any], *, alert_after: int
     if event_type == "ContentSuspect":
         return "medium"
     if event_type == "FetchFailed":
+        if data.get("error") == FETCH_DEFERRED:
+            return None  # the host asked for quiet; nothing is wrong with the page
         return "low" if int(data.get("consecutive_failures", 1)) == alert_after else None
     if event_type == "SourceRecovered":
         return "low" if int(data.get("failures", 0)) >= alert_after else None

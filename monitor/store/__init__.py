@@ -41,6 +41,8 @@ SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 def sqlite_path(url: str) -> str:
     """The file path named by a ``sqlite:///…`` URL or a bare path."""
+    if "\0" in url:
+        raise StoreUnavailableError("the database path contains a NUL character")
     if "://" not in url:
         return url
     prefix = "sqlite:///"
@@ -63,6 +65,10 @@ async def _open_sqlite(url: str, clock: Clock | None, create: bool) -> EventStor
     return await SqliteEventStore.open(sqlite_path(url), clock=clock, create=create)
 
 
+async def _open_sqlite_read_only(url: str, clock: Clock | None, create: bool) -> EventStore:
+    return await SqliteEventStore.open(sqlite_path(url), clock=clock, read_only=True)
+
+
 async def _open_postgres(url: str, clock: Clock | None, create: bool) -> EventStore:
     # Imported here so that SQLite users need not install asyncpg.
     try:
@@ -80,6 +86,10 @@ OPENERS: dict[str, Opener] = {
 }
 
 
+# Backends with a distinct read-only opening; the others open as with create=False.
+READ_ONLY_OPENERS: dict[str, Opener] = {"sqlite": _open_sqlite_read_only}
+
+
 def url_scheme(url: str) -> str:
     """The backend key of ``url``; a bare path to a .db/.sqlite file counts as sqlite."""
     if "://" in url:
@@ -95,17 +105,24 @@ def url_scheme(url: str) -> str:
 
 
 def open_store(
-    url: str, *, clock: Clock | None = None, create: bool = True
+    url: str, *, clock: Clock | None = None, create: bool = True, read_only: bool = False
 ) -> AbstractAsyncContextManager[EventStore]:
     """An async context manager yielding the store at ``url``, closed on exit.
 
     Unknown schemes are refused here, before anything is opened. With ``create=False``
-    a missing SQLite file is an error instead of a new, empty log.
+    a missing SQLite file is an error instead of a new, empty log. ``read_only``
+    (which implies ``create=False``) is for commands that only read: SQLite opens the
+    file ``mode=ro`` (``immutable=1`` for a read-only copy) and nothing is written to
+    it, not even a schema; other backends open as with ``create=False``.
     """
     scheme = url_scheme(url)
     if scheme == "sqlite":
         sqlite_path(url)  # a malformed sqlite URL fails here, like an unknown scheme
-    return _opened(OPENERS[scheme], url, clock, create)
+    opener = OPENERS[scheme]
+    if read_only:
+        opener = READ_ONLY_OPENERS.get(scheme, opener)
+        create = False
+    return _opened(opener, url, clock, create)
 
 
 @contextlib.asynccontextmanager

@@ -80,6 +80,11 @@ class EventStore(Protocol):
 
     async def get_event(self, seq: int) -> StoredEvent | None: ...
 
+    async def event_count(self, *, until: int | None = None) -> int:
+        """How many events have seq <= ``until`` (all by default): ``until`` itself,
+        unless rows went missing."""
+        ...
+
     async def put_blob(self, data: bytes) -> str:
         """Store ``data`` (idempotent); returns the sha256 hex of the uncompressed bytes."""
         ...

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from monitor.clock import Clock, utc_now
 from monitor.errors import BlobMissingError, StoreUnavailableError
@@ -25,6 +26,7 @@ from monitor.store.base import (
     type_filter,
 )
 from monitor.store.blobs import EncodedBlob, decode_blob_async, encode_blob_async
+from monitor.store.pauses import HostPause, MemoryHostPauses
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class MemoryEventStore(PagedIteration):
         self._versions: dict[str, int] = {}
         self._blobs: dict[str, EncodedBlob] = {}
         self._cursors: dict[str, int] = {}
+        self._pauses = MemoryHostPauses()
         self._closed = False
 
     def _require_open(self) -> None:
@@ -130,6 +133,10 @@ class MemoryEventStore(PagedIteration):
             return self._rows[seq - 1].load()
         return None
 
+    async def event_count(self, *, until: int | None = None) -> int:
+        self._require_open()
+        return len(self._rows) if until is None else min(len(self._rows), max(until, 0))
+
     async def put_blob(self, data: bytes) -> str:
         self._require_open()
         blob = await encode_blob_async(data)
@@ -160,6 +167,22 @@ class MemoryEventStore(PagedIteration):
         self._require_open()
         check_seq("cursor seq", seq)
         self._cursors[name] = seq
+
+    # ------------------------------------------------------------------ host pauses
+
+    async def pause_host(
+        self, host: str, until: datetime, *, reason: str, now: datetime
+    ) -> HostPause:
+        self._require_open()
+        return await self._pauses.pause_host(host, until, reason=reason, now=now)
+
+    async def host_pause(self, host: str, *, now: datetime) -> HostPause | None:
+        self._require_open()
+        return await self._pauses.host_pause(host, now=now)
+
+    async def host_pauses(self, *, now: datetime) -> list[HostPause]:
+        self._require_open()
+        return await self._pauses.host_pauses(now=now)
 
     async def close(self) -> None:
         self._closed = True

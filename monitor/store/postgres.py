@@ -45,6 +45,7 @@ import re
 import socket
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -64,10 +65,11 @@ from monitor.store.base import (
     type_filter,
 )
 from monitor.store.blobs import blob_id, decode_blob_async, encode_blob_async
+from monitor.store.pauses import HostPause, pause_from_row
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 NOTIFY_CHANNEL = "monitor_events"
 DEFAULT_POOL_SIZE = 8
 COORDINATION_POOL_SIZE = 3
@@ -173,7 +175,25 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             for table in ("events", "blobs")
         ),
     ),
+    # Retry-After pauses (monitor.store.pauses), shared by every worker.
+    2: (
+        """CREATE TABLE host_pauses (
+            host text PRIMARY KEY,
+            until timestamptz NOT NULL,
+            reason text NOT NULL,
+            recorded_at timestamptz NOT NULL
+        )""",
+    ),
 }
+
+# Keeps the later end: a short Retry-After never shortens a long pause.
+_PAUSE_UPSERT = """
+INSERT INTO host_pauses AS p (host, until, reason, recorded_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (host) DO UPDATE
+SET until = excluded.until, reason = excluded.reason, recorded_at = excluded.recorded_at
+WHERE excluded.until > p.until
+RETURNING host, until, reason, recorded_at
+"""
 
 _EVENT_COLUMNS = "seq, event_id, stream, version, type, schema, recorded_at, data, prev_hash, hash"
 
@@ -600,6 +620,13 @@ class PostgresEventStore(PagedIteration):
         rows = await self._fetch(f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq = $1", seq)
         return _row_to_event(rows[0]) if rows else None
 
+    async def event_count(self, *, until: int | None = None) -> int:
+        if until is not None:
+            rows = await self._fetch("SELECT count(*) AS n FROM events WHERE seq <= $1", until)
+            return int(rows[0]["n"])
+        rows = await self._fetch("SELECT count(*) AS n FROM events")
+        return int(rows[0]["n"])
+
     # ------------------------------------------------------------------ waiting
 
     # A plain ``timeout`` argument (ASYNC109): waking early on a notification is the point,
@@ -719,6 +746,43 @@ class PostgresEventStore(PagedIteration):
                 name,
                 seq,
             )
+
+    # ------------------------------------------------------------------ host pauses
+
+    async def pause_host(
+        self, host: str, until: datetime, *, reason: str, now: datetime
+    ) -> HostPause:
+        # One statement: workers recording pauses of one host at once keep the later end.
+        async with self.coordination() as conn:
+            row = await conn.fetchrow(_PAUSE_UPSERT, host, until, reason, now)
+            if row is None:  # the stored pause ends later: it stays
+                row = await conn.fetchrow(
+                    "SELECT host, until, reason, recorded_at FROM host_pauses WHERE host = $1",
+                    host,
+                )
+            await conn.execute("DELETE FROM host_pauses WHERE until <= $1", now)
+        return pause_from_row(row["host"], row["until"], row["reason"], row["recorded_at"])
+
+    async def host_pause(self, host: str, *, now: datetime) -> HostPause | None:
+        async with self.coordination() as conn:
+            row = await conn.fetchrow(
+                "SELECT host, until, reason, recorded_at FROM host_pauses "
+                "WHERE host = $1 AND until > $2",
+                host,
+                now,
+            )
+        if row is None:
+            return None
+        return pause_from_row(row["host"], row["until"], row["reason"], row["recorded_at"])
+
+    async def host_pauses(self, *, now: datetime) -> list[HostPause]:
+        async with self.coordination() as conn:
+            rows = await conn.fetch(
+                "SELECT host, until, reason, recorded_at FROM host_pauses "
+                "WHERE until > $1 ORDER BY host",
+                now,
+            )
+        return [pause_from_row(r["host"], r["until"], r["reason"], r["recorded_at"]) for r in rows]
 
     async def close(self) -> None:
         if self._closed:

@@ -22,7 +22,10 @@ import contextlib
 import logging
 import os
 import sqlite3
+import time
+import urllib.parse
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
@@ -30,7 +33,7 @@ import orjson
 
 from monitor.clock import Clock, utc_now
 from monitor.errors import BlobMissingError, StoreError, StoreUnavailableError
-from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes
+from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes, format_time
 from monitor.store.base import (
     PagedIteration,
     check_seq,
@@ -40,12 +43,14 @@ from monitor.store.base import (
     type_filter,
 )
 from monitor.store.blobs import blob_id, decode_blob_async, encode_blob_async
+from monitor.store.pauses import HostPause, later, pause_from_row
 
 logger = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x504D4F4E  # "PMON" in the file header: marks the file as ours
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+EMPTY_GRACE = 1.0  # seconds an existing zero-byte file may take to become a database
 _CHUNK = 500  # bound on "IN (...)" parameters per statement
 
 # MIGRATIONS[n] takes a database from schema n - 1 to n; applied in order, in one transaction.
@@ -79,8 +84,18 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             for action in ("update", "delete")
         ),
     ),
+    # Retry-After pauses (monitor.store.pauses): coordination state beside the log.
+    2: (
+        """CREATE TABLE host_pauses (
+            host TEXT PRIMARY KEY,
+            until TEXT NOT NULL,  -- format_time(): fixed width, so text order is time order
+            reason TEXT NOT NULL,
+            recorded_at TEXT NOT NULL
+        )""",
+    ),
 }
 
+_PAUSE_COLUMNS = "host, until, reason, recorded_at"
 _EVENT_COLUMNS = "seq, event_id, stream, version, type, schema, recorded_at, data, prev_hash, hash"
 # Read back as bytes so a value edited into invalid UTF-8 (or into TEXT) is reported by
 # seq or blob name here, instead of failing inside the driver with no name attached.
@@ -168,19 +183,42 @@ def _marks(count: int) -> str:
 _EFFECTIVE_IDS = os.access in os.supports_effective_ids
 
 
-def _locate(path: str, create: bool) -> tuple[str, bool]:
+def _refuse_empty(where: str) -> None:
+    """Refuse a zero-byte file: it is not a log, and must not silently become a new one.
+
+    A database another process is creating right now is empty only until SQLite
+    writes its header (the first statement after creation), so an empty file is
+    given ``EMPTY_GRACE`` seconds to grow before it is refused.
+    """
+    deadline = time.monotonic() + EMPTY_GRACE
+    while os.path.getsize(where) == 0:
+        if time.monotonic() >= deadline:
+            raise StoreUnavailableError(
+                f"{where} is an empty file (0 bytes), not a monitor database; refusing to "
+                "start a new log in it — remove it, or point --db at the real database"
+            )
+        time.sleep(0.05)
+
+
+def _locate(path: str, create: bool, read_only: bool = False) -> tuple[str, bool]:
     """The absolute path, and whether this call created the (empty, owner-only) file."""
     where = os.path.abspath(os.path.expanduser(path))
     if os.path.isdir(where):
         raise StoreUnavailableError(f"cannot open {where}: it is a directory, not a database")
     if os.path.exists(where):
-        if not os.access(where, os.R_OK | os.W_OK, effective_ids=_EFFECTIVE_IDS):
+        if read_only and not os.access(where, os.R_OK, effective_ids=_EFFECTIVE_IDS):
+            raise StoreUnavailableError(
+                f"cannot open {where}: permission denied (the monitor must be able to read "
+                "it; check its owner and mode)"
+            )
+        if not read_only and not os.access(where, os.R_OK | os.W_OK, effective_ids=_EFFECTIVE_IDS):
             raise StoreUnavailableError(
                 f"cannot open {where}: permission denied (the monitor must be able to read "
                 "and write it; check its owner and mode)"
             )
+        _refuse_empty(where)
         return where, False
-    if not create:
+    if not create or read_only:
         raise StoreUnavailableError(f"no database at {where}; run `monitor check` first")
     parent = os.path.dirname(where)
     if not os.path.isdir(parent):
@@ -189,7 +227,8 @@ def _locate(path: str, create: bool) -> tuple[str, bool]:
         # Created 0600 up front: SQLite gives -wal and -shm the mode of the database file.
         os.close(os.open(where, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:
-        return where, False  # another process won the race; validated like any file
+        _refuse_empty(where)  # another process won the race; validated like any file
+        return where, False
     except OSError as exc:
         raise StoreUnavailableError(f"cannot create {where}: {exc.strerror}") from exc
     return where, True
@@ -201,9 +240,9 @@ def _restrict_to_owner(*paths: str) -> None:
             os.chmod(name, 0o600)
 
 
-async def _connect(path: str, busy_timeout_ms: int) -> aiosqlite.Connection:
+async def _connect(path: str, busy_timeout_ms: int, *, uri: bool = False) -> aiosqlite.Connection:
     # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
-    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn = await aiosqlite.connect(path, isolation_level=None, uri=uri)
     try:
         await conn.execute_fetchall(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     except BaseException:
@@ -240,13 +279,18 @@ class SqliteEventStore(PagedIteration):
         clock: Clock | None = None,
         create: bool = True,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        read_only: bool = False,
     ) -> SqliteEventStore:
         """Open (and with ``create``, create owner-only) the database at ``path``.
 
-        Refuses, without writing a byte, a file that is corrupt, not SQLite, another
-        application's SQLite database, or from a newer schema than this code knows.
+        Refuses, without writing a byte, a file that is empty, corrupt, not SQLite,
+        another application's SQLite database, or from a newer schema than this code
+        knows. With ``read_only`` the file is opened ``mode=ro`` (nothing can be
+        written through the store) and must already be a monitor log.
         """
-        where, created = await asyncio.to_thread(_locate, os.fspath(path), create)
+        where, created = await asyncio.to_thread(_locate, os.fspath(path), create, read_only)
+        if read_only:
+            return await cls._open_read_only(where, clock=clock, busy_timeout_ms=busy_timeout_ms)
         writer: aiosqlite.Connection | None = None
         reader: aiosqlite.Connection | None = None
         try:
@@ -264,6 +308,40 @@ class SqliteEventStore(PagedIteration):
             raise
         logger.debug("opened event store %s", where)
         return cls(where, writer, reader, clock=clock)
+
+    @classmethod
+    async def _open_read_only(
+        cls, where: str, *, clock: Clock | None, busy_timeout_ms: int
+    ) -> SqliteEventStore:
+        """``mode=ro``; for a copy SQLite cannot share (read-only directory or file system,
+        immutable file) ``immutable=1``, which reads the file as it stands without locks."""
+        for immutable in (False, True):
+            uri = f"file:{urllib.parse.quote(where)}?mode=ro"
+            if immutable:
+                uri += "&immutable=1"
+            writer: aiosqlite.Connection | None = None
+            reader: aiosqlite.Connection | None = None
+            try:
+                writer = await _connect(uri, busy_timeout_ms, uri=True)
+                await _check_ours(writer, where)
+                reader = await _connect(uri, busy_timeout_ms, uri=True)
+                for conn in (writer, reader):
+                    await conn.execute_fetchall("PRAGMA query_only = ON")
+            except sqlite3.Error as exc:
+                await _close_quietly(writer, reader)
+                code = getattr(exc, "sqlite_errorcode", None)
+                primary = code & 0xFF if isinstance(code, int) else None
+                if not immutable and primary in (_SQLITE_CANTOPEN, _SQLITE_READONLY):
+                    continue  # WAL needs a -shm file it cannot create here
+                raise translate_error(exc, where) from exc
+            except BaseException:
+                await _close_quietly(writer, reader)
+                raise
+            if immutable:
+                _warn_unread_wal(where)
+            logger.debug("opened event store %s read-only", where)
+            return cls(where, writer, reader, clock=clock)
+        raise AssertionError("unreachable: the immutable attempt returns or raises")
 
     def _require_open(self) -> None:
         if self._closed:
@@ -426,6 +504,13 @@ class SqliteEventStore(PagedIteration):
         rows = await self._query(f"SELECT {EVENT_SELECT} FROM events WHERE seq = ?", (seq,))
         return row_to_event(rows[0]) if rows else None
 
+    async def event_count(self, *, until: int | None = None) -> int:
+        if until is not None:
+            rows = await self._query("SELECT COUNT(*) FROM events WHERE seq <= ?", (until,))
+            return int(rows[0][0])
+        rows = await self._query("SELECT COUNT(*) FROM events")
+        return int(rows[0][0])
+
     # ------------------------------------------------------------------ blobs
 
     async def put_blob(self, data: bytes) -> str:
@@ -482,6 +567,45 @@ class SqliteEventStore(PagedIteration):
                 (name, seq),
             )
 
+    # ------------------------------------------------------------------ host pauses
+
+    async def pause_host(
+        self, host: str, until: datetime, *, reason: str, now: datetime
+    ) -> HostPause:
+        new = HostPause(host=host, until=until, reason=reason, recorded_at=now)
+        async with self._write() as db:
+            rows = list(
+                await db.execute_fetchall(
+                    f"SELECT {_PAUSE_COLUMNS} FROM host_pauses WHERE host = ?", (host,)
+                )
+            )
+            kept = later(pause_from_row(*rows[0]) if rows else None, new)
+            if kept is new:
+                await db.execute_fetchall(
+                    "INSERT INTO host_pauses (host, until, reason, recorded_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET until = excluded.until, "
+                    "reason = excluded.reason, recorded_at = excluded.recorded_at",
+                    (host, format_time(until), reason, format_time(now)),
+                )
+            await db.execute_fetchall(
+                "DELETE FROM host_pauses WHERE until <= ?", (format_time(now),)
+            )
+        return kept
+
+    async def host_pause(self, host: str, *, now: datetime) -> HostPause | None:
+        rows = await self._query(
+            f"SELECT {_PAUSE_COLUMNS} FROM host_pauses WHERE host = ? AND until > ?",
+            (host, format_time(now)),
+        )
+        return pause_from_row(*rows[0]) if rows else None
+
+    async def host_pauses(self, *, now: datetime) -> list[HostPause]:
+        rows = await self._query(
+            f"SELECT {_PAUSE_COLUMNS} FROM host_pauses WHERE until > ? ORDER BY host",
+            (format_time(now),),
+        )
+        return [pause_from_row(*row) for row in rows]
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -499,6 +623,36 @@ async def _close_quietly(*conns: aiosqlite.Connection | None) -> None:
             await conn.close()
         except sqlite3.Error:
             logger.warning("closing a connection failed", exc_info=True)
+
+
+def _warn_unread_wal(where: str) -> None:
+    with contextlib.suppress(OSError):
+        if os.path.getsize(where + "-wal") > 0:
+            logger.warning(
+                "%s is opened as an immutable copy: the %d bytes of %s-wal beside it are not "
+                "read (copy the database with the monitor stopped, or with `sqlite3 .backup`)",
+                where,
+                os.path.getsize(where + "-wal"),
+                where,
+            )
+
+
+async def _check_ours(db: aiosqlite.Connection, path: str) -> None:
+    """For a read-only opening: the file must already be a monitor log this code can read."""
+    (app_id,) = next(iter(await db.execute_fetchall("PRAGMA application_id")))
+    if app_id != APPLICATION_ID:
+        raise not_a_monitor_database(path)
+    rows = list(await db.execute_fetchall("SELECT value FROM meta WHERE key = 'schema_version'"))
+    current = int(rows[0][0]) if rows else 0
+    if current > SCHEMA_VERSION:
+        raise StoreUnavailableError(
+            f"{path} uses schema {current}, newer than this policy-monitor knows "
+            f"({SCHEMA_VERSION}); upgrade policy-monitor to open it"
+        )
+    if current < SCHEMA_VERSION:
+        raise StoreUnavailableError(
+            f"{path} uses schema {current}; run `monitor check` once to upgrade it"
+        )
 
 
 async def _prepare(db: aiosqlite.Connection, path: str) -> None:

@@ -40,6 +40,7 @@ from aiohttp import web
 from monitor.config.settings import Settings
 from monitor.errors import MonitorError
 from monitor.store import EventStore
+from monitor.textsafe import show_bidi
 from monitor.web.api import add_api_routes
 from monitor.web.context import (
     CONTEXT,
@@ -286,6 +287,7 @@ def _templates() -> jinja2.Environment:
     env.filters["short_time"] = short_time
     env.filters["long_time"] = long_time
     env.filters["part"] = path_part
+    env.filters["show_bidi"] = show_bidi  # page text in links: U+202E must not reorder a row
     return env
 
 

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from monitor.clock import utc_now
 from monitor.events import format_time, parse_time
+from monitor.store.pauses import HostPause, running_pauses
 from monitor.web.context import WebContext, age_seconds, context_of
 from monitor.web.model import STATUSES, ReadModel
 
@@ -87,7 +88,8 @@ async def metrics(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
     _, health = await health_report(context, model)
-    text = render_metrics(model, notifier_lag=int(health["notifier_lag"]))
+    paused = await running_pauses(context.store, utc_now())
+    text = render_metrics(model, notifier_lag=int(health["notifier_lag"]), paused=paused)
     return web.Response(text=text, headers={"Content-Type": PROMETHEUS_TYPE})
 
 
@@ -104,8 +106,8 @@ def _seconds(ms: int) -> str:
     return repr(ms / 1000)
 
 
-def render_metrics(model: ReadModel, *, notifier_lag: int) -> str:
-    """The Prometheus exposition of ``model``; pure."""
+def render_metrics(model: ReadModel, *, notifier_lag: int, paused: Iterable[HostPause] = ()) -> str:
+    """The Prometheus exposition of ``model`` and the host pauses running; pure."""
     c = model.counters
     lines: list[str] = []
 
@@ -121,7 +123,16 @@ def render_metrics(model: ReadModel, *, notifier_lag: int) -> str:
         "counter",
         "Checks recorded in the log, by outcome (unchanged: periodic confirmations only).",
     )
-    outcomes = ("baseline", "changed", "reverted", "pending", "unchanged", "suspect", "failed")
+    outcomes = (
+        "baseline",
+        "changed",
+        "reverted",
+        "pending",
+        "unchanged",
+        "suspect",
+        "failed",
+        "deferred",
+    )
     for outcome in outcomes:
         lines.append(f"monitor_checks_total{_labels([('outcome', outcome)])} {c.checks[outcome]}")
     family("monitor_fetch_failures_total", "counter", "Failed fetches, by error kind.")
@@ -158,4 +169,15 @@ def render_metrics(model: ReadModel, *, notifier_lag: int) -> str:
     lines.append(f"monitor_notifier_lag_events {notifier_lag}")
     family("monitor_unreadable_events_total", "counter", "Events the web view could not read.")
     lines.append(f"monitor_unreadable_events_total {c.unreadable}")
+    pauses = sorted(paused, key=lambda p: p.host)
+    family("monitor_hosts_paused", "gauge", "Hosts that asked for quiet (Retry-After) just now.")
+    lines.append(f"monitor_hosts_paused {len(pauses)}")
+    family(
+        "monitor_host_paused_until_seconds",
+        "gauge",
+        "Unix time until which a host asked for quiet; no request goes to it before then.",
+    )
+    for pause in pauses:
+        until = repr(pause.until.timestamp())
+        lines.append(f"monitor_host_paused_until_seconds{_labels([('host', pause.host)])} {until}")
     return "\n".join(lines) + "\n"

@@ -299,12 +299,15 @@ class ReadModel:
 
     def _count_check(self, event: StoredEvent, data: Mapping[str, Any], view: SourceView) -> None:
         outcome = CHECK_OUTCOMES.get(event.type)
+        deferred = event.type == "FetchFailed" and data.get("error") == "deferred"
+        if deferred:
+            outcome = "deferred"  # the host asked for quiet: not asked, not a failed fetch
         if event.type == "ChangeDetected":
             outcome = "changed" if data.get("classification") == "substantive" else "reverted"
         if outcome is None:
             return
         self.counters.checks[outcome] += 1
-        if event.type == "FetchFailed":
+        if event.type == "FetchFailed" and not deferred:
             self.counters.fetch_failures[str(data.get("error") or "unknown")] += 1
         capture = data.get("capture")
         when = data.get("fetched_at")
@@ -532,6 +535,9 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
     elif kind == "ContentSuspect":
         headline = f"Suspect capture: {data.get('reason', '')}"
         detail = str(data.get("detail") or "")
+    elif kind == "FetchFailed" and data.get("error") == "deferred":
+        headline = "Deferred: the host asked for quiet"
+        detail = str(data.get("message", ""))
     elif kind == "FetchFailed":
         status = data.get("status")
         headline = f"Fetch failed: {data.get('error', '')}" + (

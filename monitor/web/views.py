@@ -22,9 +22,11 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
+from monitor.clock import utc_now
 from monitor.config.settings import SEVERITY_ORDER
 from monitor.errors import BlobMissingError
-from monitor.events import upcast
+from monitor.events import format_time, upcast
+from monitor.store.pauses import pause_of_url, running_pauses
 from monitor.web.context import DIFF_CACHE_SIZE, WebContext, context_of, path_part
 from monitor.web.diff_view import all_sentences, all_terms, blocks, recomputed_changes, rule_views
 from monitor.web.model import STATUSES, Filters, GoodCapture, ReadModel, SourceView
@@ -149,6 +151,7 @@ async def dashboard(request: web.Request) -> web.Response:
     groups = model.grouped(filters)
     changes = model.filter_changes(filters, limit=RECENT_CHANGES)
     rule_ids = sorted(set(model.rule_ids()) | {r.id for r in context.settings.rules})
+    paused = await running_pauses(context.store, utc_now())
     return page(
         context,
         model,
@@ -166,6 +169,7 @@ async def dashboard(request: web.Request) -> web.Response:
         statuses=STATUSES,
         status_counts=model.status_counts(),
         query_link=lambda **kw: query_link(filters, **kw),
+        paused=[(p, format_time(p.until)) for p in paused],
     )
 
 
@@ -182,6 +186,7 @@ async def source_page(request: web.Request) -> web.Response:
     current = view.capture_at(None)
     text, text_note, language = await _current_text(context, view, current)
     timeline = list(reversed(view.timeline))
+    pause = pause_of_url(await running_pauses(context.store, utc_now()), view.url)
     return page(
         context,
         model,
@@ -196,6 +201,8 @@ async def source_page(request: web.Request) -> web.Response:
         timeline=timeline[:TIMELINE_ROWS],
         hidden=max(0, len(timeline) - TIMELINE_ROWS),
         notifications=model.notifications,
+        pause=pause,
+        pause_until=format_time(pause.until) if pause else None,
     )
 
 

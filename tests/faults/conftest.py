@@ -186,6 +186,7 @@ def stub_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Name resolution from a table the test fills; other names fail as NXDOMAIN."""
     table: dict[str, str] = {}
     monkeypatch.setattr(StubResolver, "table", table)
+    monkeypatch.setattr(StubResolver, "queries", [])
     monkeypatch.setattr(fetch, "DefaultResolver", StubResolver)
     return table
 

@@ -223,10 +223,12 @@ class StubResolver(AbstractResolver):
     """
 
     table: ClassVar[dict[str, str]] = {}
+    queries: ClassVar[list[str]] = []  # every name asked for, in order
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
+        self.queries.append(host)
         if host not in self.table:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         address = self.table[host]

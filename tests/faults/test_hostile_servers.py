@@ -23,6 +23,7 @@ from tests.faults.hostile import (
     MIB,
     HostileServer,
     Reader,
+    StubResolver,
     Writer,
     brotli_bomb,
     cut_mid_body,
@@ -178,9 +179,10 @@ async def test_a_name_that_does_not_resolve_is_a_dns_failure(
     world: World, stub_dns: dict[str, str]
 ) -> None:
     url = "http://nothing.invalid/report"
-    event, run = await failed(world, SourceSettings(id="no-dns", url=url), "dns")
+    event, _ = await failed(world, SourceSettings(id="no-dns", url=url), "dns")
     assert event.data["message"].startswith("cannot resolve nothing.invalid")
-    assert run.seconds < 1.0  # a DNS failure is not worth retrying
+    # A DNS failure is not worth retrying: counted, not timed (a clock lies under load).
+    assert StubResolver.queries.count("nothing.invalid") == 1
 
 
 async def test_a_name_resolving_to_a_forbidden_address_is_refused(
@@ -248,7 +250,9 @@ async def test_a_storm_of_500s_is_retried_a_bounded_number_of_times(
     assert event.data["status"] == 500
     assert event.data["message"] == f"HTTP 500 Busy from {url}"
     assert hostile.hits["/down"] == MAX_ATTEMPTS
-    assert run.seconds < 2.0
+    # Backed off between attempts (this world's retry_base is 0.05 s: waits of at least
+    # 0.025 s, then 0.05 s): a lower bound, which no machine load can break.
+    assert run.seconds >= 0.025 + 0.05
 
 
 async def test_a_storm_of_429s_honours_retry_after_and_gives_up(
@@ -258,7 +262,7 @@ async def test_a_storm_of_429s_honours_retry_after_and_gives_up(
     event, run = await failed(world, SourceSettings(id="limited", url=url), "http")
     assert event.data["status"] == 429
     assert hostile.hits["/limited"] == MAX_ATTEMPTS
-    assert (MAX_ATTEMPTS - 1) * 1.0 <= run.seconds < MAX_ATTEMPTS * 1.0 + 1.0
+    assert run.seconds >= (MAX_ATTEMPTS - 1) * 1.0  # each retry waited as asked
 
 
 async def test_a_long_retry_after_fails_at_once_and_pauses_only_that_server(
@@ -268,7 +272,8 @@ async def test_a_long_retry_after_fails_at_once_and_pauses_only_that_server(
     event, run = await failed(world, SourceSettings(id="quiet", url=url), "http")
     assert event.data["status"] == 503
     assert "asks for 3600s of quiet" in event.data["message"]
-    assert hostile.hits["/quiet"] == 1 and run.seconds < 1.0
+    assert hostile.hits["/quiet"] == 1
+    assert run.seconds < 3600 / 10  # it did not wait for the hour asked
     assert world.fetcher.host_pause(url) > 3000
     # The healthy pages on 127.0.0.1 but another port were checked meanwhile (above) and
     # are not held by that server's pause.

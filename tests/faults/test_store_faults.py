@@ -16,12 +16,13 @@ import sqlite3
 import stat
 import sys
 import tempfile
-import time
+import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from monitor.audit.verify import verify_store
@@ -198,25 +199,29 @@ async def test_a_full_disk_is_a_clear_error_and_the_check_is_redone_once_space_r
 
 
 LOCKER = """
-import sqlite3, sys, time
+import sqlite3, sys
 db = sqlite3.connect(sys.argv[1], isolation_level=None)
 db.execute("BEGIN IMMEDIATE")
 print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
+sys.stdin.readline()  # held until the test says so: no race with the clock
 db.execute("ROLLBACK")
 """
 
 
 @contextlib.asynccontextmanager
-async def locked(db: Path, seconds: float) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Another process holding the database's write lock for ``seconds``."""
+async def locked(db: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Another process holding the database's write lock until the block ends."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", LOCKER, str(db), str(seconds), stdout=asyncio.subprocess.PIPE
-    )
+        sys.executable, "-c", LOCKER, str(db),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
     try:
-        assert proc.stdout is not None
-        assert await asyncio.wait_for(proc.stdout.readline(), 10) == b"locked\n"
+        assert proc.stdout is not None and proc.stdin is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"locked\n"
         yield proc
+        proc.stdin.write(b"release\n")
+        await proc.stdin.drain()
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -228,21 +233,36 @@ async def test_a_database_locked_by_another_process_is_waited_for_then_reported(
 ) -> None:
     db = tmp_path / "monitor.db"
     source = SourceSettings(id="report", url=page_server.set("/r", page(1)))
-    store = await SqliteEventStore.open(db, busy_timeout_ms=600)
+    # A lock released while the check waits: the check records. The busy timeout is
+    # far longer than the wait, so only the lock decides, never the machine's load.
+    store = await SqliteEventStore.open(db, busy_timeout_ms=60_000)
     try:
         async with runner_on(store, source) as runner:
             await runner.check(source)
-            page_server.set("/r", page(2))
-            async with locked(db, 0.3):  # a short lock: the check waits, then records
-                started = time.monotonic()
-                assert (await runner.check(source)).outcome == "changed"
-                assert time.monotonic() - started >= 0.15
+            served = threading.Event()
+
+            async def changed_page(request: web.Request) -> web.Response:
+                served.set()
+                return web.Response(text=page(2), content_type="text/html")
+
+            page_server.handlers["/r"] = changed_page
+            async with locked(db):
+                check = asyncio.create_task(runner.check(source))
+                assert await asyncio.to_thread(served.wait, 30)  # the page is read …
+                await asyncio.sleep(0.1)
+                assert not check.done()  # … but nothing can be recorded while locked
+            assert (await check).outcome == "changed"
+    finally:
+        await store.close()
+    # A lock held past the busy timeout: a clear error, nothing recorded, then redone.
+    store = await SqliteEventStore.open(db, busy_timeout_ms=300)
+    try:
+        async with runner_on(store, source) as runner:
+            del page_server.handlers["/r"]
             page_server.set("/r", page(3))
-            async with locked(db, 30):  # longer than the busy timeout: a clear error
-                started = time.monotonic()
+            async with locked(db):
                 with pytest.raises(StoreUnavailableError) as busy:
                     await runner.check(source)
-                assert time.monotonic() - started < 3.0
             assert str(busy.value) == (
                 f"{db}: database is locked by another process; nothing was recorded — "
                 "try again when the other process has finished"

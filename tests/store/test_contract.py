@@ -71,6 +71,15 @@ async def test_each_event_links_to_the_previous_hash(store: EventStore) -> None:
     assert await store.head() == (3, events[-1].hash)
 
 
+async def test_event_count_is_the_head_seq_and_stops_at_until(store: EventStore) -> None:
+    assert await store.event_count() == 0
+    await store.append([new("a", 1), new("b", 1)])
+    await store.append([new("a", 2)])
+    assert await store.event_count() == 3
+    assert await store.event_count(until=2) == 2
+    assert await store.event_count(until=0) == 0
+
+
 async def test_empty_store_head_is_genesis(store: EventStore) -> None:
     assert await store.head() == (0, GENESIS_HASH)
     assert await store.read() == []

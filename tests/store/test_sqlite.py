@@ -16,7 +16,7 @@ import pytest
 from monitor.audit.verify import verify_store
 from monitor.errors import StoreError, StoreUnavailableError
 from monitor.events import NewEvent, canonical_bytes
-from monitor.store.sqlite import APPLICATION_ID, SqliteEventStore, translate_error
+from monitor.store.sqlite import APPLICATION_ID, SCHEMA_VERSION, SqliteEventStore, translate_error
 
 from .conftest import ManualClock
 
@@ -92,7 +92,7 @@ async def test_schema_is_marked_and_in_wal_mode(tmp_path: Path) -> None:
         assert db.execute("PRAGMA application_id").fetchone() == (APPLICATION_ID,)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
-            "1",
+            str(SCHEMA_VERSION),
         )
 
 
