@@ -13,7 +13,7 @@ from monitor.check.fetch import Fetcher
 from monitor.check.netpolicy import NetworkPolicy
 from monitor.check.pipeline import CheckReport, CheckRunner
 from monitor.config.settings import ChannelSettings, MonitorSettings, Settings, SourceSettings
-from monitor.core.moves import canonical_link, permanent_target
+from monitor.core.moves import canonical_link, permanent_target, safe_move
 from monitor.core.projections import fold, replay, state_digest
 from monitor.notify.render import SourceInfo, render_alert, route
 from monitor.store import EventStore, open_store
@@ -234,3 +234,39 @@ def test_only_the_unbroken_run_of_permanent_redirects_counts() -> None:
 def test_canonical_link_is_read_from_the_head(html: bytes, expected: str | None) -> None:
     body = b"<html><head>" + html + b"</head><body>text</body></html>"
     assert canonical_link(body, "https://example.com/dir/page") == expected
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "sends_headers", "safe"),
+    [
+        ("http://example.com/a", "https://example.com/a", False, True),
+        ("https://example.com/a", "https://www.example.com/a", False, True),
+        ("https://example.com/a", "http://example.com/a", False, False),
+        ("https://example.com/a", "https://example.com/b", True, True),
+        ("https://example.com/a", "https://www.example.com/a", True, False),
+        ("http://example.com/a", "https://example.com/a", True, False),
+    ],
+)
+def test_moves_never_downgrade_nor_carry_headers_to_another_origin(
+    current: str, target: str, sends_headers: bool, safe: bool
+) -> None:
+    assert safe_move(current, target, sends_headers=sends_headers) is safe
+
+
+@pytest.mark.parametrize("with_headers", [False, True])
+async def test_a_source_with_headers_does_not_move_to_another_origin(
+    rig: Rig, with_headers: bool
+) -> None:
+    headers = (("Authorization", "Bearer s3cret"),) if with_headers else ()
+    source = replace(rig.source, headers=headers)
+    await rig.check(source)
+    other = PageServer().start()  # the same host on another port: another origin
+    try:
+        other.set("/new", page())
+        rig.server.set("/old", "", status=301, headers={"Location": other.url("/new")})
+        moved = "SourceMoved" in types(await rig.check(source))
+        assert moved is not with_headers
+        # The credentials never reached the other origin, moved or not.
+        assert all("Authorization" not in h for _, h in other.requests)
+    finally:
+        other.stop()

@@ -30,7 +30,13 @@ from monitor.check.parts import PartFailed, PartsCaptured, fetch_parts, parts_ca
 from monitor.clock import utc_now
 from monitor.config.settings import Settings, SourceSettings
 from monitor.core.classify import Captured, Failed, NotModified, Outcome, decide, lands_on_wall
-from monitor.core.moves import canonical_link, off_site_move, permanent_target, same_site
+from monitor.core.moves import (
+    canonical_link,
+    off_site_move,
+    permanent_target,
+    safe_move,
+    same_site,
+)
 from monitor.core.projections import SourceState, apply, fold
 from monitor.core.reconcile import reconcile
 from monitor.core.rules import CompiledRule, compile_rules
@@ -257,7 +263,9 @@ class CheckRunner:
                 old_text_missing=old_text_missing,
             )
             if isinstance(outcome, Captured) and not source.urls:
-                events = with_move(state, outcome, events, source.url)
+                events = with_move(
+                    state, outcome, events, source.url, sends_headers=bool(source.headers)
+                )
             await self._store_blobs(outcome, events)
             try:
                 stored = await self._append(source.id, state.version, tuple(events))
@@ -466,13 +474,20 @@ class CheckRunner:
 
 
 def with_move(
-    state: SourceState, captured: Captured, events: Sequence[Event], current_url: str
+    state: SourceState,
+    captured: Captured,
+    events: Sequence[Event],
+    current_url: str,
+    *,
+    sends_headers: bool = False,
 ) -> list[Event]:
     """A check's events with the move its capture shows (if any) in front. Pure.
 
     ``events`` are what ``classify.decide`` made of the capture. A suspect capture is
     no move (a redirect to a login or home page, or off the site with another text);
-    nor is a permanent redirect off the site whose text reads the same.
+    nor is a permanent redirect off the site whose text reads the same, nor one that
+    ``moves.safe_move`` refuses (from https to http; to another origin for a source
+    that ``sends_headers``, which may carry credentials meant for its own origin).
     """
     if any(isinstance(e, ContentSuspect) for e in events):
         return list(events)
@@ -494,7 +509,9 @@ def with_move(
             and not lands_on_wall(current_url, canonical)
         ):
             move = SourceMoved(from_url=current_url, to_url=canonical, how="canonical")
-    return [move, *events] if move is not None else list(events)
+    if move is None or not safe_move(current_url, move.to_url, sends_headers=sends_headers):
+        return list(events)
+    return [move, *events]
 
 
 def at_current_url(source: SourceSettings, state: SourceState) -> SourceSettings:

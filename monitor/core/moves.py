@@ -56,6 +56,36 @@ def same_site(first: str, second: str) -> bool:
     return bool(one) and one.removeprefix("www.") == two.removeprefix("www.")
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def safe_move(current: str, target: str, *, sends_headers: bool) -> bool:
+    """Whether checks may follow a move from ``current`` to ``target`` from now on.
+
+    Never from https to plain http (what the page says would travel in the clear, and a
+    downgrade is how an interception looks). For a source with its own ``headers``, only
+    within its origin: those may be credentials, and a redirect to another origin never
+    gets them (``check.fetch``); a move must not hand them over either.
+    """
+    try:
+        before, after = _origin(current), _origin(target)
+    except ValueError:
+        return False
+    if before[0] == "https" and after[0] != "https":
+        return False
+    return not (sends_headers and before != after)
+
+
 def off_site_move(capture: Mapping[str, Any]) -> tuple[str, str] | None:
     """``("moved_off_site", detail)`` when a permanent redirect leads to another site."""
     found = permanent_target(capture)
