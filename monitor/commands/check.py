@@ -118,7 +118,7 @@ async def run(args: argparse.Namespace) -> int:
             discovery = DiscoveryRunner(runner)
             passes = [discovery.run_pass(entry) for entry in settings.discover]
             for done in asyncio.as_completed(passes):
-                print((await done).line(), flush=True)
+                print(for_terminal((await done).line(), one_line=True), flush=True)
         sources = select_sources(runner.effective_settings(), ids)
         limit = asyncio.Semaphore(settings.monitor.concurrency)
 

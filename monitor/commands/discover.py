@@ -27,6 +27,7 @@ from monitor.discover import stream_of
 from monitor.discover.runner import DiscoveryRunner
 from monitor.discover.state import DiscoveryState, Found, fold
 from monitor.store import open_store
+from monitor.textsafe import for_terminal
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -106,10 +107,13 @@ def _print(entry: DiscoverSettings, state: DiscoveryState, *, as_json: bool) -> 
     for found in state.found.values():
         title = f"  “{found.title}”" if found.title else ""
         source = f"  → {found.source_id}" if found.source_id else ""
-        print(
+        line = (
             f"  {found_state(found):<9} {found.recorded_at[:19]}Z  {found.severity:<8} "
             f"{found.url}{title}{source}"
         )
+        # Titles and URLs come from the site: control and bidi characters are shown, not
+        # obeyed, like every page-derived text on a terminal (monitor.textsafe).
+        print(for_terminal(line, one_line=True))
 
 
 async def _review(
@@ -136,8 +140,11 @@ async def _review(
             source_id, stored = await discovery.review(entry, target, accept=bool(args.accept))
             if args.accept:
                 done = "registered" if stored else "already watched"
-                print(f"discover:{entry.id}  accepted  {target} → source {source_id} ({done})")
+                line = f"discover:{entry.id}  accepted  {target} → source {source_id} ({done})"
+                print(for_terminal(line, one_line=True))
             else:
                 done = "recorded" if stored else "already ignored"
-                print(f"discover:{entry.id}  ignored   {target} ({done})")
+                print(
+                    for_terminal(f"discover:{entry.id}  ignored   {target} ({done})", one_line=True)
+                )
     return 0
