@@ -423,3 +423,18 @@ def test_a_url_back_after_it_left_is_relisted_at_info(
         gone["data"]["url"] == back["data"]["url"] == page_server.url("/policies/law-enforcement/")
     )
     assert back["data"]["relisted"] is True and back["data"]["severity"] == "info"
+
+
+def test_a_title_with_bidi_controls_is_shown_not_obeyed(
+    workdir: Path, page_server: PageServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = page_server.set("/sitemap.xml", shape("sitemap.xml", page_server))
+    write_config(workdir, SITEMAP.format(url=url))
+    check(capsys)
+    tricky = sitemap_url(page_server, "/reports/x/", "Report \u202egpj.exe")
+    page_server.set("/sitemap.xml", shape("sitemap.xml", page_server, tricky))
+    check(capsys)
+    capsys.readouterr()
+    assert main(["discover"]) == 0
+    out = capsys.readouterr().out
+    assert "\u202e" not in out and "[U+202E]" in out
