@@ -14,7 +14,7 @@ from monitor.check.netpolicy import NetworkPolicy
 from monitor.check.pipeline import CheckReport, CheckRunner
 from monitor.config.parse import parse_config
 from monitor.config.settings import MonitorSettings, Settings, SourceSettings
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, HostPausedError
 from monitor.store import EventStore, open_store
 from tests.pageserver import PageServer
 
@@ -161,3 +161,36 @@ def test_bad_urls_are_config_errors_on_their_line(source: str, message: str) -> 
         parse_config(config(source), path="sources.toml", environ={})
     text = str(raised.value)
     assert message in text and "sources.toml:" in text and "urls" in text
+
+
+async def test_a_part_whose_host_wants_quiet_defers_the_whole_check(
+    tmp_path: Path, page_server: PageServer
+) -> None:
+    other = PageServer().start()  # part 2 on another host:port, which rate-limits us
+    try:
+        urls = (
+            page_server.set("/report/1", page(INTRO, SECTION_1)),
+            other.set("/report/2", "slow down", status=429, headers={"Retry-After": "3600"}),
+        )
+        source = SourceSettings(id="report", url=urls[0], urls=urls)
+        async with (
+            open_store(f"sqlite:///{tmp_path / 'monitor.db'}") as store,
+            Fetcher(MonitorSettings(), NetworkPolicy(), retry_base=0.001, max_wait=1) as fetcher,
+        ):
+            runner = CheckRunner(
+                store=store, fetcher=fetcher, settings=Settings(path="t", sources=(source,))
+            )
+            await runner.reconcile()
+            first = await runner.check(source)
+            assert types(first) == ["FetchFailed"]
+            assert first.events[0].data["message"].startswith("part 2 of 2")
+            other.requests.clear()
+            with pytest.raises(HostPausedError) as paused:
+                await runner.check(source)
+            deferred = await runner.defer(source, paused.value)
+            assert deferred.outcome == "deferred"
+            assert deferred.events[0].data["error"] == "deferred"
+            assert deferred.events[0].data["paused_until"]
+            assert other.requests == []  # the quiet host was not asked again
+    finally:
+        other.stop()

@@ -32,7 +32,7 @@ from datetime import datetime
 from monitor.check.fetch import Fetcher, FetchResult
 from monitor.config.settings import SourceSettings
 from monitor.core.classify import Captured
-from monitor.errors import FetchError
+from monitor.errors import FetchError, HostPausedError
 from monitor.events import JsonObject, canonical_bytes, format_time
 from monitor.extract.document import EXTRACTOR_VERSION, Extraction
 
@@ -70,13 +70,19 @@ def combine(urls: Sequence[str], texts: Sequence[str]) -> str:
 async def fetch_parts(
     fetcher: Fetcher, source: SourceSettings, clock: Callable[[], datetime]
 ) -> list[FetchResult]:
-    """Every part of ``source`` in order; raises ``PartFailed`` at the first that fails."""
+    """Every part of ``source`` in order; raises ``PartFailed`` at the first that fails.
+
+    ``HostPausedError`` (a part's host asked for quiet beyond the caller's wait) passes
+    through unchanged, so the caller defers the whole check as it would a one-page one.
+    """
     results = []
     count = len(source.urls)
     for index, url in enumerate(source.urls, start=1):
         part = replace(source, url=url, urls=())
         try:
             results.append(await fetcher.fetch(part, now=clock()))
+        except HostPausedError:
+            raise  # a part's host wants quiet: the whole check is deferred, not failed
         except FetchError as exc:
             raise PartFailed(exc, index=index, count=count, url=url) from exc
     return results
