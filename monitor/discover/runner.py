@@ -35,7 +35,7 @@ from monitor.discover.listing import (
     parse_sitemap,
 )
 from monitor.discover.state import DiscoveryState, fold
-from monitor.errors import ConcurrencyError, FetchError, MonitorError
+from monitor.errors import ConcurrencyError, FetchError, HostPausedError, MonitorError
 from monitor.events import (
     DiscoveryReviewed,
     Event,
@@ -59,7 +59,7 @@ class DiscoverReport:
     """What one pass did, for ``monitor check`` and the daemon's log."""
 
     discover_id: str
-    outcome: str  # baseline | discovered | unchanged | failed
+    outcome: str  # baseline | discovered | unchanged | failed | deferred
     detail: str
     events: tuple[StoredEvent, ...] = ()
     registered: tuple[str, ...] = ()  # ids of the sources this pass registered
@@ -92,6 +92,10 @@ class DiscoveryRunner:
             read: dict[str, tuple[str, str]] = {}
             try:
                 listing = await self._listing(entry, state, read)
+            except HostPausedError as paused:
+                # The site asked for quiet beyond what this run waits: nothing was asked,
+                # so nothing is recorded; the next pass reads the list.
+                return DiscoverReport(discover_id=entry.id, outcome="deferred", detail=str(paused))
             except FetchError as exc:
                 failure = await self._failure(entry, state, exc)
                 if failure is None:

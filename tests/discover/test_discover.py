@@ -438,3 +438,18 @@ def test_a_title_with_bidi_controls_is_shown_not_obeyed(
     assert main(["discover"]) == 0
     out = capsys.readouterr().out
     assert "\u202e" not in out and "[U+202E]" in out
+
+
+def test_a_listing_whose_host_wants_quiet_is_deferred_not_failed(
+    workdir: Path, page_server: PageServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = page_server.set("/sitemap.xml", shape("sitemap.xml", page_server))
+    write_config(workdir, SITEMAP.format(url=url))
+    check(capsys)
+    page_server.set("/sitemap.xml", "slow down", status=429, headers={"Retry-After": "3600"})
+    assert "failed" in check(capsys)  # told to wait an hour: this pass could not read it
+    page_server.requests.clear()
+    out = check(capsys)
+    assert "deferred" in out and "asked for quiet" in out
+    assert page_server.requests == []  # nothing was asked while the site wants quiet
+    assert len(of_type(log(capsys), "FetchFailed")) == 1  # the deferral is not a failure
