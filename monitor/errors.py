@@ -11,8 +11,10 @@
     │   └── StoreUnavailableError the database cannot be opened, is locked, full or corrupt
     │       └── ChainBrokenError  the head of the log does not verify; nothing may be appended
     ├── SigningKeyError        the checkpoint signing key cannot be created, read or used
-    └── FetchError             a page could not be fetched (``kind`` says why)
-        └── HostPausedError    not asked at all: its host wants quiet for longer than we wait
+    ├── FetchError             a page could not be fetched (``kind`` says why)
+    │   └── HostPausedError    not asked at all: its host wants quiet for longer than we wait
+    └── FiguresError           a report's table cannot be read as ``[source.figures]`` says
+        └── ArchiveError       a ZIP/XLSX body is broken, lacks the member, or unpacks too large
 
 Driver errors (sqlite3, aiohttp, asyncpg) are translated into these at the module
 boundary, so callers only ever catch ``MonitorError`` subclasses.
@@ -112,3 +114,11 @@ class HostPausedError(FetchError):
             "deferred",
             f"{host} asked for quiet until {stamp} ({reason}); not asked before then",
         )
+
+
+class FiguresError(MonitorError):
+    """A report's table cannot be read as configured (a column missing, no table found)."""
+
+
+class ArchiveError(FiguresError):
+    """A ZIP or XLSX body is broken, lacks the member, or would unpack beyond the size bound."""

@@ -385,6 +385,50 @@ class CheckpointSigned(Event):
     signature: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class FiguresPublished(Event):
+    """A report's table holds rows for a period it did not hold before (``rows`` of them).
+
+    ``change_seq`` is the seq of the capture (its ``ChangeDetected``) that showed them.
+    The first capture of a source is its baseline: its periods are not "published".
+    """
+
+    type: ClassVar[str] = "FiguresPublished"
+    change_seq: int
+    period: str
+    rows: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class FiguresRestated(Event):
+    """A figure of an already published row (``key``, ``period``) changed from ``old`` to ``new``.
+
+    A row added to a period that was already published is recorded the same way, with
+    ``old`` empty (not reported before). ``change_seq``: the capture that showed it.
+    """
+
+    type: ClassVar[str] = "FiguresRestated"
+    change_seq: int
+    key: list[str]
+    period: str
+    column: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FiguresWithdrawn(Event):
+    """A published row (``key``, ``period``) is no longer in the report; ``values`` it had."""
+
+    type: ClassVar[str] = "FiguresWithdrawn"
+    change_seq: int
+    key: list[str]
+    period: str
+    values: dict[str, str]
+
+
+FIGURES_EVENTS: tuple[str, ...] = ("FiguresPublished", "FiguresRestated", "FiguresWithdrawn")
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -406,6 +450,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SourceDiscovered,
         SourceUnlisted,
         DiscoveryReviewed,
+        FiguresPublished,
+        FiguresRestated,
+        FiguresWithdrawn,
     )
 }
 

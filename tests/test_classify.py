@@ -201,7 +201,8 @@ def test_rules_and_severity_come_with_a_substantive_change() -> None:
     change = data(event)
     assert change["severity"] == "high"
     assert [r["rule_id"] for r in change["rules"]] == ["hk"]
-    assert change["diff"]["summary"].endswith("'paused' → 'resumed'")
+    # A rule matched: the headline is the edit in its block, with its section (issue #22).
+    assert change["diff"]["summary"] == "'paused' → 'resumed' under 'Government requests'"
 
 
 # ------------------------------------------------------------------------- row 6

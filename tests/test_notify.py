@@ -289,7 +289,11 @@ async def test_one_change_gives_one_email_and_one_webhook(
     assert await notifier.drain() == 2
 
     [mail] = inbox.messages
-    assert mail["Subject"] == "[high] Meta — Government requests changed (hk-data-requests)"
+    # The title leads with the edit the rule matched, and its section (issue #22).
+    assert mail["Subject"] == (
+        "[high] Meta — Government requests changed (hk-data-requests): "
+        "'resumed' → 'paused' under 'Government requests'"
+    )
     assert mail.get_content_type() == "text/plain"
     body = text_of(mail)
     assert "hk-data-requests (high, added)" in body

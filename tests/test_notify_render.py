@@ -191,8 +191,14 @@ def test_alert_severity(type_: str, data: JsonObject, severity: str | None) -> N
 def test_text_alert_says_what_changed_and_why() -> None:
     message = render_alert(change(), SOURCE, fmt="text", base_url="https://monitor.example.org/")
     assert message.format == "text"
-    assert message.title == "[high] Meta — Government requests changed (hk-data-requests)"
+    # A rule matched: the title goes on with the change's summary (issue #22), and so
+    # does the body's first line.
+    summary = change().data["diff"]["summary"]
+    assert message.title == (
+        f"[high] Meta — Government requests changed (hk-data-requests): {summary}"
+    )
     body = message.body
+    assert body.splitlines()[0] == summary
     for expected in (
         "Meta — Government requests",
         "https://transparency.example.com/gov",

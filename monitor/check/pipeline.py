@@ -23,6 +23,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 
 from monitor.check.browser import INSTALL_HINT, BrowserPool
 from monitor.check.fetch import Fetcher, FetchResult, Validators
@@ -41,7 +42,13 @@ from monitor.core.projections import SourceState, apply, fold
 from monitor.core.reconcile import reconcile
 from monitor.core.rules import CompiledRule, compile_rules
 from monitor.discover.sources import with_discovered
-from monitor.errors import BlobMissingError, ConcurrencyError, FetchError, HostPausedError
+from monitor.errors import (
+    ArchiveError,
+    BlobMissingError,
+    ConcurrencyError,
+    FetchError,
+    HostPausedError,
+)
 from monitor.events import (
     FETCH_DEFERRED,
     ChangeDetected,
@@ -54,7 +61,9 @@ from monitor.events import (
     deterministic_event_id,
     format_time,
 )
-from monitor.extract.document import EXTRACTOR_VERSION, extract
+from monitor.extract.document import EXTRACTOR_VERSION, Extraction, extract
+from monitor.figures.read import text_body
+from monitor.figures.runner import FiguresCache
 from monitor.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -97,6 +106,9 @@ def extraction_key(source: SourceSettings) -> str:
     if source.urls:
         # Other parts make another document: a new reference, not a change of the text.
         parts += (source.urls,)
+    if source.figures is not None and (source.figures.member or source.figures.sheet):
+        # The text of a ZIP member or a workbook's sheet (monitor.figures.read.text_body).
+        parts += (source.figures.member, source.figures.sheet)
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
@@ -143,6 +155,7 @@ class CheckRunner:
     browser: BrowserPool | None = None  # needed by sources whose render is not "http"
     _states: dict[str, SourceState] = field(default_factory=dict)
     _unchanged_checks: dict[str, int] = field(default_factory=dict)
+    _figures: FiguresCache = field(default_factory=FiguresCache)
 
     def __post_init__(self) -> None:
         if not self.rules:
@@ -179,6 +192,7 @@ class CheckRunner:
             browser=browser or self.browser,
             _states=self._states,
             _unchanged_checks=self._unchanged_checks,
+            _figures=self._figures,
         )
 
     async def reconcile(self) -> list[StoredEvent]:
@@ -239,6 +253,7 @@ class CheckRunner:
         ``known``: the outcome is already decided (a deferral), nothing is fetched.
         """
         configured = source
+        await self._figures.catch_up(self, source)
         for _ in range(3):
             state = await self.state(source.id)
             source = at_current_url(configured, state)
@@ -250,6 +265,7 @@ class CheckRunner:
                 # Recorded by decide() as a suspect capture plus a new reference.
                 log.error("check %s cannot diff against its last good text: %s", source.id, exc)
                 old_text, old_text_missing = None, True
+            figures = await self._figures.compare(self, source, state, outcome)
             now = self.clock()
             events = decide(
                 state,
@@ -261,6 +277,7 @@ class CheckRunner:
                 confirm_every=self.settings.monitor.confirm_every,
                 checks_since_event=self._unchanged_checks.get(source.id, 0) + 1,
                 old_text_missing=old_text_missing,
+                figure_matches=figures.matches if figures is not None else (),
             )
             if isinstance(outcome, Captured) and not source.urls:
                 events = with_move(
@@ -273,6 +290,8 @@ class CheckRunner:
                 # Another process checked this source meanwhile: decide again on fresh state.
                 self.forget(source.id)
                 continue
+            if figures is not None:
+                stored += await self._figures.record(self, source.id, stored, figures)
             if stored:
                 self._unchanged_checks[source.id] = 0
             else:
@@ -300,7 +319,10 @@ class CheckRunner:
                 # An unchanged shell says nothing about the data its script loads.
                 return await self._observe_browser(source, state, attempts, key)
             return NotModified(fetched_at=result.fetched_at)
-        captured = await self._capture(source, result, key, state)
+        try:
+            captured = await self._capture(source, result, key, state)
+        except ArchiveError as exc:
+            return self._failed(source, FetchError("archive", str(exc)), attempts)
         if mode == "auto" and not plain_text_suffices(captured):
             return await self._observe_browser(source, state, attempts, key)
         return captured
@@ -347,9 +369,17 @@ class CheckRunner:
                 )
         except FetchError as exc:
             return self._failed(source, exc, attempts)
-        return await self._capture(
-            source, rendered.result, key, state, renderer="browser", screenshot=rendered.screenshot
-        )
+        try:
+            return await self._capture(
+                source,
+                rendered.result,
+                key,
+                state,
+                renderer="browser",
+                screenshot=rendered.screenshot,
+            )
+        except ArchiveError as exc:
+            return self._failed(source, FetchError("archive", str(exc)), attempts)
 
     async def defer(self, source: SourceSettings, paused: HostPausedError) -> CheckReport:
         """Record that ``source`` was not asked: its host wants quiet until ``paused.until``.
@@ -402,12 +432,18 @@ class CheckRunner:
             if canonical:
                 capture["canonical"] = canonical
             return _captured(capture, "", True, result.body, renderer, screenshot)
+        if source.figures is not None:
+            # A ZIP member or a workbook's sheet is the text (monitor.figures.read).
+            limit = source.max_bytes or self.settings.monitor.max_bytes
+            read = partial(_extract_figures_body, source=source, limit=limit)
+        else:
+            read = partial(extract, source=source)
         if len(result.body) >= THREAD_EXTRACT_BYTES:
             extraction = await asyncio.to_thread(
-                extract, result.body, content_type=result.content_type, source=source
+                read, result.body, content_type=result.content_type
             )
         else:
-            extraction = extract(result.body, content_type=result.content_type, source=source)
+            extraction = read(result.body, content_type=result.content_type)
         text = extraction.text
         text_sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         capture = _capture_data(
@@ -465,6 +501,11 @@ class CheckRunner:
         )
         self._fold_in(stored)
         return stored
+
+    async def append_events(self, stream: str, events: Sequence[Event]) -> list[StoredEvent]:
+        """Append ``events`` to a source's stream at its cached version (raises
+        ``ConcurrencyError`` if another writer appended first)."""
+        return await self._append(stream, (await self.state(stream)).version, events)
 
     def _fold_in(self, stored: Sequence[StoredEvent]) -> None:
         """Bring the cached states up to date with events this runner appended."""
@@ -526,6 +567,15 @@ def _canonical(result: FetchResult) -> str | None:
     if content_type and "html" not in content_type:
         return None
     return canonical_link(result.body, result.final_url)
+
+
+def _extract_figures_body(
+    body: bytes, *, content_type: str | None, source: SourceSettings, limit: int
+) -> Extraction:
+    """The text of a figures source; raises ``ArchiveError`` for a broken or oversized archive."""
+    assert source.figures is not None
+    part, part_type = text_body(body, content_type, source.figures, limit=limit)
+    return extract(part, content_type=part_type, source=source)
 
 
 def _new_events(stream: str, expected: int, events: Sequence[Event]) -> list[NewEvent]:
@@ -610,6 +660,20 @@ def _capture_data(
     return capture
 
 
+def _figures_note(types: Sequence[str]) -> str:
+    """`` [figures: 1 published, 1 restated]`` when the check recorded figures facts."""
+    counts = [
+        f"{types.count(kind)} {word}"
+        for kind, word in (
+            ("FiguresPublished", "published"),
+            ("FiguresRestated", "restated"),
+            ("FiguresWithdrawn", "withdrawn"),
+        )
+        if kind in types
+    ]
+    return f" [figures: {', '.join(counts)}]" if counts else ""
+
+
 def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> CheckReport:
     events = tuple(stored)
     types = [e.type for e in events]
@@ -630,7 +694,7 @@ def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> 
             summary = event.data["diff"].get("summary", "")
             # A rule can match on both sides (on = "any"): name it once.
             rules = ", ".join(dict.fromkeys(r["rule_id"] for r in event.data.get("rules", [])))
-            detail = summary + (f" [rules: {rules}]" if rules else "")
+            detail = summary + (f" [rules: {rules}]" if rules else "") + _figures_note(types)
             return CheckReport(
                 source_id=source_id,
                 outcome="changed" if kind == "substantive" else kind,

@@ -14,6 +14,7 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.events import EVENT_TYPES, StoredEvent, format_time
+from monitor.figures.history import describe_fact
 from monitor.store import open_store
 from monitor.store.pauses import HostPause, running_pauses
 from monitor.textsafe import for_terminal
@@ -79,6 +80,9 @@ def brief(event: StoredEvent) -> str:
             return f"{d['decision']}: {d['url']}" + (
                 f" → {d['source_id']}" if d.get("source_id") else ""
             )
+        case "FiguresPublished" | "FiguresRestated" | "FiguresWithdrawn":
+            headline, detail = describe_fact(event.type, d)
+            return f"{headline}: {detail} (capture #{d['change_seq']})"
         case "NotificationSent" | "NotificationFailed":
             return f"seq {d['for_seq']} → {d['channel']} (attempt {d.get('attempt', 1)})"
         case _:

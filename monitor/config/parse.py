@@ -40,6 +40,8 @@ from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from monitor.config.settings import (
     ChannelSettings,
+    FigureRuleSettings,
+    FiguresSettings,
     MonitorSettings,
     RuleSettings,
     Settings,
@@ -109,7 +111,15 @@ RULE_KEYS = (
     "notify",
     "sources",
     "tags",
+    "when",
+    "where",
+    "column",
+    "rise_pct",
+    "fall_pct",
 )
+FIGURE_RULE_KEYS = ("when", "where", "column", "rise_pct", "fall_pct")
+FIGURE_WHENS = ("published", "restated", "from_zero", "to_zero", "rise_pct", "fall_pct")
+FIGURES_KEYS = ("key", "period", "values", "table", "member", "sheet")
 SOURCE_KEYS = (
     "id",
     "url",
@@ -134,6 +144,7 @@ SOURCE_KEYS = (
     "timeout",
     "max_bytes",
     "urls",
+    "figures",
 )
 DISCOVER_KEYS = (
     "id",
@@ -1079,6 +1090,15 @@ class _Builder:
                 found.update(v for v in values if isinstance(v, str))
         return found
 
+    def figures_sources(self) -> set[str]:
+        """The ids of the ``[[source]]`` entries that have a ``[source.figures]`` table."""
+        entries = self.data.get("source")
+        return {
+            entry["id"]
+            for entry in (entries if isinstance(entries, list) else ())
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str) and "figures" in entry
+        }
+
     def single(self, name: str) -> _Table | None:
         value = self.data.get(name)
         if value is None:
@@ -1336,6 +1356,7 @@ class _Builder:
             "timeout": table.seconds("timeout"),
             "max_bytes": table.size("max_bytes", maximum=MAX_BODY),
             "urls": urls,
+            "figures": self.figures(table),
         }
         if urls and (values["render"] not in (None, "http") or values["screenshot"]):
             table.problem(
@@ -1345,6 +1366,11 @@ class _Builder:
             )
         if "interval" not in table.data and "cron" not in table.data:
             values["interval"] = monitor.default_interval
+        figures = values["figures"]
+        if figures is not None and csv_key is None and fmt in (None, "csv"):
+            # The report's rows, keyed as its figures are, make the change diff read
+            # "Hong Kong · Subpoena · 2011-06-30 · User Data Requests: 45".
+            values["csv_key"] = (*figures.key, figures.period)
         if source_id is None or url is None:
             return None
         return SourceSettings(
@@ -1418,7 +1444,10 @@ class _Builder:
             if reason := _regex_problem(pattern):
                 table.problem("regex", reason, item=index)
         terms = {key: table.texts(key) for key in ("all", "any", "none")}
-        if not any(table.data.get(key) for key in ("all", "any", "regex")):
+        figures = self.figure_rule(table)
+        if any(key in table.data for key in FIGURE_RULE_KEYS):
+            pass  # a rule over figures: figure_rule reported what is wrong with it
+        elif not any(table.data.get(key) for key in ("all", "any", "regex")):
             table.problem(
                 None,
                 "a rule needs at least one of all, any or regex to match on "
@@ -1451,6 +1480,16 @@ class _Builder:
                     f"no [[source]] has the tag {tag!r}{_suggest(tag, source_tags)}",
                     item=index,
                 )
+        if figures is not None:
+            with_figures = self.figures_sources()
+            for index, source_id in enumerate(sources or ()):
+                if source_id in source_ids and source_id not in with_figures:
+                    table.problem(
+                        "sources",
+                        f"source {source_id!r} has no [source.figures] table, and a rule "
+                        "with when (or rise_pct, fall_pct) matches figures only",
+                        item=index,
+                    )
         values: dict[str, Any] = {
             **terms,
             "regex": regex,
@@ -1460,10 +1499,104 @@ class _Builder:
             "notify": notify,
             "sources": sources,
             "tags": tags,
+            "figures": figures,
         }
         if rule_id is None:
             return None
         return RuleSettings(id=rule_id, **{k: v for k, v in values.items() if v is not None})
+
+    @staticmethod
+    def figures(table: _Table) -> FiguresSettings | None:
+        """``[source.figures]``: the columns that name a row, its period, and its figures."""
+        raw = table.data.get("figures")
+        if raw is None:
+            return None
+        if not isinstance(raw, dict):
+            table.problem(
+                "figures",
+                'expected a table like [source.figures] with key = ["Country"] and '
+                f'period = "Period", got {_kind(raw)}',
+            )
+            return None
+        sub = _Table(table.sink, raw, (*table.path, "figures"), f"{table.label}.figures")
+        for name in raw:
+            if name not in FIGURES_KEYS:
+                sub.problem(
+                    name, f"unknown key {name!r} in [source.figures]{_suggest(name, FIGURES_KEYS)}"
+                )
+        key = sub.texts("key")
+        if "key" not in raw:
+            sub.problem("key", 'is required; name the columns of a row, like key = ["Country"]')
+        period = sub.text("period", required=True)
+        values = sub.texts("values") or ()
+        selector = sub.text("table")
+        if selector is not None and (reason := _css_problem(selector)):
+            sub.problem("table", reason)
+            selector = None
+        if key is not None and period is not None:
+            overlap = [name for name in values if name in key or name == period]
+            if overlap:
+                sub.problem("values", f"{overlap[0]!r} is already the key or the period")
+        if key is None or period is None:
+            return None
+        return FiguresSettings(
+            key=key,
+            period=period,
+            values=values,
+            table=selector,
+            member=sub.text("member"),
+            sheet=sub.text("sheet"),
+        )
+
+    @staticmethod
+    def figure_rule(table: _Table) -> FigureRuleSettings | None:
+        """The figures part of a ``[[rule]]`` (``when``, ``where``, ``column``, ``rise_pct``…)."""
+        if not any(key in table.data for key in FIGURE_RULE_KEYS):
+            return None
+        for key in ("all", "any", "none", "regex", "near", "on"):
+            if key in table.data:
+                table.problem(
+                    key,
+                    "a rule over figures (when, rise_pct, fall_pct) does not match text; "
+                    "write a separate rule for the text",
+                )
+        when = table.choice("when", FIGURE_WHENS)
+        pct = None
+        for name in ("rise_pct", "fall_pct"):
+            if name in table.data:
+                if when is not None and when != name:
+                    table.problem(name, f'cannot be combined with when = "{when}"')
+                when = name
+                pct = table.whole(name, minimum=1)
+        if when in ("rise_pct", "fall_pct") and pct is None and "when" in table.data:
+            table.problem("when", f'write {when} = N (a percentage) instead of when = "{when}"')
+            return None
+        if when is None:
+            if "when" not in table.data:
+                table.problem(
+                    "when",
+                    'a rule over figures needs when = "published", "restated", '
+                    '"from_zero" or "to_zero", or rise_pct = N / fall_pct = N',
+                )
+            return None
+        where: list[tuple[str, str]] = []
+        raw = table.data.get("where")
+        if raw is not None:
+            if not isinstance(raw, dict) or not all(
+                isinstance(v, str) and v.strip() for v in raw.values()
+            ):
+                table.problem(
+                    "where",
+                    'expected a table of column = value, like where = { Country = "Hong Kong" }',
+                )
+                return None
+            where = [(str(k), str(v)) for k, v in raw.items()]
+        return FigureRuleSettings(
+            when=when,  # type: ignore[arg-type]  # one of FIGURE_WHENS, checked above
+            where=tuple(where),
+            column=table.text("column"),
+            pct=pct,
+        )
 
 
 def parse_listen(text: str) -> tuple[str, int]:

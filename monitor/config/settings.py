@@ -68,6 +68,19 @@ class ChannelSettings:
     )
 
 
+FigureWhen = Literal["published", "restated", "from_zero", "to_zero", "rise_pct", "fall_pct"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FigureRuleSettings:
+    """The figures part of a ``[[rule]]``: which series, and what about them matters."""
+
+    when: FigureWhen
+    where: tuple[tuple[str, str], ...] = ()  # column = value, all must hold
+    column: str | None = None  # one value column; None: every value column
+    pct: int | None = None  # for rise_pct / fall_pct
+
+
 @dataclass(frozen=True, kw_only=True)
 class RuleSettings:
     """One ``[[rule]]``: says why a change matters."""
@@ -83,6 +96,40 @@ class RuleSettings:
     notify: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    figures: FigureRuleSettings | None = None  # set: a rule over figures, not over text
+
+
+@dataclass(frozen=True, kw_only=True)
+class FiguresSettings:
+    """A source's ``[source.figures]``: how to read the report's table as series."""
+
+    key: tuple[str, ...]  # columns naming a row ("Country", "Request type")
+    period: str  # the column naming the reporting period
+    values: tuple[str, ...] = ()  # the figure columns; () = every other column
+    table: str | None = None  # CSS selector of the <table> in an HTML page
+    member: str | None = None  # the file inside a ZIP body
+    sheet: str | None = None  # the worksheet of an XLSX workbook (default: the first)
+
+    def public_dict(self) -> dict[str, Any]:
+        return {
+            "key": list(self.key),
+            "period": self.period,
+            "values": list(self.values),
+            "table": self.table,
+            "member": self.member,
+            "sheet": self.sheet,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FiguresSettings:
+        return cls(
+            key=tuple(data.get("key") or ()),
+            period=str(data.get("period") or ""),
+            values=tuple(data.get("values") or ()),
+            table=data.get("table"),
+            member=data.get("member"),
+            sheet=data.get("sheet"),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +162,7 @@ class SourceSettings:
     # a one-page source, and then left out of ``public_dict`` so recorded settings of
     # sources written before parts existed compare equal (no spurious SourceUpdated).
     urls: tuple[str, ...] = ()
+    figures: FiguresSettings | None = None
 
     def public_dict(self) -> dict[str, Any]:
         """The settings as recorded in ``SourceRegistered``: JSON-safe, header values withheld."""
@@ -122,6 +170,11 @@ class SourceSettings:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "urls" and not value:
+                continue
+            if f.name == "figures":
+                # Absent unless set, so sources without figures keep their recorded settings.
+                if value is not None:
+                    out[f.name] = value.public_dict()
                 continue
             if f.name == "headers":
                 value = sorted(name for name, _ in value)

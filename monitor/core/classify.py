@@ -62,10 +62,11 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from monitor.config.settings import SourceSettings
+from monitor.core.headline import rule_led_summary
 from monitor.core.moves import off_site_move
 from monitor.core.projections import SourceState
-from monitor.core.rules import CompiledRule, highest_severity, match_rules
-from monitor.diff.textdiff import diff_texts
+from monitor.core.rules import CompiledRule, RuleMatch, highest_severity, match_rules
+from monitor.diff.textdiff import TextDiff, diff_texts
 from monitor.events import (
     FETCH_DEFERRED,
     BaselineCaptured,
@@ -335,10 +336,13 @@ def decide(
     confirm_every: int = 24 * 3600,
     checks_since_event: int = 1,
     old_text_missing: bool = False,
+    figure_matches: Sequence[RuleMatch] = (),
 ) -> list[Event]:
     """The events one check produces. ``old_text`` is the last good text when it differs.
 
     ``old_text_missing``: the store lost that text's blob, so a change cannot be diffed.
+    ``figure_matches``: figure rules the capture's table satisfies (``monitor.figures``);
+    they count like text rule matches when the change is substantive.
     """
     if isinstance(outcome, Failed):
         # A deferred check sent nothing: it says nothing about the page, so the count of
@@ -442,6 +446,7 @@ def decide(
     classification = "reverted" if known else "substantive"
     matches = (
         match_rules(rules, diff, source_id=source.id, source_tags=source.tags)
+        + tuple(figure_matches)
         if classification == "substantive"
         else ()
     )
@@ -455,7 +460,7 @@ def decide(
             capture=capture,
             previous=last.text_sha256,
             previous_seen_until=last.seen_until,
-            diff=diff.to_data(),
+            diff=_with_headline(diff, matches),
             classification=classification,
             rules=[m.to_data() for m in matches],
             severity=severity,
@@ -463,6 +468,15 @@ def decide(
         )
     )
     return events
+
+
+def _with_headline(diff: TextDiff, matches: Sequence[RuleMatch]) -> JsonObject:
+    """The diff's data; when a rule matched, its summary leads with what the rule saw."""
+    data = diff.to_data()
+    headline = rule_led_summary(diff, matches) if matches else None
+    if headline:
+        data["summary"] = headline
+    return data
 
 
 def _confirmation(

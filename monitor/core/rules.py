@@ -172,6 +172,8 @@ def match_rules(
     sides: dict[str, _Side] = {}
     matches: list[RuleMatch] = []
     for rule in rules:
+        if rule.settings.figures is not None:
+            continue  # a rule over figures (monitor.figures.decide), not over text
         if not rule.applies_to(source_id, source_tags):
             continue
         for side in ("added", "removed"):

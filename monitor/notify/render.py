@@ -275,6 +275,14 @@ def _rule_lines(rules: Sequence[Mapping[str, Any]], fmt: Format) -> list[str]:
 # --------------------------------------------------------------------------- alerts
 
 
+def rule_headline(data: Mapping[str, Any]) -> str | None:
+    """A change's summary when a rule matched (it then leads with what the rule saw)."""
+    if not data.get("rules") or data.get("classification") == "reverted":
+        return None
+    summary = str((data.get("diff") or {}).get("summary") or "")
+    return summary or None
+
+
 def alert_title(event: StoredEvent, source: SourceInfo, severity: str) -> str:
     """The subject line: severity, source and what happened, in one line."""
     data = event.data
@@ -285,6 +293,9 @@ def alert_title(event: StoredEvent, source: SourceInfo, severity: str) -> str:
         else:
             rules = list(dict.fromkeys(str(r.get("rule_id", "")) for r in data.get("rules") or ()))
             what = f"{name} changed" + (f" ({', '.join(rules)})" if rules else "")
+            headline = rule_headline(data)
+            if headline:
+                what += f": {headline}"
     elif event.type == "ContentSuspect":
         what = f"{name} looks wrong ({data.get('reason', 'suspect')})"
     elif event.type == "FetchFailed":
@@ -334,6 +345,9 @@ def render_alert(
     if capture.get("final_url"):
         page_url = str(capture["final_url"])
     lines = [f"**{_esc(source.name, fmt)}**" if fmt == "markdown" else source.name]
+    headline = rule_headline(data) if event.type == "ChangeDetected" else None
+    if headline:
+        lines.insert(0, _esc(headline, fmt))  # what the rule saw, before anything else
     if capture.get("title") and capture["title"] != source.title:
         lines.append(_esc(_clip(str(capture["title"]), 200), fmt))
     if page_url:

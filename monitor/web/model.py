@@ -34,7 +34,8 @@ from monitor.core.projections import SourceState, apply
 from monitor.discover import discover_id_of
 from monitor.discover.state import DiscoveryState
 from monitor.discover.state import apply as apply_discovery
-from monitor.events import StoredEvent, upcast
+from monitor.events import FIGURES_EVENTS, StoredEvent, upcast
+from monitor.figures.history import describe_fact
 
 log = logging.getLogger(__name__)
 
@@ -554,6 +555,9 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
         headline = f"Moved ({how})"
         detail = f"{data.get('from_url', '')} → {data.get('to_url', '')}"
         severity = "low"
+    elif kind in FIGURES_EVENTS:
+        headline, detail = describe_fact(kind, dict(data))
+        change_seq = int(data["change_seq"])
     return TimelineEntry(
         seq=event.seq,
         type=kind,

@@ -14,6 +14,7 @@ from typing import Any
 from monitor import __version__
 from monitor.web.discover import PATH as DISCOVERY_PATH
 from monitor.web.discover import SCHEMAS as DISCOVERY_SCHEMAS
+from monitor.web.figures import WHERE_PATTERN
 
 JsonSchema = dict[str, Any]
 
@@ -207,6 +208,76 @@ SCHEMAS: dict[str, JsonSchema] = {
     ),
 }
 
+_NUMBER: JsonSchema = {"type": "number"}
+_FIGURE_CAPTURE = _obj(
+    {"seq": {"type": "integer", "minimum": 1}, "fetched_at": TIME, "recorded_at": TIME}
+)
+SCHEMAS.update(
+    {
+        "FigureValue": {
+            "type": "object",
+            "required": ["text", "reported"],
+            "properties": {
+                "text": {"type": "string"},
+                "reported": {"type": "boolean"},
+                "number": _NUMBER,
+                "low": _NUMBER,
+                "high": _nullable(_NUMBER),
+                "unit": {"type": "string"},
+            },
+            "additionalProperties": False,
+        },
+        "FigureRow": _obj(
+            {
+                "key": {"type": "object", "additionalProperties": {"type": "string"}},
+                "period": {"type": "string"},
+                "values": {"type": "object", "additionalProperties": _ref("FigureValue")},
+                "first_seen": _nullable(_FIGURE_CAPTURE),
+                "restated": {"type": "boolean"},
+                "restatements": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "column": {"type": "string"},
+                            "old": {"type": "string"},
+                            "new": {"type": "string"},
+                            "seq": {"type": "integer", "minimum": 1},
+                            "change_seq": {"type": "integer", "minimum": 1},
+                            "recorded_at": TIME,
+                        }
+                    ),
+                },
+                "withdrawn": _nullable(
+                    _obj(
+                        {
+                            "seq": {"type": "integer", "minimum": 1},
+                            "change_seq": {"type": "integer", "minimum": 1},
+                            "recorded_at": TIME,
+                        }
+                    )
+                ),
+            }
+        ),
+        "Figures": _obj(
+            {
+                "source_id": {"type": "string"},
+                "as_of": _nullable(TIME),
+                "capture": _obj(
+                    {
+                        "seq": {"type": "integer", "minimum": 1},
+                        "fetched_at": TIME,
+                        "raw_sha256": SHA256,
+                    }
+                ),
+                "key": {"type": "array", "items": {"type": "string"}},
+                "period": {"type": "string"},
+                "columns": {"type": "array", "items": {"type": "string"}},
+                "rows": {"type": "array", "items": _ref("FigureRow")},
+            }
+        ),
+    }
+)
+
 
 def _param(name: str, where: str, schema: JsonSchema, description: str) -> JsonSchema:
     return {
@@ -341,6 +412,34 @@ PATHS: dict[str, JsonSchema] = {
             },
         }
     },
+}
+PATHS["/api/sources/{source_id}/figures"] = {
+    "get": {
+        "operationId": "getSourceFigures",
+        "summary": "A source's figures: one row per key and period, with restatements",
+        "parameters": [
+            _SOURCE_ID,
+            {
+                **_param(
+                    "where",
+                    "query",
+                    {"type": "array", "items": {"type": "string", "pattern": WHERE_PATTERN}},
+                    "",
+                ),
+                "description": "COLUMN=VALUE on a key or period column (repeat the parameter).",
+                "explode": True,
+            },
+            {
+                **_param("column", "query", {"type": "array", "items": {"type": "string"}}, ""),
+                "description": "Only these value columns (repeat the parameter).",
+                "explode": True,
+            },
+            _param(
+                "as_of", "query", TIME, "What the report said at this time (RFC 3339); default now."
+            ),
+        ],
+        "responses": {"200": _answer("The figures.", "Figures"), **_ERRORS, **_NOT_FOUND},
+    }
 }
 
 

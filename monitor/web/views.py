@@ -29,6 +29,7 @@ from monitor.events import format_time, upcast
 from monitor.store.pauses import pause_of_url, running_pauses
 from monitor.web.context import DIFF_CACHE_SIZE, WebContext, context_of, path_part
 from monitor.web.diff_view import all_sentences, all_terms, blocks, recomputed_changes, rule_views
+from monitor.web.figures import figures_section
 from monitor.web.model import STATUSES, Filters, GoodCapture, ReadModel, SourceView
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,7 @@ async def source_page(request: web.Request) -> web.Response:
         notifications=model.notifications,
         pause=pause,
         pause_until=format_time(pause.until) if pause else None,
+        figures=await figures_section(context, source_id, view.state.settings, request.query),
     )
 
 
