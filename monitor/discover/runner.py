@@ -355,18 +355,18 @@ class DiscoveryRunner:
             return []
         stream = stream_of(entry_id)
         batch = _new_events(stream, expected, events)
-        versions: dict[str, int] = {stream: expected}
-        for source_id, event in others:
-            version = versions.get(source_id)
-            if version is None:
-                version = (await self.checks.state(source_id)).version
-            batch += _new_events(source_id, version, [event])
-            versions.setdefault(source_id, version)
-            versions[source_id] = version + 1
         expectations = {stream: expected}
-        for source_id, _ in others:
-            expectations.setdefault(source_id, (await self.checks.state(source_id)).version)
-        stored = await self.checks.store.append(batch, expected=expectations)
+        for source_id, event in others:
+            if source_id not in expectations:
+                expectations[source_id] = (await self.checks.state(source_id)).version
+            batch += _new_events(source_id, expectations[source_id], [event])
+        try:
+            stored = await self.checks.store.append(batch, expected=expectations)
+        except ConcurrencyError:
+            # Another writer moved one of these streams: the next try folds them afresh.
+            for source_id, _ in others:
+                self.checks.forget(source_id)
+            raise
         self.checks.absorb([e for e in stored if e.stream != stream])
         return stored
 
