@@ -270,3 +270,15 @@ async def test_a_source_with_headers_does_not_move_to_another_origin(
         assert all("Authorization" not in h for _, h in other.requests)
     finally:
         other.stop()
+
+
+async def test_a_canonical_link_to_another_site_or_the_home_page_is_no_move(rig: Rig) -> None:
+    rig.server.set("/old", page(canonical="/old"))
+    await rig.check()
+    elsewhere = rig.server.url("/old").replace("127.0.0.1", "localhost")
+    for canonical in (elsewhere, "/"):
+        rig.server.set("/old", page(canonical=canonical))
+        assert "SourceMoved" not in types(await rig.check())
+    rig.asked()
+    await rig.check()
+    assert rig.asked() == ["/old"]

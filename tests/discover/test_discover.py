@@ -453,3 +453,20 @@ def test_a_listing_whose_host_wants_quiet_is_deferred_not_failed(
     assert "deferred" in out and "asked for quiet" in out
     assert page_server.requests == []  # nothing was asked while the site wants quiet
     assert len(of_type(log(capsys), "FetchFailed")) == 1  # the deferral is not a failure
+
+
+def test_removing_a_discover_entry_removes_its_sources_and_keeps_their_history(
+    workdir: Path, page_server: PageServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index = page_server.set("/jurisdictional", shape("microsoft-jurisdictional.html", page_server))
+    write_config(workdir, WATCHED.format(url=index))
+    check(capsys)
+    new = '<div class="card"><a href="/reports/eu-dsa-x">EU Digital Services Act: X</a></div>'
+    page_server.set("/jurisdictional", shape("microsoft-jurisdictional.html", page_server, new))
+    page_server.set("/reports/eu-dsa-x", doc("X", "We received 5 orders."))
+    check(capsys)
+    [registered] = of_type(log(capsys), "SourceRegistered")
+    (workdir / "sources.toml").write_text('[monitor]\ndatabase = "sqlite:///monitor.db"\n')
+    check(capsys)
+    events = [e for e in log(capsys) if e["stream"] == registered["stream"]]
+    assert [e["type"] for e in events] == ["SourceRegistered", "BaselineCaptured", "SourceRemoved"]
