@@ -49,6 +49,8 @@ def _global_options(*, suppress: bool) -> argparse.ArgumentParser:
         "-v",
         "--verbose",
         action="count",
+        # Counted apart after the command, then added (main): "-v check -v" is -vv.
+        dest="verbose_after" if suppress else "verbose",
         default=default(0),
         help="more log output (-vv for debug)",
     )
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbose += vars(args).pop("verbose_after", 0)
     from monitor.logs import configure_logging
 
     handler = configure_logging(args.verbose)
@@ -87,6 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except MonitorError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # The system refused a file, a directory or the disk where no command expected
+        # it: still one line naming what, not a traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -11,6 +11,7 @@
     │   └── StoreUnavailableError the database cannot be opened, is locked, full or corrupt
     │       └── ChainBrokenError  the head of the log does not verify; nothing may be appended
     ├── SigningKeyError        the checkpoint signing key cannot be created, read or used
+    ├── ReviewError            a review or note cannot be recorded (no such change, bad status)
     ├── FetchError             a page could not be fetched (``kind`` says why)
     │   └── HostPausedError    not asked at all: its host wants quiet for longer than we wait
     └── FiguresError           a report's table cannot be read as ``[source.figures]`` says
@@ -93,6 +94,10 @@ class ChainBrokenError(StoreUnavailableError):
 
 class SigningKeyError(MonitorError):
     """The signing key file cannot be created, read or used (exit 2)."""
+
+
+class ReviewError(MonitorError):
+    """A review or annotation cannot be recorded: the message says what to fix (exit 2)."""
 
 
 class FetchError(MonitorError):

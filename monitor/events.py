@@ -31,6 +31,8 @@ JsonObject = dict[str, Any]
 GENESIS_HASH = "0" * 64
 EVENT_NAMESPACE = uuid.UUID("8f1d3c1e-6a8b-4f25-9a0e-2f8c7b6d5e41")
 SYSTEM_STREAM = "$system"
+REVIEWS_STREAM = "$reviews"
+STORIES_STREAM = "$stories"
 
 
 def _reject_floats(value: Any, path: str = "data") -> None:
@@ -342,6 +344,15 @@ class SourceRecovered(Event):
     type: ClassVar[str] = "SourceRecovered"
     failures: int
     failing_since: str
+    # Set when the page had been recorded as gone (``SourceGone``): since when. Absent
+    # from the data when None, so recoveries from plain failures keep their shape.
+    gone_since: str | None = None
+
+    def to_data(self) -> JsonObject:
+        data = asdict(self)
+        if data["gone_since"] is None:
+            del data["gone_since"]
+        return data
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -383,6 +394,62 @@ class CheckpointSigned(Event):
     timestamp: str
     key_id: str
     signature: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointTimestamped(Event):
+    """A time-stamping authority (RFC 3161) signed that checkpoint ``checkpoint_seq`` existed
+    at ``gen_time``: its token stamps ``imprint``, the sha256 of the checkpoint's signed
+    bytes. The DER token is the blob ``token_sha256``. Stream ``$timestamps``.
+    """
+
+    type: ClassVar[str] = "CheckpointTimestamped"
+    checkpoint_seq: int
+    tsa: str  # the TSA's URL, as configured
+    token_sha256: str
+    imprint: str
+    gen_time: str
+    serial: str  # the TSA's serial number of the token (may exceed 64 bits)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimestampFailed(Event):
+    """Asking ``tsa`` to stamp checkpoint ``checkpoint_seq`` failed; it is asked again
+    from ``retry_at`` on (backing off while the TSA stays down). Stream ``$timestamps``."""
+
+    type: ClassVar[str] = "TimestampFailed"
+    checkpoint_seq: int
+    tsa: str
+    attempt: int
+    error: str
+    retry_at: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThirdPartyCaptured(Event):
+    """An outside archive (the Internet Archive's Save Page Now) captured the page after
+    the change at ``for_seq``; ``archive_url`` is where anyone can see its copy."""
+
+    type: ClassVar[str] = "ThirdPartyCaptured"
+    for_seq: int
+    url: str
+    archive: str  # "wayback"
+    archive_url: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThirdPartyCaptureFailed(Event):
+    """Asking an outside archive to capture the page after the change at ``for_seq``
+    failed on ``attempt``; ``final`` when no further attempt will be made."""
+
+    type: ClassVar[str] = "ThirdPartyCaptureFailed"
+    for_seq: int
+    url: str
+    archive: str
+    attempt: int
+    error: str
+    final: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -429,6 +496,80 @@ class FiguresWithdrawn(Event):
 
 FIGURES_EVENTS: tuple[str, ...] = ("FiguresPublished", "FiguresRestated", "FiguresWithdrawn")
 
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeReviewed(Event):
+    """A named person judged the change at ``change_seq``: important, routine or noise.
+
+    Stream ``$reviews``. The latest review of a change is its status; earlier ones
+    stay in the log as its history. ``note`` says why, in the reviewer's words.
+    """
+
+    type: ClassVar[str] = "ChangeReviewed"
+    change_seq: int
+    status: str  # "important" | "routine" | "noise"
+    by: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeAnnotated(Event):
+    """A named person attached a note to the change at ``change_seq`` (stream ``$reviews``)."""
+
+    type: ClassVar[str] = "ChangeAnnotated"
+    change_seq: int
+    note: str
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoryDetected(Event):
+    """The same rule matched the same side of changes at several companies within a window.
+
+    Stream ``$stories``. ``members`` lists the changes in the order they happened
+    (``{seq, source_id, company, at, sentence}``, one per company). A story that
+    grows is recorded again under the same ``story_id`` with the longer list; the
+    latest record of a story is the story.
+    """
+
+    type: ClassVar[str] = "StoryDetected"
+    story_id: str
+    rule_id: str
+    side: str  # "added" | "removed"
+    members: list[JsonObject]
+    headline: str
+    severity: str = "medium"
+    tags: list[str] = field(default_factory=list)  # union of the members' source tags
+    trigger_seq: int | None = None  # the change that made this record
+    # Recorded while catching up on old changes (a first run on an existing log, a long
+    # stop): a fact of the log, not news, so it is not alerted. Absent when False.
+    catch_up: bool = False
+
+    def to_data(self) -> JsonObject:
+        data = asdict(self)
+        if not data["catch_up"]:
+            del data["catch_up"]
+        return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceGone(Event):
+    """The page is gone: ``checks`` consecutive checks answered 404/410 or redirected
+    to a generic page (the site's home, an error or not-found page).
+
+    Distinct from a transient ``FetchFailed``; a ``SourceRecovered`` with
+    ``gone_since`` follows when the page is back.
+    """
+
+    type: ClassVar[str] = "SourceGone"
+    url: str
+    reason: str  # "http_404" | "http_410" | "redirected"
+    checks: int
+    status: int | None = None
+    final_url: str = ""
+    since: str = ""  # when the first of those checks happened
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -450,9 +591,17 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SourceDiscovered,
         SourceUnlisted,
         DiscoveryReviewed,
+        CheckpointTimestamped,
+        TimestampFailed,
+        ThirdPartyCaptured,
+        ThirdPartyCaptureFailed,
         FiguresPublished,
         FiguresRestated,
         FiguresWithdrawn,
+        ChangeReviewed,
+        ChangeAnnotated,
+        StoryDetected,
+        SourceGone,
     )
 }
 

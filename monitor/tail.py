@@ -23,7 +23,7 @@ a signed checkpoint held elsewhere exposes that (``monitor verify`` checks them)
 
 from __future__ import annotations
 
-from monitor.errors import ChainBrokenError
+from monitor.errors import ChainBrokenError, StoreError, StoreUnavailableError
 from monitor.events import GENESIS_HASH, StoredEvent
 from monitor.store.base import EventStore
 
@@ -81,7 +81,12 @@ async def tail_problem(store: EventStore) -> str | None:
 
 async def require_intact_tail(store: EventStore, where: str) -> None:
     """Refuse (``ChainBrokenError``) to extend a log whose head does not verify."""
-    problem = await tail_problem(store)
+    try:
+        problem = await tail_problem(store)
+    except StoreUnavailableError:
+        raise  # locked, unreadable file: said as such, not as tampering
+    except StoreError as exc:  # a row at the head that cannot even be decoded
+        problem = str(exc)
     if problem is not None:
         raise ChainBrokenError(
             f"{where}: {problem}; refusing to append to a log that was altered — run "

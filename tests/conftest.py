@@ -48,4 +48,5 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MONITOR_CONFIG", raising=False)
     monkeypatch.delenv("MONITOR_DB", raising=False)
+    monkeypatch.delenv("MONITOR_DATA_DIR", raising=False)
     return tmp_path

@@ -126,10 +126,11 @@ async def test_after_a_restart_overdue_sources_are_spread_over_the_jitter_window
 
     started = time.monotonic()
     async with running(Daemon(settings, database=db_url, handle_signals=False)):
-        await until(lambda: all(arrivals.values()), seconds=10)
+        # Waited for, not timed: that each falls inside the 5 s window is the pure
+        # scheduler's test (test_scheduler.py); a loaded machine only delays arrivals.
+        await until(lambda: all(arrivals.values()), seconds=60)
     firsts = sorted(times[0] - started for times in arrivals.values())
-    assert firsts[-1] <= 7  # all overdue sources ran within the 5 s window (+ slack) …
-    assert firsts[-1] - firsts[0] >= 2.5  # … spread over it, not fired at once
+    assert firsts[-1] - firsts[0] >= 2.5  # spread over the window, not fired at once
     assert len({int(t) for t in firsts}) >= 4  # at least four different seconds
 
 
@@ -244,12 +245,8 @@ async def test_config_reload_in_process_reschedules_and_records(
 async def test_the_daemon_signs_a_checkpoint_after_a_change_and_at_its_stop(
     tmp_path: Path, page_server: PageServer
 ) -> None:
-    from monitor.audit.checkpoint import (
-        journal_path,
-        latest_checkpoint,
-        load_public_keys,
-        read_journal,
-    )
+    from monitor.audit.checkpoint import latest_checkpoint, load_public_keys
+    from monitor.audit.home import audit_home, log_id_of
     from monitor.audit.verify import verify_store
 
     url = page_server.set("/p", page("We have paused processing Hong Kong requests."))
@@ -283,7 +280,8 @@ async def test_the_daemon_signs_a_checkpoint_after_a_change_and_at_its_stop(
         last = await latest_checkpoint(store)
         assert last is not None
         assert last.tree_size == head_seq - 1  # the stop's checkpoint covers all before it
-        report = await verify_store(
-            store, public_keys=load_public_keys(key), journal=read_journal(journal_path(key))
-        )
+        home = audit_home(load(config), f"sqlite:///{db}")
+        journal = home.read(await log_id_of(store))
+        assert journal and journal[-1] == last  # journaled beside the database, per log
+        report = await verify_store(store, public_keys=load_public_keys(key), journal=journal)
     assert report.ok, report.findings

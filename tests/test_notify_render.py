@@ -292,3 +292,24 @@ def test_digest_lists_every_alert() -> None:
 def test_test_message_names_the_channel() -> None:
     message = render_test("team-slack", "2026-03-09T08:00:00.000000Z", fmt="markdown")
     assert "team-slack" in message.body and message.format == "markdown"
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_bidi_controls_in_page_text_are_shown_in_alerts(fmt: str) -> None:
+    """A right-to-left override in page text would reorder the alert on screen."""
+    diff = diff_texts("Fees are waived.\n", "Fees are \u202echarged.\n")
+    event = stored(
+        "ChangeDetected",
+        {
+            "capture": {},
+            "previous": "",
+            "previous_seen_until": "",
+            "diff": diff.to_data(),
+            "classification": "substantive",
+            "rules": [],
+            "severity": "low",
+        },
+    )
+    body = render_alert(event, SOURCE, fmt=fmt).body  # type: ignore[arg-type]
+    assert "\u202e" not in body
+    assert "U+202E" in body

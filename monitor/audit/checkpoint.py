@@ -10,14 +10,14 @@ Where checkpoints live:
 
 * in the log, as a ``CheckpointSigned`` event on stream ``$checkpoints`` (it covers the
   events *before* it and is itself a leaf of every later tree);
-* in the checkpoint journal, a JSON-lines file next to the key (``monitor.key`` →
-  ``monitor.checkpoints.jsonl``). A copy outside the database is what exposes a
+* in the log's checkpoint journal, a JSON-lines file outside the database (one per
+  log, beside the key: see ``monitor.audit.home``). A copy outside the database is what exposes a
   truncated log: deleting the newest rows leaves a shorter chain that is valid on its
   own, but no longer reaches the size a journal line signed. Copy the journal (or the
   lines ``monitor checkpoint`` prints) somewhere the database's owner cannot rewrite.
 
 The signing key is created on first use at ``[monitor].key_path`` — relative to the
-working directory, like the ``sqlite:///`` database — with mode 0600; its public half
+log's data directory (``monitor.audit.home``) — with mode 0600; its public half
 is written beside it as ``<name>.pub.pem``. ``key_id`` is the sha256 hex of the raw
 32-byte public key.
 
@@ -34,11 +34,11 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 CHECKPOINT_STREAM = "$checkpoints"
 SIGNED_FIELDS = ("tree_size", "root_hash", "head_seq", "head_hash", "timestamp", "key_id")
 _APPEND_ATTEMPTS = 5
+# Records about checkpoints (RFC 3161 stamps): no reason to sign a new checkpoint.
+STAMP_TYPES = frozenset({"CheckpointTimestamped", "TimestampFailed"})
 
 
 # --------------------------------------------------------------------------- values (pure)
@@ -238,7 +240,7 @@ class Signer:
 
 
 def configured_key_path(settings: Settings | None) -> Path:
-    """``[monitor].key_path`` (default ``monitor.key``), relative to the working directory."""
+    """``[monitor].key_path`` as written (commands resolve it with ``monitor.audit.home``)."""
     monitor = settings.monitor if settings is not None else MonitorSettings()
     return Path(monitor.key_path).expanduser()
 
@@ -394,6 +396,15 @@ async def latest_checkpoint(store: EventStore) -> SignedCheckpoint | None:
     return found[-1] if found else None
 
 
+class JournalSink(Protocol):
+    """Where a signed checkpoint is copied outside the database (``monitor.audit.home``)."""
+
+    def append(self, signed: SignedCheckpoint) -> None: ...
+
+
+Journal = Path | JournalSink | None  # a file (one log), per-log journals, or none
+
+
 class Checkpointer:
     """Signs checkpoints of one store, following the log incrementally between calls.
 
@@ -401,24 +412,34 @@ class Checkpointer:
     only the events appended since the previous call are read and checked.
     """
 
-    def __init__(self, store: EventStore, signer: Signer, *, journal: Path | None) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        signer: Signer,
+        *,
+        journal: Journal,
+        on_signed: list[Callable[[SignedCheckpoint], None]] | None = None,
+    ) -> None:
         self.store = store
         self.signer = signer
         self.journal = journal
+        # Told of each newly signed checkpoint (e.g. to ask timestamp authorities).
+        self.on_signed = on_signed if on_signed is not None else []
         self._tree = CompactTree()
         self._last_hash = GENESIS_HASH
 
-    async def checkpoint(self, now: datetime, *, force: bool = False) -> SignedCheckpoint:
+    async def checkpoint(
+        self, now: datetime, *, force: bool = False, cover_stamps: bool = False
+    ) -> SignedCheckpoint:
         """Sign the log as it stands; without ``force``, reuse a checkpoint that already
-        covers everything (the newest event is a checkpoint of all events before it)."""
+        covers everything (the newest event is a checkpoint of all events before it) —
+        time stamps of it aside, unless ``cover_stamps`` (an export that must hold them)."""
         for _ in range(_APPEND_ATTEMPTS):
             head_seq, head_hash = await self.store.head()
             if not force and head_seq:
-                head = await self.store.get_event(head_seq)
-                if head is not None and head.type == CheckpointSigned.type:
-                    latest = checkpoint_of(head)
-                    if latest.tree_size == head_seq - 1:
-                        return latest  # nothing new since: it covers everything before it
+                latest = await self._covering_all(head_seq, skip_stamps=not cover_stamps)
+                if latest is not None:
+                    return latest  # nothing new since: it covers everything before it
             await self._catch_up(head_seq)
             signed = self.signer.sign_tree(
                 tree_size=head_seq, root=self._tree.root(), head_hash=head_hash, now=now
@@ -438,8 +459,12 @@ class Checkpointer:
             except ConcurrencyError:
                 continue  # another process signed meanwhile: sign the newer head instead
             signed = replace(signed, seq=stored.seq, log_id=await self._log_id())
-            if self.journal is not None:
+            if isinstance(self.journal, Path):
                 append_journal(self.journal, signed)
+            elif self.journal is not None:
+                self.journal.append(signed)
+            for listener in self.on_signed:
+                listener(signed)
             log.info(
                 "signed checkpoint at seq %d: %d events, root %s",
                 stored.seq,
@@ -448,6 +473,18 @@ class Checkpointer:
             )
             return signed
         raise StoreError("could not append a checkpoint: other writers kept signing first")
+
+    async def _covering_all(self, head_seq: int, *, skip_stamps: bool) -> SignedCheckpoint | None:
+        """The newest checkpoint when nothing (but time stamps of it) came after it."""
+        seq = head_seq
+        head = await self.store.get_event(seq)
+        while skip_stamps and head is not None and head.type in STAMP_TYPES and seq > 1:
+            seq -= 1
+            head = await self.store.get_event(seq)
+        if head is None or head.type != CheckpointSigned.type:
+            return None
+        latest = checkpoint_of(head)
+        return latest if latest.tree_size == seq - 1 else None
 
     async def _log_id(self) -> str | None:
         first = await self.store.get_event(1)
@@ -479,7 +516,7 @@ class Checkpointer:
 
 
 async def ensure_checkpoint(
-    store: EventStore, signer: Signer, *, covering: int, now: datetime, journal: Path | None
+    store: EventStore, signer: Signer, *, covering: int, now: datetime, journal: Journal
 ) -> SignedCheckpoint:
     """The latest checkpoint if it covers seq ``covering``, else a newly signed one."""
     latest = await latest_checkpoint(store)

@@ -6,7 +6,9 @@
     event.json              the event exactly as stored
     before/ after/          raw.<ext> (the exact body), text.txt (the normalized text),
                             fetch.json (URLs, redirects, status, headers, times, hashes),
-                            event.json (the capture's event)
+                            event.json (the capture's event), server-certificate.der
+                            (the leaf certificate of the server that answered, if TLS)
+    capture.wacz            both captures as a WACZ web archive, signed with the key
     before.png after.png    the full-page screenshots, when the captures name one
                             (``screenshot_sha256``; sources with ``screenshot = true``)
     diff.html               a standalone, escaped HTML view of the change
@@ -27,24 +29,31 @@ import base64
 import hashlib
 import html
 import json
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from monitor.audit.checkpoint import (
+    Journal,
     SignedCheckpoint,
     Signer,
     ensure_checkpoint,
     merkle_tree,
     public_key_pem,
 )
+from monitor.audit.identity import certificate_blob, identity_lines
 from monitor.audit.merkle import MerkleTree, event_leaf
+from monitor.audit.stamper import TIMESTAMP_STREAM
+from monitor.audit.wacz import write_wacz
+from monitor.audit.wayback import ARCHIVE_STREAM
 from monitor.diff.textdiff import TextDiff, apply_patch, diff_texts
-from monitor.events import StoredEvent
+from monitor.events import CheckpointTimestamped, StoredEvent, ThirdPartyCaptured
 from monitor.store.base import EventStore
 from monitor.textsafe import for_markdown
 
+WACZ_FILE = "capture.wacz"
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
 EVIDENCE_TYPES = ("ChangeDetected", "BaselineCaptured", "ContentSuspect")
 _EXTENSIONS = {
@@ -68,6 +77,7 @@ class EvidenceReport:
     checkpoint: SignedCheckpoint
     files: list[str]
     patch_reproduces: bool | None  # the stored patch turns before into after exactly
+    stamps: int = 0  # RFC 3161 tokens of the checkpoint included
 
 
 def raw_extension(capture: dict[str, Any]) -> str:
@@ -91,7 +101,7 @@ async def write_evidence(
     directory: Path,
     *,
     signer: Signer,
-    journal: Path | None,
+    journal: Journal,
     now: datetime,
 ) -> EvidenceReport:
     """Write the evidence directory for capture ``event`` (signing a checkpoint if needed)."""
@@ -114,11 +124,18 @@ async def write_evidence(
         before_text = (await store.get_blob(capture["text_sha256"])).decode("utf-8")
         files.update(_capture_files("before", before, before_raw, before_text))
     screenshots: dict[str, str] = {}  # file name -> sha256, as the capture names it
+    servers: dict[str, dict[str, Any]] = {}  # side -> capture["server"], when recorded
     for side, capture_event in (("before", before), ("after", event)):
         picture = await _screenshot(store, capture_event)
         if picture is not None:
             files[f"{side}.png"] = picture[1]
             screenshots[f"{side}.png"] = picture[0]
+        server = capture_event.data["capture"].get("server") if capture_event else None
+        if isinstance(server, dict):
+            servers[side] = server
+            certificate = certificate_blob(server)
+            if certificate is not None:
+                files[f"{side}/server-certificate.der"] = await store.get_blob(certificate)
 
     diff = diff_texts(before_text, after_text) if before_text is not None else None
     recorded_patch = (event.data.get("diff") or {}).get("patch")
@@ -135,8 +152,14 @@ async def write_evidence(
     files["checkpoint.json"] = checkpoint.checkpoint.signed_bytes()
     files["checkpoint.sig"] = checkpoint.signature
     files["public_key.pem"] = public_key_pem(signer.public_key)
-    files["README.md"] = readme(
-        event, before, checkpoint, reproduces, screenshots=screenshots
+    files[WACZ_FILE] = await _wacz(store, proven, signer, now)
+    stamps = await _stamps(store, checkpoint)
+    for index, (_, token) in enumerate(stamps, start=1):
+        files[f"timestamps/{index}.tsr"] = token
+    archived = await _archived(store, event.seq)
+    files["README.md"] = (
+        readme(event, before, checkpoint, reproduces, screenshots=screenshots, servers=servers)
+        + _third_party_lines([data for data, _ in stamps], archived)
     ).encode("utf-8")
     _write_all(directory, files)
     return EvidenceReport(
@@ -146,7 +169,72 @@ async def write_evidence(
         checkpoint=checkpoint,
         files=sorted([*files, "SHA256SUMS"]),
         patch_reproduces=reproduces,
+        stamps=len(stamps),
     )
+
+
+async def _stamps(
+    store: EventStore, checkpoint: SignedCheckpoint
+) -> list[tuple[dict[str, Any], bytes]]:
+    """The RFC 3161 tokens recorded for ``checkpoint``: (event data, DER token)."""
+    found = []
+    for ev in await store.read(stream=TIMESTAMP_STREAM, types=(CheckpointTimestamped.type,)):
+        if ev.data.get("checkpoint_seq") == checkpoint.seq:
+            found.append((dict(ev.data), await store.get_blob(str(ev.data["token_sha256"]))))
+    return found
+
+
+async def _archived(store: EventStore, seq: int) -> list[str]:
+    """Archive URLs of outside copies (Save Page Now) made after the change at ``seq``."""
+    events = await store.read(stream=ARCHIVE_STREAM, types=(ThirdPartyCaptured.type,))
+    return [str(ev.data["archive_url"]) for ev in events if ev.data.get("for_seq") == seq]
+
+
+def _third_party_lines(stamps: list[dict[str, Any]], archived: list[str]) -> str:
+    lines: list[str] = []
+    if stamps:
+        lines += [
+            "## Trusted time stamps",
+            "",
+            "Independent time-stamping authorities (RFC 3161) signed that the checkpoint",
+            "above existed — and with it every event it covers, these captures included:",
+            "",
+        ]
+        for index, data in enumerate(stamps, start=1):
+            lines.append(
+                f"- `timestamps/{index}.tsr`: {for_markdown(str(data['tsa']))}, "
+                f"{for_markdown(str(data['gen_time']))}"
+            )
+        lines += [
+            "",
+            "Check each with the TSA's published certificates (OpenSSL):",
+            "",
+            "    openssl ts -verify -data checkpoint.json -in timestamps/1.tsr -token_in \\",
+            "        -CAfile tsa-root.pem -untrusted tsa-chain.pem",
+            "",
+        ]
+    if archived:
+        lines += [
+            "## Copies made by others",
+            "",
+            "The Internet Archive's Save Page Now captured the page after this change;",
+            "its copy was made by its own crawler and is open to anyone:",
+            "",
+            *[f"- {for_markdown(url)}" for url in archived],
+            "",
+        ]
+    return "\n" + "\n".join(lines) if lines else ""
+
+
+async def _wacz(
+    store: EventStore, captures: list[StoredEvent], signer: Signer, now: datetime
+) -> bytes:
+    """Both captures as a signed WACZ, for web-archive viewers (ReplayWeb.page)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / WACZ_FILE
+        title = f"{captures[-1].stream}: captures of seq {', '.join(str(c.seq) for c in captures)}"
+        await write_wacz(store, captures, path, signer=signer, now=now, title=title)
+        return path.read_bytes()
 
 
 def _write_all(directory: Path, files: dict[str, bytes]) -> None:
@@ -325,6 +413,7 @@ def readme(
     reproduces: bool | None,
     *,
     screenshots: dict[str, str] | None = None,
+    servers: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     """The bundle's README; ``screenshots`` maps ``before.png``/``after.png`` to sha256."""
     after = event.data["capture"]
@@ -372,6 +461,10 @@ def readme(
         "  redirects, HTTP status, kept headers, fetch time) and the content hashes,",
         "  `event.json` the log entry of that capture.",
         *_screenshot_lines(screenshots or {}),
+        *_server_lines(servers or {}),
+        "- `capture.wacz`: both captures as a WACZ web archive: open it in ReplayWeb.page",
+        "  (https://replayweb.page) to see the pages as served; its `datapackage-digest.json`",
+        "  is signed with the key of `public_key.pem` (`monitor verify --wacz capture.wacz`).",
         "- `diff.html`: the change, readable in any browser (no scripts, nothing loaded).",
         "  Do not open `raw.html` in a browser unless you mean to: it is the live page's",
         "  markup and may run scripts or fetch resources; read it as text instead.",
@@ -404,7 +497,25 @@ def readme(
         f"Checkpoint: seq {checkpoint.seq}, signed {cp.timestamp}.",
         "",
     ]
-    return "\n".join(lines)
+    return "\n" + "\n".join(lines) if lines else ""
+
+
+def _server_lines(servers: dict[str, dict[str, Any]]) -> list[str]:
+    """Who answered each capture: address, TLS version and certificate (when recorded)."""
+    if not servers:
+        return []
+    lines = [
+        "- The server that answered each capture (its address, the TLS version, and its",
+        "  certificate as `server-certificate.der`, whose sha256 is the fingerprint below;",
+        "  `openssl x509 -inform DER -in after/server-certificate.der -noout -text` shows",
+        "  it, and `sha256sum` of the file gives the fingerprint):",
+    ]
+    for side in ("before", "after"):
+        if side in servers:
+            lines.append(f"  - {side}:")
+            # Subject and issuer come from the server: shown literally, never as Markdown.
+            lines += [f"    - {for_markdown(line)}" for line in identity_lines(servers[side])]
+    return lines
 
 
 def _screenshot_lines(screenshots: dict[str, str]) -> list[str]:

@@ -51,6 +51,7 @@ from warcio.warcwriter import WARCWriter
 from monitor import __version__
 from monitor.audit.checkpoint import (
     Checkpointer,
+    Journal,
     SignedCheckpoint,
     Signer,
     checkpoint_of,
@@ -130,7 +131,7 @@ async def export_bundle(
     directory: Path,
     *,
     signer: Signer,
-    journal: Path | None,
+    journal: Journal,
     now: datetime,
     source: str | None = None,
     since: datetime | None = None,
@@ -138,7 +139,9 @@ async def export_bundle(
     """Write a bundle into ``directory`` (created; it should be empty)."""
     partial = source is not None or since is not None
     # Sign first, so the checkpoint covers every event the bundle will hold.
-    checkpoint = await Checkpointer(store, signer, journal=journal).checkpoint(now)
+    checkpoint = await Checkpointer(store, signer, journal=journal).checkpoint(
+        now, cover_stamps=True
+    )
     assert checkpoint.seq is not None  # a checkpoint from the log always has its seq
     upper = checkpoint.tree_size if partial else checkpoint.seq
     since_text = format_time(since) if since is not None else None
@@ -411,6 +414,7 @@ def verify_bundle(directory: Path) -> VerifyReport:
     else:
         _check_partial(directory, manifest, events, public, found)
     blobs = _check_blobs(directory, manifest, events, found)
+    _check_stamps(directory, events, found)
     found.items.sort(key=lambda f: (f.seq is None, f.seq or 0))
     return VerifyReport(
         events=len(events),
@@ -418,6 +422,24 @@ def verify_bundle(directory: Path) -> VerifyReport:
         head_hash=events[-1].hash if events else GENESIS_HASH,
         findings=found.items,
     )
+
+
+def _check_stamps(directory: Path, events: list[StoredEvent], found: _Findings) -> None:
+    """Each RFC 3161 token must stamp its checkpoint's signed bytes, with a valid TSA
+    signature (the TSA's chain is not in the bundle: VERIFY.md says how to check it)."""
+    from monitor.audit.timestamps import TimestampError, check_token, imprint_of
+
+    for event in events:
+        if event.type != "CheckpointTimestamped":
+            continue
+        checkpoint = directory / CHECKPOINT_DIR / f"{event.data.get('checkpoint_seq')}.json"
+        token = directory / BLOB_DIR / str(event.data.get("token_sha256"))
+        if not checkpoint.is_file() or not token.is_file():
+            continue  # a partial export holds only its newest checkpoint; blobs are checked
+        try:
+            check_token(token.read_bytes(), imprint_of(checkpoint.read_bytes()), None)
+        except TimestampError as exc:
+            found.add("timestamp", f"seq {event.seq}: time stamp: {exc}", event.seq)
 
 
 def _load_manifest(directory: Path, found: _Findings) -> dict[str, Any] | None:
@@ -855,4 +877,19 @@ and hash, which ties the archive to `events.jsonl`.
     warcio index -f warc-type,warc-target-uri,warc-date,warc-payload-digest captures.warc.gz
 
 Any WARC replay tool (pywb, ReplayWeb.page) can display the pages.
+
+## 7. Trusted time stamps and outside copies (when present)
+
+A `CheckpointTimestamped` line in `events.jsonl` records an RFC 3161 time stamp: an
+independent time-stamping authority (`tsa`) signed that checkpoint `checkpoint_seq`
+existed at `gen_time`. The token is `blobs/<token_sha256>`; check it with the TSA's
+published certificates:
+
+    openssl ts -verify -data checkpoints/<checkpoint_seq>.json \\
+        -in blobs/<token_sha256> -token_in -CAfile tsa-root.pem -untrusted tsa-chain.pem
+
+A `ThirdPartyCaptured` line gives the Internet Archive's own copy of a changed page
+(`archive_url`), made by its crawler, which anyone can open. A capture's
+`capture.server.certificate.sha256` names the server's TLS certificate in `blobs/`:
+`openssl x509 -inform DER -in blobs/<sha256> -noout -text` shows it.
 """

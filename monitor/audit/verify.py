@@ -287,8 +287,11 @@ class CheckpointAudit:
         journal: Sequence[JournalEntry] = (),
         *,
         journal_name: str = "checkpoint journal",
+        bound_log: str | None = None,
     ) -> None:
         self.keys = dict(public_keys)
+        # The log id the journals say this database held (monitor.audit.home), if known.
+        self.bound_log = bound_log
         self.journal = list(journal)
         self.journal_name = journal_name
         self._hashes = bytearray()
@@ -352,6 +355,17 @@ class CheckpointAudit:
                     f"hash is {min(foreign)[:16]}…, not this log's {self._first_hash[:16]}… "
                     "(another database sharing the key — give each its own key_path — or "
                     "this log rewritten from seq 1)",
+                )
+            )
+        if self.bound_log and self._first_hash and self.bound_log != self._first_hash:
+            found.append(
+                Finding(
+                    None,
+                    "checkpoint_journal",
+                    f"this database held the log whose first event hash is "
+                    f"{self.bound_log[:16]}… when its checkpoints were journaled; it now "
+                    f"holds {self._first_hash[:16]}… (the log was rewritten from seq 1 — or "
+                    "the database was started anew, and `monitor checkpoint` records that)",
                 )
             )
         self.checked = len(candidates)
@@ -464,6 +478,7 @@ async def verify_store(
     batch: int = 1000,
     public_keys: Mapping[str, Ed25519PublicKey] | None = None,
     journal: Sequence[JournalEntry] = (),
+    bound_log: str | None = None,
 ) -> VerifyReport:
     """Verify every event up to the head at the start (later appends are left alone).
 
@@ -474,7 +489,7 @@ async def verify_store(
     head_seq, _ = await store.head()
     verifier = ChainVerifier()
     blobs = _BlobChecker(store)
-    audit = CheckpointAudit(public_keys or {}, journal)
+    audit = CheckpointAudit(public_keys or {}, journal, bound_log=bound_log)
     findings: list[Finding] = []
 
     async def take(ev: StoredEvent) -> None:

@@ -32,6 +32,7 @@ import contextlib
 import contextvars
 import email.utils
 import logging
+import os
 import random
 import socket
 import ssl
@@ -48,6 +49,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
 from aiohttp.resolver import DefaultResolver
 
+from monitor.audit.identity import ServerIdentity
 from monitor.check.netpolicy import NetworkPolicy
 from monitor.clock import Clock, utc_now
 from monitor.config.settings import MonitorSettings, SourceSettings
@@ -111,6 +113,7 @@ class FetchResult:
     fetched_at: datetime
     elapsed_ms: int
     not_modified: bool = False
+    server: ServerIdentity | None = None  # who answered the final request (audit)
 
     @property
     def content_type(self) -> str | None:
@@ -321,7 +324,7 @@ class Fetcher:
     def _make_session(self, *, verify_tls: bool) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
             resolver=PolicyResolver(self.policy),
-            ssl=ssl.create_default_context() if verify_tls else False,
+            ssl=self._tls_context() if verify_tls else False,
             limit=max(self.settings.concurrency * 2, 10),
             ttl_dns_cache=300,
         )
@@ -334,6 +337,18 @@ class Fetcher:
             auto_decompress=True,
             trust_env=False,
         )
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The system's CAs, plus ``[monitor] ca_file`` (a private PKI) when set."""
+        context = ssl.create_default_context()
+        if self.settings.ca_file:
+            try:
+                context.load_verify_locations(cafile=os.path.expanduser(self.settings.ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise FetchError(
+                    "tls", f"cannot load [monitor] ca_file {self.settings.ca_file}: {exc}"
+                ) from exc
+        return context
 
     def _session_for(self, source: SourceSettings) -> aiohttp.ClientSession:
         if source.verify_tls:
@@ -539,6 +554,7 @@ class Fetcher:
                 ) as response:
                     status = response.status
                     kept = _kept_headers(response.headers)
+                    server = _server_of(response)
                     if status in (301, 302, 303, 307, 308) and "location" in response.headers:
                         target = urljoin(url, response.headers["location"])
                         redirects.append((url, status))
@@ -562,6 +578,7 @@ class Fetcher:
                             now,
                             started,
                             not_modified=True,
+                            server=server,
                         )
                     if status >= 400:
                         raise _StatusError(
@@ -570,7 +587,9 @@ class Fetcher:
                             retry_after=_retry_after(response.headers.get("retry-after")),
                         )
                     body = await _read_capped(response, max_bytes, url)
-                    return self._result(source, url, status, kept, redirects, body, now, started)
+                    return self._result(
+                        source, url, status, kept, redirects, body, now, started, server=server
+                    )
             except FetchError:
                 raise
             except _ForbiddenAddress as exc:
@@ -654,6 +673,7 @@ class Fetcher:
         started: float,
         *,
         not_modified: bool = False,
+        server: ServerIdentity | None = None,
     ) -> FetchResult:
         return FetchResult(
             requested_url=source.url,
@@ -665,7 +685,19 @@ class Fetcher:
             fetched_at=now,
             elapsed_ms=int((time.monotonic() - started) * 1000),
             not_modified=not_modified,
+            server=server,
         )
+
+
+def _server_of(response: aiohttp.ClientResponse) -> ServerIdentity | None:
+    """The peer of the connection ``response`` came over."""
+    # A body that arrived with the headers releases the connection at once; its
+    # protocol (kept by the response) still holds the transport.
+    connection = response.connection
+    protocol = (
+        connection.protocol if connection is not None else getattr(response, "_protocol", None)
+    )
+    return ServerIdentity.of(getattr(protocol, "transport", None))
 
 
 # The politeness key of a URL: ``host:port``. One definition (``store.pauses.host_key``,

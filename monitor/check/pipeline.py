@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 
+from monitor.audit.identity import certificate_blob
 from monitor.check.browser import INSTALL_HINT, BrowserPool
 from monitor.check.fetch import Fetcher, FetchResult, Validators
 from monitor.check.parts import PartFailed, PartsCaptured, fetch_parts, parts_capture
@@ -41,6 +42,8 @@ from monitor.core.moves import (
 from monitor.core.projections import SourceState, apply, fold
 from monitor.core.reconcile import reconcile
 from monitor.core.rules import CompiledRule, compile_rules
+from monitor.desk.links import document_links, documents_diff
+from monitor.desk.story_detector import StoryDetector
 from monitor.discover.sources import with_discovered
 from monitor.errors import (
     ArchiveError,
@@ -48,6 +51,7 @@ from monitor.errors import (
     ConcurrencyError,
     FetchError,
     HostPausedError,
+    MonitorError,
 )
 from monitor.events import (
     FETCH_DEFERRED,
@@ -153,13 +157,18 @@ class CheckRunner:
     clock: Callable[[], datetime] = utc_now
     rules: tuple[CompiledRule, ...] = ()
     browser: BrowserPool | None = None  # needed by sources whose render is not "http"
+    stories: StoryDetector | None = None  # records StoryDetected after changes that match rules
     _states: dict[str, SourceState] = field(default_factory=dict)
     _unchanged_checks: dict[str, int] = field(default_factory=dict)
+    # Servers' leaf certificates by sha256, stored as blobs with the captures naming them.
+    _certificates: dict[str, bytes] = field(default_factory=dict)
     _figures: FiguresCache = field(default_factory=FiguresCache)
 
     def __post_init__(self) -> None:
         if not self.rules:
             self.rules = compile_rules(self.settings.rules)
+        if self.stories is None:
+            self.stories = StoryDetector(self.settings.stories)
 
     async def state(self, source_id: str) -> SourceState:
         cached = self._states.get(source_id)
@@ -190,10 +199,62 @@ class CheckRunner:
             settings=settings,
             clock=self.clock,
             browser=browser or self.browser,
+            stories=self._reconfigured_stories(settings),
             _states=self._states,
             _unchanged_checks=self._unchanged_checks,
             _figures=self._figures,
         )
+
+    def _reconfigured_stories(self, settings: Settings) -> StoryDetector | None:
+        if self.stories is not None:
+            self.stories.reconfigure(settings.stories)
+        return self.stories
+
+    async def _detect_stories(self, stored: Sequence[StoredEvent]) -> None:
+        """After a change that matched a rule: does it make (or grow) a story?"""
+        if self.stories is None or not any(
+            e.type == "ChangeDetected" and e.data.get("rules") for e in stored
+        ):
+            return
+        try:
+            await self.stories.run(self.store, self.clock())
+        except MonitorError as exc:  # the change is recorded; the next one retries the story
+            log.error("story detection failed: %s", exc)
+
+    async def _with_documents(
+        self, source: SourceSettings, state: SourceState, outcome: Outcome, events: list[Event]
+    ) -> list[Event]:
+        """A change of an HTML page that does not watch links records the document links
+        (PDFs, reports …) it added or removed, read from the two raw captures."""
+        change = next((e for e in events if isinstance(e, ChangeDetected)), None)
+        last = state.last_good
+        if (
+            change is None
+            or source.watch_links
+            or last is None
+            or not isinstance(outcome, Captured)
+            or change.capture.get("format") != "html"
+        ):
+            return events
+        try:
+            old_body = await self.store.get_blob(last.raw_sha256)
+        except BlobMissingError:
+            return events
+        capture = change.capture
+        headers = capture.get("headers") or {}
+        content_type = headers.get("content-type")
+        base = str(capture.get("final_url") or source.url)  # one base: only links differ
+        old, new = await asyncio.to_thread(
+            lambda: (
+                document_links(old_body, content_type, base),
+                document_links(outcome.body, content_type, base),
+            )
+        )
+        found = documents_diff(old, new)
+        if found is None:
+            return events
+        recorded = replace(change, diff={**change.diff, "documents": found})
+        return [recorded if e is change else e for e in events]
 
     async def reconcile(self) -> list[StoredEvent]:
         """Record config changes (registered / updated / removed sources) in the log.
@@ -278,11 +339,13 @@ class CheckRunner:
                 checks_since_event=self._unchanged_checks.get(source.id, 0) + 1,
                 old_text_missing=old_text_missing,
                 figure_matches=figures.matches if figures is not None else (),
+                gone_after=source.gone_after or self.settings.monitor.gone_after,
             )
             if isinstance(outcome, Captured) and not source.urls:
                 events = with_move(
                     state, outcome, events, source.url, sends_headers=bool(source.headers)
                 )
+            events = await self._with_documents(source, state, outcome, events)
             await self._store_blobs(outcome, events)
             try:
                 stored = await self._append(source.id, state.version, tuple(events))
@@ -294,6 +357,7 @@ class CheckRunner:
                 stored += await self._figures.record(self, source.id, stored, figures)
             if stored:
                 self._unchanged_checks[source.id] = 0
+                await self._detect_stories(stored)
             else:
                 self._unchanged_checks[source.id] = self._unchanged_checks.get(source.id, 0) + 1
             return _report(source.id, outcome, stored)
@@ -422,6 +486,9 @@ class CheckRunner:
         screenshot: bytes | None = None,
     ) -> Captured:
         raw_sha = hashlib.sha256(result.body).hexdigest()
+        if result.server is not None and result.server.certificate:
+            der = result.server.certificate
+            self._certificates[hashlib.sha256(der).hexdigest()] = der
         last = state.last_good
         canonical = _canonical(result)
         if last is not None and last.raw_sha256 == raw_sha and last.extraction_key == key:
@@ -480,6 +547,9 @@ class CheckRunner:
             return
         raw_sha = await self.store.put_blob(outcome.body)
         text_sha = await self.store.put_blob(outcome.text.encode("utf-8"))
+        certificate = certificate_blob(outcome.capture.get("server"))
+        if certificate is not None and certificate in self._certificates:
+            await self.store.put_blob(self._certificates[certificate])
         if (raw_sha, text_sha) != (outcome.capture["raw_sha256"], outcome.capture["text_sha256"]):
             raise AssertionError("blob hashes disagree with the capture")  # a bug, not a page
         if isinstance(outcome, PartsCaptured):
@@ -530,14 +600,20 @@ def with_move(
     ``moves.safe_move`` refuses (from https to http; to another origin for a source
     that ``sends_headers``, which may carry credentials meant for its own origin).
     """
-    if any(isinstance(e, ContentSuspect) for e in events):
-        return list(events)
     capture = captured.capture
+    if any(isinstance(e, ContentSuspect) for e in events) or (
+        # A suspect capture seen again records nothing, and is no more a move than before.
+        state.suspect_text is not None and state.suspect_text == capture.get("text_sha256")
+    ):
+        return list(events)
     if off_site_move(capture) is not None:
         return list(events)
     move: SourceMoved | None = None
     found = permanent_target(capture)
     if found is not None:
+        final = str(capture.get("final_url") or found[0])
+        if lands_on_wall(current_url, found[0]) or lands_on_wall(current_url, final):
+            return list(events)  # a login, error or home page: suspect, never a new address
         move = SourceMoved(from_url=current_url, to_url=found[0], how="redirect", status=found[1])
     else:
         canonical = str(capture.get("canonical") or "")
@@ -657,6 +733,8 @@ def _capture_data(
         capture["media_type"] = media_type
     if format_:
         capture["format"] = format_
+    if result.server is not None:
+        capture["server"] = result.server.to_data()
     return capture
 
 

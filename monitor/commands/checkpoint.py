@@ -11,17 +11,22 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
+from typing import Any
 
-from monitor.audit.checkpoint import (
-    Checkpointer,
-    configured_key_path,
-    journal_path,
-    load_or_create_key,
-    merkle_tree,
-    public_key_path,
+from monitor.audit.checkpoint import Checkpointer, merkle_tree
+from monitor.audit.home import log_id_of
+from monitor.commands.common import (
+    Subparsers,
+    UsageError,
+    audit_home_for,
+    database_url,
+    settings_if_present,
 )
-from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
-from monitor.store import open_store
+from monitor.config.settings import Settings
+from monitor.events import CheckpointTimestamped, StoredEvent
+from monitor.store import describe_url, open_store
+from monitor.store.base import EventStore
+from monitor.tail import require_intact_tail
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -49,14 +54,19 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     settings = settings_if_present(args)
-    key_path = configured_key_path(settings)
+    home = audit_home_for(args, settings)
     async with open_store(database_url(args, settings), create=False) as store:
+        # A checkpoint is appended and signed: never over a log altered at its head.
+        await require_intact_tail(store, describe_url(database_url(args, settings)))
         # Only once the database opened as a log: a typo in --db must not leave a new key.
-        signer = load_or_create_key(key_path)
+        signer = home.signer()
         head_seq, _ = await store.head()
-        checkpointer = Checkpointer(store, signer, journal=journal_path(key_path))
+        checkpointer = Checkpointer(store, signer, journal=home)
         signed = await checkpointer.checkpoint(datetime.now(UTC), force=args.force)
         reused = signed.seq is not None and signed.seq <= head_seq
+        log_id = await log_id_of(store)
+        if log_id is not None:
+            home.migrate_legacy(log_id)
         proof = None
         if args.consistency_from is not None:
             old = args.consistency_from
@@ -72,16 +82,38 @@ async def run(args: argparse.Namespace) -> int:
                 "new_root": signed.checkpoint.root_hash,
                 "proof": [node.hex() for node in tree.consistency_proof(old, signed.tree_size)],
             }
+        stamps = await _stamp(store, settings)
     if args.json:
-        out = {"checkpoint": signed.to_json(), "consistency": proof}
+        out: dict[str, Any] = {"checkpoint": signed.to_json(), "consistency": proof}
+        if stamps:
+            out["timestamps"] = [{"type": e.type, **e.data} for e in stamps]
         print(json.dumps(out, sort_keys=True, ensure_ascii=False))
         return 0
     cp = signed.checkpoint
     what = "latest checkpoint (no events since; --force signs anew)" if reused else "signed"
     print(f"{what} at seq {signed.seq}: {cp.tree_size} events, root {cp.root_hash}")
     print(f"timestamp {cp.timestamp}, key {cp.key_id}")
-    print(f"public key {public_key_path(key_path)}; journal {journal_path(key_path)}")
+    journal = home.journal(log_id) if log_id else home.journals
+    print(f"public key {home.public_key}; journal {journal}")
     print(json.dumps(signed.to_json(), sort_keys=True))
     if proof is not None:
         print(json.dumps({"consistency": proof}, sort_keys=True))
+    for event in stamps:
+        data = event.data
+        if event.type == CheckpointTimestamped.type:
+            print(f"time stamp by {data['tsa']}: {data['gen_time']} (seq {event.seq})")
+        else:
+            print(
+                f"time stamp by {data['tsa']} failed: {data['error']} "
+                "(recorded; `monitor run` asks again)"
+            )
     return 0
+
+
+async def _stamp(store: EventStore, settings: Settings | None) -> list[StoredEvent]:
+    """Ask each configured TSA to stamp the newest checkpoint it has not stamped yet."""
+    if settings is None or not settings.audit.timestamp_authorities:
+        return []
+    from monitor.audit.stamper import stamp_latest
+
+    return await stamp_latest(store, settings.audit.timestamp_authorities, datetime.now(UTC))

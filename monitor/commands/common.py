@@ -7,12 +7,15 @@ import logging
 import os
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.config.parse import load_config, parse_duration
 from monitor.config.settings import Settings
 from monitor.errors import MonitorError
 from monitor.logs import RedactingFilter, update_secrets
+
+if TYPE_CHECKING:
+    from monitor.audit.home import AuditHome
 
 DEFAULT_DB = "sqlite:///monitor.db"
 DEFAULT_CONFIG = "sources.toml"
@@ -45,6 +48,13 @@ def database_url(args: argparse.Namespace, settings: Settings | None) -> str:
     if settings is not None:
         return settings.monitor.database
     return DEFAULT_DB
+
+
+def audit_home_for(args: argparse.Namespace, settings: Settings | None) -> AuditHome:
+    """Where the key and checkpoint journals of the chosen database live."""
+    from monitor.audit.home import audit_home
+
+    return audit_home(settings, database_url(args, settings), config_path=args.config)
 
 
 def settings_if_present(args: argparse.Namespace) -> Settings | None:

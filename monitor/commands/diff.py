@@ -1,10 +1,11 @@
-"""``monitor diff ID [--from TIME] [--to TIME] [--patch]``: the change between two captures.
+"""``monitor diff ID [--from TIME|SEQ] [--to TIME|SEQ] [--patch]``: compare two captures.
 
 Both texts are reconstructed from the stored blobs: the good capture (baseline or
 change) current at ``--to`` (default now) and the one current at ``--from`` (default:
-the capture just before the ``--to`` one). The output is a word diff per changed
-block — ``[-removed-]{+added+}`` — or, with ``--patch``, the exact diff-match-patch
-patch that turns the old text into the new one.
+the capture just before the ``--to`` one). A whole number names a capture by its
+seq instead (``monitor log --source ID`` lists them), so any two captures compare.
+The output is a word diff per changed block — ``[-removed-]{+added+}`` — or, with
+``--patch``, the exact diff-match-patch patch that turns the old text into the new one.
 """
 
 from __future__ import annotations
@@ -36,9 +37,14 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("id", metavar="ID", help="source id")
     parser.add_argument(
-        "--from", dest="from_", metavar="TIME", help="default: the capture before the --to one"
+        "--from",
+        dest="from_",
+        metavar="TIME|SEQ",
+        help="a time, or the seq of a capture (default: the capture before the --to one)",
     )
-    parser.add_argument("--to", metavar="TIME", help="default: now")
+    parser.add_argument(
+        "--to", metavar="TIME|SEQ", help="a time, or a capture's seq (default: now)"
+    )
     parser.add_argument(
         "--patch", action="store_true", help="print the diff-match-patch patch instead"
     )
@@ -87,9 +93,26 @@ def word_diff(diff: TextDiff) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+def _seq(value: str | None) -> int | None:
+    """A capture named by its seq (a whole number), else None (a time or nothing)."""
+    text = (value or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def capture_by_seq(captures: list[StoredEvent], source_id: str, seq: int, flag: str) -> int:
+    for index, event in enumerate(captures):
+        if event.seq == seq:
+            return index
+    raise UsageError(
+        f"{flag} {seq} is not a capture of {source_id!r}; `monitor log --source {source_id} "
+        "--type BaselineCaptured,ChangeDetected` lists its captures"
+    )
+
+
 async def run(args: argparse.Namespace) -> int:
-    to = format_time(parse_when(args.to)) if args.to else None
-    frm = format_time(parse_when(args.from_)) if args.from_ else None
+    to_seq, from_seq = _seq(args.to), _seq(args.from_)
+    to = format_time(parse_when(args.to)) if args.to and to_seq is None else None
+    frm = format_time(parse_when(args.from_)) if args.from_ and from_seq is None else None
     if to is not None and frm is not None and frm > to:
         raise UsageError(f"--from ({frm}) is after --to ({to})")
     settings = settings_if_present(args)
@@ -97,10 +120,15 @@ async def run(args: argparse.Namespace) -> int:
         if await store.stream_version(args.id) == 0:
             raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
         captures = await store.read(stream=args.id, types=GOOD_CAPTURES)
-        new_index = capture_at(captures, to)
+        if to_seq is not None:
+            new_index: int | None = capture_by_seq(captures, args.id, to_seq, "--to")
+        else:
+            new_index = capture_at(captures, to)
         if new_index is None:
             raise UsageError(f"source {args.id!r} has no good capture at or before {to or 'now'}")
-        if frm is not None:
+        if from_seq is not None:
+            old_index: int | None = capture_by_seq(captures, args.id, from_seq, "--from")
+        elif frm is not None:
             old_index = capture_at(captures, frm)
             if old_index is None:
                 raise UsageError(f"source {args.id!r} has no good capture at or before {frm}")
@@ -109,6 +137,7 @@ async def run(args: argparse.Namespace) -> int:
             return 0
         else:
             old_index = new_index - 1
+        assert old_index is not None
         old, new = captures[old_index], captures[new_index]
         old_text, new_text = await _text(store, old), await _text(store, new)
     # A --patch is for machines (apply_patch): keep the header lines out of it.

@@ -11,18 +11,21 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.audit.checkpoint import configured_key_path, journal_path, load_or_create_key
+from monitor.audit.checkpoint import ensure_checkpoint
 from monitor.audit.evidence import EVIDENCE_TYPES, write_evidence
+from monitor.audit.stamper import stamp_latest
 from monitor.commands.common import (
     MAX_SEQ,
     Subparsers,
     UsageError,
+    audit_home_for,
     check_seq_argument,
     database_url,
     settings_if_present,
 )
 from monitor.commands.export import output_directory, require_empty
-from monitor.store import open_store
+from monitor.store import describe_url, open_store
+from monitor.tail import require_intact_tail
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -43,9 +46,11 @@ async def run(args: argparse.Namespace) -> int:
     target = Path(args.directory)
     require_empty(target)
     settings = settings_if_present(args)
-    key_path = configured_key_path(settings)
+    home = audit_home_for(args, settings)
     with output_directory(target):
         async with open_store(database_url(args, settings), create=False) as store:
+            # A checkpoint may be appended and signed: never over a log altered at its head.
+            await require_intact_tail(store, describe_url(database_url(args, settings)))
             event = await store.get_event(args.seq) if args.seq > 0 else None
             if event is None:
                 raise UsageError(f"there is no event at seq {args.seq}; `monitor log` lists them")
@@ -55,13 +60,21 @@ async def run(args: argparse.Namespace) -> int:
                     f"({', '.join(EVIDENCE_TYPES)}); "
                     "`monitor log --type ChangeDetected` lists changes"
                 )
+            now = datetime.now(UTC)
+            # Only once the database opened as a log: a typo in --db must not leave a key.
+            signer = home.signer()
+            if settings is not None and settings.audit.timestamp_authorities:
+                # Sign the checkpoint the evidence will be proven against, and have it
+                # stamped now, so the bundle carries the time stamps too.
+                await ensure_checkpoint(store, signer, covering=event.seq, now=now, journal=home)
+                await stamp_latest(store, settings.audit.timestamp_authorities, now)
             report = await write_evidence(
                 store,
                 event,
                 target,
-                signer=load_or_create_key(key_path),
-                journal=journal_path(key_path),
-                now=datetime.now(UTC),
+                signer=signer,
+                journal=home,
+                now=now,
             )
     before = f"seq {report.before.seq}" if report.before is not None else "none"
     print(f"evidence for seq {event.seq} ({event.type} in {event.stream}) in {target}")
@@ -71,6 +84,8 @@ async def run(args: argparse.Namespace) -> int:
         f"proven against checkpoint seq {cp.seq} ({cp.tree_size} events, root "
         f"{cp.checkpoint.root_hash})"
     )
+    if report.stamps:
+        print(f"{report.stamps} RFC 3161 time stamp(s) of that checkpoint in timestamps/")
     if report.patch_reproduces is False:
         print("WARNING: the recorded patch does not reproduce the new text from the old one")
         return 1

@@ -15,17 +15,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.audit.checkpoint import configured_key_path, journal_path, load_or_create_key
 from monitor.audit.export import export_bundle
+from monitor.audit.wacz import export_wacz
 from monitor.commands.common import (
     Subparsers,
     UsageError,
+    audit_home_for,
     database_url,
     parse_when,
     settings_if_present,
 )
 from monitor.config.settings import Settings
-from monitor.store import open_store
+from monitor.store import describe_url, open_store
+from monitor.tail import require_intact_tail
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -36,7 +38,17 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         description="Export the log, or one source's part of it with inclusion proofs, to "
         "DIR (which must be new or empty), verifiable offline with standard tools.",
     )
-    parser.add_argument("directory", metavar="DIR", help="a new or empty directory")
+    parser.add_argument(
+        "directory",
+        metavar="DIR",
+        nargs="?",
+        help="a new or empty directory (optional with --wacz)",
+    )
+    parser.add_argument(
+        "--wacz",
+        metavar="FILE",
+        help="also (or only) write the captures as a WACZ 1.1 web archive, signed with the key",
+    )
     parser.add_argument("--source", metavar="ID", help="only this source (with proofs)")
     parser.add_argument("--since", help="only events recorded at or after TIME (ISO, or 2h, 3d)")
     parser.set_defaults(handler=run)
@@ -84,39 +96,68 @@ def output_directory(target: Path) -> Iterator[None]:
 
 
 async def run(args: argparse.Namespace) -> int:
-    target = Path(args.directory)
-    require_empty(target)
+    if args.directory is None and args.wacz is None:
+        raise UsageError("give a directory for the bundle, --wacz FILE, or both")
+    target = Path(args.directory) if args.directory is not None else None
+    wacz = Path(args.wacz) if args.wacz is not None else None
+    if wacz is not None and wacz.exists():
+        raise UsageError(f"{wacz} exists; choose a new file for the WACZ")
     since = parse_when(args.since) if args.since else None
     settings = settings_if_present(args)
+    if target is None:
+        return await _export(args, None, wacz, since, settings)
     with output_directory(target):
-        return await _export(args, target, since, settings)
+        return await _export(args, target, wacz, since, settings)
 
 
 async def _export(
-    args: argparse.Namespace, target: Path, since: datetime | None, settings: Settings | None
+    args: argparse.Namespace,
+    target: Path | None,
+    wacz: Path | None,
+    since: datetime | None,
+    settings: Settings | None,
 ) -> int:
-    key_path = configured_key_path(settings)
+    home = audit_home_for(args, settings)
+    now = datetime.now(UTC)
+    report = wacz_report = None
     async with open_store(database_url(args, settings), create=False) as store:
+        # A checkpoint is appended and signed: never over a log altered at its head.
+        await require_intact_tail(store, describe_url(database_url(args, settings)))
         # Only once the database opened as a log: a typo in --db must not leave a new key.
-        signer = load_or_create_key(key_path)
+        signer = home.signer()
         if args.source is not None and await store.stream_version(args.source) == 0:
             raise UsageError(f"no source {args.source!r} in the log; `monitor log` lists them")
-        report = await export_bundle(
-            store,
-            target,
-            signer=signer,
-            journal=journal_path(key_path),
-            now=datetime.now(UTC),
-            source=args.source,
-            since=since,
+        if target is not None:
+            report = await export_bundle(
+                store,
+                target,
+                signer=signer,
+                journal=home,
+                now=now,
+                source=args.source,
+                since=since,
+            )
+        if wacz is not None:
+            wacz_report = await export_wacz(
+                store, wacz, signer=signer, now=now, source=args.source, since=since
+            )
+    missing: list[str] = []
+    if report is not None:
+        cp = report.checkpoint
+        print(
+            f"exported {report.events} events, {report.blobs} blobs, {report.responses} "
+            f"responses and {report.revisits} revisits to {target} ({report.kind})"
         )
-    cp = report.checkpoint
-    print(
-        f"exported {report.events} events, {report.blobs} blobs, {report.responses} responses "
-        f"and {report.revisits} revisits to {target} ({report.kind})"
-    )
-    print(f"checkpoint at seq {cp.seq}: {cp.tree_size} events, root {cp.checkpoint.root_hash}")
-    print(f"key id {cp.checkpoint.key_id}; verify with: monitor verify --export {target}")
-    for name in report.missing_blobs:
+        print(f"checkpoint at seq {cp.seq}: {cp.tree_size} events, root {cp.checkpoint.root_hash}")
+        print(f"key id {cp.checkpoint.key_id}; verify with: monitor verify --export {target}")
+        missing += report.missing_blobs
+    if wacz_report is not None:
+        print(
+            f"wrote the WACZ {wacz}: {wacz_report.pages} pages, {wacz_report.responses} "
+            f"responses, {wacz_report.revisits} revisits; signed by key {signer.key_id}; "
+            f"verify with: monitor verify --wacz {wacz}"
+        )
+        missing += [m for m in wacz_report.missing_blobs if m not in missing]
+    for name in missing:
         print(f"FAILED blob_missing: blob {name} could not be exported (run `monitor verify`)")
-    return 1 if report.missing_blobs else 0
+    return 1 if missing else 0

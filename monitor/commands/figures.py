@@ -22,6 +22,7 @@ from monitor.events import format_time
 from monitor.figures.series import figure_rows, figures_document, rows_csv, rows_text
 from monitor.figures.view import load_figures
 from monitor.store import open_store
+from monitor.textsafe import for_terminal
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -72,7 +73,7 @@ async def run(args: argparse.Namespace) -> int:
     where = parse_where(args.where)
     until = format_time(parse_when(args.as_of)) if args.as_of else None
     settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), create=False) as store:
+    async with open_store(database_url(args, settings), read_only=True) as store:
         if await store.stream_version(args.id) == 0:
             raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
         view = await load_figures(store, args.id, until=until)
@@ -87,7 +88,8 @@ async def run(args: argparse.Namespace) -> int:
         sys.stdout.write(rows_csv(rows, view.table))
     else:
         print(f"# {args.id} as captured at {view.capture.fetched_at}", file=sys.stderr)
-        sys.stdout.write(rows_text(rows))
+        # The table for people: a report's own cells may hold terminal or bidi controls.
+        sys.stdout.write(for_terminal(rows_text(rows)))
         if not rows:
             print("# no rows match", file=sys.stderr)
     return 0

@@ -13,6 +13,7 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
+from monitor.desk.summaries import change_summary
 from monitor.events import EVENT_TYPES, StoredEvent, format_time
 from monitor.figures.history import describe_fact
 from monitor.store import open_store
@@ -44,7 +45,7 @@ def brief(event: StoredEvent) -> str:
     match event.type:
         case "ChangeDetected":
             rules = ", ".join(dict.fromkeys(r["rule_id"] for r in d.get("rules", [])))
-            text = f"{d['classification']}: {d['diff'].get('summary', '')}"
+            text = f"{d['classification']}: {change_summary(d)}"
             return text + (f" [{rules}; {d.get('severity')}]" if rules else "")
         case "BaselineCaptured":
             c = d["capture"]
@@ -80,9 +81,34 @@ def brief(event: StoredEvent) -> str:
             return f"{d['decision']}: {d['url']}" + (
                 f" → {d['source_id']}" if d.get("source_id") else ""
             )
+        case "CheckpointTimestamped":
+            return f"checkpoint seq {d['checkpoint_seq']} stamped {d['gen_time']} by {d['tsa']}"
+        case "TimestampFailed":
+            return (
+                f"checkpoint seq {d['checkpoint_seq']}: {d['tsa']} failed (attempt "
+                f"{d['attempt']}): {d['error']}; retry from {d['retry_at']}"
+            )
+        case "ThirdPartyCaptured":
+            return f"seq {d['for_seq']} archived by {d['archive']}: {d['archive_url']}"
+        case "ThirdPartyCaptureFailed":
+            last = "; gave up" if d.get("final") else ""
+            return (
+                f"seq {d['for_seq']}: {d['archive']} failed (attempt {d['attempt']}): "
+                f"{d['error']}{last}"
+            )
         case "FiguresPublished" | "FiguresRestated" | "FiguresWithdrawn":
             headline, detail = describe_fact(event.type, d)
             return f"{headline}: {detail} (capture #{d['change_seq']})"
+        case "ChangeReviewed":
+            note = f": {d['note']}" if d.get("note") else ""
+            return f"#{d['change_seq']} {d['status']} by {d['by']}{note}"
+        case "ChangeAnnotated":
+            return f"#{d['change_seq']} note by {d['by']}: {d['note']}"
+        case "StoryDetected":
+            return f"{d['story_id']}: {d['headline']}"
+        case "SourceGone":
+            since = d.get("since") or "?"
+            return f"{d['reason']} on {d['checks']} checks since {since}: {d['url']}"
         case "NotificationSent" | "NotificationFailed":
             return f"seq {d['for_seq']} → {d['channel']} (attempt {d.get('attempt', 1)})"
         case _:

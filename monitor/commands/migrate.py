@@ -34,8 +34,9 @@ from typing import Any, Protocol
 
 import aiosqlite
 
+from monitor.audit.home import audit_home, carry_over, log_id_of
 from monitor.audit.verify import ChainVerifier, Finding
-from monitor.commands.common import Subparsers, UsageError
+from monitor.commands.common import Subparsers, UsageError, settings_if_present
 from monitor.errors import StoreError, StoreUnavailableError
 from monitor.events import GENESIS_HASH, StoredEvent
 from monitor.store import describe_url, open_store, sqlite_path, url_scheme
@@ -445,12 +446,25 @@ async def run(args: argparse.Namespace) -> int:
     ):
         src, dst = await raw_log(source), await raw_log(target)
         try:
-            return await copy_log(
+            code = await copy_log(
                 source, target, src, dst, describe_url(args.source), describe_url(args.target)
             )
         finally:
             await src.close()
             await dst.close()
+        log_id = await log_id_of(source)
+    if code == 0 and log_id is not None:
+        _carry_audit_files(args, log_id)
+    return code
+
+
+def _carry_audit_files(args: argparse.Namespace, log_id: str) -> None:
+    """The target is the same log: its checkpoint journal and key go where it will look."""
+    settings = settings_if_present(args)
+    old = audit_home(settings, args.source, config_path=args.config)
+    new = audit_home(settings, args.target, config_path=args.config)
+    for line in carry_over(old, new, log_id):
+        print(line)
 
 
 async def copy_log(

@@ -1,7 +1,8 @@
 """``monitor replay [--until TIME | --seq N] [--json]``: rebuild every projection from the log.
 
 Reads the log alone (no fetching, no diffing, no notifications) and prints each
-source's state and the state digest, which equals the digest of the live states.
+source's state and the state digest, which equals the digest of the live states,
+then the desk's reviews and stories with their digests (``monitor.desk.replay``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
+from monitor.desk.replay import replay_desk
 from monitor.store import open_store
 
 
@@ -45,9 +47,18 @@ async def run(args: argparse.Namespace) -> int:
     settings = settings_if_present(args)
     async with open_store(database_url(args, settings), read_only=True) as store:
         result = await replay_log(store, until_seq=args.seq, until_time=until_time)
+        # The same prefix: what the source states were folded from.
+        desk = await replay_desk(store, until_seq=result.last_seq)
     if args.json:
-        json.dump(result_data(result), sys.stdout, ensure_ascii=False, sort_keys=True)
+        data = result_data(result)
+        data["desk"] = desk.data()
+        json.dump(data, sys.stdout, ensure_ascii=False, sort_keys=True)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(state_table(result))
+        table = state_table(result)
+        if desk.triage.history or desk.stories.stories:
+            # Before the extent and digest lines: the source digest stays the last line.
+            head, sep, tail = table.rpartition("\nreplayed ")
+            table = f"{head}\n{desk.lines().rstrip()}{sep}{tail}"
+        sys.stdout.write(table)
     return 0

@@ -1,6 +1,6 @@
 """``monitor serve --web HOST:PORT``: the read-only web view alone, until SIGINT or SIGTERM.
 
-It only reads: the store is opened with ``create=False`` (a missing database is
+It only reads: the store is opened ``read_only`` (SQLite ``mode=ro``; a missing database is
 an error, not a new empty log), and a daemon may keep writing to the same
 SQLite file from another process — new events show on the next request.
 """
@@ -49,7 +49,7 @@ async def run(args: argparse.Namespace) -> int:
             pass
     try:
         async with (
-            open_store(url, create=False) as store,
+            open_store(url, read_only=True) as store,
             serve(store, settings, host, port) as base,
         ):
             print(

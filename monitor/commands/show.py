@@ -10,6 +10,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
+from monitor.audit.identity import identity_lines
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -18,7 +19,7 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.commands.log import pause_line
-from monitor.events import format_time
+from monitor.events import StoredEvent, format_time
 from monitor.store import EventStore, open_store
 from monitor.store.pauses import pause_of_url, running_pauses
 from monitor.textsafe import for_terminal
@@ -38,13 +39,19 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-async def text_at(store: EventStore, source_id: str, at: str | None) -> tuple[str, str] | None:
-    """(text, recorded_at of its capture) current at ``at`` (a formatted time), or None."""
+async def capture_at(store: EventStore, source_id: str, at: str | None) -> StoredEvent | None:
+    """The good capture current at ``at`` (a formatted time), or None."""
     found = None
     for event in await store.read(stream=source_id, types=GOOD_CAPTURES):
         if at is not None and event.recorded_at > at:
             break
         found = event
+    return found
+
+
+async def text_at(store: EventStore, source_id: str, at: str | None) -> tuple[str, str] | None:
+    """(text, recorded_at of its capture) current at ``at`` (a formatted time), or None."""
+    found = await capture_at(store, source_id, at)
     if found is None:
         return None
     blob = await store.get_blob(found.data["capture"]["text_sha256"])
@@ -66,14 +73,19 @@ async def run(args: argparse.Namespace) -> int:
         if await store.stream_version(args.id) == 0:
             raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
         result = await text_at(store, args.id, at)
+        capture = await capture_at(store, args.id, at)
         pause = None
         if at is None:
             url = await _url_of(store, args.id)
             pause = pause_of_url(await running_pauses(store, datetime.now(UTC)), url)
-    if result is None:
+    if result is None or capture is None:
         raise UsageError(f"source {args.id!r} has no good capture at or before {at or 'now'}")
     text, when = result
     print(f"# {args.id} as captured at {when}", file=sys.stderr)
+    server = capture.data["capture"].get("server")
+    if isinstance(server, dict):  # captures recorded before server identity carry none
+        for line in identity_lines(server):  # names in a certificate are the server's
+            print(f"# {for_terminal(line, one_line=True)}", file=sys.stderr)
     if pause is not None:
         print(f"# paused: {pause_line(pause)}", file=sys.stderr)
     # Byte for byte what was captured into a pipe; to a terminal, its control and bidi

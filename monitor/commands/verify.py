@@ -13,17 +13,19 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from monitor.audit.checkpoint import (
-    configured_key_path,
-    journal_path,
-    key_id,
-    load_public_key_pem,
-    load_public_keys,
-    read_journal,
-)
+from monitor.audit.checkpoint import key_id, load_public_key_pem
 from monitor.audit.export import verify_bundle
+from monitor.audit.home import AuditHome, log_id_of
+from monitor.audit.stamp_audit import StampReport, audit_stamps, load_chains
 from monitor.audit.verify import VerifyReport, verify_store
-from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
+from monitor.audit.wacz_verify import verify_wacz
+from monitor.commands.common import (
+    Subparsers,
+    UsageError,
+    audit_home_for,
+    database_url,
+    settings_if_present,
+)
 from monitor.errors import SigningKeyError
 from monitor.store import open_store
 
@@ -41,6 +43,11 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "--export", metavar="DIR", help="verify the bundle in DIR (no database needed)"
     )
     parser.add_argument(
+        "--wacz",
+        metavar="FILE",
+        help="verify a WACZ written by export or evidence (no database needed)",
+    )
+    parser.add_argument(
         "--public-key",
         metavar="PEM",
         help="also trust this Ed25519 public key for checkpoint signatures",
@@ -48,8 +55,8 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def _keys(args: argparse.Namespace, key_path: Path) -> dict[str, Ed25519PublicKey]:
-    keys = load_public_keys(key_path)
+def _keys(args: argparse.Namespace, home: AuditHome) -> dict[str, Ed25519PublicKey]:
+    keys = home.public_keys()
     if args.public_key:
         try:
             data = Path(args.public_key).read_bytes()
@@ -85,15 +92,57 @@ def _verify_export(directory: Path) -> int:
     return 1
 
 
+def _verify_wacz(args: argparse.Namespace) -> int:
+    path = Path(args.wacz)
+    if not path.is_file():
+        raise UsageError(f"{path} is not a file")
+    keys: dict[str, Ed25519PublicKey] = {}
+    if args.public_key:
+        keys = _public_key_arg(args.public_key)
+    findings, signer = verify_wacz(path, keys)
+    if findings:
+        for finding in findings:
+            print(f"FAILED {finding.kind}: {finding.message}")
+        return 1
+    print(f"ok: WACZ {path}: every member matches datapackage.json, signature valid")
+    trusted = " (the key given with --public-key)" if keys else ""
+    print(f"signed by key id {signer}{trusted}; compare it with the key id the publisher announced")
+    return 0
+
+
+def _public_key_arg(name: str) -> dict[str, Ed25519PublicKey]:
+    try:
+        data = Path(name).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read --public-key {name}: {exc.strerror}") from exc
+    try:
+        public = load_public_key_pem(data, where=name)
+    except SigningKeyError as exc:
+        raise UsageError(str(exc)) from exc
+    return {key_id(public): public}
+
+
 async def run(args: argparse.Namespace) -> int:
     if args.export:
         return _verify_export(Path(args.export))
+    if args.wacz:
+        return _verify_wacz(args)
     settings = settings_if_present(args)
-    key_path = configured_key_path(settings)
-    keys = _keys(args, key_path)
-    journal = journal_path(key_path)
+    home = audit_home_for(args, settings)
+    keys = _keys(args, home)
+    try:
+        chains = load_chains(settings.audit.timestamp_authorities if settings else ())
+    except SigningKeyError as exc:
+        raise UsageError(str(exc)) from exc
     async with open_store(database_url(args, settings), read_only=True) as store:
-        report = await verify_store(store, public_keys=keys, journal=read_journal(journal))
+        log_id = await log_id_of(store)
+        report = await verify_store(
+            store, public_keys=keys, journal=home.read(log_id), bound_log=home.bound_log()
+        )
+        stamps = await audit_stamps(store, chains)
+    if stamps.findings:
+        report.findings.extend(stamps.findings)
+        report.findings.sort(key=lambda f: (f.seq is None, f.seq or 0))
     if report.ok:
         print(
             f"ok: {report.events} events, {report.blobs} blobs, chain intact; "
@@ -101,6 +150,28 @@ async def run(args: argparse.Namespace) -> int:
         )
         if report.checkpoints:
             print(f"ok: {report.checkpoints} signed checkpoints match the log")
+        _print_stamps(stamps)
         return 0
     _print_findings(report)
     return 1
+
+
+STAMPS_LISTED = 10
+
+
+def _print_stamps(stamps: StampReport) -> None:
+    """Which checkpoints carry how many trusted time stamps (the newest few)."""
+    if not stamps.total:
+        return
+    print(
+        f"ok: {stamps.total} RFC 3161 time stamps on {len(stamps.stamps)} checkpoints "
+        "match their checkpoints"
+    )
+    for seq in sorted(stamps.stamps)[-STAMPS_LISTED:]:
+        tsas = stamps.stamps[seq]
+        print(f"  checkpoint seq {seq}: {len(tsas)} stamp(s) ({', '.join(sorted(set(tsas)))})")
+    for tsa in sorted(stamps.unanchored):
+        print(
+            f"note: stamps by {tsa} were checked with the certificate inside them only; "
+            "list the TSA in [audit] timestamp_authorities to check its chain"
+        )

@@ -33,12 +33,13 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from monitor.config.settings import (
+    AuditSettings,
     ChannelSettings,
     FigureRuleSettings,
     FiguresSettings,
@@ -46,6 +47,9 @@ from monitor.config.settings import (
     RuleSettings,
     Settings,
     SourceSettings,
+    StoriesSettings,
+    TimestampAuthority,
+    UserSettings,
     WebSettings,
 )
 from monitor.errors import ConfigError, ConfigProblem
@@ -96,8 +100,19 @@ MONITOR_KEYS = {
     "browser_pages": "browser_pages",
     "browser_memory": "browser_memory",
     "browser_restart_after": "browser_restart_after",
+    "data_dir": "data_dir",
+    "ca_file": "ca_file",
+    "gone_after": "gone_after",
 }
 WEB_KEYS = ("listen", "token", "base_url")
+AUDIT_KEYS = (
+    "timestamp_authorities",
+    "wayback",
+    "wayback_endpoint",
+    "wayback_per_minute",
+    "wayback_key",
+)
+TSA_KEYS = ("url", "certificates", "name")
 CHANNEL_KEYS = ("name", "url", "tags", "digest", "min_severity", "events")
 RULE_KEYS = (
     "id",
@@ -145,6 +160,7 @@ SOURCE_KEYS = (
     "max_bytes",
     "urls",
     "figures",
+    "gone_after",
 )
 DISCOVER_KEYS = (
     "id",
@@ -161,15 +177,21 @@ DISCOVER_KEYS = (
     "source",
 )
 MAX_PARTS = 50  # pages of one multi-part document
+USER_KEYS = ("name", "token_env", "role")
+STORIES_KEYS = ("min_companies", "window")
+USER_ROLES = ("analyst", "viewer")
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "monitor": tuple(MONITOR_KEYS),
     "web": WEB_KEYS,
+    "audit": AUDIT_KEYS,
     "channel": CHANNEL_KEYS,
     "rule": RULE_KEYS,
     "source": SOURCE_KEYS,
     "discover": DISCOVER_KEYS,
+    "user": USER_KEYS,
+    "stories": STORIES_KEYS,
 }
-ARRAY_TABLES = ("channel", "rule", "source", "discover")
+ARRAY_TABLES = ("channel", "rule", "source", "user", "discover")
 
 
 # --------------------------------------------------------------------------- entry points
@@ -1057,6 +1079,7 @@ class _Builder:
             self.sink.add((key,), key, f"unknown {what} {key!r}{hint}")
         monitor = self.monitor()
         web = self.web()
+        audit = self.audit()
         channels = self.entries("channel", "name", self.channel)
         sources = self.entries("source", "id", lambda t: self.source(t, monitor))
         # Cross-references are checked against what the file names, not against what was
@@ -1069,14 +1092,18 @@ class _Builder:
         from monitor.discover.config import discover_entry  # it builds on this module
 
         discover = self.entries("discover", "id", lambda t: discover_entry(self, t, monitor))
+        users = self.entries("user", "name", self.user)
         return Settings(
             path=self.sink.file,
             monitor=monitor,
             web=web,
+            audit=audit,
             channels=tuple(channels),
             rules=tuple(rules),
             sources=tuple(sources),
             discover=tuple(discover),
+            users=tuple(users),
+            stories=self.stories(),
         )
 
     def names(self, table: str, key: str) -> set[str]:
@@ -1139,6 +1166,9 @@ class _Builder:
             "browser_restart_after": table.whole(
                 "browser_restart_after", minimum=1, maximum=1_000_000
             ),
+            "data_dir": self.config_relative(table.text("data_dir")),
+            "ca_file": self.config_relative(table.text("ca_file")),
+            "gone_after": table.whole("gone_after", minimum=1, maximum=1000),
         }
         return MonitorSettings(**{k: v for k, v in values.items() if v is not None})
 
@@ -1205,6 +1235,60 @@ class _Builder:
                         f"address (listen is {listen!r})",
                     )
         return WebSettings(**{k: v for k, v in values.items() if v is not None})
+
+    def config_relative(self, value: str | None) -> str | None:
+        """A file named in the config, relative to the config file's directory (pure)."""
+        if value is None:
+            return None
+        if os.path.isabs(value) or value.startswith("~"):
+            return value  # "~" is expanded where the file is opened
+        return os.path.join(os.path.dirname(self.sink.file), value)
+
+    def audit(self) -> AuditSettings:
+        table = self.single("audit")
+        if table is None:
+            return AuditSettings()
+        values: dict[str, Any] = {
+            "timestamp_authorities": self.authorities(table),
+            "wayback": table.flag("wayback"),
+            "wayback_endpoint": table.http_url("wayback_endpoint"),
+            "wayback_per_minute": table.whole("wayback_per_minute", minimum=1, maximum=60),
+            "wayback_key": table.text("wayback_key", secret=True),
+        }
+        return AuditSettings(**{k: v for k, v in values.items() if v is not None})
+
+    def authorities(self, table: _Table) -> tuple[TimestampAuthority, ...] | None:
+        """``timestamp_authorities = [{ url = "…", certificates = "tsa.pem" }, …]``."""
+        value = table.data.get("timestamp_authorities")
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            table.problem(
+                "timestamp_authorities",
+                'expected a list like [{ url = "https://…", certificates = "tsa-chain.pem" }], '
+                f"got {_kind(value)}",
+            )
+            return None
+        found: list[TimestampAuthority] = []
+        for index, item in enumerate(value):
+            label = f"audit.timestamp_authorities[{index + 1}]"
+            if not isinstance(item, dict):
+                table.problem(
+                    "timestamp_authorities", f"expected a table, got {_kind(item)}", item=index
+                )
+                continue
+            entry = _Table(self.sink, item, ("audit", "timestamp_authorities", index), label)
+            for key in item:
+                if key not in TSA_KEYS:
+                    entry.problem(key, f"unknown key {key!r}{_suggest(key, TSA_KEYS)}")
+            url = entry.http_url("url", required=True)
+            certificates = self.config_relative(entry.text("certificates", required=True))
+            name = entry.text("name")
+            if url is not None and certificates is not None:
+                found.append(
+                    TimestampAuthority(url=url, certificates=certificates, name=name or "")
+                )
+        return tuple(found)
 
     def entries(self, name: str, id_key: str, build: Callable[[_Table], Any]) -> list[Any]:
         """Each ``[[name]]`` table built by ``build``; duplicate ids are reported on both lines."""
@@ -1346,7 +1430,7 @@ class _Builder:
             "format": fmt,
             "render": table.choice("render", RENDERS),
             "confirm": table.whole("confirm", minimum=1, maximum=100),
-            "watch_links": table.flag("watch_links"),
+            "watch_links": self.watch_links(table),
             "screenshot": table.flag("screenshot"),
             "json_path": json_path,
             "csv_key": csv_key,
@@ -1357,6 +1441,7 @@ class _Builder:
             "max_bytes": table.size("max_bytes", maximum=MAX_BODY),
             "urls": urls,
             "figures": self.figures(table),
+            "gone_after": table.whole("gone_after", minimum=1, maximum=1000),
         }
         if urls and (values["render"] not in (None, "http") or values["screenshot"]):
             table.problem(
@@ -1405,6 +1490,51 @@ class _Builder:
             table.problem("urls", "lists the same page twice")
             ok = False
         return urls if ok else None
+
+    @staticmethod
+    def watch_links(table: _Table) -> bool | Literal["documents"] | None:
+        """``true``, ``false``, or ``"documents"`` (only links to PDFs, spreadsheets, reports)."""
+        value = table.data.get("watch_links")
+        if value == "documents":
+            return "documents"
+        if isinstance(value, str):
+            table.problem(
+                "watch_links",
+                f"expected true or false, got {_kind(value)} ({value!r}); "
+                'or "documents" to watch links to documents only',
+            )
+            return None
+        return table.flag("watch_links")
+
+    def user(self, table: _Table) -> UserSettings | None:
+        """A ``[[user]]``: the token is read from the environment variable ``token_env`` names."""
+        name = table.text("name", required=True)
+        token_env = table.text("token_env", required=True)
+        role = table.choice("role", USER_ROLES) or "viewer"
+        token: str | None = None
+        if token_env is not None:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
+                table.problem("token_env", f"{token_env!r} is not an environment variable name")
+            elif not self.sink.environ.get(token_env, "").strip():
+                table.problem(
+                    "token_env", f"{token_env} is not set (or empty); set it to this user's token"
+                )
+            else:
+                token = self.sink.environ[token_env].strip()
+                self.sink.from_env[token_env] = token
+        if name is None or token is None:
+            return None
+        return UserSettings(name=name, token=token, role=role)  # type: ignore[arg-type]
+
+    def stories(self) -> StoriesSettings:
+        table = self.single("stories")
+        if table is None:
+            return StoriesSettings()
+        values: dict[str, Any] = {
+            "min_companies": table.whole("min_companies", minimum=2),
+            "window": table.seconds("window"),
+        }
+        return StoriesSettings(**{k: v for k, v in values.items() if v is not None})
 
     @staticmethod
     def headers(table: _Table) -> tuple[tuple[str, str], ...] | None:
@@ -1567,7 +1697,7 @@ class _Builder:
                 if when is not None and when != name:
                     table.problem(name, f'cannot be combined with when = "{when}"')
                 when = name
-                pct = table.whole(name, minimum=1)
+                pct = table.whole(name, minimum=1, maximum=100_000)
         if when in ("rise_pct", "fall_pct") and pct is None and "when" in table.data:
             table.problem("when", f'write {when} = N (a percentage) instead of when = "{when}"')
             return None

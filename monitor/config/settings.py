@@ -47,6 +47,11 @@ class MonitorSettings:
     browser_pages: int = 2  # pages rendered at once by the shared Chromium
     browser_memory: int = 1024 * 1024 * 1024  # restart Chromium above this (bytes, PSS)
     browser_restart_after: int = 500  # ... or after this many pages
+    # Where the key and checkpoint journals live; None: beside the SQLite database, else
+    # beside the configuration file (see monitor.audit.home). Never the working directory.
+    data_dir: str | None = None
+    ca_file: str | None = None  # PEM CAs trusted besides the system's (private PKI, tests)
+    gone_after: int = 3  # consecutive 404/410 (or redirects away) before a page is gone
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +70,8 @@ class ChannelSettings:
         "SourceRecovered",
         "SourceMoved",
         "SourceDiscovered",
+        "StoryDetected",
+        "SourceGone",
     )
 
 
@@ -149,7 +156,7 @@ class SourceSettings:
     format: Format | None = None  # None: chosen by media type
     render: Render = "http"
     confirm: int = 1
-    watch_links: bool = False
+    watch_links: bool | Literal["documents"] = False  # "documents": only links to documents
     screenshot: bool = False
     json_path: str | None = None
     csv_key: tuple[str, ...] = ()
@@ -163,6 +170,7 @@ class SourceSettings:
     # sources written before parts existed compare equal (no spurious SourceUpdated).
     urls: tuple[str, ...] = ()
     figures: FiguresSettings | None = None
+    gone_after: int | None = None  # None: [monitor] gone_after
 
     def public_dict(self) -> dict[str, Any]:
         """The settings as recorded in ``SourceRegistered``: JSON-safe, header values withheld."""
@@ -180,8 +188,35 @@ class SourceSettings:
                 value = sorted(name for name, _ in value)
             elif isinstance(value, tuple):
                 value = list(value)
+            elif f.name in _OMITTED_WHEN_DEFAULT and value == f.default:
+                # Keys added after the first release: absent while unset, so upgrading
+                # records no SourceUpdated for every source.
+                continue
             out[f.name] = value
         return out
+
+
+_OMITTED_WHEN_DEFAULT = frozenset({"gone_after"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserSettings:
+    """One ``[[user]]``: a named person who may use the web view with their own token.
+
+    ``analyst`` may review and annotate changes; ``viewer`` may only read.
+    """
+
+    name: str
+    token: str = field(repr=False)  # secret, read from the variable ``token_env`` names
+    role: Literal["analyst", "viewer"] = "viewer"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoriesSettings:
+    """The ``[stories]`` table: when changes at several companies make one story."""
+
+    min_companies: int = 2
+    window: int = 14 * 24 * 3600
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,16 +258,47 @@ class WebSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TimestampAuthority:
+    """One RFC 3161 time-stamping authority of ``[audit] timestamp_authorities``."""
+
+    url: str
+    certificates: str  # PEM file: the TSA's certificate chain (its signing cert first)
+    name: str = ""  # shown in reports; defaults to the URL's host
+
+    @property
+    def label(self) -> str:
+        return self.name or (urlsplit(self.url).hostname or self.url)
+
+
+WAYBACK_ENDPOINT = "https://web.archive.org/save"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditSettings:
+    """The ``[audit]`` table: third parties who vouch for the log (all opt-in)."""
+
+    timestamp_authorities: tuple[TimestampAuthority, ...] = ()
+    wayback: bool = False
+    wayback_endpoint: str = WAYBACK_ENDPOINT
+    wayback_per_minute: int = 4  # Save Page Now allows few captures a minute per user
+    # "accesskey:secret" of an archive.org account (SPN2 API); a secret, never logged.
+    wayback_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything ``sources.toml`` says, validated."""
 
     path: str
     monitor: MonitorSettings = MonitorSettings()
     web: WebSettings = WebSettings()
+    audit: AuditSettings = AuditSettings()
     channels: tuple[ChannelSettings, ...] = ()
     rules: tuple[RuleSettings, ...] = ()
     sources: tuple[SourceSettings, ...] = ()
     discover: tuple[DiscoverSettings, ...] = ()
+    users: tuple[UserSettings, ...] = ()
+    stories: StoriesSettings = StoriesSettings()
 
     def source(self, source_id: str) -> SourceSettings | None:
         return next((s for s in self.sources if s.id == source_id), None)
@@ -247,4 +313,7 @@ class Settings:
         values += [v for d in self.discover if d.source for _, v in d.source.headers]
         if self.web.token:
             values.append(self.web.token)
+        if self.audit.wayback_key:
+            values.append(self.audit.wayback_key)
+        values += [u.token for u in self.users]
         return tuple(v for v in values if v)

@@ -5,14 +5,20 @@ The decision table, in order (the first row that applies decides):
 ====  ==========================================  ==========================================
 row   when                                        events
 ====  ==========================================  ==========================================
-1     the fetch failed                            ``FetchFailed`` (running count of failures)
-2     it succeeded after failures                 ``SourceRecovered``, then the rows below
+1     the fetch failed                            ``FetchFailed`` (running count of failures);
+                                                  the ``gone_after``-th 404/410 in a row adds
+                                                  ``SourceGone``
+2     it succeeded after failures, or a gone      ``SourceRecovered`` (with ``gone_since``
+      page answers with its text again            when it was gone), then the rows below
 3     HTTP 304, or the text equals the last good  nothing; ``ContentConfirmed`` once per
       one (same extraction settings)              ``confirm_every``, or at once when it ends
                                                   a suspect state or cancels a pending change
 4     the capture looks wrong                     ``ContentSuspect`` once per distinct
       (``suspect_reason``, below)                 suspect text; the last good capture stays
-                                                  the reference. A ``collapsed`` text still
+                                                  the reference; a redirect to the site's
+                                                  home or an error page still there on
+                                                  ``gone_after`` checks adds ``SourceGone``.
+                                                  A ``collapsed`` text still
                                                   served ``COLLAPSE_ACCEPT_AFTER`` after it
                                                   was first recorded is the page's new
                                                   text: the rows below report it
@@ -64,7 +70,7 @@ from urllib.parse import urlsplit
 from monitor.config.settings import SourceSettings
 from monitor.core.headline import rule_led_summary
 from monitor.core.moves import off_site_move
-from monitor.core.projections import SourceState
+from monitor.core.projections import GONE_STATUSES, SourceState
 from monitor.core.rules import CompiledRule, RuleMatch, highest_severity, match_rules
 from monitor.diff.textdiff import TextDiff, diff_texts
 from monitor.events import (
@@ -77,6 +83,7 @@ from monitor.events import (
     Event,
     FetchFailed,
     JsonObject,
+    SourceGone,
     SourceRecovered,
     format_time,
     parse_time,
@@ -337,18 +344,20 @@ def decide(
     checks_since_event: int = 1,
     old_text_missing: bool = False,
     figure_matches: Sequence[RuleMatch] = (),
+    gone_after: int = 3,
 ) -> list[Event]:
     """The events one check produces. ``old_text`` is the last good text when it differs.
 
     ``old_text_missing``: the store lost that text's blob, so a change cannot be diffed.
     ``figure_matches``: figure rules the capture's table satisfies (``monitor.figures``);
     they count like text rule matches when the change is substantive.
+    ``gone_after``: consecutive 404/410 answers (or redirects away) that make a page gone.
     """
     if isinstance(outcome, Failed):
         # A deferred check sent nothing: it says nothing about the page, so the count of
         # failures in a row (what alert_after_failures reads) stays where it was.
         counts = outcome.error != FETCH_DEFERRED
-        return [
+        failed: list[Event] = [
             FetchFailed(
                 url=outcome.url,
                 error=outcome.error,
@@ -360,16 +369,36 @@ def decide(
                 paused_until=None if outcome.until is None else format_time(outcome.until),
             )
         ]
+        gone_checks = state.consecutive_gone + 1
+        if (
+            outcome.status in GONE_STATUSES
+            and state.gone_since is None
+            and gone_checks >= gone_after
+        ):
+            failed.append(
+                SourceGone(
+                    url=outcome.url,
+                    reason=f"http_{outcome.status}",
+                    checks=gone_checks,
+                    status=outcome.status,
+                    since=state.failing_since
+                    if state.consecutive_gone == state.consecutive_failures and state.failing_since
+                    else format_time(outcome.fetched_at),
+                )
+            )
+        return failed
     events: list[Event] = []
     if state.consecutive_failures:
         events.append(
             SourceRecovered(
                 failures=state.consecutive_failures,
                 failing_since=state.failing_since or "",
+                gone_since=state.gone_since,
             )
         )
     last = state.last_good
     if isinstance(outcome, NotModified):
+        events += _back(state)
         if last is not None:
             events += _confirmation(
                 state, last.text_sha256, outcome.fetched_at, now, confirm_every, checks_since_event
@@ -381,6 +410,7 @@ def decide(
     fetched_at = parse_time(capture["fetched_at"])
     same_extraction = last is not None and last.extraction_key == capture.get("extraction_key", "")
     if last is not None and same_extraction and text_sha == last.text_sha256:
+        events += _back(state)
         events += _confirmation(state, text_sha, fetched_at, now, confirm_every, checks_since_event)
         return events
 
@@ -388,7 +418,9 @@ def decide(
     if suspect is not None and not _collapse_persisted(suspect[0], state, text_sha, now):
         if state.suspect_text != text_sha:
             events.append(ContentSuspect(capture=capture, reason=suspect[0], detail=suspect[1]))
+        events += _gone_by_redirect(state, capture, text_sha, gone_after, checks_since_event)
         return events
+    events += _back(state)
 
     words = words_digest(outcome.text)
     capture = {**capture, "words_sha256": words}
@@ -477,6 +509,37 @@ def _with_headline(diff: TextDiff, matches: Sequence[RuleMatch]) -> JsonObject:
     if headline:
         data["summary"] = headline
     return data
+
+
+def _back(state: SourceState) -> list[Event]:
+    """A page gone by redirecting away answers with a text again (failures have row 2)."""
+    if state.gone_since is None or state.consecutive_failures:
+        return []
+    return [SourceRecovered(failures=0, failing_since="", gone_since=state.gone_since)]
+
+
+def _gone_by_redirect(
+    state: SourceState, capture: JsonObject, text_sha: str, gone_after: int, checks: int
+) -> list[Event]:
+    """``SourceGone`` when a redirect to the home or an error page has lasted ``gone_after``
+    checks: the suspect capture itself, then the silent checks that found it again."""
+    wall = _redirect_wall(capture)
+    if wall is None or wall[0] != "error_page" or state.gone_since is not None:
+        return []
+    seen = 1 + checks if state.suspect_text == text_sha else 1
+    if seen < gone_after:
+        return []
+    since = state.suspect_since if state.suspect_text == text_sha else None
+    return [
+        SourceGone(
+            url=str(capture.get("requested_url") or ""),
+            reason="redirected",
+            checks=seen,
+            status=capture.get("status") if isinstance(capture.get("status"), int) else None,
+            final_url=str(capture.get("final_url") or ""),
+            since=since or str(capture.get("fetched_at") or ""),
+        )
+    ]
 
 
 def _confirmation(

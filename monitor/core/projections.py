@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from monitor.events import EVENT_TYPES, FETCH_DEFERRED, StoredEvent, upcast
 
+GONE_STATUSES = (404, 410)  # answers that say a page is not there (rather than failing)
+
 
 @dataclass(frozen=True, kw_only=True)
 class CaptureRef:
@@ -76,10 +78,17 @@ class SourceState:
         """The URL to check: the configured one, unless the document moved since."""
         return self.moved_to or configured
 
+    # Removals: consecutive 404/410 answers so far, and since when the page is gone
+    # (a SourceGone was recorded; a SourceRecovered or a good capture clears it).
+    consecutive_gone: int = 0
+    gone_since: str | None = None
+
     @property
     def status(self) -> str:
         if self.removed:
             return "removed"
+        if self.gone_since is not None:
+            return "gone"
         if self.consecutive_failures:
             return "failing"
         if self.suspect_text is not None:
@@ -177,6 +186,8 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             last_change_at=event.recorded_at if changed else state.last_change_at,
             last_change_seq=event.seq if changed else state.last_change_seq,
             pending=None,
+            consecutive_gone=0,
+            gone_since=None,
             **common,
         )
     if kind == "ChangePending":
@@ -221,6 +232,7 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             suspect_text=data["capture"].get("text_sha256", ""),
             suspect_since=event.recorded_at,
             consecutive_failures=0,
+            consecutive_gone=0,
             failing_since=None,
             suspects=state.suspects + 1,
             **common,
@@ -229,15 +241,26 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
         # Its host asked for quiet and nothing was sent: no failure of the source.
         return _evolve(state, **common)
     if kind == "FetchFailed":
+        gone = data.get("status") in GONE_STATUSES
         return _evolve(
             state,
+            consecutive_gone=state.consecutive_gone + 1 if gone else 0,
             consecutive_failures=state.consecutive_failures + 1,
             failing_since=state.failing_since or data.get("fetched_at") or event.recorded_at,
             failures=state.failures + 1,
             **common,
         )
     if kind == "SourceRecovered":
-        return _evolve(state, consecutive_failures=0, failing_since=None, **common)
+        return _evolve(
+            state,
+            consecutive_failures=0,
+            failing_since=None,
+            consecutive_gone=0,
+            gone_since=None,
+            **common,
+        )
+    if kind == "SourceGone":
+        return _evolve(state, gone_since=str(data.get("since") or event.recorded_at), **common)
     # Notifications and future types leave the source's detection state alone.
     return _evolve(state, **common)
 
@@ -284,6 +307,8 @@ def state_digest(states: dict[str, SourceState]) -> str:
         if s.moved_to is not None:
             # Likewise only for a moved source: digests of logs without moves stay put.
             row.append(["moved_to", s.moved_to])
+        if s.gone_since is not None:
+            row.append(["gone", s.gone_since])  # likewise only for a page that is gone
         rows.append(row)
     blob = json.dumps(rows, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()

@@ -53,12 +53,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from monitor.audit.checkpoint import (
-    Checkpointer,
-    configured_key_path,
-    journal_path,
-    load_or_create_key,
-)
+from monitor.audit.checkpoint import Checkpointer
+from monitor.audit.home import audit_home
 from monitor.check.browser import BrowserPool
 from monitor.check.fetch import RETRY_AFTER_INLINE, Fetcher
 from monitor.check.netpolicy import NetworkPolicy
@@ -77,6 +73,7 @@ from monitor.store.pauses import pauses_of
 from monitor.tail import require_intact_tail
 
 if TYPE_CHECKING:  # monitor.daemon.workers needs asyncpg, which SQLite users need not install
+    from monitor.audit.service import AuditService
     from monitor.daemon.workers import Leadership, LeaseScheduler
 
 log = logging.getLogger(__name__)
@@ -227,6 +224,7 @@ class Daemon:
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._discovery: DiscoveryRunner | None = None
         self._discovery_task: asyncio.Task[None] | None = None
+        self._audit: AuditService | None = None  # time stamps and Save Page Now, if configured
 
     @property
     def shares_work(self) -> bool:
@@ -466,6 +464,14 @@ class Daemon:
         """A scheduled check (an APScheduler job body, one at a time per source)."""
         await self._check_due(source_id)
 
+    def _one_worker_or_skip(self, purpose: str) -> contextlib.AbstractAsyncContextManager[bool]:
+        """On PostgreSQL, True for the one worker that may run ``purpose`` now."""
+        if not self.shares_work or self._store is None:
+            return contextlib.nullcontext(True)
+        from monitor.daemon.workers import exclusive_or_skip
+
+        return exclusive_or_skip(self._store, purpose)
+
     def _one_worker_at_a_time(self, purpose: str) -> contextlib.AbstractAsyncContextManager[None]:
         """On PostgreSQL, one worker records a configuration at a time (``workers.exclusive``)."""
         if not self.shares_work or self._store is None:
@@ -538,6 +544,8 @@ class Daemon:
             self._notify_wake.set()
             if any(event.type == "ChangeDetected" for event in report.events):
                 self._checkpoint_wake.set()  # evidence of a change gets signed promptly
+                if self._audit is not None:
+                    self._audit.change_recorded()
             log.info("%s", report.line())
         else:
             log.debug("%s", report.line())
@@ -755,14 +763,29 @@ class Daemon:
         A key that cannot be created or read turns checkpoints off with a clear error;
         it never stops the daemon from watching pages.
         """
-        key_path = configured_key_path(self.settings)
+        home = audit_home(self.settings, self.database, config_path=self.config_path)
         try:
-            signer = load_or_create_key(key_path)
+            signer = home.signer()
         except MonitorError as exc:
             log.error("checkpoints are off: %s", exc)
             return
-        self._checkpointer = Checkpointer(store, signer, journal=journal_path(key_path))
+        self._checkpointer = Checkpointer(store, signer, journal=home)
         self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="checkpoints")
+        self._start_audit(store)
+
+    def _start_audit(self, store: EventStore) -> None:
+        """Trusted time stamps and Save Page Now, each in its own task (never in a check)."""
+        audit = self.settings.audit
+        if not (audit.timestamp_authorities or audit.wayback):
+            return
+        from monitor.audit.service import AuditService
+
+        self._audit = AuditService(
+            store, audit, clock=self.clock, exclusive=self._one_worker_or_skip
+        )
+        if self._checkpointer is not None:
+            self._checkpointer.on_signed.append(self._audit.checkpoint_signed)
+        self._audit.start()
 
     async def _checkpoint_loop(self) -> None:
         while not self._stop.is_set():
@@ -785,6 +808,9 @@ class Daemon:
         log.debug("checkpoint: %d events signed", signed.tree_size)
 
     async def _stop_checkpoints(self) -> None:
+        audit, self._audit = self._audit, None
+        if audit is not None:
+            await audit.stop()
         task, self._checkpoint_task = self._checkpoint_task, None
         if task is None:
             return

@@ -191,6 +191,25 @@ async def exclusive(store: EventStore, purpose: str) -> AsyncIterator[None]:
                 await conn.execute("SELECT pg_advisory_unlock($1)", key)
 
 
+@contextlib.asynccontextmanager
+async def exclusive_or_skip(store: EventStore, purpose: str) -> AsyncIterator[bool]:
+    """Like ``exclusive``, without waiting: yields False at once while another worker
+    holds ``purpose`` (background tasks skip a pass rather than queue for minutes)."""
+    if not isinstance(store, PostgresEventStore):
+        yield True
+        return
+    key = advisory_key(store.schema, purpose)
+    async with store.connection() as conn:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with contextlib.suppress(*_DRIVER_ERRORS):
+                await conn.execute("SELECT pg_advisory_unlock($1)", key)
+
+
 # --------------------------------------------------------------------------- leases
 
 

@@ -430,18 +430,29 @@ class _Builder:
 
 
 def _heading_paths(lines: list[str], wanted: list[int]) -> dict[int, tuple[str, ...]]:
-    """line index → titles of the headings above it (a heading's own path excludes it)."""
+    """line index → titles of the headings above it (a heading's own path excludes it),
+    under the PDF page it is on ("page 4"), if any."""
     paths: dict[int, tuple[str, ...]] = {}
     if not wanted:
         return paths
     targets = sorted(set(wanted))
-    heads = [i for i, line in enumerate(lines[: targets[-1]]) if line[:1] == "#"]
+    # A PDF's page marker ("--- page 4 ---") opens a level above every heading, so a
+    # block's path says which page it is on.
+    heads = [
+        i
+        for i, line in enumerate(lines[: targets[-1]])
+        if line[:1] == "#" or (line[:9] == "--- page " and _PAGE_MARKER.fullmatch(line))
+    ]
     stack: list[tuple[int, str]] = []  # (level, title)
     h = 0
     for target in targets:
         while h < len(heads) and heads[h] < target:
-            m = _HEADING.match(lines[heads[h]])
+            line = lines[heads[h]]
             h += 1
+            if line[:1] != "#":  # a section that runs on keeps its headings
+                stack = [(0, line[4:-4]), *(entry for entry in stack if entry[0] > 0)]
+                continue
+            m = _HEADING.match(line)
             if m is None or not (title := _collapse(m.group(2))):
                 continue
             level = len(m.group(1))

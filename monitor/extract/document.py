@@ -32,6 +32,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from monitor.config.settings import Format, SourceSettings
+from monitor.desk.links import keep_document_links
 from monitor.extract.blocks import (
     HEADING_LEVELS,
     Block,
@@ -206,7 +207,7 @@ def _html_draft(markup: str | bytes, source: SourceSettings) -> _Draft:
         page_url=source.url,
         select=source.select,
         remove=source.remove,
-        watch_links=source.watch_links,
+        watch_links=bool(source.watch_links),
     )
     return _Draft("html", html.pieces, html.title, html.links, html.select_matched)
 
@@ -244,7 +245,7 @@ def _draft(body: bytes, content_type: str | None, source: SourceSettings) -> _Dr
             return _html_draft(text, source)
         return _Draft("csv", extract_csv(text, source.csv_key).pieces)
     if fmt == "markdown":
-        inliner = LinkInliner(watch_links=source.watch_links, base=source.url)
+        inliner = LinkInliner(watch_links=bool(source.watch_links), base=source.url)
         return _Draft("markdown", read_markdown(text, inliner), links=inliner.links)
     lines = [normalize_text(line) for line in text.splitlines()]
     return _Draft("text", [("line", line) for line in lines if line])
@@ -254,7 +255,10 @@ def extract(body: bytes, *, content_type: str | None, source: SourceSettings) ->
     """The normalized text of a response body, following the source's extraction rules."""
     draft = _draft(body, content_type, source)
     raw_text_chars = sum(len(text) for _, text in draft.pieces)
-    blocks = with_paths(apply_ignore(draft.pieces, source.ignore))
+    pieces = draft.pieces
+    if source.watch_links == "documents":
+        pieces = keep_document_links(pieces)
+    blocks = with_paths(apply_ignore(pieces, source.ignore))
     title = draft.title
     if title is None:
         title = next((b.text for b in blocks if b.kind in HEADING_LEVELS), None)

@@ -14,7 +14,11 @@ Routing rules:
   alert per outage, not one per failed check; never a ``deferred`` one, which sent
   nothing because the host asked for quiet) and ``SourceRecovered`` (only when
   the outage had reached that threshold, so a blip that was never alerted is
-  never "resolved" either);
+  never "resolved" either, unless the page had been recorded gone);
+* ``StoryDetected`` (the same rule at several companies: one alert per record,
+  with the story's severity, routed by the members' tags and the rule's
+  ``notify``) and ``SourceGone`` (high: the page answers 404/410 or redirects
+  away for ``gone_after`` checks);
 * severity: a change's own (``reverted`` changes are ``info``), ``medium`` for a
   suspect page, ``low`` for an outage or a recovery; a channel takes events at or
   above its ``min_severity`` and of a type in its ``events``;
@@ -34,7 +38,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from monitor.config.settings import SEVERITY_ORDER, ChannelSettings, RuleSettings
+from monitor.desk.summaries import change_summary
 from monitor.events import FETCH_DEFERRED, StoredEvent
+from monitor.textsafe import show_bidi
 
 __all__ = [
     "ALERT_TYPES",
@@ -57,6 +63,8 @@ ALERT_TYPES = (
     "SourceRecovered",
     "SourceMoved",
     "SourceDiscovered",
+    "StoryDetected",
+    "SourceGone",
 )
 CONTEXT_WORDS = 8  # unchanged words shown on each side of an edit
 MAX_EXCERPT_CHANGES = 6  # block changes quoted in one alert; the rest are counted
@@ -119,12 +127,21 @@ def alert_severity(event_type: str, data: Mapping[str, Any], *, alert_after: int
             return None  # the host asked for quiet; nothing is wrong with the page
         return "low" if int(data.get("consecutive_failures", 1)) == alert_after else None
     if event_type == "SourceRecovered":
+        if data.get("gone_since"):
+            return "medium"  # a page that was gone is back: as much news as its going
         return "low" if int(data.get("failures", 0)) >= alert_after else None
     if event_type == "SourceMoved":
         return "low"
     if event_type == "SourceDiscovered":
         severity = str(data.get("severity") or "low")
         return severity if severity in SEVERITY_ORDER else "low"
+    if event_type == "StoryDetected":
+        if data.get("catch_up"):
+            return None  # found while catching up on old changes: history, not news
+        severity = str(data.get("severity") or "medium")
+        return severity if severity in SEVERITY_ORDER else "medium"
+    if event_type == "SourceGone":
+        return "high"
     return None
 
 
@@ -155,10 +172,16 @@ def route(
     if severity is None:
         return ()
     rank = SEVERITY_ORDER[severity]
-    # A discovered document has no source yet: its tags are its [[discover]] entry's.
-    tags = set(source_tags) | {str(t) for t in event.data.get("tags") or ()}
+    tags = set(source_tags)
     matched = event.type in ("ChangeDetected", "SourceDiscovered")
     targets = notify_targets(event.data, rules) if matched else set()
+    if event.type == "SourceDiscovered":
+        # A discovered document has no source yet: its tags are its [[discover]] entry's.
+        tags |= {str(t) for t in event.data.get("tags") or ()}
+    if event.type == "StoryDetected":
+        tags |= {str(t) for t in event.data.get("tags") or ()}
+        rule_id = str(event.data.get("rule_id") or "")
+        targets = {t for rule in rules if rule.id == rule_id for t in rule.notify}
     chosen = []
     for channel in channels:
         if event.type not in channel.events or rank < SEVERITY_ORDER[channel.min_severity]:
@@ -175,7 +198,9 @@ _MD_SPECIAL = re.compile(r"([\\`*_~\[\]<>|#])")
 
 
 def _esc(text: str, fmt: Format) -> str:
-    """Page text is data, never markup: escape what Markdown would interpret."""
+    """Page text is data, never markup: escape what Markdown would interpret, and show
+    bidi controls (which would reorder the alert on screen) as ``[U+202E]``."""
+    text = show_bidi(text)
     return _MD_SPECIAL.sub(r"\\\1", text) if fmt == "markdown" else text
 
 
@@ -301,7 +326,7 @@ def alert_title(event: StoredEvent, source: SourceInfo, severity: str) -> str:
     elif event.type == "FetchFailed":
         what = f"{name} cannot be fetched ({data.get('consecutive_failures', 1)} failures)"
     elif event.type == "SourceRecovered":
-        what = f"{name} can be fetched again"
+        what = f"{name} is back" if data.get("gone_since") else f"{name} can be fetched again"
     elif event.type == "SourceMoved":
         what = f"{name} moved to {data.get('to_url', '')}"
     elif event.type == "SourceDiscovered":
@@ -311,9 +336,54 @@ def alert_title(event: StoredEvent, source: SourceInfo, severity: str) -> str:
         what = f"New document{' from ' + company if company else ''}: {found}" + (
             f" ({', '.join(rules)})" if rules else ""
         )
+    elif event.type == "StoryDetected":
+        what = str(data.get("headline") or "a story across companies")
+    elif event.type == "SourceGone":
+        what = f"{name} is gone ({_gone_reason(data)})"
     else:
         what = f"{name}: {event.type}"
     return _clip(f"[{severity}] {what}", 250)
+
+
+def _gone_reason(data: Mapping[str, Any]) -> str:
+    reason = str(data.get("reason") or "")
+    if reason == "redirected":
+        return f"redirects to {data.get('final_url') or 'a generic page'}"
+    status = data.get("status")
+    return f"HTTP {status}" if status else reason
+
+
+def _story_body(data: Mapping[str, Any], fmt: Format, base_url: str | None) -> list[str]:
+    """What a story alert says: the headline, then each company with its sentence."""
+    lines = [_esc(str(data.get("headline") or ""), fmt), ""]
+    members = list(data.get("members") or ())
+    lines.append(_label(f"{len(members)} companies, in the order they changed", fmt))
+    for member in members:
+        who = str(member.get("company") or member.get("source_id") or "")
+        when = str(member.get("at") or "")[:10]
+        head = f"{_esc(who, fmt)} ({when})"
+        view = _change_url(base_url, int(member.get("seq") or 0))
+        head += f" — {view}" if view else f" — change #{member.get('seq')}"
+        lines.append(f"- {head}" if fmt == "markdown" else f"  - {head}")
+        sentence = str(member.get("sentence") or "")
+        if sentence:
+            quote = _esc(_clip(sentence, MAX_QUOTE_CHARS), fmt)
+            lines.append(f"  > {quote}" if fmt == "markdown" else f"      “{quote}”")
+    lines.append("")
+    lines.append(
+        f"{_label('Rule', fmt)} {_esc(str(data.get('rule_id') or ''), fmt)}, "
+        f"{data.get('side') or ''} text"
+    )
+    if base_url and data.get("story_id"):
+        story = f"{base_url.rstrip('/')}/stories/{quote_path(str(data['story_id']))}"
+        lines.append(_link("View this story", story, fmt))
+    return lines
+
+
+def quote_path(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
 
 
 def _change_url(base_url: str | None, seq: int) -> str | None:
@@ -340,6 +410,10 @@ def render_alert(
             url=str(data.get("url") or ""),
         )
     severity = alert_severity(event.type, data, alert_after=alert_after) or "info"
+    if event.type == "StoryDetected":
+        body = _story_body(data, fmt, base_url)
+        body += ["", f"{_label('Event', fmt)} #{event.seq} (story record)"]
+        return Message(title=alert_title(event, source, severity), body="\n".join(body), format=fmt)
     page_url = source.url
     capture = data.get("capture") or {}
     if capture.get("final_url"):
@@ -373,6 +447,11 @@ def render_alert(
             f"{_esc(str(data.get('error', '')), fmt)}{status}"
         )
         lines.append(_esc(_clip(str(data.get("message", "")), MAX_QUOTE_CHARS), fmt))
+    elif event.type == "SourceRecovered" and data.get("gone_since"):
+        lines.append(
+            f"{_label('Back', fmt)} the page had been gone since {data['gone_since']}; "
+            "it answers again and its text is compared as usual."
+        )
     elif event.type == "SourceRecovered":
         lines.append(
             f"{_label('Recovered', fmt)} after {data.get('failures', 0)} failed checks "
@@ -385,6 +464,15 @@ def render_alert(
         lines.append("The source keeps its history; checks fetch the new address from now on.")
     elif event.type == "SourceDiscovered":
         lines += _discovered_body(data, fmt)
+    elif event.type == "SourceGone":
+        lines.append(
+            f"{_label('Gone', fmt)} {_esc(_gone_reason(data), fmt)} on {data.get('checks', 0)} "
+            f"checks in a row since {data.get('since') or 'an unknown time'}"
+        )
+        lines.append(
+            "A removed page is news: its last text stays in the log (`monitor show`), and "
+            "a SourceRecovered follows if it comes back."
+        )
     lines.append("")
     when = capture.get("fetched_at") or data.get("fetched_at") or event.recorded_at
     lines.append(f"{_label('Captured', fmt)} {when}")
@@ -417,8 +505,9 @@ def _change_body(data: Mapping[str, Any], severity: str, fmt: Format) -> list[st
     lines = [f"{_label('Change', fmt)} {classification}, severity {severity}"]
     if classification == "reverted":
         lines.append("The page text is again identical to an earlier capture (A→B→A).")
-    if diff.get("summary"):
-        lines.append(f"{_label('Summary', fmt)} {_esc(str(diff['summary']), fmt)}")
+    summary = change_summary(data)
+    if summary:
+        lines.append(f"{_label('Summary', fmt)} {_esc(summary, fmt)}")
     rules = list(data.get("rules") or ())
     if rules:
         lines.append(_label("Matched rules", fmt))
@@ -468,8 +557,9 @@ def render_digest(
             lines.append(_link("View this change", view, fmt))
         if event.type == "ChangeDetected":
             diff = data.get("diff") or {}
-            if diff.get("summary"):
-                lines.append(f"{_label('Summary', fmt)} {_esc(str(diff['summary']), fmt)}")
+            summary = change_summary(data)
+            if summary:
+                lines.append(f"{_label('Summary', fmt)} {_esc(summary, fmt)}")
             added = _runs(diff.get("added") or (), fmt)
             if added:
                 lines.append(f"{_label('Added', fmt)} {_clip(added, 200)}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from monitor.clock import Clock
@@ -160,3 +161,26 @@ def describe_url(url: str) -> str:
     if parts.fragment:
         text += f"#{parts.fragment}"
     return text
+
+
+def local_file(store: EventStore) -> str | None:
+    """The file a store keeps its log in, when it is a local SQLite file (else None).
+
+    For projections kept beside the log (the search index), so they survive restarts.
+    """
+    return store.path if isinstance(store, SqliteEventStore) else None
+
+
+def postgres_connection(
+    store: EventStore,
+) -> Callable[[], AbstractAsyncContextManager[Any]] | None:
+    """The store's pooled-connection factory when it is PostgreSQL (else None).
+
+    For projections kept in the log's own database (the search index).
+    """
+    if isinstance(store, SqliteEventStore | MemoryEventStore):
+        return None
+    # Imported only for a store that is neither: SQLite users need not load asyncpg.
+    from monitor.store.postgres import PostgresEventStore
+
+    return store.connection if isinstance(store, PostgresEventStore) else None

@@ -339,7 +339,7 @@ class SqliteEventStore(PagedIteration):
                 raise
             if immutable:
                 _warn_unread_wal(where)
-            logger.debug("opened event store %s read-only", where)
+            logger.debug("opened event store %s read-only%s", where, " (immutable)" * immutable)
             return cls(where, writer, reader, clock=clock)
         raise AssertionError("unreachable: the immutable attempt returns or raises")
 
@@ -649,10 +649,12 @@ async def _check_ours(db: aiosqlite.Connection, path: str) -> None:
             f"{path} uses schema {current}, newer than this policy-monitor knows "
             f"({SCHEMA_VERSION}); upgrade policy-monitor to open it"
         )
+    if current < 1:
+        raise not_a_monitor_database(path)
     if current < SCHEMA_VERSION:
-        raise StoreUnavailableError(
-            f"{path} uses schema {current}; run `monitor check` once to upgrade it"
-        )
+        # Read as it is: migrations only add tables beside the log, and a read-only
+        # opening (an old copy being verified, say) must not need to upgrade the file.
+        logger.debug("%s uses schema %d (current %d); read as it is", path, current, SCHEMA_VERSION)
 
 
 async def _prepare(db: aiosqlite.Connection, path: str) -> None:

@@ -22,6 +22,7 @@ from monitor.config.settings import SEVERITY_ORDER
 from monitor.errors import BlobMissingError
 from monitor.events import upcast
 from monitor.web.context import context_of, path_part
+from monitor.web.desk import review_json, writes_enabled
 from monitor.web.figures import add_figures_routes
 from monitor.web.model import (
     STATUSES,
@@ -32,11 +33,10 @@ from monitor.web.model import (
     SourceView,
 )
 from monitor.web.openapi import openapi_document
-from monitor.web.params import time_param
+from monitor.web.params import seq_param, time_param
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-MAX_SEQ = 2**62
 _DIGITS = re.compile(r"[0-9]+")
 CLASSIFICATIONS = ("substantive", "reverted")
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -76,19 +76,6 @@ def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high
     if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
         raise web.HTTPBadRequest(text=f"{name} must be a whole number from {low} to {high}")
     return int(raw)
-
-
-def _seq_param(query: Mapping[str, str], name: str) -> int | None:
-    """A ``seq`` bound (``after``, ``before``): any whole number; past every seq means "all"."""
-    raw = query.get(name)
-    if raw is None:
-        return None
-    if not _DIGITS.fullmatch(raw):
-        raise web.HTTPBadRequest(text=f"{name} must be a whole number (a seq) from 0")
-    # No seq reaches 2**62; a larger bound selects the same events, and int() of a
-    # number thousands of digits long is refused by Python (and slow) anyway.
-    stripped = raw.lstrip("0") or "0"
-    return MAX_SEQ if len(stripped) > 19 else min(int(stripped), MAX_SEQ)
 
 
 def _filters(query: Mapping[str, str], names: tuple[str, ...]) -> Filters:
@@ -181,7 +168,8 @@ def change_json(record: ChangeRecord, model: ReadModel) -> dict[str, Any]:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return _json(openapi_document())
+    # What this server does: without an analyst, the write operation is not offered.
+    return _json(openapi_document(writes=writes_enabled(context_of(request).settings)))
 
 
 async def sources(request: web.Request) -> web.Response:
@@ -246,7 +234,7 @@ async def events(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
     query = request.query
-    after = _seq_param(query, "after") or 0
+    after = seq_param(query, "after") or 0
     limit = _int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     stream = query.get("stream") or None
     types = [t for t in query.getall("type", []) if t] or None
@@ -271,7 +259,7 @@ async def changes(request: web.Request) -> web.Response:
     model = await context_of(request).follower.current()
     query = request.query
     filters = _filters(query, CHANGE_FILTERS)
-    before = _seq_param(query, "before") or None
+    before = seq_param(query, "before") or None
     limit = _int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     # One more than asked tells whether a next page exists without a second scan.
     found = model.filter_changes(filters, before=before, limit=limit + 1)
@@ -303,6 +291,7 @@ async def change(request: web.Request) -> web.Response:
     body["diff"] = data.get("diff") or {}
     body["matched_rules"] = list(data.get("rules") or [])
     body["previous_seen_until"] = str(data.get("previous_seen_until") or "")
+    body["reviews"] = [review_json(r) for r in model.triage.history.get(record.seq, [])]
     body["notifications"] = [
         {
             "seq": n.seq,

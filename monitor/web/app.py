@@ -10,8 +10,12 @@ follower that keeps the model at the log's head), ``web_views`` and
 
 Invariants:
 
-* read only: nothing here appends events, sets cursors or writes blobs; any
-  method other than GET and HEAD is answered 405 before routing;
+* read only by default: nothing here appends events, sets cursors or writes
+  blobs; any method other than GET and HEAD is answered 405 before routing. The
+  one exception is the analyst's desk (``monitor.web.desk``): with ``[[user]]`` tables of
+  role ``analyst`` configured, POST to a review route appends a review to
+  ``$reviews`` — only for a request carrying that user's token (401 without one,
+  403 for a viewer) and, from a browser, a valid CSRF token (403 otherwise);
 * every page-derived string is escaped by the renderer that emits it (Jinja2
   autoescape for HTML, ElementTree for Atom, ``json`` for the API); stored
   captures are only ever served as downloads (``/blobs``), never as HTML; the
@@ -19,7 +23,8 @@ Invariants:
   capture names as its screenshot and whose bytes are a PNG, as ``image/png``;
 * with ``[web] token`` set, every route except ``/healthz`` needs it (bearer
   header, ``?token=`` for feed readers, or the cookie a ``?token=`` visit sets
-  for browsers); without a token, ``serve`` refuses a non-loopback address;
+  for browsers) or a ``[[user]]`` token; without a token, ``serve`` refuses a
+  non-loopback address;
 * secrets (channel URLs, header values, the token) are never rendered: pages
   read the log, which holds none, and settings only for web options.
 """
@@ -42,8 +47,10 @@ from monitor.errors import MonitorError
 from monitor.store import EventStore
 from monitor.textsafe import show_bidi
 from monitor.web.api import add_api_routes
+from monitor.web.compare import add_compare_routes
 from monitor.web.context import (
     CONTEXT,
+    USER,
     Health,
     LogFollower,
     WebContext,
@@ -53,9 +60,12 @@ from monitor.web.context import (
     path_part,
     short_time,
 )
+from monitor.web.desk import WRITE_ROUTE, add_desk_routes, writes_enabled
 from monitor.web.discover import add_discover_routes
 from monitor.web.feeds import add_feed_routes
 from monitor.web.metrics import add_ops_routes
+from monitor.web.search import add_search_routes
+from monitor.web.stories import add_story_routes
 from monitor.web.views import add_view_routes, render_error
 
 log = logging.getLogger(__name__)
@@ -98,6 +108,10 @@ def create_app(
     add_api_routes(app)
     add_discover_routes(app)
     add_ops_routes(app)
+    add_desk_routes(app)
+    add_search_routes(app)
+    add_story_routes(app)
+    add_compare_routes(app)
     app.router.add_get("/static/{name}", _static)
     return app
 
@@ -185,6 +199,12 @@ def check_exposure(host: str, token: str | None) -> None:
 
 @web.middleware
 async def _read_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if (
+        request.method == "POST"
+        and WRITE_ROUTE.fullmatch(request.path)
+        and writes_enabled(context_of(request).settings)
+    ):
+        return await handler(request)
     if request.method not in READ_METHODS:
         return _plain(405, "this view is read-only: only GET and HEAD", {"Allow": "GET, HEAD"})
     return await handler(request)
@@ -192,18 +212,24 @@ async def _read_only(request: web.Request, handler: Handler) -> web.StreamRespon
 
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = context_of(request).settings.web.token
-    if not token or request.path in PUBLIC_PATHS:
-        return await handler(request)
+    settings = context_of(request).settings
+    token = settings.web.token
     offered, from_query = _offered_token(request)
-    if offered is None or not _same(offered, token):
+    user = next(
+        (u for u in settings.users if offered is not None and _same(offered, u.token)), None
+    )
+    if user is not None:
+        request[USER] = user
+    if (not token and user is None) or request.path in PUBLIC_PATHS:
+        return await handler(request)
+    if user is None and (offered is None or token is None or not _same(offered, token)):
         raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="monitor"'})
     response = await handler(request)
-    if from_query and isinstance(response, web.Response):
+    if from_query and offered is not None and isinstance(response, web.Response):
         # A browser that opened a ?token= link keeps working on the plain links of the pages.
         response.set_cookie(
             TOKEN_COOKIE,
-            token,
+            offered,
             httponly=True,
             samesite="Strict",
             secure=request.secure,

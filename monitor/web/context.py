@@ -21,7 +21,7 @@ from urllib.parse import quote
 import jinja2
 from aiohttp import web
 
-from monitor.config.settings import Settings
+from monitor.config.settings import Settings, UserSettings
 from monitor.events import parse_time
 from monitor.store import EventStore
 from monitor.web.model import ReadModel
@@ -71,6 +71,8 @@ class WebContext:
 
 
 CONTEXT = web.AppKey("context", WebContext)
+# The [[user]] whose token the request carries, or None.
+USER = web.RequestKey("user", UserSettings)
 
 
 def context_of(request: web.Request) -> WebContext:

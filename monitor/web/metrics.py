@@ -167,6 +167,23 @@ def render_metrics(model: ReadModel, *, notifier_lag: int, paused: Iterable[Host
     lines.append(f"monitor_log_head_seq {model.head_seq}")
     family("monitor_notifier_lag_events", "gauge", "Events the notifier has not read yet.")
     lines.append(f"monitor_notifier_lag_events {notifier_lag}")
+    family(
+        "monitor_timestamps_total",
+        "counter",
+        "RFC 3161 time stamps of checkpoints, by outcome (stamped, failed) and TSA.",
+    )
+    for (outcome, tsa), count in sorted(c.timestamps.items()):
+        lines.append(
+            f"monitor_timestamps_total{_labels([('outcome', outcome), ('tsa', tsa)])} {count}"
+        )
+    family(
+        "monitor_third_party_captures_total",
+        "counter",
+        "Captures asked of outside archives (Save Page Now), by outcome and archive.",
+    )
+    for (outcome, archive), count in sorted(c.third_party.items()):
+        labels = _labels([("outcome", outcome), ("archive", archive)])
+        lines.append(f"monitor_third_party_captures_total{labels} {count}")
     family("monitor_unreadable_events_total", "counter", "Events the web view could not read.")
     lines.append(f"monitor_unreadable_events_total {c.unreadable}")
     pauses = sorted(paused, key=lambda p: p.host)

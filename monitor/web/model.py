@@ -31,6 +31,9 @@ from typing import Any
 
 from monitor.config.settings import SEVERITY_ORDER
 from monitor.core.projections import SourceState, apply
+from monitor.desk.stories import STORY_TYPES, StoryBook
+from monitor.desk.summaries import change_summary
+from monitor.desk.triage import REVIEW_TYPES, TriageBook
 from monitor.discover import discover_id_of
 from monitor.discover.state import DiscoveryState
 from monitor.discover.state import apply as apply_discovery
@@ -49,9 +52,15 @@ CHECK_OUTCOMES: dict[str, str] = {
     "ChangePending": "pending",  # a new text waiting for `confirm` sightings
 }
 CAPTURE_TYPES = ("BaselineCaptured", "ChangeDetected")
-NOTIFIABLE_TYPES = ("ChangeDetected", "ContentSuspect", "FetchFailed", "SourceRecovered")
+NOTIFIABLE_TYPES = (
+    "ChangeDetected",
+    "ContentSuspect",
+    "FetchFailed",
+    "SourceRecovered",
+    "SourceGone",
+)
 NOTIFICATION_TYPES = ("NotificationSent", "NotificationFailed")
-STATUSES = ("ok", "failing", "suspect", "new", "removed")
+STATUSES = ("ok", "failing", "suspect", "new", "removed", "gone")
 # Upper bounds (milliseconds) of the check-duration histogram buckets.
 DURATION_BUCKETS_MS: tuple[int, ...] = (50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
 SEARCH_CHARS = 20_000  # per change: the summary, sentences and changed blocks searched by ?q=
@@ -178,6 +187,14 @@ class Histogram:
                 self.counts[index] += 1
 
 
+AUDIT_OUTCOMES = {
+    "CheckpointTimestamped": "stamped",
+    "TimestampFailed": "failed",
+    "ThirdPartyCaptured": "captured",
+    "ThirdPartyCaptureFailed": "failed",
+}
+
+
 @dataclass
 class Counters:
     """Totals derived from the log, for ``/metrics``."""
@@ -190,6 +207,9 @@ class Counters:
     notifications: Counter[tuple[str, str]] = field(default_factory=Counter)  # (outcome, channel)
     durations: Histogram = field(default_factory=Histogram)
     unreadable: int = 0
+    # Third parties vouching for the log: (outcome, TSA url) and (outcome, archive).
+    timestamps: Counter[tuple[str, str]] = field(default_factory=Counter)
+    third_party: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,6 +269,8 @@ class ReadModel:
         self.screenshot_blobs: set[str] = set()  # the only blobs /screenshots/ may serve
         self._notifiable: dict[int, str] = {}  # seq -> source of events alerts are about
         self.discoveries: dict[str, DiscoveryState] = {}  # [[discover]] id -> what it found
+        self.triage = TriageBook()  # reviews and notes ($reviews), the same fold as replay
+        self.stories = StoryBook()  # stories across companies ($stories), as replay folds them
 
     # ----------------------------------------------------------------- folding
 
@@ -270,6 +292,13 @@ class ReadModel:
             log.warning("web view skips seq %d (%s): %r", event.seq, event.type, exc)
 
     def _apply(self, event: StoredEvent, data: Mapping[str, Any]) -> None:
+        if event.type in STORY_TYPES:
+            self.stories.apply(event)
+            if event.type == "StoryDetected":
+                return
+        if event.type in REVIEW_TYPES:
+            self.triage.apply(event)
+            return
         if event.type in NOTIFICATION_TYPES:
             self._apply_notification(event, data)
             if event.stream.startswith("$"):
@@ -280,6 +309,7 @@ class ReadModel:
             self.discoveries[entry_id] = apply_discovery(found, event)
             return
         if event.stream.startswith("$"):
+            self._count_audit(event.type, data)
             return
         view = self.sources.get(event.stream)
         if view is None:
@@ -297,6 +327,15 @@ class ReadModel:
         if event.type == "ChangeDetected":
             self._apply_change(event, data, view)
         view.timeline.append(_timeline_entry(event, data))
+
+    def _count_audit(self, kind: str, data: Mapping[str, Any]) -> None:
+        outcome = AUDIT_OUTCOMES.get(kind)
+        if outcome is None:
+            return
+        if kind in ("CheckpointTimestamped", "TimestampFailed"):
+            self.counters.timestamps[(outcome, str(data.get("tsa", "")))] += 1
+        else:
+            self.counters.third_party[(outcome, str(data.get("archive", "")))] += 1
 
     def _count_check(self, event: StoredEvent, data: Mapping[str, Any], view: SourceView) -> None:
         outcome = CHECK_OUTCOMES.get(event.type)
@@ -351,7 +390,7 @@ class ReadModel:
     def _apply_change(self, event: StoredEvent, data: Mapping[str, Any], view: SourceView) -> None:
         diff = data.get("diff") or {}
         capture = data["capture"]
-        summary = str(diff.get("summary") or "")
+        summary = change_summary(data)
         rules = tuple(str(r.get("rule_id", "")) for r in data.get("rules") or [])
         search = _search_text(summary, diff, data.get("rules") or [])
         classification = str(data.get("classification") or "substantive")
@@ -528,7 +567,7 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
     elif kind == "ChangeDetected":
         classification = str(data.get("classification") or "")
         headline = "Reverted change" if classification == "reverted" else "Change"
-        detail = str((data.get("diff") or {}).get("summary") or "")
+        detail = change_summary(data)
         severity, change_seq = str(data.get("severity") or "info"), event.seq
     elif kind == "ContentConfirmed":
         headline = "Unchanged"
@@ -547,6 +586,9 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
         detail = (
             f"{data.get('message', '')} — failure {data.get('consecutive_failures', 1)} in a row"
         )
+    elif kind == "SourceRecovered" and data.get("gone_since"):
+        headline = "Back"
+        detail = f"the page had been gone since {data['gone_since']}"
     elif kind == "SourceRecovered":
         headline = "Recovered"
         detail = f"after {data.get('failures', 0)} failures since {data.get('failing_since', '')}"
@@ -558,6 +600,13 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
     elif kind in FIGURES_EVENTS:
         headline, detail = describe_fact(kind, dict(data))
         change_seq = int(data["change_seq"])
+    elif kind == "SourceGone":
+        reason = str(data.get("reason") or "")
+        headline = "Gone: " + (
+            f"redirects to {data.get('final_url')}" if reason == "redirected" else reason
+        )
+        detail = f"on {data.get('checks', 0)} checks in a row since {data.get('since') or '?'}"
+        severity = "high"
     return TimelineEntry(
         seq=event.seq,
         type=kind,

@@ -52,7 +52,7 @@ _SOURCE_PROPERTIES: dict[str, JsonSchema] = {
     "title": {"type": "string"},
     "url": {"type": "string"},
     "tags": {"type": "array", "items": {"type": "string"}},
-    "status": {"type": "string", "enum": ["ok", "failing", "suspect", "new", "removed"]},
+    "status": {"type": "string", "enum": ["ok", "failing", "suspect", "new", "removed", "gone"]},
     "registered": {"type": "boolean"},
     "removed": {"type": "boolean"},
     "last_change_at": _nullable(TIME),
@@ -320,7 +320,10 @@ PATHS: dict[str, JsonSchema] = {
                 _param(
                     "status",
                     "query",
-                    {"type": "string", "enum": ["ok", "failing", "suspect", "new", "removed"]},
+                    {
+                        "type": "string",
+                        "enum": ["ok", "failing", "suspect", "new", "removed", "gone"],
+                    },
                     "Only sources with this status.",
                 ),
             ],
@@ -442,6 +445,129 @@ PATHS["/api/sources/{source_id}/figures"] = {
     }
 }
 
+# The analyst's desk: search across all history, and reviews (the only write).
+SCHEMAS.update(
+    {
+        "SearchHit": _obj(
+            {
+                "seq": {"type": "integer", "minimum": 1},
+                "side": {"type": "string", "enum": ["added", "removed", "capture"]},
+                "source_id": {"type": "string"},
+                "company": {"type": "string"},
+                "at": TIME,
+                "sentence": {"type": "string"},
+                "link": {"type": "string"},
+            }
+        ),
+        "SearchPage": _obj(
+            {
+                "hits": {"type": "array", "items": _ref("SearchHit")},
+                "next": _nullable({"type": "string"}),
+            }
+        ),
+        "Review": _obj(
+            {
+                "seq": {"type": "integer", "minimum": 1},
+                "change_seq": {"type": "integer", "minimum": 1},
+                "status": _nullable({"type": "string", "enum": ["important", "routine", "noise"]}),
+                "note": {"type": "string"},
+                "by": {"type": "string"},
+                "at": TIME,
+            }
+        ),
+        "ReviewResult": _obj(
+            {
+                "change_seq": {"type": "integer", "minimum": 1},
+                "status": _nullable({"type": "string", "enum": ["important", "routine", "noise"]}),
+                "reviews": {"type": "array", "items": _ref("Review")},
+            }
+        ),
+    }
+)
+# A change's reviews and notes, oldest first (the last with a status is its status).
+SCHEMAS["ChangeDetail"]["properties"]["reviews"] = {"type": "array", "items": _ref("Review")}
+SCHEMAS["ChangeDetail"]["required"] = sorted(SCHEMAS["ChangeDetail"]["properties"])
+PATHS.update(
+    {
+        "/api/search": {
+            "get": {
+                "operationId": "search",
+                "summary": "Words in the added or removed text of every change and every capture",
+                "parameters": [
+                    {
+                        **_param("q", "query", {"type": "string", "minLength": 1}, ""),
+                        "required": True,
+                        "description": "Words to find together (CJK too).",
+                    },
+                    _param(
+                        "side",
+                        "query",
+                        {"type": "string", "enum": ["added", "removed", "capture"]},
+                        "Only text changes added, removed, or captured pages.",
+                    ),
+                    _param("company", "query", {"type": "string"}, "Only this company."),
+                    _param("source", "query", {"type": "string"}, "Only this source id."),
+                    _param(
+                        "since",
+                        "query",
+                        {
+                            "anyOf": [
+                                TIME,
+                                {"type": "string", "format": "date"},
+                                {"type": "string", "pattern": "^[0-9]+[smhdw]$"},
+                            ]
+                        },
+                        "Recorded at or after: an RFC 3339 time, a date, or a duration ago (30d).",
+                    ),
+                    _param(
+                        "before", "query", {"type": "integer", "minimum": 0}, "Hits before seq."
+                    ),
+                    _param(
+                        "limit",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 200},
+                        "Page size (50).",
+                    ),
+                ],
+                "responses": {"200": _answer("Hits, newest first.", "SearchPage"), **_ERRORS},
+            }
+        },
+        "/api/changes/{seq}/reviews": {
+            "post": {
+                "operationId": "reviewChange",
+                "summary": "Review (important, routine, noise) or annotate a change",
+                "description": "Needs a [[user]] token of role analyst as a bearer token.",
+                "parameters": [
+                    _param("seq", "path", {"type": "integer", "minimum": 1}, "The change's seq.")
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "status": {
+                                        "type": "string",
+                                        "enum": ["important", "routine", "noise"],
+                                    },
+                                    "note": {"type": "string", "maxLength": 4000},
+                                },
+                                "additionalProperties": False,
+                            }
+                        }
+                    },
+                },
+                "security": [{"bearer": []}],
+                "responses": {
+                    "201": _answer("Recorded; the change's reviews.", "ReviewResult"),
+                    **_ERRORS,
+                    "403": _answer("Not an analyst, or not a bearer token.", "Error"),
+                },
+            }
+        },
+    }
+)
 
 DOCUMENT: JsonSchema = {
     "openapi": "3.1.0",
@@ -471,6 +597,17 @@ DOCUMENT: JsonSchema = {
 }
 
 
-def openapi_document() -> JsonSchema:
-    """A fresh copy of the document (callers may not mutate the shared one)."""
-    return copy.deepcopy(DOCUMENT)
+def openapi_document(*, writes: bool = True) -> JsonSchema:
+    """A fresh copy of the document (callers may not mutate the shared one).
+
+    ``writes``: whether this server takes reviews (a ``[[user]]`` analyst exists); without
+    them the write operations are left out, since every call would answer 405.
+    """
+    document = copy.deepcopy(DOCUMENT)
+    if not writes:
+        paths = document["paths"]
+        for path in list(paths):
+            paths[path].pop("post", None)
+            if not paths[path]:
+                del paths[path]
+    return document

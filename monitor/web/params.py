@@ -59,3 +59,57 @@ def time_param(query: Mapping[str, str], name: str) -> str | None:
     except OverflowError:
         edge = datetime.max if moment.year > 1 else datetime.min
         return format_time(edge.replace(tzinfo=UTC))
+
+
+_DIGITS = re.compile(r"[0-9]+")
+_DURATION = re.compile(r"([0-9]+)([smhdw])")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_SEQ = 2**62
+
+
+def seq_param(query: Mapping[str, str], name: str) -> int | None:
+    """A ``seq`` bound: ASCII digits, any size (past every seq reads as "no bound")."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if not _DIGITS.fullmatch(raw):
+        raise web.HTTPBadRequest(text=f"{name} must be a whole number (a seq) from 0")
+    stripped = raw.lstrip("0") or "0"
+    return MAX_SEQ if len(stripped) > 19 else min(int(stripped), MAX_SEQ)
+
+
+def int_param(query: Mapping[str, str], name: str, low: int, high: int) -> int | None:
+    """A whole number from ``low`` to ``high`` in ASCII digits, or None when absent."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if not _DIGITS.fullmatch(raw) or len(raw) > 12 or not low <= int(raw) <= high:
+        raise web.HTTPBadRequest(text=f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def since_param(query: Mapping[str, str], name: str, now: datetime) -> str | None:
+    """An RFC 3339 time, a date (``2026-03-01``, its midnight UTC) or a duration ago
+    (``30d``: s, m, h, d or w), as a stored time; a bound before every time reads as
+    the earliest one."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    text = raw.strip()
+    duration = _DURATION.fullmatch(text)
+    if duration:
+        seconds = int(duration.group(1)) * _UNIT_SECONDS[duration.group(2)]
+        try:
+            return format_time(now - timedelta(seconds=seconds))
+        except OverflowError:
+            return format_time(datetime.min.replace(tzinfo=UTC))
+    date = _DATE.fullmatch(text)
+    if date:
+        year, month, day = (int(date.group(i)) for i in (1, 2, 3))
+        try:
+            moment = datetime(year or 4, month, day, tzinfo=UTC)  # year 0: check in year 4
+        except ValueError:
+            raise web.HTTPBadRequest(text=f"{name}: {raw!r} is not a date") from None
+        return format_time(moment if year else datetime.min.replace(tzinfo=UTC))
+    return time_param({name: text}, name)

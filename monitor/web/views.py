@@ -28,6 +28,7 @@ from monitor.errors import BlobMissingError
 from monitor.events import format_time, upcast
 from monitor.store.pauses import pause_of_url, running_pauses
 from monitor.web.context import DIFF_CACHE_SIZE, WebContext, context_of, path_part
+from monitor.web.desk import review_values
 from monitor.web.diff_view import all_sentences, all_terms, blocks, recomputed_changes, rule_views
 from monitor.web.figures import figures_section
 from monitor.web.model import STATUSES, Filters, GoodCapture, ReadModel, SourceView
@@ -258,6 +259,7 @@ async def change_page(request: web.Request) -> web.Response:
         commands.append(
             f"monitor diff {shlex.quote(source_id)} --from {previous.recorded_at} --to {recorded}"
         )
+        commands.append(f"monitor diff {shlex.quote(source_id)} --from {previous.seq} --to {seq}")
     return page(
         context,
         model,
@@ -282,6 +284,7 @@ async def change_page(request: web.Request) -> web.Response:
         language=page_language(capture),
         notifications=model.notifications.get(seq, []),
         commands=commands,
+        **review_values(request, model, seq, diff),
     )
 
 

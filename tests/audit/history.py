@@ -19,7 +19,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from monitor.audit.checkpoint import Checkpointer, journal_path, load_or_create_key
+from monitor.audit.checkpoint import Checkpointer
+from monitor.audit.home import JOURNALS, audit_home
 from monitor.check.fetch import Fetcher
 from monitor.check.netpolicy import NetworkPolicy
 from monitor.check.pipeline import CheckRunner
@@ -31,7 +32,7 @@ from tests.pageserver import PageServer
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 STEP = timedelta(hours=2)
-FILES = ("monitor.db", "monitor.key", "monitor.pub.pem", "monitor.checkpoints.jsonl")
+FILES = ("monitor.db", "monitor.key", "monitor.pub.pem")
 
 
 class SteppedClock:
@@ -90,9 +91,10 @@ class History:
     settings: Settings | None = None
 
     def copy_to(self, target: Path) -> Path:
-        """Copy the database, key, public key and journal into ``target``."""
+        """Copy the database, key, public key and checkpoint journals into ``target``."""
         for name in FILES:
             shutil.copy2(self.directory / name, target / name)
+        shutil.copytree(self.directory / JOURNALS, target / JOURNALS)
         return target / "monitor.db"
 
     def expected_text(self, source_id: str, at: datetime) -> str | None:
@@ -153,13 +155,14 @@ async def build_history(
         served={s.id: [] for s in settings.sources},
         settings=settings,
     )
-    signer = load_or_create_key(settings.monitor.key_path)
+    home = audit_home(settings, settings.monitor.database)
+    signer = home.signer()
     async with (
         open_store(settings.monitor.database, clock=clock) as store,
         Fetcher(settings.monitor, NetworkPolicy()) as fetcher,
     ):
         runner = CheckRunner(store=store, fetcher=fetcher, settings=settings, clock=clock)
-        checkpointer = Checkpointer(store, signer, journal=journal_path(settings.monitor.key_path))
+        checkpointer = Checkpointer(store, signer, journal=home)
         await runner.reconcile()
         for round_ in range(rounds):
             clock.now = START + round_ * STEP

@@ -150,13 +150,14 @@ async def test_a_broken_chain_is_never_signed(tmp_path: Path) -> None:
 def test_monitor_checkpoint_signs_and_openssl_verifies_it(
     logdir: Path, history: History, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    journal_before = (logdir / "monitor.checkpoints.jsonl").read_text().splitlines()
+    (journal_file,) = (logdir / "journals").glob("*.jsonl")  # one log, one journal
+    journal_before = journal_file.read_text().splitlines()
     assert main(["checkpoint"]) == 0  # the history ends with a checkpoint: reused
     assert main(["checkpoint", "--force", "--json", "--consistency-from", "100"]) == 0
     out = capsys.readouterr().out.splitlines()
     result = json.loads(out[-1])
     signed = SignedCheckpoint.from_data(result["checkpoint"])
-    journal = (logdir / "monitor.checkpoints.jsonl").read_text().splitlines()
+    journal = journal_file.read_text().splitlines()
     assert len(journal) == len(journal_before) + 1
     assert SignedCheckpoint.from_data(json.loads(journal[-1])) == signed
 

@@ -30,6 +30,7 @@ FILES = [
     "before/fetch.json",
     "before/raw.html",
     "before/text.txt",
+    "capture.wacz",
     "checkpoint.json",
     "checkpoint.sig",
     "diff.html",

@@ -30,7 +30,6 @@ from monitor.daemon.service import network_policy
 from monitor.events import StoredEvent
 from monitor.store import EventStore, open_store
 from tests.faults.hostile import MIB, HostileServer, StubResolver
-from tests.keys import working_directory_keys
 from tests.pageserver import PageServer
 
 TICK = 0.25  # seconds between two checks of each healthy neighbour
@@ -81,7 +80,7 @@ class Run:
     seconds: float
     rounds: int  # rounds of healthy checks completed while it ran
     slowest_round: float  # seconds
-    loop_lag: float  # the longest the event loop was late, seconds
+    loop_lag: float  # the longest the event loop's thread ran without yielding, CPU seconds
     rss_growth_mb: float
 
     def assert_neighbours_unaffected(self) -> None:
@@ -139,10 +138,13 @@ class World:
         lags: list[float] = [0.0]
 
         async def lag_probe() -> None:
+            # CPU time of the loop's own thread, not wall time: a loop blocked by parsing
+            # or decompression burns CPU there, while a machine busy with other work only
+            # delays the wake-up, which is not this code's fault and must not fail a test.
             while not stop.is_set():
-                before = time.monotonic()
+                before = time.thread_time()
                 await asyncio.sleep(0.01)
-                lags.append(time.monotonic() - before - 0.01)
+                lags.append(time.thread_time() - before)
 
         await asyncio.gather(*(self.check_now(s) for s in self.healthy))  # baselines
         probe = asyncio.create_task(lag_probe())
@@ -166,7 +168,7 @@ class World:
         return await self.store.read(stream=source_id)
 
     async def assert_log_verifies(self) -> None:
-        report = await verify_store(self.store, public_keys=working_directory_keys())
+        report = await verify_store(self.store)  # the rig signs no checkpoints
         assert report.ok, report.findings
 
 

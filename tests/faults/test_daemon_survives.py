@@ -46,7 +46,7 @@ from tests.faults.hostile import (
     status_storm,
     trickle,
 )
-from tests.keys import working_directory_keys
+from tests.keys import log_keys
 from tests.pageserver import PageServer
 
 HEALTHY = 3
@@ -208,7 +208,7 @@ async def test_the_daemon_outlives_every_hostile_server_and_keeps_its_schedule(
         assert daemon.status.checks > len(expected)
         assert rss.growth_mb < 150, f"memory grew {rss.growth_mb:.0f} MB"
         async with open_store(f"sqlite:///{db}", create=False) as store:
-            report = await verify_store(store, public_keys=working_directory_keys())
+            report = await verify_store(store, public_keys=log_keys(f"sqlite:///{db}", config))
             assert report.ok, report.findings
     finally:
         hostile.stop()
@@ -289,7 +289,7 @@ async def test_a_disk_that_fills_up_stops_nothing_and_the_check_is_recorded_late
         after = recorded()
         await until(lambda: recorded() >= after + 2, 15, task)
     async with open_store(f"sqlite:///{db}", create=False) as store:
-        report = await verify_store(store, public_keys=working_directory_keys())
+        report = await verify_store(store, public_keys=log_keys(f"sqlite:///{db}", config))
         assert report.ok, report.findings
         types = [e.type for e in await store.read(stream="report")]
         assert types[0] == "SourceRegistered" and set(types[1:]) <= {

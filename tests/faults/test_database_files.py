@@ -27,6 +27,7 @@ from tests.faults.test_store_faults import as_nobody
 from tests.test_verify import EVENTS, build_log
 
 READERS = [
+    ["figures", "meta"],
     ["log"],
     ["replay"],
     ["verify"],
@@ -34,13 +35,14 @@ READERS = [
     ["diff", "meta"],
 ]
 WRITERS = [["check"], ["checkpoint"], ["export", "out"], ["evidence", "1", "out"]]
+SERVE = [["serve", "--web", "127.0.0.1:9"]]  # refused before it would bind
 
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("argv", READERS + WRITERS, ids=" ".join)
+@pytest.mark.parametrize("argv", READERS + WRITERS + SERVE, ids=" ".join)
 def test_an_empty_file_is_refused_and_left_empty(
     workdir: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -55,7 +57,7 @@ def test_an_empty_file_is_refused_and_left_empty(
     assert not (workdir / "out").exists()
 
 
-@pytest.mark.parametrize("argv", READERS, ids=" ".join)
+@pytest.mark.parametrize("argv", READERS + SERVE, ids=" ".join)
 def test_an_empty_sqlite_database_of_no_one_is_not_taken_for_a_log(
     workdir: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -76,7 +78,8 @@ def test_read_only_commands_write_nothing_to_the_log(
     with sqlite3.connect(workdir / "monitor.db") as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = digest(workdir / "monitor.db")
-    main(argv)
+    # This log holds no page captures or figures: show, diff and figures answer 2.
+    assert main(argv) == (2 if argv[0] in ("show", "diff", "figures") else 0)
     assert digest(workdir / "monitor.db") == before
     wal = workdir / "monitor.db-wal"
     assert not wal.exists() or wal.stat().st_size == 0
@@ -134,3 +137,43 @@ async def test_appending_through_a_read_only_store_is_refused(tmp_path: Path) ->
             async with open_store(f"sqlite:///{tmp_path / 'none.db'}", read_only=True):
                 pass
     assert not (tmp_path / "none.db").exists()
+
+
+def test_a_working_directory_the_user_may_not_read_is_one_line(
+    read_only_copy: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key is looked for in the working directory; not being allowed to look is an
+    error of the environment, said in one line."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a directory another user may not read")
+    private = Path(tempfile.mkdtemp(prefix="monitor-private-"))  # 0700, root's
+    try:
+        monkeypatch.chdir(private)
+        with as_nobody():
+            code = main(["--db", f"sqlite:///{read_only_copy}", "verify"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert len(err.splitlines()) == 1 and "Permission denied" in err, err
+    finally:
+        shutil.rmtree(private)
+
+
+def test_a_log_of_an_older_schema_is_read_without_upgrading_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copy made by an older version (schema 1: no host_pauses table) is verified and
+    listed as it is; only a command that writes upgrades a database."""
+    asyncio.run(build_log(workdir / "monitor.db"))
+    conn = sqlite3.connect(workdir / "monitor.db", isolation_level=None)
+    try:
+        conn.execute("DROP TABLE host_pauses")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    before = digest(workdir / "monitor.db")
+    assert main(["verify"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["log"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == EVENTS
+    assert digest(workdir / "monitor.db") == before

@@ -61,6 +61,12 @@ def test_verbose_before_the_command_raises_the_log_level(
         return real(verbose)
 
     monkeypatch.setattr(monitor.logs, "configure_logging", spy)
-    for argv in (["-vv", "validate"], ["validate", "-vv"], ["-v", "validate"], ["validate"]):
+    for argv in (
+        ["-vv", "validate"],
+        ["validate", "-vv"],
+        ["-v", "validate"],
+        ["-v", "validate", "-v"],
+        ["validate"],
+    ):
         assert main(argv) == 0
-    assert seen == [2, 2, 1, 0]
+    assert seen == [2, 2, 1, 2, 0]

@@ -52,6 +52,15 @@ HOSTILE: list[list[str]] = [
     ["verify", "--export", LONG],
     ["verify", "--public-key", "a\x00b"],
     ["verify", "--public-key", LONG],
+    ["check", "--max-wait", "1e999"],
+    ["check", "--max-wait", "nan"],
+    ["migrate", "--from", "sqlite:///a\x00b.db", "--to", "sqlite:///new.db"],
+    ["migrate", "--from", f"sqlite:///{LONG}.db", "--to", "sqlite:///new.db"],
+    ["migrate", "--from", "sqlite:///monitor.db", "--to", f"sqlite:///{LONG}.db"],
+    ["figures", "meta", "--as-of", "99999999999d"],
+    ["figures", "meta", "--as-of", "0001-01-01T00:00:00+01:00"],
+    ["notify-test", "\x00"],
+    ["notify-test", LONG],
 ]
 
 
@@ -68,13 +77,16 @@ def test_a_hostile_argument_is_one_clear_error_and_exit_2(
 ) -> None:
     try:
         code = main(argv)
-    except SystemExit as exc:  # argparse's own refusal
-        code = exc.code  # type: ignore[assignment]
+    except SystemExit as exc:  # argparse's own refusal: its usage, then one error line
+        assert exc.code == 2
+        err = capsys.readouterr().err
+        assert err.splitlines()[-1].startswith(f"monitor {argv[0]}: error: "), err
+        return
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.strip(), "the user is told what is wrong"
     assert "Traceback" not in err
-    assert len(err.splitlines()) <= 3, err
+    assert len(err.splitlines()) <= 3, err  # one line (a config error: a heading and its line)
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,12 @@ def test_huge_monitor_numbers_are_refused_on_their_line(line: str) -> None:
     assert problem.key == f"monitor.{line.split()[0]}"
 
 
+def test_a_huge_figure_rule_percentage_is_refused_on_its_line() -> None:
+    problem = only_problem(f'[[rule]]\nid = "r"\nrise_pct = {HUGE}\n')
+    assert (problem.line, problem.key) == (3, 'rule[1] (id "r").rise_pct')
+    assert "at most 100000" in problem.message
+
+
 def test_a_huge_interval_stops_at_validate_and_check_with_file_and_line(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -77,22 +77,26 @@ def test_show_to_a_pipe_is_byte_for_byte(changed: int, capsys: pytest.CaptureFix
     assert RLO in capsys.readouterr().out  # a pipe gets exactly what was captured
 
 
-def test_dashboard_links_show_bidi_controls(workdir: Path, changed: int) -> None:
-    async def dashboard() -> str:
+def test_dashboard_links_and_change_pages_show_bidi_controls(workdir: Path, changed: int) -> None:
+    async def dashboard(path: str) -> str:
         settings = load_config(workdir / "sources.toml")
         async with open_store("sqlite:///monitor.db", read_only=True) as store:
             client = TestClient(TestServer(create_app(store, settings), host="127.0.0.1"))
             await client.start_server()
             try:
-                response = await client.get("/")
+                response = await client.get(path)
                 return await response.text()
             finally:
                 await client.close()
 
-    html = asyncio.run(dashboard())
+    html = asyncio.run(dashboard("/"))
     link = next(line for line in html.splitlines() if 'class="what"' in line)
     assert RLO not in link
     assert "[U+202E]" in link
+    for page_path in (f"/changes/{changed}", "/sources/p"):
+        html = asyncio.run(dashboard(page_path))
+        assert RLO not in html, page_path  # headings, diff, sentences, title: all marked
+        assert "[U+202E]Requests" in html and "[U+202E]gnp.exe" in html
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,12 @@ def cut_the_end_after_alerting(db: sqlite3.Connection) -> None:
     db.execute(f"DELETE FROM events WHERE seq = {EVENTS}")
 
 
+def garble_head(db: sqlite3.Connection) -> None:
+    db.execute(f"UPDATE events SET data = '{{not json' WHERE seq = {EVENTS}")
+
+
 TAMPERING: dict[str, Callable[[sqlite3.Connection], None]] = {
+    "the last event garbled": garble_head,
     "an event deleted from the middle": delete_middle,
     "the last event edited": edit_head,
     "the event before the last edited": edit_before_head,
@@ -83,6 +88,24 @@ def test_check_refuses_to_append_to_a_tampered_log(
     assert len(err.splitlines()) == 1, err
     assert "monitor verify" in err and "refusing to append" in err
     assert count(db) == before  # nothing appended, not even the source's registration
+
+
+@pytest.mark.parametrize(
+    "argv", [["checkpoint"], ["export", "out"], ["evidence", "1", "out"]], ids=" ".join
+)
+def test_no_checkpoint_is_signed_over_a_tampered_log(
+    site: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = site / "monitor.db"
+    with tampering(db) as conn:
+        delete_middle(conn)
+    before = count(db)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert "monitor verify" in err and "refusing to append" in err
+    assert count(db) == before  # no CheckpointSigned sealing the damage
+    assert not (site / "out").exists()
 
 
 def test_check_appends_to_an_intact_log(site: Path, capsys: pytest.CaptureFixture[str]) -> None:

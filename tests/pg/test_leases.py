@@ -93,7 +93,8 @@ async def test_three_workers_share_sources_and_never_check_one_twice_per_interva
     configured = sources(120, interval=2)
     async with workers(pg_url, 3, checks) as schedulers:
         start_all(schedulers, configured)
-        await asyncio.sleep(7.5)
+        # Waited for, not slept for: a loaded machine takes longer, never fewer rounds.
+        await eventually(lambda: all(len(checks[s.id]) >= 3 for s in configured), 120)
     assert set(checks) == {s.id for s in configured}
     for source_id, runs in checks.items():
         starts = sorted(start for start, _, _ in runs)
@@ -125,7 +126,7 @@ async def test_a_dead_workers_sources_are_taken_over_within_one_lease_period(
         dead.start()
         dead.sync(configured, last_checked={}, jitter_percent=0, default_interval=60)
         await dead.flush()
-        await asyncio.sleep(1.0)  # w0 claims its capacity (8) and hangs in them
+        await eventually(lambda: dead.claimed == 8, 30)  # w0 claims its capacity, hangs there
         held = dead.claimed
         assert held == 8
         for task in dead._tasks:  # renewals stop, as in a killed process
@@ -133,7 +134,9 @@ async def test_a_dead_workers_sources_are_taken_over_within_one_lease_period(
         died = time.monotonic()
         alive.start()
         alive.sync(configured, last_checked={}, jitter_percent=0, default_interval=60)
-        await asyncio.sleep(2.0 + 1.5)
+        await eventually(
+            lambda: sum(any(w == "w1" for _, w, _ in runs) for runs in checks.values()) == 20, 30
+        )
         hang.set()
     taken_over = {sid: runs for sid, runs in checks.items() if any(w == "w1" for _, w, _ in runs)}
     assert len(taken_over) == 20  # w1 checked every source, including w0's eight

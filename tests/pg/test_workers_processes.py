@@ -29,7 +29,7 @@ from aiohttp import web
 from monitor.audit.verify import verify_store
 from monitor.store import open_store
 from monitor.store.postgres import advisory_key
-from tests.keys import working_directory_keys
+from tests.keys import log_keys
 from tests.pageserver import PageServer
 from tests.pg.support import lock_id, schema_of, server_url
 
@@ -281,5 +281,5 @@ async def test_three_workers_share_300_sources_and_survive_a_sigkill(
         assert first_after - killed_at < LEASE + 1.5, source_id  # one lease period
 
     async with open_store(pg_url, create=False) as store:
-        report = await verify_store(store, public_keys=working_directory_keys())
+        report = await verify_store(store, public_keys=log_keys(pg_url, config))
     assert report.ok, report.findings

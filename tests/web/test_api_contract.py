@@ -178,3 +178,10 @@ async def test_schemathesis_finds_no_failure_in_the_api(served: str, tmp_path: P
     assert selected and selected.group(1) == selected.group(2), report[-3000:]
     assert f"Tested: {selected.group(1)}" in report, report[-3000:]
     assert re.search(r"\d+ generated, \d+ passed", report), report[-3000:]
+
+
+async def test_the_review_write_is_documented_only_where_it_is_taken(client: Client) -> None:
+    """Without an analyst [[user]] every POST would answer 405: the document leaves it out."""
+    doc = await openapi_doc(client)
+    assert "/api/changes/{seq}/reviews" not in doc["paths"]
+    assert all("post" not in operations for operations in doc["paths"].values())

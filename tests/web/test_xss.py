@@ -32,6 +32,8 @@ def html_paths(site: Site) -> list[str]:
         "/?company=AT%26T",
         "/sources/xss-page",
         f"/changes/{seq}",
+        "/review",  # the analyst's desk (search: tests/desk/test_search.py, which marks words)
+        "/sources/xss-page/compare",
     ]
 
 

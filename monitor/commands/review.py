@@ -1,0 +1,58 @@
+"""``monitor review SEQ --status important|routine|noise --note "…" --by NAME``.
+
+Records a ``ChangeReviewed`` (with ``--status``) or a ``ChangeAnnotated`` (a
+``--note`` alone) about the change at SEQ in the ``$reviews`` stream. ``--by``
+defaults to ``MONITOR_USER``. A change marked noise prints the ``ignore`` line
+that would have suppressed it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from monitor.commands.common import Subparsers, database_url, settings_if_present
+from monitor.desk.review import record_review
+from monitor.desk.triage import REVIEW_STATUSES, ignore_line
+from monitor.store import open_store
+
+
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "review",
+        parents=[common],
+        help="review a change (important, routine, noise) or add a note to it",
+        description="Record who judged the change at SEQ and why, in the hash-chained log.",
+    )
+    parser.add_argument("seq", metavar="SEQ", type=int, help="the seq of a ChangeDetected event")
+    parser.add_argument("--status", choices=REVIEW_STATUSES, help="the verdict")
+    parser.add_argument("--note", default="", help="why, in your words (alone: an annotation)")
+    parser.add_argument(
+        "--by",
+        default=os.environ.get("MONITOR_USER", ""),
+        help="who reviews (default: env MONITOR_USER)",
+    )
+    parser.set_defaults(handler=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    settings = settings_if_present(args)
+    async with open_store(database_url(args, settings), create=False) as store:
+        stored = await record_review(
+            store, args.seq, by=args.by, status=args.status, note=args.note
+        )
+        change = await store.get_event(args.seq)
+    what = f"marked {args.status}" if args.status else "annotated"
+    print(f"#{args.seq} {what} by {stored.data['by']} (event #{stored.seq})")
+    if args.status == "noise" and change is not None:
+        line = ignore_line(change.data.get("diff") or {})
+        stream = change.stream
+        if line:
+            print(f"to ignore changes like this one, add to [[source]] id = {stream!r}:")
+            print(f"  {line}")
+        else:
+            print(
+                f"no `ignore` pattern fits this change; a `remove` selector for the element "
+                f"that holds it, in [[source]] id = {stream!r}, would suppress it"
+            )
+    return 0
