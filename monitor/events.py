@@ -255,18 +255,31 @@ class ChangeDetected(Event):
     previous: str  # text_sha256 of the last good capture
     previous_seen_until: str  # last time the old text was seen
     diff: JsonObject  # patch, stats, added, removed, summary
-    classification: str  # "substantive" | "reverted"
+    # "substantive" | "reverted", or a quiet class (monitor.noise): "volatile" (only
+    # volatile tokens, or a learned volatile block, changed), "dated" (only absolute
+    # dates), "chrome" (only the page's navigation, header, footer, asides)
+    classification: str
     rules: list[JsonObject] = field(default_factory=list)
     severity: str = "info"
     # When the new text was first seen, for a source with ``confirm`` > 1 (the change is
     # recorded only once confirmed). Absent from the data when None, so changes recorded
     # without confirmation keep the shape (and hashes) they always had.
     first_seen: str | None = None
+    # True: recorded, not alerted (a quiet class no rule matched and the source did not
+    # ask for). Absent from the data when False, like ``first_seen``.
+    silent: bool = False
+    # The small region the change was confined to (``monitor.noise.learned``) and the
+    # number of consecutive checks that changed only it; absent when there is none.
+    region: str | None = None
+    region_streak: int | None = None
 
     def to_data(self) -> JsonObject:
         data = asdict(self)
-        if data["first_seen"] is None:
-            del data["first_seen"]
+        for optional in ("first_seen", "region", "region_streak"):
+            if data[optional] is None:
+                del data[optional]
+        if not data["silent"]:
+            del data["silent"]
         return data
 
 
@@ -284,6 +297,31 @@ class ChangePending(Event):
     text_sha256: str
     seen: int
     needed: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolatilityLearned(Event):
+    """A block of the source changed on ``changes`` consecutive checks and nothing else did.
+
+    Later changes confined to the same region (the lines between ``before`` and
+    ``after``) are classified ``volatile``. ``example`` is its latest text.
+    """
+
+    type: ClassVar[str] = "VolatilityLearned"
+    region: str
+    before: str
+    after: str
+    example: str
+    changes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolatilityUnlearned(Event):
+    """A learned volatile region was unchanged on ``quiet_checks`` checks: noise no more."""
+
+    type: ClassVar[str] = "VolatilityUnlearned"
+    region: str
+    quiet_checks: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -602,6 +640,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ChangeAnnotated,
         StoryDetected,
         SourceGone,
+        VolatilityLearned,
+        VolatilityUnlearned,
     )
 }
 

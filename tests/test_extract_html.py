@@ -60,7 +60,8 @@ BASE = page(
             page(
                 "<main><!-- build 2024-05-01 --><h1>Transparency\u00a0report</h1><p>We rece"
                 "<span></span>ived <b>45</b> requests from <a href='/hk'>Hong Kong</a>.</p>"
-                "<ul><li>One</li><li>Two</li></ul><noscript>Enable JavaScript</noscript>"
+                "<ul><li>One</li><li>Two</li></ul><script>app()</script><noscript>Enable JavaScript"
+                "</noscript>"
                 "<template><p>Later</p></template><svg><title>icon</title><text>Logo</text></svg>"
                 "<iframe src='/ad'>frame text</iframe></main>"
             ),
@@ -68,10 +69,10 @@ BASE = page(
         ),
         pytest.param(
             page(
-                '<div hidden>Cookie settings</div><div aria-hidden="true">Accept all</div>'
+                '<div hidden>Cookie settings</div><div style="display: none">Accept all</div>'
                 "<dialog><p>Sign up now</p></dialog>"
                 "<main><h1>Transparency report</h1><p>We received <b>45</b> requests from "
-                '<a href="/hk">Hong Kong</a>.<span aria-hidden="true">*</span></p>'
+                '<a href="/hk">Hong Kong</a>.<span style="visibility:hidden">*</span></p>'
                 "<ul><li>One</li><li>Two</li></ul></main>"
             ),
             id="hidden-elements",
@@ -489,7 +490,8 @@ _WORDS = st.lists(
 ).map("".join)
 _NOISE = st.sampled_from(
     ["", "\n   ", "<!-- note -->", "<script>var t='<p>x</p>';</script>", "<style>p{}</style>",
-     '<span hidden="">gone</span>', '<i aria-hidden="true">*</i>', "<template><p>t</p></template>"]
+     '<span hidden="">gone</span>', '<i style="display:none">*</i>',
+     "<template><p>t</p></template>"]
 )  # fmt: skip
 
 

@@ -103,6 +103,8 @@ def extraction_key(source: SourceSettings) -> str:
         source.json_path,
         source.csv_key,
     )
+    if not source.remove_consent:
+        parts += ("keep-consent",)  # only when set: other sources keep their keys
     mode = render_mode(source)
     if mode != "http":
         # A rendered DOM is a different text source; plain sources keep their old keys.
@@ -138,7 +140,8 @@ class CheckReport:
     """What one check did, for the one-line CLI output and the daemon's log."""
 
     source_id: str
-    # baseline | changed | reverted | pending | unchanged | suspect | failed | deferred
+    # baseline | changed | reverted | volatile | dated | chrome | pending | unchanged | suspect
+    # | failed | deferred
     outcome: str
     detail: str
     events: tuple[StoredEvent, ...] = ()
@@ -527,6 +530,10 @@ class CheckRunner:
             capture["title"] = extraction.title[:300]
         if canonical:
             capture["canonical"] = canonical
+        if extraction.format == "html" and (last is None or text_sha != last.text_sha256):
+            chrome = await _chrome_lines(source, result)
+            if chrome:
+                capture["chrome"] = chrome
         return _captured(
             capture, text, extraction.select_matched, result.body, renderer, screenshot
         )
@@ -643,6 +650,23 @@ def _canonical(result: FetchResult) -> str | None:
     if content_type and "html" not in content_type:
         return None
     return canonical_link(result.body, result.final_url)
+
+
+async def _chrome_lines(source: SourceSettings, result: FetchResult) -> list[list[int]]:
+    """The line ranges of a changed text that are page chrome (``monitor.noise``).
+
+    Found by a second extraction, only when the text changed (or is a first capture),
+    so that the unchanged path — nearly every check — costs nothing more.
+    """
+    if len(result.body) >= THREAD_EXTRACT_BYTES:
+        extraction = await asyncio.to_thread(
+            extract, result.body, content_type=result.content_type, source=source, chrome=True
+        )
+    else:
+        extraction = extract(
+            result.body, content_type=result.content_type, source=source, chrome=True
+        )
+    return [[start, end] for start, end in extraction.chrome]
 
 
 def _extract_figures_body(

@@ -26,12 +26,14 @@ from monitor.commands import (
     search,
     serve,
     show,
+    suggest,
     validate,
     verify,
 )
 
 COMMANDS: tuple[ModuleType, ...] = (
     validate,
+    suggest,
     check,
     discover,
     run,

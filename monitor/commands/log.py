@@ -36,6 +36,11 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--since", help="only events recorded at or after TIME (ISO, or 2h, 3d)")
     parser.add_argument("--json", action="store_true", help="one JSON object a line")
+    parser.add_argument(
+        "--unfold",
+        action="store_true",
+        help="list each quiet change (volatile, dated, chrome; not alerted) on its own line",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -45,6 +50,9 @@ def brief(event: StoredEvent) -> str:
     match event.type:
         case "ChangeDetected":
             rules = ", ".join(dict.fromkeys(r["rule_id"] for r in d.get("rules", [])))
+            if d.get("silent"):
+                # Folded: a quiet change (volatile, dated, chrome) nobody was alerted about.
+                return f"({d['classification']}, not alerted) {change_summary(d)}"
             text = f"{d['classification']}: {change_summary(d)}"
             return text + (f" [{rules}; {d.get('severity')}]" if rules else "")
         case "BaselineCaptured":
@@ -65,6 +73,10 @@ def brief(event: StoredEvent) -> str:
             return "changed: " + ", ".join(d.get("changed", []))
         case "CheckpointSigned":
             return f"tree size {d['tree_size']}, root {d['root_hash'][:16]}…"
+        case "VolatilityLearned":
+            return f"learned volatile block after {d['changes']} changes: {d['example']!r}"
+        case "VolatilityUnlearned":
+            return f"unlearned volatile block {d['region']} after {d['quiet_checks']} quiet checks"
         case "ChangePending":
             return f"new text seen {d.get('seen', 1)} of {d.get('needed', '?')} times"
         case "SourceMoved":
@@ -125,6 +137,7 @@ async def run(args: argparse.Namespace) -> int:
     since = format_time(parse_when(args.since)) if args.since else None
     sources = set(args.source)
     settings = settings_if_present(args)
+    fold = _Fold()
     async with open_store(database_url(args, settings), read_only=True) as store:
         async for event in store.iterate(types=types or None):
             if sources and event.stream not in sources:
@@ -133,16 +146,56 @@ async def run(args: argparse.Namespace) -> int:
                 continue
             if args.json:
                 print(json.dumps(event.to_json(), ensure_ascii=False, sort_keys=True))
-            else:
-                print(
-                    f"{event.seq:>7}  {event.recorded_at[:19]}Z  {event.stream:<28} "
-                    f"{event.type:<18} {for_terminal(brief(event), one_line=True)}"
-                )
+            elif getattr(args, "unfold", False) or not fold.take(event):
+                fold.flush()
+                print(line(event))
+        fold.flush()
         if not args.json:
             # Not events: the pauses running now, beside the log (stderr keeps stdout a log).
             for pause in await running_pauses(store, datetime.now(UTC)):
                 print(f"# {pause_line(pause)}", file=sys.stderr)
     return 0
+
+
+def line(event: StoredEvent) -> str:
+    return (
+        f"{event.seq:>7}  {event.recorded_at[:19]}Z  {event.stream:<28} "
+        f"{event.type:<18} {for_terminal(brief(event), one_line=True)}"
+    )
+
+
+class _Fold:
+    """Consecutive quiet changes of one source and class, printed as one line."""
+
+    def __init__(self) -> None:
+        self.run: list[StoredEvent] = []
+
+    def take(self, event: StoredEvent) -> bool:
+        """Hold ``event`` if it is a quiet change (printing a run it does not continue)."""
+        if event.type != "ChangeDetected" or not event.data.get("silent"):
+            return False
+        first = self.run[0] if self.run else None
+        if first is not None and (
+            first.stream != event.stream
+            or first.data.get("classification") != event.data.get("classification")
+        ):
+            self.flush()
+        self.run.append(event)
+        return True
+
+    def flush(self) -> None:
+        if len(self.run) == 1:
+            print(line(self.run[0]))
+        elif self.run:
+            first, last = self.run[0], self.run[-1]
+            kind = first.data.get("classification")
+            print(
+                f"{last.seq:>7}  {last.recorded_at[:19]}Z  {last.stream:<28} "
+                f"{'ChangeDetected':<18} ({len(self.run)} {kind} changes, not alerted, "
+                f"#{first.seq}–#{last.seq}; --unfold lists them) "
+                + for_terminal(str(last.data["diff"].get("summary", "")), one_line=True)
+            )
+        self.run = []
 
 
 def pause_line(pause: HostPause) -> str:

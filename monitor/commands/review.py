@@ -11,10 +11,17 @@ from __future__ import annotations
 import argparse
 import os
 
-from monitor.commands.common import Subparsers, database_url, settings_if_present
-from monitor.desk.review import record_review
+from monitor.commands.common import (
+    MAX_SEQ,
+    Subparsers,
+    check_seq_argument,
+    database_url,
+    settings_if_present,
+)
+from monitor.desk.review import record_review, remove_line
 from monitor.desk.triage import REVIEW_STATUSES, ignore_line
-from monitor.store import open_store
+from monitor.store import describe_url, open_store
+from monitor.tail import require_intact_tail
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -36,20 +43,31 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    check_seq_argument("SEQ", args.seq, minimum=-MAX_SEQ)
     settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), create=False) as store:
+    removal = None
+    url = database_url(args, settings)
+    async with open_store(url, create=False) as store:
+        # A review is appended: never to a log altered at its head.
+        await require_intact_tail(store, describe_url(url))
         stored = await record_review(
             store, args.seq, by=args.by, status=args.status, note=args.note
         )
         change = await store.get_event(args.seq)
+        if (
+            args.status == "noise"
+            and change is not None
+            and ignore_line(change.data.get("diff") or {}) is None
+        ):
+            removal = await remove_line(store, change.data)
     what = f"marked {args.status}" if args.status else "annotated"
     print(f"#{args.seq} {what} by {stored.data['by']} (event #{stored.seq})")
     if args.status == "noise" and change is not None:
         line = ignore_line(change.data.get("diff") or {})
         stream = change.stream
-        if line:
+        if line or removal:
             print(f"to ignore changes like this one, add to [[source]] id = {stream!r}:")
-            print(f"  {line}")
+            print(f"  {line or removal}")
         else:
             print(
                 f"no `ignore` pattern fits this change; a `remove` selector for the element "

@@ -1,8 +1,10 @@
 """``monitor serve --web HOST:PORT``: the read-only web view alone, until SIGINT or SIGTERM.
 
-It only reads: the store is opened ``read_only`` (SQLite ``mode=ro``; a missing database is
-an error, not a new empty log), and a daemon may keep writing to the same
-SQLite file from another process — new events show on the next request.
+It only reads — the store is opened ``read_only`` (SQLite ``mode=ro``; a missing or
+empty database is an error, not a new empty log) — unless ``[[user]]`` analysts may
+record reviews through it; then it opens the existing log for writing. A daemon may
+keep writing to the same SQLite file from another process — new events show on the
+next request.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from monitor.commands.common import Subparsers, database_url, settings_if_presen
 from monitor.config.settings import Settings
 from monitor.store import describe_url, open_store
 from monitor.web.app import parse_listen, serve
+from monitor.web.desk import writes_enabled
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -49,7 +52,8 @@ async def run(args: argparse.Namespace) -> int:
             pass
     try:
         async with (
-            open_store(url, read_only=True) as store,
+            # Read-only (SQLite mode=ro) unless analysts may record reviews through it.
+            open_store(url, create=False, read_only=not writes_enabled(settings)) as store,
             serve(store, settings, host, port) as base,
         ):
             print(

@@ -1,7 +1,9 @@
 """``monitor show ID [--at TIME]``: the normalized text of a source as it was at TIME.
 
 Reconstructed from the log and the content-addressed blobs only: the last good
-capture (baseline or change) recorded at or before TIME.
+capture (baseline or change) recorded at or before TIME. The text goes to stdout,
+byte for byte; stderr says when it was captured and lists the blocks learned as
+volatile for the source by then (``VolatilityLearned``, ``monitor.noise.learned``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.commands.log import pause_line
+from monitor.core.projections import LearnedRegion, fold
 from monitor.events import StoredEvent, format_time
 from monitor.store import EventStore, open_store
 from monitor.store.pauses import pause_of_url, running_pauses
@@ -58,6 +61,29 @@ async def text_at(store: EventStore, source_id: str, at: str | None) -> tuple[st
     return blob.decode("utf-8"), found.recorded_at
 
 
+async def learned_at(
+    store: EventStore, source_id: str, at: str | None
+) -> tuple[LearnedRegion, ...]:
+    """The regions learned as volatile for the source at ``at`` (a replay of its stream)."""
+    events = [e for e in await store.read(stream=source_id) if at is None or e.recorded_at <= at]
+    return fold(source_id, events).learned
+
+
+def describe_learned(region: LearnedRegion) -> str:
+    where = " and ".join(
+        part
+        for part in (
+            f"after {region.before!r}" if region.before else "",
+            f"before {region.after!r}" if region.after else "",
+        )
+        if part
+    )
+    return (
+        f"# learned volatile block {region.region} ({where or 'the whole text'}), since "
+        f"{region.since[:19]}Z, quiet for {region.quiet} checks; e.g. {region.example!r}"
+    )
+
+
 async def _url_of(store: EventStore, source_id: str) -> str:
     """The source's URL as last recorded in its stream ("" if none)."""
     url = ""
@@ -73,6 +99,7 @@ async def run(args: argparse.Namespace) -> int:
         if await store.stream_version(args.id) == 0:
             raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
         result = await text_at(store, args.id, at)
+        learned = await learned_at(store, args.id, at)
         capture = await capture_at(store, args.id, at)
         pause = None
         if at is None:
@@ -82,6 +109,8 @@ async def run(args: argparse.Namespace) -> int:
         raise UsageError(f"source {args.id!r} has no good capture at or before {at or 'now'}")
     text, when = result
     print(f"# {args.id} as captured at {when}", file=sys.stderr)
+    for region in learned:
+        print(describe_learned(region), file=sys.stderr)
     server = capture.data["capture"].get("server")
     if isinstance(server, dict):  # captures recorded before server identity carry none
         for line in identity_lines(server):  # names in a certificate are the server's

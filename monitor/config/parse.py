@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl, urlsplit
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from monitor.config.settings import (
+    QUIET_CLASSES,
     AuditSettings,
     ChannelSettings,
     FigureRuleSettings,
@@ -159,6 +160,10 @@ SOURCE_KEYS = (
     "timeout",
     "max_bytes",
     "urls",
+    "remove_consent",
+    "also_alert",
+    "learn_volatile_after",
+    "unlearn_volatile_after",
     "figures",
     "gone_after",
 )
@@ -1442,6 +1447,7 @@ class _Builder:
             "urls": urls,
             "figures": self.figures(table),
             "gone_after": table.whole("gone_after", minimum=1, maximum=1000),
+            **self.noise(table),
         }
         if urls and (values["render"] not in (None, "http") or values["screenshot"]):
             table.problem(
@@ -1490,6 +1496,27 @@ class _Builder:
             table.problem("urls", "lists the same page twice")
             ok = False
         return urls if ok else None
+
+    @staticmethod
+    def noise(table: _Table) -> dict[str, Any]:
+        """The source's noise settings (monitor.noise), validated."""
+        also = table.texts("also_alert")
+        for index, name in enumerate(also or ()):
+            if name not in QUIET_CLASSES:
+                table.problem(
+                    "also_alert",
+                    f"{name!r} is not a quiet class of change; choose from "
+                    + ", ".join(QUIET_CLASSES),
+                    item=index,
+                )
+        return {
+            "remove_consent": table.flag("remove_consent"),
+            "also_alert": also,
+            "learn_volatile_after": table.whole("learn_volatile_after", minimum=0, maximum=100),
+            "unlearn_volatile_after": table.whole(
+                "unlearn_volatile_after", minimum=1, maximum=10000
+            ),
+        }
 
     @staticmethod
     def watch_links(table: _Table) -> bool | Literal["documents"] | None:

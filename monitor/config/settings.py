@@ -139,6 +139,9 @@ class FiguresSettings:
         )
 
 
+QUIET_CLASSES = ("chrome", "dated", "volatile")
+
+
 @dataclass(frozen=True, kw_only=True)
 class SourceSettings:
     """One ``[[source]]``: a page to watch and how to read it."""
@@ -171,13 +174,22 @@ class SourceSettings:
     urls: tuple[str, ...] = ()
     figures: FiguresSettings | None = None
     gone_after: int | None = None  # None: [monitor] gone_after
+    # Detection of noise (monitor.noise): remove well-known consent banners; which quiet
+    # classes of change still alert; how many consecutive changes confined to one block
+    # make it learned as volatile (0: never learn), and how many quiet checks unlearn it.
+    remove_consent: bool = True
+    also_alert: tuple[str, ...] = ()  # of "chrome", "dated", "volatile"
+    learn_volatile_after: int = 3
+    unlearn_volatile_after: int = 10
 
     def public_dict(self) -> dict[str, Any]:
         """The settings as recorded in ``SourceRegistered``: JSON-safe, header values withheld."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "urls" and not value:
+            if f.name in _OMITTED_WHEN_DEFAULT and value == f.default:
+                # Keys added after the first release: absent while unset, so upgrading
+                # records no SourceUpdated for every source.
                 continue
             if f.name == "figures":
                 # Absent unless set, so sources without figures keep their recorded settings.
@@ -188,15 +200,20 @@ class SourceSettings:
                 value = sorted(name for name, _ in value)
             elif isinstance(value, tuple):
                 value = list(value)
-            elif f.name in _OMITTED_WHEN_DEFAULT and value == f.default:
-                # Keys added after the first release: absent while unset, so upgrading
-                # records no SourceUpdated for every source.
-                continue
             out[f.name] = value
         return out
 
 
-_OMITTED_WHEN_DEFAULT = frozenset({"gone_after"})
+_OMITTED_WHEN_DEFAULT = frozenset(
+    {
+        "gone_after",
+        "remove_consent",
+        "also_alert",
+        "learn_volatile_after",
+        "unlearn_volatile_after",
+        "urls",  # a document over several pages; one-page sources record no "urls"
+    }
+)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -88,6 +88,7 @@ from monitor.events import (
     format_time,
     parse_time,
 )
+from monitor.noise.verdict import QUIET_SEVERITY, judge_change, unlearned
 
 COLLAPSE_RATIO = 0.2  # a text shrinking to under 20 % of the last good one is suspect
 COLLAPSE_ACCEPT_AFTER = 3600  # ... until the same short text is still there an hour later
@@ -135,6 +136,8 @@ _PAGE_PATTERNS = _patterns(
         r"|gateway time-?out|too many requests|access denied|403 forbidden"
         r"|you don.t have permission to access"
         r"|temporarily unavailable|an error (has )?occurred|please try again later"
+        # a stub left where a page moved: the page is elsewhere, this is not its text
+        r"|\bredirecting to\b|you are being redirected|(this|the) page has (been )?moved"
         r"|try reloading (the|this) page|under maintenance|scheduled maintenance"
         r"|enable javascript|javascript is (disabled|required)|please enable cookies"
         # zh-Hant, zh-Hans, ja, fr, de, es, pt: "page not found", "an error occurred"
@@ -412,6 +415,8 @@ def decide(
     if last is not None and same_extraction and text_sha == last.text_sha256:
         events += _back(state)
         events += _confirmation(state, text_sha, fetched_at, now, confirm_every, checks_since_event)
+        if state.learned:
+            events += unlearned(state, source, checks_since_event, None)
         return events
 
     suspect = suspect_reason(outcome.text, outcome.select_matched, state, capture)
@@ -458,6 +463,8 @@ def decide(
         events += _confirmation(
             state, last.text_sha256, fetched_at, now, confirm_every, checks_since_event
         )
+        if state.learned:
+            events += unlearned(state, source, checks_since_event, None)
         return events
 
     needed = max(1, source.confirm)
@@ -475,18 +482,31 @@ def decide(
 
     diff = diff_texts(old_text, outcome.text)
     known = text_sha in state.known_texts or words in state.known_words
-    classification = "reverted" if known else "substantive"
+    # Quiet classes first: a flicker of "Updated today" ↔ "Updated yesterday" is volatile.
+    noise = judge_change(
+        state,
+        source,
+        old_text,
+        outcome.text,
+        capture.get("chrome") or (),
+        checks_since_event,
+        known=known,
+    )
+    classification = noise.classification or ("reverted" if known else "substantive")
     matches = (
         match_rules(rules, diff, source_id=source.id, source_tags=source.tags)
         + tuple(figure_matches)
-        if classification == "substantive"
+        if classification != "reverted"
         else ()
     )
-    severity = (
-        highest_severity(matches)
-        if matches
-        else ("low" if classification == "substantive" else "info")
-    )
+    quiet = noise.classification is not None
+    if matches:
+        severity = highest_severity(matches)
+    elif quiet:
+        severity = QUIET_SEVERITY[classification]
+    else:
+        severity = "low" if classification == "substantive" else "info"
+    region = noise.region.key if noise.region is not None else None
     events.append(
         ChangeDetected(
             capture=capture,
@@ -497,8 +517,16 @@ def decide(
             rules=[m.to_data() for m in matches],
             severity=severity,
             first_seen=first_seen,
+            # A rule that matches the changed text still alerts, whatever the class.
+            silent=quiet and not matches and classification not in source.also_alert,
+            region=region,
+            region_streak=noise.streak,
         )
     )
+    if noise.learned is not None:
+        events.append(noise.learned)
+    if state.learned:
+        events += unlearned(state, source, checks_since_event, region)
     return events
 
 

@@ -33,6 +33,7 @@ class CaptureRef:
     extraction_key: str = ""  # extractor version + the source settings that shape the text
     text_chars: int = 0
     words_sha256: str = ""  # hash of the text's words without layout ("" in older captures)
+    chrome: tuple[tuple[int, int], ...] = ()  # line ranges of page chrome (monitor.noise)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +44,18 @@ class PendingChange:
     words_sha256: str | None  # layout variants of the text count as the same text
     seen: int
     since: str  # when it was first seen
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearnedRegion:
+    """A block learned as volatile for a source (``VolatilityLearned``)."""
+
+    region: str
+    before: str
+    after: str
+    example: str
+    since: str  # when it was learned
+    quiet: int = 0  # checks since then on which it did not change (as the log tells)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +91,10 @@ class SourceState:
         """The URL to check: the configured one, unless the document moved since."""
         return self.moved_to or configured
 
+    # Learned volatility (monitor.noise.learned): the learned regions, and the region the
+    # last consecutive changes were confined to with their count.
+    learned: tuple[LearnedRegion, ...] = ()
+    streak: tuple[str, int] | None = None
     # Removals: consecutive 404/410 answers so far, and since when the page is gone
     # (a SourceGone was recorded; a SourceRecovered or a good capture clears it).
     consecutive_gone: int = 0
@@ -113,6 +130,7 @@ def _capture_ref(data: dict[str, Any], seq: int, when: str) -> CaptureRef:
         extraction_key=capture.get("extraction_key", ""),
         text_chars=int(capture.get("text_chars", 0)),
         words_sha256=str(capture.get("words_sha256", "")),
+        chrome=tuple((int(a), int(b)) for a, b in capture.get("chrome") or ()),
     )
 
 
@@ -122,7 +140,7 @@ def _with(known: tuple[str, ...], item: str) -> tuple[str, ...]:
     return tuple(sorted((*known, item)))
 
 
-_Frozen = TypeVar("_Frozen", "SourceState", "CaptureRef")
+_Frozen = TypeVar("_Frozen", "SourceState", "CaptureRef", "LearnedRegion")
 
 
 def _evolve(state: _Frozen, **changes: Any) -> _Frozen:
@@ -163,7 +181,15 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
         moved_to = state.moved_to
         if data["settings"].get("url") != state.settings.get("url"):
             moved_to = None  # a URL edited in the config overrides where a move led
-        return _evolve(state, settings=data["settings"], moved_to=moved_to, **common)
+        # Learned regions were learned under the old settings: forget them.
+        return _evolve(
+            state,
+            settings=data["settings"],
+            moved_to=moved_to,
+            learned=(),
+            streak=None,
+            **common,
+        )
     if kind == "SourceMoved":
         canonical = data["to_url"] if data.get("how") == "canonical" else state.canonical
         return _evolve(state, moved_to=data["to_url"], canonical=canonical, **common)
@@ -172,6 +198,7 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
     if kind in ("BaselineCaptured", "ChangeDetected"):
         ref = _capture_ref(data, event.seq, event.recorded_at)
         changed = kind == "ChangeDetected"
+        noise = _noise_after_change(state, data) if changed else {"learned": (), "streak": None}
         return _evolve(
             state,
             last_good=ref,
@@ -188,6 +215,7 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             pending=None,
             consecutive_gone=0,
             gone_since=None,
+            **noise,
             **common,
         )
     if kind == "ChangePending":
@@ -211,6 +239,8 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             failing_since=None,
             **common,
         )
+    if kind in ("VolatilityLearned", "VolatilityUnlearned"):
+        return _evolve(state, **_learning(state, kind, data, event.recorded_at), **common)
     if kind == "ContentConfirmed":
         last = state.last_good
         if last is not None and last.text_sha256 == data["text_sha256"]:
@@ -224,6 +254,8 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             consecutive_failures=0,
             failing_since=None,
             pending=None,
+            learned=_quiet(state.learned, int(data.get("checks_since_last_event", 1))),
+            streak=None,
             **common,
         )
     if kind == "ContentSuspect":
@@ -263,6 +295,38 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
         return _evolve(state, gone_since=str(data.get("since") or event.recorded_at), **common)
     # Notifications and future types leave the source's detection state alone.
     return _evolve(state, **common)
+
+
+def _quiet(learned: tuple[LearnedRegion, ...], checks: int) -> tuple[LearnedRegion, ...]:
+    if not learned:
+        return learned
+    return tuple(_evolve(r, quiet=r.quiet + checks) for r in learned)
+
+
+def _noise_after_change(state: SourceState, data: dict[str, Any]) -> dict[str, Any]:
+    """Learned regions and streak after a ``ChangeDetected``."""
+    region = data.get("region")
+    learned = tuple(
+        _evolve(r, quiet=0) if r.region == region else _evolve(r, quiet=r.quiet + 1)
+        for r in state.learned
+    )
+    streak_count = data.get("region_streak")
+    streak = (str(region), int(streak_count)) if region and streak_count else None
+    return {"learned": learned, "streak": streak}
+
+
+def _learning(state: SourceState, kind: str, data: dict[str, Any], when: str) -> dict[str, Any]:
+    kept = tuple(r for r in state.learned if r.region != data["region"])
+    if kind == "VolatilityUnlearned":
+        return {"learned": kept}
+    region = LearnedRegion(
+        region=data["region"],
+        before=data.get("before", ""),
+        after=data.get("after", ""),
+        example=data.get("example", ""),
+        since=when,
+    )
+    return {"learned": (*kept, region), "streak": None}
 
 
 def fold(source_id: str, events: Iterable[StoredEvent]) -> SourceState:

@@ -801,6 +801,9 @@ class Daemon:
             return
         try:
             async with self._one_worker_at_a_time("checkpoint"):
+                if self._store is not None:
+                    # A signature over a log altered since start-up would vouch for it.
+                    await require_intact_tail(self._store, describe_url(self.database))
                 signed = await self._checkpointer.checkpoint(self.clock())
         except MonitorError as exc:
             log.error("could not sign a checkpoint: %s", exc)

@@ -9,8 +9,14 @@ the same review records it once.
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from monitor.desk.noise_selector import remove_selector
 from monitor.desk.triage import REVIEW_STATUSES
-from monitor.errors import ConcurrencyError, ReviewError
+from monitor.errors import BlobMissingError, ConcurrencyError, ReviewError
 from monitor.events import (
     REVIEWS_STREAM,
     ChangeAnnotated,
@@ -73,3 +79,25 @@ async def record_review(
             continue  # another reviewer wrote meanwhile: append after them
         return stored
     raise ReviewError("the review could not be recorded: too many reviewers at once; try again")
+
+
+async def remove_line(store: EventStore, data: Mapping[str, Any]) -> str | None:
+    """The ``remove = [...]`` line naming the element that holds a change's new blocks,
+    read from the capture's raw HTML; None when the page is not HTML or no element fits."""
+    capture = data.get("capture") or {}
+    if capture.get("format") != "html" or not capture.get("raw_sha256"):
+        return None
+    blocks = [
+        str(c.get("new") or "")
+        for c in (data.get("diff") or {}).get("changes") or ()
+        if c.get("op") in ("changed", "added")
+    ]
+    if not blocks:
+        return None
+    try:
+        body = await store.get_blob(str(capture["raw_sha256"]))
+    except BlobMissingError:
+        return None
+    content_type = (capture.get("headers") or {}).get("content-type")
+    selector = await asyncio.to_thread(remove_selector, body, content_type, blocks)
+    return f"remove = {json.dumps([selector])}" if selector else None

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from monitor.desk.search import SearchHit, match_expression, tokens_text
+from monitor.desk.search import SearchDoc, SearchHit, match_expression, tokens_text
 from monitor.desk.search_index import BATCH, INDEX_VERSION, collect_hits, documents_of
 from monitor.store import EventStore
 
@@ -36,6 +36,35 @@ CREATE INDEX IF NOT EXISTS search_docs_body ON search_docs USING gin (body);
 """
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':monitor-search'))"
 _CHUNK = 500  # rows read per round while hits are filtered
+
+
+async def _new_rows(
+    conn: Any, docs: list[tuple[SearchDoc, str, bytes | None]]
+) -> list[tuple[Any, ...]]:
+    """Rows to insert: change documents, and capture lines not indexed with an earlier capture
+    (one statement marks them all seen and answers which were new)."""
+    digests = list(dict.fromkeys(d for _, _, d in docs if d is not None))
+    fresh: set[bytes] = set()
+    if digests:
+        inserted = await conn.fetch(
+            "INSERT INTO search_seen (digest) SELECT unnest($1::bytea[])"
+            " ON CONFLICT DO NOTHING RETURNING digest",
+            digests,
+        )
+        fresh = {bytes(row[0]) for row in inserted}
+    rows = []
+    for doc, kind, digest in docs:
+        if digest is not None:
+            if digest not in fresh:
+                continue
+            fresh.discard(digest)  # the first document with this line takes it
+        rows.append(
+            (
+                doc.seq, doc.side, doc.source_id, doc.company, doc.company.casefold(),
+                doc.at, doc.text, doc.other, kind, tokens_text(doc.text),
+            )
+        )  # fmt: skip
+    return rows
 
 
 class PostgresSearchIndex:
@@ -84,22 +113,12 @@ class PostgresSearchIndex:
                         await conn.fetch("SELECT source_id, company FROM search_companies")
                     )
                     docs = await documents_of(store, events, companies)
-                    for doc, kind, digest in docs:
-                        if digest is not None:
-                            status = await conn.execute(
-                                "INSERT INTO search_seen (digest) VALUES ($1)"
-                                " ON CONFLICT DO NOTHING",
-                                digest,
-                            )
-                            if status.endswith(" 0"):
-                                continue
-                        await conn.execute(
-                            "INSERT INTO search_docs (seq, side, source_id, company, company_key,"
-                            " at, text, other, kind, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-                            " $9, to_tsvector('simple', $10))",
-                            doc.seq, doc.side, doc.source_id, doc.company, doc.company.casefold(),
-                            doc.at, doc.text, doc.other, kind, tokens_text(doc.text),
-                        )  # fmt: skip
+                    await conn.executemany(
+                        "INSERT INTO search_docs (seq, side, source_id, company, company_key,"
+                        " at, text, other, kind, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+                        " $9, to_tsvector('simple', $10))",
+                        await _new_rows(conn, docs),
+                    )
                     await conn.executemany(
                         "INSERT INTO search_companies (source_id, company) VALUES ($1, $2)"
                         " ON CONFLICT (source_id) DO UPDATE SET company = EXCLUDED.company",

@@ -64,7 +64,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # extract-2: cookie-consent manager containers are not text.
-EXTRACTOR_VERSION: Final = "extract-2"
+# extract-3: what a reader sees (monitor.noise.visibility): inline display:none and
+# visibility:hidden are not text, aria-hidden is (sighted readers see it), noscript is
+# text on a page without scripts, screen-reader-only copies are not.
+EXTRACTOR_VERSION: Final = "extract-3"
 
 _MEDIA_FORMATS: Final[dict[str, Format]] = {
     "text/html": "html",
@@ -108,6 +111,9 @@ class Extraction:
     select_matched: bool  # False: the source has `select` (or `json_path`) and nothing matched
     links: int  # links seen, for diagnostics
     raw_text_chars: int  # characters of text before `ignore`, to detect collapsed pages
+    # Line ranges [start, end) of the text that are page chrome (HTML only; see
+    # monitor.noise.visibility): a change confined to them is classified "chrome".
+    chrome: tuple[tuple[int, int], ...] = ()
 
 
 def format_of_media_type(content_type: str | None) -> Format | None:
@@ -192,6 +198,7 @@ class _Draft:
     title: str | None = None
     links: int = 0
     select_matched: bool = True
+    chrome: tuple[int, ...] = ()  # indices of chrome pieces
 
 
 def _read_json(text: str) -> tuple[bool, Any]:
@@ -201,18 +208,22 @@ def _read_json(text: str) -> tuple[bool, Any]:
         return False, None
 
 
-def _html_draft(markup: str | bytes, source: SourceSettings) -> _Draft:
+def _html_draft(markup: str | bytes, source: SourceSettings, chrome: bool = False) -> _Draft:
     html = extract_html(
         markup,
         page_url=source.url,
         select=source.select,
         remove=source.remove,
         watch_links=bool(source.watch_links),
+        consent=source.remove_consent,
+        chrome=chrome,
     )
-    return _Draft("html", html.pieces, html.title, html.links, html.select_matched)
+    return _Draft("html", html.pieces, html.title, html.links, html.select_matched, html.chrome)
 
 
-def _draft(body: bytes, content_type: str | None, source: SourceSettings) -> _Draft:
+def _draft(
+    body: bytes, content_type: str | None, source: SourceSettings, chrome: bool = False
+) -> _Draft:
     fmt = choose_format(body, content_type, source.format)
     if fmt == "pdf":
         if _looks_like_pdf(body):
@@ -229,7 +240,7 @@ def _draft(body: bytes, content_type: str | None, source: SourceSettings) -> _Dr
             if codec == "utf-8"
             else body[skip:].decode(codec, errors="replace")
         )
-        return _html_draft(markup, source)
+        return _html_draft(markup, source, chrome)
     text, _codec = decode(body, content_type, html=fmt in ("csv", "json"))
     if fmt == "json":
         parsed, document = _read_json(text)
@@ -251,14 +262,25 @@ def _draft(body: bytes, content_type: str | None, source: SourceSettings) -> _Dr
     return _Draft("text", [("line", line) for line in lines if line])
 
 
-def extract(body: bytes, *, content_type: str | None, source: SourceSettings) -> Extraction:
-    """The normalized text of a response body, following the source's extraction rules."""
-    draft = _draft(body, content_type, source)
+def extract(
+    body: bytes, *, content_type: str | None, source: SourceSettings, chrome: bool = False
+) -> Extraction:
+    """The normalized text of a response body, following the source's extraction rules.
+
+    ``chrome``: also find which lines are page chrome (HTML; ``Extraction.chrome``).
+    That costs a few CSS queries, so the pipeline asks only when the text changed.
+    """
+    draft = _draft(body, content_type, source, chrome)
     raw_text_chars = sum(len(text) for _, text in draft.pieces)
     pieces = draft.pieces
     if source.watch_links == "documents":
-        pieces = keep_document_links(pieces)
-    blocks = with_paths(apply_ignore(pieces, source.ignore))
+        pieces = keep_document_links(pieces)  # one piece for one piece: chrome indices hold
+    chrome_lines: tuple[tuple[int, int], ...] = ()
+    if draft.chrome:
+        pieces, chrome_lines = _ignore_with_chrome(pieces, draft.chrome, source.ignore)
+    else:
+        pieces = apply_ignore(pieces, source.ignore)
+    blocks = with_paths(pieces)
     title = draft.title
     if title is None:
         title = next((b.text for b in blocks if b.kind in HEADING_LEVELS), None)
@@ -277,4 +299,28 @@ def extract(body: bytes, *, content_type: str | None, source: SourceSettings) ->
         select_matched=draft.select_matched,
         links=draft.links,
         raw_text_chars=raw_text_chars,
+        chrome=chrome_lines,
     )
+
+
+def _ignore_with_chrome(
+    pieces: list[Piece], chrome: tuple[int, ...], patterns: tuple[str, ...]
+) -> tuple[list[Piece], tuple[tuple[int, int], ...]]:
+    """``apply_ignore``, and the chrome pieces as line ranges of what is left."""
+    marked = frozenset(chrome)
+    kept: list[Piece] = []
+    flags: list[bool] = []
+    for index, piece in enumerate(pieces):
+        left = apply_ignore([piece], patterns) if patterns else [piece]
+        if left:
+            kept.append(left[0])
+            flags.append(index in marked)
+    ranges: list[tuple[int, int]] = []
+    for line, flag in enumerate(flags):
+        if not flag:
+            continue
+        if ranges and ranges[-1][1] == line:
+            ranges[-1] = (ranges[-1][0], line + 1)
+        else:
+            ranges.append((line, line + 1))
+    return kept, tuple(ranges)

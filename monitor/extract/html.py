@@ -15,15 +15,16 @@ quadratic in depth), producing one piece per block:
 - paragraphs inside a list item or a quotation stay list items or quotations;
 - inline elements (a, span, b, code, sup …) stay inline; ``br`` is a space.
 
-Never text: script, style, noscript, template, svg, iframe, head, media
-fallbacks, comments, closed dialogs, elements with the ``hidden`` attribute or
-``aria-hidden="true"`` (cookie banners, icon glyphs, screen-reader duplicates),
-the containers of well-known cookie-consent managers (``CONSENT_MANAGERS``), and
-whatever the source's ``remove`` selectors match. One exception: an
-aria-hidden element that holds the page's ``main``/``article`` and most of its
-text is an app root hidden by an open modal, and stays. Link targets are not
-text unless the source watches links: then each link adds " <url>" after its
-text (resolved, tracking parameters removed).
+Never text: what no reader sees, by the rules of ``monitor.noise.visibility``
+(scripts, styles, templates, the head, ``noscript`` on a page with scripts,
+``hidden`` and inline ``display:none``/``visibility:hidden`` elements, closed
+dialogs, cookie-consent managers' containers, screen-reader-only copies of text
+shown beside them) and whatever the source's ``remove`` selectors match. Link
+targets are not text unless the source watches links: then each link adds
+" <url>" after its text (resolved, tracking parameters removed).
+
+The same walk marks which pieces are page *chrome* (navigation, banners, footers,
+asides; everything outside the page's ``main`` when it has one): ``HtmlDraft.chrome``.
 """
 
 from __future__ import annotations
@@ -37,40 +38,20 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 from monitor.extract.blocks import HEADING_LEVELS, Piece, normalize_text, row_text
 from monitor.extract.links import clean_url, resolve_base
 from monitor.extract.nesting import SCAN_FROM_TAGS, bound_nesting
+from monitor.noise.visibility import (
+    CONSENT_MANAGERS,
+    DOCUMENT,
+    NEVER_TEXT_TAGS,
+    OUTSIDE,
+    chrome_marks,
+    chrome_pieces,
+    has_script,
+    strip_invisible,
+)
 
 log = logging.getLogger(__name__)
 
-_DROPPED = frozenset(
-    {
-        "-comment", "script", "style", "noscript", "template", "svg", "iframe", "head",
-        "title", "meta", "link", "base", "canvas", "object", "embed", "audio", "video",
-        "frame", "frameset", "textarea",
-    }
-)  # fmt: skip
-# Hidden from every reader. "until-found" content is collapsed, yet findable: real text.
-_HIDDEN = 'dialog:not([open]), [hidden]:not([hidden="until-found"]), [aria-hidden="true"]'
-# A modal (cookie consent, login prompt) sets aria-hidden on the app root while it is open:
-# an aria-hidden element that holds the page's main content is not hidden text. Candidates
-# hold one of these; they are spared when they hold most of the page's text.
-_PAGE_INSIDE_HIDDEN = ", ".join(
-    f'[aria-hidden="true"] {tag}' for tag in ("main", "article", "[role=main]")
-)
-
-# The containers of well-known cookie-consent managers (OneTrust, Cookiebot, Usercentrics,
-# Didomi, Quantcast, TrustArc, Osano, Iubenda, consentmanager, CookieYes, Complianz,
-# Borlabs, Sourcepoint, Cookie Notice, Osano's "cookieconsent"): a banner whose wording
-# or A/B variant changes is never a change of the page. Vendor ids only — never a
-# pattern such as "[id*=cookie]", which would also match a cookie *policy*.
-CONSENT_MANAGERS = ", ".join(
-    (
-        "#onetrust-consent-sdk", "#onetrust-banner-sdk", "#CybotCookiebotDialog",
-        "#usercentrics-root", "#usercentrics-cmp-ui", "#didomi-host", "#qc-cmp2-container",
-        "#truste-consent-track", "#consent_blackbar", "#truste-consent-content",
-        ".osano-cm-window", "#iubenda-cs-banner", "#cmpbox", "#cmpbox2", "#cmpwrapper",
-        ".cky-consent-container", "#cmplz-cookiebanner-container", "#BorlabsCookieBox",
-        "[id^='sp_message_container_']", "#cookie-notice", ".cc-window.cc-banner",
-    )
-)  # fmt: skip
+__all__ = ["CONSENT_MANAGERS", "HtmlDraft", "extract_html"]
 
 # Blocks that set their own kind.
 _OWN_KIND = {**{h: h for h in HEADING_LEVELS}, "li": "li", "blockquote": "quote", "pre": "pre"}
@@ -91,7 +72,7 @@ _LAYOUT_MARKERS = "tr table, tr h1, tr h2, tr h3, tr h4, tr h5, tr h6"
 # What an element is to the walker (by tag name; anything else is inline).
 _SKIP, _BREAK, _ANCHOR, _BLOCK, _TR, _TD = range(6)
 _ROLES: dict[str, int] = {
-    **dict.fromkeys(_DROPPED, _SKIP),
+    **dict.fromkeys(NEVER_TEXT_TAGS, _SKIP),
     **dict.fromkeys(_OWN_KIND, _BLOCK),
     **dict.fromkeys(_PARAGRAPHS, _BLOCK),
     "br": _BREAK,
@@ -101,7 +82,10 @@ _ROLES: dict[str, int] = {
     "th": _TD,
 }
 # What to do when an open element ends.
-_END_INLINE, _END_BLOCK, _END_SPACE, _END_LINK, _END_CELL, _END_ROW = range(6)
+_END_INLINE, _END_BLOCK, _END_SPACE, _END_LINK, _END_CELL, _END_ROW, _END_MARKED = range(7)
+# noscript: skipped on a page with scripts, else read like any container.
+_ROLES_SCRIPTED = {**_ROLES, "noscript": _SKIP}
+_ROLES_UNSCRIPTED = {**_ROLES, "noscript": _BLOCK}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +96,7 @@ class HtmlDraft:
     title: str | None
     links: int
     select_matched: bool
+    chrome: tuple[int, ...] = ()  # indices of the pieces that are page chrome
 
 
 def _outermost(matches: Sequence[LexborNode]) -> list[LexborNode]:
@@ -143,36 +128,6 @@ def _layout_rows(tree: LexborHTMLParser) -> frozenset[int]:
     return frozenset(rows)
 
 
-def _remove_hidden(tree: LexborHTMLParser) -> None:
-    """Remove hidden elements, except an aria-hidden one that is most of the page."""
-    candidates: dict[int, LexborNode] = {}
-    for marker in tree.css(_PAGE_INSIDE_HIDDEN):
-        node = marker.parent
-        while node is not None and node.is_element_node:
-            if node.attrs.get("aria-hidden") == "true":
-                candidates[node.mem_id] = node
-            node = node.parent
-    spared: set[int] = set()
-    if candidates:
-        body = tree.body
-        page_chars = len(body.text()) if body is not None else 0
-        spared = {key for key, node in candidates.items() if 2 * len(node.text()) > page_chars}
-    for node in tree.css(_HIDDEN):
-        if node.mem_id not in spared and node.tag not in ("html", "body"):
-            node.decompose()
-
-
-def _remove(tree: LexborHTMLParser, selector: str) -> None:
-    try:
-        nodes = tree.css(selector)
-    except SelectolaxError:
-        log.warning("ignoring invalid remove selector %r", selector)
-        return
-    # Removal only unlinks nodes, so a match inside an already removed match is harmless.
-    for node in nodes:
-        node.decompose()
-
-
 def _walk(
     root: LexborNode,
     pieces: list[Piece],
@@ -180,8 +135,15 @@ def _walk(
     layout_rows: frozenset[int],
     base: str | None,
     watch_links: bool,
+    roles_of: dict[str, int],
+    marks: dict[int, int],
+    regions: list[tuple[int, int]],
 ) -> int:
     """Append the pieces of ``root``'s subtree to ``pieces``; return the number of links.
+
+    ``marks`` (element ``mem_id`` → region) start chrome or document regions; each
+    region change is appended to ``regions`` as (index of the next piece, region), the
+    region in force when the walk starts being ``regions[-1]``.
 
     One iterative depth-first pass (``open_ends`` is the explicit stack of open
     elements). Written as a single loop with local variables because it runs
@@ -195,7 +157,8 @@ def _walk(
     hrefs: list[str | None] = []  # link targets of open <a> elements (watch_links)
     open_ends: list[int] = []
     links = 0
-    roles = _ROLES.get
+    roles = roles_of.get
+    states = [regions[-1][1]]  # region of each open marked element, innermost last
 
     def flush(kind: str) -> None:
         if not block_buf:
@@ -252,6 +215,12 @@ def _walk(
                     kind = outer if outer in _INHERITED else "p"
                 kinds.append(kind)
                 end = _END_BLOCK
+                if marks:
+                    mark = marks.get(node.mem_id)
+                    if mark is not None:
+                        states.append(mark)
+                        regions.append((len(pieces), mark))
+                        end = _END_MARKED
             if end >= 0:
                 open_ends.append(end)
                 child = node.first_child
@@ -280,6 +249,10 @@ def _walk(
                         pieces.append(("row", row_text(cells)))
                     cells = None
                     buf = block_buf
+                elif end == _END_MARKED:
+                    flush(kinds.pop())
+                    states.pop()
+                    regions.append((len(pieces), states[-1]))
             if not open_ends:  # ``node`` was the root
                 node = None
                 break
@@ -301,10 +274,14 @@ def extract_html(
     select: str | None,
     remove: Sequence[str],
     watch_links: bool,
+    consent: bool = True,
+    chrome: bool = False,
 ) -> HtmlDraft:
     """Pieces of the visible text of ``markup`` (all of it, or what ``select`` matches).
 
     ``markup`` is text, or UTF-8 bytes (invalid sequences read as U+FFFD).
+    ``consent``: remove the containers of well-known cookie-consent managers.
+    ``chrome``: also find the chrome pieces (only needed when the text changed).
     """
     if isinstance(markup, str) and markup.count("<") >= SCAN_FROM_TAGS:
         markup = markup.encode("utf-8")
@@ -319,11 +296,7 @@ def extract_html(
         base_href = base_node.attributes.get("href") if base_node is not None else None
         base = resolve_base(page_url, base_href)
 
-    _remove(tree, CONSENT_MANAGERS)
-    for selector in remove:
-        _remove(tree, selector)
-    _remove_hidden(tree)
-
+    strip_invisible(tree, consent=consent, remove=remove)
     if select:
         try:
             roots = _outermost(tree.css(select))
@@ -339,6 +312,34 @@ def extract_html(
     pieces: list[Piece] = []
     links = 0
     layout_rows = _layout_rows(tree)
+    roles_of = _ROLES_SCRIPTED if has_script(tree) else _ROLES_UNSCRIPTED
+    marks = chrome_marks(tree, whole_page=not select) if chrome else {}
+    start = OUTSIDE if DOCUMENT in marks.values() else DOCUMENT
+    regions = [(0, start)]
     for root in roots:
-        links += _walk(root, pieces, layout_rows=layout_rows, base=base, watch_links=watch_links)
-    return HtmlDraft(pieces=pieces, title=title or None, links=links, select_matched=True)
+        regions.append((len(pieces), start))
+        links += _walk(
+            root,
+            pieces,
+            layout_rows=layout_rows,
+            base=base,
+            watch_links=watch_links,
+            roles_of=roles_of,
+            marks=marks,
+            regions=regions,
+        )
+    return HtmlDraft(
+        pieces=pieces,
+        title=title or None,
+        links=links,
+        select_matched=True,
+        chrome=_chrome(pieces, regions) if marks else (),
+    )
+
+
+def _chrome(pieces: list[Piece], regions: list[tuple[int, int]]) -> tuple[int, ...]:
+    """Indices of chrome pieces, from the walk's region changes."""
+    states = [DOCUMENT] * len(pieces)
+    for (index, state), (end, _) in zip(regions, [*regions[1:], (len(pieces), 0)], strict=True):
+        states[index:end] = [state] * max(0, end - index)
+    return chrome_pieces(states, [len(text) for _, text in pieces])

@@ -7,6 +7,8 @@ report left blank (not reported) breaks the line rather than drawing a 0. A
 range (``0 - 249``) is drawn at its middle with a bar from low to high. A
 restated point is drawn as a hollow diamond. Every point links to the capture
 that first showed its figure and carries a tooltip (``<title>``) with its text.
+Bidirectional controls in the report's text are shown as ``[U+202E]``
+(``monitor.textsafe``): they could reorder a label.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from decimal import Decimal
 
 from monitor.figures.model import Key, period_order
 from monitor.figures.series import FigureRow
+from monitor.textsafe import show_bidi
 
 WIDTH, HEIGHT = 720, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 72
@@ -150,7 +153,7 @@ def layout(series: Sequence[Series], *, title: str, href: Callable[[int], str | 
         for point in line.points:
             if point.value is None:
                 continue
-            tip = f"{line.label} · {point.period}: {point.text}"
+            tip = show_bidi(f"{line.label} · {point.period}: {point.text}")
             if point.restated_from:
                 olds = " → ".join(o or "not reported" for o in point.restated_from)
                 tip += f" (restated from {olds})"
@@ -174,8 +177,10 @@ def layout(series: Sequence[Series], *, title: str, href: Callable[[int], str | 
         width=WIDTH,
         height=HEIGHT + 18 * len(shown),
         gridlines=tuple((y(t), _num(t)) for t in (Decimal(0), top / 2, top)),
-        xlabels=tuple((x(p), p) for i, p in enumerate(periods) if i % every == 0),
+        xlabels=tuple((x(p), show_bidi(p)) for i, p in enumerate(periods) if i % every == 0),
         lines=tuple(lines),
         marks=tuple(marks),
-        legend=tuple((HEIGHT + 18 * n, PALETTE[n], s.label) for n, s in enumerate(shown)),
+        legend=tuple(
+            (HEIGHT + 18 * n, PALETTE[n], show_bidi(s.label)) for n, s in enumerate(shown)
+        ),
     )

@@ -82,38 +82,38 @@ def compare(previous: FiguresTable | None, new: FiguresTable) -> FiguresDelta:
         return FiguresDelta(baseline=True)
     known_periods = set(previous.periods)
     fresh = [p for p in new.periods if p not in known_periods]
-    counts = {p: 0 for p in fresh}
+    counts = dict.fromkeys(fresh, 0)
     new_rows = set()
     restated: list[Restatement] = []
-    for row_id in sorted(new.rows):
-        key, period = row_id
+    same_columns = previous.columns == new.columns
+    old_rows = previous.rows
+    # Unsorted: most rows are the same texts as before and cost one lookup; only the
+    # facts found are sorted, so their order stays deterministic.
+    for row_id, values in new.rows.items():
+        period = row_id[1]
         if period in counts:
             counts[period] += 1
             new_rows.add(row_id)
             continue
-        old_values = previous.rows.get(row_id)
-        if (
-            old_values is not None
-            and old_values == new.rows[row_id]
-            and (previous.columns == new.columns)
-        ):
-            continue  # the same texts: most rows of every capture, so no parsing
-        for column in new.columns:
-            now = new.value(row_id, column) or ""
+        old_values = old_rows.get(row_id)
+        if same_columns and old_values == values:
+            continue
+        for column, now in zip(new.columns, values, strict=True):
             before = previous.value(row_id, column)
             if before == now:
                 continue
             if before is None:
-                if previous.rows.get(row_id) is not None or not parse_value(now).reported:
+                if old_values is not None or not parse_value(now).reported:
                     continue  # a column the old table lacked: no figure was published in it
                 before = ""
             if not parse_value(before).same_figure(parse_value(now)):
-                restated.append(Restatement(key, period, column, before, now))
-    withdrawn = [
+                restated.append(Restatement(row_id[0], period, column, before, now))
+    restated.sort(key=lambda r: (r.key, r.period, new.columns.index(r.column)))
+    withdrawn = sorted(
         (row_id, dict(zip(previous.columns, values, strict=True)))
-        for row_id, values in sorted(previous.rows.items())
+        for row_id, values in old_rows.items()
         if row_id not in new.rows
-    ]
+    )
     return FiguresDelta(
         baseline=False,
         published=tuple((p, counts[p]) for p in fresh),

@@ -17,8 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Final
 
 from monitor.config.settings import FiguresSettings
@@ -116,6 +117,17 @@ def _find(header: Sequence[str], name: str) -> int | None:
     return folded.index(wanted) if wanted in folded else None
 
 
+def _picker(indexes: Sequence[int]) -> Callable[[Sequence[str]], tuple[str, ...]]:
+    """A function taking the cells at ``indexes`` as a tuple (``itemgetter`` is C-fast,
+    but returns a bare value for one index)."""
+    if not indexes:
+        return lambda cells: ()
+    if len(indexes) == 1:
+        only = indexes[0]
+        return lambda cells: (cells[only],)
+    return itemgetter(*indexes)
+
+
 def build_table(rows: Sequence[Sequence[str]], settings: FiguresSettings) -> FiguresTable:
     """The keyed table of ``rows``; raises ``FiguresError`` when a named column is missing."""
     needed = (settings.period, *settings.key)
@@ -152,9 +164,11 @@ def build_table(rows: Sequence[Sequence[str]], settings: FiguresSettings) -> Fig
     width = len(header)
     table: dict[RowId, tuple[str, ...]] = {}
     duplicates = 0
+    key_of = _picker([i for i in key_at if i is not None])
+    values_of = _picker(value_at)
     for raw in rows[header_at + 1 :]:
-        cells = list(raw) + [""] * (width - len(raw))
-        key = tuple(cells[i] for i in key_at if i is not None)
+        cells = raw if len(raw) >= width else [*raw, *([""] * (width - len(raw)))]
+        key = key_of(cells)
         period = cells[period_at]
         if not period or not any(key):
             continue  # a note, a subtotal label, a spacer
@@ -162,7 +176,7 @@ def build_table(rows: Sequence[Sequence[str]], settings: FiguresSettings) -> Fig
         if row_id in table:
             duplicates += 1
             continue
-        table[row_id] = tuple(cells[i] for i in value_at)
+        table[row_id] = values_of(cells)
     periods = tuple(sorted({p for _, p in table}, key=period_order))
     return FiguresTable(
         key_names=tuple(header[i] for i in key_at if i is not None),

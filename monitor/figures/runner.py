@@ -77,12 +77,19 @@ class FiguresCache:
 
     async def catch_up(self, runner: CheckRunner, source: SourceSettings) -> list[StoredEvent]:
         """Record the facts of the source's last capture if a stop between the two appends
-        lost them. Checked once per source and process: the facts of earlier captures were
-        recorded by the check that made the next one."""
+        lost them: possible only while that capture is the last event of its stream.
+        Checked once per source and process."""
         settings = source.figures
         if settings is None or source.id in self.verified:
             return []
         self.verified.add(source.id)
+        last_good = (await runner.state(source.id)).last_good
+        if last_good is None:
+            return []
+        if await runner.store.read(stream=source.id, after=last_good.seq, limit=1):
+            # Something followed the last capture: the check that recorded it finished
+            # (or a later process's first check already looked), so nothing was lost.
+            return []
         events = await runner.store.read(
             stream=source.id, types=(*GOOD_CAPTURES, *FIGURES_EVENTS, *SETTINGS_EVENTS)
         )

@@ -19,6 +19,8 @@ Routing rules:
   with the story's severity, routed by the members' tags and the rule's
   ``notify``) and ``SourceGone`` (high: the page answers 404/410 or redirects
   away for ``gone_after`` checks);
+* a change recorded ``silent`` (a quiet class — ``volatile``, ``dated``, ``chrome`` —
+  that no rule matched and its source did not ask for in ``also_alert``) is no alert;
 * severity: a change's own (``reverted`` changes are ``info``), ``medium`` for a
   suspect page, ``low`` for an outage or a recovery; a channel takes events at or
   above its ``min_severity`` and of a type in its ``events``;
@@ -116,6 +118,8 @@ class SourceInfo:
 def alert_severity(event_type: str, data: Mapping[str, Any], *, alert_after: int) -> str | None:
     """The severity of the alert an event deserves, or None when it deserves none."""
     if event_type == "ChangeDetected":
+        if data.get("silent"):
+            return None  # a quiet class (volatile, dated, chrome) that nothing asked to alert
         if data.get("classification") == "reverted":
             return "info"
         severity = str(data.get("severity") or "low")

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from monitor.config.settings import SEVERITY_ORDER
+from monitor.config.settings import QUIET_CLASSES, SEVERITY_ORDER
 from monitor.errors import BlobMissingError
 from monitor.events import upcast
 from monitor.web.context import context_of, path_part
@@ -38,7 +38,8 @@ from monitor.web.params import seq_param, time_param
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 _DIGITS = re.compile(r"[0-9]+")
-CLASSIFICATIONS = ("substantive", "reverted")
+# Every classification a change can have; the quiet ones (monitor.noise) are changes too.
+CLASSIFICATIONS = ("substantive", "reverted", *QUIET_CLASSES)
 _CHOICES: dict[str, tuple[str, ...]] = {
     "severity": tuple(SEVERITY_ORDER),
     "status": STATUSES,
@@ -149,6 +150,7 @@ def change_json(record: ChangeRecord, model: ReadModel) -> dict[str, Any]:
         "recorded_at": record.recorded_at,
         "fetched_at": record.fetched_at,
         "classification": record.classification,
+        "silent": record.silent,
         "severity": record.severity,
         "rules": list(record.rules),
         "summary": record.summary,

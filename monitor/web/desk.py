@@ -21,12 +21,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from monitor.config.settings import SEVERITY_ORDER, Settings, UserSettings
-from monitor.desk.review import record_review
+from monitor.desk.review import record_review, remove_line
 from monitor.desk.triage import REVIEW_STATUSES, Review, ignore_line
 from monitor.errors import ReviewError
 from monitor.web.context import USER, context_of
@@ -60,20 +62,24 @@ def request_user(request: web.Request) -> UserSettings | None:
     return request.get(USER)
 
 
-def review_values(request: web.Request, model: ReadModel, seq: int, diff: Any) -> dict[str, Any]:
+async def review_values(
+    request: web.Request, model: ReadModel, seq: int, data: Mapping[str, Any]
+) -> dict[str, Any]:
     """What the change page shows of the triage: status, history, forms, the noise line."""
     user = request_user(request)
     analyst = user if user is not None and user.role == "analyst" else None
     status = model.triage.status(seq)
+    diff = data.get("diff") or {}
+    noise_line = ignore_line(diff) if status is not None and status.status == "noise" else None
+    if status is not None and status.status == "noise" and noise_line is None:
+        noise_line = await remove_line(context_of(request).store, data)
     return {
         "review": status,
         "review_history": list(reversed(model.triage.history.get(seq, []))),
         "reviewer": analyst,
         "csrf": csrf_token(analyst) if analyst is not None else "",
         "review_statuses": REVIEW_STATUSES,
-        "noise_line": ignore_line(diff or {})
-        if status is not None and status.status == "noise"
-        else None,
+        "noise_line": noise_line,
         "writes_enabled": writes_enabled(context_of(request).settings),
         "member_of": [
             story
@@ -137,10 +143,25 @@ def _writer(request: web.Request) -> UserSettings:
 
 
 def _same_origin(request: web.Request) -> bool:
+    """The browser's ``Origin`` (when it sends one) is this site: its host as asked, or
+    ``base_url`` (behind an HTTPS proxy the scheme the server sees is not the browser's)."""
     origin = request.headers.get("Origin")
     if origin is None:
         return True  # not sent by every browser for same-origin posts; the CSRF token decides
-    return origin == f"{request.scheme}://{request.host}"
+    settings = context_of(request).settings
+    configured = settings.web.base_url or settings.monitor.base_url
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    if configured and origin == _origin_of(configured):
+        return True
+    return parts.scheme in ("http", "https") and parts.netloc == request.host
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 async def _record(request: web.Request, user: UserSettings, status: str, note: str) -> int:

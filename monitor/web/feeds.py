@@ -1,9 +1,11 @@
 """Atom 1.0 feeds of changes: all, per source, per tag, per rule.
 
-Entries are ``ChangeDetected`` events, newest first. Ids are permanent and
-global: ``urn:uuid:`` of the event's own id, and a UUID derived from the feed's
-key for the feed, so a reader never shows an entry twice however the server is
-reached. The XML is built with ElementTree (which escapes text and attributes);
+Entries are ``ChangeDetected`` events, newest first, without those recorded
+``silent`` (quiet classes nothing asked to alert) unless the URL has
+``?quiet=1``. Ids are permanent and global: ``urn:uuid:`` of the event's own
+id, and a UUID derived from the feed's key for the feed, so a reader never
+shows an entry twice however the server is reached. The XML is built with
+ElementTree (which escapes text and attributes);
 the entry content is HTML rendered by the same autoescaping templates as the
 pages, so page text is escaped once as HTML and once more as XML, and a feed
 reader shows ``<script>`` as text. Characters XML 1.0 forbids are dropped.
@@ -115,7 +117,10 @@ async def _feed(
     html_path: str,
 ) -> web.Response:
     base = context.base_url(request)
-    changes = model.filter_changes(filters, limit=FEED_ENTRIES)
+    # Quiet changes (volatile, dated, chrome) that were not alerted stay out of feeds,
+    # unless the reader asks for them with ?quiet=1.
+    loud_only = request.query.get("quiet", "") not in ("1", "true", "yes")
+    changes = model.filter_changes(filters, limit=FEED_ENTRIES, loud_only=loud_only)
     feed = ET.Element(f"{{{ATOM}}}feed")
     _sub(feed, "id", f"urn:uuid:{uuid.uuid5(FEED_NAMESPACE, key)}")
     _sub(feed, "title", f"policy-monitor: {title}", type="text")

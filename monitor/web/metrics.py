@@ -127,6 +127,7 @@ def render_metrics(model: ReadModel, *, notifier_lag: int, paused: Iterable[Host
         "baseline",
         "changed",
         "reverted",
+        "quiet",  # volatile, dated or chrome changes (monitor.noise)
         "pending",
         "unchanged",
         "suspect",

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.config.settings import SEVERITY_ORDER
+from monitor.config.settings import QUIET_CLASSES, SEVERITY_ORDER
 from monitor.core.projections import SourceState, apply
 from monitor.desk.stories import STORY_TYPES, StoryBook
 from monitor.desk.summaries import change_summary
@@ -109,6 +109,7 @@ class ChangeRecord:
     text_sha256: str
     previous: str
     search_text: str  # casefolded summary, matched sentences and changed blocks
+    silent: bool = False  # a quiet class (volatile, dated, chrome): shown folded, not in feeds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -343,7 +344,12 @@ class ReadModel:
         if deferred:
             outcome = "deferred"  # the host asked for quiet: not asked, not a failed fetch
         if event.type == "ChangeDetected":
-            outcome = "changed" if data.get("classification") == "substantive" else "reverted"
+            kind = data.get("classification")
+            outcome = (
+                "changed"
+                if kind == "substantive"
+                else ("quiet" if kind in QUIET_CLASSES else "reverted")
+            )
         if outcome is None:
             return
         self.counters.checks[outcome] += 1
@@ -410,6 +416,7 @@ class ReadModel:
             text_sha256=str(capture.get("text_sha256") or ""),
             previous=str(data.get("previous") or ""),
             search_text=search,
+            silent=bool(data.get("silent")),
         )
         self.changes[event.seq] = record
         self.text_blobs.add(record.previous)
@@ -487,14 +494,24 @@ class ReadModel:
         return not (wanted and wanted not in change.search_text)
 
     def filter_changes(
-        self, filters: Filters, *, before: int | None = None, limit: int | None = None
+        self,
+        filters: Filters,
+        *,
+        before: int | None = None,
+        limit: int | None = None,
+        loud_only: bool = False,
     ) -> list[ChangeRecord]:
-        """Matching changes, newest first, with ``seq < before``."""
+        """Matching changes, newest first, with ``seq < before``.
+
+        ``loud_only``: leave out changes recorded silent (quiet classes: feeds).
+        """
         found: list[ChangeRecord] = []
         for seq in reversed(self.changes):
             if before is not None and seq >= before:
                 continue
             change = self.changes[seq]
+            if loud_only and change.silent:
+                continue
             if self.change_matches(change, filters):
                 found.append(change)
                 if limit is not None and len(found) >= limit:
@@ -567,6 +584,8 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
     elif kind == "ChangeDetected":
         classification = str(data.get("classification") or "")
         headline = "Reverted change" if classification == "reverted" else "Change"
+        if classification in QUIET_CLASSES:
+            headline = f"Change ({classification}{', not alerted' if data.get('silent') else ''})"
         detail = change_summary(data)
         severity, change_seq = str(data.get("severity") or "info"), event.seq
     elif kind == "ContentConfirmed":
@@ -586,6 +605,12 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
         detail = (
             f"{data.get('message', '')} — failure {data.get('consecutive_failures', 1)} in a row"
         )
+    elif kind == "VolatilityLearned":
+        headline = "Learned a volatile block"
+        detail = f"changed on {data.get('changes', '?')} checks in a row: {data.get('example', '')}"
+    elif kind == "VolatilityUnlearned":
+        headline = "Unlearned a volatile block"
+        detail = f"unchanged on {data.get('quiet_checks', '?')} checks"
     elif kind == "SourceRecovered" and data.get("gone_since"):
         headline = "Back"
         detail = f"the page had been gone since {data['gone_since']}"

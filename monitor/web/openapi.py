@@ -75,6 +75,8 @@ _CHANGE_PROPERTIES: dict[str, JsonSchema] = {
     "recorded_at": TIME,
     "fetched_at": TIME,
     "classification": {"type": "string"},
+    # A quiet change (volatile, dated, chrome) recorded without an alert.
+    "silent": {"type": "boolean"},
     "severity": SEVERITY,
     "rules": {"type": "array", "items": {"type": "string"}},
     "summary": {"type": "string"},
@@ -380,7 +382,10 @@ PATHS: dict[str, JsonSchema] = {
                 _param(
                     "classification",
                     "query",
-                    {"type": "string", "enum": ["substantive", "reverted"]},
+                    {
+                        "type": "string",
+                        "enum": ["substantive", "reverted", "volatile", "dated", "chrome"],
+                    },
                     "Only this kind of change.",
                 ),
                 _param("before", "query", {"type": "integer", "minimum": 0}, "Changes before seq."),
@@ -563,6 +568,9 @@ PATHS.update(
                     "201": _answer("Recorded; the change's reviews.", "ReviewResult"),
                     **_ERRORS,
                     "403": _answer("Not an analyst, or not a bearer token.", "Error"),
+                    "405": {
+                        "description": "Writes are off: no [[user]] of role analyst is configured."
+                    },
                 },
             }
         },

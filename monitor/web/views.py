@@ -284,7 +284,7 @@ async def change_page(request: web.Request) -> web.Response:
         language=page_language(capture),
         notifications=model.notifications.get(seq, []),
         commands=commands,
-        **review_values(request, model, seq, diff),
+        **(await review_values(request, model, seq, data)),
     )
 
 

@@ -41,6 +41,15 @@ def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TimestampAuthority
 
 
 @pytest.fixture
+def rsa_tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TimestampAuthority]:
+    server = TimestampAuthority(tmp_path_factory.mktemp("rsa"), "RSA TSA", rsa_key=True).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
 def tsa2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TimestampAuthority]:
     server = TimestampAuthority(tmp_path_factory.mktemp("tsa2"), "Second TSA").start()
     try:
@@ -101,6 +110,18 @@ def test_each_checkpoint_is_stamped_by_every_tsa_and_verify_reports_them(
         f"  checkpoint seq {seq}: 2 stamp(s) ({', '.join(sorted([tsa.url, tsa2.url]))})"
         for seq in seqs
     ]
+
+
+def test_an_rsa_tsa_is_checked_as_well(
+    workdir: Path,
+    page_server: PageServer,
+    capsys: pytest.CaptureFixture[str],
+    rsa_tsa: TimestampAuthority,
+) -> None:
+    signed_log(workdir, page_server, capsys, rsa_tsa)
+    code, out, err = run(capsys, "verify")
+    assert code == 0, [*out, err]
+    assert out[2] == "ok: 2 RFC 3161 time stamps on 2 checkpoints match their checkpoints"
 
 
 def test_openssl_accepts_the_stored_token_for_the_checkpoint_bytes(
@@ -334,3 +355,42 @@ async def test_the_daemon_keeps_checking_while_the_tsa_is_down(
         run, capsys, "log", "--db", f"sqlite:///{db}", "--type", "TimestampFailed"
     )
     assert code == 0 and "HTTP 503" in "\n".join(out)
+
+
+def test_check_token_refuses_an_altered_signature_or_tstinfo(
+    rsa_tsa: TimestampAuthority,
+) -> None:
+    import secrets
+    import urllib.request
+
+    from monitor.audit.timestamps import (
+        TimestampError,
+        check_token,
+        imprint_of,
+        load_chain,
+        request_der,
+        token_from_reply,
+    )
+
+    imprint = imprint_of(b'{"tree_size":1}')
+    nonce = secrets.randbits(63)
+    request = urllib.request.Request(
+        rsa_tsa.url,
+        data=request_der(imprint, nonce),
+        headers={"Content-Type": "application/timestamp-query"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        token = token_from_reply(reply.read(), imprint=imprint, nonce=nonce)
+    chain = load_chain(rsa_tsa.chain.read_bytes(), where="chain")
+    info = check_token(token, imprint, chain)
+    assert info.signer == "CN=RSA TSA,O=Test TSA"
+    # The RSA signature is the token's last bytes: one flipped bit no longer verifies.
+    forged = token[:-1] + bytes([token[-1] ^ 0x01])
+    with pytest.raises(TimestampError, match="signature does not verify"):
+        check_token(forged, imprint, chain)
+    # The time sits inside the signed TSTInfo: a year earlier breaks its digest.
+    stamped = info.gen_time.strftime("%Y%m%d%H%M%S").encode()
+    earlier = str(info.gen_time.year - 1).encode() + stamped[4:]
+    assert token.count(stamped) == 1
+    with pytest.raises(TimestampError, match="altered"):
+        check_token(token.replace(stamped, earlier), imprint, chain)

@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 NOW = dt.datetime.now(dt.UTC)
@@ -33,8 +33,11 @@ def _name(common: str) -> x509.Name:
     )
 
 
-def make_tsa_files(directory: Path, common: str = "Test TSA") -> dict[str, Path]:
-    """Root CA, TSA certificate and key, chain PEM and an openssl config in ``directory``."""
+def make_tsa_files(
+    directory: Path, common: str = "Test TSA", *, rsa_key: bool = False
+) -> dict[str, Path]:
+    """Root CA, TSA certificate and key, chain PEM and an openssl config in ``directory``;
+    the TSA signs with ECDSA P-256, or RSA 2048 (as most public TSAs do)."""
     directory.mkdir(parents=True, exist_ok=True)
     root_key = ec.generate_private_key(ec.SECP256R1())
     root = (
@@ -52,7 +55,11 @@ def make_tsa_files(directory: Path, common: str = "Test TSA") -> dict[str, Path]
         )
         .sign(root_key, hashes.SHA256())
     )
-    tsa_key = ec.generate_private_key(ec.SECP256R1())
+    tsa_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if rsa_key
+        else ec.generate_private_key(ec.SECP256R1())
+    )
     tsa = (
         x509.CertificateBuilder()
         .subject_name(_name(common))
@@ -106,8 +113,8 @@ ess_cert_id_alg = sha256
 class TimestampAuthority:
     """``openssl ts -reply`` behind HTTP on 127.0.0.1; ``start()`` / ``stop()``."""
 
-    def __init__(self, directory: Path, common: str = "Test TSA") -> None:
-        self.files = make_tsa_files(directory, common)
+    def __init__(self, directory: Path, common: str = "Test TSA", *, rsa_key: bool = False) -> None:
+        self.files = make_tsa_files(directory, common, rsa_key=rsa_key)
         self.down = False
         self.garbage = False
         self.requests = 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -155,6 +156,12 @@ async def test_a_form_without_the_csrf_token_or_from_another_origin_is_refused(
         headers={"Origin": "https://evil.example"},
     )
     assert elsewhere.status == 403
+    same_host_other_port = await desk_client.post(
+        f"/changes/{seq}/review",
+        data={"status": "noise", "csrf": csrf},
+        headers={"Origin": f"http://127.0.0.1:{desk_client.port + 1}"},
+    )
+    assert same_host_other_port.status == 403
     cookie_api = await desk_client.post(f"/api/changes/{seq}/reviews", json={"status": "noise"})
     assert cookie_api.status == 403
     assert await reviews_of(writable) == []
@@ -172,9 +179,11 @@ async def test_an_analyst_reviews_in_the_browser_and_the_queue_moves_on(
     await desk_client.get(f"/?token={ANALYST_TOKEN}")
     page = await (await desk_client.get(f"/changes/{seq}")).text()
     note = f"looks like a test {SCRIPT} {IMG}"
+    # behind an HTTPS proxy the browser's Origin has the scheme the server does not see
     response = await desk_client.post(
         f"/changes/{seq}/review",
         data={"status": "noise", "note": note, "csrf": csrf_of(page)},
+        headers={"Origin": f"https://127.0.0.1:{desk_client.port}"},
         allow_redirects=False,
     )
     assert response.status == 303
@@ -244,3 +253,60 @@ async def test_replayed_triage_equals_the_live_view(desk_client: Client, writabl
     assert replayed.digest() == app_model.triage.digest()
     status = replayed.status(seq)
     assert status is not None and status.status == "routine"
+
+
+def test_remove_selector_names_the_one_element_holding_the_block() -> None:
+    from monitor.desk.noise_selector import remove_selector
+
+    html = (
+        b"<html><body><main><h1>Policy</h1><p>We review requests.</p>"
+        b'<div class="promo card"><p>Read our blog: ten tips</p></div>'
+        b'<div class="promo card"><p>Other</p></div>'
+        b'<aside id="related"><ul><li>Story A</li></ul></aside></main></body></html>'
+    )
+    assert remove_selector(html, "text/html", ["- Story A"]) == "#related"
+    # two elements share the class: no selector names that one alone
+    assert remove_selector(html, "text/html", ["Read our blog: ten tips"]) is None
+    # the page's own text is never offered for removal
+    assert remove_selector(html, "text/html", ["We review requests."]) is None
+
+
+async def test_a_noisy_box_gets_its_remove_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.check.fetch import Fetcher
+    from monitor.check.netpolicy import NetworkPolicy
+    from monitor.check.pipeline import CheckRunner
+    from monitor.config.parse import parse_config
+    from tests.pageserver import PageServer
+
+    server = PageServer().start()
+    try:
+        settings = parse_config(
+            f'[[source]]\nid = "p"\nurl = "{server.url("/p")}"\n', path="s.toml", environ={}
+        )
+        page = (
+            "<html><body><main><h1>Policy</h1><p>We review every request.</p>"
+            '<div id="reading"><p>Read next: {}</p></div></main></body></html>'
+        )
+        server.set("/p", page.format("How we count requests"))
+        url = f"sqlite:///{tmp_path / 'monitor.db'}"
+        policy = NetworkPolicy.from_strings(allow_private=False)
+        async with open_store(url) as store, Fetcher(settings.monitor, policy) as fetcher:
+            runner = CheckRunner(store=store, fetcher=fetcher, settings=settings)
+            await runner.reconcile()
+            await runner.check(settings.sources[0])
+            server.set("/p", page.format("Our new office in Lisbon"))
+            report = await runner.check(settings.sources[0])
+    finally:
+        server.stop()
+    (change,) = [e for e in report.events if e.type == "ChangeDetected"]
+    argv = ["review", str(change.seq), "--status", "noise", "--by", "Ana"]
+    argv += ["--db", url, "--config", EMPTY_CONFIG]
+    assert await asyncio.to_thread(main, argv) == 0
+    assert 'remove = ["#reading"]' in capsys.readouterr().out
+    async with open_store(url, create=False) as store:
+        app = create_app(store, with_users(settings))
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            shown = parse(await (await client.get(f"/changes/{change.seq}")).text())
+    assert 'remove = ["#reading"]' in shown.text

@@ -47,7 +47,10 @@ async def run_checks(store: EventStore, urls: list[str]) -> None:
     from monitor.check.pipeline import CheckRunner
     from monitor.config.settings import Settings, SourceSettings
 
-    sources = tuple(SourceSettings(id=f"page-{n}", url=url) for n, url in enumerate(urls))
+    sources = tuple(
+        SourceSettings(id=f"page-{n}", url=url, learn_volatile_after=0)
+        for n, url in enumerate(urls)
+    )
     settings = Settings(path="child.toml", sources=sources)
     async with Fetcher(settings.monitor) as fetcher:
         runner = CheckRunner(store=store, fetcher=fetcher, settings=settings)

@@ -102,7 +102,13 @@ class World:
         self.limit = asyncio.Semaphore(settings.monitor.concurrency)
         self.healthy_server = healthy
         self.healthy = [
-            SourceSettings(id=f"healthy-{n}", url=healthy.set(f"/h{n}", self._page(n, 0)))
+            # These pages change the same sentence on every check on purpose, which the
+            # learner would rightly take for a volatile block: it is off here.
+            SourceSettings(
+                id=f"healthy-{n}",
+                url=healthy.set(f"/h{n}", self._page(n, 0)),
+                learn_volatile_after=0,
+            )
             for n in range(HEALTHY)
         ]
         self._edition = 0

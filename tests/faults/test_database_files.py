@@ -12,19 +12,25 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import re
 import shutil
+import signal
 import sqlite3
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from monitor.cli import main
 from monitor.errors import StoreUnavailableError
 from monitor.store import open_store
 from tests.faults.test_store_faults import as_nobody
+from tests.pageserver import PageServer
 from tests.test_verify import EVENTS, build_log
+from tests.web.test_live import clean_env
 
 READERS = [
     ["figures", "meta"],
@@ -177,3 +183,45 @@ def test_a_log_of_an_older_schema_is_read_without_upgrading_it(
     assert main(["log"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == EVENTS
     assert digest(workdir / "monitor.db") == before
+
+
+async def test_serve_reads_only_unless_analysts_may_review(
+    workdir: Path, page_server: PageServer
+) -> None:
+    """The read-only opening must not take away what the desk writes (reviews)."""
+    from tests.web.test_live import run_cli, write_config  # the web suite's real CLI runs
+
+    url = page_server.set("/p", "<html><body><p>We keep data for 30 days.</p></body></html>")
+    write_config(workdir, url)
+    assert (await run_cli(workdir, "check"))[0] == 0
+    page_server.set("/p", "<html><body><p>We keep data for 90 days.</p></body></html>")
+    assert (await run_cli(workdir, "check"))[0] == 0
+    with (workdir / "sources.toml").open("a", encoding="utf-8") as config:
+        config.write('\n[[user]]\nname = "Ana"\ntoken_env = "TOKEN_ANA"\nrole = "analyst"\n')
+    with sqlite3.connect(workdir / "monitor.db") as conn:
+        (seq,) = conn.execute("SELECT seq FROM events WHERE type = 'ChangeDetected'").fetchone()
+    token = "a" * 32
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.web.cli", "serve", "--web", "127.0.0.1:0",
+        cwd=workdir, env={**clean_env(), "TOKEN_ANA": token}, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        line = (await asyncio.wait_for(process.stderr.readline(), 30)).decode()
+        found = re.search(r"at (http://127\.0\.0\.1:\d+)/", line)
+        assert found, line + (await process.stderr.read()).decode()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{found.group(1)}/api/changes/{seq}/reviews",
+                json={"status": "important"},
+                headers={"Authorization": f"Bearer {token}"},
+            ) as response,
+        ):
+            assert response.status == 201, await response.text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
+    with sqlite3.connect(workdir / "monitor.db") as conn:
+        query = "SELECT COUNT(*) FROM events WHERE type = 'ChangeReviewed'"
+        assert conn.execute(query).fetchone() == (1,)

@@ -91,9 +91,11 @@ def test_check_refuses_to_append_to_a_tampered_log(
 
 
 @pytest.mark.parametrize(
-    "argv", [["checkpoint"], ["export", "out"], ["evidence", "1", "out"]], ids=" ".join
+    "argv",
+    [["checkpoint"], ["export", "out"], ["evidence", "1", "out"], ["review", "8", "--note", "x"]],
+    ids=" ".join,
 )
-def test_no_checkpoint_is_signed_over_a_tampered_log(
+def test_no_checkpoint_or_review_is_appended_to_a_tampered_log(
     site: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = site / "monitor.db"
@@ -104,7 +106,7 @@ def test_no_checkpoint_is_signed_over_a_tampered_log(
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1, err
     assert "monitor verify" in err and "refusing to append" in err
-    assert count(db) == before  # no CheckpointSigned sealing the damage
+    assert count(db) == before  # nothing sealing the damage
     assert not (site / "out").exists()
 
 
@@ -149,3 +151,46 @@ async def test_the_tail_check_holds_while_another_writer_appends(tmp_path: Path)
     finally:
         await store.close()
     assert problems == [None] * 40
+
+
+async def test_the_daemon_signs_no_checkpoint_over_a_log_altered_while_it_runs(
+    tmp_path: Path, page_server: PageServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The daemon's checkpointer reads only the events after its last checkpoint, so an
+    event deleted from the part it already signed would be sealed by the next signature;
+    the tail check before each checkpoint finds the gap."""
+    from monitor.check.pipeline import CheckReport
+    from monitor.daemon.service import Daemon
+    from tests.test_daemon import event_types, load, running, until, write_config
+
+    def signed() -> int:
+        return event_types(db).count(("$checkpoints", "CheckpointSigned"))
+
+    url = page_server.set("/p", "<html><body><p>Requests received: 10.</p></body></html>")
+    config = write_config(
+        tmp_path / "sources.toml",
+        {"p": url},
+        monitor='checkpoint_every = "1h"\nkey_path = "monitor.key"',
+        each='interval = "1s"',
+    )
+    db = tmp_path / "m.db"
+    reports: list[CheckReport] = []
+    daemon = Daemon(
+        load(config),
+        database=f"sqlite:///{db}",
+        config_path=config,
+        handle_signals=False,
+        on_report=reports.append,
+        poll_interval=0.1,
+    )
+    async with running(daemon):
+        await until(lambda: any(r.outcome == "baseline" for r in reports), seconds=20)
+        page_server.set("/p", "<html><body><p>Requests received: 12.</p></body></html>")
+        await until(lambda: signed() >= 1, seconds=20)  # the change's checkpoint
+        with tampering(db) as conn:
+            conn.execute("DELETE FROM events WHERE seq = 2")
+        before = signed()
+        page_server.set("/p", "<html><body><p>Requests received: 14.</p></body></html>")
+        await until(lambda: "could not sign a checkpoint" in caplog.text, seconds=20)
+    assert "1 event is missing" in caplog.text and "monitor verify" in caplog.text
+    assert signed() == before

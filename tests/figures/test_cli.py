@@ -141,3 +141,20 @@ def test_log_describes_the_facts(
     out = capsys.readouterr().out
     assert "Figure restated: Hong Kong · Subpoena · 2011-06-30: User Data Requests: 45 → 48" in out
     assert "Figures withdrawn: India · Subpoena · 2010-06-30: User Data Requests: 0 - 249" in out
+
+
+def test_report_cells_cannot_rewrite_the_terminal(
+    workdir: Path, page_server: PageServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.figures.reports import as_csv
+    from tests.figures.test_pipeline import write_config
+
+    rows = [["2010-06-30", "Hong\u202eKong", "Sub\x1b[2Jpoena", "12", "1"]]
+    url = page_server.set("/report", as_csv(rows), content_type="text/csv")
+    write_config(workdir / "sources.toml", url)
+    assert main(["check"]) == 0
+    capsys.readouterr()
+    assert main(["figures", "google-requests"]) == 0
+    out = capsys.readouterr().out
+    assert "\u202e" not in out and "\x1b" not in out
+    assert "Hong[U+202E]Kong · Sub[U+001B][2Jpoena" in out

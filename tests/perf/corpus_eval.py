@@ -40,7 +40,18 @@ What should have happened (the Targets of issue 3):
   are listed for inspection); a flagged snapshot on a single-page document → one
   ``substantive`` change; on a combined document (``multi_source_terms``) the flag is
   an upper bound (the change may be in another page of the document), so those are
-  counted, not scored.
+  counted, not scored. A flagged snapshot whose visible text did not change is
+  explained: ``links_only`` when the text *with link targets* (``watch_links``)
+  changed — OTA keeps link targets in its versions, so a rotating tracking id in a
+  URL is a new version there — else ``not_visible`` (the change is in text no reader
+  sees). A flagged snapshot recorded ``reverted`` (the page flickers between two texts
+  it served before) is reported, at ``info`` severity: ``reported_reverted``.
+
+Quiet classes (``volatile``, ``dated``, ``chrome``; ``monitor.noise``) are recorded but
+not alerted: where no change was expected they are listed with their reason
+(``quiet``), never counted as false alerts; where a change was expected, ``dated``
+(recorded at low severity: only an absolute date changed) is listed as
+``reported_dated``, and the others are misses.
 
 A *miss* is an expected change (or error page) the monitor did not report as such; a
 *false alert* is a change reported where none was expected (or an error page reported
@@ -61,7 +72,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -75,6 +86,7 @@ from monitor.check.netpolicy import NetworkPolicy  # noqa: E402
 from monitor.check.pipeline import CheckRunner  # noqa: E402
 from monitor.config.settings import MonitorSettings, Settings, SourceSettings  # noqa: E402
 from monitor.events import parse_time  # noqa: E402
+from monitor.extract.document import extract  # noqa: E402
 from monitor.store import open_store  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
@@ -95,6 +107,18 @@ OTA_SELECT: dict[str, tuple[str, tuple[str, ...]]] = {
         ("img[src$='.svg']",),
     ),
     "Grok__Privacy_Policy_legal-privacy-policy": (".prose", ('[href="/legal"]:first-child',)),
+    "Grok__Terms_of_Service": (".prose", ('[href="/legal"]:first-child',)),
+    "Google_Generative_AI_Services__Acceptable_Use_Policy": ('[role="article"]', ()),
+    # declarations/ChatGPT.json
+    "ChatGPT__Business_Privacy_Policy": ("main", ('select[name="Locale Select"]', "main .sr-only")),
+    # declarations/Le Chat.history.json (valid until 2026-07-09, the whole window)
+    "Le_Chat__Privacy_Policy": ("div", ("button", "footer", "nav", "aside")),
+    # declarations/Llama API.json selects a range, {"startBefore": "h1", "endBefore":
+    # "#end-of-content"}: on these pages both are siblings, so this is the same range.
+    "Llama_API__Acceptable_Use_Policy": ("h1, h1 ~ *", ("#end-of-content", "#end-of-content ~ *")),
+    # Not in the declarations we have; Meta's legal pages are declared as their
+    # [role="main"] element in Open Terms Archive's other collections.
+    "Meta_AI__Terms_of_Service": ('[role="main"]', ()),
 }
 
 
@@ -602,11 +626,27 @@ def expectations_html(versions: list[dict[str, Any]]) -> list[str]:
     return expected
 
 
+QUIET = ("volatile", "dated", "chrome")
+
+
 def verdict(expected: str, observed: str, kind: str) -> str:
     """How one step is scored (``kind``: md, html or html+select)."""
     changed = observed in ("substantive", "reverted")
     if expected == observed:
         return "ok"
+    if expected in ("substantive", "reverted") and observed == "dated":
+        # Recorded and shown at low severity, not pushed: a new date on the page.
+        return "reported_dated"
+    if kind != "md" and expected == "substantive" and observed == "reverted":
+        return "reported_reverted"
+    if kind != "md" and expected in ("substantive", "baseline") and observed == "suspect":
+        # OTA recorded a broken page (an error page, a selection gone) as a version; the
+        # monitor reported it as a suspect capture, which is what it is.
+        return "reported_suspect"
+    if kind != "md" and expected == "none" and observed == "suspect_kept":
+        return "ok"  # the same suspect page again: nothing recorded
+    if expected == "none" and observed in QUIET:
+        return "quiet"
     if expected == "maybe":
         return "multi_change" if changed else "multi_quiet"
     if expected == "suspect":
@@ -704,6 +744,7 @@ async def run_document(
         versions=len(versions),
     )
     labels: Counter[str] = Counter()
+    previous_file: Path | None = None
     url = "memory://" if store_kind == "memory" else f"sqlite:///{workdir / (source.id + '.db')}"
     page_kind = "md" if kind == "md" else "html"
     title = f"{manifest.get('service', '')} {manifest.get('terms_type', '')}".strip()
@@ -727,6 +768,23 @@ async def run_document(
             state = await runner.state(source.id)
             observed, detail = _observed(list(report.events), state.status)
             note = _label_note(step_labels, expected[number], observed)
+            judged = verdict(expected[number], observed, kind)
+            if (
+                judged in ("outside_selection", "false_alert")
+                and run.steps
+                and run.steps[-1].verdict == "reported_suspect"
+                and run.steps[-1].detail.startswith("collapsed")
+            ):
+                # The short text OTA flagged, still served: reported once it persisted.
+                judged = "collapse_accepted"
+            if judged == "miss" and page_kind == "html" and previous_file is not None:
+                if run.steps and run.steps[-1].observed in ("suspect", "suspect_kept"):
+                    # OTA flags the way back from a broken page; the monitor compares
+                    # with the last good text, which is what came back.
+                    judged, detail = "back_to_last_good", "the last good text, after a suspect page"
+                else:
+                    judged, detail = _unseen_change(previous_file, folder / version["file"], source)
+            previous_file = folder / version["file"]
             run.steps.append(
                 Step(
                     index=number,
@@ -737,7 +795,7 @@ async def run_document(
                     observed=observed,
                     status=state.status,
                     detail=detail,
-                    verdict=verdict(expected[number], observed, kind),
+                    verdict=judged,
                     note=note,
                 )
             )
@@ -745,6 +803,18 @@ async def run_document(
     run.cpu_s = cpu
     run.wall_s = wall
     return run
+
+
+def _unseen_change(before: Path, after: Path, source: SourceSettings) -> tuple[str, str]:
+    """Why a snapshot OTA flagged has no visible text change: link targets, or hidden text."""
+    watching = replace(source, watch_links=True)
+    old = extract(before.read_bytes(), content_type="text/html", source=watching).text
+    new = extract(after.read_bytes(), content_type="text/html", source=watching).text
+    if old == new:
+        return "not_visible", "no visible text or link target changed"
+    removed = sorted(set(re.findall(r"<([^<>]+)>", old)) - set(re.findall(r"<([^<>]+)>", new)))
+    added = sorted(set(re.findall(r"<([^<>]+)>", new)) - set(re.findall(r"<([^<>]+)>", old)))
+    return "links_only", f"link targets changed: {removed[:1]} -> {added[:1]}"
 
 
 async def evaluate(
@@ -801,6 +871,7 @@ def summary_row(run: Run) -> dict[str, Any]:
         "baseline": run.count("observed", "baseline"),
         "substantive": run.count("observed", "substantive"),
         "reverted": run.count("observed", "reverted"),
+        "quiet": sum(run.count("observed", name) for name in QUIET),
         "suspect": run.count("observed", "suspect") + run.count("observed", "suspect_kept"),
         "pending": run.count("observed", "pending"),
         "exp_subst": run.count("expected", "substantive"),
@@ -811,6 +882,10 @@ def summary_row(run: Run) -> dict[str, Any]:
         "false": verdicts["false_alert"] + verdicts["false_suspect"],
         "not_rev": verdicts["repeat_not_reverted"],
         "outside_sel": verdicts["outside_selection"],
+        "unseen": verdicts["links_only"]
+        + verdicts["not_visible"]
+        + verdicts["back_to_last_good"]
+        + verdicts["reported_suspect"],
         "multi": f"{verdicts['multi_change']}/{verdicts['multi_change'] + verdicts['multi_quiet']}",
         "labels": run.labels,
         "cpu_s": round(run.cpu_s, 3),
@@ -824,6 +899,7 @@ _COLUMNS = (
     ("baseline", 4),
     ("substantive", 5),
     ("reverted", 4),
+    ("quiet", 5),
     ("suspect", 4),
     ("pending", 4),
     ("exp_subst", 5),
@@ -833,6 +909,7 @@ _COLUMNS = (
     ("false", 5),
     ("not_rev", 4),
     ("outside_sel", 4),
+    ("unseen", 6),
     ("multi", 5),
     ("cpu_s", 7),
 )
@@ -843,6 +920,7 @@ _HEAD = {
     "baseline": "base",
     "substantive": "subst",
     "reverted": "rev",
+    "quiet": "quiet",
     "suspect": "susp",
     "pending": "pend",
     "exp_subst": "e:sub",
@@ -852,6 +930,7 @@ _HEAD = {
     "false": "false",
     "not_rev": "!rev",
     "outside_sel": "out",
+    "unseen": "unseen",
     "multi": "multi",
     "cpu_s": "cpu s",
 }
@@ -930,7 +1009,15 @@ def print_report(runs: list[Run], total: dict[str, Any], elapsed_cpu: float) -> 
         (run, step)
         for run in runs
         for step in run.steps
-        if step.verdict in (*_PROBLEMS, "outside_selection", "multi_change")
+        if step.verdict
+        in (
+            *_PROBLEMS,
+            "outside_selection",
+            "multi_change",
+            "quiet",
+            "reported_reverted",
+            "reported_dated",
+        )
     ]
     print(f"steps to look at ({len(problems)}):")
     for run, step in problems:
@@ -939,6 +1026,31 @@ def print_report(runs: list[Run], total: dict[str, Any], elapsed_cpu: float) -> 
             f"{','.join(step.labels) or 'no label'}): expected {step.expected}, recorded "
             f"{step.observed} -> {step.verdict}; {step.detail[:160]}"
         )
+    print()
+    print(
+        "flagged snapshots without a visible text change (OTA's change is not page text, or "
+        "OTA recorded a broken page as a version):"
+    )
+    for run in runs:
+        unseen = [
+            s
+            for s in run.steps
+            if s.verdict
+            in (
+                "links_only",
+                "not_visible",
+                "back_to_last_good",
+                "reported_suspect",
+                "collapse_accepted",
+            )
+        ]
+        if unseen:
+            kinds = Counter(s.verdict for s in unseen)
+            print(
+                f"  {run.document} [{run.kind}]: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+                + f"; e.g. #{unseen[0].index}: {unseen[0].detail[:150]}"
+            )
     notes = [(run, step) for run in runs for step in run.steps if step.note]
     print()
     print(f"versions where a corpus label and the visible text disagree ({len(notes)}):")

@@ -185,3 +185,16 @@ async def test_the_review_write_is_documented_only_where_it_is_taken(client: Cli
     doc = await openapi_doc(client)
     assert "/api/changes/{seq}/reviews" not in doc["paths"]
     assert all("post" not in operations for operations in doc["paths"].values())
+
+
+def test_the_enums_the_api_checks_are_the_ones_it_documents() -> None:
+    from monitor.web.api import _CHOICES
+    from monitor.web.openapi import openapi_document
+
+    documented = {
+        param["name"]: sorted(param["schema"]["enum"])
+        for path in ("/api/sources", "/api/changes")
+        for param in openapi_document()["paths"][path]["get"]["parameters"]
+        if "enum" in param["schema"]
+    }
+    assert documented == {name: sorted(values) for name, values in _CHOICES.items()}
