@@ -552,6 +552,8 @@ class CheckRunner:
                 capture = _capture_data(
                     source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
                 )
+                if canonical:  # a document can move while its text stays the same
+                    capture["canonical"] = canonical
                 return _captured(capture, "", True, result.body, renderer, screenshot)
             extraction, fingerprint = reading.text, reading.fingerprint
         text = extraction.text

@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from monitor.check.fetch import Fetcher
-from monitor.check.pipeline import CheckRunner
 from monitor.commands.check import network_policy
 from monitor.commands.common import (
     Subparsers,
@@ -24,7 +22,6 @@ from monitor.commands.common import (
 )
 from monitor.config.settings import DiscoverSettings, Settings
 from monitor.discover import stream_of
-from monitor.discover.runner import DiscoveryRunner
 from monitor.discover.state import DiscoveryState, Found, fold
 from monitor.store import open_store
 from monitor.textsafe import for_terminal
@@ -119,6 +116,11 @@ def _print(entry: DiscoverSettings, state: DiscoveryState, *, as_json: bool) -> 
 async def _review(
     args: argparse.Namespace, settings: Settings, entries: list[DiscoverSettings], url: str
 ) -> int:
+    # Imported here: listing found URLs must not load the fetch stack (CLI start-up).
+    from monitor.check.fetch import Fetcher
+    from monitor.check.pipeline import CheckRunner
+    from monitor.discover.runner import DiscoveryRunner
+
     target = str(args.accept or args.ignore)
     async with (
         open_store(url, create=False) as store,
