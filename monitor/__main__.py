@@ -2,4 +2,6 @@
 
 from monitor.cli import main
 
-raise SystemExit(main())
+# Guarded: worker processes (spawned, not forked) import the main module again.
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,7 +10,6 @@ every command.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -75,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.verbose += vars(args).pop("verbose_after", 0)
+    import asyncio  # after parsing: `monitor --help` and usage errors need no event loop
+
     from monitor.logs import configure_logging
 
     handler = configure_logging(args.verbose)

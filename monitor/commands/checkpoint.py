@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.audit.checkpoint import Checkpointer, merkle_tree
-from monitor.audit.home import log_id_of
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -22,11 +20,11 @@ from monitor.commands.common import (
     database_url,
     settings_if_present,
 )
-from monitor.config.settings import Settings
-from monitor.events import CheckpointTimestamped, StoredEvent
-from monitor.store import describe_url, open_store
-from monitor.store.base import EventStore
-from monitor.tail import require_intact_tail
+
+if TYPE_CHECKING:
+    from monitor.config.settings import Settings
+    from monitor.events import StoredEvent
+    from monitor.store.base import EventStore
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -53,6 +51,12 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.audit.checkpoint import Checkpointer, merkle_tree
+    from monitor.audit.home import log_id_of
+    from monitor.events import CheckpointTimestamped
+    from monitor.store import describe_url, open_store
+    from monitor.tail import require_intact_tail
+
     settings = settings_if_present(args)
     home = audit_home_for(args, settings)
     async with open_store(database_url(args, settings), create=False) as store:

@@ -9,10 +9,11 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from monitor.config.parse import load_config, parse_duration
-from monitor.config.settings import Settings
 from monitor.errors import MonitorError
 from monitor.logs import RedactingFilter, update_secrets
+
+if TYPE_CHECKING:
+    from monitor.config.settings import Settings
 
 if TYPE_CHECKING:
     from monitor.audit.home import AuditHome
@@ -29,6 +30,8 @@ class UsageError(MonitorError):
 
 def load_settings(args: argparse.Namespace) -> Settings:
     """The validated config; raises ConfigError (exit 2) before anything is written."""
+    from monitor.config.parse import load_config
+
     settings = load_config(args.config, environ=os.environ)
     redact_everywhere(settings.secrets())
     return settings
@@ -75,6 +78,8 @@ _RELATIVE = re.compile(r"^\d+[smhdw]", re.IGNORECASE)
 
 def parse_when(text: str, now: datetime | None = None) -> datetime:
     """An ISO 8601 time or date (UTC unless an offset is given), or a duration ago ("2h")."""
+    from monitor.config.parse import parse_duration
+
     now = now or datetime.now(UTC)
     text = text.strip()
     if _RELATIVE.match(text):

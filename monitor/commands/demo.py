@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 
 from monitor.commands.common import Subparsers
-from monitor.daemon.demo import run_demo
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -27,4 +26,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.daemon.demo import run_demo  # the demo's server, pipeline and web view
+
     return await run_demo()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from monitor.commands.common import (
     Subparsers,
@@ -21,10 +22,12 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.commands.show import GOOD_CAPTURES
-from monitor.diff.textdiff import BlockChange, TextDiff, diff_texts
-from monitor.events import StoredEvent, format_time
-from monitor.store import EventStore, open_store
 from monitor.textsafe import for_terminal
+
+if TYPE_CHECKING:
+    from monitor.diff.textdiff import BlockChange, TextDiff
+    from monitor.events import StoredEvent
+    from monitor.store import EventStore
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -110,6 +113,10 @@ def capture_by_seq(captures: list[StoredEvent], source_id: str, seq: int, flag: 
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.diff.textdiff import diff_texts
+    from monitor.events import format_time
+    from monitor.store import open_store
+
     to_seq, from_seq = _seq(args.to), _seq(args.from_)
     to = format_time(parse_when(args.to)) if args.to and to_seq is None else None
     frm = format_time(parse_when(args.from_)) if args.from_ and from_seq is None else None

@@ -11,9 +11,6 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.audit.checkpoint import ensure_checkpoint
-from monitor.audit.evidence import EVIDENCE_TYPES, write_evidence
-from monitor.audit.stamper import stamp_latest
 from monitor.commands.common import (
     MAX_SEQ,
     Subparsers,
@@ -24,8 +21,6 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.commands.export import output_directory, require_empty
-from monitor.store import describe_url, open_store
-from monitor.tail import require_intact_tail
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -42,6 +37,12 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.audit.checkpoint import ensure_checkpoint
+    from monitor.audit.evidence import EVIDENCE_TYPES, write_evidence
+    from monitor.audit.stamper import stamp_latest
+    from monitor.store import describe_url, open_store
+    from monitor.tail import require_intact_tail
+
     check_seq_argument("SEQ", args.seq, minimum=-MAX_SEQ)
     target = Path(args.directory)
     require_empty(target)

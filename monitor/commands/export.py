@@ -14,9 +14,8 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from monitor.audit.export import export_bundle
-from monitor.audit.wacz import export_wacz
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -25,9 +24,9 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
-from monitor.config.settings import Settings
-from monitor.store import describe_url, open_store
-from monitor.tail import require_intact_tail
+
+if TYPE_CHECKING:
+    from monitor.config.settings import Settings
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -117,6 +116,11 @@ async def _export(
     since: datetime | None,
     settings: Settings | None,
 ) -> int:
+    from monitor.audit.export import export_bundle
+    from monitor.audit.wacz import export_wacz
+    from monitor.store import describe_url, open_store
+    from monitor.tail import require_intact_tail
+
     home = audit_home_for(args, settings)
     now = datetime.now(UTC)
     report = wacz_report = None

@@ -18,10 +18,6 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
-from monitor.events import format_time
-from monitor.figures.series import figure_rows, figures_document, rows_csv, rows_text
-from monitor.figures.view import load_figures
-from monitor.store import open_store
 from monitor.textsafe import for_terminal
 
 
@@ -70,6 +66,11 @@ def parse_where(items: list[str]) -> list[tuple[str, str]]:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.events import format_time
+    from monitor.figures.series import figure_rows, figures_document, rows_csv, rows_text
+    from monitor.figures.view import load_figures
+    from monitor.store import open_store
+
     where = parse_where(args.where)
     until = format_time(parse_when(args.as_of)) if args.as_of else None
     settings = settings_if_present(args)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from monitor.commands.common import (
     Subparsers,
@@ -13,14 +14,13 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
-from monitor.desk.summaries import change_summary
-from monitor.events import EVENT_TYPES, StoredEvent, format_time
-from monitor.figures.history import describe_fact
-from monitor.store import open_store
-from monitor.store.pauses import HostPause, running_pauses
 from monitor.textsafe import for_terminal
 
 from .common import UsageError
+
+if TYPE_CHECKING:
+    from monitor.events import StoredEvent
+    from monitor.store.pauses import HostPause
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -46,6 +46,9 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def brief(event: StoredEvent) -> str:
     """A short human description of one event."""
+    from monitor.desk.summaries import change_summary
+    from monitor.figures.history import describe_fact
+
     d = event.data
     match event.type:
         case "ChangeDetected":
@@ -79,6 +82,20 @@ def brief(event: StoredEvent) -> str:
             return f"unlearned volatile block {d['region']} after {d['quiet_checks']} quiet checks"
         case "ChangePending":
             return f"new text seen {d.get('seen', 1)} of {d.get('needed', '?')} times"
+        case "SourceMoved":
+            how = f"HTTP {d.get('status')}" if d.get("how") == "redirect" else "canonical link"
+            return f"{d['from_url']} → {d['to_url']} ({how})"
+        case "DiscoveryBaselined":
+            return f"{len(d.get('urls', []))} matching URLs listed"
+        case "SourceDiscovered":
+            title = f" “{d['title']}”" if d.get("title") else ""
+            return f"{d['url']}{title} [{d.get('state', 'listed')}; {d.get('severity', 'low')}]"
+        case "SourceUnlisted":
+            return str(d["url"])
+        case "DiscoveryReviewed":
+            return f"{d['decision']}: {d['url']}" + (
+                f" → {d['source_id']}" if d.get("source_id") else ""
+            )
         case "CheckpointTimestamped":
             return f"checkpoint seq {d['checkpoint_seq']} stamped {d['gen_time']} by {d['tsa']}"
         case "TimestampFailed":
@@ -114,6 +131,10 @@ def brief(event: StoredEvent) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.events import EVENT_TYPES, format_time
+    from monitor.store import open_store
+    from monitor.store.pauses import running_pauses
+
     types: set[str] = {t for item in args.type for t in item.split(",") if t}
     unknown = sorted(types - set(EVENT_TYPES))
     if unknown:
@@ -186,6 +207,8 @@ class _Fold:
 
 def pause_line(pause: HostPause) -> str:
     """One line saying a host is in quiet, for `monitor log` and `monitor show`."""
+    from monitor.events import format_time
+
     return (
         f"{pause.host} asked for quiet until {format_time(pause.until)[:19]}Z "
         f"({pause.reason}); no request goes there before then"

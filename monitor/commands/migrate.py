@@ -30,19 +30,18 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import aiosqlite
-
-from monitor.audit.home import audit_home, carry_over, log_id_of
-from monitor.audit.verify import ChainVerifier, Finding
 from monitor.commands.common import Subparsers, UsageError, settings_if_present
 from monitor.errors import StoreError, StoreUnavailableError
-from monitor.events import GENESIS_HASH, StoredEvent
-from monitor.store import describe_url, open_store, sqlite_path, url_scheme
-from monitor.store.base import EventStore
-from monitor.store.sqlite import SqliteEventStore
-from monitor.store.sqlite import translate_error as sqlite_error
+
+if TYPE_CHECKING:
+    import aiosqlite
+
+    from monitor.audit.verify import ChainVerifier, Finding
+    from monitor.events import StoredEvent
+    from monitor.store.base import EventStore
+    from monitor.store.sqlite import SqliteEventStore
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +137,10 @@ class SqliteRaw:
 
     @classmethod
     async def open(cls, store: SqliteEventStore) -> SqliteRaw:
+        import aiosqlite
+
+        from monitor.store.sqlite import translate_error as sqlite_error
+
         try:
             conn = await aiosqlite.connect(store.path, isolation_level=None)
             await conn.execute_fetchall("PRAGMA busy_timeout = 5000")
@@ -147,6 +150,8 @@ class SqliteRaw:
 
     @contextlib.contextmanager
     def _translating(self) -> Iterator[None]:
+        from monitor.store.sqlite import translate_error as sqlite_error
+
         try:
             yield
         except sqlite3.Error as exc:
@@ -157,6 +162,8 @@ class SqliteRaw:
             return list(await self._conn.execute_fetchall(sql, tuple(params)))
 
     async def last(self) -> tuple[int, str]:
+        from monitor.events import GENESIS_HASH
+
         rows = await self._rows("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
         return (int(rows[0][0]), str(rows[0][1])) if rows else (0, GENESIS_HASH)
 
@@ -262,6 +269,8 @@ class PostgresRaw:
             return list(await conn.fetch(sql, *params))
 
     async def last(self) -> tuple[int, str]:
+        from monitor.events import GENESIS_HASH
+
         rows = await self._rows("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
         return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else (0, GENESIS_HASH)
 
@@ -356,6 +365,8 @@ def _check_continues(head: int, batch: Sequence[RawEvent]) -> None:
 
 
 async def raw_log(store: EventStore) -> RawLog:
+    from monitor.store.sqlite import SqliteEventStore
+
     if isinstance(store, SqliteEventStore):
         return await SqliteRaw.open(store)
     return PostgresRaw(store)
@@ -384,6 +395,8 @@ class ChainSummary:
 
 async def recompute_chain(store: EventStore, until: int) -> ChainSummary:
     """Every hash and link recomputed from the stored rows up to ``until``."""
+    from monitor.audit.verify import ChainVerifier
+
     verifier = ChainVerifier()
     findings: list[Finding] = []
     last_seq = 0
@@ -421,6 +434,8 @@ async def _step_over(
 
 
 def _check_urls(source: str, target: str) -> None:
+    from monitor.store import url_scheme
+
     for name, url in (("--from", source), ("--to", target)):
         try:
             scheme = url_scheme(url)
@@ -433,12 +448,17 @@ def _check_urls(source: str, target: str) -> None:
 
 
 def _same_database(source: str, target: str) -> bool:
+    from monitor.store import sqlite_path, url_scheme
+
     if url_scheme(source) == url_scheme(target) == "sqlite":
         return os.path.abspath(sqlite_path(source)) == os.path.abspath(sqlite_path(target))
     return source == target
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.audit.home import log_id_of
+    from monitor.store import describe_url, open_store
+
     _check_urls(args.source, args.target)
     async with (
         open_store(args.source, read_only=True) as source,
@@ -460,6 +480,8 @@ async def run(args: argparse.Namespace) -> int:
 
 def _carry_audit_files(args: argparse.Namespace, log_id: str) -> None:
     """The target is the same log: its checkpoint journal and key go where it will look."""
+    from monitor.audit.home import audit_home, carry_over
+
     settings = settings_if_present(args)
     old = audit_home(settings, args.source, config_path=args.config)
     new = audit_home(settings, args.target, config_path=args.config)

@@ -8,13 +8,14 @@ failed, 2 for an unknown channel name (the nearest known name is suggested).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import difflib
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from monitor.commands.common import Subparsers, UsageError, load_settings
-from monitor.config.settings import ChannelSettings, Settings
-from monitor.notify.notifier import send_test
+
+if TYPE_CHECKING:
+    from monitor.config.settings import ChannelSettings, Settings
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -44,6 +45,10 @@ def select_channels(settings: Settings, name: str | None) -> list[ChannelSetting
 
 
 async def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from monitor.notify.notifier import send_test  # Apprise and its plugins: only when sending
+
     settings = load_settings(args)
     channels = select_channels(settings, args.channel)
     now = datetime.now(UTC)

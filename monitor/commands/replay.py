@@ -11,7 +11,6 @@ import argparse
 import json
 import sys
 
-from monitor.audit.replay import replay_log, result_data, state_table
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -20,8 +19,6 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
-from monitor.desk.replay import replay_desk
-from monitor.store import open_store
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -40,6 +37,10 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.audit.replay import replay_log, result_data, state_table
+    from monitor.desk.replay import replay_desk
+    from monitor.store import open_store
+
     if args.seq is not None and args.seq < 0:
         raise UsageError(f"--seq must not be negative, not {args.seq}")
     check_seq_argument("--seq", args.seq)

@@ -18,13 +18,11 @@ from monitor.commands.common import (
     database_url,
     settings_if_present,
 )
-from monitor.desk.review import record_review, remove_line
-from monitor.desk.triage import REVIEW_STATUSES, ignore_line
-from monitor.store import describe_url, open_store
-from monitor.tail import require_intact_tail
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    from monitor.desk.triage import REVIEW_STATUSES
+
     parser = sub.add_parser(
         "review",
         parents=[common],
@@ -43,6 +41,11 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.desk.review import record_review, remove_line
+    from monitor.desk.triage import ignore_line
+    from monitor.store import describe_url, open_store
+    from monitor.tail import require_intact_tail
+
     check_seq_argument("SEQ", args.seq, minimum=-MAX_SEQ)
     settings = settings_if_present(args)
     removal = None

@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from monitor.commands.common import Subparsers, database_url, load_settings
-from monitor.config.settings import Settings
-from monitor.daemon.service import Daemon
 from monitor.logs import RedactingFilter, update_secrets
+
+if TYPE_CHECKING:
+    from monitor.config.settings import Settings
 
 # Libraries that log every job run or request at INFO.
 CHATTY_LOGGERS = ("apscheduler", "aiohttp.access")
@@ -57,6 +59,9 @@ def _configure_levels(verbose: int) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    # The scheduler, fetcher and notifier: only for the daemon.
+    from monitor.daemon.service import Daemon
+
     settings = load_settings(args)
     web = None
     if args.web:

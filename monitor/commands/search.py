@@ -18,10 +18,6 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
-from monitor.desk.search import match_expression
-from monitor.desk.search_index import opened_index
-from monitor.events import format_time
-from monitor.store import open_store
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -47,6 +43,11 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.desk.search import match_expression
+    from monitor.desk.search_index import opened_index
+    from monitor.events import format_time
+    from monitor.store import open_store
+
     if match_expression(args.query) is None:
         raise UsageError(f"the query {args.query!r} has no words to search for")
     if args.limit < 1:

@@ -15,10 +15,6 @@ import signal
 import sys
 
 from monitor.commands.common import Subparsers, database_url, settings_if_present
-from monitor.config.settings import Settings
-from monitor.store import describe_url, open_store
-from monitor.web.app import parse_listen, serve
-from monitor.web.desk import writes_enabled
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -38,6 +34,11 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.config.settings import Settings
+    from monitor.store import describe_url, open_store
+    from monitor.web.app import parse_listen, serve
+    from monitor.web.desk import writes_enabled
+
     settings = settings_if_present(args) or Settings(path=str(args.config))
     host, port = parse_listen(args.web or settings.web.listen)
     url = database_url(args, settings)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from monitor.audit.identity import identity_lines
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -21,11 +21,12 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.commands.log import pause_line
-from monitor.core.projections import LearnedRegion, fold
-from monitor.events import StoredEvent, format_time
-from monitor.store import EventStore, open_store
-from monitor.store.pauses import pause_of_url, running_pauses
 from monitor.textsafe import for_terminal
+
+if TYPE_CHECKING:
+    from monitor.core.projections import LearnedRegion
+    from monitor.events import StoredEvent
+    from monitor.store import EventStore
 
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
 
@@ -65,6 +66,8 @@ async def learned_at(
     store: EventStore, source_id: str, at: str | None
 ) -> tuple[LearnedRegion, ...]:
     """The regions learned as volatile for the source at ``at`` (a replay of its stream)."""
+    from monitor.core.projections import fold
+
     events = [e for e in await store.read(stream=source_id) if at is None or e.recorded_at <= at]
     return fold(source_id, events).learned
 
@@ -93,6 +96,11 @@ async def _url_of(store: EventStore, source_id: str) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.audit.identity import identity_lines
+    from monitor.events import format_time
+    from monitor.store import open_store
+    from monitor.store.pauses import pause_of_url, running_pauses
+
     at = format_time(parse_when(args.at)) if args.at else None
     settings = settings_if_present(args)
     async with open_store(database_url(args, settings), read_only=True) as store:

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from monitor.check.fetch import Fetcher
-from monitor.clock import utc_now
 from monitor.commands.check import network_policy
 from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
-from monitor.config.settings import Settings, SourceSettings
-from monitor.extract.document import choose_format
-from monitor.noise.suggest import source_id_for, suggest
-from monitor.store import open_store
+
+if TYPE_CHECKING:
+    from monitor.config.settings import Settings
 
 CAPTURE_TYPES = ("BaselineCaptured", "ChangeDetected", "ChangePending", "ContentSuspect")
 MAX_STORED = 5  # stored captures read for an id, newest ones
@@ -50,6 +48,12 @@ def _is_url(target: str) -> bool:
 
 
 async def _fetch(settings: Settings | None, url: str, times: int, wait: float) -> list[bytes]:
+    from monitor.check.fetch import Fetcher
+    from monitor.clock import utc_now
+    from monitor.config.settings import Settings, SourceSettings
+    from monitor.extract.document import choose_format
+    from monitor.noise.suggest import source_id_for
+
     monitor = settings.monitor if settings is not None else Settings(path="").monitor
     policy = network_policy(settings or Settings(path=""))
     source = SourceSettings(id=source_id_for(url), url=url)
@@ -69,6 +73,8 @@ async def _fetch(settings: Settings | None, url: str, times: int, wait: float) -
 
 
 async def _stored(settings: Settings | None, args: argparse.Namespace) -> tuple[str, list[bytes]]:
+    from monitor.store import open_store
+
     async with open_store(database_url(args, settings), read_only=True) as store:
         events = await store.read(stream=args.target)
         if not events:
@@ -92,6 +98,8 @@ async def _stored(settings: Settings | None, args: argparse.Namespace) -> tuple[
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.noise.suggest import suggest
+
     if not 1 <= args.times <= 10:
         raise UsageError("--times must be between 1 and 10")
     if not 0 <= args.wait <= 3600:  # also refuses nan and inf

@@ -10,15 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from monitor.audit.checkpoint import key_id, load_public_key_pem
-from monitor.audit.export import verify_bundle
-from monitor.audit.home import AuditHome, log_id_of
-from monitor.audit.stamp_audit import StampReport, audit_stamps, load_chains
-from monitor.audit.verify import VerifyReport, verify_store
-from monitor.audit.wacz_verify import verify_wacz
 from monitor.commands.common import (
     Subparsers,
     UsageError,
@@ -27,7 +20,13 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.errors import SigningKeyError
-from monitor.store import open_store
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from monitor.audit.home import AuditHome
+    from monitor.audit.stamp_audit import StampReport
+    from monitor.audit.verify import VerifyReport
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -56,6 +55,8 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def _keys(args: argparse.Namespace, home: AuditHome) -> dict[str, Ed25519PublicKey]:
+    from monitor.audit.checkpoint import key_id, load_public_key_pem
+
     keys = home.public_keys()
     if args.public_key:
         try:
@@ -79,6 +80,8 @@ def _print_findings(report: VerifyReport) -> None:
 
 
 def _verify_export(directory: Path) -> int:
+    from monitor.audit.export import verify_bundle
+
     if not os.path.isdir(directory):  # False, not an exception, for a NUL or over-long name
         raise UsageError(f"{directory} is not a directory")
     report = verify_bundle(directory)
@@ -93,6 +96,8 @@ def _verify_export(directory: Path) -> int:
 
 
 def _verify_wacz(args: argparse.Namespace) -> int:
+    from monitor.audit.wacz_verify import verify_wacz
+
     path = Path(args.wacz)
     if not path.is_file():
         raise UsageError(f"{path} is not a file")
@@ -111,6 +116,8 @@ def _verify_wacz(args: argparse.Namespace) -> int:
 
 
 def _public_key_arg(name: str) -> dict[str, Ed25519PublicKey]:
+    from monitor.audit.checkpoint import key_id, load_public_key_pem
+
     try:
         data = Path(name).read_bytes()
     except OSError as exc:
@@ -123,6 +130,11 @@ def _public_key_arg(name: str) -> dict[str, Ed25519PublicKey]:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.audit.home import log_id_of
+    from monitor.audit.stamp_audit import audit_stamps, load_chains
+    from monitor.audit.verify import verify_store
+    from monitor.store import open_store
+
     if args.export:
         return _verify_export(Path(args.export))
     if args.wacz:

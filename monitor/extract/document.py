@@ -46,7 +46,7 @@ from monitor.extract.blocks import (
 )
 from monitor.extract.charset import decode, detect, media_type_of
 from monitor.extract.data import extract_csv, extract_json
-from monitor.extract.html import extract_html
+from monitor.extract.html import PreparedHtml, extract_html, prepare_html, walk_prepared
 from monitor.extract.pdf import extract_pdf
 from monitor.patterns import UserPattern, compile_user_regex
 
@@ -54,10 +54,12 @@ __all__ = [
     "EXTRACTOR_VERSION",
     "Block",
     "Extraction",
+    "HtmlReading",
     "choose_format",
     "extract",
     "normalize_text",
     "parse_blocks",
+    "read_html",
     "render_blocks",
 ]
 
@@ -221,6 +223,15 @@ def _html_draft(markup: str | bytes, source: SourceSettings, chrome: bool = Fals
     return _Draft("html", html.pieces, html.title, html.links, html.select_matched, html.chrome)
 
 
+def _html_markup(body: bytes, content_type: str | None) -> str | bytes:
+    codec, skip = detect(body, content_type, html=True)
+    # Lexbor reads UTF-8 bytes itself (invalid bytes become U+FFFD, as with Python's
+    # "replace"); handing it bytes saves decoding and re-encoding the whole page.
+    if codec == "utf-8":
+        return body[skip:] if skip else body
+    return body[skip:].decode(codec, errors="replace")
+
+
 def _draft(
     body: bytes, content_type: str | None, source: SourceSettings, chrome: bool = False
 ) -> _Draft:
@@ -232,15 +243,7 @@ def _draft(
         fmt = choose_format(body, None, None)  # not a PDF after all: read what it is
         fmt = "text" if fmt == "pdf" else fmt
     if fmt == "html":
-        codec, skip = detect(body, content_type, html=True)
-        # Lexbor reads UTF-8 bytes itself (invalid bytes become U+FFFD, as with Python's
-        # "replace"); handing it bytes saves decoding and re-encoding the whole page.
-        markup: str | bytes = (
-            (body[skip:] if skip else body)
-            if codec == "utf-8"
-            else body[skip:].decode(codec, errors="replace")
-        )
-        return _html_draft(markup, source, chrome)
+        return _html_draft(_html_markup(body, content_type), source, chrome)
     text, _codec = decode(body, content_type, html=fmt in ("csv", "json"))
     if fmt == "json":
         parsed, document = _read_json(text)
@@ -270,7 +273,52 @@ def extract(
     ``chrome``: also find which lines are page chrome (HTML; ``Extraction.chrome``).
     That costs a few CSS queries, so the pipeline asks only when the text changed.
     """
-    draft = _draft(body, content_type, source, chrome)
+    return _extraction(_draft(body, content_type, source, chrome), content_type, source)
+
+
+@dataclass(frozen=True, slots=True)
+class HtmlReading:
+    """An HTML body parsed and pruned, not yet read: ``finish`` gives ``extract``'s result.
+
+    Lets a check fingerprint the prepared tree first (``monitor.extract.fingerprint``)
+    and walk it only when the text may have changed, parsing the page once.
+    """
+
+    prepared: PreparedHtml
+    content_type: str | None
+    source: SourceSettings
+
+    def finish(self) -> Extraction:
+        """Exactly ``extract(body, content_type=…, source=…)`` for the body that was read."""
+        html = walk_prepared(self.prepared, watch_links=bool(self.source.watch_links))
+        draft = _Draft(
+            "html", html.pieces, html.title, html.links, html.select_matched, html.chrome
+        )
+        return _extraction(draft, self.content_type, self.source)
+
+
+def read_html(
+    body: bytes, *, content_type: str | None, source: SourceSettings
+) -> HtmlReading | None:
+    """The prepared tree of a body that ``extract`` reads as HTML; None for any other body.
+
+    None also for bodies that ``extract`` reaches HTML by a detour (a "PDF" or "JSON"
+    that turns out to be an HTML page): those take the plain ``extract``.
+    """
+    if choose_format(body, content_type, source.format) != "html":
+        return None
+    prepared = prepare_html(
+        _html_markup(body, content_type),
+        page_url=source.url,
+        select=source.select,
+        remove=source.remove,
+        watch_links=bool(source.watch_links),
+        consent=source.remove_consent,
+    )
+    return HtmlReading(prepared, content_type, source)
+
+
+def _extraction(draft: _Draft, content_type: str | None, source: SourceSettings) -> Extraction:
     raw_text_chars = sum(len(text) for _, text in draft.pieces)
     pieces = draft.pieces
     if source.watch_links == "documents":

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
@@ -51,7 +51,14 @@ from monitor.noise.visibility import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CONSENT_MANAGERS", "HtmlDraft", "extract_html"]
+__all__ = [
+    "CONSENT_MANAGERS",
+    "HtmlDraft",
+    "PreparedHtml",
+    "extract_html",
+    "prepare_html",
+    "walk_prepared",
+]
 
 # Blocks that set their own kind.
 _OWN_KIND = {**{h: h for h in HEADING_LEVELS}, "li": "li", "blockquote": "quote", "pre": "pre"}
@@ -267,7 +274,30 @@ def _walk(
     return links
 
 
-def extract_html(
+@dataclass(frozen=True, slots=True)
+class PreparedHtml:
+    """A parsed page with everything that is never text removed, ready to be walked.
+
+    What ``prepare_html`` hands to the walk (``walk_prepared``) and to the same-text
+    fingerprint (``monitor.extract.fingerprint``), so both read the same tree.
+    """
+
+    tree: LexborHTMLParser
+    roots: list[LexborNode]  # the subtrees to read: ``select``'s outermost matches, or the body
+    title: str | None
+    base: str | None  # the base URL of links (only when links are watched)
+    layout_rows: frozenset[int]  # mem_ids of the ``tr`` that lay the page out
+    select_matched: bool
+    whole_page: bool = True  # no ``select``: chrome is looked for in the whole page
+    roles_of: dict[str, int] = field(default_factory=lambda: _ROLES_UNSCRIPTED)
+
+    @property
+    def never_text(self) -> frozenset[str]:
+        """The tags the walk skips whole on this page (``noscript`` only if it has scripts)."""
+        return frozenset(tag for tag, role in self.roles_of.items() if role == _SKIP)
+
+
+def prepare_html(
     markup: str | bytes,
     *,
     page_url: str | None,
@@ -275,14 +305,8 @@ def extract_html(
     remove: Sequence[str],
     watch_links: bool,
     consent: bool = True,
-    chrome: bool = False,
-) -> HtmlDraft:
-    """Pieces of the visible text of ``markup`` (all of it, or what ``select`` matches).
-
-    ``markup`` is text, or UTF-8 bytes (invalid sequences read as U+FFFD).
-    ``consent``: remove the containers of well-known cookie-consent managers.
-    ``chrome``: also find the chrome pieces (only needed when the text changed).
-    """
+) -> PreparedHtml:
+    """Parse ``markup``; remove what no reader sees (``noise.visibility``) and ``remove``."""
     if isinstance(markup, str) and markup.count("<") >= SCAN_FROM_TAGS:
         markup = markup.encode("utf-8")
     if isinstance(markup, bytes):
@@ -304,37 +328,74 @@ def extract_html(
             log.warning("invalid select selector %r: nothing can match", select)
             roots = []
         if not roots:
-            return HtmlDraft(pieces=[], title=title or None, links=0, select_matched=False)
+            return PreparedHtml(tree, [], title or None, base, frozenset(), False, False)
     else:
         top = tree.body or tree.root
         roots = [top] if top is not None else []
+    roles_of = _ROLES_SCRIPTED if has_script(tree) else _ROLES_UNSCRIPTED
+    return PreparedHtml(
+        tree, roots, title or None, base, _layout_rows(tree), True, not select, roles_of
+    )
 
+
+def walk_prepared(prepared: PreparedHtml, *, watch_links: bool, chrome: bool = False) -> HtmlDraft:
+    """The pieces of a prepared page's roots, in document order.
+
+    ``chrome``: also find the chrome pieces (only needed when the text changed).
+    """
+    if not prepared.select_matched:
+        return HtmlDraft(pieces=[], title=prepared.title, links=0, select_matched=False)
     pieces: list[Piece] = []
     links = 0
-    layout_rows = _layout_rows(tree)
-    roles_of = _ROLES_SCRIPTED if has_script(tree) else _ROLES_UNSCRIPTED
-    marks = chrome_marks(tree, whole_page=not select) if chrome else {}
+    marks = chrome_marks(prepared.tree, whole_page=prepared.whole_page) if chrome else {}
     start = OUTSIDE if DOCUMENT in marks.values() else DOCUMENT
     regions = [(0, start)]
-    for root in roots:
+    for root in prepared.roots:
         regions.append((len(pieces), start))
         links += _walk(
             root,
             pieces,
-            layout_rows=layout_rows,
-            base=base,
+            layout_rows=prepared.layout_rows,
+            base=prepared.base,
             watch_links=watch_links,
-            roles_of=roles_of,
+            roles_of=prepared.roles_of,
             marks=marks,
             regions=regions,
         )
     return HtmlDraft(
         pieces=pieces,
-        title=title or None,
+        title=prepared.title,
         links=links,
         select_matched=True,
         chrome=_chrome(pieces, regions) if marks else (),
     )
+
+
+def extract_html(
+    markup: str | bytes,
+    *,
+    page_url: str | None,
+    select: str | None,
+    remove: Sequence[str],
+    watch_links: bool,
+    consent: bool = True,
+    chrome: bool = False,
+) -> HtmlDraft:
+    """Pieces of the visible text of ``markup`` (all of it, or what ``select`` matches).
+
+    ``markup`` is text, or UTF-8 bytes (invalid sequences read as U+FFFD).
+    ``consent``: remove the containers of well-known cookie-consent managers.
+    ``chrome``: also find the chrome pieces (only needed when the text changed).
+    """
+    prepared = prepare_html(
+        markup,
+        page_url=page_url,
+        select=select,
+        remove=remove,
+        watch_links=watch_links,
+        consent=consent,
+    )
+    return walk_prepared(prepared, watch_links=watch_links, chrome=chrome)
 
 
 def _chrome(pieces: list[Piece], regions: list[tuple[int, int]]) -> tuple[int, ...]:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
-
-from pypdf import PdfReader
+from typing import TYPE_CHECKING
 
 from monitor.extract.blocks import Piece, normalize_text
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,10 @@ class PdfDraft:
 
 def extract_pdf(body: bytes) -> PdfDraft:
     """Pieces of every page of the PDF in ``body``; none if it cannot be read."""
+    # pypdf on the first PDF only: ~12 MB and a quarter second that a monitor of HTML
+    # pages, and every start of the CLI, would otherwise pay.
+    from pypdf import PdfReader
+
     try:
         reader = PdfReader(io.BytesIO(body))
         if reader.is_encrypted and not reader.decrypt(""):

@@ -49,10 +49,9 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
-
-import apprise
 
 from monitor.clock import Clock, utc_now
 from monitor.config.settings import ChannelSettings, Settings
@@ -197,13 +196,20 @@ def guard_third_party_logs(channels: Iterable[ChannelSettings]) -> None:
 # --------------------------------------------------------------------------- sending
 
 
+def _apprise() -> ModuleType:
+    """Apprise, imported on first use: ~15 MB that a daemon needs only to send."""
+    import apprise
+
+    return apprise
+
+
 def _instantiate(url: str, name: str) -> Any:
     """Apprise's service object for ``url``, or None when Apprise cannot use it."""
     with warnings.catch_warnings():
         # Apprise's e-mail plugin imports the stdlib ``imghdr`` module, deprecated since
         # Python 3.11; the warning is about Apprise, not something a user can act on.
         warnings.filterwarnings("ignore", message=".*imghdr.*", category=DeprecationWarning)
-        return apprise.Apprise.instantiate(url, tag=name)
+        return _apprise().Apprise.instantiate(url, tag=name)
 
 
 # Services that take any format and pass it through (webhooks), and e-mail: plain text.
@@ -223,7 +229,7 @@ def message_format(url: str, requested: str | None, supported: Any) -> Format:
     if url.split("://", 1)[0].lower() in PLAIN_TEXT_SCHEMES:
         return "text"
     formats = supported if isinstance(supported, list | tuple) else (supported,)
-    return "markdown" if apprise.NotifyFormat.MARKDOWN in formats else "text"
+    return "markdown" if _apprise().NotifyFormat.MARKDOWN in formats else "text"
 
 
 @dataclass
@@ -255,9 +261,9 @@ class ChannelSender:
         if "overflow" not in query:
             # Apprise's default ("upstream") sends over-long text as is and lets the
             # service reject it; truncating keeps the top of the alert, which says why.
-            service.overflow_mode = apprise.common.OverflowMode.TRUNCATE
+            service.overflow_mode = _apprise().common.OverflowMode.TRUNCATE
         sender.format = message_format(channel.url, query.get("format"), service.notify_format)
-        sender._apprise = apprise.Apprise()
+        sender._apprise = _apprise().Apprise()
         sender._apprise.add(service)
         return sender
 
@@ -268,11 +274,8 @@ class ChannelSender:
         """Deliver ``message``; None on success, else why not (scrubbed of secrets)."""
         if self._apprise is None:
             return self.problem or "channel not usable"
-        body_format = (
-            apprise.NotifyFormat.MARKDOWN
-            if message.format == "markdown"
-            else apprise.NotifyFormat.TEXT
-        )
+        formats = _apprise().NotifyFormat
+        body_format = formats.MARKDOWN if message.format == "markdown" else formats.TEXT
         try:
             result = await asyncio.wait_for(
                 self._apprise.async_notify(
@@ -350,7 +353,7 @@ class Notifier:
         self._cursor = 0  # durable: every alert for seq <= cursor is settled
         self._scanned = 0  # in memory: the log has been read up to here
         self._version = 0  # of the $notifier stream, for expected-version appends
-        self._sources: dict[str, dict[str, Any]] = {}
+        self._sources: dict[str, tuple[Any, ...]] = {}  # _ALERT_SETTINGS' values
         self._owed: dict[int, _Owed] = {}
         self._done: set[Key] = set()
         self._attempts: dict[Key, int] = {}
@@ -436,7 +439,7 @@ class Notifier:
         self._version = await self.store.stream_version(STREAM)
         if self._cursor:
             async for event in self.store.iterate(until=self._cursor, types=_SOURCE_SETTINGS):
-                self._sources[event.stream] = dict(event.data.get("settings") or {})
+                self._sources[event.stream] = _alert_settings(event.data.get("settings"))
         self._scanned = self._cursor
         self._loaded = True
 
@@ -449,7 +452,7 @@ class Notifier:
             if event.type in _RECORDS:
                 self._apply_record(event)
             elif event.type in _SOURCE_SETTINGS and not event.stream.startswith("$"):
-                self._sources[event.stream] = dict(event.data.get("settings") or {})
+                self._sources[event.stream] = _alert_settings(event.data.get("settings"))
             elif event.type in ALERT_TYPES:
                 channels = route(
                     event,
@@ -481,7 +484,9 @@ class Notifier:
             )
 
     def _source(self, source_id: str) -> SourceInfo:
-        return SourceInfo.from_settings(source_id, self._sources.get(source_id))
+        values = self._sources.get(source_id)
+        settings = dict(zip(_ALERT_SETTINGS, values, strict=True)) if values else None
+        return SourceInfo.from_settings(source_id, settings)
 
     def _channel(self, name: str) -> ChannelSettings | None:
         return next((c for c in self.settings.channels if c.name == name), None)
@@ -746,3 +751,14 @@ async def _wait_for_any(stop: asyncio.Event, wake: asyncio.Event | None, seconds
         for waiter in waiters:
             waiter.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
+
+
+# What an alert says about its source (``SourceInfo``): a daemon keeps these for every
+# source, so not the whole settings dict (~1 KB a source).
+_ALERT_SETTINGS = ("company", "title", "url", "tags")
+
+
+def _alert_settings(settings: Any) -> tuple[Any, ...]:
+    if not isinstance(settings, dict):
+        return ()
+    return tuple(settings.get(key) for key in _ALERT_SETTINGS)
