@@ -65,7 +65,9 @@ def format_time(moment: datetime) -> str:
     """UTC, microsecond precision, ``Z`` suffix — the only time format stored in events."""
     if moment.tzinfo is None:
         raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC)
+    # strftime's %Y does not pad years before 1000, which would not be RFC 3339 (nor sort).
+    return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(text: str) -> datetime:
@@ -74,6 +76,14 @@ def parse_time(text: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def _without_none(data: JsonObject, *names: str) -> JsonObject:
+    """``data`` without the optional fields that are None (kept out of the stored bytes)."""
+    for name in names:
+        if data.get(name) is None:
+            data.pop(name, None)
+    return data
 
 
 def deterministic_event_id(stream: str, version: int, type_: str, data: JsonObject) -> str:
@@ -107,6 +117,107 @@ class SourceRegistered(Event):
 
     type: ClassVar[str] = "SourceRegistered"
     settings: JsonObject
+    # The ``[[discover]]`` entry that found the source (absent for configured sources,
+    # so their events keep the shape and hashes they always had).
+    discovered_by: str | None = None
+
+    def to_data(self) -> JsonObject:
+        data = asdict(self)
+        if data["discovered_by"] is None:
+            del data["discovered_by"]
+        return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceMoved(Event):
+    """The source's document now lives at ``to_url``: checks fetch it there from now on.
+
+    ``how``: ``redirect`` (``from_url`` answered a permanent redirect, 301 or 308, whose
+    ``status`` is kept) or ``canonical`` (the page's ``<link rel="canonical">`` changed to
+    ``to_url``). The source keeps its id and its history; a temporary redirect is no move,
+    and a "move" to another site or to a login or home page is a ``ContentSuspect``.
+    """
+
+    type: ClassVar[str] = "SourceMoved"
+    from_url: str
+    to_url: str
+    how: str
+    status: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiscoveryBaselined(Event):
+    """The first pass of a ``[[discover]]`` entry: the matching URLs already listed.
+
+    Stream ``$discover:<id>``. No alert: these documents existed before we looked.
+    """
+
+    type: ClassVar[str] = "DiscoveryBaselined"
+    urls: list[str]
+    listed_at: str  # when the sitemap or index page was read
+    # ETag / Last-Modified of the listings read (plain sitemaps and index pages), on the
+    # last event of a pass, for the conditional GET of the next one. Absent when None.
+    validators: dict[str, list[str]] | None = None
+
+    def to_data(self) -> JsonObject:
+        return _without_none(asdict(self), "validators")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceDiscovered(Event):
+    """A matching URL appeared in a ``[[discover]]`` entry's sitemap or index page.
+
+    ``title`` is the link text (index page) or the sitemap's title, ``lastmod`` the
+    sitemap's date when it gives one; ``severity`` and ``rules`` come from the rules the
+    title and link text match. ``state``: ``watching`` (registered as source
+    ``source_id``), ``waiting`` (past ``max_new`` in one pass: ``monitor discover
+    --accept`` registers it) or ``listed`` (the entry does not watch what it finds).
+    """
+
+    type: ClassVar[str] = "SourceDiscovered"
+    url: str
+    title: str = ""
+    lastmod: str = ""
+    company: str = ""
+    tags: list[str] = field(default_factory=list)
+    rules: list[JsonObject] = field(default_factory=list)
+    severity: str = "low"
+    state: str = "listed"
+    source_id: str = ""
+    relisted: bool = False  # it had left the list before (then ``severity`` is ``info``)
+    validators: dict[str, list[str]] | None = None  # as in DiscoveryBaselined
+
+    def to_data(self) -> JsonObject:
+        return _without_none(asdict(self), "validators")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceUnlisted(Event):
+    """A URL that a ``[[discover]]`` entry had found is no longer in its list.
+
+    The page itself may still answer; a watched source keeps being checked.
+    """
+
+    type: ClassVar[str] = "SourceUnlisted"
+    url: str
+    validators: dict[str, list[str]] | None = None  # as in DiscoveryBaselined
+
+    def to_data(self) -> JsonObject:
+        return _without_none(asdict(self), "validators")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiscoveryReviewed(Event):
+    """Someone decided about a discovered URL with ``monitor discover``.
+
+    ``decision``: ``accepted`` (registered as source ``source_id``) or ``ignored``
+    (never registered, never alerted again).
+    """
+
+    type: ClassVar[str] = "DiscoveryReviewed"
+    url: str
+    decision: str
+    source_id: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -513,6 +624,11 @@ EVENT_TYPES: dict[str, type[Event]] = {
         NotificationFailed,
         CheckpointSigned,
         ChangePending,
+        SourceMoved,
+        DiscoveryBaselined,
+        SourceDiscovered,
+        SourceUnlisted,
+        DiscoveryReviewed,
         CheckpointTimestamped,
         TimestampFailed,
         ThirdPartyCaptured,

@@ -27,17 +27,26 @@ from functools import partial
 from monitor.audit.identity import certificate_blob
 from monitor.check.browser import INSTALL_HINT, BrowserPool
 from monitor.check.fetch import Fetcher, FetchResult, Validators
+from monitor.check.parts import PartFailed, PartsCaptured, fetch_parts, parts_capture
 from monitor.check.pool import ExtractionPool
 from monitor.check.reader import LastText, PageReader, PageText, SameTextMemo
 from monitor.check.statecache import compact
 from monitor.clock import utc_now
 from monitor.config.settings import Settings, SourceSettings
-from monitor.core.classify import Captured, Failed, NotModified, Outcome, decide
+from monitor.core.classify import Captured, Failed, NotModified, Outcome, decide, lands_on_wall
+from monitor.core.moves import (
+    canonical_link,
+    off_site_move,
+    permanent_target,
+    safe_move,
+    same_site,
+)
 from monitor.core.projections import SourceState, apply, fold
 from monitor.core.reconcile import reconcile
 from monitor.core.rules import CompiledRule, compile_rules
 from monitor.desk.links import document_links, documents_diff
 from monitor.desk.story_detector import StoryDetector
+from monitor.discover.sources import with_discovered
 from monitor.errors import (
     ArchiveError,
     BlobMissingError,
@@ -53,6 +62,7 @@ from monitor.events import (
     Event,
     JsonObject,
     NewEvent,
+    SourceMoved,
     StoredEvent,
     deterministic_event_id,
     format_time,
@@ -101,6 +111,9 @@ def extraction_key(source: SourceSettings) -> str:
     if mode != "http":
         # A rendered DOM is a different text source; plain sources keep their old keys.
         parts += (mode,)
+    if source.urls:
+        # Other parts make another document: a new reference, not a change of the text.
+        parts += (source.urls,)
     if source.figures is not None and (source.figures.member or source.figures.sheet):
         # The text of a ZIP member or a workbook's sheet (monitor.figures.read.text_body).
         parts += (source.figures.member, source.figures.sheet)
@@ -293,7 +306,8 @@ class CheckRunner:
             for sid in await self.store.streams()
             if not sid.startswith("$")
         }
-        decisions = reconcile(states, self.settings.sources)
+        # Sources a [[discover]] entry registered are configured through it, not removed.
+        decisions = reconcile(states, with_discovered(self.settings, states).sources)
         batch: list[NewEvent] = []
         for decision in decisions:
             batch += _new_events(decision.stream, decision.expected, decision.events)
@@ -303,6 +317,18 @@ class CheckRunner:
         self._fold_in(stored)
         return stored
 
+    def effective_settings(self) -> Settings:
+        """The settings with the sources discovery registered (after ``reconcile``)."""
+        return with_discovered(self.settings, self._states)
+
+    def absorb(self, stored: Sequence[StoredEvent]) -> None:
+        """Fold events another writer of this process (discovery) appended into the cache."""
+        self._fold_in(stored)
+
+    def known_streams(self) -> set[str]:
+        """Every source stream this runner has folded (ids a new source must not reuse)."""
+        return set(self._states)
+
     async def check(
         self, source: SourceSettings, *, attempts: int = 1, known: Outcome | None = None
     ) -> CheckReport:
@@ -310,9 +336,11 @@ class CheckRunner:
 
         ``known``: the outcome is already decided (a deferral), nothing is fetched.
         """
+        configured = source
         await self._figures.catch_up(self, source)
         for _ in range(3):
             state = await self.state(source.id)
+            source = at_current_url(configured, state)
             outcome = known or await self._observe(source, state, attempts)
             old_text_missing = False
             try:
@@ -336,6 +364,10 @@ class CheckRunner:
                 figure_matches=figures.matches if figures is not None else (),
                 gone_after=source.gone_after or self.settings.monitor.gone_after,
             )
+            if isinstance(outcome, Captured) and not source.urls:
+                events = with_move(
+                    state, outcome, events, source.url, sends_headers=bool(source.headers)
+                )
             events = await self._with_documents(source, state, outcome, events)
             await self._store_blobs(outcome, events)
             try:
@@ -358,6 +390,8 @@ class CheckRunner:
 
     async def _observe(self, source: SourceSettings, state: SourceState, attempts: int) -> Outcome:
         key = extraction_key(source)
+        if source.urls:
+            return await self._observe_parts(source, attempts, key)
         mode = render_mode(source)
         if mode == "browser":
             return await self._observe_browser(source, state, attempts, key)
@@ -381,6 +415,26 @@ class CheckRunner:
         if mode == "auto" and not plain_text_suffices(captured):
             return await self._observe_browser(source, state, attempts, key)
         return captured
+
+    async def _observe_parts(self, source: SourceSettings, attempts: int, key: str) -> Outcome:
+        """Every part of a multi-page document, as one capture (``monitor.check.parts``)."""
+        try:
+            results = await fetch_parts(self.fetcher, source, self.clock)
+        except PartFailed as exc:
+            return self._failed(replace(source, url=exc.url), exc, attempts)
+        extractions = []
+        for result in results:
+            if len(result.body) >= THREAD_EXTRACT_BYTES:
+                extractions.append(
+                    await asyncio.to_thread(
+                        extract, result.body, content_type=result.content_type, source=source
+                    )
+                )
+            else:
+                extractions.append(
+                    extract(result.body, content_type=result.content_type, source=source)
+                )
+        return parts_capture(source, results, extractions, key)
 
     async def _observe_browser(
         self, source: SourceSettings, state: SourceState, attempts: int, key: str
@@ -461,11 +515,14 @@ class CheckRunner:
             der = result.server.certificate
             self._certificates[hashlib.sha256(der).hexdigest()] = der
         last = state.last_good
+        canonical = _canonical(result)
         if last is not None and last.raw_sha256 == raw_sha and last.extraction_key == key:
             # Same bytes, same extraction: the text is the same; skip parsing entirely.
             capture = _capture_data(
                 source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
             )
+            if canonical:
+                capture["canonical"] = canonical
             return _captured(capture, "", True, result.body, renderer, screenshot)
         fingerprint: bytes | None = None
         extraction: Extraction | PageText
@@ -495,6 +552,8 @@ class CheckRunner:
                 capture = _capture_data(
                     source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
                 )
+                if canonical:  # a document can move while its text stays the same
+                    capture["canonical"] = canonical
                 return _captured(capture, "", True, result.body, renderer, screenshot)
             extraction, fingerprint = reading.text, reading.fingerprint
         text = extraction.text
@@ -511,6 +570,8 @@ class CheckRunner:
         )
         if extraction.title:
             capture["title"] = extraction.title[:300]
+        if canonical:
+            capture["canonical"] = canonical
         if extraction.format == "html" and (last is None or text_sha != last.text_sha256):
             if isinstance(extraction, PageText) and extraction.chrome is not None:
                 chrome = [[start, end] for start, end in extraction.chrome]  # read with the text
@@ -565,6 +626,10 @@ class CheckRunner:
             await self.store.put_blob(self._certificates[certificate])
         if (raw_sha, text_sha) != (outcome.capture["raw_sha256"], outcome.capture["text_sha256"]):
             raise AssertionError("blob hashes disagree with the capture")  # a bug, not a page
+        if isinstance(outcome, PartsCaptured):
+            for body, part in zip(outcome.parts, outcome.capture["parts"], strict=True):
+                if await self.store.put_blob(body) != part["raw_sha256"]:
+                    raise AssertionError("a part's blob hash disagrees with the capture")
         if isinstance(outcome, ScreenshotCaptured):
             shot_sha = await self.store.put_blob(outcome.screenshot)
             if shot_sha != outcome.capture["screenshot_sha256"]:
@@ -591,6 +656,67 @@ class CheckRunner:
         for item in stored:
             state = self._states.get(item.stream) or SourceState(source_id=item.stream)
             self._states[item.stream] = _compact(apply(state, item))
+
+
+def with_move(
+    state: SourceState,
+    captured: Captured,
+    events: Sequence[Event],
+    current_url: str,
+    *,
+    sends_headers: bool = False,
+) -> list[Event]:
+    """A check's events with the move its capture shows (if any) in front. Pure.
+
+    ``events`` are what ``classify.decide`` made of the capture. A suspect capture is
+    no move (a redirect to a login or home page, or off the site with another text);
+    nor is a permanent redirect off the site whose text reads the same, nor one that
+    ``moves.safe_move`` refuses (from https to http; to another origin for a source
+    that ``sends_headers``, which may carry credentials meant for its own origin).
+    """
+    capture = captured.capture
+    if any(isinstance(e, ContentSuspect) for e in events) or (
+        # A suspect capture seen again records nothing, and is no more a move than before.
+        state.suspect_text is not None and state.suspect_text == capture.get("text_sha256")
+    ):
+        return list(events)
+    if off_site_move(capture) is not None:
+        return list(events)
+    move: SourceMoved | None = None
+    found = permanent_target(capture)
+    if found is not None:
+        final = str(capture.get("final_url") or found[0])
+        if lands_on_wall(current_url, found[0]) or lands_on_wall(current_url, final):
+            return list(events)  # a login, error or home page: suspect, never a new address
+        move = SourceMoved(from_url=current_url, to_url=found[0], how="redirect", status=found[1])
+    else:
+        canonical = str(capture.get("canonical") or "")
+        if (
+            canonical
+            and state.canonical
+            and canonical != state.canonical
+            and canonical != current_url
+            and same_site(current_url, canonical)
+            and not lands_on_wall(current_url, canonical)
+        ):
+            move = SourceMoved(from_url=current_url, to_url=canonical, how="canonical")
+    if move is None or not safe_move(current_url, move.to_url, sends_headers=sends_headers):
+        return list(events)
+    return [move, *events]
+
+
+def at_current_url(source: SourceSettings, state: SourceState) -> SourceSettings:
+    """``source`` aimed at where its document lives now (its last ``SourceMoved``)."""
+    url = state.current_url(source.url)
+    return source if url == source.url else replace(source, url=url)
+
+
+def _canonical(result: FetchResult) -> str | None:
+    """The page's ``<link rel="canonical">`` (HTML only), to notice a document that moved."""
+    content_type = (result.content_type or "").lower()
+    if content_type and "html" not in content_type:
+        return None
+    return canonical_link(result.body, result.final_url)
 
 
 async def _chrome_lines(source: SourceSettings, result: FetchResult) -> list[list[int]]:
@@ -761,6 +887,16 @@ def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> 
                 events=events,
             )
     recovered = " (recovered)" if "SourceRecovered" in types else ""
+    moved = next((e for e in events if e.type == "SourceMoved"), None)
+    if moved is not None:
+        how = moved.data["how"]
+        because = f"HTTP {moved.data.get('status')}" if how == "redirect" else "canonical link"
+        return CheckReport(
+            source_id=source_id,
+            outcome="moved",
+            detail=f"to {moved.data['to_url']} ({because}){recovered}",
+            events=events,
+        )
     detail = "304 not modified" if isinstance(outcome, NotModified) else "no text change"
     return CheckReport(
         source_id=source_id, outcome="unchanged", detail=detail + recovered, events=events

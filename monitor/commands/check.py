@@ -1,5 +1,8 @@
 """``monitor check [ID…]``: reconcile the config into the log, check each source once, exit.
 
+Without ids it also runs one pass of every ``[[discover]]`` entry first (one line
+each, ``discover:<id>``), and checks the sources discovery registered too.
+
 Exit 0 when the pass ran, even if some fetches failed (those are recorded as
 ``FetchFailed``); 2 for a bad config or an unknown source id; 3 when the pass was
 partial: some sources were *deferred* because their host asked for quiet
@@ -91,13 +94,17 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.check.browser import BrowserPool
     from monitor.check.fetch import Fetcher
     from monitor.check.pipeline import CheckReport, CheckRunner, render_mode
+    from monitor.discover.runner import DiscoveryRunner
     from monitor.store import describe_url, open_store
     from monitor.store.pauses import pauses_of
     from monitor.tail import require_intact_tail
 
     settings = load_settings(args)
-    sources = select_sources(settings, list(args.ids))
+    ids = list(args.ids)
+    if not settings.discover:
+        select_sources(settings, ids)  # an unknown id is an error before anything is written
     policy = network_policy(settings)
+    templates = [d.source for d in settings.discover if d.source is not None]
     url = database_url(args, settings)
     async with (
         open_store(url) as store,
@@ -108,11 +115,19 @@ async def run(args: argparse.Namespace) -> int:
     ):
         await require_intact_tail(store, describe_url(url))
         browser = None
-        if any(render_mode(s) != "http" for s in sources):
+        if any(render_mode(s) != "http" for s in (*settings.sources, *templates)):
             # Chromium itself starts only when a page first needs it.
             browser = await stack.enter_async_context(BrowserPool(settings.monitor, policy))
         runner = CheckRunner(store=store, fetcher=fetcher, settings=settings, browser=browser)
         await runner.reconcile()
+        if not ids and settings.discover:
+            # One discovery pass of every entry, as every source is checked once; sources
+            # it registers are checked (their baseline captured) in this same run.
+            discovery = DiscoveryRunner(runner)
+            passes = [discovery.run_pass(entry) for entry in settings.discover]
+            for done in asyncio.as_completed(passes):
+                print(for_terminal((await done).line(), one_line=True), flush=True)
+        sources = select_sources(runner.effective_settings(), ids)
         limit = asyncio.Semaphore(settings.monitor.concurrency)
 
         async def one(source: SourceSettings) -> CheckReport:

@@ -81,6 +81,20 @@ def brief(event: StoredEvent) -> str:
             return f"unlearned volatile block {d['region']} after {d['quiet_checks']} quiet checks"
         case "ChangePending":
             return f"new text seen {d.get('seen', 1)} of {d.get('needed', '?')} times"
+        case "SourceMoved":
+            how = f"HTTP {d.get('status')}" if d.get("how") == "redirect" else "canonical link"
+            return f"{d['from_url']} → {d['to_url']} ({how})"
+        case "DiscoveryBaselined":
+            return f"{len(d.get('urls', []))} matching URLs listed"
+        case "SourceDiscovered":
+            title = f" “{d['title']}”" if d.get("title") else ""
+            return f"{d['url']}{title} [{d.get('state', 'listed')}; {d.get('severity', 'low')}]"
+        case "SourceUnlisted":
+            return str(d["url"])
+        case "DiscoveryReviewed":
+            return f"{d['decision']}: {d['url']}" + (
+                f" → {d['source_id']}" if d.get("source_id") else ""
+            )
         case "CheckpointTimestamped":
             return f"checkpoint seq {d['checkpoint_seq']} stamped {d['gen_time']} by {d['tsa']}"
         case "TimestampFailed":

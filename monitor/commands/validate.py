@@ -20,8 +20,10 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     companies = {s.company for s in settings.sources if s.company}
+    # Added only when there are entries: the line of a config without any stays as it was.
+    discover = f", {len(settings.discover)} discover entries" if settings.discover else ""
     print(
         f"{settings.path}: ok — {len(settings.sources)} sources from {len(companies)} companies, "
-        f"{len(settings.rules)} rules, {len(settings.channels)} channels"
+        f"{len(settings.rules)} rules, {len(settings.channels)} channels{discover}"
     )
     return 0

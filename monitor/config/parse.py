@@ -160,6 +160,7 @@ SOURCE_KEYS = (
     "headers",
     "timeout",
     "max_bytes",
+    "urls",
     "remove_consent",
     "also_alert",
     "learn_volatile_after",
@@ -167,6 +168,21 @@ SOURCE_KEYS = (
     "figures",
     "gone_after",
 )
+DISCOVER_KEYS = (
+    "id",
+    "company",
+    "sitemap",
+    "index",
+    "select",
+    "match",
+    "text_match",
+    "interval",
+    "watch",
+    "max_new",
+    "tags",
+    "source",
+)
+MAX_PARTS = 50  # pages of one multi-part document
 USER_KEYS = ("name", "token_env", "role")
 STORIES_KEYS = ("min_companies", "window")
 USER_ROLES = ("analyst", "viewer")
@@ -177,10 +193,11 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "channel": CHANNEL_KEYS,
     "rule": RULE_KEYS,
     "source": SOURCE_KEYS,
+    "discover": DISCOVER_KEYS,
     "user": USER_KEYS,
     "stories": STORIES_KEYS,
 }
-ARRAY_TABLES = ("channel", "rule", "source", "user")
+ARRAY_TABLES = ("channel", "rule", "source", "user", "discover")
 
 
 # --------------------------------------------------------------------------- entry points
@@ -1078,6 +1095,9 @@ class _Builder:
         rules = self.entries(
             "rule", "id", lambda t: self.rule(t, reachable, source_ids, source_tags)
         )
+        from monitor.discover.config import discover_entry  # it builds on this module
+
+        discover = self.entries("discover", "id", lambda t: discover_entry(self, t, monitor))
         users = self.entries("user", "name", self.user)
         return Settings(
             path=self.sink.file,
@@ -1087,6 +1107,7 @@ class _Builder:
             channels=tuple(channels),
             rules=tuple(rules),
             sources=tuple(sources),
+            discover=tuple(discover),
             users=tuple(users),
             stories=self.stories(),
         )
@@ -1369,10 +1390,14 @@ class _Builder:
                 f"streams and appear in URLs){hint}",
             )
             source_id = None
-        url = table.http_url("url", required=True)
-        if url is not None and (reason := _query_secret_problem(table.data["url"], url)):
-            table.problem("url", reason)
-            url = None
+        urls = self.parts(table)
+        if urls:
+            url: str | None = urls[0]
+        else:
+            url = table.http_url("url", required="urls" not in table.data)
+            if url is not None and (reason := _query_secret_problem(table.data["url"], url)):
+                table.problem("url", reason)
+                url = None
         select = table.text("select")
         if select is not None and (reason := _css_problem(select)):
             table.problem("select", reason)
@@ -1421,10 +1446,17 @@ class _Builder:
             "headers": self.headers(table),
             "timeout": table.seconds("timeout"),
             "max_bytes": table.size("max_bytes", maximum=MAX_BODY),
+            "urls": urls,
             "figures": self.figures(table),
             "gone_after": table.whole("gone_after", minimum=1, maximum=1000),
             **self.noise(table),
         }
+        if urls and (values["render"] not in (None, "http") or values["screenshot"]):
+            table.problem(
+                "urls",
+                "a document over several pages is fetched over plain HTTP: drop render "
+                "and screenshot, or watch the pages as separate sources",
+            )
         if "interval" not in table.data and "cron" not in table.data:
             values["interval"] = monitor.default_interval
         figures = values["figures"]
@@ -1437,6 +1469,35 @@ class _Builder:
         return SourceSettings(
             id=source_id, url=url, **{k: v for k, v in values.items() if v is not None}
         )
+
+    @staticmethod
+    def parts(table: _Table) -> tuple[str, ...] | None:
+        """``urls``: the pages of one document, in order, instead of ``url``."""
+        if "urls" not in table.data:
+            return None
+        if "url" in table.data:
+            table.problem("urls", "set either url (one page) or urls (the parts), not both")
+            return None
+        urls = table.texts("urls")
+        if urls is None:
+            return None
+        if isinstance(table.data["urls"], str) or not 2 <= len(urls) <= MAX_PARTS:
+            table.problem(
+                "urls",
+                f"expected a list of 2 to {MAX_PARTS} page URLs, the parts in order "
+                '(urls = ["https://…/part-1", "https://…/part-2"]); use url for one page',
+            )
+            return None
+        ok = True
+        for index, part in enumerate(urls):
+            reason = _url_problem(part) or _query_secret_problem(table.data["urls"][index], part)
+            if reason:
+                table.problem("urls", reason, item=index)
+                ok = False
+        if len(set(urls)) != len(urls):
+            table.problem("urls", "lists the same page twice")
+            ok = False
+        return urls if ok else None
 
     @staticmethod
     def noise(table: _Table) -> dict[str, Any]:

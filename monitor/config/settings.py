@@ -69,6 +69,8 @@ class ChannelSettings:
         "ContentSuspect",
         "FetchFailed",
         "SourceRecovered",
+        "SourceMoved",
+        "SourceDiscovered",
         "StoryDetected",
         "SourceGone",
     )
@@ -167,6 +169,10 @@ class SourceSettings:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # values may be secrets
     timeout: int | None = None
     max_bytes: int | None = None
+    # A document over several pages: its parts in order (``url`` is the first). Empty for
+    # a one-page source, and then left out of ``public_dict`` so recorded settings of
+    # sources written before parts existed compare equal (no spurious SourceUpdated).
+    urls: tuple[str, ...] = ()
     figures: FiguresSettings | None = None
     gone_after: int | None = None  # None: [monitor] gone_after
     # Detection of noise (monitor.noise): remove well-known consent banners; which quiet
@@ -200,7 +206,14 @@ class SourceSettings:
 
 
 _OMITTED_WHEN_DEFAULT = frozenset(
-    {"gone_after", "remove_consent", "also_alert", "learn_volatile_after", "unlearn_volatile_after"}
+    {
+        "gone_after",
+        "remove_consent",
+        "also_alert",
+        "learn_volatile_after",
+        "unlearn_volatile_after",
+        "urls",  # a document over several pages; one-page sources record no "urls"
+    }
 )
 
 
@@ -222,6 +235,35 @@ class StoriesSettings:
 
     min_companies: int = 2
     window: int = 14 * 24 * 3600
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiscoverSettings:
+    """One ``[[discover]]``: where a company lists its documents, and which of them to hear of.
+
+    ``sitemap`` (sitemap.xml, a sitemap index, or ``.xml.gz``) and/or ``index`` (an HTML
+    page whose links are the documents, narrowed by the CSS ``select``). ``match`` is a
+    regular expression searched in each URL, ``text_match`` one in its link text or
+    title. ``source`` is the template a discovered URL is watched with (``watch``).
+    """
+
+    id: str
+    company: str = ""
+    sitemap: str | None = None
+    index: str | None = None
+    select: str | None = None
+    match: str | None = None
+    text_match: str | None = None
+    interval: int = 24 * 3600
+    watch: bool = False
+    max_new: int = 20
+    tags: tuple[str, ...] = ()
+    source: SourceSettings | None = None  # the [discover.source] template (id and url unset)
+
+    @property
+    def listings(self) -> tuple[str, ...]:
+        """The URLs discovery reads: the sitemap, then the index page."""
+        return tuple(url for url in (self.sitemap, self.index) if url)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,6 +314,7 @@ class Settings:
     channels: tuple[ChannelSettings, ...] = ()
     rules: tuple[RuleSettings, ...] = ()
     sources: tuple[SourceSettings, ...] = ()
+    discover: tuple[DiscoverSettings, ...] = ()
     users: tuple[UserSettings, ...] = ()
     stories: StoriesSettings = StoriesSettings()
 
@@ -285,6 +328,7 @@ class Settings:
         if password:
             values.append(password)
         values += [v for s in self.sources for _, v in s.headers]
+        values += [v for d in self.discover if d.source for _, v in d.source.headers]
         if self.web.token:
             values.append(self.web.token)
         if self.audit.wayback_key:

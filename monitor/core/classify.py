@@ -69,6 +69,7 @@ from urllib.parse import urlsplit
 
 from monitor.config.settings import SourceSettings
 from monitor.core.headline import rule_led_summary
+from monitor.core.moves import off_site_move
 from monitor.core.projections import GONE_STATUSES, SourceState
 from monitor.core.rules import CompiledRule, RuleMatch, highest_severity, match_rules
 from monitor.diff.textdiff import TextDiff, diff_texts
@@ -237,6 +238,11 @@ def _redirect_wall(capture: JsonObject) -> tuple[str, str] | None:
     return reason, f"the page redirected to {final}"
 
 
+def lands_on_wall(from_url: str, to_url: str) -> bool:
+    """Whether ``from_url`` → ``to_url`` lands on a login, consent, error or home page."""
+    return _redirect_wall({"requested_url": from_url, "final_url": to_url}) is not None
+
+
 def _collapse_persisted(reason: str, state: SourceState, text_sha: str, now: datetime) -> bool:
     """A collapsed text still served unchanged ``COLLAPSE_ACCEPT_AFTER`` later is the page.
 
@@ -270,7 +276,7 @@ def suspect_reason(
             "(a binary file, or a page in another character encoding than it declares)"
         )
     if capture is not None:
-        wall = _redirect_wall(capture)
+        wall = _redirect_wall(capture) or off_site_move(capture)
         if wall is not None:
             return wall
     chars = len(text)

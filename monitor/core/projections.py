@@ -83,6 +83,14 @@ class SourceState:
     suspects: int = 0
     failures: int = 0
     pending: PendingChange | None = None  # a new text waiting for confirmation
+    moved_to: str | None = None  # where the document lives since its last SourceMoved
+    discovered_by: str | None = None  # the [[discover]] entry that registered the source
+    canonical: str = ""  # the <link rel="canonical"> of the last good capture
+
+    def current_url(self, configured: str) -> str:
+        """The URL to check: the configured one, unless the document moved since."""
+        return self.moved_to or configured
+
     # Learned volatility (monitor.noise.learned): the learned regions, and the region the
     # last consecutive changes were confined to with their count.
     learned: tuple[LearnedRegion, ...] = ()
@@ -160,10 +168,31 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
     common: dict[str, Any] = {"version": event.version, "last_event_at": event.recorded_at}
     kind = event.type
     if kind == "SourceRegistered":
-        return _evolve(state, registered=True, removed=False, settings=data["settings"], **common)
+        return _evolve(
+            state,
+            registered=True,
+            removed=False,
+            settings=data["settings"],
+            moved_to=None,
+            discovered_by=data.get("discovered_by"),
+            **common,
+        )
     if kind == "SourceUpdated":
+        moved_to = state.moved_to
+        if data["settings"].get("url") != state.settings.get("url"):
+            moved_to = None  # a URL edited in the config overrides where a move led
         # Learned regions were learned under the old settings: forget them.
-        return _evolve(state, settings=data["settings"], learned=(), streak=None, **common)
+        return _evolve(
+            state,
+            settings=data["settings"],
+            moved_to=moved_to,
+            learned=(),
+            streak=None,
+            **common,
+        )
+    if kind == "SourceMoved":
+        canonical = data["to_url"] if data.get("how") == "canonical" else state.canonical
+        return _evolve(state, moved_to=data["to_url"], canonical=canonical, **common)
     if kind == "SourceRemoved":
         return _evolve(state, removed=True, **common)
     if kind in ("BaselineCaptured", "ChangeDetected"):
@@ -173,6 +202,7 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
         return _evolve(
             state,
             last_good=ref,
+            canonical=str(data["capture"].get("canonical") or ""),
             known_texts=state.known_texts | {ref.text_sha256},
             known_words=_with(state.known_words, ref.words_sha256),
             suspect_text=None,
@@ -338,6 +368,9 @@ def state_digest(states: dict[str, SourceState]) -> str:
         if s.pending is not None:
             # Only when a change is pending, so digests of logs without one never change.
             row.append([s.pending.text_sha256, s.pending.seen, s.pending.since])
+        if s.moved_to is not None:
+            # Likewise only for a moved source: digests of logs without moves stay put.
+            row.append(["moved_to", s.moved_to])
         if s.gone_since is not None:
             row.append(["gone", s.gone_since])  # likewise only for a page that is gone
         rows.append(row)

@@ -26,7 +26,11 @@ Invariants:
   ``grace_period`` seconds of the signal (a second signal skips the wait), cancels
   what is left, and returns normally — the CLI exits 0;
 * the notifier follows the log, so an alert for a change recorded just before a
-  crash is sent after the restart; nothing here keeps alert state.
+  crash is sent after the restart; nothing here keeps alert state;
+* each ``[[discover]]`` entry gets a pass every ``interval`` (counted from its last
+  recorded pass, so a restart does not repeat a recent one); the sources a pass
+  registers join the schedule at once, and the generation's settings include
+  every discovered source (``CheckRunner.effective_settings``).
 
 On PostgreSQL several daemons share one log (``monitor.daemon.workers``): sources are
 claimed through leases (``LeaseScheduler``) instead of being scheduled locally, and
@@ -48,7 +52,7 @@ import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.audit.checkpoint import Checkpointer
@@ -63,6 +67,7 @@ from monitor.config.parse import load_config
 from monitor.config.settings import Settings
 from monitor.core.projections import SourceState
 from monitor.daemon.scheduler import CheckScheduler
+from monitor.discover.runner import DiscoveryRunner
 from monitor.errors import ConfigError, HostPausedError, MonitorError
 from monitor.events import parse_time
 from monitor.notify.notifier import Notifier
@@ -77,6 +82,7 @@ if TYPE_CHECKING:  # monitor.daemon.workers needs asyncpg, which SQLite users ne
 log = logging.getLogger(__name__)
 
 CONFIG_POLL_SECONDS = 2.0
+DISCOVERY_POLL_SECONDS = 60.0  # the discovery loop looks again at least this often
 STARTUP_SETTLE_SECONDS = 5.0
 NOTIFIER_RESTART_SECONDS = 5.0
 CHECKPOINT_STOP_SECONDS = 10.0  # the last checkpoint at a stop waits at most this long
@@ -237,6 +243,8 @@ class Daemon:
         self._checkpointer: Checkpointer | None = None
         self._checkpoint_wake = asyncio.Event()
         self._checkpoint_task: asyncio.Task[None] | None = None
+        self._discovery: DiscoveryRunner | None = None
+        self._discovery_task: asyncio.Task[None] | None = None
         self._audit: AuditService | None = None  # time stamps and Save Page Now, if configured
 
     @property
@@ -289,6 +297,7 @@ class Daemon:
                 appended = await gen.runner.reconcile()
             if appended:
                 log.info("configuration recorded: %d source events", len(appended))
+            self._adopt_discovered(gen)
             last = await self._last_checks_from_log(gen)
             # The web view binds before anything is scheduled: a port in use fails the
             # start-up cleanly, with no check half done.
@@ -328,6 +337,8 @@ class Daemon:
             stack.push_async_callback(self._stop_checkpoints)
             self._start_notifier(store)
             stack.push_async_callback(self._stop_notifier_task)
+            self._start_discovery()
+            stack.push_async_callback(self._stop_discovery)
             log.info(
                 "monitor running: %d sources, database %s, concurrency %d, per host %d",
                 len(self.settings.sources),
@@ -440,7 +451,10 @@ class Daemon:
             self._fetchers.append(fetcher)
             limit = asyncio.Semaphore(settings.monitor.concurrency)
             browser = None
-        if browser is None and any(render_mode(s) != "http" for s in settings.sources):
+        templates = [d.source for d in settings.discover if d.source is not None]
+        if browser is None and any(
+            render_mode(s) != "http" for s in (*settings.sources, *templates)
+        ):
             # Chromium itself starts only when a page first needs it.
             browser = BrowserPool(settings.monitor, network_policy(settings))
             self._browsers.append(browser)
@@ -616,6 +630,88 @@ class Daemon:
                 len(changes.removed),
             )
 
+    # ------------------------------------------------------------------ discovery
+
+    def _adopt_discovered(self, gen: _Generation) -> None:
+        """Let ``gen`` schedule and check the sources discovery registered, too."""
+        gen.settings = gen.runner.effective_settings()
+        if gen is self._gen:
+            self.settings = gen.settings
+            self.status.sources = len(gen.settings.sources)
+
+    def _start_discovery(self) -> None:
+        if self._discovery_task is None:
+            self._discovery_task = asyncio.get_running_loop().create_task(self._discovery_loop())
+
+    async def _stop_discovery(self) -> None:
+        task, self._discovery_task = self._discovery_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _discovery_loop(self) -> None:
+        """Run each ``[[discover]]`` entry's pass every ``interval`` from its last recorded one."""
+        due: dict[str, datetime] = {}
+        while not self._stop.is_set():
+            gen = self._gen
+            assert gen is not None
+            runner = self._discovery_runner(gen)
+            entries = {entry.id: entry for entry in gen.settings.discover}
+            for entry_id in list(due):
+                if entry_id not in entries:
+                    del due[entry_id]  # removed from the configuration by a reload
+            now = self.clock()
+            for entry in entries.values():
+                if entry.id not in due:
+                    state = await runner.state(entry.id)
+                    last = parse_time(state.last_pass_at) if state.last_pass_at else None
+                    due[entry.id] = (
+                        now if last is None else last + timedelta(seconds=entry.interval)
+                    )
+            for entry in entries.values():
+                if due[entry.id] > self.clock() or self._stop.is_set():
+                    continue
+                await self._discovery_pass(gen, runner, entry.id)
+                due[entry.id] = self.clock() + timedelta(seconds=entry.interval)
+            wait = DISCOVERY_POLL_SECONDS
+            if due:
+                wait = min(wait, (min(due.values()) - self.clock()).total_seconds())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(wait, 0.05)):
+                    await self._stop.wait()
+
+    def _discovery_runner(self, gen: _Generation) -> DiscoveryRunner:
+        # One runner for the daemon's life: its listings' validators outlive reloads.
+        if self._discovery is None:
+            self._discovery = DiscoveryRunner(gen.runner)
+        self._discovery.checks = gen.runner
+        return self._discovery
+
+    async def _discovery_pass(
+        self, gen: _Generation, runner: DiscoveryRunner, entry_id: str
+    ) -> None:
+        entry = next((d for d in gen.settings.discover if d.id == entry_id), None)
+        if entry is None:
+            return
+        try:
+            async with self._one_worker_at_a_time("discover"):
+                report = await runner.run_pass(entry)
+        except MonitorError as exc:
+            log.error("discovery pass of %s could not be recorded: %s", entry_id, exc)
+            return
+        except Exception:
+            log.exception("discovery pass of %s failed unexpectedly", entry_id)
+            return
+        if report.events:
+            log.info("%s", report.line())
+        else:
+            log.debug("%s", report.line())
+        if report.events:
+            self._notify_wake.set()
+        if report.registered and self._gen is gen:
+            self._adopt_discovered(gen)
+            self._sync_schedule({**await self._last_checks_from_log(gen), **self._last_checked})
+
     # ------------------------------------------------------------------ reload
 
     async def reload(self) -> bool:
@@ -651,6 +747,7 @@ class Daemon:
             self._discard(gen, previous)
             self._stamp = None
             return False
+        self._adopt_discovered(gen)
         self._install(gen, previous)
         last = {**await self._last_checks_from_log(gen), **self._last_checked}
         self._sync_schedule(last)

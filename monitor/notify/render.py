@@ -63,6 +63,8 @@ ALERT_TYPES = (
     "ContentSuspect",
     "FetchFailed",
     "SourceRecovered",
+    "SourceMoved",
+    "SourceDiscovered",
     "StoryDetected",
     "SourceGone",
 )
@@ -132,6 +134,11 @@ def alert_severity(event_type: str, data: Mapping[str, Any], *, alert_after: int
         if data.get("gone_since"):
             return "medium"  # a page that was gone is back: as much news as its going
         return "low" if int(data.get("failures", 0)) >= alert_after else None
+    if event_type == "SourceMoved":
+        return "low"
+    if event_type == "SourceDiscovered":
+        severity = str(data.get("severity") or "low")
+        return severity if severity in SEVERITY_ORDER else "low"
     if event_type == "StoryDetected":
         if data.get("catch_up"):
             return None  # found while catching up on old changes: history, not news
@@ -170,7 +177,11 @@ def route(
         return ()
     rank = SEVERITY_ORDER[severity]
     tags = set(source_tags)
-    targets = notify_targets(event.data, rules) if event.type == "ChangeDetected" else set()
+    matched = event.type in ("ChangeDetected", "SourceDiscovered")
+    targets = notify_targets(event.data, rules) if matched else set()
+    if event.type == "SourceDiscovered":
+        # A discovered document has no source yet: its tags are its [[discover]] entry's.
+        tags |= {str(t) for t in event.data.get("tags") or ()}
     if event.type == "StoryDetected":
         tags |= {str(t) for t in event.data.get("tags") or ()}
         rule_id = str(event.data.get("rule_id") or "")
@@ -320,6 +331,15 @@ def alert_title(event: StoredEvent, source: SourceInfo, severity: str) -> str:
         what = f"{name} cannot be fetched ({data.get('consecutive_failures', 1)} failures)"
     elif event.type == "SourceRecovered":
         what = f"{name} is back" if data.get("gone_since") else f"{name} can be fetched again"
+    elif event.type == "SourceMoved":
+        what = f"{name} moved to {data.get('to_url', '')}"
+    elif event.type == "SourceDiscovered":
+        company = str(data.get("company") or "")
+        found = str(data.get("title") or data.get("url") or "")
+        rules = list(dict.fromkeys(str(r.get("rule_id", "")) for r in data.get("rules") or ()))
+        what = f"New document{' from ' + company if company else ''}: {found}" + (
+            f" ({', '.join(rules)})" if rules else ""
+        )
     elif event.type == "StoryDetected":
         what = str(data.get("headline") or "a story across companies")
     elif event.type == "SourceGone":
@@ -384,6 +404,15 @@ def render_alert(
 ) -> Message:
     """Title and body of the alert about one event."""
     data = event.data
+    if event.type == "SourceDiscovered" and not source.company:
+        # A discovered document has no source of its own: name its company and entry.
+        entry = source.source_id.removeprefix("$discover:")
+        source = SourceInfo(
+            source_id=source.source_id,
+            company=str(data.get("company") or ""),
+            title=f"discovered by {entry}",
+            url=str(data.get("url") or ""),
+        )
     severity = alert_severity(event.type, data, alert_after=alert_after) or "info"
     if event.type == "StoryDetected":
         body = _story_body(data, fmt, base_url)
@@ -432,6 +461,13 @@ def render_alert(
             f"{_label('Recovered', fmt)} after {data.get('failures', 0)} failed checks "
             f"since {data.get('failing_since') or 'an unknown time'}"
         )
+    elif event.type == "SourceMoved":
+        how = f"HTTP {data.get('status')}" if data.get("how") == "redirect" else "canonical link"
+        lines.append(f"{_label('Moved', fmt)} ({how}) from {_esc(str(data.get('from_url')), fmt)}")
+        lines.append(f"to {_esc(str(data.get('to_url', '')), fmt)}")
+        lines.append("The source keeps its history; checks fetch the new address from now on.")
+    elif event.type == "SourceDiscovered":
+        lines += _discovered_body(data, fmt)
     elif event.type == "SourceGone":
         lines.append(
             f"{_label('Gone', fmt)} {_esc(_gone_reason(data), fmt)} on {data.get('checks', 0)} "
@@ -448,6 +484,23 @@ def render_alert(
         lines.append(f"{_label('Old text last seen', fmt)} {data['previous_seen_until']}")
     lines.append(f"{_label('Event', fmt)} #{event.seq} in the log of {_esc(source.source_id, fmt)}")
     return Message(title=alert_title(event, source, severity), body="\n".join(lines), format=fmt)
+
+
+def _discovered_body(data: Mapping[str, Any], fmt: Format) -> list[str]:
+    lines = [f"{_label('New document', fmt)} {_esc(str(data.get('url', '')), fmt)}"]
+    if data.get("title"):
+        lines.append(_esc(_clip(str(data["title"]), MAX_QUOTE_CHARS), fmt))
+    if data.get("lastmod"):
+        lines.append(f"{_label('Last modified', fmt)} {_esc(str(data['lastmod']), fmt)}")
+    state = str(data.get("state") or "listed")
+    if state == "watching":
+        lines.append(f"Now watched as source {_esc(str(data.get('source_id', '')), fmt)}.")
+    elif state == "waiting":
+        lines.append(
+            f"Waiting for review: monitor discover --accept {_esc(str(data.get('url')), fmt)}"
+        )
+    lines += _rule_lines(data.get("rules") or (), fmt)
+    return lines
 
 
 def _change_body(data: Mapping[str, Any], severity: str, fmt: Format) -> list[str]:

@@ -11,22 +11,42 @@ the last page.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
+from monitor.config.settings import QUIET_CLASSES, SEVERITY_ORDER
 from monitor.errors import BlobMissingError
-from monitor.events import format_time, parse_time, upcast
+from monitor.events import upcast
 from monitor.web.context import context_of, path_part
-from monitor.web.desk import review_json
+from monitor.web.desk import review_json, writes_enabled
 from monitor.web.figures import add_figures_routes
-from monitor.web.model import ChangeRecord, Filters, GoodCapture, ReadModel, SourceView
+from monitor.web.model import (
+    STATUSES,
+    ChangeRecord,
+    Filters,
+    GoodCapture,
+    ReadModel,
+    SourceView,
+)
 from monitor.web.openapi import openapi_document
+from monitor.web.params import seq_param, time_param
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+_DIGITS = re.compile(r"[0-9]+")
+# Every classification a change can have; the quiet ones (monitor.noise) are changes too.
+CLASSIFICATIONS = ("substantive", "reverted", *QUIET_CLASSES)
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "severity": tuple(SEVERITY_ORDER),
+    "status": STATUSES,
+    "classification": CLASSIFICATIONS,
+}
+SOURCE_FILTERS = ("company", "tag", "rule", "severity", "q", "status")
+CHANGE_FILTERS = ("company", "tag", "rule", "severity", "q", "source", "classification")
 
 
 def add_api_routes(app: web.Application) -> None:
@@ -50,14 +70,25 @@ def _dumps(value: Any) -> str:
 
 def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits only: str.isdigit() also takes "¹" and "٣", which int() refuses or reads.
+    # A parameter given with no value is a mistake too, not a request for the default.
+    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
         raise web.HTTPBadRequest(text=f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 
 
-def _filters(query: Mapping[str, str]) -> Filters:
+def _filters(query: Mapping[str, str], names: tuple[str, ...]) -> Filters:
+    """The filters of a route; each of ``names`` that takes one of a set of values is checked.
+
+    The HTML pages read an empty value as "any" (their forms send empty fields); the API
+    documents these parameters as enums, so there an empty value is refused like any other.
+    """
+    for name in names:
+        allowed = _CHOICES.get(name)
+        if allowed is not None and name in query and query[name] not in allowed:
+            raise web.HTTPBadRequest(text=f"{name} must be one of {', '.join(allowed)}")
     try:
         return Filters.from_query(query)
     except ValueError as exc:
@@ -139,12 +170,13 @@ def change_json(record: ChangeRecord, model: ReadModel) -> dict[str, Any]:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return _json(openapi_document())
+    # What this server does: without an analyst, the write operation is not offered.
+    return _json(openapi_document(writes=writes_enabled(context_of(request).settings)))
 
 
 async def sources(request: web.Request) -> web.Response:
     model = await context_of(request).follower.current()
-    filters = _filters(request.query)
+    filters = _filters(request.query, SOURCE_FILTERS)
     found = model.filter_sources(filters)
     return _json({"head": model.head_seq, "sources": [source_json(v) for v in found]})
 
@@ -180,15 +212,7 @@ async def text_at(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
     view = _source_or_404(model, request.match_info["source_id"])
-    raw_at = request.query.get("at", "").strip()
-    at = None
-    if raw_at:
-        try:
-            at = format_time(parse_time(raw_at))
-        except ValueError:
-            raise web.HTTPBadRequest(
-                text=f"cannot read the time {raw_at!r}: use ISO 8601, like 2026-03-12T08:00:00Z"
-            ) from None
+    at = time_param(request.query, "at")
     capture = view.capture_at(at)
     if capture is None:
         raise web.HTTPNotFound(
@@ -212,7 +236,7 @@ async def events(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
     query = request.query
-    after = _int_param(query, "after", 0, 0, 2**62)
+    after = seq_param(query, "after") or 0
     limit = _int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     stream = query.get("stream") or None
     types = [t for t in query.getall("type", []) if t] or None
@@ -236,8 +260,8 @@ async def events(request: web.Request) -> web.Response:
 async def changes(request: web.Request) -> web.Response:
     model = await context_of(request).follower.current()
     query = request.query
-    filters = _filters(query)
-    before = _int_param(query, "before", 0, 0, 2**62) or None
+    filters = _filters(query, CHANGE_FILTERS)
+    before = seq_param(query, "before") or None
     limit = _int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     # One more than asked tells whether a next page exists without a second scan.
     found = model.filter_changes(filters, before=before, limit=limit + 1)

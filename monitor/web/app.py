@@ -61,6 +61,7 @@ from monitor.web.context import (
     short_time,
 )
 from monitor.web.desk import WRITE_ROUTE, add_desk_routes, writes_enabled
+from monitor.web.discover import add_discover_routes
 from monitor.web.feeds import add_feed_routes
 from monitor.web.metrics import add_ops_routes
 from monitor.web.search import add_search_routes
@@ -105,6 +106,7 @@ def create_app(
     add_view_routes(app)
     add_feed_routes(app)
     add_api_routes(app)
+    add_discover_routes(app)
     add_ops_routes(app)
     add_desk_routes(app)
     add_search_routes(app)

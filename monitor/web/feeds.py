@@ -23,6 +23,7 @@ from monitor.events import upcast
 from monitor.web.context import WebContext, context_of, path_part
 from monitor.web.diff_view import all_sentences, all_terms, blocks, rule_views
 from monitor.web.model import ChangeRecord, Filters, ReadModel
+from monitor.web.views import _diff_changes as diff_changes
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_NAMESPACE = uuid.UUID("3c0f8a52-93b6-4f6e-8d7a-5f1b2e4c9a10")
@@ -163,6 +164,10 @@ async def _entry(
         _, data = upcast(event.type, event.schema, event.data)
         rules = rule_views(data.get("rules") or [])
         recorded = list((data.get("diff") or {}).get("changes") or [])
+        if (data.get("diff") or {}).get("truncated"):
+            # A shortened record: the entry carries the whole readable diff all the same,
+            # recomputed from the texts (and cached) as the change page does.
+            recorded, _ = await diff_changes(context, change.seq, data)
         drawn = blocks(
             recorded, terms=all_terms(rules), sentences=all_sentences(rules), limit=ENTRY_BLOCKS
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,12 +21,12 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from monitor.errors import BlobMissingError, FiguresError
-from monitor.events import format_time, parse_time
 from monitor.figures.chart import MAX_SERIES, Chart, Series, layout, series_of
 from monitor.figures.history import FiguresHistory
 from monitor.figures.series import FigureRow, figure_rows, figures_document
 from monitor.figures.view import FiguresView, NoFigures, load_figures
 from monitor.web.context import WebContext, context_of, path_part
+from monitor.web.params import time_param
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,19 @@ def add_figures_routes(app: web.Application) -> None:
     app.router.add_get("/api/sources/{source_id}/figures", figures_api)
 
 
+# COLUMN=VALUE with a column that is not blank. The same test as the OpenAPI pattern
+# (ASCII white space only): Python's str.strip also removes \x1c-\x1f, which JSON
+# Schema's \s does not, and the API must refuse exactly what its document forbids.
+WHERE_PATTERN = "^[^=]*[^=\t\n\x0b\x0c\r ][^=]*="
+_WHERE = re.compile(WHERE_PATTERN)
+
+
 def _where(query: MultiMapping[str]) -> list[tuple[str, str]]:
     pairs = []
     for item in query.getall("where", []):
-        column, sep, value = item.partition("=")
-        if not sep or not column.strip():
+        if not _WHERE.match(item):
             raise ValueError(f"where expects COLUMN=VALUE, like Country=Hong Kong; got {item!r}")
+        column, _, value = item.partition("=")
         pairs.append((column.strip(), value.strip().strip('"')))
     return pairs
 
@@ -48,13 +56,7 @@ async def figures_api(request: web.Request) -> web.Response:
     context = context_of(request)
     source_id = request.match_info["source_id"]
     query = request.query
-    raw_at = query.get("as_of", "").strip()
-    try:
-        until = format_time(parse_time(raw_at)) if raw_at else None
-    except ValueError:
-        raise web.HTTPBadRequest(
-            text=f"cannot read the time {raw_at!r}: use ISO 8601, like 2026-03-12T08:00:00Z"
-        ) from None
+    until = time_param(query, "as_of")
     if await context.store.stream_version(source_id) == 0:
         raise web.HTTPNotFound(text=f"no source {source_id!r} in the log")
     try:

@@ -34,6 +34,9 @@ from monitor.core.projections import SourceState, apply
 from monitor.desk.stories import STORY_TYPES, StoryBook
 from monitor.desk.summaries import change_summary
 from monitor.desk.triage import REVIEW_TYPES, TriageBook
+from monitor.discover import discover_id_of
+from monitor.discover.state import DiscoveryState
+from monitor.discover.state import apply as apply_discovery
 from monitor.events import FIGURES_EVENTS, StoredEvent, upcast
 from monitor.figures.history import describe_fact
 
@@ -266,6 +269,7 @@ class ReadModel:
         self.raw_blobs: set[str] = set()
         self.screenshot_blobs: set[str] = set()  # the only blobs /screenshots/ may serve
         self._notifiable: dict[int, str] = {}  # seq -> source of events alerts are about
+        self.discoveries: dict[str, DiscoveryState] = {}  # [[discover]] id -> what it found
         self.triage = TriageBook()  # reviews and notes ($reviews), the same fold as replay
         self.stories = StoryBook()  # stories across companies ($stories), as replay folds them
 
@@ -300,6 +304,11 @@ class ReadModel:
             self._apply_notification(event, data)
             if event.stream.startswith("$"):
                 return
+        entry_id = discover_id_of(event.stream)
+        if entry_id is not None:
+            found = self.discoveries.get(entry_id) or DiscoveryState(discover_id=entry_id)
+            self.discoveries[entry_id] = apply_discovery(found, event)
+            return
         if event.stream.startswith("$"):
             self._count_audit(event.type, data)
             return
@@ -608,6 +617,11 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
     elif kind == "SourceRecovered":
         headline = "Recovered"
         detail = f"after {data.get('failures', 0)} failures since {data.get('failing_since', '')}"
+    elif kind == "SourceMoved":
+        how = "permanent redirect" if data.get("how") == "redirect" else "canonical link"
+        headline = f"Moved ({how})"
+        detail = f"{data.get('from_url', '')} → {data.get('to_url', '')}"
+        severity = "low"
     elif kind in FIGURES_EVENTS:
         headline, detail = describe_fact(kind, dict(data))
         change_seq = int(data["change_seq"])

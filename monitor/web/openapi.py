@@ -12,6 +12,9 @@ import copy
 from typing import Any
 
 from monitor import __version__
+from monitor.web.discover import PATH as DISCOVERY_PATH
+from monitor.web.discover import SCHEMAS as DISCOVERY_SCHEMAS
+from monitor.web.figures import WHERE_PATTERN
 
 JsonSchema = dict[str, Any]
 
@@ -84,7 +87,16 @@ _CHANGE_PROPERTIES: dict[str, JsonSchema] = {
 }
 
 SCHEMAS: dict[str, JsonSchema] = {
-    "Error": _obj({"error": {"type": "string"}, "status": {"type": "integer"}}),
+    # RFC 9457 problem details; "error" (the same text as "detail") predates them.
+    "Error": _obj(
+        {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"},
+            "error": {"type": "string"},
+        }
+    ),
     "Source": _obj(_SOURCE_PROPERTIES),
     "SourceList": _obj(
         {"head": {"type": "integer"}, "sources": {"type": "array", "items": _ref("Source")}}
@@ -183,6 +195,7 @@ SCHEMAS: dict[str, JsonSchema] = {
             "notifications": {"type": "array", "items": _ref("Notification")},
         }
     ),
+    **DISCOVERY_SCHEMAS,
     "Health": _obj(
         {
             "ok": {"type": "boolean"},
@@ -337,7 +350,7 @@ PATHS: dict[str, JsonSchema] = {
             "summary": "The normalized text of a source as it was at a time",
             "parameters": [
                 _SOURCE_ID,
-                _param("at", "query", TIME, "A time (ISO 8601); default now."),
+                _param("at", "query", TIME, "A time (RFC 3339); default now."),
             ],
             "responses": {"200": _answer("The text.", "Text"), **_ERRORS, **_NOT_FOUND},
         }
@@ -395,6 +408,7 @@ PATHS: dict[str, JsonSchema] = {
             },
         }
     },
+    "/api/discoveries": DISCOVERY_PATH,
     "/healthz": {
         "get": {
             "operationId": "health",
@@ -414,7 +428,12 @@ PATHS["/api/sources/{source_id}/figures"] = {
         "parameters": [
             _SOURCE_ID,
             {
-                **_param("where", "query", {"type": "array", "items": {"type": "string"}}, ""),
+                **_param(
+                    "where",
+                    "query",
+                    {"type": "array", "items": {"type": "string", "pattern": WHERE_PATTERN}},
+                    "",
+                ),
                 "description": "COLUMN=VALUE on a key or period column (repeat the parameter).",
                 "explode": True,
             },
@@ -423,7 +442,9 @@ PATHS["/api/sources/{source_id}/figures"] = {
                 "description": "Only these value columns (repeat the parameter).",
                 "explode": True,
             },
-            _param("as_of", "query", TIME, "What the report said at this time; default now."),
+            _param(
+                "as_of", "query", TIME, "What the report said at this time (RFC 3339); default now."
+            ),
         ],
         "responses": {"200": _answer("The figures.", "Figures"), **_ERRORS, **_NOT_FOUND},
     }
@@ -491,7 +512,18 @@ PATHS.update(
                     ),
                     _param("company", "query", {"type": "string"}, "Only this company."),
                     _param("source", "query", {"type": "string"}, "Only this source id."),
-                    _param("since", "query", {"type": "string"}, "Recorded at or after (ISO)."),
+                    _param(
+                        "since",
+                        "query",
+                        {
+                            "anyOf": [
+                                TIME,
+                                {"type": "string", "format": "date"},
+                                {"type": "string", "pattern": "^[0-9]+[smhdw]$"},
+                            ]
+                        },
+                        "Recorded at or after: an RFC 3339 time, a date, or a duration ago (30d).",
+                    ),
                     _param(
                         "before", "query", {"type": "integer", "minimum": 0}, "Hits before seq."
                     ),
@@ -573,6 +605,17 @@ DOCUMENT: JsonSchema = {
 }
 
 
-def openapi_document() -> JsonSchema:
-    """A fresh copy of the document (callers may not mutate the shared one)."""
-    return copy.deepcopy(DOCUMENT)
+def openapi_document(*, writes: bool = True) -> JsonSchema:
+    """A fresh copy of the document (callers may not mutate the shared one).
+
+    ``writes``: whether this server takes reviews (a ``[[user]]`` analyst exists); without
+    them the write operations are left out, since every call would answer 405.
+    """
+    document = copy.deepcopy(DOCUMENT)
+    if not writes:
+        paths = document["paths"]
+        for path in list(paths):
+            paths[path].pop("post", None)
+            if not paths[path]:
+                del paths[path]
+    return document

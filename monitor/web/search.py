@@ -23,6 +23,7 @@ from monitor.desk.search_index import Index, index_for
 from monitor.events import format_time, parse_time
 from monitor.web.context import WebContext, context_of
 from monitor.web.diff_view import Piece, mark, term_pattern
+from monitor.web.params import int_param, seq_param, since_param
 
 PAGE_HITS = 50
 MAX_HITS = 200
@@ -157,10 +158,31 @@ async def search_page(request: web.Request) -> web.Response:
     return web.Response(text=body, content_type="text/html", charset="utf-8")
 
 
+def _api_query(query: Mapping[str, str]) -> dict[str, str]:
+    """The API's parameters, held to its OpenAPI document (``monitor.web.params``):
+    every value it allows is read, every one it forbids is a 400. The page stays lenient."""
+    params = {name: query[name] for name in query}
+    if not params.get("q"):
+        raise web.HTTPBadRequest(text="q is required: the words to find")
+    if "side" in params and params["side"] not in SIDES:
+        raise web.HTTPBadRequest(text=f"side must be one of {', '.join(SIDES)}")
+    before = seq_param(query, "before")
+    if before is not None:
+        params["before"] = str(before)
+    limit = int_param(query, "limit", 1, MAX_HITS)
+    if limit is not None:
+        params["limit"] = str(limit)
+    since = since_param(query, "since", datetime.now(UTC))
+    if since is not None:
+        params["since"] = since
+    return params
+
+
 async def search_api(request: web.Request) -> web.Response:
-    search = SearchQuery.from_query(request.query)
+    search = SearchQuery.from_query(_api_query(request.query))
     if match_expression(search.q) is None:
-        raise web.HTTPBadRequest(text="q must hold at least one word")
+        # Nothing in q is a word (punctuation, controls): a search that finds nothing.
+        return web.json_response({"hits": [], "next": None}, dumps=_dumps)
     hits, more = await _hits(request, search)
     next_link = None
     if more and hits:

@@ -83,7 +83,7 @@ def render_error(
     path = request.path
     if path.startswith("/api/"):
         return web.json_response(
-            {"error": message or reason, "status": status}, status=status, headers=keep
+            problem_details(status, reason, message), status=status, headers=keep
         )
     if path.startswith(("/feeds/", "/blobs/", "/screenshots/", "/static/", "/metrics", "/healthz")):
         return web.Response(status=status, text=f"{status} {reason}: {message}\n", headers=keep)
@@ -94,6 +94,18 @@ def render_error(
     return web.Response(
         status=status, text=body, content_type=HTML_TYPE, charset="utf-8", headers=keep
     )
+
+
+def problem_details(status: int, reason: str, message: str) -> dict[str, Any]:
+    """An RFC 9457 problem-details object; ``error`` stays for clients written before it."""
+    detail = message or reason
+    return {
+        "type": "about:blank",
+        "title": reason,
+        "status": status,
+        "detail": detail,
+        "error": detail,
+    }
 
 
 def not_found(what: str) -> web.HTTPNotFound:

@@ -117,7 +117,7 @@ def _settings(directory: Path, server: PageServer, sources: int) -> Settings:
         path = f"/p{index}"
         url = server.url(path)
         if index == 5:
-            url = server.url("/moved5")  # answers 301 → /p5
+            url = server.url("/moved5")  # answers 302 → /p5 (temporary: a 301 would be a move)
         configured.append(
             SourceSettings(
                 id=f"src-{index}",
@@ -138,7 +138,7 @@ def _settings(directory: Path, server: PageServer, sources: int) -> Settings:
 
 
 async def _redirect(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPMovedPermanently(location="/p5")
+    raise web.HTTPFound(location="/p5")
 
 
 async def build_history(

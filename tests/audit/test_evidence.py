@@ -76,7 +76,7 @@ def test_evidence_of_a_change_holds_both_captures_the_diff_and_the_proof(
     assert after["event_seq"] == seq and before["event_seq"] < seq
     # The fetch facts: where we asked, where we were sent, what came back, when.
     assert after["requested_url"].endswith("/moved5") and after["final_url"].endswith("/p5")
-    assert after["redirects"] == [{"url": after["requested_url"], "status": 301}]
+    assert after["redirects"] == [{"url": after["requested_url"], "status": 302}]
     assert after["status"] == 200 and after["headers"]["content-type"].startswith("text/html")
     # The captures are what the server sent and what the monitor compared, byte for byte.
     served = {when: body for when, _, body in history.served["src-5"]}

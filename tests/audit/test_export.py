@@ -124,7 +124,7 @@ def test_warcio_accepts_the_warc_and_it_holds_every_capture(full: Path) -> None:
     metadata = gzip.decompress(warc.read_bytes()).decode()
     for event in captures:
         assert f"event-seq: {event['seq']}\r\nevent-hash: {event['hash']}" in metadata
-    assert "redirect: 301 " in metadata
+    assert "redirect: 302 " in metadata
 
 
 def test_the_bundle_verifies_with_standard_tools_alone(full: Path, single: Path) -> None:

@@ -105,6 +105,9 @@ async def test_shortened_diff_is_recomputed_from_the_text_blobs(
     assert "recomputed from the texts" in html
     added = inner_texts(html, "ins")
     assert "long399" in added  # the last paragraph, beyond what the record kept
+    # the Atom entry carries the readable diff of the whole change too, not the shortened one
+    feed = await (await client.get("/feeds/changes.atom")).text()
+    assert "380 more changed blocks" in feed  # 400 blocks, 20 drawn in an entry
 
 
 async def test_serve_command_serves_until_sigterm(tmp_path: Path, page_server: PageServer) -> None:
