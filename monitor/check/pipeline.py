@@ -573,7 +573,10 @@ class CheckRunner:
         if canonical:
             capture["canonical"] = canonical
         if extraction.format == "html" and (last is None or text_sha != last.text_sha256):
-            chrome = await _chrome_lines(source, result)
+            if isinstance(extraction, PageText) and extraction.chrome is not None:
+                chrome = [[start, end] for start, end in extraction.chrome]  # read with the text
+            else:
+                chrome = await _chrome_lines(source, result)
             if chrome:
                 capture["chrome"] = chrome
         captured = _captured(

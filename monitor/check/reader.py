@@ -132,7 +132,7 @@ class PageReader:
                 len(body), lambda: read_page(body, content_type, source, False, None, None)[0]
             )
         else:
-            text = await _run(len(body), lambda: PageText.of(reading.finish()))
+            text = await _run(len(body), lambda: PageText.of(reading.finish(), chrome=True))
         return Reading(text, tree)
 
 

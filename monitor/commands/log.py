@@ -46,12 +46,11 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def brief(event: StoredEvent) -> str:
     """A short human description of one event."""
-    from monitor.desk.summaries import change_summary
-    from monitor.figures.history import describe_fact
-
     d = event.data
     match event.type:
         case "ChangeDetected":
+            from monitor.desk.summaries import change_summary
+
             rules = ", ".join(dict.fromkeys(r["rule_id"] for r in d.get("rules", [])))
             if d.get("silent"):
                 # Folded: a quiet change (volatile, dated, chrome) nobody was alerted about.
@@ -112,6 +111,8 @@ def brief(event: StoredEvent) -> str:
                 f"{d['error']}{last}"
             )
         case "FiguresPublished" | "FiguresRestated" | "FiguresWithdrawn":
+            from monitor.figures.history import describe_fact
+
             headline, detail = describe_fact(event.type, d)
             return f"{headline}: {detail} (capture #{d['change_seq']})"
         case "ChangeReviewed":

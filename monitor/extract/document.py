@@ -289,8 +289,15 @@ class HtmlReading:
     source: SourceSettings
 
     def finish(self) -> Extraction:
-        """Exactly ``extract(body, content_type=…, source=…)`` for the body that was read."""
-        html = walk_prepared(self.prepared, watch_links=bool(self.source.watch_links))
+        """Exactly ``extract(body, content_type=…, source=…, chrome=…)`` for the body read.
+
+        With chrome when ``read_html`` was asked for it (the marks are taken then).
+        """
+        html = walk_prepared(
+            self.prepared,
+            watch_links=bool(self.source.watch_links),
+            chrome=self.prepared.marks is not None,
+        )
         draft = _Draft(
             "html", html.pieces, html.title, html.links, html.select_matched, html.chrome
         )
@@ -298,7 +305,7 @@ class HtmlReading:
 
 
 def read_html(
-    body: bytes, *, content_type: str | None, source: SourceSettings
+    body: bytes, *, content_type: str | None, source: SourceSettings, chrome: bool = False
 ) -> HtmlReading | None:
     """The prepared tree of a body that ``extract`` reads as HTML; None for any other body.
 
@@ -314,6 +321,7 @@ def read_html(
         remove=source.remove,
         watch_links=bool(source.watch_links),
         consent=source.remove_consent,
+        chrome=chrome,
     )
     return HtmlReading(prepared, content_type, source)
 

@@ -48,7 +48,7 @@ _COMMENT: Final = re.compile(r"<!--.*?-->", re.DOTALL)
 # (the tag's name is the group, kept) and joined: no per-match template expansion.
 _ATTRIBUTES: Final = re.compile(r"(<[^\s>/]+)\s[^>]*")
 # Elements whose text Lexbor serializes raw: markup-looking text would be taken for tags.
-_RAW_TEXT: Final = ("<xmp", "<plaintext", "<noembed", "<noframes")
+_RAW_TEXT: Final = re.compile(r"<(?:xmp|plaintext|noembed|noframes)[\s>]")  # one scan
 
 
 @cache
@@ -79,7 +79,7 @@ def tree_fingerprint(prepared: PreparedHtml, *, watch_links: bool) -> bytes | No
         # elements changes no other node, so the rows left keep their ids.
         layout = _layout_row_positions(root, prepared.layout_rows)
         markup = root.html
-        if markup is None or any(tag in markup for tag in _RAW_TEXT):
+        if markup is None or _RAW_TEXT.search(markup):
             return None
         markup = "".join(_ATTRIBUTES.split(_COMMENT.sub("", markup)))
         encoded = markup.encode("utf-8", "surrogatepass")

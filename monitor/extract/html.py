@@ -290,6 +290,9 @@ class PreparedHtml:
     select_matched: bool
     whole_page: bool = True  # no ``select``: chrome is looked for in the whole page
     roles_of: dict[str, int] = field(default_factory=lambda: _ROLES_UNSCRIPTED)
+    # Where chrome regions start (``noise.visibility.chrome_marks``), when asked for: taken
+    # before anything else touches the tree, since they weigh text, script text included.
+    marks: dict[int, int] | None = None
 
     @property
     def never_text(self) -> frozenset[str]:
@@ -305,8 +308,12 @@ def prepare_html(
     remove: Sequence[str],
     watch_links: bool,
     consent: bool = True,
+    chrome: bool = False,
 ) -> PreparedHtml:
-    """Parse ``markup``; remove what no reader sees (``noise.visibility``) and ``remove``."""
+    """Parse ``markup``; remove what no reader sees (``noise.visibility``) and ``remove``.
+
+    ``chrome``: also mark where the page's chrome is, for ``walk_prepared(chrome=True)``.
+    """
     if isinstance(markup, str) and markup.count("<") >= SCAN_FROM_TAGS:
         markup = markup.encode("utf-8")
     if isinstance(markup, bytes):
@@ -333,8 +340,9 @@ def prepare_html(
         top = tree.body or tree.root
         roots = [top] if top is not None else []
     roles_of = _ROLES_SCRIPTED if has_script(tree) else _ROLES_UNSCRIPTED
+    marks = chrome_marks(tree, whole_page=not select) if chrome else None
     return PreparedHtml(
-        tree, roots, title or None, base, _layout_rows(tree), True, not select, roles_of
+        tree, roots, title or None, base, _layout_rows(tree), True, not select, roles_of, marks
     )
 
 
@@ -347,7 +355,13 @@ def walk_prepared(prepared: PreparedHtml, *, watch_links: bool, chrome: bool = F
         return HtmlDraft(pieces=[], title=prepared.title, links=0, select_matched=False)
     pieces: list[Piece] = []
     links = 0
-    marks = chrome_marks(prepared.tree, whole_page=prepared.whole_page) if chrome else {}
+    marks: dict[int, int] = {}
+    if chrome:
+        marks = (
+            prepared.marks
+            if prepared.marks is not None
+            else chrome_marks(prepared.tree, whole_page=prepared.whole_page)
+        )
     start = OUTSIDE if DOCUMENT in marks.values() else DOCUMENT
     regions = [(0, start)]
     for root in prepared.roots:

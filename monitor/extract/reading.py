@@ -33,15 +33,19 @@ class PageText:
     media_type: str
     format: str
     select_matched: bool
+    # The lines that are page chrome, when they were looked for (HTML read by
+    # ``read_html``); None: not looked for, the caller finds them if it needs them.
+    chrome: tuple[tuple[int, int], ...] | None = None
 
     @classmethod
-    def of(cls, extraction: Extraction) -> PageText:
+    def of(cls, extraction: Extraction, *, chrome: bool = False) -> PageText:
         return cls(
             text=extraction.text,
             title=extraction.title,
             media_type=extraction.media_type,
             format=extraction.format,
             select_matched=extraction.select_matched,
+            chrome=extraction.chrome if chrome else None,
         )
 
 
@@ -54,8 +58,12 @@ def marker_name(fingerprint: bytes, extraction_key: str, text_sha256: str) -> st
 def fingerprinted(
     body: bytes, content_type: str | None, source: SourceSettings
 ) -> tuple[HtmlReading | None, bytes | None]:
-    """The prepared page and its same-text fingerprint (None, None: not read as HTML)."""
-    reading = read_html(body, content_type=content_type, source=source)
+    """The prepared page and its same-text fingerprint (None, None: not read as HTML).
+
+    Chrome marks are taken while the tree is whole: a changed text records its chrome
+    lines from this one reading instead of a second extraction.
+    """
+    reading = read_html(body, content_type=content_type, source=source, chrome=True)
     if reading is None:
         return None, None
     return reading, tree_fingerprint(reading.prepared, watch_links=bool(source.watch_links))
@@ -86,4 +94,4 @@ def read_page(
         return None, tree
     if reading is None:
         return PageText.of(extract(body, content_type=content_type, source=source)), tree
-    return PageText.of(reading.finish()), tree
+    return PageText.of(reading.finish(), chrome=True), tree
