@@ -530,3 +530,22 @@ def test_pages_built_from_blocks_read_back_as_those_blocks(
     assert first.text == render_blocks(with_paths(pieces))
     assert run(markup) == first  # deterministic
     assert run(first.text, "text/markdown").text == first.text  # and a fixed point
+
+
+def test_documents_only_links_drop_pieces_left_empty_and_keep_chrome_in_place() -> None:
+    """With ``watch_links = "documents"`` a link to a page vanishes from the text; a block
+    that was nothing but such a link is dropped instead of breaking the rendering."""
+    from monitor.config.settings import SourceSettings
+    from monitor.extract.document import extract
+
+    source = SourceSettings(id="s", url="http://127.0.0.1/", watch_links="documents")
+    empty = extract(b'<body><a href="/a"></a></body>', content_type="text/html", source=source)
+    assert empty.text == ""
+    page = (
+        b'<body><nav><a href="/a">Home</a></nav><nav><a href="/b"></a></nav>'
+        b'<main><p>Policy <a href="/p">here</a></p><p><a href="/r.pdf">Report</a></p></main>'
+        b"</body>"
+    )
+    result = extract(page, content_type="text/html", source=source, chrome=True)
+    assert result.text == "Home\nPolicy here\nReport <http://127.0.0.1/r.pdf>"
+    assert result.chrome == ((0, 1),)

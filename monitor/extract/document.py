@@ -328,12 +328,14 @@ def read_html(
 
 def _extraction(draft: _Draft, content_type: str | None, source: SourceSettings) -> Extraction:
     raw_text_chars = sum(len(text) for _, text in draft.pieces)
-    pieces = draft.pieces
+    pieces, chrome = draft.pieces, draft.chrome
     if source.watch_links == "documents":
-        pieces = keep_document_links(pieces)  # one piece for one piece: chrome indices hold
+        # A piece that was only links to pages (a menu item) is left empty: drop it, and
+        # keep the chrome indices pointing at the same pieces.
+        pieces, chrome = _without_empty(keep_document_links(pieces), chrome)
     chrome_lines: tuple[tuple[int, int], ...] = ()
-    if draft.chrome:
-        pieces, chrome_lines = _ignore_with_chrome(pieces, draft.chrome, source.ignore)
+    if chrome:
+        pieces, chrome_lines = _ignore_with_chrome(pieces, chrome, source.ignore)
     else:
         pieces = apply_ignore(pieces, source.ignore)
     blocks = with_paths(pieces)
@@ -357,6 +359,23 @@ def _extraction(draft: _Draft, content_type: str | None, source: SourceSettings)
         raw_text_chars=raw_text_chars,
         chrome=chrome_lines,
     )
+
+
+def _without_empty(
+    pieces: list[Piece], chrome: tuple[int, ...]
+) -> tuple[list[Piece], tuple[int, ...]]:
+    """``pieces`` normalized, the empty ones dropped; ``chrome`` renumbered to match."""
+    marked = frozenset(chrome)
+    kept: list[Piece] = []
+    kept_chrome: list[int] = []
+    for index, (kind, text) in enumerate(pieces):
+        text = normalize_text(text) if kind != "page" else text
+        if not text:
+            continue
+        if index in marked:
+            kept_chrome.append(len(kept))
+        kept.append((kind, text))
+    return kept, tuple(kept_chrome)
 
 
 def _ignore_with_chrome(
