@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -673,6 +673,24 @@ class NewEvent:
             schema=event.schema,
             data=data,
         )
+
+    @classmethod
+    def at_version(cls, stream: str, version: int, event: Event) -> NewEvent:
+        """``event`` as version ``version`` of ``stream``, with the id a retry of the same
+        decision reproduces (so appending it twice appends it once)."""
+        data = event.to_data()
+        return cls(
+            event_id=deterministic_event_id(stream, version, event.type, data),
+            stream=stream,
+            type=event.type,
+            schema=event.schema,
+            data=data,
+        )
+
+    @classmethod
+    def after(cls, stream: str, expected: int, events: Sequence[Event]) -> list[NewEvent]:
+        """``events`` as the versions after ``expected`` of ``stream`` (see ``at_version``)."""
+        return [cls.at_version(stream, expected + n, e) for n, e in enumerate(events, start=1)]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -53,7 +53,6 @@ from monitor.events import (
     NewEvent,
     StoredEvent,
     canonical_bytes,
-    deterministic_event_id,
     format_time,
 )
 from monitor.store.base import EventStore
@@ -445,15 +444,7 @@ class Checkpointer:
                 tree_size=head_seq, root=self._tree.root(), head_hash=head_hash, now=now
             )
             version = await self.store.stream_version(CHECKPOINT_STREAM)
-            event = signed.event()
-            data = event.to_data()
-            new = NewEvent(
-                event_id=deterministic_event_id(CHECKPOINT_STREAM, version + 1, event.type, data),
-                stream=CHECKPOINT_STREAM,
-                type=event.type,
-                schema=event.schema,
-                data=data,
-            )
+            new = NewEvent.at_version(CHECKPOINT_STREAM, version + 1, signed.event())
             try:
                 (stored,) = await self.store.append([new], expected={CHECKPOINT_STREAM: version})
             except ConcurrencyError:

@@ -30,17 +30,15 @@ from monitor.audit.timestamps import (
     token_from_reply,
 )
 from monitor.config.settings import TimestampAuthority
-from monitor.errors import ConcurrencyError, StoreError
+from monitor.errors import StoreError
 from monitor.events import (
     CheckpointTimestamped,
     Event,
-    NewEvent,
     StoredEvent,
     TimestampFailed,
-    deterministic_event_id,
     format_time,
 )
-from monitor.store.base import EventStore
+from monitor.store.base import EventStore, append_at_end
 
 log = logging.getLogger(__name__)
 
@@ -183,19 +181,7 @@ class Stamper:
         return token_from_reply(reply, imprint=imprint, nonce=nonce)
 
     async def _append(self, event: Event) -> StoredEvent:
-        data = event.to_data()
-        for _ in range(_APPEND_ATTEMPTS):
-            version = await self.store.stream_version(TIMESTAMP_STREAM)
-            new = NewEvent(
-                event_id=deterministic_event_id(TIMESTAMP_STREAM, version + 1, event.type, data),
-                stream=TIMESTAMP_STREAM,
-                type=event.type,
-                schema=event.schema,
-                data=data,
-            )
-            try:
-                (stored,) = await self.store.append([new], expected={TIMESTAMP_STREAM: version})
-            except ConcurrencyError:
-                continue
-            return stored
-        raise StoreError("could not record a time stamp: other writers kept appending first")
+        stored = await append_at_end(self.store, TIMESTAMP_STREAM, event, attempts=_APPEND_ATTEMPTS)
+        if stored is None:
+            raise StoreError("could not record a time stamp: other writers kept appending first")
+        return stored

@@ -27,17 +27,15 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from monitor.config.settings import AuditSettings
-from monitor.errors import ConcurrencyError, MonitorError, StoreError
+from monitor.errors import MonitorError, StoreError
 from monitor.events import (
     ChangeDetected,
     Event,
-    NewEvent,
     StoredEvent,
     ThirdPartyCaptured,
     ThirdPartyCaptureFailed,
-    deterministic_event_id,
 )
-from monitor.store.base import EventStore
+from monitor.store.base import EventStore, append_at_end
 
 log = logging.getLogger(__name__)
 
@@ -214,22 +212,12 @@ class WaybackArchiver:
             await asyncio.sleep(self.poll_every)
 
     async def _append(self, event: Event) -> StoredEvent:
-        data = event.to_data()
-        for _ in range(5):
-            version = await self.store.stream_version(ARCHIVE_STREAM)
-            new = NewEvent(
-                event_id=deterministic_event_id(ARCHIVE_STREAM, version + 1, event.type, data),
-                stream=ARCHIVE_STREAM,
-                type=event.type,
-                schema=event.schema,
-                data=data,
+        stored = await append_at_end(self.store, ARCHIVE_STREAM, event)
+        if stored is None:
+            raise StoreError(
+                "could not record a Save Page Now outcome: other writers kept appending"
             )
-            try:
-                (stored,) = await self.store.append([new], expected={ARCHIVE_STREAM: version})
-            except ConcurrencyError:
-                continue
-            return stored
-        raise StoreError("could not record a Save Page Now outcome: other writers kept appending")
+        return stored
 
 
 def _wanted(ev: StoredEvent) -> bool:

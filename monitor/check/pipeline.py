@@ -64,7 +64,6 @@ from monitor.events import (
     NewEvent,
     SourceMoved,
     StoredEvent,
-    deterministic_event_id,
     format_time,
 )
 from monitor.extract.document import EXTRACTOR_VERSION, Extraction, extract
@@ -310,7 +309,7 @@ class CheckRunner:
         decisions = reconcile(states, with_discovered(self.settings, states).sources)
         batch: list[NewEvent] = []
         for decision in decisions:
-            batch += _new_events(decision.stream, decision.expected, decision.events)
+            batch += NewEvent.after(decision.stream, decision.expected, decision.events)
         if not batch:
             return []
         stored = await self.store.append(batch, expected={d.stream: d.expected for d in decisions})
@@ -641,7 +640,7 @@ class CheckRunner:
         if not events:
             return []
         stored = await self.store.append(
-            _new_events(stream, expected, events), expected={stream: expected}
+            NewEvent.after(stream, expected, events), expected={stream: expected}
         )
         self._fold_in(stored)
         return stored
@@ -743,23 +742,6 @@ def _extract_figures_body(
     assert source.figures is not None
     part, part_type = text_body(body, content_type, source.figures, limit=limit)
     return extract(part, content_type=part_type, source=source)
-
-
-def _new_events(stream: str, expected: int, events: Sequence[Event]) -> list[NewEvent]:
-    """Events for one stream with ids a retry of the same decision reproduces."""
-    batch = []
-    for offset, event in enumerate(events, start=1):
-        data = event.to_data()
-        batch.append(
-            NewEvent(
-                event_id=deterministic_event_id(stream, expected + offset, event.type, data),
-                stream=stream,
-                type=event.type,
-                schema=event.schema,
-                data=data,
-            )
-        )
-    return batch
 
 
 def _compact(state: SourceState) -> SourceState:

@@ -16,17 +16,16 @@ from typing import Any
 
 from monitor.desk.noise_selector import remove_selector
 from monitor.desk.triage import REVIEW_STATUSES
-from monitor.errors import BlobMissingError, ConcurrencyError, ReviewError
+from monitor.errors import BlobMissingError, ReviewError
 from monitor.events import (
     REVIEWS_STREAM,
     ChangeAnnotated,
     ChangeReviewed,
     Event,
-    NewEvent,
     StoredEvent,
-    deterministic_event_id,
 )
 from monitor.store import EventStore
+from monitor.store.base import append_at_end
 
 MAX_NOTE_CHARS = 4000
 MAX_NAME_CHARS = 100
@@ -63,22 +62,11 @@ async def record_review(
             f"#{change_seq} is not a change in the log; `monitor log --type ChangeDetected` "
             "lists them"
         )
-    data = event.to_data()
-    for _ in range(ATTEMPTS):
-        version = await store.stream_version(REVIEWS_STREAM)
-        new = NewEvent(
-            event_id=deterministic_event_id(REVIEWS_STREAM, version + 1, event.type, data),
-            stream=REVIEWS_STREAM,
-            type=event.type,
-            schema=event.schema,
-            data=data,
-        )
-        try:
-            (stored,) = await store.append([new], expected={REVIEWS_STREAM: version})
-        except ConcurrencyError:
-            continue  # another reviewer wrote meanwhile: append after them
-        return stored
-    raise ReviewError("the review could not be recorded: too many reviewers at once; try again")
+    # Another reviewer writing meanwhile is fine: the review goes after theirs.
+    stored = await append_at_end(store, REVIEWS_STREAM, event, attempts=ATTEMPTS)
+    if stored is None:
+        raise ReviewError("the review could not be recorded: too many reviewers at once; try again")
+    return stored
 
 
 async def remove_line(store: EventStore, data: Mapping[str, Any]) -> str | None:

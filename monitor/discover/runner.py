@@ -44,7 +44,6 @@ from monitor.events import (
     SourceRegistered,
     SourceRemoved,
     StoredEvent,
-    deterministic_event_id,
     format_time,
 )
 
@@ -354,12 +353,12 @@ class DiscoveryRunner:
         if not events:
             return []
         stream = stream_of(entry_id)
-        batch = _new_events(stream, expected, events)
+        batch = NewEvent.after(stream, expected, events)
         expectations = {stream: expected}
         for source_id, event in others:
             if source_id not in expectations:
                 expectations[source_id] = (await self.checks.state(source_id)).version
-            batch += _new_events(source_id, expectations[source_id], [event])
+            batch += NewEvent.after(source_id, expectations[source_id], [event])
         try:
             stored = await self.checks.store.append(batch, expected=expectations)
         except ConcurrencyError:
@@ -369,22 +368,6 @@ class DiscoveryRunner:
             raise
         self.checks.absorb([e for e in stored if e.stream != stream])
         return stored
-
-
-def _new_events(stream: str, expected: int, events: list[Event]) -> list[NewEvent]:
-    out = []
-    for offset, event in enumerate(events, start=1):
-        data = event.to_data()
-        out.append(
-            NewEvent(
-                event_id=deterministic_event_id(stream, expected + offset, event.type, data),
-                stream=stream,
-                type=event.type,
-                schema=event.schema,
-                data=data,
-            )
-        )
-    return out
 
 
 def _pair(validators: Validators) -> tuple[str, str]:

@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.errors import ConcurrencyError, DuplicateEventError
-from monitor.events import NewEvent, StoredEvent, canonical_bytes, format_time, seal
+from monitor.events import Event, NewEvent, StoredEvent, canonical_bytes, format_time, seal
 
 
 class EventStore(Protocol):
@@ -257,3 +257,20 @@ class PagedIteration:
             if len(page) < batch:
                 return
             cursor = page[-1].seq
+
+
+async def append_at_end(
+    store: EventStore, stream: str, event: Event, *, attempts: int = 5
+) -> StoredEvent | None:
+    """Append ``event`` after whatever ``stream`` holds now, retrying when another writer
+    got there first; None when others kept winning ``attempts`` times in a row."""
+    for _ in range(attempts):
+        version = await store.stream_version(stream)
+        try:
+            (stored,) = await store.append(
+                [NewEvent.at_version(stream, version + 1, event)], expected={stream: version}
+            )
+        except ConcurrencyError:
+            continue
+        return stored
+    return None
