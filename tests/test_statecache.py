@@ -9,12 +9,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.check.pipeline import _new_events
 from monitor.check.statecache import FrozenSettings, compact
 from monitor.config.settings import SourceSettings
 from monitor.core.projections import fold
 from monitor.core.reconcile import reconcile
-from monitor.events import SourceRegistered
+from monitor.events import NewEvent, SourceRegistered
 from monitor.store import MemoryEventStore
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -39,7 +38,7 @@ def test_a_compact_state_reconciles_like_the_folded_one() -> None:
     async def states() -> tuple[object, object]:
         store = MemoryEventStore(clock=lambda: NOW)
         await store.append(
-            _new_events("a", 0, [SourceRegistered(settings=source.public_dict())]),
+            NewEvent.after("a", 0, [SourceRegistered(settings=source.public_dict())]),
             expected={"a": 0},
         )
         folded = fold("a", await store.read(stream="a"))
