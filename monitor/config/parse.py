@@ -31,7 +31,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import date, datetime, time
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -753,6 +753,22 @@ class _Table:
     def line_of(self, key: str) -> int | None:
         return self.sink.line((*self.path, key))
 
+    def unknown_items(
+        self,
+        key: str,
+        items: Iterable[str] | None,
+        known: Collection[str],
+        describe: Callable[[str], str],
+    ) -> bool:
+        """Report each of ``items`` (the list at ``key``) that is not in ``known``, with a
+        "did you mean"; True when there was one."""
+        found = False
+        for index, item in enumerate(items or ()):
+            if item not in known:
+                self.problem(key, f"{describe(item)}{_suggest(item, known)}", item=index)
+                found = True
+        return found
+
     def check_keys(self, table: str) -> None:
         known = TABLE_KEYS[table]
         for key in self.data:
@@ -1358,14 +1374,10 @@ class _Builder:
                 )
                 digest = None
         events = table.texts("events")
-        for index, event in enumerate(events or ()):
-            if event not in EVENT_TYPES:
-                table.problem(
-                    "events",
-                    f"unknown event type {event!r}{_suggest(event, EVENT_TYPES)}",
-                    item=index,
-                )
-                events = None
+        if table.unknown_items(
+            "events", events, EVENT_TYPES, lambda e: f"unknown event type {e!r}"
+        ):
+            events = None
         values: dict[str, Any] = {
             "tags": table.texts("tags"),
             "digest": digest,
@@ -1614,31 +1626,14 @@ class _Builder:
             )
         near = table.whole("near", minimum=1, maximum=10_000)
         notify = table.texts("notify")
-        if notify and reachable:
-            for index, target in enumerate(notify):
-                if target not in reachable:
-                    table.problem(
-                        "notify",
-                        f"no [[channel]] has the tag or name {target!r}"
-                        f"{_suggest(target, reachable)}",
-                        item=index,
-                    )
+        if reachable:
+            table.unknown_items(
+                "notify", notify, reachable, lambda n: f"no [[channel]] has the tag or name {n!r}"
+            )
         sources = table.texts("sources")
-        for index, source_id in enumerate(sources or ()):
-            if source_id not in source_ids:
-                table.problem(
-                    "sources",
-                    f"unknown source id {source_id!r}{_suggest(source_id, source_ids)}",
-                    item=index,
-                )
+        table.unknown_items("sources", sources, source_ids, lambda s: f"unknown source id {s!r}")
         tags = table.texts("tags")
-        for index, tag in enumerate(tags or ()):
-            if tag not in source_tags:
-                table.problem(
-                    "tags",
-                    f"no [[source]] has the tag {tag!r}{_suggest(tag, source_tags)}",
-                    item=index,
-                )
+        table.unknown_items("tags", tags, source_tags, lambda g: f"no [[source]] has the tag {g!r}")
         if figures is not None:
             with_figures = self.figures_sources()
             for index, source_id in enumerate(sources or ()):
