@@ -21,9 +21,9 @@ from datetime import datetime
 from typing import Any
 
 from monitor.check.pipeline import CheckReport
-from monitor.clock import Clock
+from monitor.daemon.context import RunContext
 from monitor.daemon.generations import Generations
-from monitor.daemon.status import DaemonStatus, log
+from monitor.daemon.status import log
 from monitor.errors import HostPausedError, MonitorError
 
 
@@ -32,16 +32,15 @@ class Checks:
 
     def __init__(
         self,
+        ctx: RunContext,
         generations: Generations,
         *,
-        status: DaemonStatus,
-        clock: Clock,
         on_events: Callable[[CheckReport], None],
         on_report: Callable[[CheckReport], None] | None,
     ) -> None:
+        self._status = ctx.status
+        self._clock = ctx.clock
         self._generations = generations
-        self._status = status
-        self._clock = clock
         self._on_events = on_events  # the notifier and the checkpoints follow new events
         self._on_report = on_report
         self.stopping = False

@@ -21,13 +21,11 @@ from typing import TYPE_CHECKING
 
 from monitor.audit.checkpoint import Checkpointer
 from monitor.audit.home import audit_home
-from monitor.clock import Clock
 from monitor.config.settings import Settings
-from monitor.daemon.control import Control
-from monitor.daemon.sharing import WorkerTurns
+from monitor.daemon.context import RunContext
 from monitor.daemon.status import log
 from monitor.errors import MonitorError
-from monitor.store import EventStore, describe_url
+from monitor.store import describe_url
 from monitor.tail import require_intact_tail
 
 if TYPE_CHECKING:
@@ -40,23 +38,11 @@ class Checkpoints:
     """Signs checkpoints of the log and runs the configured audit services."""
 
     def __init__(
-        self,
-        store: EventStore,
-        *,
-        settings: Callable[[], Settings],
-        database: str,
-        config_path: str | None,
-        control: Control,
-        turns: WorkerTurns,
-        clock: Clock,
+        self, ctx: RunContext, *, settings: Callable[[], Settings], config_path: str | None
     ) -> None:
-        self._store = store
+        self._ctx = ctx
         self._settings = settings  # the installed configuration's, which a reload replaces
-        self._database = database
         self._config_path = config_path
-        self._control = control
-        self._turns = turns
-        self._clock = clock
         self._checkpointer: Checkpointer | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -68,13 +54,13 @@ class Checkpoints:
         A key that cannot be created or read turns checkpoints off with a clear error;
         it never stops the daemon from watching pages.
         """
-        home = audit_home(self._settings(), self._database, config_path=self._config_path)
+        home = audit_home(self._settings(), self._ctx.database, config_path=self._config_path)
         try:
             signer = home.signer()
         except MonitorError as exc:
             log.error("checkpoints are off: %s", exc)
             return
-        self._checkpointer = Checkpointer(self._store, signer, journal=home)
+        self._checkpointer = Checkpointer(self._ctx.store, signer, journal=home)
         self._task = asyncio.create_task(self._loop(), name="checkpoints")
         self._start_audit()
 
@@ -85,8 +71,9 @@ class Checkpoints:
             return
         from monitor.audit.service import AuditService
 
+        ctx = self._ctx
         self._audit = AuditService(
-            self._store, audit, clock=self._clock, exclusive=self._turns.one_worker_or_skip
+            ctx.store, audit, clock=ctx.clock, exclusive=ctx.one_worker_or_skip
         )
         if self._checkpointer is not None:
             self._checkpointer.on_signed.append(self._audit.checkpoint_signed)
@@ -99,7 +86,7 @@ class Checkpoints:
             self._audit.change_recorded()
 
     async def _loop(self) -> None:
-        stop = self._control.stop
+        stop = self._ctx.control.stop
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._settings().monitor.checkpoint_every):
@@ -111,11 +98,12 @@ class Checkpoints:
     async def _sign(self) -> None:
         if self._checkpointer is None:
             return
+        ctx = self._ctx
         try:
-            async with self._turns.one_worker_at_a_time("checkpoint"):
+            async with ctx.one_worker_at_a_time("checkpoint"):
                 # A signature over a log altered since start-up would vouch for it.
-                await require_intact_tail(self._store, describe_url(self._database))
-                signed = await self._checkpointer.checkpoint(self._clock())
+                await require_intact_tail(ctx.store, describe_url(ctx.database))
+                signed = await self._checkpointer.checkpoint(ctx.clock())
         except MonitorError as exc:
             log.error("could not sign a checkpoint: %s", exc)
             return

@@ -14,11 +14,9 @@ import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from monitor.clock import Clock
-from monitor.daemon.control import Control
+from monitor.daemon.context import RunContext
 from monitor.daemon.generations import Generation, Generations
 from monitor.daemon.scheduling import Schedule
-from monitor.daemon.sharing import WorkerTurns
 from monitor.daemon.status import log
 from monitor.discover.runner import DiscoveryRunner
 from monitor.errors import MonitorError
@@ -32,19 +30,16 @@ class Discovery:
 
     def __init__(
         self,
+        ctx: RunContext,
         generations: Generations,
         schedule: Schedule,
         *,
-        control: Control,
-        turns: WorkerTurns,
-        clock: Clock,
         on_events: Callable[[], None],
     ) -> None:
+        self._ctx = ctx
+        self._clock = ctx.clock
         self._generations = generations
         self._schedule = schedule
-        self._control = control
-        self._turns = turns
-        self._clock = clock
         self._on_events = on_events  # the notifier follows new events
         self._runner: DiscoveryRunner | None = None
         self._task: asyncio.Task[None] | None = None
@@ -61,7 +56,7 @@ class Discovery:
 
     async def _loop(self) -> None:
         """Run each ``[[discover]]`` entry's pass every ``interval`` from its last recorded one."""
-        stop = self._control.stop
+        stop = self._ctx.control.stop
         due: dict[str, datetime] = {}
         while not stop.is_set():
             gen = self._generations.current
@@ -103,7 +98,7 @@ class Discovery:
         if entry is None:
             return
         try:
-            async with self._turns.one_worker_at_a_time("discover"):
+            async with self._ctx.one_worker_at_a_time("discover"):
                 report = await runner.run_pass(entry)
         except MonitorError as exc:
             log.error("discovery pass of %s could not be recorded: %s", entry_id, exc)

@@ -22,10 +22,8 @@ from monitor.check.fetch import RETRY_AFTER_INLINE, Fetcher
 from monitor.check.netpolicy import NetworkPolicy
 from monitor.check.pipeline import CheckRunner, render_mode
 from monitor.check.pool import ExtractionPool
-from monitor.clock import Clock
 from monitor.config.settings import Settings
-from monitor.daemon.status import DaemonStatus
-from monitor.store import EventStore
+from monitor.daemon.context import RunContext
 from monitor.store.pauses import pauses_of
 
 
@@ -52,23 +50,11 @@ class Generation:
 class Generations:
     """Builds generations, keeps the installed one, and closes retired ones when idle."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        store: EventStore,
-        clock: Clock,
-        status: DaemonStatus,
-        pool: ExtractionPool | None,
-        shares_work: bool,
-    ) -> None:
+    def __init__(self, ctx: RunContext, settings: Settings, pool: ExtractionPool | None) -> None:
         self.settings = settings  # the installed generation's, discovered sources included
         self.current: Generation | None = None
-        self._store = store
-        self._clock = clock
-        self._status = status
+        self._ctx = ctx
         self._pool = pool
-        self._shares_work = shares_work
         self._fetchers: list[Fetcher] = []
         self._browsers: list[BrowserPool] = []
         self._closing: set[asyncio.Task[None]] = set()
@@ -85,8 +71,8 @@ class Generations:
             fetcher = Fetcher(
                 settings.monitor,
                 network_policy(settings),
-                pauses=pauses_of(self._store),
-                max_wait=RETRY_AFTER_INLINE if self._shares_work else None,
+                pauses=pauses_of(self._ctx.store),
+                max_wait=RETRY_AFTER_INLINE if self._ctx.shares_work else None,
             )
             self._fetchers.append(fetcher)
             limit = asyncio.Semaphore(settings.monitor.concurrency)
@@ -100,10 +86,10 @@ class Generations:
             self._browsers.append(browser)
         if previous is None:
             runner = CheckRunner(
-                store=self._store,
+                store=self._ctx.store,
                 fetcher=fetcher,
                 settings=settings,
-                clock=self._clock,
+                clock=self._ctx.clock,
                 browser=browser,
                 pool=self._pool,
             )
@@ -117,7 +103,7 @@ class Generations:
         """Make ``gen`` the one new checks use; the previous one's fetcher closes when idle."""
         self.current = gen
         self.settings = gen.settings
-        self._status.sources = len(gen.settings.sources)
+        self._ctx.status.sources = len(gen.settings.sources)
         if previous is not None and previous.fetcher is not gen.fetcher:
             previous.retired = True
             self.release(previous)
@@ -133,7 +119,7 @@ class Generations:
         gen.settings = gen.runner.effective_settings()
         if gen is self.current:
             self.settings = gen.settings
-            self._status.sources = len(gen.settings.sources)
+            self._ctx.status.sources = len(gen.settings.sources)
 
     def release(self, gen: Generation) -> None:
         """Close a retired generation's fetcher (and browser) once its last check has finished."""

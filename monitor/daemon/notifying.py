@@ -21,13 +21,11 @@ import contextlib
 import time
 from typing import TYPE_CHECKING
 
-from monitor.clock import Clock
 from monitor.config.settings import Settings
-from monitor.daemon.control import Control
+from monitor.daemon.context import RunContext
 from monitor.daemon.status import log
 from monitor.errors import MonitorError
 from monitor.notify.notifier import Notifier
-from monitor.store import EventStore
 
 if TYPE_CHECKING:  # monitor.daemon.workers needs asyncpg, which SQLite users need not install
     from monitor.daemon.workers import Leadership
@@ -38,19 +36,8 @@ NOTIFIER_RESTART_SECONDS = 5.0
 class Notifying:
     """Runs the notifier (or competes to, on PostgreSQL) until the daemon stops."""
 
-    def __init__(
-        self,
-        store: EventStore,
-        *,
-        control: Control,
-        clock: Clock,
-        shares_work: bool,
-        retry_base: float | None,
-    ) -> None:
-        self._store = store
-        self._control = control
-        self._clock = clock
-        self._shares_work = shares_work
+    def __init__(self, ctx: RunContext, *, retry_base: float | None) -> None:
+        self._ctx = ctx
         self._retry_base = retry_base
         self._notifier: Notifier | None = None
         self._wake = asyncio.Event()
@@ -71,14 +58,12 @@ class Notifying:
         self._round.set()
 
     def start(self, settings: Settings) -> None:
-        store = self._store
+        store, clock = self._ctx.store, self._ctx.clock
         if self._retry_base is None:
-            self._notifier = Notifier(store, settings, clock=self._clock)
+            self._notifier = Notifier(store, settings, clock=clock)
         else:
-            self._notifier = Notifier(
-                store, settings, clock=self._clock, retry_base=self._retry_base
-            )
-        if self._shares_work:
+            self._notifier = Notifier(store, settings, clock=clock, retry_base=self._retry_base)
+        if self._ctx.shares_work:
             from monitor.daemon.workers import Leadership
             from monitor.store.postgres import PostgresEventStore
 
@@ -105,7 +90,7 @@ class Notifying:
         notifier.reconfigure(self._pending_settings or notifier.settings)
         self._pending_settings = None
         done_following = asyncio.Event()
-        following = asyncio.create_task(follow_log(self._store, self._wake, done_following))
+        following = asyncio.create_task(follow_log(self._ctx.store, self._wake, done_following))
         supervising = asyncio.create_task(self._supervise())
         lost = asyncio.ensure_future(term_over.wait())
         try:
@@ -165,7 +150,7 @@ class Notifying:
         self._final_deadline = deadline
         self._stop.set()
         self._wake.set()
-        if await self._control.wait_until({task}, deadline):
+        if await self._ctx.control.wait_until({task}, deadline):
             return  # still in a send at the deadline: cancelled on the way out
         if self._leadership is None:  # a leader made its last pass inside its term
             await self._last_pass(notifier, deadline)
@@ -174,7 +159,7 @@ class Notifying:
         if deadline is None:
             return
         remaining = deadline - time.monotonic()
-        if remaining <= 0 or self._control.hurry.is_set():
+        if remaining <= 0 or self._ctx.control.hurry.is_set():
             return
         try:
             async with asyncio.timeout(remaining):

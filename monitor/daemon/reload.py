@@ -11,16 +11,16 @@ keeps running. A change of ``database`` takes effect at the next start only.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.config.parse import load_config
 from monitor.config.settings import Settings
+from monitor.daemon.context import RunContext
 from monitor.daemon.generations import Generations
 from monitor.daemon.notifying import Notifying
 from monitor.daemon.scheduling import Schedule
-from monitor.daemon.sharing import WorkerTurns
-from monitor.daemon.status import DaemonStatus, log
+from monitor.daemon.status import log
 from monitor.errors import ConfigError, MonitorError
 
 
@@ -68,23 +68,16 @@ class Reloader:
 
     def __init__(
         self,
+        ctx: RunContext,
         config: ConfigFile,
         generations: Generations,
         schedule: Schedule,
         notifying: Notifying,
         *,
-        turns: WorkerTurns,
-        status: DaemonStatus,
-        environ: Mapping[str, str],
         on_settings: Callable[[Settings], None] | None,
     ) -> None:
-        self._config = config
-        self._generations = generations
-        self._schedule = schedule
-        self._notifying = notifying
-        self._turns = turns
-        self._status = status
-        self._environ = environ
+        self._ctx, self._config = ctx, config
+        self._generations, self._schedule, self._notifying = generations, schedule, notifying
         self._on_settings = on_settings
 
     async def reload(self) -> bool:
@@ -93,9 +86,9 @@ class Reloader:
             log.warning("reload requested, but this daemon was not started from a config file")
             return False
         try:
-            new = load_config(self._config.path, environ=self._environ)
+            new = load_config(self._config.path, environ=self._ctx.environ)
         except ConfigError as exc:
-            self._status.rejected_reloads += 1
+            self._ctx.status.rejected_reloads += 1
             log.error(
                 "the edited configuration is invalid; still running the previous one. "
                 "%d problem%s:\n  %s",
@@ -112,7 +105,7 @@ class Reloader:
             log.warning("the database setting changed; it takes effect at the next start")
         gen = self._generations.build(new, previous=previous)
         try:
-            async with self._turns.one_worker_at_a_time("reconcile"):
+            async with self._ctx.one_worker_at_a_time("reconcile"):
                 appended = await gen.runner.reconcile()
         except MonitorError as exc:
             # Typically a check of the same source appended first; the next poll tries again.
@@ -130,7 +123,7 @@ class Reloader:
             old.web,
         ):
             self._notifying.reconfigure(new)
-        self._status.reloads += 1
+        self._ctx.status.reloads += 1
         log.info(
             "configuration reloaded: %d sources; %d source events recorded",
             len(new.sources),

@@ -17,14 +17,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from monitor.clock import Clock
 from monitor.core.projections import SourceState
 from monitor.daemon.checking import Checks
+from monitor.daemon.context import RunContext
 from monitor.daemon.generations import Generation, Generations
 from monitor.daemon.scheduler import CheckScheduler
 from monitor.daemon.status import log
 from monitor.events import parse_time
-from monitor.store import EventStore
 
 if TYPE_CHECKING:  # monitor.daemon.workers needs asyncpg, which SQLite users need not install
     from monitor.daemon.workers import LeaseScheduler
@@ -58,27 +57,19 @@ class Schedule:
     """The daemon's scheduler (local or by leases), started, synced and stopped."""
 
     def __init__(
-        self,
-        generations: Generations,
-        checks: Checks,
-        *,
-        clock: Clock,
-        rng: random.Random,
-        environ: Mapping[str, str],
+        self, ctx: RunContext, generations: Generations, checks: Checks, rng: random.Random
     ) -> None:
+        self._ctx = ctx
         self._generations = generations
         self._checks = checks
-        self._clock = clock
         self._rng = rng
-        self._environ = environ
         self._scheduler: CheckScheduler | LeaseScheduler | None = None
         self._leases: LeaseScheduler | None = None  # PostgreSQL: sources shared by leases
 
-    def start(
-        self, stack: contextlib.AsyncExitStack, store: EventStore, *, shares_work: bool
-    ) -> None:
+    def start(self, stack: contextlib.AsyncExitStack) -> None:
         """Start firing due checks; ``stack`` stops the scheduler at the daemon's exit."""
-        if shares_work:
+        store, clock = self._ctx.store, self._ctx.clock
+        if self._ctx.shares_work:
             from monitor.daemon.workers import LeaseScheduler, lease_period_from
             from monitor.store.postgres import PostgresEventStore
 
@@ -86,9 +77,9 @@ class Schedule:
             leases = LeaseScheduler(
                 self._checks.check_due,
                 store=store,
-                clock=self._clock,
+                clock=clock,
                 rng=self._rng,
-                lease_period=lease_period_from(self._environ),
+                lease_period=lease_period_from(self._ctx.environ),
                 capacity=self._generations.settings.monitor.concurrency,
                 on_claim=self._checks.forget,
             )
@@ -96,7 +87,7 @@ class Schedule:
             leases.start()
             stack.push_async_callback(leases.aclose)
         else:
-            scheduler = CheckScheduler(self._checks.on_due, clock=self._clock, rng=self._rng)
+            scheduler = CheckScheduler(self._checks.on_due, clock=clock, rng=self._rng)
             self._scheduler = scheduler
             scheduler.start()
             stack.callback(scheduler.shutdown)

@@ -47,6 +47,7 @@ from monitor.clock import Clock, utc_now
 from monitor.config.settings import Settings
 from monitor.daemon.checking import Checks
 from monitor.daemon.checkpoints import Checkpoints
+from monitor.daemon.context import RunContext, shares_work
 from monitor.daemon.control import Control
 from monitor.daemon.discovery import Discovery
 from monitor.daemon.drain import drain
@@ -55,7 +56,6 @@ from monitor.daemon.memory import STARTUP_SETTLE_SECONDS, settle
 from monitor.daemon.notifying import Notifying
 from monitor.daemon.reload import ConfigFile, Reloader
 from monitor.daemon.scheduling import Schedule, last_checks_from_log
-from monitor.daemon.sharing import WorkerTurns, shares_work
 from monitor.daemon.status import DaemonStatus, log
 from monitor.store import EventStore, describe_url, open_store
 from monitor.tail import require_intact_tail
@@ -69,8 +69,8 @@ Listen = tuple[str, int]
 class _Components:
     """One run's components, built once the store is open (see the module docstring)."""
 
+    ctx: RunContext
     generations: Generations
-    turns: WorkerTurns
     checks: Checks
     schedule: Schedule
     notifying: Notifying
@@ -167,7 +167,7 @@ class Daemon:
                 log.info("reading pages in %d worker processes", workers)
             gen = parts.generations.build(self._settings, previous=None)
             parts.generations.install(gen, previous=None)
-            async with parts.turns.one_worker_at_a_time("reconcile"):
+            async with parts.ctx.one_worker_at_a_time("reconcile"):
                 appended = await gen.runner.reconcile()
             if appended:
                 log.info("configuration recorded: %d source events", len(appended))
@@ -180,7 +180,7 @@ class Daemon:
                 self.web_url = await stack.enter_async_context(
                     serve(store, self.settings, host, port, health=self.status.as_dict)
                 )
-            parts.schedule.start(stack, store, shares_work=self.shares_work)
+            parts.schedule.start(stack)
             parts.schedule.sync(last)
             # Registered before the notifier's stop, so it runs after it: the last
             # checkpoint signs the log as the drain and the notifier left it.
@@ -215,31 +215,11 @@ class Daemon:
 
     def _build(self, store: EventStore, pool: ExtractionPool | None) -> _Components:
         """The components of one run, wired to each other; none of them started yet."""
-        shared = self.shares_work
-        generations = Generations(
-            self._settings,
-            store=store,
-            clock=self.clock,
-            status=self.status,
-            pool=pool,
-            shares_work=shared,
-        )
-        turns = WorkerTurns(store, shared=shared)
-        notifying = Notifying(
-            store,
-            control=self._control,
-            clock=self.clock,
-            shares_work=shared,
-            retry_base=self._notifier_retry_base,
-        )
+        ctx = RunContext(store, self.database, self.clock, self._control, self.status, self.environ)
+        generations = Generations(ctx, self._settings, pool)
+        notifying = Notifying(ctx, retry_base=self._notifier_retry_base)
         checkpoints = Checkpoints(
-            store,
-            settings=lambda: generations.settings,
-            database=self.database,
-            config_path=self.config_path,
-            control=self._control,
-            turns=turns,
-            clock=self.clock,
+            ctx, settings=lambda: generations.settings, config_path=self.config_path
         )
 
         def recorded(report: CheckReport) -> None:
@@ -247,43 +227,14 @@ class Daemon:
             if any(event.type == "ChangeDetected" for event in report.events):
                 checkpoints.change_recorded()  # evidence of a change gets signed promptly
 
-        checks = Checks(
-            generations,
-            status=self.status,
-            clock=self.clock,
-            on_events=recorded,
-            on_report=self._on_report,
-        )
-        schedule = Schedule(
-            generations, checks, clock=self.clock, rng=self._rng, environ=self.environ
-        )
-        discovery = Discovery(
-            generations,
-            schedule,
-            control=self._control,
-            turns=turns,
-            clock=self.clock,
-            on_events=notifying.wake,
-        )
+        checks = Checks(ctx, generations, on_events=recorded, on_report=self._on_report)
+        schedule = Schedule(ctx, generations, checks, self._rng)
+        discovery = Discovery(ctx, generations, schedule, on_events=notifying.wake)
         reloader = Reloader(
-            self._config,
-            generations,
-            schedule,
-            notifying,
-            turns=turns,
-            status=self.status,
-            environ=self.environ,
-            on_settings=self._on_settings,
+            ctx, self._config, generations, schedule, notifying, on_settings=self._on_settings
         )
         return _Components(
-            generations=generations,
-            turns=turns,
-            checks=checks,
-            schedule=schedule,
-            notifying=notifying,
-            checkpoints=checkpoints,
-            discovery=discovery,
-            reloader=reloader,
+            ctx, generations, checks, schedule, notifying, checkpoints, discovery, reloader
         )
 
     async def _main_loop(self, reloader: Reloader) -> None:
