@@ -4,7 +4,9 @@ Invariants:
 
 * a check takes a slot of its host (``Fetcher.reserve_host``, which also waits out a
   ``Retry-After``) *before* one of the ``concurrency`` global slots, so checks queued
-  behind a slow, hung or rate-limiting site hold nothing the other sites need;
+  behind a slow, hung or rate-limiting site hold nothing the other sites need; the
+  pause is kept in the store (``monitor.store.pauses``), so a restarted daemon and the
+  other workers wait it out too instead of asking the host again at once;
 * a check queued when the stop begins is dropped; one in flight finishes, or is
   cancelled when the grace period ends (``drain``);
 * a failed or crashed check is logged and counted, never raised into the scheduler:
