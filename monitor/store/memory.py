@@ -217,7 +217,9 @@ class MemoryEventStore(ReadingStore):
         for start in range(0, end, batch):
             page = [row.load() for row in self._rows[start : min(start + batch, end)]]
             if recorded_by is not None and page[-1].recorded_at > recorded_by:
-                visit([ev for ev in page if ev.recorded_at <= recorded_by])
+                prefix = [ev for ev in page if ev.recorded_at <= recorded_by]
+                if prefix:
+                    visit(prefix)
                 return
             visit(page)
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from monitor.errors import StoreUnavailableError
 from monitor.store.base import LeaseClaim
 from monitor.store.postgres.connect import (
     CONNECT_TIMEOUT,
@@ -248,6 +249,8 @@ class PostgresLeaderSeat:
         return self._leading
 
     async def check(self, timeout: float) -> None:  # noqa: ASYNC109
+        if not self._leading:
+            raise StoreUnavailableError(f"this worker does not hold the {self.purpose} lock")
         conn = self._conn
         try:
             if conn is None or conn.is_closed():
