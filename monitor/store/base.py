@@ -39,7 +39,8 @@ from datetime import datetime
 from typing import Any, Protocol, Unpack, runtime_checkable
 
 from monitor.errors import ConcurrencyError
-from monitor.events import Event, NewEvent, StoredEvent
+from monitor.events import Event, NewEvent, StoredEvent, canonical_bytes
+from monitor.store.blobs import EncodedBlob
 from monitor.store.rules import ReadFilters, check_batch_size
 
 DEFAULT_POLL_INTERVAL = 2.0  # seconds between head reads where no wake-up is pushed
@@ -290,6 +291,22 @@ class RawEvent:
     prev_hash: str
     hash: str
 
+    @classmethod
+    def of(cls, ev: StoredEvent) -> RawEvent:
+        """The row of a sealed event: its data as the exact bytes that were hashed."""
+        return cls(
+            seq=ev.seq,
+            event_id=ev.event_id,
+            stream=ev.stream,
+            version=ev.version,
+            type=ev.type,
+            schema=ev.schema,
+            recorded_at=ev.recorded_at,
+            data=canonical_bytes(ev.data),
+            prev_hash=ev.prev_hash,
+            hash=ev.hash,
+        )
+
     def values(self) -> tuple[Any, ...]:
         return (
             self.seq,
@@ -335,9 +352,9 @@ class RawRows(Protocol):
 
     async def missing_blobs(self, names: Sequence[str]) -> list[str]: ...
 
-    async def read_blobs(self, names: Sequence[str]) -> list[RawBlob]: ...
+    async def read_blobs(self, names: Sequence[str]) -> list[EncodedBlob]: ...
 
-    async def write_blobs(self, blobs: Sequence[RawBlob]) -> None: ...
+    async def write_blobs(self, blobs: Sequence[EncodedBlob]) -> None: ...
 
     async def cursors(self) -> dict[str, int]: ...
 

@@ -21,19 +21,18 @@ from datetime import datetime
 from typing import Any
 
 from monitor.clock import Clock, utc_now
-from monitor.errors import BlobMissingError, StoreUnavailableError
+from monitor.errors import BlobMissingError
 from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes
-from monitor.store.base import RawBlob, RawEvent, Visit
-from monitor.store.blobs import EncodedBlob, decode_blob_async, encode_blob_async
+from monitor.store.base import RawEvent, Visit
+from monitor.store.blobs import EncodedBlob, decode_blob_async
 from monitor.store.memory_sharing import MemoryWorkSharing
 from monitor.store.pauses import HostPause, MemoryHostPauses
 from monitor.store.rules import (
+    BackendBase,
     EventQuery,
-    ReadingStore,
     check_batch_size,
     check_continues,
     check_seq,
-    normalize,
     plan_append,
     streams_named,
 )
@@ -50,7 +49,7 @@ class _Row:
         return replace(self.event, data=json.loads(self.data))
 
 
-class MemoryEventStore(ReadingStore):
+class MemoryEventStore(BackendBase):
     """An event store held in process memory."""
 
     def __init__(self, *, clock: Clock | None = None) -> None:
@@ -65,15 +64,13 @@ class MemoryEventStore(ReadingStore):
         self._appended = asyncio.Event()  # replaced on every append: set wakes its waiters
         self._closed = False
 
-    def _require_open(self) -> None:
-        if self._closed:
-            raise StoreUnavailableError("the memory store is closed")
+    @property
+    def label(self) -> str:
+        return "memory://"
 
-    async def append(
-        self, events: Sequence[NewEvent], *, expected: Mapping[str, int] | None = None
+    async def insert(
+        self, batch: list[NewEvent], expected: Mapping[str, int] | None
     ) -> list[StoredEvent]:
-        self._require_open()
-        batch = normalize(events)
         # No await from here on: the plan and the commit happen in one step of the loop,
         # which is what makes concurrent tasks see a gap-free, atomic log.
         stored = {
@@ -145,12 +142,6 @@ class MemoryEventStore(ReadingStore):
     async def event_count(self, *, until: int | None = None) -> int:
         self._require_open()
         return len(self._rows) if until is None else min(len(self._rows), max(until, 0))
-
-    async def put_blob(self, data: bytes) -> str:
-        self._require_open()
-        blob = await encode_blob_async(data)
-        self._blobs.setdefault(blob.sha256, blob)
-        return blob.sha256
 
     async def get_blob(self, sha256: str) -> bytes:
         self._require_open()
@@ -275,14 +266,13 @@ class MemoryRawRows:
     async def missing_blobs(self, names: Sequence[str]) -> list[str]:
         return [n for n in names if n not in self._store._blobs]
 
-    async def read_blobs(self, names: Sequence[str]) -> list[RawBlob]:
-        blobs = self._store._blobs
-        return [RawBlob(n, blobs[n].size, blobs[n].codec, blobs[n].content) for n in sorted(names)]
+    async def read_blobs(self, names: Sequence[str]) -> list[EncodedBlob]:
+        return [self._store._blobs[name] for name in sorted(names)]
 
-    async def write_blobs(self, blobs: Sequence[RawBlob]) -> None:
+    async def write_blobs(self, blobs: Sequence[EncodedBlob]) -> None:
+        self._store._require_open()
         for blob in blobs:
-            encoded = EncodedBlob(blob.sha256, blob.size, blob.codec, blob.content)
-            self._store._blobs.setdefault(blob.sha256, encoded)
+            self._store._blobs.setdefault(blob.sha256, blob)
 
     async def cursors(self) -> dict[str, int]:
         return dict(self._store._cursors)

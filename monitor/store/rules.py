@@ -27,12 +27,21 @@ import json
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import orjson
 
-from monitor.errors import ConcurrencyError, DuplicateEventError, StoreError
+from monitor.errors import (
+    ConcurrencyError,
+    DuplicateEventError,
+    StoreError,
+    StoreUnavailableError,
+)
 from monitor.events import NewEvent, StoredEvent, canonical_bytes, format_time, seal
+from monitor.store.blobs import blob_id, encode_blob_async
+
+if TYPE_CHECKING:
+    from monitor.store.base import RawRows
 
 EVENT_COLUMNS = "seq, event_id, stream, version, type, schema, recorded_at, data, prev_hash, hash"
 
@@ -196,16 +205,59 @@ class EventQuery:
     limit: int | None
 
 
-class ReadingStore:
-    """``read`` and ``iterate`` for every backend, which implements only ``select``.
+class BackendBase:
+    """What every backend shares: the argument checks of ``append``, ``read`` and
+    ``iterate``, and ``put_blob`` (which writes through the backend's ``raw_rows``).
+    A backend implements ``label``, ``insert``, ``select``, ``has_blob`` and
+    ``raw_rows``, and sets ``_closed`` when it closes.
 
     ``iterate`` reads keyset pages of ``read``, so memory stays bounded however long
     the log.
     """
 
+    _closed = False
+
+    @property
+    def label(self) -> str:
+        """The log's name in messages (a path, or a URL without its password)."""
+        raise NotImplementedError
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailableError(f"the event store {self.label} is closed")
+
+    async def insert(
+        self, batch: list[NewEvent], expected: Mapping[str, int] | None
+    ) -> list[StoredEvent]:
+        """``append`` of a normalized, non-empty batch (decided by ``plan_append``)."""
+        raise NotImplementedError
+
     async def select(self, query: EventQuery) -> list[StoredEvent]:
         """The events ``query`` names, ordered by seq (never called for an empty query)."""
         raise NotImplementedError
+
+    def raw_rows(self) -> RawRows:
+        """The backend's rows as stored (the ``RawCopy`` capability every backend has)."""
+        raise NotImplementedError
+
+    async def has_blob(self, sha256: str) -> bool:
+        raise NotImplementedError
+
+    async def append(
+        self, events: Sequence[NewEvent], *, expected: Mapping[str, int] | None = None
+    ) -> list[StoredEvent]:
+        self._require_open()
+        batch = normalize(events)
+        if not batch:
+            return []
+        return await self.insert(batch, expected)
+
+    async def put_blob(self, data: bytes) -> str:
+        sha256 = blob_id(data)
+        if await self.has_blob(sha256):
+            return sha256  # content-addressed: same name, same bytes; skip compressing
+        await self.raw_rows().write_blobs([await encode_blob_async(data)])
+        return sha256
 
     async def read(
         self, *, limit: int | None = None, **filters: Unpack[ReadFilters]

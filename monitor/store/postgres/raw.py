@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from monitor.events import GENESIS_HASH
-from monitor.store.base import RawBlob, RawEvent
+from monitor.store.base import RawEvent
+from monitor.store.blobs import EncodedBlob
 from monitor.store.rules import EVENT_COLUMNS, check_continues
 
 if TYPE_CHECKING:
@@ -78,15 +79,15 @@ class PostgresRawRows:
         present = {r["sha256"] for r in rows}
         return [n for n in names if n not in present]
 
-    async def read_blobs(self, names: Sequence[str]) -> list[RawBlob]:
+    async def read_blobs(self, names: Sequence[str]) -> list[EncodedBlob]:
         rows = await self._rows(
             "SELECT sha256, size, codec, content FROM blobs WHERE sha256 = ANY($1::text[]) "
             "ORDER BY sha256",
             list(names),
         )
-        return [RawBlob(r["sha256"], r["size"], r["codec"], bytes(r["content"])) for r in rows]
+        return [EncodedBlob(r["sha256"], r["size"], r["codec"], bytes(r["content"])) for r in rows]
 
-    async def write_blobs(self, blobs: Sequence[RawBlob]) -> None:
+    async def write_blobs(self, blobs: Sequence[EncodedBlob]) -> None:
         async with self._store.connection() as conn:
             await conn.executemany(
                 "INSERT INTO blobs (sha256, size, codec, content) VALUES ($1, $2, $3, $4) "

@@ -26,17 +26,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from monitor.clock import Clock, utc_now
-from monitor.errors import BlobMissingError, StoreError, StoreUnavailableError
-from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes
-from monitor.store.base import RawRows, WorkSharing
-from monitor.store.blobs import blob_id, decode_blob_async, encode_blob_async
+from monitor.errors import BlobMissingError, StoreError
+from monitor.events import GENESIS_HASH, NewEvent, StoredEvent
+from monitor.store.base import RawEvent, RawRows, WorkSharing
+from monitor.store.blobs import decode_blob_async
 from monitor.store.pauses import HostPause, pause_from_row
 from monitor.store.postgres.connect import (
     CONNECT_TIMEOUT,
@@ -53,10 +53,9 @@ from monitor.store.postgres.schema import prepare
 from monitor.store.rules import (
     EVENT_COLUMNS,
     AppendPlan,
+    BackendBase,
     EventQuery,
-    ReadingStore,
     check_seq,
-    normalize,
     plan_append,
     row_to_event,
     streams_named,
@@ -77,22 +76,6 @@ SET until = excluded.until, reason = excluded.reason, recorded_at = excluded.rec
 WHERE excluded.until > p.until
 RETURNING host, until, reason, recorded_at
 """
-
-
-def event_row(ev: StoredEvent) -> tuple[Any, ...]:
-    """The ``events`` row of a sealed event, data as the exact bytes that were hashed."""
-    return (
-        ev.seq,
-        ev.event_id,
-        ev.stream,
-        ev.version,
-        ev.type,
-        ev.schema,
-        ev.recorded_at,
-        canonical_bytes(ev.data),
-        ev.prev_hash,
-        ev.hash,
-    )
 
 
 # In one snapshot: the head (kind h), the batch's stored events (e) and its streams'
@@ -135,7 +118,7 @@ OPTIMISTIC_ATTEMPTS = 1  # contention beyond one retry is cheaper to queue on th
 # --------------------------------------------------------------------------- the store
 
 
-class PostgresEventStore(ReadingStore):
+class PostgresEventStore(BackendBase):
     """An event store in one PostgreSQL schema. Open it with ``PostgresEventStore.open``."""
 
     def __init__(
@@ -199,10 +182,6 @@ class PostgresEventStore(ReadingStore):
         logger.debug("opened event store %s (schema %s)", target.label, schema)
         return cls(target, pool, schema, clock=clock)
 
-    def _require_open(self) -> None:
-        if self._closed:
-            raise StoreUnavailableError(f"the event store {self.label} is closed")
-
     @contextlib.contextmanager
     def _translating(self) -> Iterator[None]:
         try:
@@ -257,13 +236,9 @@ class PostgresEventStore(ReadingStore):
 
     # ------------------------------------------------------------------ events
 
-    async def append(
-        self, events: Sequence[NewEvent], *, expected: Mapping[str, int] | None = None
+    async def insert(
+        self, batch: list[NewEvent], expected: Mapping[str, int] | None
     ) -> list[StoredEvent]:
-        self._require_open()
-        batch = normalize(events)
-        if not batch:
-            return []
         # Optimistic first: plan from one consistent snapshot, then write only if the head
         # has not moved (one call, so the lock is never held across round trips). Under
         # heavy contention, fall back to taking the lock first, which always succeeds.
@@ -326,7 +301,7 @@ class PostgresEventStore(ReadingStore):
         self, conn: asyncpg.Connection, plan: AppendPlan, head: tuple[int, str]
     ) -> bool:
         """Write the planned rows if the head is still ``head``; False if it moved."""
-        columns = list(zip(*(event_row(ev) for ev in plan.new), strict=True))
+        columns = list(zip(*(RawEvent.of(ev).values() for ev in plan.new), strict=True))
         return bool(await conn.fetchval(APPEND_IF_HEAD, *head, *columns, NOTIFY_CHANNEL))
 
     async def select(self, query: EventQuery) -> list[StoredEvent]:
@@ -431,22 +406,6 @@ class PostgresEventStore(ReadingStore):
             return True
 
     # ------------------------------------------------------------------ blobs
-
-    async def put_blob(self, data: bytes) -> str:
-        sha256 = blob_id(data)
-        if await self.has_blob(sha256):
-            return sha256  # content-addressed: same name, same bytes; skip compressing
-        blob = await encode_blob_async(data)
-        async with self.connection() as conn:
-            await conn.execute(
-                "INSERT INTO blobs (sha256, size, codec, content) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (sha256) DO NOTHING",
-                blob.sha256,
-                blob.size,
-                blob.codec,
-                blob.content,
-            )
-        return sha256
 
     async def get_blob(self, sha256: str) -> bytes:
         rows = await self._fetch("SELECT codec, size, content FROM blobs WHERE sha256 = $1", sha256)

@@ -15,9 +15,12 @@ from typing import Any
 import aiosqlite
 
 from monitor.events import GENESIS_HASH
-from monitor.store.base import RawBlob, RawEvent
+from monitor.store.base import RawEvent
+from monitor.store.blobs import EncodedBlob
 from monitor.store.rules import EVENT_COLUMNS, check_continues
 from monitor.store.sqlite.files import EVENT_SELECT
+
+INSERT_EVENTS = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
 
 Query = Callable[[str, Iterable[Any]], Any]
 Write = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
@@ -58,8 +61,8 @@ class SqliteRawRows:
             rows = await db.execute_fetchall("SELECT MAX(seq) FROM events")
             check_continues(int(next(iter(rows))[0] or 0), batch[0].seq)
             await db.executemany(
-                f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [(*e.values()[:7], _as_stored(e.data), *e.values()[8:]) for e in batch],
+                INSERT_EVENTS,
+                [stored_row(e) for e in batch],
             )
 
     async def blob_names(self, batch: int) -> AsyncIterator[list[str]]:
@@ -79,16 +82,16 @@ class SqliteRawRows:
         present = {r[0] for r in rows}
         return [n for n in names if n not in present]
 
-    async def read_blobs(self, names: Sequence[str]) -> list[RawBlob]:
+    async def read_blobs(self, names: Sequence[str]) -> list[EncodedBlob]:
         marks = ",".join("?" * len(names))
         rows = await self._rows(
             "SELECT sha256, size, codec, CAST(content AS BLOB) FROM blobs "
             f"WHERE sha256 IN ({marks}) ORDER BY sha256",
             names,
         )
-        return [RawBlob(str(r[0]), int(r[1]), str(r[2]), bytes(r[3])) for r in rows]
+        return [EncodedBlob(str(r[0]), int(r[1]), str(r[2]), bytes(r[3])) for r in rows]
 
-    async def write_blobs(self, blobs: Sequence[RawBlob]) -> None:
+    async def write_blobs(self, blobs: Sequence[EncodedBlob]) -> None:
         async with self._write() as db:
             await db.executemany(
                 "INSERT OR IGNORE INTO blobs (sha256, size, codec, content) VALUES (?,?,?,?)",
@@ -99,9 +102,12 @@ class SqliteRawRows:
         return {str(n): int(s) for n, s in await self._rows("SELECT name, seq FROM cursors")}
 
 
-def _as_stored(data: bytes) -> str | bytes:
-    """TEXT as the SQLite store writes it; bytes that are not UTF-8 stay bytes (verbatim)."""
+def stored_row(event: RawEvent) -> tuple[Any, ...]:
+    """The ``events`` row as SQLite keeps it: ``data`` as TEXT; bytes that are not UTF-8
+    (a damaged row being copied) stay bytes, verbatim."""
+    values = event.values()
     try:
-        return data.decode("utf-8")
+        data: str | bytes = event.data.decode("utf-8")
     except UnicodeDecodeError:
-        return data
+        data = event.data
+    return (*values[:7], data, *values[8:])

@@ -25,16 +25,14 @@ import aiosqlite
 
 from monitor.clock import Clock, utc_now
 from monitor.errors import BlobMissingError, StoreError, StoreUnavailableError
-from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes, format_time
-from monitor.store.base import RawRows, Visit
-from monitor.store.blobs import blob_id, decode_blob_async, encode_blob_async
+from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, format_time
+from monitor.store.base import RawEvent, RawRows, Visit
+from monitor.store.blobs import decode_blob_async
 from monitor.store.pauses import HostPause, later, pause_from_row
 from monitor.store.rules import (
-    EVENT_COLUMNS,
+    BackendBase,
     EventQuery,
-    ReadingStore,
     check_seq,
-    normalize,
     plan_append,
     row_to_event,
     streams_named,
@@ -46,7 +44,7 @@ from monitor.store.sqlite.files import (
     open_connections,
     translate_error,
 )
-from monitor.store.sqlite.raw import SqliteRawRows
+from monitor.store.sqlite.raw import INSERT_EVENTS, SqliteRawRows, stored_row
 from monitor.store.sqlite.scan import scan_file
 
 logger = logging.getLogger(__name__)
@@ -64,7 +62,7 @@ def _marks(count: int) -> str:
     return ",".join("?" * count)
 
 
-class SqliteEventStore(ReadingStore):
+class SqliteEventStore(BackendBase):
     """An event store in one SQLite file. Open it with ``SqliteEventStore.open``."""
 
     def __init__(
@@ -105,9 +103,9 @@ class SqliteEventStore(ReadingStore):
         )
         return cls(where, writer, reader, clock=clock)
 
-    def _require_open(self) -> None:
-        if self._closed:
-            raise StoreUnavailableError(f"the event store {self.path} is closed")
+    @property
+    def label(self) -> str:
+        return self.path
 
     @contextlib.contextmanager
     def _translating(self) -> Iterator[None]:
@@ -151,13 +149,9 @@ class SqliteEventStore(ReadingStore):
 
     # ------------------------------------------------------------------ events
 
-    async def append(
-        self, events: Sequence[NewEvent], *, expected: Mapping[str, int] | None = None
+    async def insert(
+        self, batch: list[NewEvent], expected: Mapping[str, int] | None
     ) -> list[StoredEvent]:
-        self._require_open()
-        batch = normalize(events)
-        if not batch:
-            return []
         async with self._write() as db:
             stored = await self._stored_by_id(db, [ev.event_id for ev in batch])
             versions = await self._versions(db, sorted(streams_named(batch, expected)))
@@ -177,22 +171,8 @@ class SqliteEventStore(ReadingStore):
             )
             if plan.new:
                 await db.executemany(
-                    f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({_marks(10)})",
-                    [
-                        (
-                            ev.seq,
-                            ev.event_id,
-                            ev.stream,
-                            ev.version,
-                            ev.type,
-                            ev.schema,
-                            ev.recorded_at,
-                            canonical_bytes(ev.data).decode("utf-8"),
-                            ev.prev_hash,
-                            ev.hash,
-                        )
-                        for ev in plan.new
-                    ],
+                    INSERT_EVENTS,
+                    [stored_row(RawEvent.of(ev)) for ev in plan.new],
                 )
         return plan.result
 
@@ -262,18 +242,6 @@ class SqliteEventStore(ReadingStore):
         return int(rows[0][0])
 
     # ------------------------------------------------------------------ blobs
-
-    async def put_blob(self, data: bytes) -> str:
-        sha256 = blob_id(data)
-        if await self.has_blob(sha256):
-            return sha256  # content-addressed: same name, same bytes; skip compressing
-        blob = await encode_blob_async(data)
-        async with self._write() as db:
-            await db.execute_fetchall(
-                "INSERT OR IGNORE INTO blobs (sha256, size, codec, content) VALUES (?, ?, ?, ?)",
-                (blob.sha256, blob.size, blob.codec, blob.content),
-            )
-        return sha256
 
     async def get_blob(self, sha256: str) -> bytes:
         rows = await self._query(
