@@ -65,9 +65,7 @@ class Notifying:
             self._notifier = Notifier(store, settings, clock=clock, retry_base=self._retry_base)
         if self._ctx.shares_work:
             from monitor.daemon.workers import Leadership
-            from monitor.store.postgres import PostgresEventStore
 
-            assert isinstance(store, PostgresEventStore)
             self._leadership = Leadership(store, "notifier")
             self._task = asyncio.create_task(
                 self._leadership.run(self._term, self._stop), name="notifier"

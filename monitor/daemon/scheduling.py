@@ -71,9 +71,7 @@ class Schedule:
         store, clock = self._ctx.store, self._ctx.clock
         if self._ctx.shares_work:
             from monitor.daemon.workers import LeaseScheduler, lease_period_from
-            from monitor.store.postgres import PostgresEventStore
 
-            assert isinstance(store, PostgresEventStore)
             leases = LeaseScheduler(
                 self._checks.check_due,
                 store=store,
