@@ -32,16 +32,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, Unpack, runtime_checkable
 
 from monitor.errors import ConcurrencyError
 from monitor.events import Event, NewEvent, StoredEvent, canonical_bytes
 from monitor.store.blobs import EncodedBlob
-from monitor.store.rules import ReadFilters, check_batch_size
+from monitor.store.rules import EVENT_COLUMNS, ReadFilters, check_batch_size, decode_data
 
 DEFAULT_POLL_INTERVAL = 2.0  # seconds between head reads where no wake-up is pushed
 
@@ -276,60 +276,42 @@ def work_sharing_of(store: object) -> WorkSharing | None:
 # --------------------------------------------------------------------------- raw rows
 
 
+EVENT_FIELDS = tuple(EVENT_COLUMNS.split(", "))
+
+
 @dataclass(frozen=True)
 class RawEvent:
-    """One ``events`` row exactly as stored: ``data`` is the stored bytes."""
+    """One ``events`` row exactly as stored: ``event``'s envelope (its ``data`` left
+    empty) and ``data``, the stored bytes — not decoded, so a copy keeps them as they are."""
 
-    seq: int
-    event_id: str
-    stream: str
-    version: int
-    type: str
-    schema: int
-    recorded_at: str
+    event: StoredEvent
     data: bytes
-    prev_hash: str
-    hash: str
 
     @classmethod
     def of(cls, ev: StoredEvent) -> RawEvent:
         """The row of a sealed event: its data as the exact bytes that were hashed."""
-        return cls(
-            seq=ev.seq,
-            event_id=ev.event_id,
-            stream=ev.stream,
-            version=ev.version,
-            type=ev.type,
-            schema=ev.schema,
-            recorded_at=ev.recorded_at,
-            data=canonical_bytes(ev.data),
-            prev_hash=ev.prev_hash,
-            hash=ev.hash,
-        )
+        return cls(replace(ev, data={}), canonical_bytes(ev.data))
+
+    @classmethod
+    def from_row(cls, row: Iterable[Any]) -> RawEvent:
+        """A row read with the columns in ``EVENT_COLUMNS`` order."""
+        values = dict(zip(EVENT_FIELDS, row, strict=True))
+        data = values.pop("data")
+        return cls(StoredEvent(**values, data={}), bytes(data))
+
+    @property
+    def seq(self) -> int:
+        return self.event.seq
 
     def values(self) -> tuple[Any, ...]:
-        return (
-            self.seq,
-            self.event_id,
-            self.stream,
-            self.version,
-            self.type,
-            self.schema,
-            self.recorded_at,
-            self.data,
-            self.prev_hash,
-            self.hash,
+        """The row in ``EVENT_COLUMNS`` order."""
+        return tuple(
+            self.data if name == "data" else getattr(self.event, name) for name in EVENT_FIELDS
         )
 
-
-@dataclass(frozen=True)
-class RawBlob:
-    """One blob exactly as stored: still compressed, with its codec."""
-
-    sha256: str
-    size: int
-    codec: str
-    content: bytes
+    def load(self) -> StoredEvent:
+        """The stored event, its data decoded as every read decodes it."""
+        return replace(self.event, data=decode_data(self.event.seq, self.data))
 
 
 class RawRows(Protocol):
