@@ -50,7 +50,6 @@ import random
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from monitor.clock import Clock, utc_now
@@ -68,6 +67,7 @@ from monitor.store import EventStore
 from monitor.store.base import (
     DEFAULT_POLL_INTERVAL,
     LeaseClaim,
+    NextDue,
     WorkSharing,
     wakeups_of,
     work_sharing_of,
@@ -195,14 +195,6 @@ def cadence_key(cadence: Cadence) -> str:
     if cadence.cron is not None:
         return f"cron {cadence.cron} +{cadence.jitter:g}"
     return f"interval {cadence.interval} ±{cadence.jitter:g}"
-
-
-@dataclass(frozen=True)
-class NextDue:
-    """When a checked source is due again: at ``at``, or ``after`` seconds from the end."""
-
-    at: datetime | None = None
-    after: float | None = None
 
 
 def next_due(cadence: Cadence, started: datetime, rng: random.Random) -> NextDue:
@@ -463,11 +455,7 @@ class LeaseScheduler:
         due = next_due(cadence, claim.started, self._rng)
         try:
             when = await self._sharing.release_lease(
-                claim.source_id,
-                self.owner,
-                cadence=cadence_key(cadence),
-                at=due.at,
-                after=due.after,
+                claim.source_id, self.owner, cadence_key(cadence), due
             )
         except StoreError as exc:
             # The lease expires by itself; the source is then checked again early, once.

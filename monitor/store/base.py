@@ -178,6 +178,14 @@ class LeaseClaim:
     stale: bool
 
 
+@dataclass(frozen=True)
+class NextDue:
+    """When a released source is due again: at ``at``, or ``after`` seconds from now."""
+
+    at: datetime | None = None
+    after: float | None = None
+
+
 class LeaderSeat(Protocol):
     """One worker's seat in the election of ``purpose``'s leader (see ``WorkSharing``)."""
 
@@ -215,8 +223,8 @@ class WorkSharing(Protocol):
     * ``claim_due`` gives a due, unleased (or expired) source to exactly one caller,
       leased for ``lease_period`` seconds; among due rows the caller's own come first;
     * ``renew_leases`` extends the caller's leases; it returns those still held;
-    * ``release_lease`` frees a lease with its next due time (``at``, or ``after``
-      seconds from now; never in the past), only if ``cadence`` is still the row's;
+    * ``release_lease`` frees a lease with its next due time (never in the past), set
+      only if ``cadence`` is still the row's;
       ``postpone_lease`` frees it due at ``until`` (or ``remaining`` seconds from now,
       whichever is later); ``give_back`` frees it (or all the owner's) unchanged;
     * ``sync_leases`` makes the rows match ``wanted`` (source -> cadence key, first due
@@ -246,13 +254,7 @@ class WorkSharing(Protocol):
     ) -> set[str]: ...
 
     async def release_lease(
-        self,
-        source_id: str,
-        owner: str,
-        *,
-        cadence: str,
-        at: datetime | None,
-        after: float | None,
+        self, source_id: str, owner: str, cadence: str, due: NextDue
     ) -> datetime | None: ...
 
     async def postpone_lease(

@@ -29,7 +29,6 @@ from monitor.store.rules import (
     EventQuery,
     check_batch_size,
     check_continues,
-    check_seq,
     plan_append,
     streams_named,
 )
@@ -149,9 +148,7 @@ class MemoryEventStore(BackendBase):
         self._require_open()
         return self._cursors.get(name, 0)
 
-    async def set_cursor(self, name: str, seq: int) -> None:
-        self._require_open()
-        check_seq("cursor seq", seq)
+    async def write_cursor(self, name: str, seq: int) -> None:
         self._cursors[name] = seq
 
     # ------------------------------------------------------------------ host pauses

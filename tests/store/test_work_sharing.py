@@ -20,7 +20,7 @@ from monitor.clock import utc_now
 from monitor.daemon.workers import Leadership, LeaseScheduler
 from monitor.errors import StoreError
 from monitor.store import EventStore, open_store
-from monitor.store.base import WorkSharing, work_sharing_of
+from monitor.store.base import NextDue, WorkSharing, work_sharing_of
 
 from .conftest import STORE_URLS
 
@@ -99,9 +99,7 @@ async def test_a_worker_takes_back_its_own_sources_first(store: EventStore) -> N
     (first,) = await work.claim_due("w1", 1, PERIOD)
     (other,) = await work.claim_due("w2", 1, PERIOD)
     for owner, claim in (("w1", first), ("w2", other)):
-        await work.release_lease(
-            claim.source_id, owner, cadence="interval 60 ±0", at=ago(1), after=None
-        )
+        await work.release_lease(claim.source_id, owner, "interval 60 ±0", NextDue(at=ago(1)))
     (again,) = await work.claim_due("w2", 1, PERIOD)
     assert (again.source_id, again.stale) == (other.source_id, False)
 
@@ -111,12 +109,12 @@ async def test_release_sets_the_next_due_time_never_in_the_past(store: EventStor
     await table(work, a=ago(1), b=ago(1))
     await work.claim_due("w1", 2, PERIOD)
     future = datetime.now(UTC) + timedelta(hours=1)
-    due_a = await work.release_lease("a", "w1", cadence="interval 60 ±0", at=future, after=None)
+    due_a = await work.release_lease("a", "w1", "interval 60 ±0", NextDue(at=future))
     assert due_a == future
     before = datetime.now(UTC)
-    due_b = await work.release_lease("b", "w1", cadence="interval 60 ±0", at=ago(600), after=None)
+    due_b = await work.release_lease("b", "w1", "interval 60 ±0", NextDue(at=ago(600)))
     assert due_b is not None and due_b >= before - timedelta(seconds=1)
-    assert await work.release_lease("a", "w2", cadence="x", at=None, after=5) is None  # not w2's
+    assert await work.release_lease("a", "w2", "x", NextDue(after=5)) is None  # not w2's
     assert [c.source_id for c in await work.claim_due("w2", 5, PERIOD)] == ["b"]
 
 
@@ -125,10 +123,10 @@ async def test_release_after_seconds_and_for_a_changed_cadence(store: EventStore
     await table(work, a=ago(1), b=ago(1))
     await work.claim_due("w1", 2, PERIOD)
     before = datetime.now(UTC)
-    due = await work.release_lease("a", "w1", cadence="interval 60 ±0", at=None, after=120)
+    due = await work.release_lease("a", "w1", "interval 60 ±0", NextDue(after=120))
     assert due is not None and timedelta(seconds=119) < due - before < timedelta(seconds=125)
     # The cadence changed while b was checked: its new due time stands, freed as it is.
-    kept = await work.release_lease("b", "w1", cadence="interval 5 ±0", at=None, after=3600)
+    kept = await work.release_lease("b", "w1", "interval 5 ±0", NextDue(after=3600))
     assert kept is not None and kept < datetime.now(UTC)
     assert [c.source_id for c in await work.claim_due("w2", 5, PERIOD)] == ["b"]
 
