@@ -5,15 +5,15 @@ The store does all the coordination through its ``WorkSharing`` capability
 twin); workers never talk to each other. This module holds the scheduling rules
 on top of it and never sees the backend.
 
-* **Leases** (``LeaseScheduler``): one ``leases`` row per source (``due_at``, ``owner``,
-  ``lease_until``). A worker claims due rows with ``SELECT … FOR UPDATE SKIP LOCKED``
-  and stamps them ``lease_until = now + lease_period`` in the same statement, so a due
+* **Leases** (``LeaseScheduler``): one lease row per source (``due_at``, ``owner``,
+  ``lease_until``). A claim stamps due rows ``lease_until = now + lease_period`` (on
+  PostgreSQL, ``SELECT … FOR UPDATE SKIP LOCKED`` in one statement), so a due
   check goes to exactly one worker; while the check runs the lease is renewed every
   third of the period; when it ends the row gets its next due time and is freed. A
   worker that dies stops renewing: its rows become claimable when ``lease_until``
   passes, and every worker sleeps no later than the earliest expiry, so its sources
-  are taken over within one lease period. All lease times are the database's clock
-  (``now()``), so skew between machines does not matter. Among due sources a worker
+  are taken over within one lease period. All lease times are the store's clock
+  (PostgreSQL's ``now()``), so skew between machines does not matter. Among due sources a worker
   takes those it checked last first (its cached state of them is current).
 * **Next check**: an interval source is due ``interval ± jitter`` after its check
   *ended* (measured by the database when the lease is released), so however long a
@@ -21,12 +21,12 @@ on top of it and never sees the backend.
   within ``interval - jitter``, whichever workers run it; the cost is that the period
   is the interval plus the check's duration. A cron source is due at the next cron
   time after its check started, + jitter.
-* **Leader** (``Leadership``): exactly one worker runs the notifier, the one holding a
-  session-level ``pg_try_advisory_lock`` on a connection of its own. PostgreSQL
-  releases the lock when that session ends — a crash, a SIGKILL, a lost network — and
-  a standby, retrying every ``retry_interval`` (at once on a ``NOTIFY monitor_leader``
-  from a leader stepping down), takes over. A heartbeat on the lock connection ends
-  the term when it breaks, so a cut-off leader stops sending.
+* **Leader** (``Leadership``): exactly one worker runs the notifier, the one holding
+  the store's leader seat (on PostgreSQL a session-level ``pg_try_advisory_lock`` on a
+  connection of its own, released when that session ends — a crash, a SIGKILL, a lost
+  network). A standby, retrying every ``retry_interval`` (at once when a leader steps
+  down), takes over. A heartbeat on the seat ends the term when it breaks, so a
+  cut-off leader stops sending.
 * **Wake-ups**: ``wait_for_events`` returns when the log's head passes a seq — the
   store's ``Wakeups`` (LISTEN/NOTIFY on PostgreSQL), else polling the head;
   ``follow_log`` turns that into an event the notifier waits on.

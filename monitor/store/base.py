@@ -4,7 +4,7 @@
 tests/store/test_contract.py runs them against each). Beyond it, a backend may offer
 *capabilities* — like APScheduler 4, which keeps storage (DataStore) apart from
 cross-process wake-ups (EventBroker). Callers ask for a capability with its
-``…_of(store)`` accessor and never test the store's class (tests/test_layering.py
+``…_of(store)`` accessor and never test the store's class (tests/store/test_no_backend_leaks.py
 fails on ``isinstance`` against a concrete store outside ``monitor/store/``). Each
 capability has an in-memory twin, so the code using it runs, and is tested, without
 PostgreSQL:
