@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, Unpack, runtime_checkable
 
-from monitor.errors import ConcurrencyError
+from monitor.errors import ConcurrencyError, StoreError
 from monitor.events import Event, NewEvent, StoredEvent, canonical_bytes
 from monitor.store.blobs import EncodedBlob
 from monitor.store.rules import EVENT_COLUMNS, ReadFilters, check_batch_size, decode_data
@@ -273,6 +273,14 @@ class WorkSharing(Protocol):
 def work_sharing_of(store: object) -> WorkSharing | None:
     """The store's work sharing, or None when one daemon owns the log (SQLite)."""
     return store.work_sharing() if isinstance(store, SharesWork) else None
+
+
+def require_work_sharing(store: object) -> WorkSharing:
+    """``work_sharing_of``, for workers that cannot run without it."""
+    sharing = work_sharing_of(store)
+    if sharing is None:
+        raise StoreError("this store cannot be shared by several workers (use PostgreSQL)")
+    return sharing
 
 
 # --------------------------------------------------------------------------- raw rows
