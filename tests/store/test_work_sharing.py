@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from monitor.clock import utc_now
+from monitor.config.settings import SourceSettings
 from monitor.daemon.workers import Leadership, LeaseScheduler
 from monitor.errors import StoreError
 from monitor.store import EventStore, open_store
@@ -301,3 +302,42 @@ async def test_a_sqlite_log_is_not_shared_and_workers_refuse_it(tmp_path: Path) 
             LeaseScheduler(on_due, store=sqlite)
         with pytest.raises(StoreError, match="PostgreSQL"):
             Leadership(sqlite)
+
+
+# --------------------------------------------------------------------------- schedulers
+
+
+async def test_lease_schedulers_split_the_due_sources_between_them(store: EventStore) -> None:
+    """The daemon's ``LeaseScheduler`` on each implementation: every due source is
+    checked once, by one of the workers, and both workers take a share."""
+    checked: list[tuple[str, str]] = []
+
+    def on_due_for(worker: str) -> Callable[[str], Awaitable[None]]:
+        async def on_due(source_id: str) -> None:
+            await asyncio.sleep(0.01)  # a fetch
+            checked.append((source_id, worker))
+
+        return on_due
+
+    configured = [
+        SourceSettings(id=f"s{i:02d}", url=f"http://127.0.0.1:9/{i}", interval=3600)
+        for i in range(20)
+    ]
+    schedulers = [
+        LeaseScheduler(on_due_for(w), store=store, capacity=4, poll_interval=0.05, owner=w)
+        for w in ("w1", "w2")
+    ]
+    try:
+        for scheduler in schedulers:
+            scheduler.start()
+            scheduler.sync(configured, last_checked={}, jitter_percent=0, default_interval=3600)
+        for _ in range(100):
+            if len(checked) >= 20:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # a second check of any source would show up by now
+    finally:
+        for scheduler in schedulers:
+            await scheduler.aclose()
+    assert sorted(s for s, _ in checked) == [s.id for s in configured]  # each exactly once
+    assert {w for _, w in checked} == {"w1", "w2"}
