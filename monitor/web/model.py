@@ -622,9 +622,9 @@ def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntr
         headline = f"Moved ({how})"
         detail = f"{data.get('from_url', '')} → {data.get('to_url', '')}"
         severity = "low"
-    elif kind in FIGURES_EVENTS:
-        headline, detail = describe_fact(kind, dict(data))
-        change_seq = int(data["change_seq"])
+    elif isinstance(fact := event.event, FIGURES_EVENTS):
+        headline, detail = describe_fact(fact)
+        change_seq = fact.change_seq
     elif kind == "SourceGone":
         reason = str(data.get("reason") or "")
         headline = "Gone: " + (
