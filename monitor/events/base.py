@@ -46,8 +46,12 @@ class Event:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Event:
-        names = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in names}
-        if "capture" in values and isinstance(values["capture"], Mapping):
-            values["capture"] = Capture.of(values["capture"])
-        return cls(**values)
+        values = data
+        if isinstance(data.get("capture"), Mapping):
+            values = {**data, "capture": Capture.of(data["capture"])}
+        try:
+            return cls(**values)
+        except TypeError:
+            # Keys this version does not know (written by a later one) are left out.
+            names = {f.name for f in fields(cls)}
+            return cls(**{k: v for k, v in values.items() if k in names})

@@ -10,7 +10,7 @@ older shapes: a key an older version did not write reads as its documented defau
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,7 +28,9 @@ class Capture:
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> Capture:
-        return cls(dict(data))
+        # Shared, not copied: a stored event's data is never changed, and decoding every
+        # event of a replay should not copy every capture.
+        return cls(data if isinstance(data, dict) else dict(data))
 
     def to_data(self) -> JsonObject:
         return dict(self.data)
@@ -59,8 +61,9 @@ class Capture:
         return status if isinstance(status, int) else None
 
     @property
-    def headers(self) -> dict[str, str]:
-        return dict(self.data.get("headers") or {})
+    def headers(self) -> Mapping[str, str]:
+        headers: Mapping[str, str] = self.data.get("headers") or {}
+        return headers
 
     @property
     def fetched_at(self) -> str:
@@ -130,9 +133,10 @@ class Capture:
         return str(self.data.get("canonical") or "")
 
     @property
-    def chrome(self) -> list[list[int]]:
+    def chrome(self) -> Sequence[Sequence[int]]:
         """Line ranges of the text that are the page's navigation, header, footer, asides."""
-        return [list(pair) for pair in self.data.get("chrome") or ()]
+        chrome: Sequence[Sequence[int]] = self.data.get("chrome") or ()
+        return chrome
 
     @property
     def server(self) -> JsonObject | None:
