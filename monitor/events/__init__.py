@@ -77,6 +77,7 @@ from monitor.events.envelope import (
     seal,
 )
 from monitor.events.groups import (
+    ALERT_EVENTS,
     ARCHIVED_CAPTURES,
     CAPTURE_EVENTS,
     FIGURES_EVENTS,
@@ -85,6 +86,7 @@ from monitor.events.groups import (
     REVIEW_EVENTS,
     SETTINGS_EVENTS,
     STAMP_EVENTS,
+    STORY_EVENTS,
     EventGroup,
     names,
 )
@@ -101,6 +103,7 @@ from monitor.events.sources import (
 )
 
 __all__ = [
+    "ALERT_EVENTS",
     "ARCHIVED_CAPTURES",
     "CAPTURE_EVENTS",
     "EVENT_NAMESPACE",
@@ -115,6 +118,7 @@ __all__ = [
     "SETTINGS_EVENTS",
     "STAMP_EVENTS",
     "STORIES_STREAM",
+    "STORY_EVENTS",
     "SYSTEM_STREAM",
     "UPCASTERS",
     "BaselineCaptured",

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from monitor.events.audit import CheckpointTimestamped, TimestampFailed
 from monitor.events.base import Event
-from monitor.events.checks import BaselineCaptured, ChangeDetected, ChangePending, ContentSuspect
+from monitor.events.checks import (
+    BaselineCaptured,
+    ChangeDetected,
+    ChangePending,
+    ContentSuspect,
+    FetchFailed,
+    SourceRecovered,
+)
 from monitor.events.delivery import NotificationFailed, NotificationSent
 from monitor.events.desk import (
     ChangeAnnotated,
@@ -17,8 +24,15 @@ from monitor.events.desk import (
     FiguresPublished,
     FiguresRestated,
     FiguresWithdrawn,
+    StoryDetected,
 )
-from monitor.events.sources import SourceRegistered, SourceUpdated
+from monitor.events.sources import (
+    SourceDiscovered,
+    SourceGone,
+    SourceMoved,
+    SourceRegistered,
+    SourceUpdated,
+)
 
 EventGroup = tuple[type[Event], ...]
 
@@ -39,6 +53,19 @@ REVIEW_EVENTS = (ChangeReviewed, ChangeAnnotated)
 NOTIFICATION_EVENTS = (NotificationSent, NotificationFailed)
 # The outcome of asking a time-stamping authority (stream ``$timestamps``).
 STAMP_EVENTS = (CheckpointTimestamped, TimestampFailed)
+# Events the notifier alerts about (channels choose among them with ``events``).
+ALERT_EVENTS = (
+    ChangeDetected,
+    ContentSuspect,
+    FetchFailed,
+    SourceRecovered,
+    SourceMoved,
+    SourceDiscovered,
+    StoryDetected,
+    SourceGone,
+)
+# What the story book folds: sources' companies and tags, changes, stories.
+STORY_EVENTS = (SourceRegistered, SourceUpdated, ChangeDetected, StoryDetected)
 
 
 def names(group: EventGroup) -> tuple[str, ...]:
