@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from monitor.events import (
-    EVENT_TYPES,
     FETCH_DEFERRED,
     BaselineCaptured,
     Capture,
@@ -180,8 +179,6 @@ def apply(state: SourceState, stored: StoredEvent) -> SourceState:
     so an upcaster that renames a field reaches the live state and replay alike.
     """
     common: dict[str, Any] = {"version": stored.version, "last_event_at": stored.recorded_at}
-    if stored.type not in EVENT_TYPES:
-        return _evolve(state, **common)  # a type of a later version: nothing we know of
     match stored.event:
         case SourceRegistered() as e:
             return _evolve(
@@ -306,7 +303,7 @@ def apply(state: SourceState, stored: StoredEvent) -> SourceState:
             )
         case SourceGone() as e:
             return _evolve(state, gone_since=e.since or stored.recorded_at, **common)
-    # Notifications and the like leave the source's detection state alone.
+    # Notifications, and types of a later version, leave the detection state alone.
     return _evolve(state, **common)
 
 

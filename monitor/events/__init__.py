@@ -22,6 +22,7 @@ from monitor.events.audit import (
 )
 from monitor.events.base import (
     Event,
+    Unrecognized,
 )
 from monitor.events.capture import (
     Capture,
@@ -88,6 +89,7 @@ from monitor.events.groups import (
     STAMP_EVENTS,
     STORY_EVENTS,
     EventGroup,
+    capture_of,
     names,
 )
 from monitor.events.sources import (
@@ -156,10 +158,12 @@ __all__ = [
     "ThirdPartyCaptureFailed",
     "ThirdPartyCaptured",
     "TimestampFailed",
+    "Unrecognized",
     "Upcaster",
     "VolatilityLearned",
     "VolatilityUnlearned",
     "canonical_bytes",
+    "capture_of",
     "chain_hash",
     "decode",
     "deterministic_event_id",

@@ -55,3 +55,18 @@ class Event:
             # Keys this version does not know (written by a later one) are left out.
             names = {f.name for f in fields(cls)}
             return cls(**{k: v for k, v in values.items() if k in names})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unrecognized(Event):
+    """A stored event of a type this version does not know (a later version wrote it).
+
+    Decoding never fails on one, so readers of a whole stream pass it by like any event
+    they do not match on; its ``data`` is kept as stored.
+    """
+
+    name: str
+    data: JsonObject
+
+    def to_data(self) -> JsonObject:
+        return dict(self.data)

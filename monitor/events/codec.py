@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from monitor.events import audit, checks, delivery, desk, sources
-from monitor.events.base import Event
+from monitor.events.base import Event, Unrecognized
 from monitor.events.capture import JsonObject
 
 # Every event class of the catalog modules, by its stored type name.
@@ -55,7 +55,10 @@ def upcast(type_: str, schema: int, data: JsonObject) -> tuple[int, JsonObject]:
 
 
 def decode(stored: Stored) -> Event:
-    """The typed event for a stored record, upcast to the current schema."""
-    cls = EVENT_TYPES[stored.type]
+    """The typed event for a stored record, upcast to the current schema
+    (``Unrecognized`` for a type this version does not know)."""
+    cls = EVENT_TYPES.get(stored.type)
+    if cls is None:
+        return Unrecognized(name=stored.type, data=stored.data)
     _, data = upcast(stored.type, stored.schema, stored.data)
     return cls.from_data(data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from monitor.events.audit import CheckpointTimestamped, TimestampFailed
 from monitor.events.base import Event
+from monitor.events.capture import Capture
 from monitor.events.checks import (
     BaselineCaptured,
     ChangeDetected,
@@ -71,3 +72,8 @@ STORY_EVENTS = (SourceRegistered, SourceUpdated, ChangeDetected, StoryDetected)
 def names(group: EventGroup) -> tuple[str, ...]:
     """The stored type names of ``group``, for a store query by type."""
     return tuple(cls.type for cls in group)
+
+
+def capture_of(event: Event) -> Capture | None:
+    """The capture an event carries (``CAPTURE_EVENTS``), else None."""
+    return event.capture if isinstance(event, CAPTURE_EVENTS) else None
