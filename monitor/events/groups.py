@@ -41,7 +41,8 @@ EventGroup = tuple[type[Event], ...]
 GOOD_CAPTURES = (BaselineCaptured, ChangeDetected)
 # Captures kept as evidence of what the page was (export's WARC, evidence bundles):
 # the good ones and the suspect ones; a pending capture is not yet a fact of the page.
-ARCHIVED_CAPTURES = (BaselineCaptured, ChangeDetected, ContentSuspect)
+# (In the order `monitor evidence` names them.)
+ARCHIVED_CAPTURES = (ChangeDetected, BaselineCaptured, ContentSuspect)
 # Every event that carries a ``Capture``.
 CAPTURE_EVENTS = (BaselineCaptured, ChangeDetected, ContentSuspect, ChangePending)
 # A source's settings as configured (its registration and each update).
