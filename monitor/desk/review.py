@@ -20,6 +20,7 @@ from monitor.errors import BlobMissingError, ReviewError
 from monitor.events import (
     REVIEWS_STREAM,
     ChangeAnnotated,
+    ChangeDetected,
     ChangeReviewed,
     Event,
     StoredEvent,
@@ -57,7 +58,7 @@ async def record_review(
     """Append the review (or note) of the change at ``change_seq``; returns the stored event."""
     event = review_event(change_seq, by=by, status=status, note=note)
     target = await store.get_event(change_seq) if change_seq > 0 else None
-    if target is None or target.type != "ChangeDetected":
+    if target is None or not isinstance(target.event, ChangeDetected):
         raise ReviewError(
             f"#{change_seq} is not a change in the log; `monitor log --type ChangeDetected` "
             "lists them"

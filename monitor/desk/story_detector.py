@@ -23,6 +23,7 @@ from monitor.desk.stories import STORY_TYPES, StoryBook
 from monitor.errors import ConcurrencyError
 from monitor.events import (
     STORIES_STREAM,
+    ChangeDetected,
     NewEvent,
     StoredEvent,
     StoryDetected,
@@ -61,7 +62,7 @@ class StoryDetector:
             appended: list[StoredEvent] = []
             async for event in store.iterate(after=self.book.head_seq, types=STORY_TYPES):
                 self.book.apply(event)
-                if event.type != "ChangeDetected" or event.seq <= cursor:
+                if not isinstance(event.event, ChangeDetected) or event.seq <= cursor:
                     continue
                 late = now - parse_time(event.recorded_at) > CATCH_UP_AFTER
                 appended += await self._record(store, event.seq, late)
