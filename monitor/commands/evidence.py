@@ -39,8 +39,8 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace) -> int:
     from monitor.audit.checkpoint import ensure_checkpoint
     from monitor.audit.evidence import write_evidence
-    from monitor.events import ARCHIVED_CAPTURES, names
     from monitor.audit.stamper import stamp_latest
+    from monitor.events import ARCHIVED_CAPTURES, names
     from monitor.store import describe_url, open_store
     from monitor.tail import require_intact_tail
 
