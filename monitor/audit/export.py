@@ -274,6 +274,18 @@ def _record_id(event: StoredEvent, role: str) -> str:
     return f"<urn:uuid:{uuid.uuid5(_WARC_NAMESPACE, f'{event.event_id}/{role}')}>"
 
 
+def warc_target(event: StoredEvent) -> tuple[Capture, str, str, str] | None:
+    """(capture, raw body's blob, URI, date) of a capture event's WARC records; None
+    when it has no body or no URL to archive under."""
+    capture = capture_of(event.event)
+    if capture is None:
+        return None
+    uri = capture.final_url or capture.requested_url
+    if not is_blob_id(capture.raw_sha256) or not uri:
+        return None
+    return capture, capture.raw_sha256, uri, capture.fetched_at or event.recorded_at
+
+
 def _http_headers(capture: Capture, body_length: int) -> StatusAndHeaders:
     status = capture.status if capture.status is not None else 200
     try:
@@ -327,14 +339,10 @@ def write_warc(
     first_seen: dict[str, tuple[str, str, str]] = {}  # raw sha256 -> (uri, date, record id)
     responses = revisits = 0
     for event in captures:
-        capture = capture_of(event.event)
-        if capture is None:
-            continue  # only capture events are passed in
-        raw = capture.raw_sha256
-        uri = capture.final_url or capture.requested_url
-        date = capture.fetched_at or event.recorded_at
-        if not is_blob_id(raw) or not uri:
+        target = warc_target(event)
+        if target is None:
             continue
+        capture, raw, uri, date = target
         record_id = _record_id(event, "response")
         digest = f"sha256:{raw}"
         earlier = first_seen.get(str(raw))

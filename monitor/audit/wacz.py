@@ -41,18 +41,16 @@ from warcio.warcwriter import WARCWriter
 
 from monitor import __version__
 from monitor.audit.checkpoint import Signer
-from monitor.audit.export import _http_headers, _metadata
+from monitor.audit.export import _http_headers, _metadata, warc_target
 from monitor.errors import StoreError, StoreUnavailableError
 from monitor.events import (
     ARCHIVED_CAPTURES,
     Capture,
     StoredEvent,
-    capture_of,
     format_time,
     parse_time,
 )
 from monitor.store.base import EventStore
-from monitor.store.blobs import is_blob_id
 
 WACZ_VERSION = "1.1.1"
 WARC_MEMBER = "archive/data.warc.gz"
@@ -127,14 +125,10 @@ async def write_wacz(
     missing: list[str] = []
     responses = revisits = 0
     for event in captures:
-        capture = capture_of(event.event)
-        if capture is None:
-            continue  # only capture events are passed in
-        raw = capture.raw_sha256
-        uri = capture.final_url or capture.requested_url
-        date = capture.fetched_at or event.recorded_at
-        if not is_blob_id(raw) or not uri:
+        target = warc_target(event)
+        if target is None:
             continue
+        capture, raw, uri, date = target
         response_id = _id(event, "response")
         writer.write_record(_request(writer, uri, date, event, response_id))
         earlier = first_seen.get(raw)

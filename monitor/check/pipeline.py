@@ -825,6 +825,25 @@ def _figures_note(events: Sequence[Event]) -> str:
     return f" [figures: {', '.join(counts)}]" if counts else ""
 
 
+def _capture_outcome(event: Event, typed: Sequence[Event]) -> tuple[str, str] | None:
+    """(outcome, detail) of a check that recorded ``event`` about its capture, or None."""
+    match event:
+        case ChangeDetected() as change:
+            summary = change.diff.get("summary", "")
+            # A rule can match on both sides (on = "any"): name it once.
+            rules = ", ".join(dict.fromkeys(r["rule_id"] for r in change.rules))
+            detail = summary + (f" [rules: {rules}]" if rules else "") + _figures_note(typed)
+            kind = change.classification
+            return ("changed" if kind == "substantive" else kind), detail
+        case ContentSuspect(reason=reason, detail=why):
+            return "suspect", f"{reason}: {why}"
+        case ChangePending(seen=seen, needed=needed):
+            return "pending", f"new text seen {seen} of {needed} times needed to confirm it"
+        case BaselineCaptured(capture=capture):
+            return "baseline", f"{capture.text_chars} characters, HTTP {capture.status}"
+    return None
+
+
 def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> CheckReport:
     events = tuple(stored)
     typed = [e.event for e in events]
@@ -840,40 +859,9 @@ def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> 
             events=events,
         )
     for event in typed:
-        match event:
-            case ChangeDetected() as change:
-                summary = change.diff.get("summary", "")
-                # A rule can match on both sides (on = "any"): name it once.
-                rules = ", ".join(dict.fromkeys(r["rule_id"] for r in change.rules))
-                detail = summary + (f" [rules: {rules}]" if rules else "") + _figures_note(typed)
-                kind = change.classification
-                return CheckReport(
-                    source_id=source_id,
-                    outcome="changed" if kind == "substantive" else kind,
-                    detail=detail,
-                    events=events,
-                )
-            case ContentSuspect(reason=reason, detail=why):
-                return CheckReport(
-                    source_id=source_id,
-                    outcome="suspect",
-                    detail=f"{reason}: {why}",
-                    events=events,
-                )
-            case ChangePending(seen=seen, needed=needed):
-                return CheckReport(
-                    source_id=source_id,
-                    outcome="pending",
-                    detail=f"new text seen {seen} of {needed} times needed to confirm it",
-                    events=events,
-                )
-            case BaselineCaptured(capture=capture):
-                return CheckReport(
-                    source_id=source_id,
-                    outcome="baseline",
-                    detail=f"{capture.text_chars} characters, HTTP {capture.status}",
-                    events=events,
-                )
+        said = _capture_outcome(event, typed)
+        if said is not None:
+            return CheckReport(source_id=source_id, outcome=said[0], detail=said[1], events=events)
     recovered = " (recovered)" if any(isinstance(e, SourceRecovered) for e in typed) else ""
     moved = next((e for e in typed if isinstance(e, SourceMoved)), None)
     if moved is not None:

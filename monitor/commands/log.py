@@ -46,41 +46,10 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def brief(stored: StoredEvent) -> str:
     """A short human description of one event."""
-    from monitor.events import (
-        FETCH_DEFERRED,
-        BaselineCaptured,
-        ChangeAnnotated,
-        ChangeDetected,
-        ChangePending,
-        ChangeReviewed,
-        CheckpointSigned,
-        CheckpointTimestamped,
-        ContentSuspect,
-        DiscoveryBaselined,
-        DiscoveryReviewed,
-        FetchFailed,
-        FiguresPublished,
-        FiguresRestated,
-        FiguresWithdrawn,
-        NotificationFailed,
-        NotificationSent,
-        SourceDiscovered,
-        SourceGone,
-        SourceMoved,
-        SourceRecovered,
-        SourceRegistered,
-        SourceUnlisted,
-        SourceUpdated,
-        StoryDetected,
-        ThirdPartyCaptured,
-        ThirdPartyCaptureFailed,
-        TimestampFailed,
-        VolatilityLearned,
-        VolatilityUnlearned,
-    )
+    from monitor import events as ev  # one name: the cases below spell out the classes
 
     match stored.event:
-        case ChangeDetected() as e:
+        case ev.ChangeDetected() as e:
             from monitor.desk.summaries import change_summary
 
             rules = ", ".join(dict.fromkeys(r["rule_id"] for r in e.rules))
@@ -89,67 +58,67 @@ def brief(stored: StoredEvent) -> str:
                 return f"({e.classification}, not alerted) {change_summary(stored.data)}"
             text = f"{e.classification}: {change_summary(stored.data)}"
             return text + (f" [{rules}; {e.severity}]" if rules else "")
-        case BaselineCaptured(capture=c):
+        case ev.BaselineCaptured(capture=c):
             return f"{c.text_chars} chars from {c.final_url}"
-        case ContentSuspect() as e:
+        case ev.ContentSuspect() as e:
             return f"{e.reason}: {e.detail}"
-        case FetchFailed() as e if e.error == FETCH_DEFERRED:
+        case ev.FetchFailed() as e if e.error == ev.FETCH_DEFERRED:
             return f"deferred: {e.message}"  # the message names the host and the end
-        case FetchFailed() as e:
+        case ev.FetchFailed() as e:
             return f"{e.error} (#{e.consecutive_failures}): {e.message}"
-        case SourceRecovered() as e:
+        case ev.SourceRecovered() as e:
             return f"after {e.failures} failures since {e.failing_since}"
-        case SourceRegistered(settings=s):
+        case ev.SourceRegistered(settings=s):
             return f"{s.get('company', '')} — {s.get('title', '')} <{s.get('url')}>"
-        case SourceUpdated() as e:
+        case ev.SourceUpdated() as e:
             return "changed: " + ", ".join(e.changed)
-        case CheckpointSigned() as e:
+        case ev.CheckpointSigned() as e:
             return f"tree size {e.tree_size}, root {e.root_hash[:16]}…"
-        case VolatilityLearned() as e:
+        case ev.VolatilityLearned() as e:
             return f"learned volatile block after {e.changes} changes: {e.example!r}"
-        case VolatilityUnlearned() as e:
+        case ev.VolatilityUnlearned() as e:
             return f"unlearned volatile block {e.region} after {e.quiet_checks} quiet checks"
-        case ChangePending() as e:
+        case ev.ChangePending() as e:
             return f"new text seen {e.seen} of {e.needed} times"
-        case SourceMoved() as e:
+        case ev.SourceMoved() as e:
             how = f"HTTP {e.status}" if e.how == "redirect" else "canonical link"
             return f"{e.from_url} → {e.to_url} ({how})"
-        case DiscoveryBaselined() as e:
+        case ev.DiscoveryBaselined() as e:
             return f"{len(e.urls)} matching URLs listed"
-        case SourceDiscovered() as e:
+        case ev.SourceDiscovered() as e:
             title = f" “{e.title}”" if e.title else ""
             return f"{e.url}{title} [{e.state}; {e.severity}]"
-        case SourceUnlisted() as e:
+        case ev.SourceUnlisted() as e:
             return e.url
-        case DiscoveryReviewed() as e:
+        case ev.DiscoveryReviewed() as e:
             return f"{e.decision}: {e.url}" + (f" → {e.source_id}" if e.source_id else "")
-        case CheckpointTimestamped() as e:
+        case ev.CheckpointTimestamped() as e:
             return f"checkpoint seq {e.checkpoint_seq} stamped {e.gen_time} by {e.tsa}"
-        case TimestampFailed() as e:
+        case ev.TimestampFailed() as e:
             return (
                 f"checkpoint seq {e.checkpoint_seq}: {e.tsa} failed (attempt "
                 f"{e.attempt}): {e.error}; retry from {e.retry_at}"
             )
-        case ThirdPartyCaptured() as e:
+        case ev.ThirdPartyCaptured() as e:
             return f"seq {e.for_seq} archived by {e.archive}: {e.archive_url}"
-        case ThirdPartyCaptureFailed() as e:
+        case ev.ThirdPartyCaptureFailed() as e:
             last = "; gave up" if e.final else ""
             return f"seq {e.for_seq}: {e.archive} failed (attempt {e.attempt}): {e.error}{last}"
-        case FiguresPublished() | FiguresRestated() | FiguresWithdrawn() as e:
+        case ev.FiguresPublished() | ev.FiguresRestated() | ev.FiguresWithdrawn() as e:
             from monitor.figures.history import describe_fact
 
             headline, detail = describe_fact(e)
             return f"{headline}: {detail} (capture #{e.change_seq})"
-        case ChangeReviewed() as e:
+        case ev.ChangeReviewed() as e:
             note = f": {e.note}" if e.note else ""
             return f"#{e.change_seq} {e.status} by {e.by}{note}"
-        case ChangeAnnotated() as e:
+        case ev.ChangeAnnotated() as e:
             return f"#{e.change_seq} note by {e.by}: {e.note}"
-        case StoryDetected() as e:
+        case ev.StoryDetected() as e:
             return f"{e.story_id}: {e.headline}"
-        case SourceGone() as e:
+        case ev.SourceGone() as e:
             return f"{e.reason} on {e.checks} checks since {e.since or '?'}: {e.url}"
-        case NotificationSent() | NotificationFailed() as e:
+        case ev.NotificationSent() | ev.NotificationFailed() as e:
             return f"seq {e.for_seq} → {e.channel} (attempt {e.attempt})"
         case _:
             return ""
