@@ -284,7 +284,7 @@ async def change_page(request: web.Request) -> web.Response:
         language=page_language(capture),
         notifications=model.notifications.get(seq, []),
         commands=commands,
-        **(await review_values(request, model, seq, change.to_data())),
+        **(await review_values(request, model, seq, change)),
     )
 
 
