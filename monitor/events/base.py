@@ -47,8 +47,9 @@ class Event:
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Event:
         values = data
-        if isinstance(data.get("capture"), Mapping):
-            values = {**data, "capture": Capture.of(data["capture"])}
+        capture = data.get("capture")
+        if isinstance(capture, dict):  # stored data is JSON: its capture is a plain dict
+            values = {**data, "capture": Capture.of(capture)}
         try:
             return cls(**values)
         except TypeError:
