@@ -151,7 +151,8 @@ async def write_evidence(
                 files[f"{side}/server-certificate.der"] = await store.get_blob(certificate)
 
     diff = diff_texts(before_text, after_text) if before_text is not None else None
-    recorded_patch = (event.data.get("diff") or {}).get("patch")
+    change = event.event
+    recorded_patch = change.diff.get("patch") if isinstance(change, ChangeDetected) else None
     reproduces: bool | None = None
     if isinstance(recorded_patch, str) and before_text is not None:
         try:
@@ -192,15 +193,17 @@ async def _stamps(
     """The RFC 3161 tokens recorded for ``checkpoint``: (event data, DER token)."""
     found = []
     for ev in await store.read(stream=TIMESTAMP_STREAM, types=(CheckpointTimestamped.type,)):
-        if ev.data.get("checkpoint_seq") == checkpoint.seq:
-            found.append((dict(ev.data), await store.get_blob(str(ev.data["token_sha256"]))))
+        stamp = ev.event
+        if isinstance(stamp, CheckpointTimestamped) and stamp.checkpoint_seq == checkpoint.seq:
+            found.append((dict(ev.data), await store.get_blob(stamp.token_sha256)))
     return found
 
 
 async def _archived(store: EventStore, seq: int) -> list[str]:
     """Archive URLs of outside copies (Save Page Now) made after the change at ``seq``."""
     events = await store.read(stream=ARCHIVE_STREAM, types=(ThirdPartyCaptured.type,))
-    return [str(ev.data["archive_url"]) for ev in events if ev.data.get("for_seq") == seq]
+    copies = [ev.event for ev in events]
+    return [c.archive_url for c in copies if isinstance(c, ThirdPartyCaptured) and c.for_seq == seq]
 
 
 def _third_party_lines(stamps: list[dict[str, Any]], archived: list[str]) -> str:

@@ -86,7 +86,8 @@ class StoryDetector:
                 continue
             for item in stored:
                 self.book.note_story(item)
-                log.info("story %s: %s", item.data["story_id"], item.data["headline"])
+                if isinstance(story := item.event, StoryDetected):
+                    log.info("story %s: %s", story.story_id, story.headline)
             return stored
         log.warning("no story recorded for change #%d: %d conflicting writers", seq, ATTEMPTS)
         return []
