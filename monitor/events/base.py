@@ -18,7 +18,7 @@ from monitor.events.capture import Capture, JsonObject
 def _plain(value: Any) -> Any:
     """``value`` as JSON-ready data, copied (like ``dataclasses.asdict``)."""
     if isinstance(value, Capture):
-        return value.to_data()
+        return _plain(value.data)
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
