@@ -55,8 +55,8 @@ def brief(stored: StoredEvent) -> str:
             rules = ", ".join(dict.fromkeys(r["rule_id"] for r in e.rules))
             if e.silent:
                 # Folded: a quiet change (volatile, dated, chrome) nobody was alerted about.
-                return f"({e.classification}, not alerted) {change_summary(stored.data)}"
-            text = f"{e.classification}: {change_summary(stored.data)}"
+                return f"({e.classification}, not alerted) {change_summary(e)}"
+            text = f"{e.classification}: {change_summary(e)}"
             return text + (f" [{rules}; {e.severity}]" if rules else "")
         case ev.BaselineCaptured(capture=c):
             return f"{c.text_chars} chars from {c.final_url}"

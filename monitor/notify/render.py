@@ -464,7 +464,7 @@ def _alert_lines(stored: StoredEvent, event: Event, severity: str, fmt: Format) 
     """What an alert says about its event, after the source's lines."""
     match event:
         case ChangeDetected() as change:
-            return _change_body(change, stored.data, severity, fmt)
+            return _change_body(change, severity, fmt)
         case ContentSuspect(reason=reason, detail=detail):
             lines = [f"{_label('Suspect page', fmt)} {_esc(reason, fmt)}"]
             if detail:
@@ -524,15 +524,12 @@ def _discovered_body(found: SourceDiscovered, fmt: Format) -> list[str]:
     return lines
 
 
-def _change_body(
-    change: ChangeDetected, data: Mapping[str, Any], severity: str, fmt: Format
-) -> list[str]:
-    """``data``: the change as stored, for its format-aware summary (``desk.summaries``)."""
+def _change_body(change: ChangeDetected, severity: str, fmt: Format) -> list[str]:
     diff = change.diff
     lines = [f"{_label('Change', fmt)} {change.classification}, severity {severity}"]
     if change.classification == "reverted":
         lines.append("The page text is again identical to an earlier capture (A→B→A).")
-    summary = change_summary(data)
+    summary = change_summary(change)
     if summary:
         lines.append(f"{_label('Summary', fmt)} {_esc(summary, fmt)}")
     if change.rules:
@@ -580,7 +577,7 @@ def render_digest(
             lines.append(_link("View this change", view, fmt))
         if isinstance(change := event.event, ChangeDetected):
             diff = change.diff
-            summary = change_summary(event.data)
+            summary = change_summary(change)
             if summary:
                 lines.append(f"{_label('Summary', fmt)} {_esc(summary, fmt)}")
             added = _runs(diff.get("added") or (), fmt)

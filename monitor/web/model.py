@@ -421,7 +421,7 @@ class ReadModel:
 
     def _apply_change(self, stored: StoredEvent, change: ChangeDetected, view: SourceView) -> None:
         diff = change.diff
-        summary = change_summary(stored.data)
+        summary = change_summary(change)
         rules = tuple(str(r.get("rule_id", "")) for r in change.rules)
         search = _search_text(summary, diff, change.rules)
         classification = change.classification or "substantive"
@@ -613,7 +613,7 @@ def _timeline_entry(stored: StoredEvent, event: Event) -> TimelineEntry:
             if classification in QUIET_CLASSES:
                 quiet = ", not alerted" if change.silent else ""
                 headline = f"Change ({classification}{quiet})"
-            detail = change_summary(stored.data)
+            detail = change_summary(change)
             severity, change_seq = change.severity or "info", stored.seq
         case ContentConfirmed(checks_since_last_event=checks):
             headline, detail = "Unchanged", f"confirmed after {checks} checks"
