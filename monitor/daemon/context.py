@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from monitor.clock import Clock
 from monitor.daemon.control import Control
 from monitor.daemon.status import DaemonStatus
+from monitor.daemon.workers import exclusive, exclusive_or_skip
 from monitor.store import EventStore, url_scheme
 
 
@@ -46,14 +47,10 @@ class RunContext:
         """On PostgreSQL, True for the one worker that may run ``purpose`` now."""
         if not self.shares_work:
             return contextlib.nullcontext(True)
-        from monitor.daemon.workers import exclusive_or_skip
-
         return exclusive_or_skip(self.store, purpose)
 
     def one_worker_at_a_time(self, purpose: str) -> contextlib.AbstractAsyncContextManager[None]:
         """On PostgreSQL, one worker records a configuration at a time (``workers.exclusive``)."""
         if not self.shares_work:
             return contextlib.nullcontext()
-        from monitor.daemon.workers import exclusive
-
         return exclusive(self.store, purpose)

@@ -19,16 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING
 
 from monitor.config.settings import Settings
 from monitor.daemon.context import RunContext
+from monitor.daemon.leadership import Leadership
 from monitor.daemon.status import log
+from monitor.daemon.workers import follow_log
 from monitor.errors import MonitorError
 from monitor.notify.notifier import Notifier
-
-if TYPE_CHECKING:  # monitor.daemon.workers needs asyncpg, which SQLite users need not install
-    from monitor.daemon.workers import Leadership
 
 NOTIFIER_RESTART_SECONDS = 5.0
 
@@ -64,8 +62,6 @@ class Notifying:
         else:
             self._notifier = Notifier(store, settings, clock=clock, retry_base=self._retry_base)
         if self._ctx.shares_work:
-            from monitor.daemon.workers import Leadership
-
             self._leadership = Leadership(store, "notifier")
             self._task = asyncio.create_task(
                 self._leadership.run(self._term, self._stop), name="notifier"
@@ -81,8 +77,6 @@ class Notifying:
         stop makes the last pass while still holding the lock, so no successor sends
         the same alerts meanwhile.
         """
-        from monitor.daemon.workers import follow_log
-
         notifier = self._notifier
         assert notifier is not None
         notifier.reconfigure(self._pending_settings or notifier.settings)

@@ -15,7 +15,6 @@ import contextlib
 import random
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from monitor.core.projections import SourceState
 from monitor.daemon.checking import Checks
@@ -23,10 +22,8 @@ from monitor.daemon.context import RunContext
 from monitor.daemon.generations import Generation, Generations
 from monitor.daemon.scheduler import CheckScheduler
 from monitor.daemon.status import log
+from monitor.daemon.workers import LeaseScheduler, lease_period_from
 from monitor.events import parse_time
-
-if TYPE_CHECKING:  # monitor.daemon.workers needs asyncpg, which SQLite users need not install
-    from monitor.daemon.workers import LeaseScheduler
 
 
 def last_check_time(state: SourceState) -> datetime | None:
@@ -70,8 +67,6 @@ class Schedule:
         """Start firing due checks; ``stack`` stops the scheduler at the daemon's exit."""
         store, clock = self._ctx.store, self._ctx.clock
         if self._ctx.shares_work:
-            from monitor.daemon.workers import LeaseScheduler, lease_period_from
-
             leases = LeaseScheduler(
                 self._checks.check_due,
                 store=store,

@@ -57,6 +57,7 @@ from monitor.daemon.notifying import Notifying
 from monitor.daemon.reload import ConfigFile, Reloader
 from monitor.daemon.scheduling import Schedule, last_checks_from_log
 from monitor.daemon.status import DaemonStatus, log
+from monitor.events import ChangeDetected
 from monitor.store import EventStore, describe_url, open_store
 from monitor.tail import require_intact_tail
 
@@ -224,7 +225,7 @@ class Daemon:
 
         def recorded(report: CheckReport) -> None:
             notifying.wake()
-            if any(event.type == "ChangeDetected" for event in report.events):
+            if any(isinstance(event.event, ChangeDetected) for event in report.events):
                 checkpoints.change_recorded()  # evidence of a change gets signed promptly
 
         checks = Checks(ctx, generations, on_events=recorded, on_report=self._on_report)
