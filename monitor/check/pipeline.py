@@ -308,7 +308,8 @@ class CheckRunner:
         # Sources a [[discover]] entry registered are configured through it, not removed.
         decisions = reconcile(states, with_discovered(self.settings, states).sources)
         if folded:  # compacted once compared: comparing compact settings costs more
-            self._states = {sid: _compact(state) for sid, state in self._states.items()}
+            compacted = (_compact(state) for state in self._states.values())
+            self._states = {state.source_id: state for state in compacted}  # interned ids
         batch: list[NewEvent] = []
         for decision in decisions:
             batch += NewEvent.after(decision.stream, decision.expected, decision.events)

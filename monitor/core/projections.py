@@ -68,9 +68,10 @@ class SourceState:
     removed: bool = False
     settings: Mapping[str, Any] = field(default_factory=dict)
     last_good: CaptureRef | None = None
-    known_texts: frozenset[str] = frozenset()  # text hashes of every good capture so far
-    # Words hashes of those captures (those that have one), sorted: a tuple, not a set,
-    # so that the state stays plain JSON data for ``monitor replay --json``.
+    # Text hashes of every good capture so far, and the words hashes of those captures
+    # (those that have one), sorted: tuples, not sets, so that the state stays plain JSON
+    # data for ``monitor replay --json`` — and small: a daemon holds one per source.
+    known_texts: tuple[str, ...] = ()
     known_words: tuple[str, ...] = ()
     suspect_text: str | None = None  # text hash of the current suspect capture, if any
     suspect_since: str | None = None  # when that suspect text was first recorded
@@ -130,12 +131,28 @@ def _capture_ref(data: dict[str, Any], seq: int, when: str) -> CaptureRef:
         extraction_key=capture.get("extraction_key", ""),
         text_chars=int(capture.get("text_chars", 0)),
         words_sha256=str(capture.get("words_sha256", "")),
-        chrome=tuple((int(a), int(b)) for a, b in capture.get("chrome") or ()),
+        chrome=_shared_chrome(tuple((int(a), int(b)) for a, b in capture.get("chrome") or ())),
     )
 
 
-def _with(known: tuple[str, ...], item: str) -> tuple[str, ...]:
-    if not item or item in known:
+# Pages built from one template have the same chrome lines: one tuple for all of them (a
+# daemon keeps one per source). Bounded: past this many shapes, tuples are kept as made.
+_CHROMES: dict[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]] = {}
+_CHROME_SHAPES = 4096
+
+
+def _shared_chrome(chrome: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    shared = _CHROMES.get(chrome)
+    if shared is not None:
+        return shared
+    if len(_CHROMES) < _CHROME_SHAPES:
+        _CHROMES[chrome] = chrome
+    return chrome
+
+
+def _with(known: tuple[str, ...], item: str, *, empty: bool = False) -> tuple[str, ...]:
+    """``known`` with ``item`` (sorted); an empty ``item`` only if ``empty``."""
+    if (not item and not empty) or item in known:
         return known
     return tuple(sorted((*known, item)))
 
@@ -225,7 +242,7 @@ def apply(state: SourceState, event: StoredEvent) -> SourceState:
             state,
             last_good=ref,
             canonical=str(data["capture"].get("canonical") or ""),
-            known_texts=state.known_texts | {ref.text_sha256},
+            known_texts=_with(state.known_texts, ref.text_sha256, empty=True),
             known_words=_with(state.known_words, ref.words_sha256),
             suspect_text=None,
             suspect_since=None,
