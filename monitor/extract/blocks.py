@@ -73,12 +73,12 @@ def normalize_text(text: str) -> str:
     Invisible characters go before NFC so that the function is idempotent even
     when a dropped zero-width joiner sat between a letter and a combining mark.
     """
-    if text.isascii():
-        # Most blocks: after folding the spaces, printable ASCII has nothing invisible
-        # left to drop and nothing to compose — the regex and NFC would change nothing.
-        folded = " ".join(text.split())
-        if folded.isprintable():
-            return folded
+    # Most blocks: once the spaces are folded, a printable text has no invisible
+    # character left to drop (they are all format or control characters), and an ASCII
+    # or already composed one nothing to compose — the regex and NFC would change nothing.
+    folded = " ".join(text.split())
+    if folded.isprintable() and (folded.isascii() or unicodedata.is_normalized("NFC", folded)):
+        return folded
     text = _INVISIBLE.sub("", text)
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
