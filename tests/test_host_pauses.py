@@ -212,9 +212,9 @@ def test_after_the_pause_the_host_is_asked_again_and_every_source_captured(
     first = outcomes(capsys.readouterr().out)
     assert sorted(first.values()) == ["deferred", "deferred", "deferred", "failed"]
     paused_until = max(
-        datetime.fromisoformat(str(e["data"]["paused_until"]).replace("Z", "+00:00"))  # type: ignore[index]
+        datetime.fromisoformat(str(e["data"]["paused_until"]).replace("Z", "+00:00"))
         for e in log_events(capsys)
-        if e["type"] == "FetchFailed" and "paused_until" in e["data"]  # type: ignore[operator]
+        if e["type"] == "FetchFailed" and "paused_until" in e["data"]
     )
     # Wait for the pause the host named to end (setup, not an assertion on time).
     time.sleep(max(0.0, (paused_until - datetime.now(UTC)).total_seconds()) + 0.3)
