@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from monitor.config.settings import SEVERITY_ORDER, ChannelSettings, RuleSettings
+from monitor.config.settings import ALERT_TYPES, SEVERITY_ORDER, ChannelSettings, RuleSettings
 from monitor.desk.summaries import change_summary
 from monitor.events import FETCH_DEFERRED, StoredEvent
 from monitor.textsafe import show_bidi
@@ -58,16 +58,6 @@ __all__ = [
 
 Format = Literal["text", "markdown"]
 
-ALERT_TYPES = (
-    "ChangeDetected",
-    "ContentSuspect",
-    "FetchFailed",
-    "SourceRecovered",
-    "SourceMoved",
-    "SourceDiscovered",
-    "StoryDetected",
-    "SourceGone",
-)
 CONTEXT_WORDS = 8  # unchanged words shown on each side of an edit
 MAX_EXCERPT_CHANGES = 6  # block changes quoted in one alert; the rest are counted
 MAX_QUOTE_CHARS = 400  # one quoted sentence or block
