@@ -15,8 +15,16 @@ from monitor.config.docs import DOC_PATH, settings_doc
 from monitor.config.durations import duration_text, size_text
 from monitor.config.fields import METADATA
 from monitor.config.parse import load_config, parse_config
-from monitor.config.registry import NESTED_TABLES, TABLES, Declared, TableSpec
-from monitor.config.settings import ALERT_TYPES, FiguresSettings, SourceSettings
+from monitor.config.registry import CHOICE_DOCS, NESTED_TABLES, TABLES, Declared, TableSpec
+from monitor.config.settings import (
+    ALERT_TYPES,
+    FORMAT_DOCS,
+    FORMATS,
+    SEVERITIES,
+    SEVERITY_DOCS,
+    FiguresSettings,
+    SourceSettings,
+)
 from monitor.errors import ConfigError
 from monitor.events import EVENT_TYPES
 from monitor.web.openapi import openapi_document
@@ -84,6 +92,8 @@ def test_the_docs_settings_tables_are_the_declared_ones() -> None:
     text = DOC_PATH.read_text(encoding="utf-8")
     for spec in ALL_TABLES:
         assert f"<!-- settings: {spec.name} -->" in text, f"docs lack the {spec.header} table"
+    for name in CHOICE_DOCS:
+        assert f"<!-- choices: {name} -->" in text, f"docs lack the list of {name}s"
     assert settings_doc(text) == text, (
         "docs/configuration.md is out of date: run python -c "
         '"from monitor.config.docs import update_settings_doc; update_settings_doc()"'
@@ -190,6 +200,13 @@ def test_the_api_documents_the_declared_severities_and_source_fields() -> None:
         source["id"]["description"]
         == SourceSettings.__dataclass_fields__["id"].metadata[METADATA].doc
     )
+
+
+def test_every_format_and_severity_has_one_doc_line_in_its_order() -> None:
+    assert tuple(FORMAT_DOCS) == FORMATS
+    assert tuple(SEVERITY_DOCS) == SEVERITIES
+    for doc in (*FORMAT_DOCS.values(), *SEVERITY_DOCS.values()):
+        assert doc.strip() and "\n" not in doc
 
 
 def test_a_channel_hears_of_alert_types_only() -> None:

@@ -2,7 +2,9 @@
 
 ``settings_doc(text)`` returns the document with every block between
 ``<!-- settings: NAME -->`` and ``<!-- /settings -->`` replaced by the table of
-that ``sources.toml`` table's settings (key, what it takes, default, what it does).
+that ``sources.toml`` table's settings (key, what it takes, default, what it does),
+and each block between ``<!-- choices: NAME -->`` and ``<!-- /choices -->`` by the
+list of a shared choice (formats, severities) with a line on each.
 A test compares the file with what this returns, so the docs cannot fall behind a
 declaration; to bring them up to date::
 
@@ -18,12 +20,21 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config.durations import MAX_CONFIG_SECONDS, duration_text, size_text
-from monitor.config.registry import NESTED_TABLES, REQUIRED, TABLES, Declared, TableSpec
+from monitor.config.registry import (
+    CHOICE_DOCS,
+    NESTED_TABLES,
+    REQUIRED,
+    TABLES,
+    Declared,
+    TableSpec,
+)
 
-__all__ = ["DOC_PATH", "settings_doc", "settings_table", "update_settings_doc"]
+__all__ = ["DOC_PATH", "choices_table", "settings_doc", "settings_table", "update_settings_doc"]
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
-_BLOCK = re.compile(r"(<!-- settings: ([a-z_.]+) -->\n)(.*?)(<!-- /settings -->)", re.DOTALL)
+_BLOCK = re.compile(
+    r"(<!-- (settings|choices): ([a-z_.]+) -->\n)(.*?)(<!-- /(?:settings|choices) -->)", re.DOTALL
+)
 
 
 def _takes(item: Declared) -> str:
@@ -98,15 +109,24 @@ def settings_table(spec: TableSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
+def choices_table(name: str) -> str:
+    """The Markdown table of a shared choice: each value and its line."""
+    lines = [f"| {name} | means |", "| --- | --- |"]
+    lines += [f"| `{value}` | {_cell(doc)} |" for value, doc in CHOICE_DOCS[name].items()]
+    return "\n".join(lines) + "\n"
+
+
 def settings_doc(text: str) -> str:
-    """``text`` with each marked block replaced by its table's current settings table."""
+    """``text`` with each marked block replaced by its current table."""
     specs = {spec.name: spec for spec in (*TABLES, *NESTED_TABLES)}
 
     def replace(found: re.Match[str]) -> str:
-        spec = specs.get(found.group(2))
-        if spec is None:
-            raise ValueError(f"docs: no sources.toml table named {found.group(2)!r}")
-        return f"{found.group(1)}{settings_table(spec)}{found.group(4)}"
+        start, what, name, _, end = found.groups()
+        if what == "choices" and name in CHOICE_DOCS:
+            return f"{start}{choices_table(name)}{end}"
+        if what == "settings" and name in specs:
+            return f"{start}{settings_table(specs[name])}{end}"
+        raise ValueError(f"docs: no {what} named {name!r}")
 
     return _BLOCK.sub(replace, text)
 

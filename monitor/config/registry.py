@@ -16,6 +16,8 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from monitor.config.fields import METADATA, Setting
 from monitor.config.settings import (
+    FORMAT_DOCS,
+    SEVERITY_DOCS,
     AuditSettings,
     ChannelSettings,
     DiscoverSettings,
@@ -32,6 +34,7 @@ from monitor.config.settings import (
 
 __all__ = [
     "ARRAY_TABLES",
+    "CHOICE_DOCS",
     "NESTED_TABLES",
     "TABLES",
     "TABLE_KEYS",
@@ -166,6 +169,11 @@ NESTED_TABLES: tuple[TableSpec, ...] = (
     ),
 )
 TABLE_KEYS: dict[str, tuple[str, ...]] = {spec.name: spec.keys for spec in TABLES}
+# Choices that several settings share, each with its one-line doc.
+CHOICE_DOCS: dict[str, dict[str, str]] = {
+    "format": {str(name): doc for name, doc in FORMAT_DOCS.items()},
+    "severity": {str(name): doc for name, doc in SEVERITY_DOCS.items()},
+}
 ARRAY_TABLES = tuple(spec.name for spec in TABLES if spec.array)
 
 

@@ -65,7 +65,11 @@ def settings_schema(cls: type, names: tuple[str, ...] | None = None) -> JsonSche
     }
 
 
-SEVERITY_SCHEMA: JsonSchema = {"type": "string", "enum": list(SEVERITIES)}
+SEVERITY_SCHEMA: JsonSchema = {
+    "type": "string",
+    "enum": list(SEVERITIES),
+    "description": "From least to most severe: " + ", ".join(SEVERITIES) + ".",
+}
 # A source's identity as the API shows it, described by the settings that set it.
 SOURCE_IDENTITY = {
     name: field_schema(declaration(SourceSettings, name))

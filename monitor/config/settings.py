@@ -31,6 +31,23 @@ FigureWhen = Literal["published", "restated", "from_zero", "to_zero", "rise_pct"
 FORMATS: Final[tuple[Format, ...]] = get_args(Format)
 SEVERITIES: Final[tuple[Severity, ...]] = get_args(Severity)  # least to most severe
 SEVERITY_ORDER: Final[dict[str, int]] = {name: rank for rank, name in enumerate(SEVERITIES)}
+# One line on each format and severity, for the docs; a test checks that every name of
+# the Literal has its line, in the Literal's order.
+FORMAT_DOCS: Final[dict[Format, str]] = {
+    "html": "the page's text, block by block (headings, paragraphs, lists, tables)",
+    "pdf": "the text of a PDF, page by page",
+    "json": "one line per value, path.to.key: value, keys sorted (json_path narrows it)",
+    "csv": "one line per row, sorted by its key columns (csv_key)",
+    "text": "plain text, paragraph by paragraph",
+    "markdown": "Markdown, by its headings and paragraphs",
+}
+SEVERITY_DOCS: Final[dict[Severity, str]] = {
+    "info": "worth a record: a page that went back to an earlier text, a quiet change",
+    "low": "a change no rule matched, a failure, a move, a discovery",
+    "medium": "a suspect capture (error page, login wall); a rule's default",
+    "high": "a page that is gone; what a rule says matters most",
+    "critical": "only what a rule says must not wait",
+}
 QUIET_CLASSES = ("chrome", "dated", "volatile")
 # The event types a channel hears of unless its ``events`` says otherwise.
 ALERT_TYPES: Final = (
@@ -231,7 +248,7 @@ class FiguresSettings:
     )
     period: str = field(metadata=declare("the column naming the reporting period", "text"))
     values: tuple[str, ...] = setting((), "the figure columns (default: every other)", "texts")
-    table: str | None = setting(None, "CSS selector of the <table> in an HTML page", "text")
+    table: str | None = setting(None, "CSS selector of the table in an HTML page", "text")
     member: str | None = setting(None, "the file inside a ZIP body", "text")
     sheet: str | None = setting(
         None, "the worksheet of an XLSX workbook (default: the first)", "text"
