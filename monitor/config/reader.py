@@ -278,8 +278,9 @@ class Table:
         if isinstance(value, bool) or not isinstance(value, int):
             self.problem(key, f"expected a whole number, got {kind_of(value)} ({value!r})")
             return None
-        low = f"must be {minimum} or more, got {value}"
-        return self._bounded(key, value, (minimum, low), maximum, str(value)[:40])
+        too_low = f"must be {minimum} or more, got {value}"
+        too_high = f"must be at most {maximum}, got {str(value)[:40]}"
+        return self._bounded(key, value, (minimum, maximum), too_low, too_high)
 
     def seconds(
         self, key: str, *, minimum: int = 1, maximum: int = MAX_CONFIG_SECONDS
@@ -298,13 +299,11 @@ class Table:
             self.problem(key, f"expected {DURATION_EXAMPLE}, got {kind_of(value)} ({value!r})")
             return None
         result = self._parsed(key, value, parse_duration)
-        low = f"must be at least {minimum}s, got {value!r}"
-        high = f"{maximum // 86400} days"
-        return (
-            None
-            if result is None
-            else self._bounded(key, result, (minimum, low), maximum, repr(value), high)
-        )
+        if result is None:
+            return None
+        too_low = f"must be at least {minimum}s, got {value!r}"
+        too_high = f"must be at most {maximum // 86400} days, got {value!r}"
+        return self._bounded(key, result, (minimum, maximum), too_low, too_high)
 
     def size(self, key: str, *, maximum: int) -> int | None:
         if key not in self.data:
@@ -321,13 +320,11 @@ class Table:
                 f"got {kind_of(value)} ({value!r})",
             )
             return None
-        low = f"must be at least 1 byte, got {value!r}"
-        shown = repr(str(value)[:40])
-        return (
-            None
-            if result is None
-            else self._bounded(key, result, (1, low), maximum, shown, size_text(maximum))
-        )
+        if result is None:
+            return None
+        too_low = f"must be at least 1 byte, got {value!r}"
+        too_high = f"must be at most {size_text(maximum)}, got {str(value)[:40]!r}"
+        return self._bounded(key, result, (1, maximum), too_low, too_high)
 
     def _parsed(self, key: str, value: str, parse: Callable[[str], int]) -> int | None:
         """``value`` with its variables replaced, read by ``parse``; None (and a problem) if not."""
@@ -341,21 +338,15 @@ class Table:
             return None
 
     def _bounded(
-        self,
-        key: str,
-        value: int,
-        low: tuple[int, str],
-        maximum: int | None,
-        shown: str,
-        most: str | None = None,
+        self, key: str, value: int, bounds: tuple[int, int | None], too_low: str, too_high: str
     ) -> int | None:
-        """``value`` if it is within bounds, else None and the problem: ``low`` is the
-        minimum with its message; above ``maximum`` it says "must be at most ``most``"."""
-        if value < low[0]:
-            self.problem(key, low[1])
+        """``value`` when it is within ``bounds`` (no maximum: None), else None and a problem."""
+        minimum, maximum = bounds
+        if value < minimum:
+            self.problem(key, too_low)
             return None
         if maximum is not None and value > maximum:
-            self.problem(key, f"must be at most {most or maximum}, got {shown}")
+            self.problem(key, too_high)
             return None
         return value
 
