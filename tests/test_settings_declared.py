@@ -56,19 +56,35 @@ def _settings(kinds: tuple[str, ...]) -> list[tuple[TableSpec, Declared]]:
 
 
 def _problems(spec: TableSpec, line: str) -> list[str]:
-    header = spec.header
-    text = f"{header}\n{MINIMAL[spec.name]}\n{line}\n"
+    """The problems of a minimal ``spec`` table plus ``line`` (which replaces its own key)."""
+    key = line.split(" = ")[0]
+    lines = [kept for kept in MINIMAL[spec.name].split("\n") if not kept.startswith(f"{key} =")]
+    text = "\n".join((spec.header, *lines, line)) + "\n"
     with pytest.raises(ConfigError) as raised:
         parse_config(text, path="sources.toml", environ=ENVIRON)
     return [f"{p.key}: {p.message}" for p in raised.value.problems]
 
 
-def _label(spec: TableSpec, item: Declared) -> str:
+def _label(spec: TableSpec, item: Declared, key: str | None = None) -> str:
+    key = key or item.key
     if not spec.array:
-        return f"{spec.name}.{item.key}"
-    ident = "name" if spec.name in ("channel", "user") else "id"
-    value = MINIMAL[spec.name].split("\n")[0].split(" = ")[1]
-    return f"{spec.name}[1] ({ident} {value}).{item.key}"
+        return f"{spec.name}.{key}"
+    ident, value = MINIMAL[spec.name].split("\n")[0].split(" = ")
+    if ident == key:
+        return f"{spec.name}[1].{key}"
+    return f"{spec.name}[1] ({ident} {value}).{key}"
+
+
+KEYS = [(spec, item, key) for spec in TABLES for item in spec.settings for key in item.keys]
+
+
+@pytest.mark.parametrize(
+    ("spec", "item", "key"), KEYS, ids=[f"{spec.name}.{key}" for spec, _, key in KEYS]
+)
+def test_every_declared_key_is_read_and_checked(spec: TableSpec, item: Declared, key: str) -> None:
+    """A key that is declared but read by no code would be accepted and silently dropped."""
+    found = _problems(spec, f"{key} = {{ bogus = 1 }}")
+    assert any(problem.startswith(_label(spec, item, key)) for problem in found), found
 
 
 @pytest.mark.parametrize("spec", ALL_TABLES, ids=lambda spec: spec.name)

@@ -84,6 +84,9 @@ def _figure_rule(table: Table) -> FigureRuleSettings | None:
                 "a rule over figures (when, rise_pct, fall_pct) does not match text; "
                 "write a separate rule for the text",
             )
+    # Read before when is settled, so a bad where or column is reported even then.
+    where = _where(table)
+    values: dict[str, Any] = read_declared(table, FigureRuleSettings)
     when = table.choice("when", declaration(FigureRuleSettings, "when").choices)
     pct = None
     bounds = declaration(FigureRuleSettings, "pct")
@@ -106,17 +109,20 @@ def _figure_rule(table: Table) -> FigureRuleSettings | None:
                 '"from_zero" or "to_zero", or rise_pct = N / fall_pct = N',
             )
         return None
-    where: list[tuple[str, str]] = []
+    if where is None:
+        return None
+    return FigureRuleSettings(**given(values), when=when, where=where, pct=pct)  # type: ignore[arg-type]  # one of its choices, checked above
+
+
+def _where(table: Table) -> tuple[tuple[str, str], ...] | None:
+    """``where = { Country = "Hong Kong" }``: the rows a figures rule is about."""
     raw = table.data.get("where")
-    if raw is not None:
-        if not isinstance(raw, dict) or not all(
-            isinstance(v, str) and v.strip() for v in raw.values()
-        ):
-            table.problem(
-                "where",
-                'expected a table of column = value, like where = { Country = "Hong Kong" }',
-            )
-            return None
-        where = [(str(k), str(v)) for k, v in raw.items()]
-    values: dict[str, Any] = read_declared(table, FigureRuleSettings)
-    return FigureRuleSettings(**given(values), when=when, where=tuple(where), pct=pct)  # type: ignore[arg-type]  # one of its choices, checked above
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not all(isinstance(v, str) and v.strip() for v in raw.values()):
+        table.problem(
+            "where",
+            'expected a table of column = value, like where = { Country = "Hong Kong" }',
+        )
+        return None
+    return tuple((str(k), str(v)) for k, v in raw.items())
