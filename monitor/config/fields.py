@@ -3,7 +3,7 @@
 Each settings field in ``monitor.config.settings`` carries its declaration in the
 dataclass field's metadata, next to its type and default, so a setting is written
 once. Everything else is derived from it: which keys a table accepts, how a value is
-read and checked (``monitor.config.tables``), the docs' settings table
+read and checked (``monitor.config.reader``), the docs' settings table
 (``monitor.config.docs``) and the JSON Schema of the API (``monitor.config.schema``).
 Choices are not declared here: they are the ``Literal`` of the field's type.
 
