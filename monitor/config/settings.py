@@ -20,6 +20,7 @@ from typing import Any, Final, Literal, get_args
 from urllib.parse import urlsplit
 
 from monitor.config.fields import declare, setting
+from monitor.events import ALERT_EVENTS, names
 
 Format = Literal["html", "pdf", "json", "csv", "text", "markdown"]
 Render = Literal["http", "browser", "auto"]
@@ -50,16 +51,7 @@ SEVERITY_DOCS: Final[dict[Severity, str]] = {
 }
 QUIET_CLASSES = ("chrome", "dated", "volatile")
 # The event types a channel hears of unless its ``events`` says otherwise.
-ALERT_TYPES: Final = (
-    "ChangeDetected",
-    "ContentSuspect",
-    "FetchFailed",
-    "SourceRecovered",
-    "SourceMoved",
-    "SourceDiscovered",
-    "StoryDetected",
-    "SourceGone",
-)
+ALERT_TYPES: Final = names(ALERT_EVENTS)
 
 DEFAULT_USER_AGENT = (
     "policy-monitor/0.1 (+https://github.com/policy-monitor/policy-monitor; research use)"
