@@ -14,12 +14,7 @@ import argparse
 import json
 
 from monitor.commands.check import network_policy
-from monitor.commands.common import (
-    Subparsers,
-    UsageError,
-    database_url,
-    load_settings,
-)
+from monitor.commands.common import Subparsers, UsageError, add_command, database_url, load_settings
 from monitor.config.settings import DiscoverSettings, Settings
 from monitor.discover import stream_of
 from monitor.discover.state import DiscoveryState, Found, fold
@@ -28,9 +23,11 @@ from monitor.textsafe import for_terminal
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "discover",
-        parents=[common],
+        run,
         help="list the documents [[discover]] found; --accept or --ignore one",
         description="List what each [[discover]] entry found since its first pass, or review "
         "one found URL: --accept registers it as a source, --ignore never reports it again.",
@@ -40,7 +37,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     action.add_argument("--ignore", metavar="URL", help="never report this found URL again")
     parser.add_argument("--entry", metavar="ID", help="only this [[discover]] entry")
     parser.add_argument("--json", action="store_true", help="one JSON object a line")
-    parser.set_defaults(handler=run)
 
 
 def _entries(settings: Settings, only: str | None) -> list[DiscoverSettings]:
