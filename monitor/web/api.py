@@ -49,14 +49,11 @@ SOURCE_FILTERS = ("company", "tag", "rule", "severity", "q", "status")
 CHANGE_FILTERS = ("company", "tag", "rule", "severity", "q", "source", "classification")
 
 
+routes = web.RouteTableDef()
+
+
 def add_api_routes(app: web.Application) -> None:
-    app.router.add_get("/api/openapi.json", openapi)
-    app.router.add_get("/api/sources", sources)
-    app.router.add_get("/api/sources/{source_id}", source)
-    app.router.add_get("/api/sources/{source_id}/text", text_at)
-    app.router.add_get("/api/events", events)
-    app.router.add_get("/api/changes", changes)
-    app.router.add_get("/api/changes/{seq}", change)
+    app.router.add_routes(routes)
     add_figures_routes(app)
 
 
@@ -169,11 +166,13 @@ def change_json(record: ChangeRecord, model: ReadModel) -> dict[str, Any]:
 # --------------------------------------------------------------------------- handlers
 
 
+@routes.get("/api/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
     # What this server does: without an analyst, the write operation is not offered.
     return _json(openapi_document(writes=writes_enabled(context_of(request).settings)))
 
 
+@routes.get("/api/sources")
 async def sources(request: web.Request) -> web.Response:
     model = await context_of(request).follower.current()
     filters = _filters(request.query, SOURCE_FILTERS)
@@ -188,6 +187,7 @@ def _source_or_404(model: ReadModel, source_id: str) -> SourceView:
     return view
 
 
+@routes.get("/api/sources/{source_id}")
 async def source(request: web.Request) -> web.Response:
     model = await context_of(request).follower.current()
     view = _source_or_404(model, request.match_info["source_id"])
@@ -208,6 +208,7 @@ async def source(request: web.Request) -> web.Response:
     return _json(body)
 
 
+@routes.get("/api/sources/{source_id}/text")
 async def text_at(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -232,6 +233,7 @@ async def text_at(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/api/events")
 async def events(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -257,6 +259,7 @@ async def events(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/api/changes")
 async def changes(request: web.Request) -> web.Response:
     model = await context_of(request).follower.current()
     query = request.query
@@ -279,6 +282,7 @@ async def changes(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/api/changes/{seq}")
 async def change(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()

@@ -18,9 +18,11 @@ from monitor.web.context import context_of, path_part
 from monitor.web.diff_view import blocks
 from monitor.web.model import GoodCapture, SourceView
 
+routes = web.RouteTableDef()
+
 
 def add_compare_routes(app: web.Application) -> None:
-    app.router.add_get("/sources/{source_id}/compare", compare_page)
+    app.router.add_routes(routes)
 
 
 def _pick(view: SourceView, value: str, name: str) -> GoodCapture:
@@ -33,6 +35,7 @@ def _pick(view: SourceView, value: str, name: str) -> GoodCapture:
     return found
 
 
+@routes.get("/sources/{source_id}/compare")
 async def compare_page(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()

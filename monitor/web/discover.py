@@ -21,9 +21,11 @@ JsonSchema = dict[str, Any]
 FOUND_STATES = ("listed", "waiting", "watching", "accepted", "ignored", "unlisted")
 
 
+routes = web.RouteTableDef()
+
+
 def add_discover_routes(app: web.Application) -> None:
-    app.router.add_get("/discover", discover_page)
-    app.router.add_get("/api/discoveries", discoveries)
+    app.router.add_routes(routes)
 
 
 def found_state(found: Found) -> str:
@@ -49,6 +51,7 @@ def _found_json(found: Found) -> dict[str, Any]:
     }
 
 
+@routes.get("/api/discoveries")
 async def discoveries(request: web.Request) -> web.Response:
     model = await context_of(request).follower.current()
     query = request.query
@@ -79,6 +82,7 @@ async def discoveries(request: web.Request) -> web.Response:
     return web.json_response({"head": model.head_seq, "entries": entries})
 
 
+@routes.get("/discover")
 async def discover_page(request: web.Request) -> web.Response:
     from monitor.web.views import page  # the views module registers routes that import us
 

@@ -36,11 +36,11 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 ET.register_namespace("", ATOM)
 
 
+routes = web.RouteTableDef()
+
+
 def add_feed_routes(app: web.Application) -> None:
-    app.router.add_get("/feeds/changes.atom", all_changes)
-    app.router.add_get("/feeds/sources/{source_id}.atom", source_changes)
-    app.router.add_get("/feeds/tags/{tag}.atom", tag_changes)
-    app.router.add_get("/feeds/rules/{rule}.atom", rule_changes)
+    app.router.add_routes(routes)
 
 
 def xml_text(value: object) -> str:
@@ -48,12 +48,14 @@ def xml_text(value: object) -> str:
     return _NOT_XML.sub("", str(value))
 
 
+@routes.get("/feeds/changes.atom")
 async def all_changes(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
     return await _feed(request, context, model, "changes", "All changes", Filters(), "/")
 
 
+@routes.get("/feeds/sources/{source_id}.atom")
 async def source_changes(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -73,6 +75,7 @@ async def source_changes(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/feeds/tags/{tag}.atom")
 async def tag_changes(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -90,6 +93,7 @@ async def tag_changes(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/feeds/rules/{rule}.atom")
 async def rule_changes(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()

@@ -32,9 +32,11 @@ PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 NOTIFIER_CURSOR = "notifier"
 
 
+routes = web.RouteTableDef()
+
+
 def add_ops_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_routes(routes)
 
 
 async def health_report(context: WebContext, model: ReadModel) -> tuple[bool, dict[str, Any]]:
@@ -74,6 +76,7 @@ def _latest(logged: str | None, reported: object) -> str | None:
     return daemon if logged is None or daemon > logged else logged
 
 
+@routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -84,6 +87,7 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()

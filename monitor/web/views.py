@@ -62,12 +62,11 @@ class Screenshot:
         return f"/screenshots/{self.sha256}.png"  # built only from names SHA256 matched
 
 
+routes = web.RouteTableDef()
+
+
 def add_view_routes(app: web.Application) -> None:
-    app.router.add_get("/", dashboard)
-    app.router.add_get("/sources/{source_id}", source_page)
-    app.router.add_get("/changes/{seq}", change_page)
-    app.router.add_get("/blobs/{sha256}", blob)
-    app.router.add_get("/screenshots/{sha256}.png", screenshot)
+    app.router.add_routes(routes)
 
 
 def page(context: WebContext, model: ReadModel, template: str, **values: Any) -> web.Response:
@@ -143,6 +142,7 @@ def query_link(filters: Filters, **changes: str) -> str:
 # --------------------------------------------------------------------------- dashboard
 
 
+@routes.get("/")
 async def dashboard(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -178,6 +178,7 @@ async def dashboard(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- source
 
 
+@routes.get("/sources/{source_id}")
 async def source_page(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -228,6 +229,7 @@ async def _current_text(
 # --------------------------------------------------------------------------- change
 
 
+@routes.get("/changes/{seq}")
 async def change_page(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -345,6 +347,7 @@ def _previous_capture(view: SourceView, seq: int) -> GoodCapture | None:
 # --------------------------------------------------------------------------- blobs
 
 
+@routes.get("/blobs/{sha256}")
 async def blob(request: web.Request) -> web.Response:
     """A stored capture as a download: never rendered, never sniffed."""
     context = context_of(request)
@@ -368,6 +371,7 @@ async def blob(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/screenshots/{sha256}.png")
 async def screenshot(request: web.Request) -> web.Response:
     """A screenshot named by a capture, as a PNG image; any other blob is not found here."""
     context = context_of(request)
