@@ -17,7 +17,7 @@ from monitor.commands.check import network_policy
 from monitor.commands.common import Subparsers, UsageError, add_command, database_url, load_settings
 from monitor.config.settings import DiscoverSettings, Settings
 from monitor.discover import stream_of
-from monitor.discover.state import DiscoveryState, Found, fold
+from monitor.discover.state import DiscoveryState, fold, found_json, found_state
 from monitor.store import open_store
 from monitor.textsafe import for_terminal
 
@@ -51,11 +51,6 @@ def _entries(settings: Settings, only: str | None) -> list[DiscoverSettings]:
     return chosen
 
 
-def found_state(found: Found) -> str:
-    """The state a person reads: what was decided, or that the URL left the list."""
-    return found.state if found.listed or found.state == "ignored" else "unlisted"
-
-
 async def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     entries = _entries(settings, args.entry)
@@ -72,23 +67,8 @@ async def run(args: argparse.Namespace) -> int:
 def _print(entry: DiscoverSettings, state: DiscoveryState, *, as_json: bool) -> None:
     if as_json:
         for found in state.found.values():
-            print(
-                json.dumps(
-                    {
-                        "entry": entry.id,
-                        "url": found.url,
-                        "state": found_state(found),
-                        "title": found.title,
-                        "lastmod": found.lastmod,
-                        "severity": found.severity,
-                        "source_id": found.source_id or None,
-                        "seq": found.seq,
-                        "found_at": found.recorded_at,
-                    },
-                    ensure_ascii=False,
-                    sort_keys=True,
-                )
-            )
+            record = {"entry": entry.id, **found_json(found)}
+            print(json.dumps(record, ensure_ascii=False, sort_keys=True))
         return
     if state.baselined_at is None:
         status = "no pass recorded yet (run `monitor check`)"

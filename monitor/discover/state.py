@@ -53,14 +53,36 @@ class DiscoveryState:
         """Whether ``url`` was listed at the baseline or found since."""
         return url in self.listed or url in self.found
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, company: str, found: list[dict[str, Any]]) -> dict[str, Any]:
+        """The entry as the JSON API shows it, with its company and (filtered) found URLs."""
         return {
             "id": self.discover_id,
+            "company": company,
             "baselined_at": self.baselined_at,
             "listed": len(self.listed),
             "consecutive_failures": self.consecutive_failures,
             "last_pass_at": self.last_pass_at,
+            "found": found,
         }
+
+
+def found_state(found: Found) -> str:
+    """The state a person reads: what was decided, or that the URL left the list since."""
+    return found.state if found.listed or found.state == "ignored" else "unlisted"
+
+
+def found_json(found: Found) -> dict[str, Any]:
+    """A found URL as ``monitor discover --json`` and the JSON API show it."""
+    return {
+        "url": found.url,
+        "title": found.title,
+        "lastmod": found.lastmod,
+        "severity": found.severity,
+        "state": found_state(found),
+        "source_id": found.source_id or None,
+        "seq": found.seq,
+        "found_at": found.recorded_at,
+    }
 
 
 def apply(state: DiscoveryState, event: StoredEvent) -> DiscoveryState:

@@ -21,7 +21,7 @@ from aiohttp import web
 from monitor.config.settings import QUIET_CLASSES, SEVERITY_ORDER
 from monitor.errors import BlobMissingError
 from monitor.events import upcast
-from monitor.web.context import context_of, path_part
+from monitor.web.context import context_of, json_fields, path_part, requested_source
 from monitor.web.desk import review_json, writes_enabled
 from monitor.web.figures import add_figures_routes
 from monitor.web.model import (
@@ -126,14 +126,8 @@ def source_json(view: SourceView) -> dict[str, Any]:
 
 
 def capture_json(capture: GoodCapture) -> dict[str, Any]:
-    return {
-        "seq": capture.seq,
-        "kind": capture.kind,
-        "recorded_at": capture.recorded_at,
-        "fetched_at": capture.fetched_at,
-        "text_sha256": capture.text_sha256,
-        "raw_sha256": capture.raw_sha256,
-    }
+    names = ("seq", "kind", "recorded_at", "fetched_at", "text_sha256", "raw_sha256")
+    return json_fields(capture, *names)
 
 
 def change_json(record: ChangeRecord, model: ReadModel) -> dict[str, Any]:
@@ -180,17 +174,9 @@ async def sources(request: web.Request) -> web.Response:
     return _json({"head": model.head_seq, "sources": [source_json(v) for v in found]})
 
 
-def _source_or_404(model: ReadModel, source_id: str) -> SourceView:
-    view = model.source(source_id)
-    if view is None:
-        raise web.HTTPNotFound(text=f"no source {source_id!r} in the log")
-    return view
-
-
 @routes.get("/api/sources/{source_id}")
 async def source(request: web.Request) -> web.Response:
-    model = await context_of(request).follower.current()
-    view = _source_or_404(model, request.match_info["source_id"])
+    _, _, view = await requested_source(request)
     body = source_json(view)
     body["captures"] = [capture_json(c) for c in view.captures]
     body["timeline"] = [
@@ -210,9 +196,7 @@ async def source(request: web.Request) -> web.Response:
 
 @routes.get("/api/sources/{source_id}/text")
 async def text_at(request: web.Request) -> web.Response:
-    context = context_of(request)
-    model = await context.follower.current()
-    view = _source_or_404(model, request.match_info["source_id"])
+    context, _, view = await requested_source(request)
     at = time_param(request.query, "at")
     capture = view.capture_at(at)
     if capture is None:

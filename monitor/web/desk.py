@@ -31,7 +31,7 @@ from monitor.config.settings import SEVERITY_ORDER, Settings, UserSettings
 from monitor.desk.review import record_review, remove_line
 from monitor.desk.triage import REVIEW_STATUSES, Review, ignore_line
 from monitor.errors import ReviewError
-from monitor.web.context import USER, context_of
+from monitor.web.context import USER, context_of, json_fields
 from monitor.web.model import ChangeRecord, ReadModel
 
 WRITE_ROUTE = re.compile(r"/changes/[0-9]+/review|/api/changes/[0-9]+/reviews")
@@ -223,11 +223,4 @@ async def review_api(request: web.Request) -> web.Response:
 
 
 def review_json(review: Review) -> dict[str, Any]:
-    return {
-        "seq": review.seq,
-        "change_seq": review.change_seq,
-        "status": review.status,
-        "note": review.note,
-        "by": review.by,
-        "at": review.at,
-    }
+    return json_fields(review, "seq", "change_seq", "status", "note", "by", "at")

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.discover.state import DiscoveryState, Found
+from monitor.discover.state import DiscoveryState, found_json, found_state
 from monitor.web.context import context_of
 from monitor.web.model import ReadModel
 
@@ -28,27 +28,9 @@ def add_discover_routes(app: web.Application) -> None:
     app.router.add_routes(routes)
 
 
-def found_state(found: Found) -> str:
-    """What was decided about a found URL, or that it left the list since."""
-    return found.state if found.listed or found.state == "ignored" else "unlisted"
-
-
 def _entries(request: web.Request, model: ReadModel) -> list[tuple[DiscoveryState, str]]:
     companies = {d.id: d.company for d in context_of(request).settings.discover}
     return [(model.discoveries[i], companies.get(i, "")) for i in sorted(model.discoveries)]
-
-
-def _found_json(found: Found) -> dict[str, Any]:
-    return {
-        "url": found.url,
-        "title": found.title,
-        "lastmod": found.lastmod,
-        "severity": found.severity,
-        "state": found_state(found),
-        "source_id": found.source_id or None,
-        "seq": found.seq,
-        "found_at": found.recorded_at,
-    }
 
 
 @routes.get("/api/discoveries")
@@ -64,21 +46,11 @@ async def discoveries(request: web.Request) -> web.Response:
         if only is not None and state.discover_id != only:
             continue
         found = [
-            _found_json(f)
+            found_json(f)
             for f in state.found.values()
             if wanted_state is None or found_state(f) == wanted_state
         ]
-        entries.append(
-            {
-                "id": state.discover_id,
-                "company": company,
-                "baselined_at": state.baselined_at,
-                "listed": len(state.listed),
-                "consecutive_failures": state.consecutive_failures,
-                "last_pass_at": state.last_pass_at,
-                "found": found,
-            }
-        )
+        entries.append(state.to_json(company, found))
     return web.json_response({"head": model.head_seq, "entries": entries})
 
 
@@ -98,21 +70,20 @@ async def discover_page(request: web.Request) -> web.Response:
 _TIME: JsonSchema = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME: JsonSchema = {"oneOf": [_TIME, {"type": "null"}]}
 
-SCHEMAS: dict[str, JsonSchema] = {
-    "Found": {
+
+def _record(properties: dict[str, JsonSchema]) -> JsonSchema:
+    """A JSON object with exactly these properties, every one required."""
+    return {
         "type": "object",
         "additionalProperties": False,
-        "required": [
-            "url",
-            "title",
-            "lastmod",
-            "severity",
-            "state",
-            "source_id",
-            "seq",
-            "found_at",
-        ],
-        "properties": {
+        "required": list(properties),
+        "properties": properties,
+    }
+
+
+SCHEMAS: dict[str, JsonSchema] = {
+    "Found": _record(
+        {
             "url": {"type": "string"},
             "title": {"type": "string"},
             "lastmod": {"type": "string"},
@@ -121,21 +92,10 @@ SCHEMAS: dict[str, JsonSchema] = {
             "source_id": {"oneOf": [{"type": "string"}, {"type": "null"}]},
             "seq": {"type": "integer", "minimum": 0},
             "found_at": {"type": "string"},
-        },
-    },
-    "DiscoveryEntry": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [
-            "id",
-            "company",
-            "baselined_at",
-            "listed",
-            "consecutive_failures",
-            "last_pass_at",
-            "found",
-        ],
-        "properties": {
+        }
+    ),
+    "DiscoveryEntry": _record(
+        {
             "id": {"type": "string"},
             "company": {"type": "string"},
             "baselined_at": _NULLABLE_TIME,
@@ -143,17 +103,14 @@ SCHEMAS: dict[str, JsonSchema] = {
             "consecutive_failures": {"type": "integer", "minimum": 0},
             "last_pass_at": _NULLABLE_TIME,
             "found": {"type": "array", "items": {"$ref": "#/components/schemas/Found"}},
-        },
-    },
-    "DiscoveryList": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["head", "entries"],
-        "properties": {
+        }
+    ),
+    "DiscoveryList": _record(
+        {
             "head": {"type": "integer", "minimum": 0},
             "entries": {"type": "array", "items": {"$ref": "#/components/schemas/DiscoveryEntry"}},
-        },
-    },
+        }
+    ),
 }
 
 PATH: JsonSchema = {

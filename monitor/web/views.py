@@ -27,7 +27,13 @@ from monitor.config.settings import SEVERITY_ORDER
 from monitor.errors import BlobMissingError
 from monitor.events import format_time, upcast
 from monitor.store.pauses import pause_of_url, running_pauses
-from monitor.web.context import DIFF_CACHE_SIZE, WebContext, context_of, path_part
+from monitor.web.context import (
+    DIFF_CACHE_SIZE,
+    WebContext,
+    context_of,
+    path_part,
+    requested_source,
+)
 from monitor.web.desk import review_values
 from monitor.web.diff_view import all_sentences, all_terms, blocks, recomputed_changes, rule_views
 from monitor.web.figures import figures_section
@@ -180,12 +186,7 @@ async def dashboard(request: web.Request) -> web.Response:
 
 @routes.get("/sources/{source_id}")
 async def source_page(request: web.Request) -> web.Response:
-    context = context_of(request)
-    model = await context.follower.current()
-    source_id = request.match_info["source_id"]
-    view = model.source(source_id)
-    if view is None:
-        raise not_found(f"No source {source_id!r} in the log.")
+    context, model, view = await requested_source(request, "No source {!r} in the log.")
     current = view.capture_at(None)
     text, text_note, language = await _current_text(context, view, current)
     timeline = list(reversed(view.timeline))
@@ -206,7 +207,7 @@ async def source_page(request: web.Request) -> web.Response:
         notifications=model.notifications,
         pause=pause,
         pause_until=format_time(pause.until) if pause else None,
-        figures=await figures_section(context, source_id, view.state.settings, request.query),
+        figures=await figures_section(context, view.source_id, view.state.settings, request.query),
     )
 
 
