@@ -50,7 +50,17 @@ async def discoveries(request: web.Request) -> web.Response:
             for f in state.found.values()
             if wanted_state is None or found_state(f) == wanted_state
         ]
-        entries.append(state.to_json(company, found))
+        entries.append(
+            {
+                "id": state.discover_id,
+                "company": company,
+                "baselined_at": state.baselined_at,
+                "listed": len(state.listed),
+                "consecutive_failures": state.consecutive_failures,
+                "last_pass_at": state.last_pass_at,
+                "found": found,
+            }
+        )
     return web.json_response({"head": model.head_seq, "entries": entries})
 
 
