@@ -24,16 +24,10 @@ from monitor.events import upcast
 from monitor.web.context import context_of, json_fields, path_part, requested_source
 from monitor.web.desk import review_json, writes_enabled
 from monitor.web.figures import add_figures_routes
-from monitor.web.model import (
-    STATUSES,
-    ChangeRecord,
-    Filters,
-    GoodCapture,
-    ReadModel,
-    SourceView,
-)
+from monitor.web.model import Filters, ReadModel
 from monitor.web.openapi import openapi_document
 from monitor.web.params import seq_param, time_param
+from monitor.web.records import STATUSES, ChangeRecord, GoodCapture, SourceView
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

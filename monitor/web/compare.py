@@ -16,7 +16,7 @@ from monitor.diff.textdiff import diff_texts
 from monitor.errors import BlobMissingError
 from monitor.web.context import path_part, requested_source
 from monitor.web.diff_view import blocks
-from monitor.web.model import GoodCapture, SourceView
+from monitor.web.records import GoodCapture, SourceView
 
 routes = web.RouteTableDef()
 

@@ -24,7 +24,8 @@ from aiohttp import web
 from monitor.config.settings import Settings, UserSettings
 from monitor.events import parse_time
 from monitor.store import EventStore
-from monitor.web.model import ReadModel, SourceView
+from monitor.web.model import ReadModel
+from monitor.web.records import SourceView
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,8 @@ from monitor.desk.review import record_review, remove_line
 from monitor.desk.triage import REVIEW_STATUSES, Review, ignore_line
 from monitor.errors import ReviewError
 from monitor.web.context import USER, context_of, json_fields
-from monitor.web.model import ChangeRecord, ReadModel
+from monitor.web.model import ReadModel
+from monitor.web.records import ChangeRecord
 
 WRITE_ROUTE = re.compile(r"/changes/[0-9]+/review|/api/changes/[0-9]+/reviews")
 QUEUE_ROWS = 200

@@ -24,7 +24,8 @@ from aiohttp import web
 from monitor.events import upcast
 from monitor.web.context import WebContext, context_of, path_part, source_or_404
 from monitor.web.diff_view import all_sentences, all_terms, blocks, rule_views
-from monitor.web.model import ChangeRecord, Filters, ReadModel
+from monitor.web.model import Filters, ReadModel
+from monitor.web.records import ChangeRecord
 from monitor.web.views import _diff_changes as diff_changes
 
 ATOM = "http://www.w3.org/2005/Atom"

@@ -24,7 +24,8 @@ from monitor.clock import utc_now
 from monitor.events import format_time, parse_time
 from monitor.store.pauses import HostPause, running_pauses
 from monitor.web.context import WebContext, age_seconds, context_of
-from monitor.web.model import STATUSES, ReadModel
+from monitor.web.model import ReadModel
+from monitor.web.records import STATUSES
 
 log = logging.getLogger(__name__)
 

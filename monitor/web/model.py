@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from monitor.config.settings import QUIET_CLASSES, SEVERITY_ORDER
@@ -39,6 +39,15 @@ from monitor.discover.state import DiscoveryState
 from monitor.discover.state import apply as apply_discovery
 from monitor.events import FIGURES_EVENTS, StoredEvent, upcast
 from monitor.figures.history import describe_fact
+from monitor.web.counters import Counters
+from monitor.web.records import (
+    STATUSES,
+    ChangeRecord,
+    GoodCapture,
+    NotificationRecord,
+    SourceView,
+    TimelineEntry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,132 +69,7 @@ NOTIFIABLE_TYPES = (
     "SourceGone",
 )
 NOTIFICATION_TYPES = ("NotificationSent", "NotificationFailed")
-STATUSES = ("ok", "failing", "suspect", "new", "removed", "gone")
-# Upper bounds (milliseconds) of the check-duration histogram buckets.
-DURATION_BUCKETS_MS: tuple[int, ...] = (50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
 SEARCH_CHARS = 20_000  # per change: the summary, sentences and changed blocks searched by ?q=
-
-
-@dataclass(frozen=True, kw_only=True)
-class GoodCapture:
-    """A baseline or change: a text the source had from ``recorded_at`` on."""
-
-    seq: int
-    kind: str  # "baseline" | "change"
-    recorded_at: str
-    fetched_at: str
-    text_sha256: str
-    raw_sha256: str
-    screenshot_sha256: str = ""  # "" when the source takes no screenshots
-
-
-@dataclass(frozen=True, kw_only=True)
-class TimelineEntry:
-    """One line of a source's timeline."""
-
-    seq: int
-    type: str
-    recorded_at: str
-    headline: str
-    detail: str = ""
-    severity: str | None = None
-    change_seq: int | None = None  # the change this entry is (or notifies) about
-
-
-@dataclass(frozen=True, kw_only=True)
-class ChangeRecord:
-    """What lists, filters and feeds need about one ``ChangeDetected``."""
-
-    seq: int
-    event_id: str
-    source_id: str
-    recorded_at: str
-    fetched_at: str
-    classification: str
-    severity: str
-    rules: tuple[str, ...]
-    summary: str
-    stats: Mapping[str, int]
-    text_sha256: str
-    previous: str
-    search_text: str  # casefolded summary, matched sentences and changed blocks
-    silent: bool = False  # a quiet class (volatile, dated, chrome): shown folded, not in feeds
-
-
-@dataclass(frozen=True, kw_only=True)
-class NotificationRecord:
-    """A delivery attempt of an alert about event ``for_seq``."""
-
-    seq: int
-    recorded_at: str
-    sent: bool
-    channel: str
-    attempt: int
-    error: str = ""
-    final: bool = False
-
-
-@dataclass
-class SourceView:
-    """One source as the web view shows it."""
-
-    source_id: str
-    state: SourceState
-    captures: list[GoodCapture] = field(default_factory=list)
-    timeline: list[TimelineEntry] = field(default_factory=list)
-    change_seqs: list[int] = field(default_factory=list)
-    last_check_at: str | None = None
-
-    @property
-    def settings(self) -> Mapping[str, Any]:
-        return self.state.settings
-
-    @property
-    def company(self) -> str:
-        return str(self.settings.get("company") or "")
-
-    @property
-    def title(self) -> str:
-        return str(self.settings.get("title") or self.source_id)
-
-    @property
-    def url(self) -> str:
-        return str(self.settings.get("url") or "")
-
-    @property
-    def tags(self) -> tuple[str, ...]:
-        tags = self.settings.get("tags") or ()
-        return tuple(str(t) for t in tags) if isinstance(tags, list | tuple) else ()
-
-    @property
-    def status(self) -> str:
-        return self.state.status
-
-    def capture_at(self, at: str | None) -> GoodCapture | None:
-        """The good capture current at ``at`` (a formatted UTC time; None: the latest)."""
-        found = None
-        for capture in self.captures:
-            if at is not None and capture.recorded_at > at:
-                break
-            found = capture
-        return found
-
-
-@dataclass
-class Histogram:
-    """Cumulative-bucket histogram of check durations, in milliseconds."""
-
-    buckets: tuple[int, ...] = DURATION_BUCKETS_MS
-    counts: list[int] = field(default_factory=lambda: [0] * len(DURATION_BUCKETS_MS))
-    count: int = 0
-    total_ms: int = 0
-
-    def observe(self, ms: int) -> None:
-        self.count += 1
-        self.total_ms += ms
-        for index, bound in enumerate(self.buckets):
-            if ms <= bound:
-                self.counts[index] += 1
 
 
 AUDIT_OUTCOMES = {
@@ -194,23 +78,6 @@ AUDIT_OUTCOMES = {
     "ThirdPartyCaptured": "captured",
     "ThirdPartyCaptureFailed": "failed",
 }
-
-
-@dataclass
-class Counters:
-    """Totals derived from the log, for ``/metrics``."""
-
-    events: Counter[str] = field(default_factory=Counter)
-    checks: Counter[str] = field(default_factory=Counter)
-    fetch_failures: Counter[str] = field(default_factory=Counter)
-    changes: Counter[str] = field(default_factory=Counter)
-    changes_by_severity: Counter[str] = field(default_factory=Counter)
-    notifications: Counter[tuple[str, str]] = field(default_factory=Counter)  # (outcome, channel)
-    durations: Histogram = field(default_factory=Histogram)
-    unreadable: int = 0
-    # Third parties vouching for the log: (outcome, TSA url) and (outcome, archive).
-    timestamps: Counter[tuple[str, str]] = field(default_factory=Counter)
-    third_party: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True, kw_only=True)

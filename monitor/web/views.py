@@ -37,7 +37,8 @@ from monitor.web.context import (
 from monitor.web.desk import review_values
 from monitor.web.diff_view import all_sentences, all_terms, blocks, recomputed_changes, rule_views
 from monitor.web.figures import figures_section
-from monitor.web.model import STATUSES, Filters, GoodCapture, ReadModel, SourceView
+from monitor.web.model import Filters, ReadModel
+from monitor.web.records import STATUSES, GoodCapture, SourceView
 
 log = logging.getLogger(__name__)
 
