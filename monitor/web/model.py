@@ -2,7 +2,7 @@
 
 Pure: ``ReadModel.apply(event)`` takes one stored event and updates in-memory
 indexes; nothing here reads the store, the clock or the network. The web shell
-(``monitor.web.app.LogFollower``) feeds it every event once at start-up and then
+(``monitor.web.context.LogFollower``) feeds it every event once at start-up and then
 only the events after ``head_seq``, so a daemon writing to the same database in
 another process shows up on the next request. The values it holds are in
 ``monitor.web.records``, the ``/metrics`` totals in ``monitor.web.counters``.
