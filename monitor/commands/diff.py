@@ -14,8 +14,15 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from monitor.commands.common import Subparsers, UsageError, add_command, open_log, parse_when
-from monitor.commands.show import GOOD_CAPTURES
+from monitor.commands.common import (
+    Subparsers,
+    UsageError,
+    add_command,
+    open_log,
+    parse_when,
+    require_source,
+)
+from monitor.commands.show import capture_text_sha256
 from monitor.textsafe import for_terminal
 
 if TYPE_CHECKING:
@@ -60,7 +67,7 @@ def capture_at(captures: list[StoredEvent], at: str | None) -> int | None:
 
 
 async def _text(store: EventStore, event: StoredEvent) -> str:
-    return (await store.get_blob(event.data["capture"]["text_sha256"])).decode("utf-8")
+    return (await store.get_blob(capture_text_sha256(event))).decode("utf-8")
 
 
 def _segments(change: BlockChange) -> str:
@@ -109,7 +116,7 @@ def capture_by_seq(captures: list[StoredEvent], source_id: str, seq: int, flag: 
 
 async def run(args: argparse.Namespace) -> int:
     from monitor.diff.textdiff import diff_texts
-    from monitor.events import format_time
+    from monitor.events import GOOD_CAPTURES, format_time, names
 
     to_seq, from_seq = _seq(args.to), _seq(args.from_)
     to = format_time(parse_when(args.to)) if args.to and to_seq is None else None
@@ -117,9 +124,8 @@ async def run(args: argparse.Namespace) -> int:
     if to is not None and frm is not None and frm > to:
         raise UsageError(f"--from ({frm}) is after --to ({to})")
     async with open_log(args) as store:
-        if await store.stream_version(args.id) == 0:
-            raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
-        captures = await store.read(stream=args.id, types=GOOD_CAPTURES)
+        await require_source(store, args.id)
+        captures = await store.read(stream=args.id, types=names(GOOD_CAPTURES))
         if to_seq is not None:
             new_index: int | None = capture_by_seq(captures, args.id, to_seq, "--to")
         else:

@@ -26,7 +26,6 @@ from monitor.commands.common import (
 if TYPE_CHECKING:
     from monitor.config.settings import Settings
 
-CAPTURE_TYPES = ("BaselineCaptured", "ChangeDetected", "ChangePending", "ContentSuspect")
 MAX_STORED = 5  # stored captures read for an id, newest ones
 
 
@@ -80,6 +79,8 @@ async def _fetch(settings: Settings | None, url: str, times: int, wait: float) -
 
 
 async def _stored(settings: Settings | None, args: argparse.Namespace) -> tuple[str, list[bytes]]:
+    from monitor.events import CAPTURE_EVENTS, SETTINGS_EVENTS
+
     async with open_log(args, settings) as store:
         events = await store.read(stream=args.target)
         if not events:
@@ -89,11 +90,12 @@ async def _stored(settings: Settings | None, args: argparse.Namespace) -> tuple[
             )
         url = ""
         raws: list[str] = []
-        for event in events:
-            if event.type in ("SourceRegistered", "SourceUpdated"):
-                url = str(event.data["settings"].get("url") or url)
-            elif event.type in CAPTURE_TYPES:
-                raw = str(event.data["capture"].get("raw_sha256") or "")
+        for stored in events:
+            event = stored.event
+            if isinstance(event, SETTINGS_EVENTS):
+                url = str(event.settings.get("url") or url)
+            elif isinstance(event, CAPTURE_EVENTS):
+                raw = event.capture.raw_sha256
                 if raw and raw not in raws:
                     raws.append(raw)
         if not raws:
