@@ -2,29 +2,10 @@
 
 from __future__ import annotations
 
+from monitor import events
 from monitor.config.settings import QUIET_CLASSES
 from monitor.desk.summaries import change_summary
-from monitor.events import (
-    FETCH_DEFERRED,
-    BaselineCaptured,
-    ChangeDetected,
-    ContentConfirmed,
-    ContentSuspect,
-    Event,
-    FetchFailed,
-    FiguresPublished,
-    FiguresRestated,
-    FiguresWithdrawn,
-    SourceGone,
-    SourceMoved,
-    SourceRecovered,
-    SourceRegistered,
-    SourceRemoved,
-    SourceUpdated,
-    StoredEvent,
-    VolatilityLearned,
-    VolatilityUnlearned,
-)
+from monitor.events import FETCH_DEFERRED, Event, StoredEvent
 from monitor.figures.history import describe_fact
 from monitor.web.records import TimelineEntry
 
@@ -33,17 +14,17 @@ def timeline_entry(stored: StoredEvent, event: Event) -> TimelineEntry:
     """A one-line, human description of a source event."""
     headline, detail, severity, change_seq = stored.type, "", None, None
     match event:
-        case SourceRegistered(settings=settings):
+        case events.SourceRegistered(settings=settings):
             headline, detail = "Registered", str(settings.get("url", ""))
-        case SourceUpdated(changed=changed):
+        case events.SourceUpdated(changed=changed):
             headline, detail = "Settings changed", ", ".join(str(k) for k in changed)
-        case SourceRemoved(reason=reason):
+        case events.SourceRemoved(reason=reason):
             headline, detail = "Removed", reason
-        case BaselineCaptured(capture=capture):
+        case events.BaselineCaptured(capture=capture):
             headline = "Baseline captured"
             status = capture.data.get("status", "?")
             detail = f"{capture.text_chars} characters, HTTP {status}"
-        case ChangeDetected() as change:
+        case events.ChangeDetected() as change:
             classification = change.classification
             headline = "Reverted change" if classification == "reverted" else "Change"
             if classification in QUIET_CLASSES:
@@ -51,35 +32,37 @@ def timeline_entry(stored: StoredEvent, event: Event) -> TimelineEntry:
                 headline = f"Change ({classification}{quiet})"
             detail = change_summary(change)
             severity, change_seq = change.severity or "info", stored.seq
-        case ContentConfirmed(checks_since_last_event=checks):
+        case events.ContentConfirmed(checks_since_last_event=checks):
             headline, detail = "Unchanged", f"confirmed after {checks} checks"
-        case ContentSuspect(reason=reason, detail=why):
+        case events.ContentSuspect(reason=reason, detail=why):
             headline, detail = f"Suspect capture: {reason}", why
-        case FetchFailed(error=error, message=message) if error == FETCH_DEFERRED:
+        case events.FetchFailed(error=error, message=message) if error == FETCH_DEFERRED:
             headline, detail = "Deferred: the host asked for quiet", message
-        case FetchFailed() as failed:
+        case events.FetchFailed() as failed:
             status_note = f" (HTTP {failed.status})" if failed.status else ""
             headline = f"Fetch failed: {failed.error}{status_note}"
             detail = f"{failed.message} — failure {failed.consecutive_failures} in a row"
-        case VolatilityLearned(changes=changes, example=example):
+        case events.VolatilityLearned(changes=changes, example=example):
             headline = "Learned a volatile block"
             detail = f"changed on {changes} checks in a row: {example}"
-        case VolatilityUnlearned(quiet_checks=quiet_checks):
+        case events.VolatilityUnlearned(quiet_checks=quiet_checks):
             headline = "Unlearned a volatile block"
             detail = f"unchanged on {quiet_checks} checks"
-        case SourceRecovered(gone_since=gone_since) if gone_since:
+        case events.SourceRecovered(gone_since=gone_since) if gone_since:
             headline, detail = "Back", f"the page had been gone since {gone_since}"
-        case SourceRecovered(failures=failures, failing_since=failing_since):
+        case events.SourceRecovered(failures=failures, failing_since=failing_since):
             headline = "Recovered"
             detail = f"after {failures} failures since {failing_since}"
-        case SourceMoved() as moved:
+        case events.SourceMoved() as moved:
             how = "permanent redirect" if moved.how == "redirect" else "canonical link"
             headline, detail = f"Moved ({how})", f"{moved.from_url} → {moved.to_url}"
             severity = "low"
-        case FiguresPublished() | FiguresRestated() | FiguresWithdrawn() as fact:
+        case (
+            events.FiguresPublished() | events.FiguresRestated() | events.FiguresWithdrawn() as fact
+        ):
             headline, detail = describe_fact(fact)
             change_seq = fact.change_seq
-        case SourceGone() as gone:
+        case events.SourceGone() as gone:
             headline = "Gone: " + (
                 f"redirects to {gone.final_url}" if gone.reason == "redirected" else gone.reason
             )
