@@ -38,15 +38,13 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import serialization
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
 
 from monitor import __version__
 from monitor.audit.checkpoint import Signer
-from monitor.audit.export import CAPTURE_TYPES, _http_headers, _metadata
+from monitor.audit.warc import CAPTURE_TYPES, CaptureTarget, CaptureWarc
 from monitor.errors import StoreError, StoreUnavailableError
 from monitor.events import StoredEvent, format_time, parse_time
 from monitor.store.base import EventStore
-from monitor.store.blobs import is_blob_id
 
 WACZ_VERSION = "1.1.1"
 WARC_MEMBER = "archive/data.warc.gz"
@@ -64,10 +62,6 @@ class WaczReport:
     revisits: int
     pages: int
     missing_blobs: list[str]
-
-
-def _id(event: StoredEvent, role: str) -> str:
-    return f"<urn:uuid:{uuid.uuid5(_NAMESPACE, f'{event.event_id}/{role}')}>"
 
 
 def _stamp14(moment: str) -> str:
@@ -102,102 +96,43 @@ async def write_wacz(
     title: str,
 ) -> WaczReport:
     """Write ``captures`` (capture events, in seq order) as a signed WACZ at ``path``."""
-    warc = io.BytesIO()
-    writer = WARCWriter(warc, gzip=True, warc_version="1.1")
-    info = writer.create_warcinfo_record(
-        "data.warc.gz",
-        {
-            "software": f"policy-monitor {__version__}",
-            "format": "WARC File Format 1.1",
-            "description": "Pages captured by policy-monitor. Request records are rebuilt "
-            "from the capture (GET of the final URL): the exact request headers were not "
-            "kept. Bodies are stored decoded (Content-Encoding kept as X-Archive-Orig-*).",
-        },
+    buffer = io.BytesIO()
+    warc = CaptureWarc(
+        buffer,
+        namespace=_NAMESPACE,
+        filename="data.warc.gz",
+        description="Pages captured by policy-monitor. Request records are rebuilt "
+        "from the capture (GET of the final URL): the exact request headers were not "
+        "kept. Bodies are stored decoded (Content-Encoding kept as X-Archive-Orig-*).",
+        created=now,
+        sha256_blocks=False,
     )
-    info.rec_headers.replace_header("WARC-Date", format_time(now))
-    writer.write_record(info)
     pages: list[dict[str, Any]] = []
-    first_seen: dict[str, tuple[str, str, str]] = {}
     missing: list[str] = []
-    responses = revisits = 0
     for event in captures:
-        capture = event.data.get("capture") or {}
-        raw = str(capture.get("raw_sha256") or "")
-        uri = str(capture.get("final_url") or capture.get("requested_url") or "")
-        date = str(capture.get("fetched_at") or event.recorded_at)
-        if not is_blob_id(raw) or not uri:
+        target = warc.target(event)
+        if target is None:
             continue
-        response_id = _id(event, "response")
-        writer.write_record(_request(writer, uri, date, event, response_id))
-        earlier = first_seen.get(raw)
-        extra = _ip_header(capture)
-        if earlier is not None:
-            refers_uri, refers_date, refers_id = earlier
-            http_headers = _http_headers(capture, int(capture.get("bytes", 0)))
-            http_headers.compute_headers_buffer()
-            record = writer.create_revisit_record(
-                uri,
-                f"sha256:{raw}",
-                refers_uri,
-                refers_date,
-                http_headers=http_headers,
-                warc_headers_dict={
-                    "WARC-Date": date,
-                    "WARC-Record-ID": response_id,
-                    "WARC-Refers-To": refers_id,
-                    **extra,
-                },
-            )
-            revisits += 1
-        else:
+        warc.writer.write_record(_request(warc, target))
+        body = None
+        if warc.needs_body(target):
             try:
-                body = await store.get_blob(raw)
+                body = await store.get_blob(target.raw)
             except StoreUnavailableError:
                 raise
             except StoreError:
-                missing.append(raw)
+                missing.append(target.raw)
                 continue
-            http_headers = _http_headers(capture, len(body))
-            record = writer.create_warc_record(
-                uri,
-                "response",
-                payload=io.BytesIO(body),
-                length=len(body),
-                http_headers=http_headers,
-                warc_headers_dict={
-                    "WARC-Date": date,
-                    "WARC-Record-ID": response_id,
-                    "WARC-Payload-Digest": f"sha256:{raw}",
-                    **extra,
-                },
-            )
-            first_seen[raw] = (uri, date, response_id)
-            responses += 1
-        writer.write_record(record)
-        meta = _metadata(event, capture)
-        writer.write_record(
-            writer.create_warc_record(
-                uri,
-                "metadata",
-                payload=io.BytesIO(meta),
-                length=len(meta),
-                warc_content_type="application/warc-fields",
-                warc_headers_dict={
-                    "WARC-Date": date,
-                    "WARC-Record-ID": _id(event, "metadata"),
-                    "WARC-Concurrent-To": response_id,
-                },
-            )
-        )
+        warc.write(target, body, _ip_header(target.capture))
         pages.append(
             {
                 "id": str(uuid.uuid5(_NAMESPACE, event.event_id)),
-                "url": uri,
-                "ts": format_time(parse_time(date)),
-                "title": str(capture.get("title") or f"{event.stream} (seq {event.seq})"),
+                "url": target.uri,
+                "ts": format_time(parse_time(target.date)),
+                "title": str(target.capture.get("title") or f"{event.stream} (seq {event.seq})"),
             }
         )
-    data = warc.getvalue()
+    data = buffer.getvalue()
     members = {
         WARC_MEMBER: data,
         INDEX_MEMBER: _cdxj(data),
@@ -247,7 +182,11 @@ async def write_wacz(
         out.writestr(_entry(PACKAGE, now), package_bytes)
         out.writestr(_entry(DIGEST, now), (json.dumps(signed, indent=2) + "\n").encode())
     return WaczReport(
-        path=path, responses=responses, revisits=revisits, pages=len(pages), missing_blobs=missing
+        path=path,
+        responses=warc.responses,
+        revisits=warc.revisits,
+        pages=len(pages),
+        missing_blobs=missing,
     )
 
 
@@ -290,22 +229,23 @@ def _entry(name: str, now: datetime) -> zipfile.ZipInfo:
     return entry
 
 
-def _request(writer: WARCWriter, uri: str, date: str, event: StoredEvent, response_id: str) -> Any:
-    parts = urlsplit(uri)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+def _request(warc: CaptureWarc, target: CaptureTarget) -> Any:
+    """A request record rebuilt from the capture: GET of the final URL, its Host header."""
+    parts = urlsplit(target.uri)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     headers = StatusAndHeaders(
-        f"GET {target} HTTP/1.1", [("Host", parts.netloc)], protocol="", is_http_request=True
+        f"GET {path} HTTP/1.1", [("Host", parts.netloc)], protocol="", is_http_request=True
     )
-    return writer.create_warc_record(
-        uri,
+    return warc.writer.create_warc_record(
+        target.uri,
         "request",
         payload=io.BytesIO(b""),
         length=0,
         http_headers=headers,
         warc_headers_dict={
-            "WARC-Date": date,
-            "WARC-Record-ID": _id(event, "request"),
-            "WARC-Concurrent-To": response_id,
+            "WARC-Date": target.date,
+            "WARC-Record-ID": warc.record_id(target.event, "request"),
+            "WARC-Concurrent-To": target.record_id,
         },
     )
 

@@ -80,7 +80,7 @@ def _print_findings(report: VerifyReport) -> None:
 
 
 def _verify_export(directory: Path) -> int:
-    from monitor.audit.export import verify_bundle
+    from monitor.audit.export_verify import verify_bundle
 
     if not os.path.isdir(directory):  # False, not an exception, for a NUL or over-long name
         raise UsageError(f"{directory} is not a directory")
