@@ -11,13 +11,12 @@ from monitor.diff.textdiff import diff_texts
 from monitor.events import GENESIS_HASH, JsonObject, NewEvent, StoredEvent, seal
 from monitor.notify.render import (
     SourceInfo,
-    alert_severity,
     change_excerpt,
     render_alert,
     render_digest,
     render_test,
-    route,
 )
+from monitor.notify.routing import alert_severity, route
 
 OLD = (
     "# Government requests\n"

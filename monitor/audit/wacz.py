@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import ipaddress
 import json
 import uuid
 import zipfile
@@ -44,6 +43,7 @@ from monitor.audit.checkpoint import Signer
 from monitor.audit.warc import CAPTURE_TYPES, CaptureTarget, CaptureWarc
 from monitor.errors import StoreError, StoreUnavailableError
 from monitor.events import StoredEvent, format_time, parse_time
+from monitor.hosts import is_ip_literal
 from monitor.store.base import EventStore
 
 WACZ_VERSION = "1.1.1"
@@ -74,11 +74,8 @@ def surt(url: str) -> str:
     host = (parts.hostname or "").lower()
     if host.startswith("www."):
         host = host[4:]
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        key = host  # addresses are not reversed
-    except ValueError:
-        key = ",".join(reversed(host.split(".")))
+    # Addresses are not reversed; names are, label by label.
+    key = host if is_ip_literal(host) else ",".join(reversed(host.split(".")))
     port = parts.port
     if port and port not in (80, 443):
         key += f":{port}"

@@ -1,35 +1,14 @@
-"""Pure: *who* gets an alert and *what* it says.
+"""Pure: *what* an alert says.
 
-Routing (``route``) decides which channels an event goes to; rendering
-(``render_alert``, ``render_digest``, ``render_test``) turns an event into a
+Rendering (``render_alert``, ``render_digest``, ``render_test``) turns an event into a
 title and a body, in plain text (e-mail, generic webhooks) or Markdown (Slack
 and other chat services). Apprise enforces each service's length limits; the
 bodies here put what matters first (what changed, which rules, the link) and the
-long excerpts last, so a truncated message still says why it was sent.
+long excerpts last, so a truncated message still says why it was sent. Who gets
+an alert, and at which severity, is ``notify.routing``'s.
 
-Routing rules:
-
-* alertable types: ``ChangeDetected``, ``ContentSuspect``, ``FetchFailed`` (only
-  the failure whose ``consecutive_failures`` equals ``alert_after_failures``: one
-  alert per outage, not one per failed check; never a ``deferred`` one, which sent
-  nothing because the host asked for quiet) and ``SourceRecovered`` (only when
-  the outage had reached that threshold, so a blip that was never alerted is
-  never "resolved" either, unless the page had been recorded gone);
-* ``StoryDetected`` (the same rule at several companies: one alert per record,
-  with the story's severity, routed by the members' tags and the rule's
-  ``notify``) and ``SourceGone`` (high: the page answers 404/410 or redirects
-  away for ``gone_after`` checks);
-* a change recorded ``silent`` (a quiet class — ``volatile``, ``dated``, ``chrome`` —
-  that no rule matched and its source did not ask for in ``also_alert``) is no alert;
-* severity: a change's own (``reverted`` changes are ``info``), ``medium`` for a
-  suspect page, ``low`` for an outage or a recovery; a channel takes events at or
-  above its ``min_severity`` and of a type in its ``events``;
-* tags: a channel without tags takes every event; a channel with tags takes an
-  event when they meet the source's tags or the ``notify`` targets of a matched
-  rule (a ``notify`` target may also be the channel's name).
-
-No I/O here: sources are described by the settings recorded in the log, rules
-by the current configuration, times are strings from the events.
+No I/O here: sources are described by the settings recorded in the log, times are
+strings from the events.
 """
 
 from __future__ import annotations
@@ -39,35 +18,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from monitor.config.settings import SEVERITY_ORDER, ChannelSettings, RuleSettings
+from monitor.config.settings import SEVERITY_ORDER
 from monitor.desk.summaries import change_summary
-from monitor.events import FETCH_DEFERRED, StoredEvent
+from monitor.events import StoredEvent
+from monitor.notify.routing import alert_severity
 from monitor.textsafe import show_bidi
 
 __all__ = [
-    "ALERT_TYPES",
     "Message",
     "SourceInfo",
-    "alert_severity",
     "change_excerpt",
     "render_alert",
     "render_digest",
     "render_test",
-    "route",
 ]
 
 Format = Literal["text", "markdown"]
 
-ALERT_TYPES = (
-    "ChangeDetected",
-    "ContentSuspect",
-    "FetchFailed",
-    "SourceRecovered",
-    "SourceMoved",
-    "SourceDiscovered",
-    "StoryDetected",
-    "SourceGone",
-)
 CONTEXT_WORDS = 8  # unchanged words shown on each side of an edit
 MAX_EXCERPT_CHANGES = 6  # block changes quoted in one alert; the rest are counted
 MAX_QUOTE_CHARS = 400  # one quoted sentence or block
@@ -110,90 +77,6 @@ class SourceInfo:
         """The display name: company and title ("Meta — Government requests"), or the id."""
         parts = [p for p in (self.company, self.title) if p]
         return " — ".join(parts) if parts else self.source_id
-
-
-# --------------------------------------------------------------------------- routing
-
-
-def alert_severity(event_type: str, data: Mapping[str, Any], *, alert_after: int) -> str | None:
-    """The severity of the alert an event deserves, or None when it deserves none."""
-    if event_type == "ChangeDetected":
-        if data.get("silent"):
-            return None  # a quiet class (volatile, dated, chrome) that nothing asked to alert
-        if data.get("classification") == "reverted":
-            return "info"
-        severity = str(data.get("severity") or "low")
-        return severity if severity in SEVERITY_ORDER else "low"
-    if event_type == "ContentSuspect":
-        return "medium"
-    if event_type == "FetchFailed":
-        if data.get("error") == FETCH_DEFERRED:
-            return None  # the host asked for quiet; nothing is wrong with the page
-        return "low" if int(data.get("consecutive_failures", 1)) == alert_after else None
-    if event_type == "SourceRecovered":
-        if data.get("gone_since"):
-            return "medium"  # a page that was gone is back: as much news as its going
-        return "low" if int(data.get("failures", 0)) >= alert_after else None
-    if event_type == "SourceMoved":
-        return "low"
-    if event_type == "SourceDiscovered":
-        severity = str(data.get("severity") or "low")
-        return severity if severity in SEVERITY_ORDER else "low"
-    if event_type == "StoryDetected":
-        if data.get("catch_up"):
-            return None  # found while catching up on old changes: history, not news
-        severity = str(data.get("severity") or "medium")
-        return severity if severity in SEVERITY_ORDER else "medium"
-    if event_type == "SourceGone":
-        return "high"
-    return None
-
-
-def notify_targets(data: Mapping[str, Any], rules: Sequence[RuleSettings]) -> set[str]:
-    """The ``notify`` tags (or channel names) of the rules a change matched."""
-    by_id = {rule.id: rule for rule in rules}
-    targets: set[str] = set()
-    for match in data.get("rules") or ():
-        targets.update(str(t) for t in match.get("notify") or ())
-        rule = by_id.get(str(match.get("rule_id", "")))
-        if rule is not None:
-            targets.update(rule.notify)
-    return targets
-
-
-def route(
-    event: StoredEvent,
-    channels: Sequence[ChannelSettings],
-    *,
-    source_tags: Iterable[str],
-    rules: Sequence[RuleSettings],
-    alert_after: int,
-) -> tuple[str, ...]:
-    """Names of the channels that should hear about ``event`` (empty: no alert)."""
-    if event.type not in ALERT_TYPES:
-        return ()
-    severity = alert_severity(event.type, event.data, alert_after=alert_after)
-    if severity is None:
-        return ()
-    rank = SEVERITY_ORDER[severity]
-    tags = set(source_tags)
-    matched = event.type in ("ChangeDetected", "SourceDiscovered")
-    targets = notify_targets(event.data, rules) if matched else set()
-    if event.type == "SourceDiscovered":
-        # A discovered document has no source yet: its tags are its [[discover]] entry's.
-        tags |= {str(t) for t in event.data.get("tags") or ()}
-    if event.type == "StoryDetected":
-        tags |= {str(t) for t in event.data.get("tags") or ()}
-        rule_id = str(event.data.get("rule_id") or "")
-        targets = {t for rule in rules if rule.id == rule_id for t in rule.notify}
-    chosen = []
-    for channel in channels:
-        if event.type not in channel.events or rank < SEVERITY_ORDER[channel.min_severity]:
-            continue
-        if channel.tags and not (set(channel.tags) & (tags | targets) or channel.name in targets):
-            continue
-        chosen.append(channel.name)
-    return tuple(chosen)
 
 
 # --------------------------------------------------------------------------- text helpers
