@@ -38,8 +38,9 @@ from monitor.audit.export import (
     referenced_blobs,
     sha256_file,
 )
+from monitor.audit.findings import Finding, VerifyReport
 from monitor.audit.merkle import CompactTree, event_leaf, verify_inclusion
-from monitor.audit.verify import ChainVerifier, Finding, VerifyReport
+from monitor.audit.verify import ChainVerifier
 from monitor.errors import SigningKeyError
 from monitor.events import GENESIS_HASH, CheckpointSigned, StoredEvent
 

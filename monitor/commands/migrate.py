@@ -38,7 +38,8 @@ from monitor.errors import StoreError, StoreUnavailableError
 if TYPE_CHECKING:
     import aiosqlite
 
-    from monitor.audit.verify import ChainVerifier, Finding
+    from monitor.audit.findings import Finding
+    from monitor.audit.verify import ChainVerifier
     from monitor.events import StoredEvent
     from monitor.store.base import EventStore
     from monitor.store.sqlite import SqliteEventStore

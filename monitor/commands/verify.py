@@ -24,9 +24,9 @@ from monitor.errors import SigningKeyError
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    from monitor.audit.findings import VerifyReport
     from monitor.audit.home import AuditHome
     from monitor.audit.stamp_audit import StampReport
-    from monitor.audit.verify import VerifyReport
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
