@@ -25,6 +25,9 @@ Invariants: the bundle's checkpoint covers every exported event (one is signed f
 if needed); blob files are the uncompressed bytes named by their sha256; changing
 any byte of any file makes ``verify_bundle`` report a finding (file hashes in the
 manifest, the manifest signed).
+
+This module selects and writes; ``export_verify`` checks a bundle, ``export_readme``
+words its VERIFY.md and ``warc`` writes the WARC records.
 """
 
 from __future__ import annotations
