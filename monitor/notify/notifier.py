@@ -22,10 +22,10 @@ alert is sent exactly once: a pair is sent only while it has no record, and the
 record is in memory before the next pass looks.
 
 Failed sends are retried with exponential back-off (``retry_base``, doubling);
-what is settled and when a pair retries is ``notify.outcomes``'s. A channel is worked in
-seq order and a pair that is waiting for its retry holds back the channel's
-later alerts, so a channel that is down is not hammered and alerts arrive in
-order.
+what is settled and when a pair retries is ``notify.outcomes``'s. A channel is
+worked in seq order and a pair that is waiting for its retry holds back the
+channel's later alerts, so a channel that is down is not hammered and alerts
+arrive in order.
 
 Channels with ``digest`` get one message per digest time instead (see
 ``notify.digest``): every alert of that channel due at or before now, recorded
@@ -63,9 +63,6 @@ CURSOR = "notifier"
 MIN_SLEEP = 0.05  # seconds between passes of ``run`` at the least
 
 _SOURCE_SETTINGS = ("SourceRegistered", "SourceUpdated")
-
-
-# --------------------------------------------------------------------------- the notifier
 
 
 @dataclass
