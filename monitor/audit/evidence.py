@@ -43,19 +43,25 @@ from monitor.audit.checkpoint import (
     merkle_tree,
     public_key_pem,
 )
-from monitor.audit.evidence_text import diff_html, readme, third_party_lines
+from monitor.audit.evidence_text import archived_capture, diff_html, readme, third_party_lines
 from monitor.audit.identity import certificate_blob
 from monitor.audit.merkle import MerkleTree, event_leaf
 from monitor.audit.stamper import TIMESTAMP_STREAM
 from monitor.audit.wacz import write_wacz
 from monitor.audit.wayback import ARCHIVE_STREAM
 from monitor.diff.textdiff import apply_patch, diff_texts
-from monitor.events import CheckpointTimestamped, StoredEvent, ThirdPartyCaptured
+from monitor.events import (
+    GOOD_CAPTURES,
+    Capture,
+    ChangeDetected,
+    CheckpointTimestamped,
+    StoredEvent,
+    ThirdPartyCaptured,
+    names,
+)
 from monitor.store.base import EventStore
 
 WACZ_FILE = "capture.wacz"
-GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
-EVIDENCE_TYPES = ("ChangeDetected", "BaselineCaptured", "ContentSuspect")
 _EXTENSIONS = {
     "text/html": "html",
     "application/xhtml+xml": "html",
@@ -80,8 +86,8 @@ class EvidenceReport:
     stamps: int = 0  # RFC 3161 tokens of the checkpoint included
 
 
-def raw_extension(capture: dict[str, Any]) -> str:
-    media = str(capture.get("media_type") or (capture.get("headers") or {}).get("content-type", ""))
+def raw_extension(capture: Capture) -> str:
+    media = capture.media_type or capture.headers.get("content-type", "")
     return _EXTENSIONS.get(media.split(";")[0].strip().lower(), "bin")
 
 
@@ -89,7 +95,7 @@ async def previous_capture(store: EventStore, event: StoredEvent) -> StoredEvent
     """The last good capture of the event's source recorded before it."""
     found = None
     for candidate in await store.read(
-        stream=event.stream, types=GOOD_CAPTURES, until=event.seq - 1
+        stream=event.stream, types=names(GOOD_CAPTURES), until=event.seq - 1
     ):
         found = candidate
     return found
@@ -105,23 +111,21 @@ async def write_evidence(
     now: datetime,
 ) -> EvidenceReport:
     """Write the evidence directory for capture ``event`` (signing a checkpoint if needed)."""
-    if event.type not in EVIDENCE_TYPES:
-        raise ValueError(f"seq {event.seq} is a {event.type}, not a capture")
+    after_capture = archived_capture(event)  # raises unless ``event`` is a capture
     before = await previous_capture(store, event)
     checkpoint = await ensure_checkpoint(
         store, signer, covering=event.seq, now=now, journal=journal
     )
     tree = await merkle_tree(store, checkpoint.tree_size)
-    after_capture = event.data["capture"]
-    after_raw = await store.get_blob(after_capture["raw_sha256"])
-    after_text = (await store.get_blob(after_capture["text_sha256"])).decode("utf-8")
+    after_raw = await store.get_blob(after_capture.raw_sha256)
+    after_text = (await store.get_blob(after_capture.text_sha256)).decode("utf-8")
     before_text: str | None = None
     files: dict[str, bytes] = {"event.json": _pretty(event.to_json())}
     files.update(_capture_files("after", event, after_raw, after_text))
     if before is not None:
-        capture = before.data["capture"]
-        before_raw = await store.get_blob(capture["raw_sha256"])
-        before_text = (await store.get_blob(capture["text_sha256"])).decode("utf-8")
+        capture = archived_capture(before)
+        before_raw = await store.get_blob(capture.raw_sha256)
+        before_text = (await store.get_blob(capture.text_sha256)).decode("utf-8")
         files.update(_capture_files("before", before, before_raw, before_text))
     screenshots: dict[str, str] = {}  # file name -> sha256, as the capture names it
     servers: dict[str, dict[str, Any]] = {}  # side -> capture["server"], when recorded
@@ -130,15 +134,16 @@ async def write_evidence(
         if picture is not None:
             files[f"{side}.png"] = picture[1]
             screenshots[f"{side}.png"] = picture[0]
-        server = capture_event.data["capture"].get("server") if capture_event else None
-        if isinstance(server, dict):
+        server = archived_capture(capture_event).server if capture_event else None
+        if server is not None:
             servers[side] = server
             certificate = certificate_blob(server)
             if certificate is not None:
                 files[f"{side}/server-certificate.der"] = await store.get_blob(certificate)
 
     diff = diff_texts(before_text, after_text) if before_text is not None else None
-    recorded_patch = (event.data.get("diff") or {}).get("patch")
+    change = event.event
+    recorded_patch = change.diff.get("patch") if isinstance(change, ChangeDetected) else None
     reproduces: bool | None = None
     if isinstance(recorded_patch, str) and before_text is not None:
         try:
@@ -179,15 +184,17 @@ async def _stamps(
     """The RFC 3161 tokens recorded for ``checkpoint``: (event data, DER token)."""
     found = []
     for ev in await store.read(stream=TIMESTAMP_STREAM, types=(CheckpointTimestamped.type,)):
-        if ev.data.get("checkpoint_seq") == checkpoint.seq:
-            found.append((dict(ev.data), await store.get_blob(str(ev.data["token_sha256"]))))
+        stamp = ev.event
+        if isinstance(stamp, CheckpointTimestamped) and stamp.checkpoint_seq == checkpoint.seq:
+            found.append((dict(ev.data), await store.get_blob(stamp.token_sha256)))
     return found
 
 
 async def _archived(store: EventStore, seq: int) -> list[str]:
     """Archive URLs of outside copies (Save Page Now) made after the change at ``seq``."""
     events = await store.read(stream=ARCHIVE_STREAM, types=(ThirdPartyCaptured.type,))
-    return [str(ev.data["archive_url"]) for ev in events if ev.data.get("for_seq") == seq]
+    copies = [ev.event for ev in events]
+    return [c.archive_url for c in copies if isinstance(c, ThirdPartyCaptured) and c.for_seq == seq]
 
 
 async def _wacz(
@@ -215,7 +222,7 @@ async def _screenshot(store: EventStore, event: StoredEvent | None) -> tuple[str
     """(sha256, PNG bytes) of the screenshot the event's capture names, if it names one."""
     if event is None:
         return None
-    sha256 = str(event.data["capture"].get("screenshot_sha256") or "")
+    sha256 = archived_capture(event).screenshot_sha256
     if not sha256:
         return None
     return sha256, await store.get_blob(sha256)  # the store checks the bytes against the name
@@ -226,14 +233,14 @@ def _pretty(value: Any) -> bytes:
 
 
 def _capture_files(side: str, event: StoredEvent, raw: bytes, text: str) -> dict[str, bytes]:
-    capture = event.data["capture"]
+    capture = archived_capture(event)
     fetch = {
         "source": event.stream,
         "event_seq": event.seq,
         "event_type": event.type,
         "event_hash": event.hash,
         "recorded_at": event.recorded_at,
-        **capture,
+        **capture.data,
     }
     return {
         f"{side}/raw.{raw_extension(capture)}": raw,

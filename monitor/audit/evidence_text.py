@@ -14,8 +14,16 @@ from typing import Any
 from monitor.audit.checkpoint import SignedCheckpoint
 from monitor.audit.identity import identity_lines
 from monitor.diff.textdiff import TextDiff
-from monitor.events import StoredEvent
+from monitor.events import ARCHIVED_CAPTURES, Capture, ChangeDetected, StoredEvent
 from monitor.textsafe import for_markdown
+
+
+def archived_capture(stored: StoredEvent) -> Capture:
+    """The capture of an evidence event (``ARCHIVED_CAPTURES``: checked on entry)."""
+    event = stored.event
+    if not isinstance(event, ARCHIVED_CAPTURES):
+        raise ValueError(f"seq {stored.seq} is a {stored.type}, not a capture")
+    return event.capture
 
 
 def third_party_lines(stamps: list[dict[str, Any]], archived: list[str]) -> str:
@@ -103,27 +111,23 @@ def _change_html(diff: TextDiff) -> str:
 
 def diff_html(event: StoredEvent, before: StoredEvent | None, diff: TextDiff | None) -> str:
     """A standalone page showing the change; every page-derived string is escaped."""
-    after = event.data["capture"]
+    after = archived_capture(event)
     rows = [
         ("Source", event.stream),
         ("Event", f"seq {event.seq} · {event.type} · recorded {event.recorded_at}"),
         ("Event hash", event.hash),
-        ("URL", after.get("final_url", "")),
-        ("New text first seen", after.get("fetched_at", "")),
+        ("URL", after.final_url),
+        ("New text first seen", after.fetched_at),
     ]
     if before is not None:
         rows.insert(
-            3,
-            (
-                "Previous capture",
-                f"seq {before.seq} · {before.data['capture'].get('fetched_at', '')}",
-            ),
+            3, ("Previous capture", f"seq {before.seq} · {archived_capture(before).fetched_at}")
         )
-    if event.type == "ChangeDetected":
-        rows.append(("Old text last seen", event.data.get("previous_seen_until", "")))
-        rows.append(("Classification", event.data.get("classification", "")))
-        rows.append(("Severity", event.data.get("severity", "")))
-        rules = ", ".join(str(r.get("rule_id", "")) for r in event.data.get("rules", []))
+    if isinstance(change := event.event, ChangeDetected):
+        rows.append(("Old text last seen", change.previous_seen_until))
+        rows.append(("Classification", change.classification))
+        rows.append(("Severity", change.severity))
+        rules = ", ".join(str(r.get("rule_id", "")) for r in change.rules)
         if rules:
             rows.append(("Rules", rules))
     meta = "\n".join(f"<tr><td>{_e(k)}</td><td><code>{_e(v)}</code></td></tr>" for k, v in rows)
@@ -164,32 +168,32 @@ def readme(
     servers: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     """The bundle's README; ``screenshots`` maps ``before.png``/``after.png`` to sha256."""
-    after = event.data["capture"]
+    after = archived_capture(event)
     lines = [
         f"# Evidence: {event.type} in `{event.stream}` (seq {event.seq})",
         "",
-        f"Page: {for_markdown(str(after.get('final_url', '')))}",
+        f"Page: {for_markdown(after.final_url)}",
         "",
     ]
-    if event.type == "ChangeDetected":
+    if isinstance(change := event.event, ChangeDetected):
         lines += [
             "## When",
             "",
             (
-                f"- The old text was captured at {before.data['capture'].get('fetched_at', '?')} "
+                f"- The old text was captured at {archived_capture(before).fetched_at or '?'} "
                 f"(seq {before.seq}) and "
                 if before is not None
                 else "- The old text was "
             )
-            + f"last seen at **{event.data.get('previous_seen_until', '?')}**.",
-            f"- The new text was first seen at **{after.get('fetched_at', '?')}** "
+            + f"last seen at **{change.previous_seen_until}**.",
+            f"- The new text was first seen at **{after.fetched_at or '?'}** "
             f"(recorded in the log at {event.recorded_at}).",
             "- So the page changed between those two times.",
             "",
             # Page text, shown literally: a heading can hold <img onerror=…> or U+202E.
-            f"Classification: {for_markdown(str(event.data.get('classification', '')))}; "
-            f"severity: {for_markdown(str(event.data.get('severity', '')))}. Summary: "
-            f"{for_markdown(str((event.data.get('diff') or {}).get('summary', '')))}",
+            f"Classification: {for_markdown(change.classification)}; "
+            f"severity: {for_markdown(change.severity)}. Summary: "
+            f"{for_markdown(str(change.diff.get('summary', '')))}",
             "",
         ]
     if reproduces is not None:

@@ -56,9 +56,15 @@ from monitor.audit.checkpoint import (
 from monitor.audit.export_readme import verify_readme
 from monitor.audit.merkle import event_leaf
 from monitor.audit.verify import blob_refs
-from monitor.audit.warc import CAPTURE_TYPES, CaptureWarc
+from monitor.audit.warc import CaptureWarc
 from monitor.errors import BlobMissingError, StoreError, StoreUnavailableError
-from monitor.events import CheckpointSigned, StoredEvent, format_time
+from monitor.events import (
+    ARCHIVED_CAPTURES,
+    ChangeDetected,
+    CheckpointSigned,
+    StoredEvent,
+    format_time,
+)
 from monitor.store.base import EventStore
 from monitor.store.blobs import is_blob_id
 
@@ -99,9 +105,8 @@ def referenced_blobs(event: StoredEvent) -> Iterator[str]:
     """Blob names an event needs: every ``…sha256`` field, and a change's previous text."""
     for _, name in blob_refs(event.data):
         yield name
-    previous = event.data.get("previous")
-    if event.type == "ChangeDetected" and is_blob_id(previous):
-        yield str(previous)
+    if isinstance(change := event.event, ChangeDetected) and is_blob_id(change.previous):
+        yield change.previous
 
 
 def sha256_file(path: Path) -> str:
@@ -148,9 +153,9 @@ async def export_bundle(
             exported.append((event.seq, event.hash))
             for name in referenced_blobs(event):
                 blob_names.setdefault(name, event.seq)
-            if event.type in CAPTURE_TYPES:
+            if isinstance(event.event, ARCHIVED_CAPTURES):
                 captures.append(event)
-            elif event.type == CheckpointSigned.type and not partial:
+            elif isinstance(event.event, CheckpointSigned) and not partial:
                 checkpoints.append(checkpoint_of(event))
 
     missing = await _write_blobs(store, directory / BLOB_DIR, blob_names)

@@ -42,7 +42,7 @@ from monitor.audit.findings import Finding, VerifyReport
 from monitor.audit.merkle import CompactTree, event_leaf, verify_inclusion
 from monitor.audit.verify import ChainVerifier
 from monitor.errors import SigningKeyError
-from monitor.events import GENESIS_HASH, CheckpointSigned, StoredEvent
+from monitor.events import GENESIS_HASH, CheckpointSigned, CheckpointTimestamped, StoredEvent
 
 
 class _Findings:
@@ -82,10 +82,11 @@ def _check_stamps(directory: Path, events: list[StoredEvent], found: _Findings) 
     from monitor.audit.timestamps import TimestampError, check_token, imprint_of
 
     for event in events:
-        if event.type != "CheckpointTimestamped":
+        stamp = event.event
+        if not isinstance(stamp, CheckpointTimestamped):
             continue
-        checkpoint = directory / CHECKPOINT_DIR / f"{event.data.get('checkpoint_seq')}.json"
-        token = directory / BLOB_DIR / str(event.data.get("token_sha256"))
+        checkpoint = directory / CHECKPOINT_DIR / f"{stamp.checkpoint_seq}.json"
+        token = directory / BLOB_DIR / stamp.token_sha256
         if not checkpoint.is_file() or not token.is_file():
             continue  # a partial export holds only its newest checkpoint; blobs are checked
         try:
@@ -225,7 +226,7 @@ def _check_full(
     for signed in checkpoints:
         where = f"{CHECKPOINT_DIR}/{signed.seq}.json"
         logged = by_seq.get(signed.seq or 0)
-        if logged is None or logged.type != CheckpointSigned.type:
+        if logged is None or not isinstance(logged.event, CheckpointSigned):
             found.add("checkpoint", f"{where}: no CheckpointSigned event at seq {signed.seq}")
         elif not _same_checkpoint(logged, signed):
             found.add("checkpoint", f"{where}: differs from the event at seq {signed.seq}")

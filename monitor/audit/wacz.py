@@ -27,7 +27,6 @@ import io
 import json
 import uuid
 import zipfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,9 +39,9 @@ from warcio.statusandheaders import StatusAndHeaders
 
 from monitor import __version__
 from monitor.audit.checkpoint import Signer
-from monitor.audit.warc import CAPTURE_TYPES, CaptureTarget, CaptureWarc
+from monitor.audit.warc import CaptureTarget, CaptureWarc
 from monitor.errors import StoreError, StoreUnavailableError
-from monitor.events import StoredEvent, format_time, parse_time
+from monitor.events import ARCHIVED_CAPTURES, Capture, StoredEvent, format_time, parse_time
 from monitor.hosts import is_ip_literal
 from monitor.store.base import EventStore
 
@@ -126,7 +125,7 @@ async def write_wacz(
                 "id": str(uuid.uuid5(_NAMESPACE, event.event_id)),
                 "url": target.uri,
                 "ts": format_time(parse_time(target.date)),
-                "title": str(target.capture.get("title") or f"{event.stream} (seq {event.seq})"),
+                "title": target.capture.title or f"{event.stream} (seq {event.seq})",
             }
         )
     data = buffer.getvalue()
@@ -202,7 +201,8 @@ async def export_wacz(
     captures = [
         event
         async for event in store.iterate(stream=source)
-        if event.type in CAPTURE_TYPES and (since_text is None or event.recorded_at >= since_text)
+        if isinstance(event.event, ARCHIVED_CAPTURES)
+        and (since_text is None or event.recorded_at >= since_text)
     ]
     partial = path.with_name(path.name + ".part")
     title = f"policy-monitor captures{f' of {source}' if source else ''}"
@@ -247,9 +247,9 @@ def _request(warc: CaptureWarc, target: CaptureTarget) -> Any:
     )
 
 
-def _ip_header(capture: Mapping[str, Any]) -> dict[str, str]:
-    server = capture.get("server")
-    if isinstance(server, Mapping) and server.get("ip"):
+def _ip_header(capture: Capture) -> dict[str, str]:
+    server = capture.server
+    if server is not None and server.get("ip"):
         return {"WARC-IP-Address": str(server["ip"])}
     return {}
 

@@ -32,26 +32,24 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from monitor import __version__
-from monitor.events import StoredEvent, format_time
+from monitor.events import Capture, StoredEvent, capture_of, format_time
 from monitor.store.blobs import is_blob_id
 
-# The events whose capture has an HTTP response to archive.
-CAPTURE_TYPES = ("BaselineCaptured", "ChangeDetected", "ContentSuspect")
 # The stored body is decoded; these headers described the encoded transfer, so the WARC
 # keeps their values under the prefix pywb and other replay tools recognise.
 RENAMED_HEADERS = ("content-encoding", "content-length", "transfer-encoding")
 ORIGINAL_PREFIX = "X-Archive-Orig-"
 
 
-def http_headers(capture: Mapping[str, Any], body_length: int) -> StatusAndHeaders:
+def http_headers(capture: Capture, body_length: int) -> StatusAndHeaders:
     """The response's status line and kept headers, with the stored body's length."""
-    status = int(capture.get("status", 200))
+    status = capture.status if capture.status is not None else 200
     try:
         reason = http.HTTPStatus(status).phrase
     except ValueError:
         reason = ""
     headers: list[tuple[str, str]] = []
-    for name, value in sorted((capture.get("headers") or {}).items()):
+    for name, value in sorted(capture.headers.items()):
         if name.lower() in RENAMED_HEADERS:
             headers.append((ORIGINAL_PREFIX + name, str(value)))
         else:
@@ -63,7 +61,7 @@ def http_headers(capture: Mapping[str, Any], body_length: int) -> StatusAndHeade
     return parsed
 
 
-def capture_metadata(event: StoredEvent, capture: Mapping[str, Any]) -> bytes:
+def capture_metadata(event: StoredEvent, capture: Capture) -> bytes:
     """The ``application/warc-fields`` body that ties a capture's records to the log."""
     lines = [
         f"event-seq: {event.seq}",
@@ -71,10 +69,10 @@ def capture_metadata(event: StoredEvent, capture: Mapping[str, Any]) -> bytes:
         f"event-type: {event.type}",
         f"source: {event.stream}",
         f"recorded-at: {event.recorded_at}",
-        f"requested-url: {capture.get('requested_url', '')}",
+        f"requested-url: {capture.requested_url}",
     ]
-    lines += [f"redirect: {hop['status']} {hop['url']}" for hop in capture.get("redirects", [])]
-    lines.append(f"text-sha256: {capture.get('text_sha256', '')}")
+    lines += [f"redirect: {hop['status']} {hop['url']}" for hop in capture.redirects]
+    lines.append(f"text-sha256: {capture.text_sha256}")
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
@@ -83,7 +81,7 @@ class CaptureTarget:
     """One capture event that has records: its body's sha256, URL, date and record id."""
 
     event: StoredEvent
-    capture: Mapping[str, Any]
+    capture: Capture
     raw: str
     uri: str
     date: str
@@ -124,17 +122,18 @@ class CaptureWarc:
 
     def target(self, event: StoredEvent) -> CaptureTarget | None:
         """What ``event``'s records would say, or None when it has none."""
-        capture = event.data.get("capture") or {}
-        raw = capture.get("raw_sha256")
-        uri = str(capture.get("final_url") or capture.get("requested_url") or "")
-        if not is_blob_id(raw) or not uri:
+        capture = capture_of(event.event)
+        if capture is None:
+            return None
+        uri = capture.final_url or capture.requested_url
+        if not is_blob_id(capture.raw_sha256) or not uri:
             return None
         return CaptureTarget(
             event=event,
             capture=capture,
-            raw=str(raw),
+            raw=capture.raw_sha256,
             uri=uri,
-            date=str(capture.get("fetched_at") or event.recorded_at),
+            date=capture.fetched_at or event.recorded_at,
             record_id=self.record_id(event, "response"),
         )
 
@@ -178,7 +177,7 @@ class CaptureWarc:
         self, target: CaptureTarget, earlier: tuple[str, str, str], extra: Mapping[str, str]
     ) -> Any:
         refers_uri, refers_date, refers_id = earlier
-        parsed = http_headers(target.capture, int(target.capture.get("bytes", 0)))
+        parsed = http_headers(target.capture, target.capture.size)
         headers = {
             "WARC-Date": target.date,
             "WARC-Record-ID": target.record_id,

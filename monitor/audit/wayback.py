@@ -95,14 +95,15 @@ class WaybackArchiver(ThirdPartyClient):
         blocked = False
         changes = self.store.iterate(after=cursor, until=head_seq, types=(ChangeDetected.type,))
         async for ev in changes:
-            if not _wanted(ev):
+            change = ev.event
+            if not isinstance(change, ChangeDetected) or change.classification != "substantive":
                 continue
             pending = self._retry.setdefault(ev.seq, Backoff())
             if pending.due > time.monotonic() or not self._slot_free():
                 blocked = True  # keep the log's order: later changes wait for this one
                 break
             self._sent.append(time.monotonic())
-            url = str(ev.data["capture"].get("final_url") or ev.data["capture"]["requested_url"])
+            url = change.capture.final_url or change.capture.requested_url
             pending.attempts += 1
             event = await self._attempt(ev, url, pending)
             appended.append(await self.record(ARCHIVE_STREAM, event, what=_OUTCOME))
@@ -190,10 +191,6 @@ class WaybackArchiver(ThirdPartyClient):
             if time.monotonic() >= deadline:
                 raise ArchiveError(f"the capture job was still pending after {self.poll_for:.0f}s")
             await asyncio.sleep(self.poll_every)
-
-
-def _wanted(ev: StoredEvent) -> bool:
-    return ev.type == ChangeDetected.type and ev.data.get("classification") == "substantive"
 
 
 async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:

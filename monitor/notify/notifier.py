@@ -46,12 +46,21 @@ from typing import Any
 from monitor.clock import Clock, utc_now
 from monitor.config.settings import ChannelSettings, Settings
 from monitor.errors import MonitorError
-from monitor.events import NotificationSent, StoredEvent, format_time, parse_time
+from monitor.events import (
+    ALERT_EVENTS,
+    NOTIFICATION_EVENTS,
+    SETTINGS_EVENTS,
+    NotificationSent,
+    StoredEvent,
+    format_time,
+    names,
+    parse_time,
+)
 from monitor.notify.channels import ChannelSender
 from monitor.notify.digest import digest_id, next_digest_time
-from monitor.notify.outcomes import RECORDS, STREAM, Outcomes
+from monitor.notify.outcomes import STREAM, Outcomes
 from monitor.notify.render import SourceInfo, render_alert, render_digest
-from monitor.notify.routing import ALERT_TYPES, route
+from monitor.notify.routing import route
 from monitor.notify.secrets import guard_third_party_logs, scrub
 from monitor.store import EventStore
 
@@ -61,8 +70,6 @@ log = logging.getLogger(__name__)
 
 CURSOR = "notifier"
 MIN_SLEEP = 0.05  # seconds between passes of ``run`` at the least
-
-_SOURCE_SETTINGS = ("SourceRegistered", "SourceUpdated")
 
 
 @dataclass
@@ -180,31 +187,34 @@ class Notifier:
         cursor = await self.store.get_cursor(CURSOR)
         self._outcomes.reset(cursor=cursor, version=await self.store.stream_version(STREAM))
         if cursor:
-            async for event in self.store.iterate(until=cursor, types=_SOURCE_SETTINGS):
-                self._sources[event.stream] = _alert_settings(event.data.get("settings"))
+            settings_types = names(SETTINGS_EVENTS)
+            async for stored in self.store.iterate(until=cursor, types=settings_types):
+                if isinstance(event := stored.event, SETTINGS_EVENTS):
+                    self._sources[stored.stream] = _alert_settings(event.settings)
         self._scanned = cursor
         self._loaded = True
 
     async def _scan(self) -> None:
         monitor = self.settings.monitor
-        async for event in self.store.iterate(after=self._scanned):
-            self._scanned = event.seq
-            if event.stream == STREAM:
-                self._outcomes.version = max(self._outcomes.version, event.version)
-            if event.type in RECORDS:
-                self._outcomes.apply(event)
-            elif event.type in _SOURCE_SETTINGS and not event.stream.startswith("$"):
-                self._sources[event.stream] = _alert_settings(event.data.get("settings"))
-            elif event.type in ALERT_TYPES:
+        async for stored in self.store.iterate(after=self._scanned):
+            self._scanned = stored.seq
+            if stored.stream == STREAM:
+                self._outcomes.version = max(self._outcomes.version, stored.version)
+            event = stored.event
+            if isinstance(event, NOTIFICATION_EVENTS):
+                self._outcomes.apply(stored)
+            elif isinstance(event, SETTINGS_EVENTS) and not stored.stream.startswith("$"):
+                self._sources[stored.stream] = _alert_settings(event.settings)
+            elif isinstance(event, ALERT_EVENTS):
                 channels = route(
-                    event,
+                    stored,
                     self.settings.channels,
-                    source_tags=self._source(event.stream).tags,
+                    source_tags=self._source(stored.stream).tags,
                     rules=self.settings.rules,
                     alert_after=monitor.alert_after_failures,
                 )
                 if channels:
-                    self._owed[event.seq] = _Owed(event=event, channels=channels)
+                    self._owed[stored.seq] = _Owed(event=stored, channels=channels)
 
     def _source(self, source_id: str) -> SourceInfo:
         values = self._sources.get(source_id)

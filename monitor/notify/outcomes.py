@@ -24,12 +24,14 @@ from datetime import datetime, timedelta
 
 from monitor.errors import ConcurrencyError, MonitorError
 from monitor.events import (
+    NOTIFICATION_EVENTS,
     Event,
     NewEvent,
     NotificationFailed,
     NotificationSent,
     StoredEvent,
     deterministic_event_id,
+    names,
     parse_time,
 )
 from monitor.notify.digest import retry_delay
@@ -39,7 +41,6 @@ from monitor.store import EventStore
 log = logging.getLogger(__name__)
 
 STREAM = "$notifier"
-RECORDS = ("NotificationSent", "NotificationFailed")
 _APPEND_TRIES = 10
 
 Key = tuple[int, str]  # (event seq, channel name)
@@ -70,15 +71,17 @@ class Outcomes:
 
     def apply(self, record: StoredEvent) -> None:
         """Learn from a NotificationSent/Failed (ours or another notifier's); idempotent."""
-        data = record.data
-        key = (int(data["for_seq"]), str(data["channel"]))
+        outcome = record.event
+        if not isinstance(outcome, NOTIFICATION_EVENTS):
+            return
+        key = (outcome.for_seq, outcome.channel)
         if key[0] <= self.cursor:
             return
-        attempt = int(data.get("attempt", 1))
-        if record.type == "NotificationSent":
+        attempt = outcome.attempt
+        if isinstance(outcome, NotificationSent):
             self.done.add(key)
             return
-        if bool(data.get("final")):
+        if outcome.final:
             self.done.add(key)
         if attempt > self.attempts.get(key, 0):
             self.attempts[key] = attempt
@@ -194,7 +197,8 @@ class Outcomes:
                 # Another notifier wrote meanwhile: learn what it recorded, then retry.
                 log.info("another writer recorded notifications meanwhile; re-reading the log")
                 self.version = await self.store.stream_version(STREAM)
-                async for record in self.store.iterate(after=self.cursor, types=RECORDS):
+                records = names(NOTIFICATION_EVENTS)
+                async for record in self.store.iterate(after=self.cursor, types=records):
                     self.apply(record)
                 continue
             for item in stored:

@@ -31,54 +31,65 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from monitor.config.settings import SEVERITY_ORDER, ChannelSettings, RuleSettings
-from monitor.events import FETCH_DEFERRED, StoredEvent
+from monitor.events import (
+    ALERT_EVENTS,
+    FETCH_DEFERRED,
+    ChangeDetected,
+    ContentSuspect,
+    Event,
+    FetchFailed,
+    SourceDiscovered,
+    SourceGone,
+    SourceMoved,
+    SourceRecovered,
+    StoredEvent,
+    StoryDetected,
+)
 
-__all__ = ["ALERT_TYPES", "alert_severity", "notify_targets", "route"]
-
-# The alertable types are declared once, in the settings: what a channel takes unless
-# its ``events`` names fewer.
-ALERT_TYPES: tuple[str, ...] = ChannelSettings(name="", url="").events
+__all__ = ["alert_severity", "notify_targets", "route"]
 
 
-def alert_severity(event_type: str, data: Mapping[str, Any], *, alert_after: int) -> str | None:
+def _known(severity: str, default: str) -> str:
+    return severity if severity in SEVERITY_ORDER else default
+
+
+def alert_severity(event: Event, *, alert_after: int) -> str | None:
     """The severity of the alert an event deserves, or None when it deserves none."""
-    if event_type == "ChangeDetected":
-        if data.get("silent"):
+    match event:
+        case ChangeDetected(silent=True):
             return None  # a quiet class (volatile, dated, chrome) that nothing asked to alert
-        if data.get("classification") == "reverted":
+        case ChangeDetected(classification="reverted"):
             return "info"
-        severity = str(data.get("severity") or "low")
-        return severity if severity in SEVERITY_ORDER else "low"
-    if event_type == "ContentSuspect":
-        return "medium"
-    if event_type == "FetchFailed":
-        if data.get("error") == FETCH_DEFERRED:
+        case ChangeDetected(severity=severity):
+            return _known(severity or "low", "low")
+        case ContentSuspect():
+            return "medium"
+        case FetchFailed(error=error) if error == FETCH_DEFERRED:
             return None  # the host asked for quiet; nothing is wrong with the page
-        return "low" if int(data.get("consecutive_failures", 1)) == alert_after else None
-    if event_type == "SourceRecovered":
-        if data.get("gone_since"):
+        case FetchFailed(consecutive_failures=failures):
+            return "low" if failures == alert_after else None
+        case SourceRecovered(gone_since=gone_since) if gone_since:
             return "medium"  # a page that was gone is back: as much news as its going
-        return "low" if int(data.get("failures", 0)) >= alert_after else None
-    if event_type == "SourceMoved":
-        return "low"
-    if event_type == "SourceDiscovered":
-        severity = str(data.get("severity") or "low")
-        return severity if severity in SEVERITY_ORDER else "low"
-    if event_type == "StoryDetected":
-        if data.get("catch_up"):
+        case SourceRecovered(failures=failures):
+            return "low" if failures >= alert_after else None
+        case SourceMoved():
+            return "low"
+        case SourceDiscovered(severity=severity):
+            return _known(severity or "low", "low")
+        case StoryDetected(catch_up=True):
             return None  # found while catching up on old changes: history, not news
-        severity = str(data.get("severity") or "medium")
-        return severity if severity in SEVERITY_ORDER else "medium"
-    if event_type == "SourceGone":
-        return "high"
+        case StoryDetected(severity=severity):
+            return _known(severity or "medium", "medium")
+        case SourceGone():
+            return "high"
     return None
 
 
-def notify_targets(data: Mapping[str, Any], rules: Sequence[RuleSettings]) -> set[str]:
+def notify_targets(matches: Iterable[Mapping[str, Any]], rules: Sequence[RuleSettings]) -> set[str]:
     """The ``notify`` tags (or channel names) of the rules a change matched."""
     by_id = {rule.id: rule for rule in rules}
     targets: set[str] = set()
-    for match in data.get("rules") or ():
+    for match in matches:
         targets.update(str(t) for t in match.get("notify") or ())
         rule = by_id.get(str(match.get("rule_id", "")))
         if rule is not None:
@@ -87,33 +98,36 @@ def notify_targets(data: Mapping[str, Any], rules: Sequence[RuleSettings]) -> se
 
 
 def route(
-    event: StoredEvent,
+    stored: StoredEvent,
     channels: Sequence[ChannelSettings],
     *,
     source_tags: Iterable[str],
     rules: Sequence[RuleSettings],
     alert_after: int,
 ) -> tuple[str, ...]:
-    """Names of the channels that should hear about ``event`` (empty: no alert)."""
-    if event.type not in ALERT_TYPES:
+    """Names of the channels that should hear about ``stored`` (empty: no alert)."""
+    event = stored.event
+    if not isinstance(event, ALERT_EVENTS):
         return ()
-    severity = alert_severity(event.type, event.data, alert_after=alert_after)
+    severity = alert_severity(event, alert_after=alert_after)
     if severity is None:
         return ()
     rank = SEVERITY_ORDER[severity]
     tags = set(source_tags)
-    matched = event.type in ("ChangeDetected", "SourceDiscovered")
-    targets = notify_targets(event.data, rules) if matched else set()
-    if event.type == "SourceDiscovered":
-        # A discovered document has no source yet: its tags are its [[discover]] entry's.
-        tags |= {str(t) for t in event.data.get("tags") or ()}
-    if event.type == "StoryDetected":
-        tags |= {str(t) for t in event.data.get("tags") or ()}
-        rule_id = str(event.data.get("rule_id") or "")
-        targets = {t for rule in rules if rule.id == rule_id for t in rule.notify}
+    targets: set[str] = set()
+    match event:
+        case ChangeDetected(rules=matches):
+            targets = notify_targets(matches, rules)
+        case SourceDiscovered(rules=matches):
+            targets = notify_targets(matches, rules)
+            # A discovered document has no source yet: its tags are its [[discover]] entry's.
+            tags |= {str(t) for t in event.tags}
+        case StoryDetected(rule_id=rule_id):
+            tags |= {str(t) for t in event.tags}
+            targets = {t for rule in rules if rule.id == rule_id for t in rule.notify}
     chosen = []
     for channel in channels:
-        if event.type not in channel.events or rank < SEVERITY_ORDER[channel.min_severity]:
+        if stored.type not in channel.events or rank < SEVERITY_ORDER[channel.min_severity]:
             continue
         if channel.tags and not (set(channel.tags) & (tags | targets) or channel.name in targets):
             continue
