@@ -34,7 +34,7 @@ from monitor.core.projections import SourceState, apply
 from monitor.daemon.service import Daemon
 from monitor.errors import FetchError, HostPausedError
 from monitor.events import StoredEvent
-from monitor.notify.render import alert_severity
+from monitor.notify.routing import alert_severity
 from monitor.store import open_store
 from monitor.store.pauses import MemoryHostPauses, pauses_of
 from monitor.web.app import create_app

@@ -48,7 +48,7 @@ def select_channels(settings: Settings, name: str | None) -> list[ChannelSetting
 async def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from monitor.notify.notifier import send_test  # Apprise and its plugins: only when sending
+    from monitor.notify.channels import send_test  # Apprise and its plugins: only when sending
 
     settings = load_settings(args)
     channels = select_channels(settings, args.channel)

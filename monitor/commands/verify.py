@@ -25,9 +25,9 @@ from monitor.errors import SigningKeyError
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    from monitor.audit.findings import VerifyReport
     from monitor.audit.home import AuditHome
     from monitor.audit.stamp_audit import StampReport
-    from monitor.audit.verify import VerifyReport
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -82,7 +82,7 @@ def _print_findings(report: VerifyReport) -> None:
 
 
 def _verify_export(directory: Path) -> int:
-    from monitor.audit.export import verify_bundle
+    from monitor.audit.export_verify import verify_bundle
 
     if not os.path.isdir(directory):  # False, not an exception, for a NUL or over-long name
         raise UsageError(f"{directory} is not a directory")
