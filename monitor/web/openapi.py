@@ -20,7 +20,7 @@ from monitor.config.settings import SourceSettings
 from monitor.web.discover import PATH as DISCOVERY_PATH
 from monitor.web.discover import SCHEMAS as DISCOVERY_SCHEMAS
 from monitor.web.figures import WHERE_PATTERN
-from monitor.web.model import STATUSES
+from monitor.web.records import STATUSES
 
 JsonSchema = dict[str, Any]
 
