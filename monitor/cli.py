@@ -1,10 +1,11 @@
 """The ``monitor`` command line: argument parsing, logging set-up and exit codes.
 
 Thin by design: each sub-command lives in ``monitor/commands/<name>.py`` with an
-``add_parser`` and an async ``run(args) -> int``. Exit codes (ARCHITECTURE §5):
-0 ok, 1 a finding (verification failed), 2 bad input (the message says what to
-fix). ``--config`` / ``--db`` and ``MONITOR_CONFIG`` / ``MONITOR_DB`` apply to
-every command.
+``add_parser`` and an async ``run(args) -> int``; only the chosen command's module is
+imported (the registry ``monitor.commands.COMMANDS`` names them all for ``monitor
+--help``). Exit codes (ARCHITECTURE §5): 0 ok, 1 a finding (verification failed), 2
+bad input (the message says what to fix). ``--config`` / ``--db`` and
+``MONITOR_CONFIG`` / ``MONITOR_DB`` apply to every command.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from monitor import __version__
-from monitor.commands import COMMANDS
+from monitor.commands import COMMANDS, command_module
 from monitor.errors import ConfigError, MonitorError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,14 @@ def _global_options(*, suppress: bool) -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: with every command by name, or ``command``'s in full.
+
+    Without ``command`` each sub-command is a bare parser with its name and help line
+    from the registry: enough for ``monitor --help``, usage errors and telling which
+    command the line names, without importing any command's module. With it, the
+    options of that command are added by its module, which is imported now.
+    """
     parser = argparse.ArgumentParser(
         prog="monitor",
         description="Watch corporate transparency-report and policy pages for real text changes.",
@@ -64,15 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"monitor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    common = _global_options(suppress=True)
-    for module in COMMANDS:
-        module.add_parser(sub, common)
+    if command is None:
+        for name, _, help_line in COMMANDS:
+            sub.add_parser(name, help=help_line, add_help=False)
+    else:
+        command_module(command).add_parser(sub, _global_options(suppress=True))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    # Twice: which command (help, --version and errors about the command end here),
+    # then the whole line with that command's own options.
+    chosen, _ = build_parser().parse_known_args(argv)
+    args = build_parser(chosen.command).parse_args(argv)
     args.verbose += vars(args).pop("verbose_after", 0)
     import asyncio  # after parsing: `monitor --help` and usage errors need no event loop
 

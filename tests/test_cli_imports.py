@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
+from monitor.commands import COMMANDS
 from tests.pageserver import PageServer
 
 # Top-level packages and project modules that only checking, alerting or serving need.
@@ -35,6 +36,7 @@ HEAVY = (
 PROBE = """
 import json, sys
 from monitor.cli import main
+from monitor.commands import COMMANDS
 try:
     code = main(sys.argv[2:])
 except SystemExit as exc:
@@ -117,3 +119,25 @@ def test_check_still_loads_what_it_needs(workdir: Path) -> None:
     code, modules, _ = run_cli(workdir, "check")
     assert code == 0
     assert {"monitor.check.fetch", "monitor.check.pipeline", "aiohttp"} <= set(modules)
+
+
+@pytest.mark.parametrize("name", [name for name, _, _ in COMMANDS])
+def test_every_registered_command_has_its_own_options(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The registry's name leads to a module that builds the command's parser."""
+    with pytest.raises(SystemExit) as done:
+        main([name, "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: monitor {name} [-h] [--config CONFIG] [--db DB] [-v]")
+
+
+def test_help_imports_no_command_module(workdir: Path) -> None:
+    """``monitor --help`` lists the commands from the registry, not from their modules."""
+    code, modules, out = run_cli(workdir, "--help")
+    assert code == 0
+    assert [m for m in modules if m.startswith("monitor.commands.")] == []
+    for name, _, help_line in COMMANDS:
+        assert f"    {name} " in out
+        assert help_line.split()[0] in out

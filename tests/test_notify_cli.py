@@ -8,19 +8,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-import monitor.cli
 from monitor.cli import main
-from monitor.commands import COMMANDS, notify_test
 from tests.pageserver import PageServer
 
 SECRET = "s3cr3t-token-XYZ"
-
-
-@pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run the command through ``monitor.cli.main`` whether or not COMMANDS lists it yet."""
-    if notify_test not in COMMANDS:
-        monkeypatch.setattr(monitor.cli, "COMMANDS", (*COMMANDS, notify_test))
 
 
 @pytest.fixture

@@ -39,7 +39,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "check",
         run,
-        help="check each source once now (all by default), then exit",
         description="Record config changes, then check the given sources (all by default) once, "
         "concurrently, printing one line per source.",
     )

@@ -34,7 +34,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "checkpoint",
         run,
-        help="sign a checkpoint (tree size, Merkle root, time) of the log as it stands",
         description="Sign the Merkle root of every event so far with the Ed25519 key at "
         "[monitor].key_path (created on first use), record it in the log and the journal.",
     )

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from monitor.commands import command_help
 from monitor.errors import MonitorError
 from monitor.logs import RedactingFilter, update_secrets
 
@@ -43,12 +44,14 @@ def add_command(
     name: str,
     handler: Handler,
     *,
-    help: str,
     description: str,
 ) -> argparse.ArgumentParser:
-    """The parser of sub-command ``name``: the global options, its help, and ``handler``."""
+    """The parser of sub-command ``name``: the global options, its help, and ``handler``.
+
+    Its line in ``monitor --help`` is the registry's (``monitor.commands.COMMANDS``).
+    """
     parser: argparse.ArgumentParser = sub.add_parser(
-        name, parents=[common], help=help, description=description
+        name, parents=[common], help=command_help(name), description=description
     )
     parser.set_defaults(handler=handler)
     return parser

@@ -19,7 +19,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "demo",
         run,
-        help="a self-contained run against a local page that changes (no network, no config)",
         description="Serve a local page, run the daemon against it with a temporary database "
         "and a local webhook channel, change the page, and print the alert and the event log. "
         "Takes a few seconds; leaves nothing behind.",

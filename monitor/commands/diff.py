@@ -37,7 +37,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "diff",
         run,
-        help="show the change of a source's text between two times (default: the last change)",
         description="Diff the normalized text of source ID current at --from against the text "
         "current at --to, both rebuilt from the stored blobs.",
     )

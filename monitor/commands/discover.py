@@ -28,7 +28,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "discover",
         run,
-        help="list the documents [[discover]] found; --accept or --ignore one",
         description="List what each [[discover]] entry found since its first pass, or review "
         "one found URL: --accept registers it as a source, --ignore never reports it again.",
     )

@@ -30,7 +30,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "evidence",
         run,
-        help="write everything about one change (captures, texts, HTML diff, proof) to DIR",
         description="Collect the before/after captures, normalized texts, an HTML diff, "
         "hashes, fetch metadata and the inclusion proof of event SEQ into DIR.",
     )

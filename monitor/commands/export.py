@@ -38,7 +38,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "export",
         run,
-        help="write an auditor's bundle (events, blobs, WARC, checkpoints, proofs) to DIR",
         description="Export the log, or one source's part of it with inclusion proofs, to "
         "DIR (which must be new or empty), verifiable offline with standard tools.",
     )

@@ -28,7 +28,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "figures",
         run,
-        help="a source's figures as series: values per period, restatements (--json, --csv)",
         description=(
             "List the figures of a source with [source.figures]: one row per key and "
             "period, with the values as last published, when each row was first seen, "

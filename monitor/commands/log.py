@@ -29,7 +29,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "log",
         run,
-        help="list events (filters: --source, --type, --since; --json for machines)",
         description="List the events of the log in seq order.",
     )
     parser.add_argument("--source", action="append", default=[], help="only this source id")

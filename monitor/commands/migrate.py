@@ -29,7 +29,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from monitor.commands.common import Subparsers, UsageError, settings_if_present
+from monitor.commands.common import Subparsers, UsageError, add_command, settings_if_present
 from monitor.errors import StoreError, StoreUnavailableError
 
 if TYPE_CHECKING:
@@ -44,17 +44,17 @@ BATCH = 1000  # rows per copied batch: each is one transaction on the target
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "migrate",
-        parents=[common],
-        help="copy a log verbatim to another database (e.g. SQLite → PostgreSQL)",
+        run,
         description="Copy every event (same seq, bytes and hashes), blob and cursor from one "
         "database to another, resuming if the target already holds a prefix of the source; "
         "then recompute both chains and print both heads (exit 1 if they differ).",
     )
     parser.add_argument("--from", dest="source", required=True, metavar="URL", help="source")
     parser.add_argument("--to", dest="target", required=True, metavar="URL", help="target")
-    parser.set_defaults(handler=run)
 
 
 def raw_rows(store: EventStore, name: str) -> RawRows:

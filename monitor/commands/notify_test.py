@@ -24,7 +24,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "notify-test",
         run,
-        help="send a test message to a channel (all by default)",
         description="Send a short test message through Apprise to CHANNEL (every [[channel]] "
         "when omitted) and report, per channel, whether it was accepted. Nothing is "
         "written to the log.",

@@ -27,7 +27,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "replay",
         run,
-        help="rebuild every source's state from the log; print it and its digest",
         description="Fold the stored events (up to TIME or seq N) into each source's state, "
         "without fetching or notifying, and print the states and their digest.",
     )

@@ -29,7 +29,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "review",
         run,
-        help="review a change (important, routine, noise) or add a note to it",
         description="Record who judged the change at SEQ and why, in the hash-chained log.",
     )
     parser.add_argument("seq", metavar="SEQ", type=int, help="the seq of a ChangeDetected event")

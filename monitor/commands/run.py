@@ -29,7 +29,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "run",
         run,
-        help="run the daemon: check sources on schedule and send alerts",
         description="Check every source on its schedule, record what changed, send alerts, "
         "and keep going until SIGTERM/SIGINT (clean stop, exit 0). SIGHUP or an edit of the "
         "config file reloads it.",

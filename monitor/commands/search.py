@@ -27,7 +27,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "search",
         run,
-        help="search the added and removed text of every change and every capture",
         description="Find words in the whole history, newest first: the text changes added "
         "or removed, and the text of every capture. CJK queries work too (two or more "
         "characters).",

@@ -23,7 +23,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "serve",
         run,
-        help="serve the read-only web view, Atom feeds and JSON API",
         description="Serve the web view over the log until interrupted. Binds to the [web] "
         "listen address (default 127.0.0.1:8080); a non-loopback address needs [web] token.",
     )

@@ -36,7 +36,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "show",
         run,
-        help="print a source's normalized text as it was at TIME (default: now)",
         description="Print the normalized text of source ID as captured at or before TIME.",
     )
     parser.add_argument("id", metavar="ID", help="source id")

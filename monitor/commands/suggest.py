@@ -35,7 +35,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "suggest",
         run,
-        help="print a ready [[source]] block (select, remove, volatile text) for a URL or ID",
         description="Fetch URL a few times (or read the stored captures of source ID) and "
         "print a [[source]] block: a select for the main content, a remove list, and the "
         "text that changed between captures.",

@@ -13,7 +13,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "validate",
         run,
-        help="check the configuration (exit 0, or 2 listing every problem)",
         description="Check sources.toml and report every problem at once. Writes nothing.",
     )
 

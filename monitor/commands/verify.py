@@ -36,7 +36,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         common,
         "verify",
         run,
-        help="check the hash chain, blobs and checkpoints (exit 1 and name the seq on a break)",
         description="Recompute every event hash, check the chain links, seq continuity, "
         "every blob the events name, and every signed checkpoint; or, with --export, an "
         "exported bundle without the database.",
