@@ -91,10 +91,8 @@ async def run(args: argparse.Namespace) -> int:
     import asyncio
     import contextlib
 
-    from monitor.check.browser import BrowserPool
     from monitor.check.fetch import Fetcher
     from monitor.check.pipeline import CheckReport, CheckRunner, render_mode
-    from monitor.discover.runner import DiscoveryRunner
     from monitor.store import describe_url, open_store
     from monitor.store.pauses import pauses_of
     from monitor.tail import require_intact_tail
@@ -116,6 +114,8 @@ async def run(args: argparse.Namespace) -> int:
         await require_intact_tail(store, describe_url(url))
         browser = None
         if any(render_mode(s) != "http" for s in (*settings.sources, *templates)):
+            from monitor.check.browser import BrowserPool  # only when a source renders in it
+
             # Chromium itself starts only when a page first needs it.
             browser = await stack.enter_async_context(BrowserPool(settings.monitor, policy))
         runner = CheckRunner(store=store, fetcher=fetcher, settings=settings, browser=browser)
@@ -123,6 +123,8 @@ async def run(args: argparse.Namespace) -> int:
         if not ids and settings.discover:
             # One discovery pass of every entry, as every source is checked once; sources
             # it registers are checked (their baseline captured) in this same run.
+            from monitor.discover.runner import DiscoveryRunner
+
             discovery = DiscoveryRunner(runner)
             passes = [discovery.run_pass(entry) for entry in settings.discover]
             for done in asyncio.as_completed(passes):
