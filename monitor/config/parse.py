@@ -26,6 +26,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, TypeVar
 
 from monitor.config.channels import channel_settings, user_settings
@@ -113,7 +114,7 @@ def parse_config(text: str, *, path: str, environ: Mapping[str, str]) -> Setting
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_problem(path, text, exc)]) from None
-    sink = Sink(path, locate_lines(text), environ)
+    sink = Sink(path, partial(locate_lines, text), environ)
     settings = _Document(sink, data).build()
     if sink.problems:
         # Reading order: a user fixes the file from the top down.
@@ -236,7 +237,7 @@ class _Document:
             self.sink.add((name,), name, f"expected [[{name}]] tables, got {kind_of(value)}")
             return []
         built: list[T] = []
-        seen: dict[str, int | None] = {}
+        seen: dict[str, Table] = {}  # the table of each id's first use
         for index, entry in enumerate(value):
             label = f"{name}[{index + 1}]"
             if not isinstance(entry, dict):
@@ -248,9 +249,8 @@ class _Document:
             table = Table(self.sink, entry, (name, index), label)
             table.check_keys(name)
             if isinstance(ident, str):
-                line = table.line_of(id_key)
                 if ident in seen:
-                    first = seen[ident]
+                    first = seen[ident].line_of(id_key)
                     also = f" (first used on line {first})" if first else ""
                     table.problem(
                         id_key,
@@ -258,7 +258,7 @@ class _Document:
                         f"each {name} needs its own {id_key}",
                     )
                 else:
-                    seen[ident] = line
+                    seen[ident] = table
             result = build(table)
             if result is not None:
                 built.append(result)

@@ -17,6 +17,7 @@ a settings class by its declaration.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -64,11 +65,18 @@ def suggest(key: str, known: Iterable[str]) -> str:
 class Sink:
     """Collects problems, placing each on the line of the key path it concerns."""
 
-    def __init__(self, file: str, lines: dict[KeyPath, int], environ: Mapping[str, str]) -> None:
-        self.file, self.lines, self.environ = file, lines, environ
+    def __init__(
+        self, file: str, locate: Callable[[], dict[KeyPath, int]], environ: Mapping[str, str]
+    ) -> None:
+        self.file, self._locate, self.environ = file, locate, environ
         self.problems: list[ConfigProblem] = []
         # Values taken from the environment, by variable name: never echoed in a message.
         self.from_env: dict[str, str] = {}
+
+    @functools.cached_property
+    def lines(self) -> dict[KeyPath, int]:
+        # Located when a message first needs a line: a valid file never does.
+        return self._locate()
 
     def line(self, path: KeyPath) -> int | None:
         for end in range(len(path), 0, -1):
