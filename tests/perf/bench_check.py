@@ -4,6 +4,7 @@ Run from a checkout::
 
     python tests/perf/bench_check.py                  # 1,000 pages of ~300 KB
     python tests/perf/bench_check.py --pages 200 --daemon-seconds 20
+    python tests/perf/bench_check.py --pages 300 --startup-only --startup-runs 7
 
 A page server in its own process serves N synthetic ~300 KB report pages (the
 shape of ``bench_daemon.synthetic_base``: a third script and style, a third
