@@ -51,7 +51,7 @@ from monitor.audit.wayback import ARCHIVE_STREAM
 from monitor.diff.textdiff import TextDiff, apply_patch, diff_texts
 from monitor.events import CheckpointTimestamped, StoredEvent, ThirdPartyCaptured
 from monitor.store.base import EventStore
-from monitor.textsafe import for_markdown
+from monitor.text.safe import for_markdown
 
 WACZ_FILE = "capture.wacz"
 GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")

@@ -55,7 +55,7 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.audit.home import log_id_of
     from monitor.events import CheckpointTimestamped
     from monitor.store import describe_url, open_store
-    from monitor.tail import require_intact_tail
+    from monitor.store.tail import require_intact_tail
 
     settings = settings_if_present(args)
     home = audit_home_for(args, settings)

@@ -22,7 +22,7 @@ from monitor.commands.common import (
     settings_if_present,
 )
 from monitor.commands.show import GOOD_CAPTURES
-from monitor.textsafe import for_terminal
+from monitor.text.safe import for_terminal
 
 if TYPE_CHECKING:
     from monitor.diff.textdiff import BlockChange, TextDiff

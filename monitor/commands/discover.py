@@ -24,7 +24,7 @@ from monitor.config.settings import DiscoverSettings, Settings
 from monitor.discover import stream_of
 from monitor.discover.state import DiscoveryState, Found, fold
 from monitor.store import open_store
-from monitor.textsafe import for_terminal
+from monitor.text.safe import for_terminal
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -109,7 +109,7 @@ def _print(entry: DiscoverSettings, state: DiscoveryState, *, as_json: bool) -> 
             f"{found.url}{title}{source}"
         )
         # Titles and URLs come from the site: control and bidi characters are shown, not
-        # obeyed, like every page-derived text on a terminal (monitor.textsafe).
+        # obeyed, like every page-derived text on a terminal (monitor.text.safe).
         print(for_terminal(line, one_line=True))
 
 

@@ -41,7 +41,7 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.audit.evidence import EVIDENCE_TYPES, write_evidence
     from monitor.audit.stamper import stamp_latest
     from monitor.store import describe_url, open_store
-    from monitor.tail import require_intact_tail
+    from monitor.store.tail import require_intact_tail
 
     check_seq_argument("SEQ", args.seq, minimum=-MAX_SEQ)
     target = Path(args.directory)

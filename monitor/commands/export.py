@@ -119,7 +119,7 @@ async def _export(
     from monitor.audit.export import export_bundle
     from monitor.audit.wacz import export_wacz
     from monitor.store import describe_url, open_store
-    from monitor.tail import require_intact_tail
+    from monitor.store.tail import require_intact_tail
 
     home = audit_home_for(args, settings)
     now = datetime.now(UTC)

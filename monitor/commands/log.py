@@ -14,7 +14,7 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
-from monitor.textsafe import for_terminal
+from monitor.text.safe import for_terminal
 
 from .common import UsageError
 

@@ -44,7 +44,7 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.desk.review import record_review, remove_line
     from monitor.desk.triage import ignore_line
     from monitor.store import describe_url, open_store
-    from monitor.tail import require_intact_tail
+    from monitor.store.tail import require_intact_tail
 
     check_seq_argument("SEQ", args.seq, minimum=-MAX_SEQ)
     settings = settings_if_present(args)

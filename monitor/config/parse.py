@@ -55,7 +55,7 @@ from monitor.config.settings import (
 )
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.events import EVENT_TYPES
-from monitor.patterns import regex_problem
+from monitor.text.patterns import regex_problem
 
 __all__ = [
     "is_loopback",
@@ -1072,7 +1072,7 @@ def _css_problem(selector: str) -> str | None:
 
 
 def _regex_problem(pattern: str) -> str | None:
-    # User patterns run on RE2 (monitor.patterns): what it refuses is refused here.
+    # User patterns run on RE2 (monitor.text.patterns): what it refuses is refused here.
     return regex_problem(pattern)
 
 

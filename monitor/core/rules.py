@@ -27,7 +27,7 @@ from typing import Any
 
 from monitor.config.settings import SEVERITY_ORDER, RuleSettings
 from monitor.diff.textdiff import CJK_CHARS, WORD, TextDiff
-from monitor.patterns import UserPattern, compile_user_regex
+from monitor.text.patterns import UserPattern, compile_user_regex
 
 __all__ = [
     "CompiledRule",

@@ -73,7 +73,7 @@ from monitor.events import parse_time
 from monitor.notify.notifier import Notifier
 from monitor.store import EventStore, describe_url, open_store, url_scheme
 from monitor.store.pauses import pauses_of
-from monitor.tail import require_intact_tail
+from monitor.store.tail import require_intact_tail
 
 if TYPE_CHECKING:  # monitor.daemon.workers needs asyncpg, which SQLite users need not install
     from monitor.audit.service import AuditService

@@ -42,7 +42,7 @@ from typing import Any, Literal
 from monitor.config.settings import SEVERITY_ORDER, ChannelSettings, RuleSettings
 from monitor.desk.summaries import change_summary
 from monitor.events import FETCH_DEFERRED, StoredEvent
-from monitor.textsafe import show_bidi
+from monitor.text.safe import show_bidi
 
 __all__ = [
     "ALERT_TYPES",
