@@ -53,9 +53,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from monitor.check.browser_proxy import PROXY_HEADER, PolicyProxy
-from monitor.check.fetch import KEPT_HEADERS, FetchResult
+from monitor.check.fetch import FetchResult
 from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.response import kept_headers
 from monitor.config.settings import MonitorSettings, SourceSettings
+from monitor.core.moves import origin
 from monitor.errors import FetchError
 
 if TYPE_CHECKING:
@@ -427,10 +429,10 @@ class BrowserPool:
                 async with asyncio.timeout(CLOSE_TIMEOUT):
                     await slot.page.goto("about:blank")  # stops the page's scripts and sockets
                     await slot.context.clear_cookies()
-                    for origin in sorted(job.origins if job is not None else ()):
+                    for site in sorted(job.origins if job is not None else ()):
                         await slot.cdp.send(
                             "Storage.clearDataForOrigin",
-                            {"origin": origin, "storageTypes": "all"},
+                            {"origin": site, "storageTypes": "all"},
                         )
             except Exception as exc:
                 log.debug("browser context not reusable: %s", _first_line(exc))
@@ -452,7 +454,7 @@ class BrowserPool:
         job = slot.job = _Job(
             block=not screenshot,
             headers=dict(source.headers),
-            origin=_origin(source.url),
+            origin=origin(source.url),
         )
         page = slot.page
         slot.context.set_default_timeout(_left_ms(deadline))
@@ -559,12 +561,12 @@ class BrowserPool:
             if job is None:  # between checks: about:blank
                 await route.continue_()
                 return
-            origin = _origin(url)
-            if origin[0] in ("http", "https"):
-                job.origins.add(_origin_text(origin))
+            here = origin(url)
+            if here[0] in ("http", "https"):
+                job.origins.add(_origin_text(here))
             if job.block and request.resource_type in BLOCKED_RESOURCES:
                 await route.abort("blockedbyclient")
-            elif job.headers and origin == job.origin:
+            elif job.headers and here == job.origin:
                 # The source's headers may hold secrets: only its own origin gets them.
                 await route.continue_(headers={**request.headers, **job.headers})
             else:
@@ -743,16 +745,6 @@ class BrowserPool:
         return FetchError("navigation", f"the browser could not load {source.url}: {message}")
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or {"http": 80, "https": 443}.get(scheme)
-    except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port
-
-
 async def _content(page: Page, deadline: float) -> str:
     """The serialized DOM; waits out a navigation the page's script started meanwhile."""
     from playwright.async_api import Error as PlaywrightError
@@ -781,8 +773,7 @@ def _left_ms(deadline: float, share: float = 1.0) -> float:
 
 
 async def _kept(response: Response) -> dict[str, str]:
-    headers = await response.all_headers()
-    return {name: str(headers[name])[:1000] for name in KEPT_HEADERS if name in headers}
+    return kept_headers(await response.all_headers())
 
 
 async def _redirects(response: Response) -> tuple[tuple[str, int], ...]:
