@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.config.settings import SEVERITY_ORDER, RuleSettings
-from monitor.diff.textdiff import CJK_CHARS, WORD, TextDiff
+from monitor.diff.textdiff import TextDiff
+from monitor.diff.words import CJK_CHARS, WORD
 from monitor.text.patterns import UserPattern, compile_user_regex
 
 __all__ = [
