@@ -38,7 +38,7 @@ from monitor.check.report import CheckReport, report_of
 from monitor.check.statecache import compact
 from monitor.clock import utc_now
 from monitor.config.settings import Settings, SourceSettings
-from monitor.core.classify import Captured, Outcome, decide, lands_on_wall
+from monitor.core.classify import Captured, Outcome, decide
 from monitor.core.moves import (
     off_site_move,
     permanent_target,
@@ -48,6 +48,7 @@ from monitor.core.moves import (
 from monitor.core.projections import SourceState, apply, fold
 from monitor.core.reconcile import reconcile
 from monitor.core.rules import CompiledRule, compile_rules
+from monitor.core.suspect import lands_on_wall
 from monitor.desk.links import document_links, documents_diff
 from monitor.desk.story_detector import StoryDetector
 from monitor.discover.sources import with_discovered
