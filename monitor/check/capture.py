@@ -1,14 +1,11 @@
-"""What a fetched or rendered page becomes: the capture record, and the text read from it.
+"""The capture record: what a check keeps of a fetched or rendered page, and its helpers.
 
-``read_capture`` turns a ``FetchResult`` into a ``Captured`` outcome for
-``classify.decide``. It reads as little as it can: the same bytes with the same
-extraction settings are the same text (not parsed at all), and a page whose tree
-fingerprint was seen with the last good text is that text (not read). A changed
-HTML text also records its chrome lines; a figures source's text is its report's.
-
-``extraction_key`` fingerprints what shapes the text: when it changes, the next
-capture is a new baseline, not a change. ``render_mode`` and ``plain_text_suffices``
-decide between plain HTTP and the browser for ``render = "auto"``.
+``capture_data`` is the JSON stored in events (URLs, redirects, status, headers,
+hashes, sizes, extractor); ``as_captured`` makes it an outcome for ``classify.decide``
+(with the screenshot's hash when there is one). ``extraction_key`` fingerprints what
+shapes the text: when it changes, the next capture is a new baseline, not a change.
+``render_mode`` and ``plain_text_suffices`` decide between plain HTTP and the browser
+for ``render = "auto"``. How a page is read into a capture is ``observe``'s.
 """
 
 from __future__ import annotations
@@ -16,14 +13,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import partial
 
 from monitor.check.fetch import FetchResult
-from monitor.check.reader import LastText, PageReader, PageText, in_thread_if_large
+from monitor.check.reader import in_thread_if_large
 from monitor.config.settings import SourceSettings
 from monitor.core.classify import Captured
 from monitor.core.moves import canonical_link
-from monitor.core.projections import CaptureRef
 from monitor.events import JsonObject, format_time
 from monitor.extract.document import EXTRACTOR_VERSION, Extraction, extract
 from monitor.figures.read import text_body
@@ -94,96 +89,6 @@ def plain_text_suffices(captured: Captured) -> bool:
     return not (chars <= AUTO_NOTICE_MAX_CHARS and _JAVASCRIPT_NOTICE.search(captured.text))
 
 
-async def read_capture(
-    source: SourceSettings,
-    result: FetchResult,
-    key: str,
-    last: CaptureRef | None,
-    *,
-    reader: PageReader,
-    fast_path: bool,
-    max_bytes: int,
-    renderer: str = "http",
-    screenshot: bytes | None = None,
-) -> Captured:
-    """The capture of ``result`` (read with extraction key ``key``), ``last`` the last good one.
-
-    ``fast_path``: decide "same text" from the page's tree fingerprint before reading
-    it. ``max_bytes``: the cap on a figures source's archive member.
-    """
-    raw_sha = hashlib.sha256(result.body).hexdigest()
-    canonical = canonical_of(result)
-
-    def last_text() -> Captured:
-        """The capture of a page whose text is the last good one (not read again)."""
-        assert last is not None
-        capture = _capture_data(
-            source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
-        )
-        if canonical:  # a document can move while its text stays the same
-            capture["canonical"] = canonical
-        return _captured(capture, "", True, result.body, renderer, screenshot)
-
-    if last is not None and last.raw_sha256 == raw_sha and last.extraction_key == key:
-        return last_text()  # same bytes, same extraction: the same text; nothing parsed
-    fingerprint: bytes | None = None
-    extraction: Extraction | PageText
-    if source.figures is not None:
-        # A ZIP member or a workbook's sheet is the text (monitor.figures.read).
-        read = partial(_extract_figures_body, source=source, limit=max_bytes)
-        extraction = await in_thread_if_large(
-            len(result.body), lambda: read(result.body, content_type=result.content_type)
-        )
-    else:
-        reading = await reader.read(
-            source,
-            result.body,
-            result.content_type,
-            last=LastText(last.extraction_key, last.text_sha256) if last is not None else None,
-            # Only plain pages: an `auto` source also looks at the words of its text.
-            fingerprint=fast_path and renderer == "http" and render_mode(source) == "http",
-        )
-        if reading.text is None:
-            # The page's fingerprint was seen with the last good text: it is that text.
-            return last_text()
-        extraction, fingerprint = reading.text, reading.fingerprint
-    text = extraction.text
-    text_sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    capture = _capture_data(
-        source,
-        result,
-        raw_sha,
-        text_sha,
-        len(text),
-        key,
-        extraction.media_type,
-        extraction.format,
-    )
-    if extraction.title:
-        capture["title"] = extraction.title[:300]
-    if canonical:
-        capture["canonical"] = canonical
-    if extraction.format == "html" and (last is None or text_sha != last.text_sha256):
-        if isinstance(extraction, PageText) and extraction.chrome is not None:
-            chrome = [[start, end] for start, end in extraction.chrome]  # read with the text
-        else:
-            chrome = await _chrome_lines(source, result)
-        if chrome:
-            capture["chrome"] = chrome
-    captured = _captured(
-        capture, text, extraction.select_matched, result.body, renderer, screenshot
-    )
-    if fingerprint is None or screenshot is not None:
-        return captured
-    return ReadCaptured(
-        capture=captured.capture,
-        text=text,
-        select_matched=captured.select_matched,
-        body=result.body,
-        fingerprint=fingerprint,
-    )
-
-
 def canonical_of(result: FetchResult) -> str | None:
     """The page's ``<link rel="canonical">`` (HTML only), to notice a document that moved."""
     content_type = (result.content_type or "").lower()
@@ -192,7 +97,7 @@ def canonical_of(result: FetchResult) -> str | None:
     return canonical_link(result.body, result.final_url)
 
 
-async def _chrome_lines(source: SourceSettings, result: FetchResult) -> list[list[int]]:
+async def chrome_lines(source: SourceSettings, result: FetchResult) -> list[list[int]]:
     """The line ranges of a changed text that are page chrome (``monitor.noise``).
 
     Found by a second extraction, only when the text changed (or is a first capture),
@@ -205,7 +110,7 @@ async def _chrome_lines(source: SourceSettings, result: FetchResult) -> list[lis
     return [[start, end] for start, end in extraction.chrome]
 
 
-def _extract_figures_body(
+def extract_figures_body(
     body: bytes, *, content_type: str | None, source: SourceSettings, limit: int
 ) -> Extraction:
     """The text of a figures source; raises ``ArchiveError`` for a broken or oversized archive."""
@@ -214,7 +119,7 @@ def _extract_figures_body(
     return extract(part, content_type=part_type, source=source)
 
 
-def _captured(
+def as_captured(
     capture: JsonObject,
     text: str,
     select_matched: bool,
@@ -235,7 +140,7 @@ def _captured(
     )
 
 
-def _capture_data(
+def capture_data(
     source: SourceSettings,
     result: FetchResult,
     raw_sha: str,

@@ -18,15 +18,25 @@ from datetime import datetime
 from functools import partial
 
 from monitor.check.browser import INSTALL_HINT, BrowserPool
-from monitor.check.capture import extraction_key, plain_text_suffices, read_capture, render_mode
+from monitor.check.capture import (
+    ReadCaptured,
+    as_captured,
+    canonical_of,
+    capture_data,
+    chrome_lines,
+    extract_figures_body,
+    extraction_key,
+    plain_text_suffices,
+    render_mode,
+)
 from monitor.check.fetch import Fetcher, FetchResult, Validators
 from monitor.check.parts import PartFailed, fetch_parts, parts_capture
-from monitor.check.reader import PageReader, in_thread_if_large
+from monitor.check.reader import LastText, PageReader, PageText, in_thread_if_large
 from monitor.config.settings import Settings, SourceSettings
 from monitor.core.classify import Captured, Failed, NotModified, Outcome
 from monitor.core.projections import SourceState
 from monitor.errors import ArchiveError, FetchError, HostPausedError
-from monitor.extract.document import extract
+from monitor.extract.document import Extraction, extract
 from monitor.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -157,18 +167,86 @@ class Observer:
         renderer: str = "http",
         screenshot: bytes | None = None,
     ) -> Captured:
-        """The capture of an answer already fetched or rendered (``capture.read_capture``)."""
+        """The capture of an answer already fetched or rendered; the text read as little as can be.
+
+        The same bytes with the same extraction settings are the same text (not parsed at
+        all), and a page whose tree fingerprint was seen with the last good text is that
+        text (not read). A changed HTML text also records its chrome lines; a figures
+        source's text is its report's (a ZIP member or a workbook's sheet).
+        """
         if result.server is not None and result.server.certificate:
             der = result.server.certificate
             self.certificates[hashlib.sha256(der).hexdigest()] = der
-        return await read_capture(
+        last = state.last_good
+        raw_sha = hashlib.sha256(result.body).hexdigest()
+        canonical = canonical_of(result)
+
+        def last_text() -> Captured:
+            """The capture of a page whose text is the last good one (not read again)."""
+            assert last is not None
+            capture = capture_data(
+                source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
+            )
+            if canonical:  # a document can move while its text stays the same
+                capture["canonical"] = canonical
+            return as_captured(capture, "", True, result.body, renderer, screenshot)
+
+        if last is not None and last.raw_sha256 == raw_sha and last.extraction_key == key:
+            return last_text()  # same bytes, same extraction: the same text; nothing parsed
+        fingerprint: bytes | None = None
+        extraction: Extraction | PageText
+        if source.figures is not None:
+            # A ZIP member or a workbook's sheet is the text (monitor.figures.read).
+            limit = source.max_bytes or self.settings.monitor.max_bytes
+            read = partial(extract_figures_body, source=source, limit=limit)
+            extraction = await in_thread_if_large(
+                len(result.body), lambda: read(result.body, content_type=result.content_type)
+            )
+        else:
+            reading = await self.reader.read(
+                source,
+                result.body,
+                result.content_type,
+                last=LastText(last.extraction_key, last.text_sha256) if last is not None else None,
+                # Only plain pages: an `auto` source also looks at the words of its text.
+                fingerprint=self.fast_path and renderer == "http" and render_mode(source) == "http",
+            )
+            if reading.text is None:
+                # The page's fingerprint was seen with the last good text: it is that text.
+                return last_text()
+            extraction, fingerprint = reading.text, reading.fingerprint
+        text = extraction.text
+        text_sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        capture = capture_data(
             source,
             result,
+            raw_sha,
+            text_sha,
+            len(text),
             key,
-            state.last_good,
-            reader=self.reader,
-            fast_path=self.fast_path,
-            max_bytes=source.max_bytes or self.settings.monitor.max_bytes,
-            renderer=renderer,
-            screenshot=screenshot,
+            extraction.media_type,
+            extraction.format,
+        )
+        if extraction.title:
+            capture["title"] = extraction.title[:300]
+        if canonical:
+            capture["canonical"] = canonical
+        if extraction.format == "html" and (last is None or text_sha != last.text_sha256):
+            if isinstance(extraction, PageText) and extraction.chrome is not None:
+                chrome = [[start, end] for start, end in extraction.chrome]  # read with the text
+            else:
+                chrome = await chrome_lines(source, result)
+            if chrome:
+                capture["chrome"] = chrome
+        captured = as_captured(
+            capture, text, extraction.select_matched, result.body, renderer, screenshot
+        )
+        if fingerprint is None or screenshot is not None:
+            return captured
+        return ReadCaptured(
+            capture=captured.capture,
+            text=text,
+            select_matched=captured.select_matched,
+            body=result.body,
+            fingerprint=fingerprint,
         )

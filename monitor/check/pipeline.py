@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -29,7 +29,7 @@ from monitor.check.capture import (
     plain_text_suffices,
     render_mode,
 )
-from monitor.check.fetch import Fetcher, FetchResult
+from monitor.check.fetch import Fetcher
 from monitor.check.observe import Observer
 from monitor.check.parts import PartsCaptured
 from monitor.check.pool import ExtractionPool
@@ -330,20 +330,10 @@ class CheckRunner:
         """
         return await self.check(source, known=self._observer.failed(source, paused, 1))
 
-    async def _capture(
-        self,
-        source: SourceSettings,
-        result: FetchResult,
-        key: str,
-        state: SourceState,
-        *,
-        renderer: str = "http",
-        screenshot: bytes | None = None,
-    ) -> Captured:
-        """The capture of an answer already fetched (the observer's; tests build on it)."""
-        return await self._observer.capture(
-            source, result, key, state, renderer=renderer, screenshot=screenshot
-        )
+    @property
+    def _capture(self) -> Callable[..., Awaitable[Captured]]:
+        """The observer's ``capture`` of an answer already fetched (tests build on it)."""
+        return self._observer.capture
 
     async def _remember_text(self, source_id: str, outcome: ReadCaptured) -> None:
         """Record the page's fingerprint with its text if that text is the last good one.
