@@ -113,16 +113,12 @@ class CheckRunner:
             self._reader = PageReader(SameTextMemo(self.store), self.pool)
         if self.stories is None:
             self.stories = StoryDetector(self.settings.stories)
+        # The observer sees pages with this runner's fetcher, browser and reader, and
+        # leaves the servers' certificates where _store_blobs finds them.
         self._observer = Observer(
-            store=self.store,
-            fetcher=self.fetcher,
-            settings=self.settings,
-            clock=self.clock,
-            reader=self._reader,
-            browser=self.browser,
-            fast_path=self.fast_path,
-            certificates=self._certificates,
-        )
+            self.store, self.fetcher, self.settings, self.clock, self._reader,
+            self.browser, self.fast_path, self._certificates,
+        )  # fmt: skip
 
     async def state(self, source_id: str) -> SourceState:
         cached = self._states.get(source_id)
