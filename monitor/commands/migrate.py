@@ -24,29 +24,22 @@ workers first, or run ``migrate`` again after stopping them).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import sqlite3
-from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from monitor.commands.common import Subparsers, UsageError, settings_if_present
 from monitor.errors import StoreError, StoreUnavailableError
 
 if TYPE_CHECKING:
-    import aiosqlite
-
     from monitor.audit.verify import ChainVerifier, Finding
     from monitor.events import StoredEvent
-    from monitor.store.base import EventStore
-    from monitor.store.sqlite import SqliteEventStore
+    from monitor.store.base import EventStore, RawRows
 
 log = logging.getLogger(__name__)
 
-BATCH = 1000
-_COLUMNS = "seq, event_id, stream, version, type, schema, recorded_at, data, prev_hash, hash"
+BATCH = 1000  # rows per copied batch: each is one transaction on the target
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -63,313 +56,14 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-# --------------------------------------------------------------------------- raw rows
+def raw_rows(store: EventStore, name: str) -> RawRows:
+    """Row-level access to ``store`` (every backend offers it: ``monitor.store.base.RawCopy``)."""
+    from monitor.store.base import raw_rows_of
 
-
-@dataclass(frozen=True)
-class RawEvent:
-    """One ``events`` row exactly as stored: ``data`` is the stored bytes."""
-
-    seq: int
-    event_id: str
-    stream: str
-    version: int
-    type: str
-    schema: int
-    recorded_at: str
-    data: bytes
-    prev_hash: str
-    hash: str
-
-    def values(self) -> tuple[Any, ...]:
-        return (
-            self.seq,
-            self.event_id,
-            self.stream,
-            self.version,
-            self.type,
-            self.schema,
-            self.recorded_at,
-            self.data,
-            self.prev_hash,
-            self.hash,
-        )
-
-
-@dataclass(frozen=True)
-class RawBlob:
-    sha256: str
-    size: int
-    codec: str
-    content: bytes
-
-
-class RawLog(Protocol):
-    """Row-level access to one backend's tables, for copying without re-encoding."""
-
-    async def last(self) -> tuple[int, str]: ...
-
-    def events(self, after: int, until: int) -> AsyncIterator[list[RawEvent]]: ...
-
-    async def event_hash(self, seq: int) -> str | None: ...
-
-    async def write_events(self, batch: Sequence[RawEvent]) -> None: ...
-
-    def blob_names(self) -> AsyncIterator[list[str]]: ...
-
-    async def missing_blobs(self, names: Sequence[str]) -> list[str]: ...
-
-    async def read_blobs(self, names: Sequence[str]) -> list[RawBlob]: ...
-
-    async def write_blobs(self, blobs: Sequence[RawBlob]) -> None: ...
-
-    async def cursors(self) -> dict[str, int]: ...
-
-    async def close(self) -> None: ...
-
-
-class SqliteRaw:
-    """Rows of a SQLite log (schema ``monitor.store.sqlite.SCHEMA_VERSION``), via aiosqlite."""
-
-    def __init__(self, path: str, conn: aiosqlite.Connection) -> None:
-        self.path = path
-        self._conn = conn
-
-    @classmethod
-    async def open(cls, store: SqliteEventStore) -> SqliteRaw:
-        import aiosqlite
-
-        from monitor.store.sqlite import translate_error as sqlite_error
-
-        try:
-            conn = await aiosqlite.connect(store.path, isolation_level=None)
-            await conn.execute_fetchall("PRAGMA busy_timeout = 5000")
-        except sqlite3.Error as exc:
-            raise sqlite_error(exc, store.path) from exc
-        return cls(store.path, conn)
-
-    @contextlib.contextmanager
-    def _translating(self) -> Iterator[None]:
-        from monitor.store.sqlite import translate_error as sqlite_error
-
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise sqlite_error(exc, self.path) from exc
-
-    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._translating():
-            return list(await self._conn.execute_fetchall(sql, tuple(params)))
-
-    async def last(self) -> tuple[int, str]:
-        from monitor.events import GENESIS_HASH
-
-        rows = await self._rows("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-        return (int(rows[0][0]), str(rows[0][1])) if rows else (0, GENESIS_HASH)
-
-    async def events(self, after: int, until: int) -> AsyncIterator[list[RawEvent]]:
-        select = _COLUMNS.replace(" data,", " CAST(data AS BLOB),")
-        while after < until:
-            rows = await self._rows(
-                f"SELECT {select} FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-                (after, until, BATCH),
-            )
-            if not rows:
-                return
-            yield [RawEvent(*row) for row in rows]
-            after = int(rows[-1][0])
-
-    async def event_hash(self, seq: int) -> str | None:
-        rows = await self._rows("SELECT hash FROM events WHERE seq = ?", (seq,))
-        return str(rows[0][0]) if rows else None
-
-    async def write_events(self, batch: Sequence[RawEvent]) -> None:
-        with self._translating():
-            await self._conn.execute_fetchall("BEGIN IMMEDIATE")
-            try:
-                rows = await self._conn.execute_fetchall("SELECT MAX(seq) FROM events")
-                _check_continues(int(next(iter(rows))[0] or 0), batch)
-                await self._conn.executemany(
-                    f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    [(*e.values()[:7], _sqlite_data(e.data), *e.values()[8:]) for e in batch],
-                )
-                await self._conn.execute_fetchall("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    await self._conn.execute_fetchall("ROLLBACK")
-                raise
-
-    async def blob_names(self) -> AsyncIterator[list[str]]:
-        last = ""
-        while True:
-            rows = await self._rows(
-                "SELECT sha256 FROM blobs WHERE sha256 > ? ORDER BY sha256 LIMIT ?", (last, BATCH)
-            )
-            if not rows:
-                return
-            yield [str(r[0]) for r in rows]
-            last = str(rows[-1][0])
-
-    async def missing_blobs(self, names: Sequence[str]) -> list[str]:
-        marks = ",".join("?" * len(names))
-        rows = await self._rows(f"SELECT sha256 FROM blobs WHERE sha256 IN ({marks})", names)
-        present = {r[0] for r in rows}
-        return [n for n in names if n not in present]
-
-    async def read_blobs(self, names: Sequence[str]) -> list[RawBlob]:
-        marks = ",".join("?" * len(names))
-        rows = await self._rows(
-            "SELECT sha256, size, codec, CAST(content AS BLOB) FROM blobs "
-            f"WHERE sha256 IN ({marks}) ORDER BY sha256",
-            names,
-        )
-        return [RawBlob(str(r[0]), int(r[1]), str(r[2]), bytes(r[3])) for r in rows]
-
-    async def write_blobs(self, blobs: Sequence[RawBlob]) -> None:
-        with self._translating():
-            await self._conn.execute_fetchall("BEGIN IMMEDIATE")
-            try:
-                await self._conn.executemany(
-                    "INSERT OR IGNORE INTO blobs (sha256, size, codec, content) VALUES (?,?,?,?)",
-                    [(b.sha256, b.size, b.codec, b.content) for b in blobs],
-                )
-                await self._conn.execute_fetchall("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    await self._conn.execute_fetchall("ROLLBACK")
-                raise
-
-    async def cursors(self) -> dict[str, int]:
-        return {str(n): int(s) for n, s in await self._rows("SELECT name, seq FROM cursors")}
-
-    async def close(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            await self._conn.close()
-
-
-def _sqlite_data(data: bytes) -> str | bytes:
-    """TEXT as the SQLite store writes it; bytes that are not UTF-8 stay bytes (verbatim)."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data
-
-
-class PostgresRaw:
-    """Rows of a PostgreSQL log, through the store's own (translated) connections."""
-
-    def __init__(self, store: Any) -> None:
-        from monitor.store.postgres import PostgresEventStore
-
-        assert isinstance(store, PostgresEventStore)
-        self._store = store
-
-    async def _rows(self, sql: str, *params: Any) -> list[Any]:
-        async with self._store.connection() as conn:
-            return list(await conn.fetch(sql, *params))
-
-    async def last(self) -> tuple[int, str]:
-        from monitor.events import GENESIS_HASH
-
-        rows = await self._rows("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-        return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else (0, GENESIS_HASH)
-
-    async def events(self, after: int, until: int) -> AsyncIterator[list[RawEvent]]:
-        while after < until:
-            rows = await self._rows(
-                f"SELECT {_COLUMNS} FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
-                after,
-                until,
-                BATCH,
-            )
-            if not rows:
-                return
-            yield [
-                RawEvent(
-                    seq=r["seq"],
-                    event_id=r["event_id"],
-                    stream=r["stream"],
-                    version=r["version"],
-                    type=r["type"],
-                    schema=r["schema"],
-                    recorded_at=r["recorded_at"],
-                    data=bytes(r["data"]),
-                    prev_hash=r["prev_hash"],
-                    hash=r["hash"],
-                )
-                for r in rows
-            ]
-            after = int(rows[-1]["seq"])
-
-    async def event_hash(self, seq: int) -> str | None:
-        rows = await self._rows("SELECT hash FROM events WHERE seq = $1", seq)
-        return str(rows[0]["hash"]) if rows else None
-
-    async def write_events(self, batch: Sequence[RawEvent]) -> None:
-        from monitor.store.postgres import INSERT_EVENTS, MOVE_HEAD
-
-        async with self._store.connection() as conn, conn.transaction():
-            head = await conn.fetchrow("SELECT seq FROM log_head FOR UPDATE")
-            _check_continues(int(head["seq"]) if head else 0, batch)
-            await conn.executemany(INSERT_EVENTS, [e.values() for e in batch])
-            last = batch[-1]
-            await conn.execute(MOVE_HEAD, last.seq, last.hash, last.recorded_at)
-
-    async def blob_names(self) -> AsyncIterator[list[str]]:
-        last = ""
-        while True:
-            rows = await self._rows(
-                "SELECT sha256 FROM blobs WHERE sha256 > $1 ORDER BY sha256 LIMIT $2", last, BATCH
-            )
-            if not rows:
-                return
-            yield [str(r["sha256"]) for r in rows]
-            last = str(rows[-1]["sha256"])
-
-    async def missing_blobs(self, names: Sequence[str]) -> list[str]:
-        rows = await self._rows(
-            "SELECT sha256 FROM blobs WHERE sha256 = ANY($1::text[])", list(names)
-        )
-        present = {r["sha256"] for r in rows}
-        return [n for n in names if n not in present]
-
-    async def read_blobs(self, names: Sequence[str]) -> list[RawBlob]:
-        rows = await self._rows(
-            "SELECT sha256, size, codec, content FROM blobs WHERE sha256 = ANY($1::text[]) "
-            "ORDER BY sha256",
-            list(names),
-        )
-        return [RawBlob(r["sha256"], r["size"], r["codec"], bytes(r["content"])) for r in rows]
-
-    async def write_blobs(self, blobs: Sequence[RawBlob]) -> None:
-        async with self._store.connection() as conn:
-            await conn.executemany(
-                "INSERT INTO blobs (sha256, size, codec, content) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (sha256) DO NOTHING",
-                [(b.sha256, b.size, b.codec, b.content) for b in blobs],
-            )
-
-    async def cursors(self) -> dict[str, int]:
-        return {r["name"]: int(r["seq"]) for r in await self._rows("SELECT name, seq FROM cursors")}
-
-    async def close(self) -> None:
-        """The store owns the connections."""
-
-
-def _check_continues(head: int, batch: Sequence[RawEvent]) -> None:
-    if batch and batch[0].seq <= head:
-        raise StoreError(
-            f"the target moved on meanwhile (its head is seq {head}, the next copied event is "
-            f"seq {batch[0].seq}); is a worker writing to it? stop it and run migrate again"
-        )
-
-
-async def raw_log(store: EventStore) -> RawLog:
-    from monitor.store.sqlite import SqliteEventStore
-
-    if isinstance(store, SqliteEventStore):
-        return await SqliteRaw.open(store)
-    return PostgresRaw(store)
+    rows = raw_rows_of(store)
+    if rows is None:
+        raise UsageError(f"{name}: this database cannot be copied row by row")
+    return rows
 
 
 # --------------------------------------------------------------------------- the command
@@ -464,14 +158,10 @@ async def run(args: argparse.Namespace) -> int:
         open_store(args.source, read_only=True) as source,
         open_store(args.target) as target,
     ):
-        src, dst = await raw_log(source), await raw_log(target)
-        try:
-            code = await copy_log(
-                source, target, src, dst, describe_url(args.source), describe_url(args.target)
-            )
-        finally:
-            await src.close()
-            await dst.close()
+        source_name, target_name = describe_url(args.source), describe_url(args.target)
+        src = raw_rows(source, source_name)
+        dst = raw_rows(target, target_name)
+        code = await copy_log(source, target, src, dst, source_name, target_name)
         log_id = await log_id_of(source)
     if code == 0 and log_id is not None:
         _carry_audit_files(args, log_id)
@@ -492,8 +182,8 @@ def _carry_audit_files(args: argparse.Namespace, log_id: str) -> None:
 async def copy_log(
     source: EventStore,
     target: EventStore,
-    src: RawLog,
-    dst: RawLog,
+    src: RawRows,
+    dst: RawRows,
     source_name: str,
     target_name: str,
 ) -> int:
@@ -512,13 +202,13 @@ async def copy_log(
 
     # Blobs first, like every writer: an event is never in the target before its blobs.
     blobs = 0
-    async for names in src.blob_names():
+    async for names in src.blob_names(BATCH):
         missing = await dst.missing_blobs(names)
         if missing:
             await dst.write_blobs(await src.read_blobs(missing))
             blobs += len(missing)
     events = 0
-    async for batch in src.events(have_seq, until):
+    async for batch in src.events(have_seq, until, BATCH):
         await dst.write_events(batch)
         events += len(batch)
         log.info("copied up to seq %d of %d", batch[-1].seq, until)

@@ -310,9 +310,7 @@ class Daemon:
                 )
             if self.shares_work:
                 from monitor.daemon.workers import LeaseScheduler, lease_period_from
-                from monitor.store.postgres import PostgresEventStore
 
-                assert isinstance(store, PostgresEventStore)
                 leases = LeaseScheduler(
                     self._check_due,
                     store=store,
@@ -860,9 +858,7 @@ class Daemon:
             )
         if self.shares_work:
             from monitor.daemon.workers import Leadership
-            from monitor.store.postgres import PostgresEventStore
 
-            assert isinstance(store, PostgresEventStore)
             self._leadership = Leadership(store, "notifier")
             self._notifier_task = asyncio.create_task(
                 self._leadership.run(self._notifier_term, self._notifier_stop), name="notifier"

@@ -1,6 +1,9 @@
-"""Several ``monitor run`` workers on one PostgreSQL database: leases, a leader, wake-ups.
+"""Several ``monitor run`` workers on one log: leases, a leader, wake-ups.
 
-PostgreSQL does all the coordination; workers never talk to each other.
+The store does all the coordination through its ``WorkSharing`` capability
+(``monitor.store.base``; PostgreSQL's tables and advisory locks, or the in-memory
+twin); workers never talk to each other. This module holds the scheduling rules
+on top of it and never sees the backend.
 
 * **Leases** (``LeaseScheduler``): one ``leases`` row per source (``due_at``, ``owner``,
   ``lease_until``). A worker claims due rows with ``SELECT … FOR UPDATE SKIP LOCKED``
@@ -24,9 +27,9 @@ PostgreSQL does all the coordination; workers never talk to each other.
   a standby, retrying every ``retry_interval`` (at once on a ``NOTIFY monitor_leader``
   from a leader stepping down), takes over. A heartbeat on the lock connection ends
   the term when it breaks, so a cut-off leader stops sending.
-* **Wake-ups**: ``wait_for_events`` returns when the log's head passes a seq —
-  LISTEN/NOTIFY on PostgreSQL (``PostgresEventStore.wait_for_events``), polling the
-  head on any other store; ``follow_log`` turns that into an event the notifier waits on.
+* **Wake-ups**: ``wait_for_events`` returns when the log's head passes a seq — the
+  store's ``Wakeups`` (LISTEN/NOTIFY on PostgreSQL), else polling the head;
+  ``follow_log`` turns that into an event the notifier waits on.
 
 Delivery stays *at least once* across a fail-over: a leader killed between an
 Apprise send and its ``NotificationSent`` commit has that one alert sent again by its
@@ -46,11 +49,9 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-import asyncpg
 
 from monitor.clock import Clock, utc_now
 from monitor.config.settings import SourceSettings
@@ -64,19 +65,17 @@ from monitor.daemon.scheduler import (
 )
 from monitor.errors import StoreError
 from monitor.store import EventStore
-from monitor.store.postgres import (
-    CONNECT_TIMEOUT,
-    PostgresEventStore,
-    advisory_key,
-    server_settings,
-    translate_error,
+from monitor.store.base import (
+    DEFAULT_POLL_INTERVAL,
+    LeaseClaim,
+    WorkSharing,
+    wakeups_of,
+    work_sharing_of,
 )
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_PERIOD = 60.0  # seconds: how long a silent worker keeps its sources
-DEFAULT_POLL_INTERVAL = 2.0  # seconds: the longest a worker sleeps without looking
-LEADER_CHANNEL = "monitor_leader"
 LEASE_PERIOD_ENV = "MONITOR_LEASE_PERIOD"
 
 # Like scheduler.OnDue; returning False means "not checked" (e.g. the worker is stopping):
@@ -84,7 +83,6 @@ LEASE_PERIOD_ENV = "MONITOR_LEASE_PERIOD"
 # Returning a datetime means "not checked before then" (its host asked for quiet until
 # that moment): the lease is freed with that due time, so no worker holds it meanwhile.
 OnDue = Callable[[str], Awaitable[bool | datetime | None]]
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 def worker_name() -> str:
@@ -126,20 +124,11 @@ async def wait_for_events(
 ) -> None:
     """Return once the log's head is past ``after``, or after ``timeout`` seconds.
 
-    LISTEN/NOTIFY on PostgreSQL; on other stores the head is polled every
-    ``poll_interval`` seconds. The caller reads the new events itself.
+    The store's own wake-ups where it has them (LISTEN/NOTIFY on PostgreSQL); on other
+    stores the head is polled every ``poll_interval`` seconds. The caller reads the
+    new events itself.
     """
-    if isinstance(store, PostgresEventStore):
-        await store.wait_for_events(after, timeout)
-        return
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + max(0.0, timeout)
-    while True:
-        seq, _ = await store.head()
-        remaining = deadline - loop.time()
-        if seq > after or remaining <= 0:
-            return
-        await asyncio.sleep(min(poll_interval, remaining))
+    await wakeups_of(store, poll_interval=poll_interval).wait_for_events(after, timeout)
 
 
 async def follow_log(
@@ -170,44 +159,32 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
             await stop.wait()
 
 
-@contextlib.asynccontextmanager
-async def exclusive(store: EventStore, purpose: str) -> AsyncIterator[None]:
-    """Run a block in one worker at a time (PostgreSQL advisory lock); a no-op elsewhere.
+def exclusive(store: EventStore, purpose: str) -> contextlib.AbstractAsyncContextManager[None]:
+    """Run a block in one worker at a time (the store's ``WorkSharing``); a no-op elsewhere.
 
     Workers starting together would otherwise record the same configuration three
     times over, queueing on the log head for every source; in turn, the second finds
     it recorded and appends nothing.
     """
-    if not isinstance(store, PostgresEventStore):
-        yield
-        return
-    key = advisory_key(store.schema, purpose)
-    async with store.connection() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", key)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(*_DRIVER_ERRORS):  # a lost session released it anyway
-                await conn.execute("SELECT pg_advisory_unlock($1)", key)
+    sharing = work_sharing_of(store)
+    return contextlib.nullcontext() if sharing is None else sharing.exclusive(purpose)
 
 
-@contextlib.asynccontextmanager
-async def exclusive_or_skip(store: EventStore, purpose: str) -> AsyncIterator[bool]:
+def exclusive_or_skip(
+    store: EventStore, purpose: str
+) -> contextlib.AbstractAsyncContextManager[bool]:
     """Like ``exclusive``, without waiting: yields False at once while another worker
     holds ``purpose`` (background tasks skip a pass rather than queue for minutes)."""
-    if not isinstance(store, PostgresEventStore):
-        yield True
-        return
-    key = advisory_key(store.schema, purpose)
-    async with store.connection() as conn:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            with contextlib.suppress(*_DRIVER_ERRORS):
-                await conn.execute("SELECT pg_advisory_unlock($1)", key)
+    sharing = work_sharing_of(store)
+    return contextlib.nullcontext(True) if sharing is None else sharing.exclusive_or_skip(purpose)
+
+
+def sharing_of(store: EventStore) -> WorkSharing:
+    """The store's ``WorkSharing``; a store without it cannot be shared by workers."""
+    sharing = work_sharing_of(store)
+    if sharing is None:
+        raise StoreError("this store cannot be shared by several workers (use PostgreSQL)")
+    return sharing
 
 
 # --------------------------------------------------------------------------- leases
@@ -240,82 +217,6 @@ def next_due(cadence: Cadence, started: datetime, rng: random.Random) -> NextDue
     return NextDue(after=delay.total_seconds())
 
 
-@dataclass(frozen=True)
-class Claim:
-    """A source this worker holds: since when, and whether another worker checked it last."""
-
-    source_id: str
-    started: datetime
-    stale: bool  # the previous check was another worker's: cached state may be behind
-
-
-# Among due rows a worker takes those it checked last first: its cached state of them is
-# current, where another worker's source must be re-read from the log.
-_CLAIM = """
-WITH due AS (
-    SELECT source_id, owner FROM leases
-    WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
-    ORDER BY owner IS DISTINCT FROM $1, due_at
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE leases AS l
-SET owner = $1, lease_until = now() + make_interval(secs => $3), last_started = now()
-FROM due
-WHERE l.source_id = due.source_id
-RETURNING l.source_id, l.last_started, due.owner IS DISTINCT FROM $1 AS stale
-"""
-
-_NEXT_WAKE = """
-SELECT EXTRACT(EPOCH FROM (LEAST(
-    (SELECT MIN(due_at) FROM leases WHERE lease_until IS NULL),
-    (SELECT MIN(GREATEST(due_at, lease_until)) FROM leases WHERE lease_until IS NOT NULL)
-) - now()))::float8
-"""
-
-_RENEW = """
-UPDATE leases SET lease_until = now() + make_interval(secs => $3)
-WHERE owner = $1 AND source_id = ANY($2::text[]) AND lease_until IS NOT NULL
-RETURNING source_id
-"""
-
-# The next due time ($3 absolute, or $5 seconds from now) is only written if the cadence
-# it was computed for is still current.
-_RELEASE = """
-UPDATE leases
-SET lease_until = NULL,
-    due_at = CASE WHEN cadence = $4
-                  THEN GREATEST(COALESCE($3, now() + make_interval(secs => $5)), now())
-                  ELSE due_at END
-WHERE source_id = $1 AND owner = $2
-RETURNING due_at
-"""
-
-# A new source gets its first check time; a row keeps its due time unless its cadence
-# changed, or it is overdue by more than a lease period — no worker ran it (all were
-# stopped): then, as after a single daemon's restart, the overdue checks are spread over
-# the jitter window instead of all firing at once.
-_UPSERT = """
-INSERT INTO leases (source_id, cadence, due_at) VALUES ($1, $2, $3)
-ON CONFLICT (source_id) DO UPDATE SET cadence = excluded.cadence, due_at = excluded.due_at
-WHERE leases.cadence <> excluded.cadence
-   OR (leases.lease_until IS NULL AND leases.due_at < now() - make_interval(secs => $4))
-"""
-
-# A check its host's Retry-After postponed: free, and due when the pause ends — by the
-# database's clock ($3) and, should this worker's clock run behind, by its own ($4
-# seconds from now): a claim the worker would only postpone again is never due.
-_POSTPONE = """
-UPDATE leases SET lease_until = NULL,
-    due_at = GREATEST($3, now() + make_interval(secs => $4))
-WHERE source_id = $1 AND owner = $2
-RETURNING due_at
-"""
-
-# Checks that never finished (cancelled at shutdown): due now, for another worker.
-_GIVE_BACK = "UPDATE leases SET lease_until = NULL WHERE owner = $1 AND lease_until IS NOT NULL"
-
-
 class LeaseScheduler:
     """``CheckScheduler``'s job for several workers: calls ``on_due(source_id)`` for each
     due source this worker claims (``on_due`` returning False: not checked, see ``OnDue``).
@@ -333,7 +234,7 @@ class LeaseScheduler:
         self,
         on_due: OnDue | Callable[[str], Awaitable[None]],
         *,
-        store: PostgresEventStore,
+        store: EventStore,
         clock: Clock = utc_now,
         rng: random.Random | None = None,
         lease_period: float = DEFAULT_LEASE_PERIOD,
@@ -345,7 +246,7 @@ class LeaseScheduler:
         if lease_period <= 0:
             raise ValueError(f"lease_period must be positive, not {lease_period}")
         self._on_due = on_due
-        self._store = store
+        self._sharing = sharing_of(store)
         self._clock = clock
         self._rng = rng or random.Random()
         self.lease_period = float(lease_period)
@@ -396,8 +297,7 @@ class LeaseScheduler:
         self.shutdown()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
-            async with self._store.coordination() as conn:
-                await conn.execute(_GIVE_BACK, self.owner)
+            await self._sharing.give_back(self.owner)
         except StoreError as exc:
             log.warning("could not hand back this worker's leases (they expire anyway): %s", exc)
 
@@ -484,43 +384,37 @@ class LeaseScheduler:
         if pending is None:
             return
         wanted, first = pending
-        ids = sorted(wanted)
-        async with self._store.coordination() as conn, conn.transaction():
-            deleted = await conn.fetch(
-                "DELETE FROM leases WHERE source_id <> ALL($1::text[]) RETURNING source_id", ids
-            )
-            await conn.executemany(
-                _UPSERT,
-                [(sid, cadence_key(wanted[sid]), first[sid], self.lease_period) for sid in ids],
-            )
-            rows = await conn.fetch("SELECT source_id, due_at FROM leases")
+        # A row overdue by more than a lease period was run by no worker (all were
+        # stopped): as after a single daemon's restart, it takes its new first check
+        # time, spread over the jitter window instead of all firing at once.
+        deleted, due = await self._sharing.sync_leases(
+            {sid: (cadence_key(cadence), first[sid]) for sid, cadence in wanted.items()},
+            overdue_after=self.lease_period,
+        )
         if self._pending is pending:  # no newer sync arrived meanwhile
             self._pending = None
             self._synced.set()
-        self._due = {row["source_id"]: row["due_at"] for row in rows if row["source_id"] in wanted}
+        self._due = {sid: when for sid, when in due.items() if sid in wanted}
         if deleted:
             log.info("leases: %d sources no longer configured", len(deleted))
 
-    async def _claim(self, limit: int) -> list[Claim]:
-        async with self._store.coordination() as conn:
-            rows = await conn.fetch(_CLAIM, self.owner, limit, self.lease_period)
-        claims = [Claim(r["source_id"], r["last_started"], bool(r["stale"])) for r in rows]
+    async def _claim(self, limit: int) -> list[LeaseClaim]:
+        claims = await self._sharing.claim_due(self.owner, limit, self.lease_period)
         if claims:
             log.debug("claimed %d due checks", len(claims))
         return claims
 
     async def _seconds_to_next_wake(self) -> float:
-        async with self._store.coordination() as conn:
-            seconds = await conn.fetchval(_NEXT_WAKE)
-        return self.poll_interval if seconds is None else float(seconds)
+        seconds = await self._sharing.seconds_to_next_due()
+        return self.poll_interval if seconds is None else seconds
 
-    def _launch(self, claim: Claim) -> None:
+    def _launch(self, claim: LeaseClaim) -> None:
         self.claimed += 1
         cadence = self._cadences.get(claim.source_id)
         task = asyncio.create_task(self._run(claim, cadence), name=f"check {claim.source_id}")
         self._held[claim.source_id] = task
 
-    async def _run(self, claim: Claim, cadence: Cadence | None) -> None:
+    async def _run(self, claim: LeaseClaim, cadence: Cadence | None) -> None:
         if cadence is None:
             # Not in this worker's configuration (yet): leave it leased; when the lease
             # runs out a worker that knows the source takes it.
@@ -548,9 +442,10 @@ class LeaseScheduler:
     async def _postpone(self, source_id: str, until: datetime) -> None:
         """Free a lease whose check must wait for ``until`` (its host asked for quiet)."""
         try:
-            async with self._store.coordination() as conn:
-                remaining = max(0.0, (until - self._clock()).total_seconds())
-                when = await conn.fetchval(_POSTPONE, source_id, self.owner, until, remaining)
+            remaining = max(0.0, (until - self._clock()).total_seconds())
+            when = await self._sharing.postpone_lease(
+                source_id, self.owner, until, remaining=remaining
+            )
         except StoreError as exc:
             log.warning("could not postpone the check of %s: %s", source_id, exc)
             return
@@ -560,27 +455,20 @@ class LeaseScheduler:
     async def _give_back(self, source_id: str) -> None:
         """Free a lease without a new due time: the check did not run (e.g. stopping)."""
         try:
-            async with self._store.coordination() as conn:
-                await conn.execute(
-                    "UPDATE leases SET lease_until = NULL WHERE source_id = $1 AND owner = $2",
-                    source_id,
-                    self.owner,
-                )
+            await self._sharing.give_back(self.owner, source_id)
         except StoreError as exc:
             log.warning("could not hand back the lease of %s: %s", source_id, exc)
 
-    async def _release(self, claim: Claim, cadence: Cadence) -> None:
+    async def _release(self, claim: LeaseClaim, cadence: Cadence) -> None:
         due = next_due(cadence, claim.started, self._rng)
         try:
-            async with self._store.coordination() as conn:
-                when = await conn.fetchval(
-                    _RELEASE,
-                    claim.source_id,
-                    self.owner,
-                    due.at,
-                    cadence_key(cadence),
-                    due.after,
-                )
+            when = await self._sharing.release_lease(
+                claim.source_id,
+                self.owner,
+                cadence=cadence_key(cadence),
+                at=due.at,
+                after=due.after,
+            )
         except StoreError as exc:
             # The lease expires by itself; the source is then checked again early, once.
             log.warning("could not release the lease of %s: %s", claim.source_id, exc)
@@ -595,12 +483,10 @@ class LeaseScheduler:
             if not held:
                 continue
             try:
-                async with self._store.coordination() as conn:
-                    rows = await conn.fetch(_RENEW, self.owner, held, self.lease_period)
+                renewed = await self._sharing.renew_leases(self.owner, held, self.lease_period)
             except StoreError as exc:
                 log.warning("renewing %d leases failed, will retry: %s", len(held), exc)
                 continue
-            renewed = {r["source_id"] for r in rows}
             lost = [sid for sid in held if sid in self._held and sid not in renewed]
             for source_id in lost:
                 log.warning(
@@ -614,34 +500,33 @@ class LeaseScheduler:
 
 
 class Leadership:
-    """Exactly one holder across all workers of a schema: a session-level advisory lock.
+    """Exactly one holder across all workers of a log: the store's leader seat.
 
     ``run(body, stop)`` waits to become leader, runs ``body(term_over)``, steps down when
     it returns, and starts over until ``stop`` is set. ``body`` must return once ``stop``
-    is set (after any last work, which it does still holding the lock) and at once when
-    ``term_over`` is set: the lock's connection — and so the lock — was lost.
+    is set (after any last work, which it does still holding the seat) and at once when
+    ``term_over`` is set: the seat — on PostgreSQL a session-level advisory lock on a
+    connection of its own — was lost.
 
-    No overlap: a leader whose connection stops answering notices within two heartbeat
-    periods (one period asleep, one for the query to time out) and ends its term; a
+    No overlap: a leader whose seat stops answering notices within two heartbeat
+    periods (one period asleep, one for the check to time out) and ends its term; a
     new leader waits that long before starting ``body``, unless its predecessor
     announced stepping down (``NOTIFY monitor_leader``) — then it starts at once.
     """
 
     def __init__(
         self,
-        store: PostgresEventStore,
+        store: EventStore,
         purpose: str = "notifier",
         *,
         retry_interval: float = DEFAULT_POLL_INTERVAL,
         heartbeat: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
-        self._store = store
         self.purpose = purpose
-        self.key = advisory_key(store.schema, purpose)
         self.retry_interval = retry_interval
         self.heartbeat = heartbeat
-        self._conn: asyncpg.Connection | None = None
         self._retry_now = asyncio.Event()
+        self._seat = sharing_of(store).leader_seat(purpose, self._retry_now.set)
         self.is_leader = False
         self.terms = 0  # how many times this worker became leader
 
@@ -668,41 +553,21 @@ class Leadership:
                         await watch
                     await self._step_down()
         finally:
-            await self._disconnect()
-
-    async def _connect(self) -> asyncpg.Connection:
-        if self._conn is not None and not self._conn.is_closed():
-            return self._conn
-        target = self._store.target
-        settings = server_settings(target)
-        settings.setdefault("application_name", f"policy-monitor[{os.getpid()}]")
-        settings["application_name"] += f" {self.purpose}"
-        conn = await asyncpg.connect(target.dsn, timeout=CONNECT_TIMEOUT, server_settings=settings)
-        await conn.add_listener(LEADER_CHANNEL, self._released_elsewhere)
-        self._conn = conn
-        return conn
-
-    def _released_elsewhere(self, *_: object) -> None:
-        self._retry_now.set()
+            self.is_leader = False
+            await self._seat.close()
 
     async def _acquire(self, stop: asyncio.Event) -> bool | None:
-        """Wait until this worker holds the lock, or ``stop`` is set (None).
+        """Wait until this worker holds the seat, or ``stop`` is set (None).
 
-        True when the lock came right after a predecessor announced stepping down.
+        True when the seat came right after a predecessor announced stepping down.
         """
         handed_over = False
         while not stop.is_set():
             self._retry_now.clear()  # before trying: a NOTIFY during the try is not lost
             try:
-                conn = await self._connect()
-                got = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key))
-            except _DRIVER_ERRORS as exc:
-                log.warning(
-                    "cannot reach the database to elect a %s: %s",
-                    self.purpose,
-                    translate_error(exc, self._store.label),
-                )
-                await self._disconnect()
+                got = await self._seat.try_take()
+            except StoreError as exc:
+                log.warning("cannot reach the database to elect a %s: %s", self.purpose, exc)
                 got = False
             if got:
                 self.is_leader = True
@@ -724,19 +589,14 @@ class Leadership:
         return None
 
     async def _watch(self, term_over: asyncio.Event) -> None:
-        """End the term when the lock's connection stops answering (cancelled with the term)."""
+        """End the term when the seat stops answering (cancelled with the term)."""
         while True:
             await asyncio.sleep(self.heartbeat)
-            conn = self._conn
             try:
-                if conn is None or conn.is_closed():
-                    raise ConnectionError("the leader's connection is closed")
-                async with asyncio.timeout(self.heartbeat):
-                    await conn.fetchval("SELECT 1")
-            except (*_DRIVER_ERRORS, ConnectionError) as exc:
-                log.error("lost the %s lock (%s); stepping down", self.purpose, exc)
+                await self._seat.check(self.heartbeat)
+            except StoreError as exc:
+                log.error("lost the %s seat (%s); stepping down", self.purpose, exc)
                 self.is_leader = False
-                await self._disconnect()
                 term_over.set()
                 return
 
@@ -744,21 +604,5 @@ class Leadership:
         if not self.is_leader:
             return
         self.is_leader = False
-        conn = self._conn
-        if conn is None or conn.is_closed():
-            return
-        try:
-            await conn.execute("SELECT pg_advisory_unlock($1)", self.key)
-            await conn.execute("SELECT pg_notify($1, $2)", LEADER_CHANNEL, self.purpose)
-            log.info("stepped down as %s", self.purpose)
-        except _DRIVER_ERRORS:
-            await self._disconnect()  # closing the session releases the lock just as well
-
-    async def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        with contextlib.suppress(*_DRIVER_ERRORS):
-            await asyncio.wait_for(conn.close(), 5)
-        if not conn.is_closed():
-            conn.terminate()
+        await self._seat.step_down()
+        log.info("stepped down as %s", self.purpose)

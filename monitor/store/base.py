@@ -1,36 +1,49 @@
-"""The ``EventStore`` contract and the pure append rules every backend shares.
+"""The ``EventStore`` contract, and the capabilities only some backends have.
 
-Invariants every backend keeps (tests/store/test_contract.py runs against each):
+``EventStore`` is what every backend does (the rules are in ``monitor.store.rules``;
+tests/store/test_contract.py runs them against each). Beyond it, a backend may offer
+*capabilities* — like APScheduler 4, which keeps storage (DataStore) apart from
+cross-process wake-ups (EventBroker). Callers ask for a capability with its
+``…_of(store)`` accessor and never test the store's class (tests/test_layering.py
+fails on ``isinstance`` against a concrete store outside ``monitor/store/``). Each
+capability has an in-memory twin, so the code using it runs, and is tested, without
+PostgreSQL:
 
-* ``seq`` is global, gap-free and in commit order: 1, 2, 3 …
-* ``version`` counts 1, 2, 3 … within a stream; a batch's events for one stream get
-  the stream's current version + their position in the batch.
-* A batch is appended atomically, or not at all.
-* ``expected`` (stream -> version the writer believes current, 0 = empty stream) is
-  optimistic concurrency: a mismatch raises ``ConcurrencyError`` and appends nothing.
-* Idempotency: an ``event_id`` already in the log with the same content is skipped
-  (the stored record is returned in its place); with other content it raises
-  ``DuplicateEventError``. A batch that is entirely stored already is a no-op — a
-  retried batch must be harmless — and ``expected`` is checked only for streams that
-  still receive new events (or that the batch names only in ``expected``).
-* ``recorded_at`` comes from the injected clock and never decreases: if the clock
-  steps backwards, the previous event's time is reused.
-* ``hash = chain_hash(prev_hash, body)`` with ``prev_hash`` the previous event's hash.
+==================  ===============================  ==================================
+capability          who has it                        without it
+==================  ===============================  ==================================
+``Wakeups``         PostgreSQL (LISTEN/NOTIFY),      ``wakeups_of`` polls the head
+                    memory (in-process)
+``WorkSharing``     PostgreSQL (leases table,        one daemon per log (SQLite):
+                    advisory locks), memory twin     ``work_sharing_of`` is None
+``RawCopy``         every backend                    —
+``FastScan``        SQLite (one thread, own          ``scan_of`` pages ``read`` ahead
+                    connection), memory
+``HostPauses``      every backend                    see ``monitor.store.pauses``
+==================  ===============================  ==================================
 
-``plan_append`` decides all of that from values the backend reads inside its write
-transaction, so the backends only differ in how they read and write rows.
+The rules each implementation keeps are in its protocol's docstring; the contract
+tests (tests/store/test_capabilities.py, tests/store/test_work_sharing.py) hold
+every implementation to them.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, Unpack, runtime_checkable
 
-from monitor.errors import ConcurrencyError, DuplicateEventError
-from monitor.events import Event, NewEvent, StoredEvent, canonical_bytes, format_time, seal
+from monitor.errors import ConcurrencyError
+from monitor.events import Event, NewEvent, StoredEvent, canonical_bytes
+from monitor.store.blobs import EncodedBlob
+from monitor.store.rules import ReadFilters, check_batch_size
+
+DEFAULT_POLL_INTERVAL = 2.0  # seconds between head reads where no wake-up is pushed
 
 
 class EventStore(Protocol):
@@ -43,25 +56,13 @@ class EventStore(Protocol):
         ...
 
     async def read(
-        self,
-        *,
-        after: int = 0,
-        until: int | None = None,
-        stream: str | None = None,
-        types: Collection[str] | None = None,
-        limit: int | None = None,
+        self, *, limit: int | None = None, **filters: Unpack[ReadFilters]
     ) -> list[StoredEvent]:
         """Events with ``after < seq <= until`` matching the filters, ordered by seq."""
         ...
 
     def iterate(
-        self,
-        *,
-        after: int = 0,
-        until: int | None = None,
-        stream: str | None = None,
-        types: Collection[str] | None = None,
-        batch: int = 1000,
+        self, *, batch: int = 1000, **filters: Unpack[ReadFilters]
     ) -> AsyncIterator[StoredEvent]:
         """Like ``read`` but streamed ``batch`` rows at a time (bounded memory)."""
         ...
@@ -108,157 +109,6 @@ class EventStore(Protocol):
     async def close(self) -> None: ...
 
 
-# --------------------------------------------------------------------------- pure rules
-
-
-def normalize(events: Sequence[NewEvent]) -> list[NewEvent]:
-    """Copies whose data is plain JSON (lists, not tuples), exactly as a store reads it back.
-
-    Comparing and returning the normalized form makes idempotency and results identical
-    across backends, and detaches stored data from dicts the caller may mutate later.
-    """
-    return [replace(ev, data=json.loads(canonical_bytes(ev.data))) for ev in events]
-
-
-@dataclass(frozen=True)
-class AppendPlan:
-    """What an append does: ``result`` answers the caller, ``new`` is what gets written."""
-
-    result: list[StoredEvent]
-    new: list[StoredEvent]
-
-
-def plan_append(
-    events: Sequence[NewEvent],
-    *,
-    expected: Mapping[str, int] | None,
-    stored: Mapping[str, StoredEvent],
-    versions: Mapping[str, int],
-    head: tuple[int, str],
-    last_recorded_at: str | None,
-    now: datetime,
-) -> AppendPlan:
-    """Decide an append from the state read inside the write transaction.
-
-    ``events`` must be normalized; ``stored`` maps the batch's already-stored event_ids to
-    their records; ``versions`` holds the current version of every stream named by the
-    batch or by ``expected``. Raises DuplicateEventError or ConcurrencyError.
-    """
-    # Pass 1: idempotency. ``slots`` holds a stored record or the index of a pending event.
-    pending: list[NewEvent] = []
-    first_in_batch: dict[str, int] = {}
-    slots: list[StoredEvent | int] = []
-    for ev in events:
-        known = stored.get(ev.event_id)
-        if known is not None:
-            if not known.same_content(ev):
-                raise DuplicateEventError(ev.event_id)
-            slots.append(known)
-            continue
-        index = first_in_batch.get(ev.event_id)
-        if index is not None:
-            # The same event twice in one batch: keep the first, refuse a conflicting second.
-            if pending[index] != ev:
-                raise DuplicateEventError(ev.event_id)
-            slots.append(index)
-            continue
-        first_in_batch[ev.event_id] = len(pending)
-        slots.append(len(pending))
-        pending.append(ev)
-    if not pending:
-        return AppendPlan(result=[s for s in slots if isinstance(s, StoredEvent)], new=[])
-
-    # Pass 2: optimistic concurrency, only where something will actually be written.
-    receiving = {ev.stream for ev in pending}
-    in_batch = {ev.stream for ev in events}
-    for stream, want in (expected or {}).items():
-        if want < 0:
-            raise ValueError(f"expected version for stream {stream!r} is negative ({want})")
-        if stream in in_batch and stream not in receiving:
-            continue  # its events here are all stored already: a retry, not a conflict
-        actual = versions.get(stream, 0)
-        if actual != want:
-            raise ConcurrencyError(stream, want, actual)
-
-    # Pass 3: seal in order. Fixed-width timestamps compare correctly as strings.
-    recorded_at = format_time(now)
-    if last_recorded_at is not None and last_recorded_at > recorded_at:
-        recorded_at = last_recorded_at
-    seq, prev_hash = head
-    next_version = dict(versions)
-    new: list[StoredEvent] = []
-    for ev in pending:
-        seq += 1
-        version = next_version.get(ev.stream, 0) + 1
-        next_version[ev.stream] = version
-        sealed = seal(ev, seq=seq, version=version, recorded_at=recorded_at, prev_hash=prev_hash)
-        new.append(sealed)
-        prev_hash = sealed.hash
-    result = [s if isinstance(s, StoredEvent) else new[s] for s in slots]
-    return AppendPlan(result=result, new=new)
-
-
-def streams_named(events: Sequence[NewEvent], expected: Mapping[str, int] | None) -> set[str]:
-    """Every stream whose current version ``plan_append`` needs."""
-    return {ev.stream for ev in events} | set(expected or ())
-
-
-def check_batch_size(batch: int) -> None:
-    if batch < 1:
-        raise ValueError(f"batch must be at least 1, not {batch}")
-
-
-def type_filter(types: Collection[str] | None) -> tuple[str, ...] | None:
-    """The ``types`` argument as a tuple; a bare string means that one type, not its letters."""
-    if types is None:
-        return None
-    if isinstance(types, str):
-        return (types,)
-    return tuple(types)
-
-
-def check_seq(name: str, seq: int) -> None:
-    if seq < 0:
-        raise ValueError(f"{name} must not be negative, not {seq}")
-
-
-class PagedIteration:
-    """``iterate`` for every backend: keyset pages of its own ``read``, so memory stays
-    bounded however long the log. Backends inherit it and implement ``read``."""
-
-    async def read(
-        self,
-        *,
-        after: int = 0,
-        until: int | None = None,
-        stream: str | None = None,
-        types: Collection[str] | None = None,
-        limit: int | None = None,
-    ) -> list[StoredEvent]:
-        raise NotImplementedError
-
-    async def iterate(
-        self,
-        *,
-        after: int = 0,
-        until: int | None = None,
-        stream: str | None = None,
-        types: Collection[str] | None = None,
-        batch: int = 1000,
-    ) -> AsyncIterator[StoredEvent]:
-        check_batch_size(batch)
-        cursor = after
-        while True:
-            page = await self.read(
-                after=cursor, until=until, stream=stream, types=types, limit=batch
-            )
-            for ev in page:
-                yield ev
-            if len(page) < batch:
-                return
-            cursor = page[-1].seq
-
-
 async def append_at_end(
     store: EventStore, stream: str, event: Event, *, attempts: int = 5
 ) -> StoredEvent | None:
@@ -274,3 +124,306 @@ async def append_at_end(
             continue
         return stored
     return None
+
+
+# --------------------------------------------------------------------------- wake-ups
+
+
+@runtime_checkable
+class Wakeups(Protocol):
+    """Learning that any writer — another task, process or machine — appended.
+
+    ``wait_for_events`` returns once the head is past ``after``, or after ``timeout``
+    seconds, whichever is first; at once when the head is already past. A missed
+    signal may delay a waiter, never lose an event: the caller reads the log itself.
+    """
+
+    # ``timeout`` is a plain argument (ASYNC109): returning early on new events is the point.
+    async def wait_for_events(self, after: int, timeout: float) -> None: ...  # noqa: ASYNC109
+
+
+class PollingWakeups:
+    """``Wakeups`` for a store that pushes none (SQLite): the head read every ``poll_interval``."""
+
+    def __init__(self, store: EventStore, poll_interval: float = DEFAULT_POLL_INTERVAL) -> None:
+        self._store = store
+        self.poll_interval = poll_interval
+
+    async def wait_for_events(self, after: int, timeout: float) -> None:  # noqa: ASYNC109
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, timeout)
+        while True:
+            seq, _ = await self._store.head()
+            remaining = deadline - loop.time()
+            if seq > after or remaining <= 0:
+                return
+            await asyncio.sleep(min(self.poll_interval, remaining))
+
+
+def wakeups_of(store: EventStore, *, poll_interval: float = DEFAULT_POLL_INTERVAL) -> Wakeups:
+    """The store's own wake-ups, or head polling every ``poll_interval`` seconds."""
+    return store if isinstance(store, Wakeups) else PollingWakeups(store, poll_interval)
+
+
+# --------------------------------------------------------------------------- work sharing
+
+
+@dataclass(frozen=True)
+class LeaseClaim:
+    """A due source one worker now holds: since when, and whether another worker checked
+    it last (then this worker's cached state of it may be behind the log)."""
+
+    source_id: str
+    started: datetime
+    stale: bool
+
+
+class LeaderSeat(Protocol):
+    """One worker's seat in the election of ``purpose``'s leader (see ``WorkSharing``)."""
+
+    async def try_take(self) -> bool:
+        """Become the leader if no one is; True if this seat now leads.
+        Raises StoreError when the election cannot be reached."""
+        ...
+
+    async def check(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Raise StoreError if the seat was lost (or does not answer within ``timeout``)."""
+        ...
+
+    async def step_down(self) -> None:
+        """Stop leading and wake the other seats waiting to lead (their ``on_free``)."""
+        ...
+
+    async def close(self) -> None:
+        """Leave the election; a seat still leading stops leading."""
+        ...
+
+
+@runtime_checkable
+class SharesWork(Protocol):
+    """A store on which several workers share the sources (see ``WorkSharing``)."""
+
+    def work_sharing(self) -> WorkSharing: ...
+
+
+class WorkSharing(Protocol):
+    """What several ``monitor run`` workers on one log coordinate through.
+
+    **Leases** — one row per source (``cadence`` key, ``due_at``, ``owner``,
+    ``lease_until``); every time is the backend's clock, never a worker's:
+
+    * ``claim_due`` gives a due, unleased (or expired) source to exactly one caller,
+      leased for ``lease_period`` seconds; among due rows the caller's own come first;
+    * ``renew_leases`` extends the caller's leases; it returns those still held;
+    * ``release_lease`` frees a lease with its next due time (``at``, or ``after``
+      seconds from now; never in the past), only if ``cadence`` is still the row's;
+      ``postpone_lease`` frees it due at ``until`` (or ``remaining`` seconds from now,
+      whichever is later); ``give_back`` frees it (or all the owner's) unchanged;
+    * ``sync_leases`` makes the rows match ``wanted`` (source -> cadence key, first due
+      time): new rows are inserted, a row whose cadence changed or that is unleased and
+      overdue by more than ``overdue_after`` seconds takes the given time, rows not
+      wanted are deleted. It returns the deleted ids and every row's due time.
+
+    **Locks** — ``exclusive(purpose)`` runs a block in one worker at a time;
+    ``exclusive_or_skip(purpose)`` yields False at once while another holds it.
+
+    **Leadership** — ``leader_seat(purpose, on_free)``: at most one seat of a purpose
+    leads at a time; ``on_free`` is called when a leader steps down elsewhere.
+    """
+
+    async def sync_leases(
+        self, wanted: Mapping[str, tuple[str, datetime]], *, overdue_after: float
+    ) -> tuple[list[str], dict[str, datetime]]: ...
+
+    async def claim_due(self, owner: str, limit: int, lease_period: float) -> list[LeaseClaim]: ...
+
+    async def seconds_to_next_due(self) -> float | None:
+        """Seconds until a row is next claimable (negative: one is now; None: no rows)."""
+        ...
+
+    async def renew_leases(
+        self, owner: str, source_ids: Sequence[str], lease_period: float
+    ) -> set[str]: ...
+
+    async def release_lease(
+        self,
+        source_id: str,
+        owner: str,
+        *,
+        cadence: str,
+        at: datetime | None,
+        after: float | None,
+    ) -> datetime | None: ...
+
+    async def postpone_lease(
+        self, source_id: str, owner: str, until: datetime, *, remaining: float
+    ) -> datetime | None: ...
+
+    async def give_back(self, owner: str, source_id: str | None = None) -> None: ...
+
+    def exclusive(self, purpose: str) -> AbstractAsyncContextManager[None]: ...
+
+    def exclusive_or_skip(self, purpose: str) -> AbstractAsyncContextManager[bool]: ...
+
+    def leader_seat(self, purpose: str, on_free: Callable[[], None]) -> LeaderSeat: ...
+
+
+def work_sharing_of(store: object) -> WorkSharing | None:
+    """The store's work sharing, or None when one daemon owns the log (SQLite)."""
+    return store.work_sharing() if isinstance(store, SharesWork) else None
+
+
+# --------------------------------------------------------------------------- raw rows
+
+
+@dataclass(frozen=True)
+class RawEvent:
+    """One ``events`` row exactly as stored: ``data`` is the stored bytes."""
+
+    seq: int
+    event_id: str
+    stream: str
+    version: int
+    type: str
+    schema: int
+    recorded_at: str
+    data: bytes
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, ev: StoredEvent) -> RawEvent:
+        """The row of a sealed event: its data as the exact bytes that were hashed."""
+        return cls(
+            seq=ev.seq,
+            event_id=ev.event_id,
+            stream=ev.stream,
+            version=ev.version,
+            type=ev.type,
+            schema=ev.schema,
+            recorded_at=ev.recorded_at,
+            data=canonical_bytes(ev.data),
+            prev_hash=ev.prev_hash,
+            hash=ev.hash,
+        )
+
+    def values(self) -> tuple[Any, ...]:
+        return (
+            self.seq,
+            self.event_id,
+            self.stream,
+            self.version,
+            self.type,
+            self.schema,
+            self.recorded_at,
+            self.data,
+            self.prev_hash,
+            self.hash,
+        )
+
+
+@dataclass(frozen=True)
+class RawBlob:
+    """One blob exactly as stored: still compressed, with its codec."""
+
+    sha256: str
+    size: int
+    codec: str
+    content: bytes
+
+
+class RawRows(Protocol):
+    """Row-level access to a log's tables, to copy it without decoding or re-encoding.
+
+    ``write_events`` appends a batch in one transaction, and only if its first seq
+    follows the head (else StoreError, nothing written): rows are not re-sealed, so a
+    copy keeps every byte and hash, broken ones included.
+    """
+
+    async def last(self) -> tuple[int, str]: ...
+
+    def events(self, after: int, until: int, batch: int) -> AsyncIterator[list[RawEvent]]: ...
+
+    async def event_hash(self, seq: int) -> str | None: ...
+
+    async def write_events(self, batch: Sequence[RawEvent]) -> None: ...
+
+    def blob_names(self, batch: int) -> AsyncIterator[list[str]]: ...
+
+    async def missing_blobs(self, names: Sequence[str]) -> list[str]: ...
+
+    async def read_blobs(self, names: Sequence[str]) -> list[EncodedBlob]: ...
+
+    async def write_blobs(self, blobs: Sequence[EncodedBlob]) -> None: ...
+
+    async def cursors(self) -> dict[str, int]: ...
+
+
+@runtime_checkable
+class RawCopy(Protocol):
+    def raw_rows(self) -> RawRows: ...
+
+
+def raw_rows_of(store: object) -> RawRows | None:
+    """Row-level access to the store's log, or None if it offers none."""
+    return store.raw_rows() if isinstance(store, RawCopy) else None
+
+
+# --------------------------------------------------------------------------- scans
+
+Visit = Callable[[Sequence[StoredEvent]], None]
+
+
+@runtime_checkable
+class FastScan(Protocol):
+    """The whole log, page by page, as fast as the backend can hand it over (replay).
+
+    ``scan`` calls ``visit(page)`` for consecutive pages of the events with
+    ``seq <= until`` and ``recorded_at <= recorded_by`` (a prefix: times never decrease
+    along the log), in seq order, each page at most ``batch`` events. ``visit`` may
+    run in another thread: it must touch nothing the event loop uses meanwhile.
+    """
+
+    async def scan(
+        self, visit: Visit, *, until: int | None, recorded_by: str | None, batch: int
+    ) -> None: ...
+
+
+class PagedScan:
+    """``FastScan`` from ``read``: the next page is read while ``visit`` folds this one."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    async def scan(
+        self, visit: Visit, *, until: int | None, recorded_by: str | None, batch: int
+    ) -> None:
+        check_batch_size(batch)
+        store = self._store
+        ahead: asyncio.Future[list[StoredEvent]] | None = asyncio.ensure_future(
+            store.read(until=until, limit=batch)
+        )
+        try:
+            while ahead is not None:
+                page = await ahead
+                ahead = None
+                if len(page) == batch and (
+                    recorded_by is None or page[-1].recorded_at <= recorded_by
+                ):
+                    ahead = asyncio.ensure_future(
+                        store.read(after=page[-1].seq, until=until, limit=batch)
+                    )
+                if recorded_by is not None and page and page[-1].recorded_at > recorded_by:
+                    page = list(itertools.takewhile(lambda e: e.recorded_at <= recorded_by, page))
+                if page:
+                    visit(page)
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ahead
+
+
+def scan_of(store: EventStore) -> FastScan:
+    """The store's own fast scan, or pages of ``read`` read ahead."""
+    return store if isinstance(store, FastScan) else PagedScan(store)

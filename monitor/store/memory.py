@@ -1,32 +1,41 @@
 """``MemoryEventStore``: the in-process twin of the SQLite store, for tests and ``memory://``.
 
-Same contract as every backend (see ``monitor.store.base``). Event data is kept as
-canonical JSON text and decoded on every read, exactly like the SQLite store, so a
-caller mutating a returned dict can never change the log, and both backends hand
-back identical values. Blobs are zstd-compressed like everywhere else, so size and
+Same contract as every backend (see ``monitor.store.base``), and the memory twin of
+every capability: ``Wakeups`` (an ``asyncio.Event`` set by each append), ``FastScan``
+and ``RawCopy`` over its rows, ``HostPauses`` and ``WorkSharing`` (``memory_sharing``).
+
+Event data is kept as canonical JSON text and decoded on every read, exactly like the
+SQLite store, so a caller mutating a returned dict can never change the log, and both
+backends hand back identical values. Blobs are zstd-compressed like everywhere else, so size and
 corruption behaviour match too. Nothing survives ``close``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from typing import Any
 
 from monitor.clock import Clock, utc_now
-from monitor.errors import BlobMissingError, StoreUnavailableError
+from monitor.errors import BlobMissingError
 from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes
-from monitor.store.base import (
-    PagedIteration,
+from monitor.store.base import RawEvent, Visit
+from monitor.store.blobs import EncodedBlob, decode_blob_async
+from monitor.store.memory_sharing import MemoryWorkSharing
+from monitor.store.pauses import HostPause, MemoryHostPauses
+from monitor.store.rules import (
+    BackendBase,
+    EventQuery,
+    check_batch_size,
+    check_continues,
     check_seq,
-    normalize,
     plan_append,
     streams_named,
-    type_filter,
 )
-from monitor.store.blobs import EncodedBlob, decode_blob_async, encode_blob_async
-from monitor.store.pauses import HostPause, MemoryHostPauses
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,7 @@ class _Row:
         return replace(self.event, data=json.loads(self.data))
 
 
-class MemoryEventStore(PagedIteration):
+class MemoryEventStore(BackendBase):
     """An event store held in process memory."""
 
     def __init__(self, *, clock: Clock | None = None) -> None:
@@ -51,17 +60,17 @@ class MemoryEventStore(PagedIteration):
         self._blobs: dict[str, EncodedBlob] = {}
         self._cursors: dict[str, int] = {}
         self._pauses = MemoryHostPauses()
+        self._sharing = MemoryWorkSharing(self._clock)
+        self._appended = asyncio.Event()  # replaced on every append: set wakes its waiters
         self._closed = False
 
-    def _require_open(self) -> None:
-        if self._closed:
-            raise StoreUnavailableError("the memory store is closed")
+    @property
+    def label(self) -> str:
+        return "memory://"
 
-    async def append(
-        self, events: Sequence[NewEvent], *, expected: Mapping[str, int] | None = None
+    async def insert(
+        self, batch: list[NewEvent], expected: Mapping[str, int] | None
     ) -> list[StoredEvent]:
-        self._require_open()
-        batch = normalize(events)
         # No await from here on: the plan and the commit happen in one step of the loop,
         # which is what makes concurrent tasks see a gap-free, atomic log.
         stored = {
@@ -83,21 +92,18 @@ class MemoryEventStore(PagedIteration):
             self._by_id[ev.event_id] = len(self._rows)
             self._rows.append(_Row(replace(ev, data={}), canonical_bytes(ev.data).decode()))
             self._versions[ev.stream] = ev.version
+        if plan.new:
+            self._wake()
         return plan.result
 
-    async def read(
-        self,
-        *,
-        after: int = 0,
-        until: int | None = None,
-        stream: str | None = None,
-        types: Collection[str] | None = None,
-        limit: int | None = None,
-    ) -> list[StoredEvent]:
+    def _wake(self) -> None:
+        appended, self._appended = self._appended, asyncio.Event()
+        appended.set()
+
+    async def select(self, query: EventQuery) -> list[StoredEvent]:
         self._require_open()
-        check_seq("after", after)
-        chosen = type_filter(types)
-        wanted = set(chosen) if chosen is not None else None
+        after, until, stream, limit = query.after, query.until, query.stream, query.limit
+        wanted = set(query.types) if query.types is not None else None
         end = len(self._rows) if until is None else max(0, min(until, len(self._rows)))
         out: list[StoredEvent] = []
         for index in range(after, end):  # no slice copy: iterate pages through big logs
@@ -136,12 +142,6 @@ class MemoryEventStore(PagedIteration):
     async def event_count(self, *, until: int | None = None) -> int:
         self._require_open()
         return len(self._rows) if until is None else min(len(self._rows), max(until, 0))
-
-    async def put_blob(self, data: bytes) -> str:
-        self._require_open()
-        blob = await encode_blob_async(data)
-        self._blobs.setdefault(blob.sha256, blob)
-        return blob.sha256
 
     async def get_blob(self, sha256: str) -> bytes:
         self._require_open()
@@ -184,5 +184,100 @@ class MemoryEventStore(PagedIteration):
         self._require_open()
         return await self._pauses.host_pauses(now=now)
 
+    # ------------------------------------------------------------------ capabilities
+
+    async def wait_for_events(self, after: int, timeout: float) -> None:  # noqa: ASYNC109
+        """``Wakeups``: every append sets the event its waiters hold."""
+        self._require_open()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, timeout)
+        while not self._closed and len(self._rows) <= after:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._appended.wait(), remaining)
+
+    async def scan(
+        self, visit: Visit, *, until: int | None, recorded_by: str | None, batch: int
+    ) -> None:
+        """``FastScan``: slices of the rows, no query to page through."""
+        self._require_open()
+        check_batch_size(batch)
+        end = len(self._rows) if until is None else max(0, min(until, len(self._rows)))
+        for start in range(0, end, batch):
+            page = [row.load() for row in self._rows[start : min(start + batch, end)]]
+            if recorded_by is not None and page[-1].recorded_at > recorded_by:
+                prefix = [ev for ev in page if ev.recorded_at <= recorded_by]
+                if prefix:
+                    visit(prefix)
+                return
+            visit(page)
+
+    def work_sharing(self) -> MemoryWorkSharing:
+        return self._sharing
+
+    def raw_rows(self) -> MemoryRawRows:
+        return MemoryRawRows(self)
+
     async def close(self) -> None:
         self._closed = True
+        self._wake()
+
+
+class MemoryRawRows:
+    """``RawRows`` over a memory store's rows: ``data`` is the canonical JSON's bytes."""
+
+    def __init__(self, store: MemoryEventStore) -> None:
+        self._store = store
+
+    async def last(self) -> tuple[int, str]:
+        return await self._store.head()
+
+    async def events(self, after: int, until: int, batch: int) -> AsyncIterator[list[RawEvent]]:
+        rows = self._store._rows
+        for start in range(after, min(until, len(rows)), batch):
+            yield [
+                RawEvent(**_fields_of(row.event), data=row.data.encode())
+                for row in rows[start : min(start + batch, until)]
+            ]
+
+    async def event_hash(self, seq: int) -> str | None:
+        rows = self._store._rows
+        return rows[seq - 1].event.hash if 1 <= seq <= len(rows) else None
+
+    async def write_events(self, batch: Sequence[RawEvent]) -> None:
+        store = self._store
+        if not batch:
+            return
+        check_continues(len(store._rows), batch[0].seq)
+        for raw in batch:
+            event = StoredEvent(**_fields_of(raw), data={})
+            store._by_id[raw.event_id] = len(store._rows)
+            store._rows.append(_Row(event, raw.data.decode()))
+            store._versions[raw.stream] = raw.version
+        store._wake()
+
+    async def blob_names(self, batch: int) -> AsyncIterator[list[str]]:
+        names = sorted(self._store._blobs)
+        for start in range(0, len(names), batch):
+            yield names[start : start + batch]
+
+    async def missing_blobs(self, names: Sequence[str]) -> list[str]:
+        return [n for n in names if n not in self._store._blobs]
+
+    async def read_blobs(self, names: Sequence[str]) -> list[EncodedBlob]:
+        return [self._store._blobs[name] for name in sorted(names)]
+
+    async def write_blobs(self, blobs: Sequence[EncodedBlob]) -> None:
+        self._store._require_open()
+        for blob in blobs:
+            self._store._blobs.setdefault(blob.sha256, blob)
+
+    async def cursors(self) -> dict[str, int]:
+        return dict(self._store._cursors)
+
+
+def _fields_of(row: StoredEvent | RawEvent) -> dict[str, Any]:
+    """The envelope of a row (every field but ``data``), to build the other kind from."""
+    return {f.name: getattr(row, f.name) for f in fields(RawEvent) if f.name != "data"}

@@ -25,7 +25,7 @@ from monitor.daemon.workers import (
     lease_period_from,
 )
 from monitor.events import NewEvent
-from monitor.store.postgres import PostgresEventStore
+from monitor.store.postgres import PostgresEventStore, advisory_key
 from tests.pg.support import eventually, lock_id, schema_of, server_url
 
 Checks = dict[str, list[tuple[float, str, float]]]  # source -> (start, worker, end)
@@ -181,7 +181,7 @@ async def test_removed_sources_leave_the_table_and_retimed_ones_move(pg_url: str
         conn = await asyncpg.connect(server_url())
         try:
             rows = await conn.fetch(
-                f'SELECT source_id, cadence FROM "{worker._store.schema}".leases ORDER BY source_id'
+                f'SELECT source_id, cadence FROM "{schema_of(pg_url)}".leases ORDER BY source_id'
             )
         finally:
             await conn.close()
@@ -236,7 +236,7 @@ async def test_exactly_one_leader_and_fail_over_when_its_connection_dies(pg_url:
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
                 "WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
                 "AND classid::bigint = $1 AND objid::bigint = $2",
-                *lock_id(elections[0].key),
+                *lock_id(advisory_key(schema_of(pg_url), "notifier")),
             )
         finally:
             await conn.close()
