@@ -370,7 +370,7 @@ def test_a_deferred_check_neither_counts_as_a_failure_nor_alerts() -> None:
             hash="0" * 64,
         )
         state = apply(state, stored)
-        alerts.append(alert_severity(stored.type, stored.data, alert_after=3))
+        alerts.append(alert_severity(stored.event, alert_after=3))
         if error == "deferred":
             assert stored.data["paused_until"] == "2025-03-01T01:00:00.000000Z"
             assert state.status == "failing" and state.consecutive_failures == 2

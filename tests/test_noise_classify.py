@@ -42,7 +42,7 @@ def change(m: Monitor, text: str, **capture: Any) -> dict[str, Any]:
 
 
 def alerted(data: dict[str, Any]) -> bool:
-    return alert_severity("ChangeDetected", data, alert_after=3) is not None
+    return alert_severity(ChangeDetected.from_data(data), alert_after=3) is not None
 
 
 # --- volatile tokens --------------------------------------------------------------------

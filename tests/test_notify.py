@@ -35,6 +35,7 @@ from monitor.config.settings import (
 from monitor.diff.textdiff import diff_texts
 from monitor.errors import StoreUnavailableError
 from monitor.events import (
+    Capture,
     ChangeDetected,
     Event,
     FetchFailed,
@@ -223,12 +224,14 @@ async def register(store: EventStore) -> None:
 
 def a_change(old: str = OLD, new: str = NEW) -> ChangeDetected:
     return ChangeDetected(
-        capture={
-            "final_url": SOURCE.url,
-            "fetched_at": "2026-03-09T06:59:59.000000Z",
-            "text_sha256": "b" * 64,
-            "raw_sha256": "c" * 64,
-        },
+        capture=Capture.of(
+            {
+                "final_url": SOURCE.url,
+                "fetched_at": "2026-03-09T06:59:59.000000Z",
+                "text_sha256": "b" * 64,
+                "raw_sha256": "c" * 64,
+            }
+        ),
         previous="a" * 64,
         previous_seen_until="2026-03-09T01:00:00.000000Z",
         diff=diff_texts(old, new).to_data(),

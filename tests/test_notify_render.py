@@ -8,7 +8,19 @@ import pytest
 
 from monitor.config.settings import ChannelSettings, RuleSettings
 from monitor.diff.textdiff import diff_texts
-from monitor.events import GENESIS_HASH, JsonObject, NewEvent, StoredEvent, seal
+from monitor.events import (
+    GENESIS_HASH,
+    Capture,
+    ContentSuspect,
+    Event,
+    FetchFailed,
+    JsonObject,
+    NewEvent,
+    NotificationSent,
+    SourceRecovered,
+    StoredEvent,
+    seal,
+)
 from monitor.notify.render import (
     SourceInfo,
     alert_severity,
@@ -172,20 +184,20 @@ def test_recovery_is_announced_only_for_outages_that_were_announced(
 
 
 @pytest.mark.parametrize(
-    ("type_", "data", "severity"),
+    ("event", "severity"),
     [
-        ("ChangeDetected", {"severity": "critical", "classification": "substantive"}, "critical"),
-        ("ChangeDetected", {"severity": "high", "classification": "reverted"}, "info"),
-        ("ChangeDetected", {"severity": "bogus", "classification": "substantive"}, "low"),
-        ("ContentSuspect", {}, "medium"),
-        ("FetchFailed", {"consecutive_failures": 3}, "low"),
-        ("FetchFailed", {"consecutive_failures": 2}, None),
-        ("SourceRecovered", {"failures": 5}, "low"),
-        ("NotificationSent", {}, None),
+        (change(severity="critical").event, "critical"),
+        (change(severity="high", classification="reverted").event, "info"),
+        (change(severity="bogus").event, "low"),
+        (ContentSuspect(capture=Capture.of({}), reason="login_wall"), "medium"),
+        (FetchFailed(url="u", error="http", message="m", consecutive_failures=3), "low"),
+        (FetchFailed(url="u", error="http", message="m", consecutive_failures=2), None),
+        (SourceRecovered(failures=5, failing_since="2026-03-09T01:00Z"), "low"),
+        (NotificationSent(for_seq=7, channel="everything"), None),
     ],
 )
-def test_alert_severity(type_: str, data: JsonObject, severity: str | None) -> None:
-    assert alert_severity(type_, data, alert_after=3) == severity
+def test_alert_severity(event: Event, severity: str | None) -> None:
+    assert alert_severity(event, alert_after=3) == severity
 
 
 def test_text_alert_says_what_changed_and_why() -> None:

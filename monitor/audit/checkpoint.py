@@ -49,6 +49,7 @@ from monitor.config.settings import MonitorSettings, Settings
 from monitor.errors import ConcurrencyError, SigningKeyError, StoreError
 from monitor.events import (
     GENESIS_HASH,
+    STAMP_EVENTS,
     CheckpointSigned,
     NewEvent,
     StoredEvent,
@@ -62,8 +63,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_STREAM = "$checkpoints"
 SIGNED_FIELDS = ("tree_size", "root_hash", "head_seq", "head_hash", "timestamp", "key_id")
 _APPEND_ATTEMPTS = 5
-# Records about checkpoints (RFC 3161 stamps): no reason to sign a new checkpoint.
-STAMP_TYPES = frozenset({"CheckpointTimestamped", "TimestampFailed"})
 
 
 # --------------------------------------------------------------------------- values (pure)
@@ -469,10 +468,11 @@ class Checkpointer:
         """The newest checkpoint when nothing (but time stamps of it) came after it."""
         seq = head_seq
         head = await self.store.get_event(seq)
-        while skip_stamps and head is not None and head.type in STAMP_TYPES and seq > 1:
+        # Records about checkpoints (RFC 3161 stamps) are no reason to sign a new one.
+        while skip_stamps and head is not None and isinstance(head.event, STAMP_EVENTS) and seq > 1:
             seq -= 1
             head = await self.store.get_event(seq)
-        if head is None or head.type != CheckpointSigned.type:
+        if head is None or not isinstance(head.event, CheckpointSigned):
             return None
         latest = checkpoint_of(head)
         return latest if latest.tree_size == seq - 1 else None

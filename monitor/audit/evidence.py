@@ -49,13 +49,20 @@ from monitor.audit.stamper import TIMESTAMP_STREAM
 from monitor.audit.wacz import write_wacz
 from monitor.audit.wayback import ARCHIVE_STREAM
 from monitor.diff.textdiff import TextDiff, apply_patch, diff_texts
-from monitor.events import CheckpointTimestamped, StoredEvent, ThirdPartyCaptured
+from monitor.events import (
+    ARCHIVED_CAPTURES,
+    GOOD_CAPTURES,
+    Capture,
+    ChangeDetected,
+    CheckpointTimestamped,
+    StoredEvent,
+    ThirdPartyCaptured,
+    names,
+)
 from monitor.store.base import EventStore
 from monitor.text.safe import for_markdown
 
 WACZ_FILE = "capture.wacz"
-GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
-EVIDENCE_TYPES = ("ChangeDetected", "BaselineCaptured", "ContentSuspect")
 _EXTENSIONS = {
     "text/html": "html",
     "application/xhtml+xml": "html",
@@ -80,16 +87,24 @@ class EvidenceReport:
     stamps: int = 0  # RFC 3161 tokens of the checkpoint included
 
 
-def raw_extension(capture: dict[str, Any]) -> str:
-    media = str(capture.get("media_type") or (capture.get("headers") or {}).get("content-type", ""))
+def raw_extension(capture: Capture) -> str:
+    media = capture.media_type or capture.headers.get("content-type", "")
     return _EXTENSIONS.get(media.split(";")[0].strip().lower(), "bin")
+
+
+def _capture(stored: StoredEvent) -> Capture:
+    """The capture of an evidence event (``ARCHIVED_CAPTURES``: checked on entry)."""
+    event = stored.event
+    if not isinstance(event, ARCHIVED_CAPTURES):
+        raise ValueError(f"seq {stored.seq} is a {stored.type}, not a capture")
+    return event.capture
 
 
 async def previous_capture(store: EventStore, event: StoredEvent) -> StoredEvent | None:
     """The last good capture of the event's source recorded before it."""
     found = None
     for candidate in await store.read(
-        stream=event.stream, types=GOOD_CAPTURES, until=event.seq - 1
+        stream=event.stream, types=names(GOOD_CAPTURES), until=event.seq - 1
     ):
         found = candidate
     return found
@@ -105,23 +120,21 @@ async def write_evidence(
     now: datetime,
 ) -> EvidenceReport:
     """Write the evidence directory for capture ``event`` (signing a checkpoint if needed)."""
-    if event.type not in EVIDENCE_TYPES:
-        raise ValueError(f"seq {event.seq} is a {event.type}, not a capture")
+    after_capture = _capture(event)  # raises unless ``event`` is a capture
     before = await previous_capture(store, event)
     checkpoint = await ensure_checkpoint(
         store, signer, covering=event.seq, now=now, journal=journal
     )
     tree = await merkle_tree(store, checkpoint.tree_size)
-    after_capture = event.data["capture"]
-    after_raw = await store.get_blob(after_capture["raw_sha256"])
-    after_text = (await store.get_blob(after_capture["text_sha256"])).decode("utf-8")
+    after_raw = await store.get_blob(after_capture.raw_sha256)
+    after_text = (await store.get_blob(after_capture.text_sha256)).decode("utf-8")
     before_text: str | None = None
     files: dict[str, bytes] = {"event.json": _pretty(event.to_json())}
     files.update(_capture_files("after", event, after_raw, after_text))
     if before is not None:
-        capture = before.data["capture"]
-        before_raw = await store.get_blob(capture["raw_sha256"])
-        before_text = (await store.get_blob(capture["text_sha256"])).decode("utf-8")
+        capture = _capture(before)
+        before_raw = await store.get_blob(capture.raw_sha256)
+        before_text = (await store.get_blob(capture.text_sha256)).decode("utf-8")
         files.update(_capture_files("before", before, before_raw, before_text))
     screenshots: dict[str, str] = {}  # file name -> sha256, as the capture names it
     servers: dict[str, dict[str, Any]] = {}  # side -> capture["server"], when recorded
@@ -130,15 +143,16 @@ async def write_evidence(
         if picture is not None:
             files[f"{side}.png"] = picture[1]
             screenshots[f"{side}.png"] = picture[0]
-        server = capture_event.data["capture"].get("server") if capture_event else None
-        if isinstance(server, dict):
+        server = _capture(capture_event).server if capture_event else None
+        if server is not None:
             servers[side] = server
             certificate = certificate_blob(server)
             if certificate is not None:
                 files[f"{side}/server-certificate.der"] = await store.get_blob(certificate)
 
     diff = diff_texts(before_text, after_text) if before_text is not None else None
-    recorded_patch = (event.data.get("diff") or {}).get("patch")
+    change = event.event
+    recorded_patch = change.diff.get("patch") if isinstance(change, ChangeDetected) else None
     reproduces: bool | None = None
     if isinstance(recorded_patch, str) and before_text is not None:
         try:
@@ -179,15 +193,17 @@ async def _stamps(
     """The RFC 3161 tokens recorded for ``checkpoint``: (event data, DER token)."""
     found = []
     for ev in await store.read(stream=TIMESTAMP_STREAM, types=(CheckpointTimestamped.type,)):
-        if ev.data.get("checkpoint_seq") == checkpoint.seq:
-            found.append((dict(ev.data), await store.get_blob(str(ev.data["token_sha256"]))))
+        stamp = ev.event
+        if isinstance(stamp, CheckpointTimestamped) and stamp.checkpoint_seq == checkpoint.seq:
+            found.append((dict(ev.data), await store.get_blob(stamp.token_sha256)))
     return found
 
 
 async def _archived(store: EventStore, seq: int) -> list[str]:
     """Archive URLs of outside copies (Save Page Now) made after the change at ``seq``."""
     events = await store.read(stream=ARCHIVE_STREAM, types=(ThirdPartyCaptured.type,))
-    return [str(ev.data["archive_url"]) for ev in events if ev.data.get("for_seq") == seq]
+    copies = [ev.event for ev in events]
+    return [c.archive_url for c in copies if isinstance(c, ThirdPartyCaptured) and c.for_seq == seq]
 
 
 def _third_party_lines(stamps: list[dict[str, Any]], archived: list[str]) -> str:
@@ -251,7 +267,7 @@ async def _screenshot(store: EventStore, event: StoredEvent | None) -> tuple[str
     """(sha256, PNG bytes) of the screenshot the event's capture names, if it names one."""
     if event is None:
         return None
-    sha256 = str(event.data["capture"].get("screenshot_sha256") or "")
+    sha256 = _capture(event).screenshot_sha256
     if not sha256:
         return None
     return sha256, await store.get_blob(sha256)  # the store checks the bytes against the name
@@ -262,14 +278,14 @@ def _pretty(value: Any) -> bytes:
 
 
 def _capture_files(side: str, event: StoredEvent, raw: bytes, text: str) -> dict[str, bytes]:
-    capture = event.data["capture"]
+    capture = _capture(event)
     fetch = {
         "source": event.stream,
         "event_seq": event.seq,
         "event_type": event.type,
         "event_hash": event.hash,
         "recorded_at": event.recorded_at,
-        **capture,
+        **capture.data,
     }
     return {
         f"{side}/raw.{raw_extension(capture)}": raw,
@@ -355,27 +371,21 @@ def _change_html(diff: TextDiff) -> str:
 
 def diff_html(event: StoredEvent, before: StoredEvent | None, diff: TextDiff | None) -> str:
     """A standalone page showing the change; every page-derived string is escaped."""
-    after = event.data["capture"]
+    after = _capture(event)
     rows = [
         ("Source", event.stream),
         ("Event", f"seq {event.seq} · {event.type} · recorded {event.recorded_at}"),
         ("Event hash", event.hash),
-        ("URL", after.get("final_url", "")),
-        ("New text first seen", after.get("fetched_at", "")),
+        ("URL", after.final_url),
+        ("New text first seen", after.fetched_at),
     ]
     if before is not None:
-        rows.insert(
-            3,
-            (
-                "Previous capture",
-                f"seq {before.seq} · {before.data['capture'].get('fetched_at', '')}",
-            ),
-        )
-    if event.type == "ChangeDetected":
-        rows.append(("Old text last seen", event.data.get("previous_seen_until", "")))
-        rows.append(("Classification", event.data.get("classification", "")))
-        rows.append(("Severity", event.data.get("severity", "")))
-        rules = ", ".join(str(r.get("rule_id", "")) for r in event.data.get("rules", []))
+        rows.insert(3, ("Previous capture", f"seq {before.seq} · {_capture(before).fetched_at}"))
+    if isinstance(change := event.event, ChangeDetected):
+        rows.append(("Old text last seen", change.previous_seen_until))
+        rows.append(("Classification", change.classification))
+        rows.append(("Severity", change.severity))
+        rules = ", ".join(str(r.get("rule_id", "")) for r in change.rules)
         if rules:
             rows.append(("Rules", rules))
     meta = "\n".join(f"<tr><td>{_e(k)}</td><td><code>{_e(v)}</code></td></tr>" for k, v in rows)
@@ -416,32 +426,32 @@ def readme(
     servers: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     """The bundle's README; ``screenshots`` maps ``before.png``/``after.png`` to sha256."""
-    after = event.data["capture"]
+    after = _capture(event)
     lines = [
         f"# Evidence: {event.type} in `{event.stream}` (seq {event.seq})",
         "",
-        f"Page: {for_markdown(str(after.get('final_url', '')))}",
+        f"Page: {for_markdown(after.final_url)}",
         "",
     ]
-    if event.type == "ChangeDetected":
+    if isinstance(change := event.event, ChangeDetected):
         lines += [
             "## When",
             "",
             (
-                f"- The old text was captured at {before.data['capture'].get('fetched_at', '?')} "
+                f"- The old text was captured at {_capture(before).fetched_at or '?'} "
                 f"(seq {before.seq}) and "
                 if before is not None
                 else "- The old text was "
             )
-            + f"last seen at **{event.data.get('previous_seen_until', '?')}**.",
-            f"- The new text was first seen at **{after.get('fetched_at', '?')}** "
+            + f"last seen at **{change.previous_seen_until}**.",
+            f"- The new text was first seen at **{after.fetched_at or '?'}** "
             f"(recorded in the log at {event.recorded_at}).",
             "- So the page changed between those two times.",
             "",
             # Page text, shown literally: a heading can hold <img onerror=…> or U+202E.
-            f"Classification: {for_markdown(str(event.data.get('classification', '')))}; "
-            f"severity: {for_markdown(str(event.data.get('severity', '')))}. Summary: "
-            f"{for_markdown(str((event.data.get('diff') or {}).get('summary', '')))}",
+            f"Classification: {for_markdown(change.classification)}; "
+            f"severity: {for_markdown(change.severity)}. Summary: "
+            f"{for_markdown(str(change.diff.get('summary', '')))}",
             "",
         ]
     if reproduces is not None:

@@ -64,7 +64,17 @@ from monitor.audit.checkpoint import (
 from monitor.audit.merkle import CompactTree, event_leaf, verify_inclusion
 from monitor.audit.verify import ChainVerifier, Finding, VerifyReport, blob_refs
 from monitor.errors import BlobMissingError, SigningKeyError, StoreError, StoreUnavailableError
-from monitor.events import GENESIS_HASH, CheckpointSigned, StoredEvent, format_time
+from monitor.events import (
+    ARCHIVED_CAPTURES,
+    GENESIS_HASH,
+    Capture,
+    ChangeDetected,
+    CheckpointSigned,
+    CheckpointTimestamped,
+    StoredEvent,
+    capture_of,
+    format_time,
+)
 from monitor.store.base import EventStore
 from monitor.store.blobs import is_blob_id
 
@@ -80,7 +90,6 @@ MANIFEST_FILE = "manifest.json"
 MANIFEST_SIG_FILE = "manifest.sig"
 BLOB_DIR = "blobs"
 CHECKPOINT_DIR = "checkpoints"
-CAPTURE_TYPES = ("BaselineCaptured", "ChangeDetected", "ContentSuspect")
 # The stored body is decoded; these headers described the encoded transfer, so the WARC
 # keeps their values under the prefix pywb and other replay tools recognise.
 RENAMED_HEADERS = ("content-encoding", "content-length", "transfer-encoding")
@@ -110,9 +119,8 @@ def referenced_blobs(event: StoredEvent) -> Iterator[str]:
     """Blob names an event needs: every ``…sha256`` field, and a change's previous text."""
     for _, name in blob_refs(event.data):
         yield name
-    previous = event.data.get("previous")
-    if event.type == "ChangeDetected" and is_blob_id(previous):
-        yield str(previous)
+    if isinstance(change := event.event, ChangeDetected) and is_blob_id(change.previous):
+        yield change.previous
 
 
 def sha256_file(path: Path) -> str:
@@ -159,9 +167,9 @@ async def export_bundle(
             exported.append((event.seq, event.hash))
             for name in referenced_blobs(event):
                 blob_names.setdefault(name, event.seq)
-            if event.type in CAPTURE_TYPES:
+            if isinstance(event.event, ARCHIVED_CAPTURES):
                 captures.append(event)
-            elif event.type == CheckpointSigned.type and not partial:
+            elif isinstance(event.event, CheckpointSigned) and not partial:
                 checkpoints.append(checkpoint_of(event))
 
     missing = await _write_blobs(store, directory / BLOB_DIR, blob_names)
@@ -266,14 +274,26 @@ def _record_id(event: StoredEvent, role: str) -> str:
     return f"<urn:uuid:{uuid.uuid5(_WARC_NAMESPACE, f'{event.event_id}/{role}')}>"
 
 
-def _http_headers(capture: dict[str, Any], body_length: int) -> StatusAndHeaders:
-    status = int(capture.get("status", 200))
+def warc_target(event: StoredEvent) -> tuple[Capture, str, str, str] | None:
+    """(capture, raw body's blob, URI, date) of a capture event's WARC records; None
+    when it has no body or no URL to archive under."""
+    capture = capture_of(event.event)
+    if capture is None:
+        return None
+    uri = capture.final_url or capture.requested_url
+    if not is_blob_id(capture.raw_sha256) or not uri:
+        return None
+    return capture, capture.raw_sha256, uri, capture.fetched_at or event.recorded_at
+
+
+def _http_headers(capture: Capture, body_length: int) -> StatusAndHeaders:
+    status = capture.status if capture.status is not None else 200
     try:
         reason = http.HTTPStatus(status).phrase
     except ValueError:
         reason = ""
     headers: list[tuple[str, str]] = []
-    for name, value in sorted((capture.get("headers") or {}).items()):
+    for name, value in sorted(capture.headers.items()):
         if name.lower() in RENAMED_HEADERS:
             headers.append((ORIGINAL_PREFIX + name, str(value)))
         else:
@@ -282,17 +302,17 @@ def _http_headers(capture: dict[str, Any], body_length: int) -> StatusAndHeaders
     return StatusAndHeaders(f"{status} {reason}".strip(), headers, protocol="HTTP/1.1")
 
 
-def _metadata(event: StoredEvent, capture: dict[str, Any]) -> bytes:
+def _metadata(event: StoredEvent, capture: Capture) -> bytes:
     lines = [
         f"event-seq: {event.seq}",
         f"event-hash: {event.hash}",
         f"event-type: {event.type}",
         f"source: {event.stream}",
         f"recorded-at: {event.recorded_at}",
-        f"requested-url: {capture.get('requested_url', '')}",
+        f"requested-url: {capture.requested_url}",
     ]
-    lines += [f"redirect: {hop['status']} {hop['url']}" for hop in capture.get("redirects", [])]
-    lines.append(f"text-sha256: {capture.get('text_sha256', '')}")
+    lines += [f"redirect: {hop['status']} {hop['url']}" for hop in capture.redirects]
+    lines.append(f"text-sha256: {capture.text_sha256}")
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
@@ -319,18 +339,16 @@ def write_warc(
     first_seen: dict[str, tuple[str, str, str]] = {}  # raw sha256 -> (uri, date, record id)
     responses = revisits = 0
     for event in captures:
-        capture = event.data.get("capture") or {}
-        raw = capture.get("raw_sha256")
-        uri = str(capture.get("final_url") or capture.get("requested_url") or "")
-        date = str(capture.get("fetched_at") or event.recorded_at)
-        if not is_blob_id(raw) or not uri:
+        target = warc_target(event)
+        if target is None:
             continue
+        capture, raw, uri, date = target
         record_id = _record_id(event, "response")
         digest = f"sha256:{raw}"
         earlier = first_seen.get(str(raw))
         if earlier is not None:
             refers_uri, refers_date, refers_id = earlier
-            http_headers = _http_headers(capture, int(capture.get("bytes", 0)))
+            http_headers = _http_headers(capture, capture.size)
             http_headers.compute_headers_buffer()
             record = writer.create_revisit_record(
                 uri,
@@ -430,10 +448,11 @@ def _check_stamps(directory: Path, events: list[StoredEvent], found: _Findings) 
     from monitor.audit.timestamps import TimestampError, check_token, imprint_of
 
     for event in events:
-        if event.type != "CheckpointTimestamped":
+        stamp = event.event
+        if not isinstance(stamp, CheckpointTimestamped):
             continue
-        checkpoint = directory / CHECKPOINT_DIR / f"{event.data.get('checkpoint_seq')}.json"
-        token = directory / BLOB_DIR / str(event.data.get("token_sha256"))
+        checkpoint = directory / CHECKPOINT_DIR / f"{stamp.checkpoint_seq}.json"
+        token = directory / BLOB_DIR / stamp.token_sha256
         if not checkpoint.is_file() or not token.is_file():
             continue  # a partial export holds only its newest checkpoint; blobs are checked
         try:
@@ -573,7 +592,7 @@ def _check_full(
     for signed in checkpoints:
         where = f"{CHECKPOINT_DIR}/{signed.seq}.json"
         logged = by_seq.get(signed.seq or 0)
-        if logged is None or logged.type != CheckpointSigned.type:
+        if logged is None or not isinstance(logged.event, CheckpointSigned):
             found.add("checkpoint", f"{where}: no CheckpointSigned event at seq {signed.seq}")
         elif not _same_checkpoint(logged, signed):
             found.add("checkpoint", f"{where}: differs from the event at seq {signed.seq}")

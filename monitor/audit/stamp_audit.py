@@ -68,12 +68,13 @@ async def audit_stamps(
     checkpoints = {cp.seq: cp for cp in await checkpoints_in(store)}
     for ev in stamps:
         try:
-            seq = int(ev.data["checkpoint_seq"])
-            tsa = str(ev.data["tsa"])
-            token_name = str(ev.data["token_sha256"])
+            stamp = ev.event
         except (KeyError, TypeError, ValueError):
+            stamp = None
+        if not isinstance(stamp, CheckpointTimestamped):
             report.findings.append(Finding(ev.seq, "timestamp", f"seq {ev.seq}: malformed"))
             continue
+        seq, tsa, token_name = stamp.checkpoint_seq, stamp.tsa, stamp.token_sha256
         signed = checkpoints.get(seq)
         if signed is None:
             report.findings.append(
@@ -101,7 +102,7 @@ async def audit_stamps(
                 )
             )
             continue
-        recorded = str(ev.data.get("gen_time", ""))
+        recorded = stamp.gen_time
         if recorded and parse_time(recorded) != info.gen_time:
             report.findings.append(
                 Finding(

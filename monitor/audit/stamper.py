@@ -118,8 +118,8 @@ class Stamper:
         found: dict[str, int] = {}
         events = await self.store.read(stream=TIMESTAMP_STREAM, types=(CheckpointTimestamped.type,))
         for ev in events:
-            url, seq = str(ev.data["tsa"]), int(ev.data["checkpoint_seq"])
-            found[url] = max(found.get(url, 0), seq)
+            if isinstance(stamp := ev.event, CheckpointTimestamped):
+                found[stamp.tsa] = max(found.get(stamp.tsa, 0), stamp.checkpoint_seq)
         return found
 
     async def _stamp(

@@ -28,7 +28,6 @@ import ipaddress
 import json
 import uuid
 import zipfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,11 +41,16 @@ from warcio.warcwriter import WARCWriter
 
 from monitor import __version__
 from monitor.audit.checkpoint import Signer
-from monitor.audit.export import CAPTURE_TYPES, _http_headers, _metadata
+from monitor.audit.export import _http_headers, _metadata, warc_target
 from monitor.errors import StoreError, StoreUnavailableError
-from monitor.events import StoredEvent, format_time, parse_time
+from monitor.events import (
+    ARCHIVED_CAPTURES,
+    Capture,
+    StoredEvent,
+    format_time,
+    parse_time,
+)
 from monitor.store.base import EventStore
-from monitor.store.blobs import is_blob_id
 
 WACZ_VERSION = "1.1.1"
 WARC_MEMBER = "archive/data.warc.gz"
@@ -121,19 +125,17 @@ async def write_wacz(
     missing: list[str] = []
     responses = revisits = 0
     for event in captures:
-        capture = event.data.get("capture") or {}
-        raw = str(capture.get("raw_sha256") or "")
-        uri = str(capture.get("final_url") or capture.get("requested_url") or "")
-        date = str(capture.get("fetched_at") or event.recorded_at)
-        if not is_blob_id(raw) or not uri:
+        target = warc_target(event)
+        if target is None:
             continue
+        capture, raw, uri, date = target
         response_id = _id(event, "response")
         writer.write_record(_request(writer, uri, date, event, response_id))
         earlier = first_seen.get(raw)
         extra = _ip_header(capture)
         if earlier is not None:
             refers_uri, refers_date, refers_id = earlier
-            http_headers = _http_headers(capture, int(capture.get("bytes", 0)))
+            http_headers = _http_headers(capture, capture.size)
             http_headers.compute_headers_buffer()
             record = writer.create_revisit_record(
                 uri,
@@ -194,7 +196,7 @@ async def write_wacz(
                 "id": str(uuid.uuid5(_NAMESPACE, event.event_id)),
                 "url": uri,
                 "ts": format_time(parse_time(date)),
-                "title": str(capture.get("title") or f"{event.stream} (seq {event.seq})"),
+                "title": capture.title or f"{event.stream} (seq {event.seq})",
             }
         )
     data = warc.getvalue()
@@ -266,7 +268,8 @@ async def export_wacz(
     captures = [
         event
         async for event in store.iterate(stream=source)
-        if event.type in CAPTURE_TYPES and (since_text is None or event.recorded_at >= since_text)
+        if isinstance(event.event, ARCHIVED_CAPTURES)
+        and (since_text is None or event.recorded_at >= since_text)
     ]
     partial = path.with_name(path.name + ".part")
     title = f"policy-monitor captures{f' of {source}' if source else ''}"
@@ -310,9 +313,9 @@ def _request(writer: WARCWriter, uri: str, date: str, event: StoredEvent, respon
     )
 
 
-def _ip_header(capture: Mapping[str, Any]) -> dict[str, str]:
-    server = capture.get("server")
-    if isinstance(server, Mapping) and server.get("ip"):
+def _ip_header(capture: Capture) -> dict[str, str]:
+    server = capture.server
+    if server is not None and server.get("ip"):
         return {"WARC-IP-Address": str(server["ip"])}
     return {}
 

@@ -110,14 +110,15 @@ class WaybackArchiver:
         blocked = False
         changes = self.store.iterate(after=cursor, until=head_seq, types=(ChangeDetected.type,))
         async for ev in changes:
-            if not _wanted(ev):
+            change = ev.event
+            if not isinstance(change, ChangeDetected) or change.classification != "substantive":
                 continue
             pending = self._retry.setdefault(ev.seq, _Pending())
             if pending.due > time.monotonic() or not self._slot_free():
                 blocked = True  # keep the log's order: later changes wait for this one
                 break
             self._sent.append(time.monotonic())
-            url = str(ev.data["capture"].get("final_url") or ev.data["capture"]["requested_url"])
+            url = change.capture.final_url or change.capture.requested_url
             pending.attempts += 1
             try:
                 archive_url = await self._capture(url)
@@ -218,10 +219,6 @@ class WaybackArchiver:
                 "could not record a Save Page Now outcome: other writers kept appending"
             )
         return stored
-
-
-def _wanted(ev: StoredEvent) -> bool:
-    return ev.type == ChangeDetected.type and ev.data.get("classification") == "substantive"
 
 
 async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from monitor.config.settings import Settings, SourceSettings
 from monitor.core.classify import Captured, Failed, NotModified, Outcome
 from monitor.core.projections import SourceState
 from monitor.errors import ArchiveError, FetchError, HostPausedError
+from monitor.events import capture_of
 from monitor.extract.document import Extraction, extract
 from monitor.store import EventStore
 
@@ -155,7 +156,8 @@ class Observer:
         event = await self.store.get_event(last.seq)
         if event is None:
             return "http"
-        return str(event.data.get("capture", {}).get("renderer", "http"))
+        capture = capture_of(event.event)
+        return capture.renderer if capture is not None else "http"
 
     async def capture(
         self,

@@ -166,7 +166,7 @@ class CheckRunner:
     async def _detect_stories(self, stored: Sequence[StoredEvent]) -> None:
         """After a change that matched a rule: does it make (or grow) a story?"""
         if self.stories is None or not any(
-            e.type == "ChangeDetected" and e.data.get("rules") for e in stored
+            isinstance(e.event, ChangeDetected) and e.event.rules for e in stored
         ):
             return
         try:
@@ -186,7 +186,7 @@ class CheckRunner:
             or source.watch_links
             or last is None
             or not isinstance(outcome, Captured)
-            or change.capture.get("format") != "html"
+            or change.capture.format != "html"
         ):
             return events
         try:
@@ -194,9 +194,8 @@ class CheckRunner:
         except BlobMissingError:
             return events
         capture = change.capture
-        headers = capture.get("headers") or {}
-        content_type = headers.get("content-type")
-        base = str(capture.get("final_url") or source.url)  # one base: only links differ
+        content_type = capture.headers.get("content-type")
+        base = capture.final_url or source.url  # one base: only links differ
         old, new = await asyncio.to_thread(
             lambda: (
                 document_links(old_body, content_type, base),

@@ -6,7 +6,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.core.classify import Failed, NotModified, Outcome
-from monitor.events import FETCH_DEFERRED, ChangeDetected, ContentSuspect, StoredEvent
+from monitor.events import (
+    FETCH_DEFERRED,
+    BaselineCaptured,
+    ChangeDetected,
+    ChangePending,
+    ContentSuspect,
+    Event,
+    FiguresPublished,
+    FiguresRestated,
+    FiguresWithdrawn,
+    SourceMoved,
+    SourceRecovered,
+    StoredEvent,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,23 +37,42 @@ class CheckReport:
         return f"{self.source_id:<32} {self.outcome:<10} {self.detail}"
 
 
-def _figures_note(types: Sequence[str]) -> str:
+def _figures_note(events: Sequence[Event]) -> str:
     """`` [figures: 1 published, 1 restated]`` when the check recorded figures facts."""
     counts = [
-        f"{types.count(kind)} {word}"
+        f"{n} {word}"
         for kind, word in (
-            ("FiguresPublished", "published"),
-            ("FiguresRestated", "restated"),
-            ("FiguresWithdrawn", "withdrawn"),
+            (FiguresPublished, "published"),
+            (FiguresRestated, "restated"),
+            (FiguresWithdrawn, "withdrawn"),
         )
-        if kind in types
+        if (n := sum(isinstance(e, kind) for e in events))
     ]
     return f" [figures: {', '.join(counts)}]" if counts else ""
 
 
+def _capture_outcome(event: Event, typed: Sequence[Event]) -> tuple[str, str] | None:
+    """(outcome, detail) of a check that recorded ``event`` about its capture, or None."""
+    match event:
+        case ChangeDetected() as change:
+            summary = change.diff.get("summary", "")
+            # A rule can match on both sides (on = "any"): name it once.
+            rules = ", ".join(dict.fromkeys(r["rule_id"] for r in change.rules))
+            detail = summary + (f" [rules: {rules}]" if rules else "") + _figures_note(typed)
+            kind = change.classification
+            return ("changed" if kind == "substantive" else kind), detail
+        case ContentSuspect(reason=reason, detail=why):
+            return "suspect", f"{reason}: {why}"
+        case ChangePending(seen=seen, needed=needed):
+            return "pending", f"new text seen {seen} of {needed} times needed to confirm it"
+        case BaselineCaptured(capture=capture):
+            return "baseline", f"{capture.text_chars} characters, HTTP {capture.status}"
+    return None
+
+
 def report_of(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> CheckReport:
     events = tuple(stored)
-    types = [e.type for e in events]
+    typed = [e.event for e in events]
     if isinstance(outcome, Failed) and outcome.error == FETCH_DEFERRED:
         return CheckReport(
             source_id=source_id, outcome="deferred", detail=outcome.message, events=events
@@ -52,51 +84,18 @@ def report_of(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -
             detail=f"{outcome.error}: {outcome.message}",
             events=events,
         )
-    for event in events:
-        if event.type == ChangeDetected.type:
-            kind = event.data["classification"]
-            summary = event.data["diff"].get("summary", "")
-            # A rule can match on both sides (on = "any"): name it once.
-            rules = ", ".join(dict.fromkeys(r["rule_id"] for r in event.data.get("rules", [])))
-            detail = summary + (f" [rules: {rules}]" if rules else "") + _figures_note(types)
-            return CheckReport(
-                source_id=source_id,
-                outcome="changed" if kind == "substantive" else kind,
-                detail=detail,
-                events=events,
-            )
-        if event.type == ContentSuspect.type:
-            return CheckReport(
-                source_id=source_id,
-                outcome="suspect",
-                detail=f"{event.data['reason']}: {event.data['detail']}",
-                events=events,
-            )
-        if event.type == "ChangePending":
-            return CheckReport(
-                source_id=source_id,
-                outcome="pending",
-                detail=f"new text seen {event.data['seen']} of {event.data['needed']} times "
-                "needed to confirm it",
-                events=events,
-            )
-        if event.type == "BaselineCaptured":
-            capture = event.data["capture"]
-            return CheckReport(
-                source_id=source_id,
-                outcome="baseline",
-                detail=f"{capture['text_chars']} characters, HTTP {capture['status']}",
-                events=events,
-            )
-    recovered = " (recovered)" if "SourceRecovered" in types else ""
-    moved = next((e for e in events if e.type == "SourceMoved"), None)
+    for event in typed:
+        said = _capture_outcome(event, typed)
+        if said is not None:
+            return CheckReport(source_id=source_id, outcome=said[0], detail=said[1], events=events)
+    recovered = " (recovered)" if any(isinstance(e, SourceRecovered) for e in typed) else ""
+    moved = next((e for e in typed if isinstance(e, SourceMoved)), None)
     if moved is not None:
-        how = moved.data["how"]
-        because = f"HTTP {moved.data.get('status')}" if how == "redirect" else "canonical link"
+        because = f"HTTP {moved.status}" if moved.how == "redirect" else "canonical link"
         return CheckReport(
             source_id=source_id,
             outcome="moved",
-            detail=f"to {moved.data['to_url']} ({because}){recovered}",
+            detail=f"to {moved.to_url} ({because}){recovered}",
             events=events,
         )
     detail = "304 not modified" if isinstance(outcome, NotModified) else "no text change"

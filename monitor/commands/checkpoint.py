@@ -53,7 +53,7 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace) -> int:
     from monitor.audit.checkpoint import Checkpointer, merkle_tree
     from monitor.audit.home import log_id_of
-    from monitor.events import CheckpointTimestamped
+    from monitor.events import CheckpointTimestamped, TimestampFailed
     from monitor.store import describe_url, open_store
     from monitor.store.tail import require_intact_tail
 
@@ -102,15 +102,12 @@ async def run(args: argparse.Namespace) -> int:
     print(json.dumps(signed.to_json(), sort_keys=True))
     if proof is not None:
         print(json.dumps({"consistency": proof}, sort_keys=True))
-    for event in stamps:
-        data = event.data
-        if event.type == CheckpointTimestamped.type:
-            print(f"time stamp by {data['tsa']}: {data['gen_time']} (seq {event.seq})")
-        else:
-            print(
-                f"time stamp by {data['tsa']} failed: {data['error']} "
-                "(recorded; `monitor run` asks again)"
-            )
+    for stored in stamps:
+        match stored.event:
+            case CheckpointTimestamped(tsa=tsa, gen_time=gen_time):
+                print(f"time stamp by {tsa}: {gen_time} (seq {stored.seq})")
+            case TimestampFailed(tsa=tsa, error=error):
+                print(f"time stamp by {tsa} failed: {error} (recorded; `monitor run` asks again)")
     return 0
 
 

@@ -21,7 +21,7 @@ from monitor.commands.common import (
     parse_when,
     settings_if_present,
 )
-from monitor.commands.show import GOOD_CAPTURES
+from monitor.commands.show import capture_text_sha256
 from monitor.text.safe import for_terminal
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def capture_at(captures: list[StoredEvent], at: str | None) -> int | None:
 
 
 async def _text(store: EventStore, event: StoredEvent) -> str:
-    return (await store.get_blob(event.data["capture"]["text_sha256"])).decode("utf-8")
+    return (await store.get_blob(capture_text_sha256(event))).decode("utf-8")
 
 
 def _segments(change: BlockChange) -> str:
@@ -114,7 +114,7 @@ def capture_by_seq(captures: list[StoredEvent], source_id: str, seq: int, flag: 
 
 async def run(args: argparse.Namespace) -> int:
     from monitor.diff.textdiff import diff_texts
-    from monitor.events import format_time
+    from monitor.events import GOOD_CAPTURES, format_time, names
     from monitor.store import open_store
 
     to_seq, from_seq = _seq(args.to), _seq(args.from_)
@@ -126,7 +126,7 @@ async def run(args: argparse.Namespace) -> int:
     async with open_store(database_url(args, settings), read_only=True) as store:
         if await store.stream_version(args.id) == 0:
             raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
-        captures = await store.read(stream=args.id, types=GOOD_CAPTURES)
+        captures = await store.read(stream=args.id, types=names(GOOD_CAPTURES))
         if to_seq is not None:
             new_index: int | None = capture_by_seq(captures, args.id, to_seq, "--to")
         else:

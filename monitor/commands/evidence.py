@@ -38,8 +38,9 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     from monitor.audit.checkpoint import ensure_checkpoint
-    from monitor.audit.evidence import EVIDENCE_TYPES, write_evidence
+    from monitor.audit.evidence import write_evidence
     from monitor.audit.stamper import stamp_latest
+    from monitor.events import ARCHIVED_CAPTURES, names
     from monitor.store import describe_url, open_store
     from monitor.store.tail import require_intact_tail
 
@@ -55,10 +56,10 @@ async def run(args: argparse.Namespace) -> int:
             event = await store.get_event(args.seq) if args.seq > 0 else None
             if event is None:
                 raise UsageError(f"there is no event at seq {args.seq}; `monitor log` lists them")
-            if event.type not in EVIDENCE_TYPES:
+            if not isinstance(event.event, ARCHIVED_CAPTURES):
                 raise UsageError(
                     f"seq {args.seq} is a {event.type}; evidence needs a capture "
-                    f"({', '.join(EVIDENCE_TYPES)}); "
+                    f"({', '.join(names(ARCHIVED_CAPTURES))}); "
                     "`monitor log --type ChangeDetected` lists changes"
                 )
             now = datetime.now(UTC)

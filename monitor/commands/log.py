@@ -19,7 +19,7 @@ from monitor.text.safe import for_terminal
 from .common import UsageError
 
 if TYPE_CHECKING:
-    from monitor.events import StoredEvent
+    from monitor.events import ChangeDetected, StoredEvent
     from monitor.store.pauses import HostPause
 
 
@@ -44,89 +44,82 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def brief(event: StoredEvent) -> str:
+def brief(stored: StoredEvent) -> str:
     """A short human description of one event."""
-    d = event.data
-    match event.type:
-        case "ChangeDetected":
+    from monitor import events as ev  # one name: the cases below spell out the classes
+
+    match stored.event:
+        case ev.ChangeDetected() as e:
             from monitor.desk.summaries import change_summary
 
-            rules = ", ".join(dict.fromkeys(r["rule_id"] for r in d.get("rules", [])))
-            if d.get("silent"):
+            rules = ", ".join(dict.fromkeys(r["rule_id"] for r in e.rules))
+            if e.silent:
                 # Folded: a quiet change (volatile, dated, chrome) nobody was alerted about.
-                return f"({d['classification']}, not alerted) {change_summary(d)}"
-            text = f"{d['classification']}: {change_summary(d)}"
-            return text + (f" [{rules}; {d.get('severity')}]" if rules else "")
-        case "BaselineCaptured":
-            c = d["capture"]
-            return f"{c.get('text_chars', 0)} chars from {c.get('final_url')}"
-        case "ContentSuspect":
-            return f"{d['reason']}: {d.get('detail', '')}"
-        case "FetchFailed" if d.get("error") == "deferred":
-            return f"deferred: {d['message']}"  # the message names the host and the end
-        case "FetchFailed":
-            return f"{d['error']} (#{d.get('consecutive_failures', 1)}): {d['message']}"
-        case "SourceRecovered":
-            return f"after {d['failures']} failures since {d.get('failing_since', '?')}"
-        case "SourceRegistered":
-            s = d["settings"]
+                return f"({e.classification}, not alerted) {change_summary(e)}"
+            text = f"{e.classification}: {change_summary(e)}"
+            return text + (f" [{rules}; {e.severity}]" if rules else "")
+        case ev.BaselineCaptured(capture=c):
+            return f"{c.text_chars} chars from {c.final_url}"
+        case ev.ContentSuspect() as e:
+            return f"{e.reason}: {e.detail}"
+        case ev.FetchFailed() as e if e.error == ev.FETCH_DEFERRED:
+            return f"deferred: {e.message}"  # the message names the host and the end
+        case ev.FetchFailed() as e:
+            return f"{e.error} (#{e.consecutive_failures}): {e.message}"
+        case ev.SourceRecovered() as e:
+            return f"after {e.failures} failures since {e.failing_since}"
+        case ev.SourceRegistered(settings=s):
             return f"{s.get('company', '')} — {s.get('title', '')} <{s.get('url')}>"
-        case "SourceUpdated":
-            return "changed: " + ", ".join(d.get("changed", []))
-        case "CheckpointSigned":
-            return f"tree size {d['tree_size']}, root {d['root_hash'][:16]}…"
-        case "VolatilityLearned":
-            return f"learned volatile block after {d['changes']} changes: {d['example']!r}"
-        case "VolatilityUnlearned":
-            return f"unlearned volatile block {d['region']} after {d['quiet_checks']} quiet checks"
-        case "ChangePending":
-            return f"new text seen {d.get('seen', 1)} of {d.get('needed', '?')} times"
-        case "SourceMoved":
-            how = f"HTTP {d.get('status')}" if d.get("how") == "redirect" else "canonical link"
-            return f"{d['from_url']} → {d['to_url']} ({how})"
-        case "DiscoveryBaselined":
-            return f"{len(d.get('urls', []))} matching URLs listed"
-        case "SourceDiscovered":
-            title = f" “{d['title']}”" if d.get("title") else ""
-            return f"{d['url']}{title} [{d.get('state', 'listed')}; {d.get('severity', 'low')}]"
-        case "SourceUnlisted":
-            return str(d["url"])
-        case "DiscoveryReviewed":
-            return f"{d['decision']}: {d['url']}" + (
-                f" → {d['source_id']}" if d.get("source_id") else ""
-            )
-        case "CheckpointTimestamped":
-            return f"checkpoint seq {d['checkpoint_seq']} stamped {d['gen_time']} by {d['tsa']}"
-        case "TimestampFailed":
+        case ev.SourceUpdated() as e:
+            return "changed: " + ", ".join(e.changed)
+        case ev.CheckpointSigned() as e:
+            return f"tree size {e.tree_size}, root {e.root_hash[:16]}…"
+        case ev.VolatilityLearned() as e:
+            return f"learned volatile block after {e.changes} changes: {e.example!r}"
+        case ev.VolatilityUnlearned() as e:
+            return f"unlearned volatile block {e.region} after {e.quiet_checks} quiet checks"
+        case ev.ChangePending() as e:
+            return f"new text seen {e.seen} of {e.needed} times"
+        case ev.SourceMoved() as e:
+            how = f"HTTP {e.status}" if e.how == "redirect" else "canonical link"
+            return f"{e.from_url} → {e.to_url} ({how})"
+        case ev.DiscoveryBaselined() as e:
+            return f"{len(e.urls)} matching URLs listed"
+        case ev.SourceDiscovered() as e:
+            title = f" “{e.title}”" if e.title else ""
+            return f"{e.url}{title} [{e.state}; {e.severity}]"
+        case ev.SourceUnlisted() as e:
+            return e.url
+        case ev.DiscoveryReviewed() as e:
+            return f"{e.decision}: {e.url}" + (f" → {e.source_id}" if e.source_id else "")
+        case ev.CheckpointTimestamped() as e:
+            return f"checkpoint seq {e.checkpoint_seq} stamped {e.gen_time} by {e.tsa}"
+        case ev.TimestampFailed() as e:
             return (
-                f"checkpoint seq {d['checkpoint_seq']}: {d['tsa']} failed (attempt "
-                f"{d['attempt']}): {d['error']}; retry from {d['retry_at']}"
+                f"checkpoint seq {e.checkpoint_seq}: {e.tsa} failed (attempt "
+                f"{e.attempt}): {e.error}; retry from {e.retry_at}"
             )
-        case "ThirdPartyCaptured":
-            return f"seq {d['for_seq']} archived by {d['archive']}: {d['archive_url']}"
-        case "ThirdPartyCaptureFailed":
-            last = "; gave up" if d.get("final") else ""
-            return (
-                f"seq {d['for_seq']}: {d['archive']} failed (attempt {d['attempt']}): "
-                f"{d['error']}{last}"
-            )
-        case "FiguresPublished" | "FiguresRestated" | "FiguresWithdrawn":
+        case ev.ThirdPartyCaptured() as e:
+            return f"seq {e.for_seq} archived by {e.archive}: {e.archive_url}"
+        case ev.ThirdPartyCaptureFailed() as e:
+            last = "; gave up" if e.final else ""
+            return f"seq {e.for_seq}: {e.archive} failed (attempt {e.attempt}): {e.error}{last}"
+        case ev.FiguresPublished() | ev.FiguresRestated() | ev.FiguresWithdrawn() as e:
             from monitor.figures.history import describe_fact
 
-            headline, detail = describe_fact(event.type, d)
-            return f"{headline}: {detail} (capture #{d['change_seq']})"
-        case "ChangeReviewed":
-            note = f": {d['note']}" if d.get("note") else ""
-            return f"#{d['change_seq']} {d['status']} by {d['by']}{note}"
-        case "ChangeAnnotated":
-            return f"#{d['change_seq']} note by {d['by']}: {d['note']}"
-        case "StoryDetected":
-            return f"{d['story_id']}: {d['headline']}"
-        case "SourceGone":
-            since = d.get("since") or "?"
-            return f"{d['reason']} on {d['checks']} checks since {since}: {d['url']}"
-        case "NotificationSent" | "NotificationFailed":
-            return f"seq {d['for_seq']} → {d['channel']} (attempt {d.get('attempt', 1)})"
+            headline, detail = describe_fact(e)
+            return f"{headline}: {detail} (capture #{e.change_seq})"
+        case ev.ChangeReviewed() as e:
+            note = f": {e.note}" if e.note else ""
+            return f"#{e.change_seq} {e.status} by {e.by}{note}"
+        case ev.ChangeAnnotated() as e:
+            return f"#{e.change_seq} note by {e.by}: {e.note}"
+        case ev.StoryDetected() as e:
+            return f"{e.story_id}: {e.headline}"
+        case ev.SourceGone() as e:
+            return f"{e.reason} on {e.checks} checks since {e.since or '?'}: {e.url}"
+        case ev.NotificationSent() | ev.NotificationFailed() as e:
+            return f"seq {e.for_seq} → {e.channel} (attempt {e.attempt})"
         case _:
             return ""
 
@@ -176,32 +169,33 @@ class _Fold:
     """Consecutive quiet changes of one source and class, printed as one line."""
 
     def __init__(self) -> None:
-        self.run: list[StoredEvent] = []
+        self.run: list[tuple[StoredEvent, ChangeDetected]] = []
 
-    def take(self, event: StoredEvent) -> bool:
-        """Hold ``event`` if it is a quiet change (printing a run it does not continue)."""
-        if event.type != "ChangeDetected" or not event.data.get("silent"):
+    def take(self, stored: StoredEvent) -> bool:
+        """Hold ``stored`` if it is a quiet change (printing a run it does not continue)."""
+        from monitor.events import ChangeDetected
+
+        change = stored.event
+        if not isinstance(change, ChangeDetected) or not change.silent:
             return False
-        first = self.run[0] if self.run else None
-        if first is not None and (
-            first.stream != event.stream
-            or first.data.get("classification") != event.data.get("classification")
+        if self.run and (
+            self.run[0][0].stream != stored.stream
+            or self.run[0][1].classification != change.classification
         ):
             self.flush()
-        self.run.append(event)
+        self.run.append((stored, change))
         return True
 
     def flush(self) -> None:
         if len(self.run) == 1:
-            print(line(self.run[0]))
+            print(line(self.run[0][0]))
         elif self.run:
-            first, last = self.run[0], self.run[-1]
-            kind = first.data.get("classification")
+            (first, change), (last, last_change) = self.run[0], self.run[-1]
             print(
                 f"{last.seq:>7}  {last.recorded_at[:19]}Z  {last.stream:<28} "
-                f"{'ChangeDetected':<18} ({len(self.run)} {kind} changes, not alerted, "
-                f"#{first.seq}–#{last.seq}; --unfold lists them) "
-                + for_terminal(str(last.data["diff"].get("summary", "")), one_line=True)
+                f"{change.type:<18} ({len(self.run)} {change.classification} changes, not "
+                f"alerted, #{first.seq}–#{last.seq}; --unfold lists them) "
+                + for_terminal(str(last_change.diff.get("summary", "")), one_line=True)
             )
         self.run = []
 

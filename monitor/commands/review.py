@@ -43,6 +43,7 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace) -> int:
     from monitor.desk.review import record_review, remove_line
     from monitor.desk.triage import ignore_line
+    from monitor.events import REVIEW_EVENTS, ChangeDetected
     from monitor.store import describe_url, open_store
     from monitor.store.tail import require_intact_tail
 
@@ -57,16 +58,19 @@ async def run(args: argparse.Namespace) -> int:
             store, args.seq, by=args.by, status=args.status, note=args.note
         )
         change = await store.get_event(args.seq)
+        detected = change.event if change is not None else None
         if (
             args.status == "noise"
-            and change is not None
-            and ignore_line(change.data.get("diff") or {}) is None
+            and isinstance(detected, ChangeDetected)
+            and ignore_line(detected.diff) is None
         ):
-            removal = await remove_line(store, change.data)
+            removal = await remove_line(store, detected)
     what = f"marked {args.status}" if args.status else "annotated"
-    print(f"#{args.seq} {what} by {stored.data['by']} (event #{stored.seq})")
-    if args.status == "noise" and change is not None:
-        line = ignore_line(change.data.get("diff") or {})
+    review = stored.event
+    by = review.by if isinstance(review, REVIEW_EVENTS) else ""
+    print(f"#{args.seq} {what} by {by} (event #{stored.seq})")
+    if args.status == "noise" and change is not None and isinstance(detected, ChangeDetected):
+        line = ignore_line(detected.diff)
         stream = change.stream
         if line or removal:
             print(f"to ignore changes like this one, add to [[source]] id = {stream!r}:")

@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from monitor.events import StoredEvent
     from monitor.store import EventStore
 
-GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
-
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser(
@@ -45,8 +43,10 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 async def capture_at(store: EventStore, source_id: str, at: str | None) -> StoredEvent | None:
     """The good capture current at ``at`` (a formatted time), or None."""
+    from monitor.events import GOOD_CAPTURES, names
+
     found = None
-    for event in await store.read(stream=source_id, types=GOOD_CAPTURES):
+    for event in await store.read(stream=source_id, types=names(GOOD_CAPTURES)):
         if at is not None and event.recorded_at > at:
             break
         found = event
@@ -58,8 +58,18 @@ async def text_at(store: EventStore, source_id: str, at: str | None) -> tuple[st
     found = await capture_at(store, source_id, at)
     if found is None:
         return None
-    blob = await store.get_blob(found.data["capture"]["text_sha256"])
+    blob = await store.get_blob(capture_text_sha256(found))
     return blob.decode("utf-8"), found.recorded_at
+
+
+def capture_text_sha256(stored: StoredEvent) -> str:
+    """The text blob of a capture event."""
+    from monitor.events import capture_of
+
+    capture = capture_of(stored.event)
+    if capture is None:
+        raise ValueError(f"seq {stored.seq} ({stored.type}) is no capture")
+    return capture.text_sha256
 
 
 async def learned_at(
@@ -89,15 +99,18 @@ def describe_learned(region: LearnedRegion) -> str:
 
 async def _url_of(store: EventStore, source_id: str) -> str:
     """The source's URL as last recorded in its stream ("" if none)."""
+    from monitor.events import SETTINGS_EVENTS, names
+
     url = ""
-    for event in await store.read(stream=source_id, types=("SourceRegistered", "SourceUpdated")):
-        url = str((event.data.get("settings") or {}).get("url") or url)
+    for stored in await store.read(stream=source_id, types=names(SETTINGS_EVENTS)):
+        if isinstance(event := stored.event, SETTINGS_EVENTS):
+            url = str(event.settings.get("url") or url)
     return url
 
 
 async def run(args: argparse.Namespace) -> int:
     from monitor.audit.identity import identity_lines
-    from monitor.events import format_time
+    from monitor.events import capture_of, format_time
     from monitor.store import open_store
     from monitor.store.pauses import pause_of_url, running_pauses
 
@@ -119,8 +132,9 @@ async def run(args: argparse.Namespace) -> int:
     print(f"# {args.id} as captured at {when}", file=sys.stderr)
     for region in learned:
         print(describe_learned(region), file=sys.stderr)
-    server = capture.data["capture"].get("server")
-    if isinstance(server, dict):  # captures recorded before server identity carry none
+    recorded = capture_of(capture.event)
+    server = recorded.server if recorded is not None else None
+    if server is not None:  # captures recorded before server identity carry none
         for line in identity_lines(server):  # names in a certificate are the server's
             print(f"# {for_terminal(line, one_line=True)}", file=sys.stderr)
     if pause is not None:

@@ -20,7 +20,6 @@ from monitor.commands.common import Subparsers, UsageError, database_url, settin
 if TYPE_CHECKING:
     from monitor.config.settings import Settings
 
-CAPTURE_TYPES = ("BaselineCaptured", "ChangeDetected", "ChangePending", "ContentSuspect")
 MAX_STORED = 5  # stored captures read for an id, newest ones
 
 
@@ -73,6 +72,7 @@ async def _fetch(settings: Settings | None, url: str, times: int, wait: float) -
 
 
 async def _stored(settings: Settings | None, args: argparse.Namespace) -> tuple[str, list[bytes]]:
+    from monitor.events import CAPTURE_EVENTS, SETTINGS_EVENTS
     from monitor.store import open_store
 
     async with open_store(database_url(args, settings), read_only=True) as store:
@@ -84,11 +84,12 @@ async def _stored(settings: Settings | None, args: argparse.Namespace) -> tuple[
             )
         url = ""
         raws: list[str] = []
-        for event in events:
-            if event.type in ("SourceRegistered", "SourceUpdated"):
-                url = str(event.data["settings"].get("url") or url)
-            elif event.type in CAPTURE_TYPES:
-                raw = str(event.data["capture"].get("raw_sha256") or "")
+        for stored in events:
+            event = stored.event
+            if isinstance(event, SETTINGS_EVENTS):
+                url = str(event.settings.get("url") or url)
+            elif isinstance(event, CAPTURE_EVENTS):
+                raw = event.capture.raw_sha256
                 if raw and raw not in raws:
                     raws.append(raw)
         if not raws:

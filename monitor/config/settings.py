@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from monitor.events import ALERT_EVENTS, names
+
 Format = Literal["html", "pdf", "json", "csv", "text", "markdown"]
 Render = Literal["http", "browser", "auto"]
 On = Literal["added", "removed", "any"]
@@ -64,16 +66,7 @@ class ChannelSettings:
     tags: tuple[str, ...] = ()
     digest: str | None = None  # "daily@08:00" | "weekly@mon 08:00"
     min_severity: Severity = "info"
-    events: tuple[str, ...] = (
-        "ChangeDetected",
-        "ContentSuspect",
-        "FetchFailed",
-        "SourceRecovered",
-        "SourceMoved",
-        "SourceDiscovered",
-        "StoryDetected",
-        "SourceGone",
-    )
+    events: tuple[str, ...] = names(ALERT_EVENTS)  # every type the notifier alerts about
 
 
 FigureWhen = Literal["published", "restated", "from_zero", "to_zero", "rise_pct", "fall_pct"]

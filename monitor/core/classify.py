@@ -67,6 +67,7 @@ from monitor.diff.textdiff import TextDiff, diff_texts
 from monitor.events import (
     FETCH_DEFERRED,
     BaselineCaptured,
+    Capture,
     ChangeDetected,
     ChangePending,
     ContentConfirmed,
@@ -202,10 +203,11 @@ def decide(
             )
         return events
 
-    capture = outcome.capture
-    text_sha = capture["text_sha256"]
-    fetched_at = parse_time(capture["fetched_at"])
-    same_extraction = last is not None and last.extraction_key == capture.get("extraction_key", "")
+    raw = outcome.capture
+    capture = Capture.of(raw)
+    text_sha = capture.text_sha256
+    fetched_at = parse_time(capture.fetched_at)
+    same_extraction = last is not None and last.extraction_key == capture.extraction_key
     if last is not None and same_extraction and text_sha == last.text_sha256:
         events += _back(state)
         events += _confirmation(state, text_sha, fetched_at, now, confirm_every, checks_since_event)
@@ -213,16 +215,16 @@ def decide(
             events += unlearned(state, source, checks_since_event, None)
         return events
 
-    suspect = suspect_reason(outcome.text, outcome.select_matched, state, capture)
+    suspect = suspect_reason(outcome.text, outcome.select_matched, state, raw)
     if suspect is not None and not collapse_persisted(suspect[0], state, text_sha, now):
         if state.suspect_text != text_sha:
             events.append(ContentSuspect(capture=capture, reason=suspect[0], detail=suspect[1]))
-        events += _gone_by_redirect(state, capture, text_sha, gone_after, checks_since_event)
+        events += _gone_by_redirect(state, raw, text_sha, gone_after, checks_since_event)
         return events
     events += _back(state)
 
     words = words_digest(outcome.text)
-    capture = {**capture, "words_sha256": words}
+    capture = capture.with_(words_sha256=words)
     if last is None or not same_extraction:
         # A first capture, or the extraction itself changed (a new `select`, a new
         # extractor version): the text is a new reference, not a change of the page.
@@ -282,7 +284,7 @@ def decide(
         source,
         old_text,
         outcome.text,
-        capture.get("chrome") or (),
+        capture.chrome,
         checks_since_event,
         known=known,
     )

@@ -13,7 +13,25 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from monitor.events import EVENT_TYPES, FETCH_DEFERRED, StoredEvent, upcast
+from monitor.events import (
+    FETCH_DEFERRED,
+    BaselineCaptured,
+    Capture,
+    ChangeDetected,
+    ChangePending,
+    ContentConfirmed,
+    ContentSuspect,
+    FetchFailed,
+    SourceGone,
+    SourceMoved,
+    SourceRecovered,
+    SourceRegistered,
+    SourceRemoved,
+    SourceUpdated,
+    StoredEvent,
+    VolatilityLearned,
+    VolatilityUnlearned,
+)
 
 GONE_STATUSES = (404, 410)  # answers that say a page is not there (rather than failing)
 
@@ -115,22 +133,21 @@ class SourceState:
         return "ok"
 
 
-def _capture_ref(data: dict[str, Any], seq: int, when: str) -> CaptureRef:
-    capture = data["capture"]
-    headers = capture.get("headers") or {}
+def _capture_ref(capture: Capture, seq: int, when: str) -> CaptureRef:
+    headers = capture.headers
     return CaptureRef(
-        text_sha256=capture["text_sha256"],
-        raw_sha256=capture["raw_sha256"],
-        fetched_at=capture.get("fetched_at", when),
-        seen_until=capture.get("fetched_at", when),
+        text_sha256=capture.text_sha256,
+        raw_sha256=capture.raw_sha256,
+        fetched_at=capture.fetched_at or when,
+        seen_until=capture.fetched_at or when,
         seq=seq,
         etag=headers.get("etag"),
         last_modified=headers.get("last-modified"),
-        extractor=capture.get("extractor", ""),
-        extraction_key=capture.get("extraction_key", ""),
-        text_chars=int(capture.get("text_chars", 0)),
-        words_sha256=str(capture.get("words_sha256", "")),
-        chrome=tuple((int(a), int(b)) for a, b in capture.get("chrome") or ()),
+        extractor=capture.extractor,
+        extraction_key=capture.extraction_key,
+        text_chars=capture.text_chars,
+        words_sha256=capture.words_sha256 or "",
+        chrome=tuple((int(a), int(b)) for a, b in capture.chrome),
     )
 
 
@@ -155,145 +172,138 @@ def _evolve(state: _Frozen, **changes: Any) -> _Frozen:
     return new
 
 
-def apply(state: SourceState, event: StoredEvent) -> SourceState:
-    """The state after ``event`` (an event of this source's stream).
+def apply(state: SourceState, stored: StoredEvent) -> SourceState:
+    """The state after ``stored`` (an event of this source's stream).
 
-    Reads the data upgraded to the current schema of its type (``events.upcast``),
+    Reads the typed event (``stored.event``: upcast to the current schema of its type),
     so an upcaster that renames a field reaches the live state and replay alike.
     """
-    data = event.data
-    current = EVENT_TYPES.get(event.type)
-    if current is not None and event.schema < current.schema:
-        _, data = upcast(event.type, event.schema, data)
-    common: dict[str, Any] = {"version": event.version, "last_event_at": event.recorded_at}
-    kind = event.type
-    if kind == "SourceRegistered":
-        return _evolve(
-            state,
-            registered=True,
-            removed=False,
-            settings=data["settings"],
-            moved_to=None,
-            discovered_by=data.get("discovered_by"),
-            **common,
-        )
-    if kind == "SourceUpdated":
-        moved_to = state.moved_to
-        if data["settings"].get("url") != state.settings.get("url"):
-            moved_to = None  # a URL edited in the config overrides where a move led
-        # Learned regions were learned under the old settings: forget them.
-        return _evolve(
-            state,
-            settings=data["settings"],
-            moved_to=moved_to,
-            learned=(),
-            streak=None,
-            **common,
-        )
-    if kind == "SourceMoved":
-        canonical = data["to_url"] if data.get("how") == "canonical" else state.canonical
-        return _evolve(state, moved_to=data["to_url"], canonical=canonical, **common)
-    if kind == "SourceRemoved":
-        return _evolve(state, removed=True, **common)
-    if kind in ("BaselineCaptured", "ChangeDetected"):
-        ref = _capture_ref(data, event.seq, event.recorded_at)
-        changed = kind == "ChangeDetected"
-        noise = _noise_after_change(state, data) if changed else {"learned": (), "streak": None}
-        return _evolve(
-            state,
-            last_good=ref,
-            canonical=str(data["capture"].get("canonical") or ""),
-            known_texts=state.known_texts | {ref.text_sha256},
-            known_words=_with(state.known_words, ref.words_sha256),
-            suspect_text=None,
-            suspect_since=None,
-            consecutive_failures=0,
-            failing_since=None,
-            changes=state.changes + (1 if changed else 0),
-            last_change_at=event.recorded_at if changed else state.last_change_at,
-            last_change_seq=event.seq if changed else state.last_change_seq,
-            pending=None,
-            consecutive_gone=0,
-            gone_since=None,
-            **noise,
-            **common,
-        )
-    if kind == "ChangePending":
-        capture = data["capture"]
-        seen = int(data["seen"])
-        since = capture.get("fetched_at") or event.recorded_at
-        if seen > 1 and state.pending is not None:
-            since = state.pending.since  # the same text again: it was first seen back then
-        pending = PendingChange(
-            text_sha256=data["text_sha256"],
-            words_sha256=capture.get("words_sha256") or None,
-            seen=seen,
-            since=since,
-        )
-        return _evolve(
-            state,
-            pending=pending,
-            suspect_text=None,
-            suspect_since=None,
-            consecutive_failures=0,
-            failing_since=None,
-            **common,
-        )
-    if kind in ("VolatilityLearned", "VolatilityUnlearned"):
-        return _evolve(state, **_learning(state, kind, data, event.recorded_at), **common)
-    if kind == "ContentConfirmed":
-        last = state.last_good
-        if last is not None and last.text_sha256 == data["text_sha256"]:
-            last = _evolve(last, seen_until=data["fetched_at"])
-        # The last good text was seen again: a change waiting for confirmation was a flicker.
-        return _evolve(
-            state,
-            last_good=last,
-            suspect_text=None,
-            suspect_since=None,
-            consecutive_failures=0,
-            failing_since=None,
-            pending=None,
-            learned=_quiet(state.learned, int(data.get("checks_since_last_event", 1))),
-            streak=None,
-            **common,
-        )
-    if kind == "ContentSuspect":
-        return _evolve(
-            state,
-            suspect_text=data["capture"].get("text_sha256", ""),
-            suspect_since=event.recorded_at,
-            consecutive_failures=0,
-            consecutive_gone=0,
-            failing_since=None,
-            suspects=state.suspects + 1,
-            **common,
-        )
-    if kind == "FetchFailed" and data.get("error") == FETCH_DEFERRED:
-        # Its host asked for quiet and nothing was sent: no failure of the source.
-        return _evolve(state, **common)
-    if kind == "FetchFailed":
-        gone = data.get("status") in GONE_STATUSES
-        return _evolve(
-            state,
-            consecutive_gone=state.consecutive_gone + 1 if gone else 0,
-            consecutive_failures=state.consecutive_failures + 1,
-            failing_since=state.failing_since or data.get("fetched_at") or event.recorded_at,
-            failures=state.failures + 1,
-            **common,
-        )
-    if kind == "SourceRecovered":
-        return _evolve(
-            state,
-            consecutive_failures=0,
-            failing_since=None,
-            consecutive_gone=0,
-            gone_since=None,
-            **common,
-        )
-    if kind == "SourceGone":
-        return _evolve(state, gone_since=str(data.get("since") or event.recorded_at), **common)
-    # Notifications and future types leave the source's detection state alone.
+    common: dict[str, Any] = {"version": stored.version, "last_event_at": stored.recorded_at}
+    match stored.event:
+        case SourceRegistered() as e:
+            return _evolve(
+                state,
+                registered=True,
+                removed=False,
+                settings=e.settings,
+                moved_to=None,
+                discovered_by=e.discovered_by,
+                **common,
+            )
+        case SourceUpdated() as e:
+            moved_to = state.moved_to
+            if e.settings.get("url") != state.settings.get("url"):
+                moved_to = None  # a URL edited in the config overrides where a move led
+            # Learned regions were learned under the old settings: forget them.
+            return _evolve(
+                state, settings=e.settings, moved_to=moved_to, learned=(), streak=None, **common
+            )
+        case SourceMoved() as e:
+            canonical = e.to_url if e.how == "canonical" else state.canonical
+            return _evolve(state, moved_to=e.to_url, canonical=canonical, **common)
+        case SourceRemoved():
+            return _evolve(state, removed=True, **common)
+        case BaselineCaptured() | ChangeDetected() as e:
+            ref = _capture_ref(e.capture, stored.seq, stored.recorded_at)
+            changed = isinstance(e, ChangeDetected)
+            noise = (
+                _noise_after_change(state, e)
+                if isinstance(e, ChangeDetected)
+                else {"learned": (), "streak": None}
+            )
+            return _evolve(
+                state,
+                last_good=ref,
+                canonical=e.capture.canonical,
+                known_texts=state.known_texts | {ref.text_sha256},
+                known_words=_with(state.known_words, ref.words_sha256),
+                suspect_text=None,
+                suspect_since=None,
+                consecutive_failures=0,
+                failing_since=None,
+                changes=state.changes + (1 if changed else 0),
+                last_change_at=stored.recorded_at if changed else state.last_change_at,
+                last_change_seq=stored.seq if changed else state.last_change_seq,
+                pending=None,
+                consecutive_gone=0,
+                gone_since=None,
+                **noise,
+                **common,
+            )
+        case ChangePending() as e:
+            since = e.capture.fetched_at or stored.recorded_at
+            if e.seen > 1 and state.pending is not None:
+                since = state.pending.since  # the same text again: it was first seen back then
+            pending = PendingChange(
+                text_sha256=e.text_sha256,
+                words_sha256=e.capture.words_sha256,
+                seen=e.seen,
+                since=since,
+            )
+            return _evolve(
+                state,
+                pending=pending,
+                suspect_text=None,
+                suspect_since=None,
+                consecutive_failures=0,
+                failing_since=None,
+                **common,
+            )
+        case VolatilityLearned() | VolatilityUnlearned() as e:
+            return _evolve(state, **_learning(state, e, stored.recorded_at), **common)
+        case ContentConfirmed() as e:
+            last = state.last_good
+            if last is not None and last.text_sha256 == e.text_sha256:
+                last = _evolve(last, seen_until=e.fetched_at)
+            # The last good text was seen again: a change waiting for confirmation was a flicker.
+            return _evolve(
+                state,
+                last_good=last,
+                suspect_text=None,
+                suspect_since=None,
+                consecutive_failures=0,
+                failing_since=None,
+                pending=None,
+                learned=_quiet(state.learned, e.checks_since_last_event),
+                streak=None,
+                **common,
+            )
+        case ContentSuspect() as e:
+            return _evolve(
+                state,
+                suspect_text=e.capture.text_sha256,
+                suspect_since=stored.recorded_at,
+                consecutive_failures=0,
+                consecutive_gone=0,
+                failing_since=None,
+                suspects=state.suspects + 1,
+                **common,
+            )
+        case FetchFailed(error=error) if error == FETCH_DEFERRED:
+            # Its host asked for quiet and nothing was sent: no failure of the source.
+            return _evolve(state, **common)
+        case FetchFailed() as e:
+            gone = e.status in GONE_STATUSES
+            return _evolve(
+                state,
+                consecutive_gone=state.consecutive_gone + 1 if gone else 0,
+                consecutive_failures=state.consecutive_failures + 1,
+                failing_since=state.failing_since or e.fetched_at or stored.recorded_at,
+                failures=state.failures + 1,
+                **common,
+            )
+        case SourceRecovered():
+            return _evolve(
+                state,
+                consecutive_failures=0,
+                failing_since=None,
+                consecutive_gone=0,
+                gone_since=None,
+                **common,
+            )
+        case SourceGone() as e:
+            return _evolve(state, gone_since=e.since or stored.recorded_at, **common)
+    # Notifications, and types of a later version, leave the detection state alone.
     return _evolve(state, **common)
 
 
@@ -303,27 +313,29 @@ def _quiet(learned: tuple[LearnedRegion, ...], checks: int) -> tuple[LearnedRegi
     return tuple(_evolve(r, quiet=r.quiet + checks) for r in learned)
 
 
-def _noise_after_change(state: SourceState, data: dict[str, Any]) -> dict[str, Any]:
+def _noise_after_change(state: SourceState, change: ChangeDetected) -> dict[str, Any]:
     """Learned regions and streak after a ``ChangeDetected``."""
-    region = data.get("region")
+    region = change.region
     learned = tuple(
         _evolve(r, quiet=0) if r.region == region else _evolve(r, quiet=r.quiet + 1)
         for r in state.learned
     )
-    streak_count = data.get("region_streak")
-    streak = (str(region), int(streak_count)) if region and streak_count else None
+    streak_count = change.region_streak
+    streak = (region, streak_count) if region and streak_count else None
     return {"learned": learned, "streak": streak}
 
 
-def _learning(state: SourceState, kind: str, data: dict[str, Any], when: str) -> dict[str, Any]:
-    kept = tuple(r for r in state.learned if r.region != data["region"])
-    if kind == "VolatilityUnlearned":
+def _learning(
+    state: SourceState, event: VolatilityLearned | VolatilityUnlearned, when: str
+) -> dict[str, Any]:
+    kept = tuple(r for r in state.learned if r.region != event.region)
+    if isinstance(event, VolatilityUnlearned):
         return {"learned": kept}
     region = LearnedRegion(
-        region=data["region"],
-        before=data.get("before", ""),
-        after=data.get("after", ""),
-        example=data.get("example", ""),
+        region=event.region,
+        before=event.before,
+        after=event.after,
+        example=event.example,
         since=when,
     )
     return {"learned": (*kept, region), "streak": None}

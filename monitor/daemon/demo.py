@@ -36,7 +36,7 @@ from monitor.commands import log as log_command
 from monitor.config.parse import load_config
 from monitor.config.settings import Settings
 from monitor.daemon.service import Daemon
-from monitor.events import StoredEvent
+from monitor.events import ChangeDetected
 
 SOURCE_ID = "example-corp-hk-requests"
 PAGE_PATH = "/transparency/government-requests"
@@ -200,14 +200,14 @@ async def _watch(
     config: Path,
 ) -> bool:
     baseline = asyncio.Event()
-    changes: list[StoredEvent] = []
+    changes: list[ChangeDetected] = []
 
     def on_report(report: CheckReport) -> None:
         if report.outcome == "baseline":
             baseline.set()
         elif report.outcome == "changed":
             say(f"change detected: {report.detail}")
-            changes.extend(e for e in report.events if e.type == "ChangeDetected")
+            changes.extend(c for e in report.events if isinstance(c := e.event, ChangeDetected))
         elif report.outcome in ("failed", "suspect", "error"):
             say(f"check {report.outcome}: {report.detail}")
 
@@ -262,11 +262,11 @@ def _print_alert(print_: Callable[[str], None], payload: dict[str, Any]) -> None
     print_("    └")
 
 
-def _print_matches(print_: Callable[[str], None], changes: list[StoredEvent]) -> None:
+def _print_matches(print_: Callable[[str], None], changes: list[ChangeDetected]) -> None:
     """Why the change was flagged, straight from the ``ChangeDetected`` event."""
     print_("")
     for change in changes:
-        for match in change.data.get("rules") or ():
+        for match in change.rules:
             terms = ", ".join(str(t) for t in match.get("terms") or ())
             print_(
                 f"  matched rule {match.get('rule_id')} on the {match.get('side', '?')} text "

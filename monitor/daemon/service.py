@@ -69,7 +69,7 @@ from monitor.core.projections import SourceState
 from monitor.daemon.scheduler import CheckScheduler
 from monitor.discover.runner import DiscoveryRunner
 from monitor.errors import ConfigError, HostPausedError, MonitorError
-from monitor.events import parse_time
+from monitor.events import ChangeDetected, parse_time
 from monitor.notify.notifier import Notifier
 from monitor.store import EventStore, describe_url, open_store, url_scheme
 from monitor.store.pauses import pauses_of
@@ -568,7 +568,7 @@ class Daemon:
             self.status.failures += 1
         if report.events:
             self._notify_wake.set()
-            if any(event.type == "ChangeDetected" for event in report.events):
+            if any(isinstance(event.event, ChangeDetected) for event in report.events):
                 self._checkpoint_wake.set()  # evidence of a change gets signed promptly
                 if self._audit is not None:
                     self._audit.change_recorded()

@@ -5,15 +5,15 @@ The store does all the coordination through its ``WorkSharing`` capability
 twin); workers never talk to each other. This module holds the scheduling rules
 on top of it and never sees the backend.
 
-* **Leases** (``LeaseScheduler``): one ``leases`` row per source (``due_at``, ``owner``,
-  ``lease_until``). A worker claims due rows with ``SELECT … FOR UPDATE SKIP LOCKED``
-  and stamps them ``lease_until = now + lease_period`` in the same statement, so a due
+* **Leases** (``LeaseScheduler``): one lease row per source (``due_at``, ``owner``,
+  ``lease_until``). A claim stamps due rows ``lease_until = now + lease_period`` (on
+  PostgreSQL, ``SELECT … FOR UPDATE SKIP LOCKED`` in one statement), so a due
   check goes to exactly one worker; while the check runs the lease is renewed every
   third of the period; when it ends the row gets its next due time and is freed. A
   worker that dies stops renewing: its rows become claimable when ``lease_until``
   passes, and every worker sleeps no later than the earliest expiry, so its sources
-  are taken over within one lease period. All lease times are the database's clock
-  (``now()``), so skew between machines does not matter. Among due sources a worker
+  are taken over within one lease period. All lease times are the store's clock
+  (PostgreSQL's ``now()``), so skew between machines does not matter. Among due sources a worker
   takes those it checked last first (its cached state of them is current).
 * **Next check**: an interval source is due ``interval ± jitter`` after its check
   *ended* (measured by the database when the lease is released), so however long a
@@ -21,12 +21,12 @@ on top of it and never sees the backend.
   within ``interval - jitter``, whichever workers run it; the cost is that the period
   is the interval plus the check's duration. A cron source is due at the next cron
   time after its check started, + jitter.
-* **Leader** (``Leadership``): exactly one worker runs the notifier, the one holding a
-  session-level ``pg_try_advisory_lock`` on a connection of its own. PostgreSQL
-  releases the lock when that session ends — a crash, a SIGKILL, a lost network — and
-  a standby, retrying every ``retry_interval`` (at once on a ``NOTIFY monitor_leader``
-  from a leader stepping down), takes over. A heartbeat on the lock connection ends
-  the term when it breaks, so a cut-off leader stops sending.
+* **Leader** (``Leadership``, in ``monitor.daemon.leadership``): exactly one worker
+  runs the notifier, the one holding the store's leader seat (on PostgreSQL a
+  session-level ``pg_try_advisory_lock`` on a connection of its own, released when
+  that session ends — a crash, a SIGKILL, a lost network). A standby, retrying every
+  ``retry_interval`` (at once when a leader steps down), takes over. A heartbeat on
+  the seat ends the term when it breaks, so a cut-off leader stops sending.
 * **Wake-ups**: ``wait_for_events`` returns when the log's head passes a seq — the
   store's ``Wakeups`` (LISTEN/NOTIFY on PostgreSQL), else polling the head;
   ``follow_log`` turns that into an event the notifier waits on.
@@ -50,11 +50,11 @@ import random
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from monitor.clock import Clock, utc_now
 from monitor.config.settings import SourceSettings
+from monitor.daemon.leadership import Leadership, sleep_unless
 from monitor.daemon.scheduler import (
     Cadence,
     ScheduleChanges,
@@ -68,10 +68,21 @@ from monitor.store import EventStore
 from monitor.store.base import (
     DEFAULT_POLL_INTERVAL,
     LeaseClaim,
-    WorkSharing,
+    NextDue,
+    require_work_sharing,
     wakeups_of,
     work_sharing_of,
 )
+
+__all__ = [
+    "Leadership",
+    "LeaseScheduler",
+    "exclusive",
+    "exclusive_or_skip",
+    "follow_log",
+    "lease_period_from",
+    "wait_for_events",
+]
 
 log = logging.getLogger(__name__)
 
@@ -146,17 +157,11 @@ async def follow_log(
             seq, _ = await store.head()
         except StoreError as exc:
             log.warning("following the log failed, will retry: %s", exc)
-            await _sleep_unless(stop, poll_interval)
+            await sleep_unless(stop, poll_interval)
             continue
         if seq > after:
             after = seq
             wake.set()
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(max(0.0, seconds)):
-            await stop.wait()
 
 
 def exclusive(store: EventStore, purpose: str) -> contextlib.AbstractAsyncContextManager[None]:
@@ -179,14 +184,6 @@ def exclusive_or_skip(
     return contextlib.nullcontext(True) if sharing is None else sharing.exclusive_or_skip(purpose)
 
 
-def sharing_of(store: EventStore) -> WorkSharing:
-    """The store's ``WorkSharing``; a store without it cannot be shared by workers."""
-    sharing = work_sharing_of(store)
-    if sharing is None:
-        raise StoreError("this store cannot be shared by several workers (use PostgreSQL)")
-    return sharing
-
-
 # --------------------------------------------------------------------------- leases
 
 
@@ -195,14 +192,6 @@ def cadence_key(cadence: Cadence) -> str:
     if cadence.cron is not None:
         return f"cron {cadence.cron} +{cadence.jitter:g}"
     return f"interval {cadence.interval} ±{cadence.jitter:g}"
-
-
-@dataclass(frozen=True)
-class NextDue:
-    """When a checked source is due again: at ``at``, or ``after`` seconds from the end."""
-
-    at: datetime | None = None
-    after: float | None = None
 
 
 def next_due(cadence: Cadence, started: datetime, rng: random.Random) -> NextDue:
@@ -246,7 +235,7 @@ class LeaseScheduler:
         if lease_period <= 0:
             raise ValueError(f"lease_period must be positive, not {lease_period}")
         self._on_due = on_due
-        self._sharing = sharing_of(store)
+        self._sharing = require_work_sharing(store)
         self._clock = clock
         self._rng = rng or random.Random()
         self.lease_period = float(lease_period)
@@ -463,11 +452,7 @@ class LeaseScheduler:
         due = next_due(cadence, claim.started, self._rng)
         try:
             when = await self._sharing.release_lease(
-                claim.source_id,
-                self.owner,
-                cadence=cadence_key(cadence),
-                at=due.at,
-                after=due.after,
+                claim.source_id, self.owner, cadence_key(cadence), due
             )
         except StoreError as exc:
             # The lease expires by itself; the source is then checked again early, once.
@@ -494,115 +479,3 @@ class LeaseScheduler:
                     "off); another worker may check it too — the log stays consistent",
                     source_id,
                 )
-
-
-# --------------------------------------------------------------------------- leadership
-
-
-class Leadership:
-    """Exactly one holder across all workers of a log: the store's leader seat.
-
-    ``run(body, stop)`` waits to become leader, runs ``body(term_over)``, steps down when
-    it returns, and starts over until ``stop`` is set. ``body`` must return once ``stop``
-    is set (after any last work, which it does still holding the seat) and at once when
-    ``term_over`` is set: the seat — on PostgreSQL a session-level advisory lock on a
-    connection of its own — was lost.
-
-    No overlap: a leader whose seat stops answering notices within two heartbeat
-    periods (one period asleep, one for the check to time out) and ends its term; a
-    new leader waits that long before starting ``body``, unless its predecessor
-    announced stepping down (``NOTIFY monitor_leader``) — then it starts at once.
-    """
-
-    def __init__(
-        self,
-        store: EventStore,
-        purpose: str = "notifier",
-        *,
-        retry_interval: float = DEFAULT_POLL_INTERVAL,
-        heartbeat: float = DEFAULT_POLL_INTERVAL,
-    ) -> None:
-        self.purpose = purpose
-        self.retry_interval = retry_interval
-        self.heartbeat = heartbeat
-        self._retry_now = asyncio.Event()
-        self._seat = sharing_of(store).leader_seat(purpose, self._retry_now.set)
-        self.is_leader = False
-        self.terms = 0  # how many times this worker became leader
-
-    async def run(
-        self, body: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event
-    ) -> None:
-        try:
-            while not stop.is_set():
-                handed_over = await self._acquire(stop)
-                if handed_over is None:
-                    return
-                if not handed_over:
-                    # A predecessor cut off from the database may not know it yet.
-                    await _sleep_unless(stop, 2 * self.heartbeat)
-                    if stop.is_set():
-                        break
-                term_over = asyncio.Event()
-                watch = asyncio.create_task(self._watch(term_over))
-                try:
-                    await body(term_over)
-                finally:
-                    watch.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await watch
-                    await self._step_down()
-        finally:
-            self.is_leader = False
-            await self._seat.close()
-
-    async def _acquire(self, stop: asyncio.Event) -> bool | None:
-        """Wait until this worker holds the seat, or ``stop`` is set (None).
-
-        True when the seat came right after a predecessor announced stepping down.
-        """
-        handed_over = False
-        while not stop.is_set():
-            self._retry_now.clear()  # before trying: a NOTIFY during the try is not lost
-            try:
-                got = await self._seat.try_take()
-            except StoreError as exc:
-                log.warning("cannot reach the database to elect a %s: %s", self.purpose, exc)
-                got = False
-            if got:
-                self.is_leader = True
-                self.terms += 1
-                log.info("this worker is now the %s (term %d)", self.purpose, self.terms)
-                return handed_over
-            waiters = {
-                asyncio.ensure_future(stop.wait()),
-                asyncio.ensure_future(self._retry_now.wait()),
-            }
-            try:
-                await asyncio.wait(
-                    waiters, timeout=self.retry_interval, return_when=asyncio.FIRST_COMPLETED
-                )
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
-            handed_over = self._retry_now.is_set()
-        return None
-
-    async def _watch(self, term_over: asyncio.Event) -> None:
-        """End the term when the seat stops answering (cancelled with the term)."""
-        while True:
-            await asyncio.sleep(self.heartbeat)
-            try:
-                await self._seat.check(self.heartbeat)
-            except StoreError as exc:
-                log.error("lost the %s seat (%s); stepping down", self.purpose, exc)
-                self.is_leader = False
-                term_over.set()
-                return
-
-    async def _step_down(self) -> None:
-        if not self.is_leader:
-            return
-        self.is_leader = False
-        await self._seat.step_down()
-        log.info("stepped down as %s", self.purpose)

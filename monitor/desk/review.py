@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
-from typing import Any
 
 from monitor.desk.noise_selector import remove_selector
 from monitor.desk.triage import REVIEW_STATUSES
@@ -20,6 +18,7 @@ from monitor.errors import BlobMissingError, ReviewError
 from monitor.events import (
     REVIEWS_STREAM,
     ChangeAnnotated,
+    ChangeDetected,
     ChangeReviewed,
     Event,
     StoredEvent,
@@ -57,7 +56,7 @@ async def record_review(
     """Append the review (or note) of the change at ``change_seq``; returns the stored event."""
     event = review_event(change_seq, by=by, status=status, note=note)
     target = await store.get_event(change_seq) if change_seq > 0 else None
-    if target is None or target.type != "ChangeDetected":
+    if target is None or not isinstance(target.event, ChangeDetected):
         raise ReviewError(
             f"#{change_seq} is not a change in the log; `monitor log --type ChangeDetected` "
             "lists them"
@@ -69,23 +68,23 @@ async def record_review(
     return stored
 
 
-async def remove_line(store: EventStore, data: Mapping[str, Any]) -> str | None:
+async def remove_line(store: EventStore, change: ChangeDetected) -> str | None:
     """The ``remove = [...]`` line naming the element that holds a change's new blocks,
     read from the capture's raw HTML; None when the page is not HTML or no element fits."""
-    capture = data.get("capture") or {}
-    if capture.get("format") != "html" or not capture.get("raw_sha256"):
+    capture = change.capture
+    if capture.format != "html" or not capture.raw_sha256:
         return None
     blocks = [
         str(c.get("new") or "")
-        for c in (data.get("diff") or {}).get("changes") or ()
+        for c in change.diff.get("changes") or ()
         if c.get("op") in ("changed", "added")
     ]
     if not blocks:
         return None
     try:
-        body = await store.get_blob(str(capture["raw_sha256"]))
+        body = await store.get_blob(capture.raw_sha256)
     except BlobMissingError:
         return None
-    content_type = (capture.get("headers") or {}).get("content-type")
+    content_type = capture.headers.get("content-type")
     selector = await asyncio.to_thread(remove_selector, body, content_type, blocks)
     return f"remove = {json.dumps([selector])}" if selector else None

@@ -40,14 +40,18 @@ from monitor.desk.search import (
     tokens_text,
 )
 from monitor.errors import BlobMissingError, MonitorError
-from monitor.events import StoredEvent, upcast
+from monitor.events import (
+    GOOD_CAPTURES,
+    SETTINGS_EVENTS,
+    ChangeDetected,
+    StoredEvent,
+)
 from monitor.store import EventStore, local_file, postgres_connection
 
 log = logging.getLogger(__name__)
 
 INDEX_VERSION = 1  # bump when documents or tokens change: the index is rebuilt
 BATCH = 500
-_TYPES = ("SourceRegistered", "SourceUpdated", "BaselineCaptured", "ChangeDetected")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS companies (source_id TEXT PRIMARY KEY, company TEXT NOT NULL);
@@ -259,19 +263,21 @@ async def documents_of(
     """
     out: list[tuple[SearchDoc, str, bytes | None]] = []
     for event in events:
-        if event.type not in _TYPES or event.stream.startswith("$"):
+        if event.stream.startswith("$"):
             continue
-        _, data = upcast(event.type, event.schema, event.data)
-        if event.type in ("SourceRegistered", "SourceUpdated"):
-            companies[event.stream] = str(data["settings"].get("company") or "")
+        indexed = event.event
+        if isinstance(indexed, SETTINGS_EVENTS):
+            companies[event.stream] = str(indexed.settings.get("company") or "")
+            continue
+        if not isinstance(indexed, GOOD_CAPTURES):
             continue
         company = companies.get(event.stream, "")
-        if event.type == "ChangeDetected":
+        if isinstance(indexed, ChangeDetected):
             for doc in change_docs(
-                event.seq, event.stream, company, event.recorded_at, data.get("diff") or {}
+                event.seq, event.stream, company, event.recorded_at, indexed.diff
             ):
                 out.append((doc, "change", None))
-        text_sha = str((data.get("capture") or {}).get("text_sha256") or "")
+        text_sha = indexed.capture.text_sha256
         if not text_sha:
             continue
         try:

@@ -29,9 +29,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.config.settings import SEVERITY_ORDER, StoriesSettings
-from monitor.events import StoredEvent, StoryDetected, parse_time, upcast
+from monitor.events import (
+    STORY_EVENTS,
+    ChangeDetected,
+    SourceRegistered,
+    SourceUpdated,
+    StoredEvent,
+    StoryDetected,
+    names,
+    parse_time,
+)
 
-STORY_TYPES = ("SourceRegistered", "SourceUpdated", "ChangeDetected", "StoryDetected")
+STORY_TYPES = names(STORY_EVENTS)  # for store queries
 SENTENCE_CHARS = 160
 
 
@@ -95,24 +104,21 @@ class StoryBook:
         if event.seq <= self.head_seq:
             return
         self.head_seq = event.seq
-        if event.type not in STORY_TYPES:
-            return
-        _, data = upcast(event.type, event.schema, event.data)
-        if event.type in ("SourceRegistered", "SourceUpdated"):
-            settings = data.get("settings") or {}
-            self.companies[event.stream] = str(settings.get("company") or "")
-            self.tags[event.stream] = tuple(str(t) for t in settings.get("tags") or ())
-        elif event.type == "ChangeDetected":
-            self._candidate(event, data)
-        else:
-            self._story(event, data)
+        match event.event:
+            case SourceRegistered(settings=settings) | SourceUpdated(settings=settings):
+                self.companies[event.stream] = str(settings.get("company") or "")
+                self.tags[event.stream] = tuple(str(t) for t in settings.get("tags") or ())
+            case ChangeDetected() as change:
+                self._candidate(event, change)
+            case StoryDetected() as story:
+                self._story(event, story)
 
-    def _candidate(self, event: StoredEvent, data: Mapping[str, Any]) -> None:
-        if data.get("classification") != "substantive":
+    def _candidate(self, event: StoredEvent, change: ChangeDetected) -> None:
+        if change.classification != "substantive":
             return
-        at = str((data.get("capture") or {}).get("fetched_at") or event.recorded_at)
+        at = change.capture.fetched_at or event.recorded_at
         keys: list[tuple[str, str]] = []
-        for match in data.get("rules") or ():
+        for match in change.rules:
             key = (str(match.get("rule_id") or ""), str(match.get("side") or ""))
             if not key[0] or key[1] not in ("added", "removed") or key in keys:
                 continue
@@ -124,7 +130,7 @@ class StoryBook:
                 company=self.companies.get(event.stream, ""),
                 at=at,
                 sentence=_clip(sentences[0]) if sentences else "",
-                severity=str(match.get("severity") or data.get("severity") or "medium"),
+                severity=str(match.get("severity") or change.severity or "medium"),
             )
             self.candidates.setdefault(key, []).append(member)
         if keys:
@@ -135,11 +141,11 @@ class StoryBook:
 
         Later changes of the same pass must see it; folding it again is harmless.
         """
-        _, data = upcast(event.type, event.schema, event.data)
-        self._story(event, data)
+        if isinstance(story := event.event, StoryDetected):
+            self._story(event, story)
 
-    def _story(self, event: StoredEvent, data: Mapping[str, Any]) -> None:
-        story_id = str(data["story_id"])
+    def _story(self, event: StoredEvent, story: StoryDetected) -> None:
+        story_id = story.story_id
         first = self.stories.get(story_id)
         record = StoryRecord(
             seq=event.seq,
@@ -147,18 +153,17 @@ class StoryBook:
             first_seq=first.first_seq if first else event.seq,
             first_recorded_at=first.first_recorded_at if first else event.recorded_at,
             story_id=story_id,
-            rule_id=str(data["rule_id"]),
-            side=str(data["side"]),
-            members=tuple(dict(m) for m in data.get("members") or ()),
-            headline=str(data.get("headline") or ""),
-            severity=str(data.get("severity") or "medium"),
-            tags=tuple(str(t) for t in data.get("tags") or ()),
+            rule_id=story.rule_id,
+            side=story.side,
+            members=tuple(dict(m) for m in story.members),
+            headline=story.headline,
+            severity=story.severity or "medium",
+            tags=tuple(str(t) for t in story.tags),
         )
         self.stories[story_id] = record
         self.open[(record.rule_id, record.side)] = story_id
-        trigger = data.get("trigger_seq")
-        if isinstance(trigger, int):
-            self.triggered.add(trigger)
+        if story.trigger_seq is not None:
+            self.triggered.add(story.trigger_seq)
 
     def digest(self) -> str:
         """A stable hash of the recorded stories, to compare a replay with the live view."""

@@ -23,6 +23,7 @@ from monitor.desk.stories import STORY_TYPES, StoryBook
 from monitor.errors import ConcurrencyError
 from monitor.events import (
     STORIES_STREAM,
+    ChangeDetected,
     NewEvent,
     StoredEvent,
     StoryDetected,
@@ -61,7 +62,7 @@ class StoryDetector:
             appended: list[StoredEvent] = []
             async for event in store.iterate(after=self.book.head_seq, types=STORY_TYPES):
                 self.book.apply(event)
-                if event.type != "ChangeDetected" or event.seq <= cursor:
+                if not isinstance(event.event, ChangeDetected) or event.seq <= cursor:
                     continue
                 late = now - parse_time(event.recorded_at) > CATCH_UP_AFTER
                 appended += await self._record(store, event.seq, late)
@@ -85,7 +86,8 @@ class StoryDetector:
                 continue
             for item in stored:
                 self.book.note_story(item)
-                log.info("story %s: %s", item.data["story_id"], item.data["headline"])
+                if isinstance(story := item.event, StoryDetected):
+                    log.info("story %s: %s", story.story_id, story.headline)
             return stored
         log.warning("no story recorded for change #%d: %d conflicting writers", seq, ATTEMPTS)
         return []

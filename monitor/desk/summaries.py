@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monitor.desk.links import link_changes
+from monitor.events import ChangeDetected
 from monitor.extract.data import RECORD_SEPARATOR
 
 MAX_CHARS = 200
@@ -150,13 +151,13 @@ def _rule_led(changes: list[Mapping[str, Any]], rules: Sequence[Any]) -> list[Ma
     return sorted(changes, key=rank)
 
 
-def format_summary(data: Mapping[str, Any]) -> str | None:
-    """What a ``ChangeDetected``'s data says in its format's words, or None."""
-    diff = data.get("diff") or {}
+def format_summary(
+    diff: Mapping[str, Any], rules: Sequence[Mapping[str, Any]], fmt: str | None
+) -> str | None:
+    """What a change's diff says in its format's words (``fmt``: the capture's), or None."""
     changes = [c for c in diff.get("changes") or () if isinstance(c, Mapping)]
-    rules = list(data.get("rules") or ())
+    rules = list(rules)
     changes = _rule_led(changes, rules)
-    fmt = (data.get("capture") or {}).get("format")
     summary = str(diff.get("summary") or "")
     items: list[str] = []
     what = "blocks"
@@ -178,6 +179,13 @@ def format_summary(data: Mapping[str, Any]) -> str | None:
     return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1] + "…"
 
 
-def change_summary(data: Mapping[str, Any]) -> str:
-    """The summary to show for a change: the format's words, else the recorded one."""
-    return format_summary(data) or str((data.get("diff") or {}).get("summary") or "")
+def diff_summary(
+    diff: Mapping[str, Any], rules: Sequence[Mapping[str, Any]] = (), fmt: str | None = None
+) -> str:
+    """The summary to show for a diff: the format's words, else the recorded one."""
+    return format_summary(diff, rules, fmt) or str(diff.get("summary") or "")
+
+
+def change_summary(change: ChangeDetected) -> str:
+    """The summary to show for a change: ``diff_summary`` of its diff, rules and format."""
+    return diff_summary(change.diff, change.rules, change.capture.format)

@@ -24,11 +24,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.events import StoredEvent, upcast
+from monitor.events import REVIEW_EVENTS, ChangeReviewed, StoredEvent, names
 from monitor.text.patterns import compile_user_regex
 
 REVIEW_STATUSES = ("important", "routine", "noise")
-REVIEW_TYPES = ("ChangeReviewed", "ChangeAnnotated")
+REVIEW_TYPES = names(REVIEW_EVENTS)  # for store queries
 CONTEXT_CHARS = 40  # literal context kept on each side of a changed run
 MAX_PATTERNS = 5
 
@@ -52,16 +52,16 @@ class TriageBook:
     history: dict[int, list[Review]] = field(default_factory=dict)
 
     def apply(self, event: StoredEvent) -> None:
-        if event.type not in REVIEW_TYPES:
+        judged = event.event
+        if not isinstance(judged, REVIEW_EVENTS):
             return
-        _, data = upcast(event.type, event.schema, event.data)
         review = Review(
             seq=event.seq,
-            change_seq=int(data["change_seq"]),
-            by=str(data.get("by") or ""),
+            change_seq=judged.change_seq,
+            by=judged.by,
             at=event.recorded_at,
-            note=str(data.get("note") or ""),
-            status=str(data["status"]) if event.type == "ChangeReviewed" else None,
+            note=judged.note,
+            status=judged.status if isinstance(judged, ChangeReviewed) else None,
         )
         self.history.setdefault(review.change_seq, []).append(review)
 

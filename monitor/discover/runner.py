@@ -37,12 +37,15 @@ from monitor.discover.listing import (
 from monitor.discover.state import DiscoveryState, fold
 from monitor.errors import ConcurrencyError, FetchError, HostPausedError, MonitorError
 from monitor.events import (
+    DiscoveryBaselined,
     DiscoveryReviewed,
     Event,
     FetchFailed,
     NewEvent,
+    SourceDiscovered,
     SourceRegistered,
     SourceRemoved,
+    SourceUnlisted,
     StoredEvent,
     format_time,
 )
@@ -388,15 +391,16 @@ def _report(
     events = tuple(stored)
     registered = tuple(source_id for source_id, _ in registrations)
     if not state.baselined:
-        count = len(events[0].data["urls"]) if events else 0
+        first = events[0].event if events else None
+        count = len(first.urls) if isinstance(first, DiscoveryBaselined) else 0
         return DiscoverReport(
             discover_id=entry.id,
             outcome="baseline",
             detail=f"{count} matching of {len(listing)} listed URLs",
             events=events,
         )
-    found = [e for e in events if e.type == "SourceDiscovered"]
-    gone = [e for e in events if e.type == "SourceUnlisted"]
+    found = [e.event for e in events if isinstance(e.event, SourceDiscovered)]
+    gone = [e for e in events if isinstance(e.event, SourceUnlisted)]
     recovered = " (recovered)" if state.consecutive_failures else ""
     if not found and not gone:
         return DiscoverReport(
@@ -405,7 +409,7 @@ def _report(
             detail=f"{len(listing)} listed URLs, nothing new{recovered}",
             events=events,
         )
-    waiting = sum(1 for e in found if e.data["state"] == "waiting")
+    waiting = sum(1 for e in found if e.state == "waiting")
     parts = [f"{len(found)} new"]
     if registered:
         parts.append(f"{len(registered)} now watched")

@@ -10,7 +10,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from monitor.events import StoredEvent
+from monitor.events import (
+    DiscoveryBaselined,
+    DiscoveryReviewed,
+    FetchFailed,
+    SourceDiscovered,
+    SourceUnlisted,
+    StoredEvent,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,85 +70,83 @@ class DiscoveryState:
         }
 
 
-def apply(state: DiscoveryState, event: StoredEvent) -> DiscoveryState:
-    """The state after ``event`` (an event of this entry's stream)."""
-    data = event.data
-    common: dict[str, Any] = {"version": event.version}
-    if data.get("validators"):
+def apply(state: DiscoveryState, stored: StoredEvent) -> DiscoveryState:
+    """The state after ``stored`` (an event of this entry's stream)."""
+    event = stored.event
+    common: dict[str, Any] = {"version": stored.version}
+    listing = DiscoveryBaselined | SourceDiscovered | SourceUnlisted
+    if isinstance(event, listing) and event.validators:
         common["validators"] = {
-            str(url): (str(pair[0]), str(pair[1])) for url, pair in data["validators"].items()
+            str(url): (str(pair[0]), str(pair[1])) for url, pair in event.validators.items()
         }
-    kind = event.type
-    if kind == "DiscoveryBaselined":
-        return replace(
-            state,
-            baselined_at=str(data.get("listed_at") or event.recorded_at),
-            listed=frozenset(str(u) for u in data["urls"]),
-            consecutive_failures=0,
-            failing_since=None,
-            last_pass_at=event.recorded_at,
-            **common,
-        )
-    if kind == "SourceDiscovered":
-        url = str(data["url"])
-        found = Found(
-            url=url,
-            title=str(data.get("title") or ""),
-            lastmod=str(data.get("lastmod") or ""),
-            severity=str(data.get("severity") or "low"),
-            state=str(data.get("state") or "listed"),
-            source_id=str(data.get("source_id") or ""),
-            seq=event.seq,
-            recorded_at=event.recorded_at,
-        )
-        previous = state.found.get(url)
-        if previous is not None and previous.state in ("watching", "accepted", "ignored"):
-            # Listed again after it left: what a review or a registration decided stands.
-            found = replace(previous, listed=True)
-        return replace(
-            state,
-            listed=state.listed | {url},
-            gone=state.gone - {url},
-            found={**state.found, url: found},
-            consecutive_failures=0,
-            failing_since=None,
-            last_pass_at=event.recorded_at,
-            **common,
-        )
-    if kind == "SourceUnlisted":
-        url = str(data["url"])
-        found_map = state.found
-        if url in found_map:
-            found_map = {**found_map, url: replace(found_map[url], listed=False)}
-        return replace(
-            state,
-            listed=state.listed - {url},
-            gone=state.gone | {url},
-            found=found_map,
-            consecutive_failures=0,
-            failing_since=None,
-            last_pass_at=event.recorded_at,
-            **common,
-        )
-    if kind == "DiscoveryReviewed":
-        url = str(data["url"])
-        decision = str(data["decision"])
-        current = state.found.get(url) or Found(url=url, listed=url in state.listed)
-        reviewed = replace(
-            current,
-            state="accepted" if decision == "accepted" else "ignored",
-            source_id=str(data.get("source_id") or current.source_id),
-        )
-        ignored = state.ignored | {url} if decision == "ignored" else state.ignored - {url}
-        return replace(state, found={**state.found, url: reviewed}, ignored=ignored, **common)
-    if kind == "FetchFailed":
-        return replace(
-            state,
-            consecutive_failures=state.consecutive_failures + 1,
-            failing_since=state.failing_since or str(data.get("fetched_at") or event.recorded_at),
-            last_pass_at=event.recorded_at,
-            **common,
-        )
+    match event:
+        case DiscoveryBaselined() as baselined:
+            return replace(
+                state,
+                baselined_at=baselined.listed_at or stored.recorded_at,
+                listed=frozenset(str(u) for u in baselined.urls),
+                consecutive_failures=0,
+                failing_since=None,
+                last_pass_at=stored.recorded_at,
+                **common,
+            )
+        case SourceDiscovered() as discovered:
+            url = discovered.url
+            found = Found(
+                url=url,
+                title=discovered.title,
+                lastmod=discovered.lastmod,
+                severity=discovered.severity or "low",
+                state=discovered.state or "listed",
+                source_id=discovered.source_id,
+                seq=stored.seq,
+                recorded_at=stored.recorded_at,
+            )
+            previous = state.found.get(url)
+            if previous is not None and previous.state in ("watching", "accepted", "ignored"):
+                # Listed again after it left: what a review or a registration decided stands.
+                found = replace(previous, listed=True)
+            return replace(
+                state,
+                listed=state.listed | {url},
+                gone=state.gone - {url},
+                found={**state.found, url: found},
+                consecutive_failures=0,
+                failing_since=None,
+                last_pass_at=stored.recorded_at,
+                **common,
+            )
+        case SourceUnlisted(url=url):
+            found_map = state.found
+            if url in found_map:
+                found_map = {**found_map, url: replace(found_map[url], listed=False)}
+            return replace(
+                state,
+                listed=state.listed - {url},
+                gone=state.gone | {url},
+                found=found_map,
+                consecutive_failures=0,
+                failing_since=None,
+                last_pass_at=stored.recorded_at,
+                **common,
+            )
+        case DiscoveryReviewed(url=url, decision=decision) as reviewed_event:
+            current = state.found.get(url) or Found(url=url, listed=url in state.listed)
+            reviewed = replace(
+                current,
+                state="accepted" if decision == "accepted" else "ignored",
+                source_id=reviewed_event.source_id or current.source_id,
+            )
+            ignored = state.ignored | {url} if decision == "ignored" else state.ignored - {url}
+            return replace(state, found={**state.found, url: reviewed}, ignored=ignored, **common)
+        case FetchFailed(fetched_at=fetched_at):
+            return replace(
+                state,
+                consecutive_failures=state.consecutive_failures + 1,
+                failing_since=state.failing_since or fetched_at or stored.recorded_at,
+                last_pass_at=stored.recorded_at,
+                **common,
+            )
     return replace(state, **common)
 
 

@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.config.settings import FiguresSettings
-from monitor.events import StoredEvent
+from monitor.events import (
+    BaselineCaptured,
+    ChangeDetected,
+    FiguresPublished,
+    FiguresRestated,
+    FiguresWithdrawn,
+    SourceRegistered,
+    SourceUpdated,
+    StoredEvent,
+)
 
 Key = tuple[str, ...]
 
@@ -79,60 +88,60 @@ class FiguresHistory:
         return self.captures[-1] if self.captures else None
 
 
-def apply_event(history: FiguresHistory, event: StoredEvent) -> None:
+def apply_event(history: FiguresHistory, stored: StoredEvent) -> None:
     """Fold one event of the source's stream into ``history``."""
-    data = event.data
-    kind = event.type
-    history.last_seq = event.seq
-    if kind in ("SourceRegistered", "SourceUpdated"):
-        history.settings = dict(data.get("settings") or {})
-    elif kind in ("BaselineCaptured", "ChangeDetected"):
-        capture = data["capture"]
-        history.captures.append(
-            CaptureMark(
-                seq=event.seq,
-                type=kind,
-                recorded_at=event.recorded_at,
-                fetched_at=str(capture.get("fetched_at") or event.recorded_at),
-                raw_sha256=str(capture["raw_sha256"]),
-                content_type=(capture.get("headers") or {}).get("content-type"),
+    history.last_seq = stored.seq
+    match stored.event:
+        case SourceRegistered(settings=settings) | SourceUpdated(settings=settings):
+            history.settings = dict(settings)
+        case BaselineCaptured(capture=capture) | ChangeDetected(capture=capture):
+            history.captures.append(
+                CaptureMark(
+                    seq=stored.seq,
+                    type=stored.type,
+                    recorded_at=stored.recorded_at,
+                    fetched_at=capture.fetched_at or stored.recorded_at,
+                    raw_sha256=capture.raw_sha256,
+                    content_type=capture.headers.get("content-type"),
+                )
             )
-        )
-    elif kind == "FiguresPublished":
-        history.published.setdefault(str(data["period"]), int(data["change_seq"]))
-    elif kind == "FiguresRestated":
-        row = (tuple(data["key"]), str(data["period"]))
-        history.restated.setdefault(row, []).append(
-            Restated(
-                seq=event.seq,
-                change_seq=int(data["change_seq"]),
-                recorded_at=event.recorded_at,
-                column=str(data["column"]),
-                old=str(data["old"]),
-                new=str(data["new"]),
+        case FiguresPublished() as fact:
+            history.published.setdefault(fact.period, fact.change_seq)
+        case FiguresRestated() as fact:
+            row = (tuple(fact.key), fact.period)
+            history.restated.setdefault(row, []).append(
+                Restated(
+                    seq=stored.seq,
+                    change_seq=fact.change_seq,
+                    recorded_at=stored.recorded_at,
+                    column=fact.column,
+                    old=fact.old,
+                    new=fact.new,
+                )
             )
-        )
-        history.withdrawn.pop(row, None)  # back in the report
-    elif kind == "FiguresWithdrawn":
-        row = (tuple(data["key"]), str(data["period"]))
-        history.withdrawn[row] = Withdrawn(
-            seq=event.seq,
-            change_seq=int(data["change_seq"]),
-            recorded_at=event.recorded_at,
-            values={str(k): str(v) for k, v in (data.get("values") or {}).items()},
-        )
+            history.withdrawn.pop(row, None)  # back in the report
+        case FiguresWithdrawn() as fact:
+            row = (tuple(fact.key), fact.period)
+            history.withdrawn[row] = Withdrawn(
+                seq=stored.seq,
+                change_seq=fact.change_seq,
+                recorded_at=stored.recorded_at,
+                values={str(k): str(v) for k, v in fact.values.items()},
+            )
 
 
-def describe_fact(kind: str, data: dict[str, Any]) -> tuple[str, str]:
+FiguresFact = FiguresPublished | FiguresRestated | FiguresWithdrawn
+
+
+def describe_fact(fact: FiguresFact) -> tuple[str, str]:
     """A figures event in words: (headline, detail), for timelines and ``monitor log``."""
-    row = " · ".join([*map(str, data.get("key") or ()), str(data.get("period", ""))])
-    if kind == "FiguresPublished":
-        return f"Figures published: {data.get('period', '')}", f"{data.get('rows', 0)} rows"
-    if kind == "FiguresRestated":
-        old, new = data.get("old") or "not reported", data.get("new") or "not reported"
-        return f"Figure restated: {row}", f"{data.get('column', '')}: {old} → {new}"
-    values = data.get("values") or {}
-    shown = "; ".join(f"{k}: {v}" for k, v in values.items() if v)
+    if isinstance(fact, FiguresPublished):
+        return f"Figures published: {fact.period}", f"{fact.rows} rows"
+    row = " · ".join([*map(str, fact.key), fact.period])
+    if isinstance(fact, FiguresRestated):
+        old, new = fact.old or "not reported", fact.new or "not reported"
+        return f"Figure restated: {row}", f"{fact.column}: {old} → {new}"
+    shown = "; ".join(f"{k}: {v}" for k, v in fact.values.items() if v)
     return f"Figures withdrawn: {row}", shown
 
 

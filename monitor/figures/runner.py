@@ -29,7 +29,15 @@ from monitor.core.classify import Captured, Outcome
 from monitor.core.projections import CaptureRef, SourceState
 from monitor.core.rules import RuleMatch
 from monitor.errors import BlobMissingError, ConcurrencyError, FiguresError
-from monitor.events import FIGURES_EVENTS, StoredEvent
+from monitor.events import (
+    CAPTURE_EVENTS,
+    FIGURES_EVENTS,
+    GOOD_CAPTURES,
+    SETTINGS_EVENTS,
+    Capture,
+    StoredEvent,
+    names,
+)
 from monitor.figures.decide import FiguresDelta, compare, figure_matches
 from monitor.figures.model import FiguresTable
 from monitor.figures.read import read_table
@@ -40,8 +48,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 THREAD_READ_BYTES = 256 * 1024  # larger tables are read in a worker thread
-GOOD_CAPTURES = ("BaselineCaptured", "ChangeDetected")
-SETTINGS_EVENTS = ("SourceRegistered", "SourceUpdated")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,31 +97,35 @@ class FiguresCache:
             # (or a later process's first check already looked), so nothing was lost.
             return []
         events = await runner.store.read(
-            stream=source.id, types=(*GOOD_CAPTURES, *FIGURES_EVENTS, *SETTINGS_EVENTS)
+            stream=source.id, types=names((*GOOD_CAPTURES, *FIGURES_EVENTS, *SETTINGS_EVENTS))
         )
-        captures = [e for e in events if e.type in GOOD_CAPTURES]
+        captures = [(e.seq, e.event) for e in events if isinstance(e.event, GOOD_CAPTURES)]
         if len(captures) < 2:
             return []
-        last, before = captures[-1], captures[-2]
-        recorded = {e.data.get("change_seq") for e in events if e.type in FIGURES_EVENTS}
-        in_force = [e for e in events if e.type in SETTINGS_EVENTS and e.seq < last.seq]
-        had_figures = bool(in_force) and "figures" in (in_force[-1].data.get("settings") or {})
-        if last.seq in recorded or not had_figures:
+        (last_seq, last), (_, before) = captures[-1], captures[-2]
+        recorded = {e.event.change_seq for e in events if isinstance(e.event, FIGURES_EVENTS)}
+        in_force = [
+            e.event.settings
+            for e in events
+            if isinstance(e.event, SETTINGS_EVENTS) and e.seq < last_seq
+        ]
+        had_figures = bool(in_force) and "figures" in in_force[-1]
+        if last_seq in recorded or not had_figures:
             return []
         limit = source.max_bytes or runner.settings.monitor.max_bytes
         try:
             old, new = [
-                await self._read_capture(runner, e, settings, limit) for e in (before, last)
+                await self._read_capture(runner, e.capture, settings, limit) for e in (before, last)
             ]
         except (FiguresError, BlobMissingError) as exc:
             log.warning("figures of %s cannot be caught up: %s", source.id, exc)
             return []
-        self.tables[source.id] = (str(last.data["capture"]["raw_sha256"]), settings, new)
-        facts = compare(old, new).events(last.seq)
+        self.tables[source.id] = (last.capture.raw_sha256, settings, new)
+        facts = compare(old, new).events(last_seq)
         if not facts:
             return []
         log.info(
-            "figures of %s: recording %d facts of capture #%d", source.id, len(facts), last.seq
+            "figures of %s: recording %d facts of capture #%d", source.id, len(facts), last_seq
         )
         try:
             return await runner.append_events(source.id, facts)
@@ -125,12 +135,10 @@ class FiguresCache:
 
     @staticmethod
     async def _read_capture(
-        runner: CheckRunner, event: StoredEvent, settings: FiguresSettings, limit: int
+        runner: CheckRunner, capture: Capture, settings: FiguresSettings, limit: int
     ) -> FiguresTable:
-        capture = event.data["capture"]
-        body = await runner.store.get_blob(str(capture["raw_sha256"]))
-        content_type = (capture.get("headers") or {}).get("content-type")
-        return await _read(body, content_type, settings, limit)
+        body = await runner.store.get_blob(capture.raw_sha256)
+        return await _read(body, capture.headers.get("content-type"), settings, limit)
 
     async def compare(
         self, runner: CheckRunner, source: SourceSettings, state: SourceState, outcome: Outcome
@@ -180,7 +188,8 @@ class FiguresCache:
         if cached is not None and cached[:2] == (last.raw_sha256, settings):
             return cached[2]
         event = await runner.store.get_event(last.seq)
-        headers = (event.data.get("capture") or {}).get("headers") or {} if event else {}
+        captured = event.event if event is not None else None
+        headers = captured.capture.headers if isinstance(captured, CAPTURE_EVENTS) else {}
         try:
             body = await runner.store.get_blob(last.raw_sha256)
             table = await _read(body, headers.get("content-type"), settings, limit)
@@ -200,7 +209,8 @@ class FiguresCache:
             (
                 e
                 for e in stored
-                if e.type in GOOD_CAPTURES and e.data["capture"]["raw_sha256"] == step.raw_sha256
+                if isinstance(e.event, GOOD_CAPTURES)
+                and e.event.capture.raw_sha256 == step.raw_sha256
             ),
             None,
         )

@@ -12,19 +12,13 @@ from dataclasses import dataclass
 
 from monitor.config.settings import FiguresSettings, MonitorSettings
 from monitor.errors import FiguresError
-from monitor.events import FIGURES_EVENTS
+from monitor.events import FIGURES_EVENTS, GOOD_CAPTURES, SETTINGS_EVENTS, names
 from monitor.figures.history import CaptureMark, FiguresHistory, fold_history
 from monitor.figures.model import FiguresTable
 from monitor.figures.read import read_table
 from monitor.store import EventStore
 
-HISTORY_TYPES = (
-    "SourceRegistered",
-    "SourceUpdated",
-    "BaselineCaptured",
-    "ChangeDetected",
-    *FIGURES_EVENTS,
-)
+HISTORY_TYPES = names((*SETTINGS_EVENTS, *GOOD_CAPTURES, *FIGURES_EVENTS))
 THREAD_READ_BYTES = 256 * 1024
 TABLE_CACHE_SIZE = 8
 # Tables by (raw body hash, settings): the same bytes read the same way give the same

@@ -57,6 +57,9 @@ from monitor.clock import Clock, utc_now
 from monitor.config.settings import ChannelSettings, Settings
 from monitor.errors import ConcurrencyError, MonitorError
 from monitor.events import (
+    ALERT_EVENTS,
+    NOTIFICATION_EVENTS,
+    SETTINGS_EVENTS,
     Event,
     NewEvent,
     NotificationFailed,
@@ -64,11 +67,11 @@ from monitor.events import (
     StoredEvent,
     deterministic_event_id,
     format_time,
+    names,
     parse_time,
 )
 from monitor.notify.digest import digest_id, next_digest_time, retry_delay
 from monitor.notify.render import (
-    ALERT_TYPES,
     Format,
     Message,
     SourceInfo,
@@ -101,8 +104,6 @@ MIN_SLEEP = 0.05  # seconds between passes of ``run`` at the least
 THIRD_PARTY_LOGGERS = ("apprise", "urllib3.connectionpool", "urllib3.util.retry")
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
-_SOURCE_SETTINGS = ("SourceRegistered", "SourceUpdated")
-_RECORDS = ("NotificationSent", "NotificationFailed")
 
 Key = tuple[int, str]  # (event seq, channel name)
 
@@ -438,43 +439,48 @@ class Notifier:
         self._cursor = await self.store.get_cursor(CURSOR)
         self._version = await self.store.stream_version(STREAM)
         if self._cursor:
-            async for event in self.store.iterate(until=self._cursor, types=_SOURCE_SETTINGS):
-                self._sources[event.stream] = _alert_settings(event.data.get("settings"))
+            settings_types = names(SETTINGS_EVENTS)
+            async for stored in self.store.iterate(until=self._cursor, types=settings_types):
+                if isinstance(event := stored.event, SETTINGS_EVENTS):
+                    self._sources[stored.stream] = _alert_settings(event.settings)
         self._scanned = self._cursor
         self._loaded = True
 
     async def _scan(self) -> None:
         monitor = self.settings.monitor
-        async for event in self.store.iterate(after=self._scanned):
-            self._scanned = event.seq
-            if event.stream == STREAM:
-                self._version = max(self._version, event.version)
-            if event.type in _RECORDS:
-                self._apply_record(event)
-            elif event.type in _SOURCE_SETTINGS and not event.stream.startswith("$"):
-                self._sources[event.stream] = _alert_settings(event.data.get("settings"))
-            elif event.type in ALERT_TYPES:
+        async for stored in self.store.iterate(after=self._scanned):
+            self._scanned = stored.seq
+            if stored.stream == STREAM:
+                self._version = max(self._version, stored.version)
+            event = stored.event
+            if isinstance(event, NOTIFICATION_EVENTS):
+                self._apply_record(stored)
+            elif isinstance(event, SETTINGS_EVENTS) and not stored.stream.startswith("$"):
+                self._sources[stored.stream] = _alert_settings(event.settings)
+            elif isinstance(event, ALERT_EVENTS):
                 channels = route(
-                    event,
+                    stored,
                     self.settings.channels,
-                    source_tags=self._source(event.stream).tags,
+                    source_tags=self._source(stored.stream).tags,
                     rules=self.settings.rules,
                     alert_after=monitor.alert_after_failures,
                 )
                 if channels:
-                    self._owed[event.seq] = _Owed(event=event, channels=channels)
+                    self._owed[stored.seq] = _Owed(event=stored, channels=channels)
 
     def _apply_record(self, record: StoredEvent) -> None:
         """Learn from a NotificationSent/Failed (ours or another notifier's); idempotent."""
-        data = record.data
-        key = (int(data["for_seq"]), str(data["channel"]))
+        outcome = record.event
+        if not isinstance(outcome, NOTIFICATION_EVENTS):
+            return
+        key = (outcome.for_seq, outcome.channel)
         if key[0] <= self._cursor:
             return
-        attempt = int(data.get("attempt", 1))
-        if record.type == "NotificationSent":
+        attempt = outcome.attempt
+        if isinstance(outcome, NotificationSent):
             self._done.add(key)
             return
-        if bool(data.get("final")):
+        if outcome.final:
             self._done.add(key)
         if attempt > self._attempts.get(key, 0):
             self._attempts[key] = attempt
@@ -698,7 +704,8 @@ class Notifier:
                 # Another notifier wrote meanwhile: learn what it recorded, then retry.
                 log.info("another writer recorded notifications meanwhile; re-reading the log")
                 self._version = await self.store.stream_version(STREAM)
-                async for record in self.store.iterate(after=self._cursor, types=_RECORDS):
+                records = names(NOTIFICATION_EVENTS)
+                async for record in self.store.iterate(after=self._cursor, types=records):
                     self._apply_record(record)
                 continue
             for item in stored:

@@ -41,7 +41,23 @@ from typing import Any, Literal
 
 from monitor.config.settings import SEVERITY_ORDER, ChannelSettings, RuleSettings
 from monitor.desk.summaries import change_summary
-from monitor.events import FETCH_DEFERRED, StoredEvent
+from monitor.events import (
+    ALERT_EVENTS,
+    FETCH_DEFERRED,
+    ChangeDetected,
+    ContentConfirmed,
+    ContentSuspect,
+    Event,
+    FetchFailed,
+    SourceDiscovered,
+    SourceGone,
+    SourceMoved,
+    SourceRecovered,
+    StoredEvent,
+    StoryDetected,
+    capture_of,
+    names,
+)
 from monitor.text.safe import show_bidi
 
 __all__ = [
@@ -58,16 +74,7 @@ __all__ = [
 
 Format = Literal["text", "markdown"]
 
-ALERT_TYPES = (
-    "ChangeDetected",
-    "ContentSuspect",
-    "FetchFailed",
-    "SourceRecovered",
-    "SourceMoved",
-    "SourceDiscovered",
-    "StoryDetected",
-    "SourceGone",
-)
+ALERT_TYPES = names(ALERT_EVENTS)  # what channels' ``events`` choose among
 CONTEXT_WORDS = 8  # unchanged words shown on each side of an edit
 MAX_EXCERPT_CHANGES = 6  # block changes quoted in one alert; the rest are counted
 MAX_QUOTE_CHARS = 400  # one quoted sentence or block
@@ -115,45 +122,47 @@ class SourceInfo:
 # --------------------------------------------------------------------------- routing
 
 
-def alert_severity(event_type: str, data: Mapping[str, Any], *, alert_after: int) -> str | None:
+def _known(severity: str, default: str) -> str:
+    return severity if severity in SEVERITY_ORDER else default
+
+
+def alert_severity(event: Event, *, alert_after: int) -> str | None:
     """The severity of the alert an event deserves, or None when it deserves none."""
-    if event_type == "ChangeDetected":
-        if data.get("silent"):
+    match event:
+        case ChangeDetected(silent=True):
             return None  # a quiet class (volatile, dated, chrome) that nothing asked to alert
-        if data.get("classification") == "reverted":
+        case ChangeDetected(classification="reverted"):
             return "info"
-        severity = str(data.get("severity") or "low")
-        return severity if severity in SEVERITY_ORDER else "low"
-    if event_type == "ContentSuspect":
-        return "medium"
-    if event_type == "FetchFailed":
-        if data.get("error") == FETCH_DEFERRED:
+        case ChangeDetected(severity=severity):
+            return _known(severity or "low", "low")
+        case ContentSuspect():
+            return "medium"
+        case FetchFailed(error=error) if error == FETCH_DEFERRED:
             return None  # the host asked for quiet; nothing is wrong with the page
-        return "low" if int(data.get("consecutive_failures", 1)) == alert_after else None
-    if event_type == "SourceRecovered":
-        if data.get("gone_since"):
+        case FetchFailed(consecutive_failures=failures):
+            return "low" if failures == alert_after else None
+        case SourceRecovered(gone_since=gone_since) if gone_since:
             return "medium"  # a page that was gone is back: as much news as its going
-        return "low" if int(data.get("failures", 0)) >= alert_after else None
-    if event_type == "SourceMoved":
-        return "low"
-    if event_type == "SourceDiscovered":
-        severity = str(data.get("severity") or "low")
-        return severity if severity in SEVERITY_ORDER else "low"
-    if event_type == "StoryDetected":
-        if data.get("catch_up"):
+        case SourceRecovered(failures=failures):
+            return "low" if failures >= alert_after else None
+        case SourceMoved():
+            return "low"
+        case SourceDiscovered(severity=severity):
+            return _known(severity or "low", "low")
+        case StoryDetected(catch_up=True):
             return None  # found while catching up on old changes: history, not news
-        severity = str(data.get("severity") or "medium")
-        return severity if severity in SEVERITY_ORDER else "medium"
-    if event_type == "SourceGone":
-        return "high"
+        case StoryDetected(severity=severity):
+            return _known(severity or "medium", "medium")
+        case SourceGone():
+            return "high"
     return None
 
 
-def notify_targets(data: Mapping[str, Any], rules: Sequence[RuleSettings]) -> set[str]:
+def notify_targets(matches: Iterable[Mapping[str, Any]], rules: Sequence[RuleSettings]) -> set[str]:
     """The ``notify`` tags (or channel names) of the rules a change matched."""
     by_id = {rule.id: rule for rule in rules}
     targets: set[str] = set()
-    for match in data.get("rules") or ():
+    for match in matches:
         targets.update(str(t) for t in match.get("notify") or ())
         rule = by_id.get(str(match.get("rule_id", "")))
         if rule is not None:
@@ -162,33 +171,36 @@ def notify_targets(data: Mapping[str, Any], rules: Sequence[RuleSettings]) -> se
 
 
 def route(
-    event: StoredEvent,
+    stored: StoredEvent,
     channels: Sequence[ChannelSettings],
     *,
     source_tags: Iterable[str],
     rules: Sequence[RuleSettings],
     alert_after: int,
 ) -> tuple[str, ...]:
-    """Names of the channels that should hear about ``event`` (empty: no alert)."""
-    if event.type not in ALERT_TYPES:
+    """Names of the channels that should hear about ``stored`` (empty: no alert)."""
+    event = stored.event
+    if not isinstance(event, ALERT_EVENTS):
         return ()
-    severity = alert_severity(event.type, event.data, alert_after=alert_after)
+    severity = alert_severity(event, alert_after=alert_after)
     if severity is None:
         return ()
     rank = SEVERITY_ORDER[severity]
     tags = set(source_tags)
-    matched = event.type in ("ChangeDetected", "SourceDiscovered")
-    targets = notify_targets(event.data, rules) if matched else set()
-    if event.type == "SourceDiscovered":
-        # A discovered document has no source yet: its tags are its [[discover]] entry's.
-        tags |= {str(t) for t in event.data.get("tags") or ()}
-    if event.type == "StoryDetected":
-        tags |= {str(t) for t in event.data.get("tags") or ()}
-        rule_id = str(event.data.get("rule_id") or "")
-        targets = {t for rule in rules if rule.id == rule_id for t in rule.notify}
+    targets: set[str] = set()
+    match event:
+        case ChangeDetected(rules=matches):
+            targets = notify_targets(matches, rules)
+        case SourceDiscovered(rules=matches):
+            targets = notify_targets(matches, rules)
+            # A discovered document has no source yet: its tags are its [[discover]] entry's.
+            tags |= {str(t) for t in event.tags}
+        case StoryDetected(rule_id=rule_id):
+            tags |= {str(t) for t in event.tags}
+            targets = {t for rule in rules if rule.id == rule_id for t in rule.notify}
     chosen = []
     for channel in channels:
-        if event.type not in channel.events or rank < SEVERITY_ORDER[channel.min_severity]:
+        if stored.type not in channel.events or rank < SEVERITY_ORDER[channel.min_severity]:
             continue
         if channel.tags and not (set(channel.tags) & (tags | targets) or channel.name in targets):
             continue
@@ -304,63 +316,59 @@ def _rule_lines(rules: Sequence[Mapping[str, Any]], fmt: Format) -> list[str]:
 # --------------------------------------------------------------------------- alerts
 
 
-def rule_headline(data: Mapping[str, Any]) -> str | None:
+def rule_headline(change: ChangeDetected) -> str | None:
     """A change's summary when a rule matched (it then leads with what the rule saw)."""
-    if not data.get("rules") or data.get("classification") == "reverted":
+    if not change.rules or change.classification == "reverted":
         return None
-    summary = str((data.get("diff") or {}).get("summary") or "")
-    return summary or None
+    return str(change.diff.get("summary") or "") or None
 
 
-def alert_title(event: StoredEvent, source: SourceInfo, severity: str) -> str:
+def alert_title(stored: StoredEvent, source: SourceInfo, severity: str) -> str:
     """The subject line: severity, source and what happened, in one line."""
-    data = event.data
     name = source.name
-    if event.type == "ChangeDetected":
-        if data.get("classification") == "reverted":
+    match stored.event:
+        case ChangeDetected(classification="reverted"):
             what = f"{name} went back to an earlier version"
-        else:
-            rules = list(dict.fromkeys(str(r.get("rule_id", "")) for r in data.get("rules") or ()))
+        case ChangeDetected() as change:
+            rules = list(dict.fromkeys(str(r.get("rule_id", "")) for r in change.rules))
             what = f"{name} changed" + (f" ({', '.join(rules)})" if rules else "")
-            headline = rule_headline(data)
+            headline = rule_headline(change)
             if headline:
                 what += f": {headline}"
-    elif event.type == "ContentSuspect":
-        what = f"{name} looks wrong ({data.get('reason', 'suspect')})"
-    elif event.type == "FetchFailed":
-        what = f"{name} cannot be fetched ({data.get('consecutive_failures', 1)} failures)"
-    elif event.type == "SourceRecovered":
-        what = f"{name} is back" if data.get("gone_since") else f"{name} can be fetched again"
-    elif event.type == "SourceMoved":
-        what = f"{name} moved to {data.get('to_url', '')}"
-    elif event.type == "SourceDiscovered":
-        company = str(data.get("company") or "")
-        found = str(data.get("title") or data.get("url") or "")
-        rules = list(dict.fromkeys(str(r.get("rule_id", "")) for r in data.get("rules") or ()))
-        what = f"New document{' from ' + company if company else ''}: {found}" + (
-            f" ({', '.join(rules)})" if rules else ""
-        )
-    elif event.type == "StoryDetected":
-        what = str(data.get("headline") or "a story across companies")
-    elif event.type == "SourceGone":
-        what = f"{name} is gone ({_gone_reason(data)})"
-    else:
-        what = f"{name}: {event.type}"
+        case ContentSuspect(reason=reason):
+            what = f"{name} looks wrong ({reason})"
+        case FetchFailed(consecutive_failures=failures):
+            what = f"{name} cannot be fetched ({failures} failures)"
+        case SourceRecovered(gone_since=gone_since):
+            what = f"{name} is back" if gone_since else f"{name} can be fetched again"
+        case SourceMoved(to_url=to_url):
+            what = f"{name} moved to {to_url}"
+        case SourceDiscovered() as found:
+            rules = list(dict.fromkeys(str(r.get("rule_id", "")) for r in found.rules))
+            company = found.company
+            what = (
+                f"New document{' from ' + company if company else ''}: {found.title or found.url}"
+            )
+            what += f" ({', '.join(rules)})" if rules else ""
+        case StoryDetected(headline=headline):
+            what = headline or "a story across companies"
+        case SourceGone() as gone:
+            what = f"{name} is gone ({_gone_reason(gone)})"
+        case _:
+            what = f"{name}: {stored.type}"
     return _clip(f"[{severity}] {what}", 250)
 
 
-def _gone_reason(data: Mapping[str, Any]) -> str:
-    reason = str(data.get("reason") or "")
-    if reason == "redirected":
-        return f"redirects to {data.get('final_url') or 'a generic page'}"
-    status = data.get("status")
-    return f"HTTP {status}" if status else reason
+def _gone_reason(gone: SourceGone) -> str:
+    if gone.reason == "redirected":
+        return f"redirects to {gone.final_url or 'a generic page'}"
+    return f"HTTP {gone.status}" if gone.status else gone.reason
 
 
-def _story_body(data: Mapping[str, Any], fmt: Format, base_url: str | None) -> list[str]:
+def _story_body(story: StoryDetected, fmt: Format, base_url: str | None) -> list[str]:
     """What a story alert says: the headline, then each company with its sentence."""
-    lines = [_esc(str(data.get("headline") or ""), fmt), ""]
-    members = list(data.get("members") or ())
+    lines = [_esc(story.headline, fmt), ""]
+    members = list(story.members)
     lines.append(_label(f"{len(members)} companies, in the order they changed", fmt))
     for member in members:
         who = str(member.get("company") or member.get("source_id") or "")
@@ -374,13 +382,10 @@ def _story_body(data: Mapping[str, Any], fmt: Format, base_url: str | None) -> l
             quote = _esc(_clip(sentence, MAX_QUOTE_CHARS), fmt)
             lines.append(f"  > {quote}" if fmt == "markdown" else f"      “{quote}”")
     lines.append("")
-    lines.append(
-        f"{_label('Rule', fmt)} {_esc(str(data.get('rule_id') or ''), fmt)}, "
-        f"{data.get('side') or ''} text"
-    )
-    if base_url and data.get("story_id"):
-        story = f"{base_url.rstrip('/')}/stories/{quote_path(str(data['story_id']))}"
-        lines.append(_link("View this story", story, fmt))
+    lines.append(f"{_label('Rule', fmt)} {_esc(story.rule_id, fmt)}, {story.side} text")
+    if base_url and story.story_id:
+        link = f"{base_url.rstrip('/')}/stories/{quote_path(story.story_id)}"
+        lines.append(_link("View this story", link, fmt))
     return lines
 
 
@@ -395,7 +400,7 @@ def _change_url(base_url: str | None, seq: int) -> str | None:
 
 
 def render_alert(
-    event: StoredEvent,
+    stored: StoredEvent,
     source: SourceInfo,
     *,
     fmt: Format = "text",
@@ -403,119 +408,133 @@ def render_alert(
     alert_after: int = 3,
 ) -> Message:
     """Title and body of the alert about one event."""
-    data = event.data
-    if event.type == "SourceDiscovered" and not source.company:
+    event = stored.event
+    if isinstance(event, SourceDiscovered) and not source.company:
         # A discovered document has no source of its own: name its company and entry.
         entry = source.source_id.removeprefix("$discover:")
         source = SourceInfo(
             source_id=source.source_id,
-            company=str(data.get("company") or ""),
+            company=event.company,
             title=f"discovered by {entry}",
-            url=str(data.get("url") or ""),
+            url=event.url,
         )
-    severity = alert_severity(event.type, data, alert_after=alert_after) or "info"
-    if event.type == "StoryDetected":
-        body = _story_body(data, fmt, base_url)
-        body += ["", f"{_label('Event', fmt)} #{event.seq} (story record)"]
-        return Message(title=alert_title(event, source, severity), body="\n".join(body), format=fmt)
-    page_url = source.url
-    capture = data.get("capture") or {}
-    if capture.get("final_url"):
-        page_url = str(capture["final_url"])
+    severity = alert_severity(event, alert_after=alert_after) or "info"
+    if isinstance(event, StoryDetected):
+        body = _story_body(event, fmt, base_url)
+        body += ["", f"{_label('Event', fmt)} #{stored.seq} (story record)"]
+        return Message(
+            title=alert_title(stored, source, severity), body="\n".join(body), format=fmt
+        )
+    capture = capture_of(event)
+    page_url = (capture.final_url if capture is not None else "") or source.url
     lines = [f"**{_esc(source.name, fmt)}**" if fmt == "markdown" else source.name]
-    headline = rule_headline(data) if event.type == "ChangeDetected" else None
+    headline = rule_headline(event) if isinstance(event, ChangeDetected) else None
     if headline:
         lines.insert(0, _esc(headline, fmt))  # what the rule saw, before anything else
-    if capture.get("title") and capture["title"] != source.title:
-        lines.append(_esc(_clip(str(capture["title"]), 200), fmt))
+    if capture is not None and capture.title and capture.title != source.title:
+        lines.append(_esc(_clip(capture.title, 200), fmt))
     if page_url:
         lines.append(page_url)
-    view = _change_url(base_url, event.seq)
+    view = _change_url(base_url, stored.seq)
     if view:
         lines.append(_link("View this change", view, fmt))
     lines.append("")
-    if event.type == "ChangeDetected":
-        lines += _change_body(data, severity, fmt)
-    elif event.type == "ContentSuspect":
-        lines.append(f"{_label('Suspect page', fmt)} {_esc(str(data.get('reason', '')), fmt)}")
-        if data.get("detail"):
-            lines.append(_esc(_clip(str(data["detail"]), MAX_QUOTE_CHARS), fmt))
-        lines.append(
-            "The last good capture stays the reference; no change is recorded until the "
-            "page looks right again."
-        )
-    elif event.type == "FetchFailed":
-        status = f" (HTTP {data['status']})" if data.get("status") else ""
-        lines.append(
-            f"{_label('Failing', fmt)} {data.get('consecutive_failures', 1)} checks in a row: "
-            f"{_esc(str(data.get('error', '')), fmt)}{status}"
-        )
-        lines.append(_esc(_clip(str(data.get("message", "")), MAX_QUOTE_CHARS), fmt))
-    elif event.type == "SourceRecovered" and data.get("gone_since"):
-        lines.append(
-            f"{_label('Back', fmt)} the page had been gone since {data['gone_since']}; "
-            "it answers again and its text is compared as usual."
-        )
-    elif event.type == "SourceRecovered":
-        lines.append(
-            f"{_label('Recovered', fmt)} after {data.get('failures', 0)} failed checks "
-            f"since {data.get('failing_since') or 'an unknown time'}"
-        )
-    elif event.type == "SourceMoved":
-        how = f"HTTP {data.get('status')}" if data.get("how") == "redirect" else "canonical link"
-        lines.append(f"{_label('Moved', fmt)} ({how}) from {_esc(str(data.get('from_url')), fmt)}")
-        lines.append(f"to {_esc(str(data.get('to_url', '')), fmt)}")
-        lines.append("The source keeps its history; checks fetch the new address from now on.")
-    elif event.type == "SourceDiscovered":
-        lines += _discovered_body(data, fmt)
-    elif event.type == "SourceGone":
-        lines.append(
-            f"{_label('Gone', fmt)} {_esc(_gone_reason(data), fmt)} on {data.get('checks', 0)} "
-            f"checks in a row since {data.get('since') or 'an unknown time'}"
-        )
-        lines.append(
-            "A removed page is news: its last text stays in the log (`monitor show`), and "
-            "a SourceRecovered follows if it comes back."
-        )
+    lines += _alert_lines(stored, event, severity, fmt)
     lines.append("")
-    when = capture.get("fetched_at") or data.get("fetched_at") or event.recorded_at
-    lines.append(f"{_label('Captured', fmt)} {when}")
-    if data.get("previous_seen_until"):
-        lines.append(f"{_label('Old text last seen', fmt)} {data['previous_seen_until']}")
-    lines.append(f"{_label('Event', fmt)} #{event.seq} in the log of {_esc(source.source_id, fmt)}")
-    return Message(title=alert_title(event, source, severity), body="\n".join(lines), format=fmt)
+    lines.append(f"{_label('Captured', fmt)} {_when(stored, event)}")
+    if isinstance(event, ChangeDetected) and event.previous_seen_until:
+        lines.append(f"{_label('Old text last seen', fmt)} {event.previous_seen_until}")
+    lines.append(
+        f"{_label('Event', fmt)} #{stored.seq} in the log of {_esc(source.source_id, fmt)}"
+    )
+    return Message(title=alert_title(stored, source, severity), body="\n".join(lines), format=fmt)
 
 
-def _discovered_body(data: Mapping[str, Any], fmt: Format) -> list[str]:
-    lines = [f"{_label('New document', fmt)} {_esc(str(data.get('url', '')), fmt)}"]
-    if data.get("title"):
-        lines.append(_esc(_clip(str(data["title"]), MAX_QUOTE_CHARS), fmt))
-    if data.get("lastmod"):
-        lines.append(f"{_label('Last modified', fmt)} {_esc(str(data['lastmod']), fmt)}")
-    state = str(data.get("state") or "listed")
-    if state == "watching":
-        lines.append(f"Now watched as source {_esc(str(data.get('source_id', '')), fmt)}.")
-    elif state == "waiting":
-        lines.append(
-            f"Waiting for review: monitor discover --accept {_esc(str(data.get('url')), fmt)}"
-        )
-    lines += _rule_lines(data.get("rules") or (), fmt)
+def _when(stored: StoredEvent, event: Event) -> str:
+    """When the page was fetched (the capture's, a failure's), else when it was recorded."""
+    capture = capture_of(event)
+    if capture is not None and capture.fetched_at:
+        return capture.fetched_at
+    if isinstance(event, FetchFailed | ContentConfirmed) and event.fetched_at:
+        return event.fetched_at
+    return stored.recorded_at
+
+
+def _alert_lines(stored: StoredEvent, event: Event, severity: str, fmt: Format) -> list[str]:
+    """What an alert says about its event, after the source's lines."""
+    match event:
+        case ChangeDetected() as change:
+            return _change_body(change, severity, fmt)
+        case ContentSuspect(reason=reason, detail=detail):
+            lines = [f"{_label('Suspect page', fmt)} {_esc(reason, fmt)}"]
+            if detail:
+                lines.append(_esc(_clip(detail, MAX_QUOTE_CHARS), fmt))
+            lines.append(
+                "The last good capture stays the reference; no change is recorded until the "
+                "page looks right again."
+            )
+            return lines
+        case FetchFailed() as failed:
+            status = f" (HTTP {failed.status})" if failed.status else ""
+            return [
+                f"{_label('Failing', fmt)} {failed.consecutive_failures} checks in a row: "
+                f"{_esc(failed.error, fmt)}{status}",
+                _esc(_clip(failed.message, MAX_QUOTE_CHARS), fmt),
+            ]
+        case SourceRecovered(gone_since=gone_since) if gone_since:
+            return [
+                f"{_label('Back', fmt)} the page had been gone since {gone_since}; "
+                "it answers again and its text is compared as usual."
+            ]
+        case SourceRecovered(failures=failures, failing_since=failing_since):
+            return [
+                f"{_label('Recovered', fmt)} after {failures} failed checks "
+                f"since {failing_since or 'an unknown time'}"
+            ]
+        case SourceMoved() as moved:
+            how = f"HTTP {moved.status}" if moved.how == "redirect" else "canonical link"
+            return [
+                f"{_label('Moved', fmt)} ({how}) from {_esc(moved.from_url, fmt)}",
+                f"to {_esc(moved.to_url, fmt)}",
+                "The source keeps its history; checks fetch the new address from now on.",
+            ]
+        case SourceDiscovered() as found:
+            return _discovered_body(found, fmt)
+        case SourceGone() as gone:
+            return [
+                f"{_label('Gone', fmt)} {_esc(_gone_reason(gone), fmt)} on {gone.checks} "
+                f"checks in a row since {gone.since or 'an unknown time'}",
+                "A removed page is news: its last text stays in the log (`monitor show`), and "
+                "a SourceRecovered follows if it comes back.",
+            ]
+    return []
+
+
+def _discovered_body(found: SourceDiscovered, fmt: Format) -> list[str]:
+    lines = [f"{_label('New document', fmt)} {_esc(found.url, fmt)}"]
+    if found.title:
+        lines.append(_esc(_clip(found.title, MAX_QUOTE_CHARS), fmt))
+    if found.lastmod:
+        lines.append(f"{_label('Last modified', fmt)} {_esc(found.lastmod, fmt)}")
+    if found.state == "watching":
+        lines.append(f"Now watched as source {_esc(found.source_id, fmt)}.")
+    elif found.state == "waiting":
+        lines.append(f"Waiting for review: monitor discover --accept {_esc(found.url, fmt)}")
+    lines += _rule_lines(found.rules, fmt)
     return lines
 
 
-def _change_body(data: Mapping[str, Any], severity: str, fmt: Format) -> list[str]:
-    diff = data.get("diff") or {}
-    classification = str(data.get("classification", ""))
-    lines = [f"{_label('Change', fmt)} {classification}, severity {severity}"]
-    if classification == "reverted":
+def _change_body(change: ChangeDetected, severity: str, fmt: Format) -> list[str]:
+    diff = change.diff
+    lines = [f"{_label('Change', fmt)} {change.classification}, severity {severity}"]
+    if change.classification == "reverted":
         lines.append("The page text is again identical to an earlier capture (A→B→A).")
-    summary = change_summary(data)
+    summary = change_summary(change)
     if summary:
         lines.append(f"{_label('Summary', fmt)} {_esc(summary, fmt)}")
-    rules = list(data.get("rules") or ())
-    if rules:
+    if change.rules:
         lines.append(_label("Matched rules", fmt))
-        lines += _rule_lines(rules, fmt)
+        lines += _rule_lines(change.rules, fmt)
     removed, added = _runs(diff.get("removed") or (), fmt), _runs(diff.get("added") or (), fmt)
     if removed:
         lines.append(f"{_label('Removed', fmt)} {removed}")
@@ -540,7 +559,7 @@ def render_digest(
 ) -> Message:
     """One message summarizing several alerts (a channel's digest), oldest first."""
     count = len(items)
-    ranks = [alert_severity(e.type, e.data, alert_after=alert_after) or "info" for e, _ in items]
+    ranks = [alert_severity(e.event, alert_after=alert_after) or "info" for e, _ in items]
     top = max(ranks, key=lambda s: SEVERITY_ORDER[s]) if ranks else "info"
     title = f"[{top}] policy-monitor digest: {count} alert{'s' if count != 1 else ''} ({due})"
     lines = [
@@ -550,18 +569,15 @@ def render_digest(
     for (event, source), severity in zip(items[:MAX_DIGEST_ITEMS], ranks, strict=False):
         head = alert_title(event, source, severity)
         lines.append(f"**{_esc(head, fmt)}**" if fmt == "markdown" else head)
-        data = event.data
-        capture = data.get("capture") or {}
-        when = capture.get("fetched_at") or data.get("fetched_at") or event.recorded_at
-        lines.append(f"{_label('When', fmt)} {when} — event #{event.seq}")
+        lines.append(f"{_label('When', fmt)} {_when(event, event.event)} — event #{event.seq}")
         if source.url:
             lines.append(source.url)
         view = _change_url(base_url, event.seq)
         if view:
             lines.append(_link("View this change", view, fmt))
-        if event.type == "ChangeDetected":
-            diff = data.get("diff") or {}
-            summary = change_summary(data)
+        if isinstance(change := event.event, ChangeDetected):
+            diff = change.diff
+            summary = change_summary(change)
             if summary:
                 lines.append(f"{_label('Summary', fmt)} {_esc(summary, fmt)}")
             added = _runs(diff.get("added") or (), fmt)

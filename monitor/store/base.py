@@ -4,7 +4,7 @@
 tests/store/test_contract.py runs them against each). Beyond it, a backend may offer
 *capabilities* — like APScheduler 4, which keeps storage (DataStore) apart from
 cross-process wake-ups (EventBroker). Callers ask for a capability with its
-``…_of(store)`` accessor and never test the store's class (tests/test_layering.py
+``…_of(store)`` accessor and never test the store's class (tests/store/test_no_backend_leaks.py
 fails on ``isinstance`` against a concrete store outside ``monitor/store/``). Each
 capability has an in-memory twin, so the code using it runs, and is tested, without
 PostgreSQL:
@@ -32,16 +32,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, Unpack, runtime_checkable
 
-from monitor.errors import ConcurrencyError
+from monitor.errors import ConcurrencyError, StoreError
 from monitor.events import Event, NewEvent, StoredEvent, canonical_bytes
 from monitor.store.blobs import EncodedBlob
-from monitor.store.rules import ReadFilters, check_batch_size
+from monitor.store.rules import EVENT_COLUMNS, ReadFilters, check_batch_size, decode_data
 
 DEFAULT_POLL_INTERVAL = 2.0  # seconds between head reads where no wake-up is pushed
 
@@ -178,6 +178,14 @@ class LeaseClaim:
     stale: bool
 
 
+@dataclass(frozen=True)
+class NextDue:
+    """When a released source is due again: at ``at``, or ``after`` seconds from now."""
+
+    at: datetime | None = None
+    after: float | None = None
+
+
 class LeaderSeat(Protocol):
     """One worker's seat in the election of ``purpose``'s leader (see ``WorkSharing``)."""
 
@@ -215,8 +223,8 @@ class WorkSharing(Protocol):
     * ``claim_due`` gives a due, unleased (or expired) source to exactly one caller,
       leased for ``lease_period`` seconds; among due rows the caller's own come first;
     * ``renew_leases`` extends the caller's leases; it returns those still held;
-    * ``release_lease`` frees a lease with its next due time (``at``, or ``after``
-      seconds from now; never in the past), only if ``cadence`` is still the row's;
+    * ``release_lease`` frees a lease with its next due time (never in the past), set
+      only if ``cadence`` is still the row's;
       ``postpone_lease`` frees it due at ``until`` (or ``remaining`` seconds from now,
       whichever is later); ``give_back`` frees it (or all the owner's) unchanged;
     * ``sync_leases`` makes the rows match ``wanted`` (source -> cadence key, first due
@@ -246,13 +254,7 @@ class WorkSharing(Protocol):
     ) -> set[str]: ...
 
     async def release_lease(
-        self,
-        source_id: str,
-        owner: str,
-        *,
-        cadence: str,
-        at: datetime | None,
-        after: float | None,
+        self, source_id: str, owner: str, cadence: str, due: NextDue
     ) -> datetime | None: ...
 
     async def postpone_lease(
@@ -273,63 +275,53 @@ def work_sharing_of(store: object) -> WorkSharing | None:
     return store.work_sharing() if isinstance(store, SharesWork) else None
 
 
+def require_work_sharing(store: object) -> WorkSharing:
+    """``work_sharing_of``, for workers that cannot run without it."""
+    sharing = work_sharing_of(store)
+    if sharing is None:
+        raise StoreError("this store cannot be shared by several workers (use PostgreSQL)")
+    return sharing
+
+
 # --------------------------------------------------------------------------- raw rows
+
+
+EVENT_FIELDS = tuple(EVENT_COLUMNS.split(", "))
 
 
 @dataclass(frozen=True)
 class RawEvent:
-    """One ``events`` row exactly as stored: ``data`` is the stored bytes."""
+    """One ``events`` row exactly as stored: ``event``'s envelope (its ``data`` left
+    empty) and ``data``, the stored bytes — not decoded, so a copy keeps them as they are."""
 
-    seq: int
-    event_id: str
-    stream: str
-    version: int
-    type: str
-    schema: int
-    recorded_at: str
+    event: StoredEvent
     data: bytes
-    prev_hash: str
-    hash: str
 
     @classmethod
     def of(cls, ev: StoredEvent) -> RawEvent:
         """The row of a sealed event: its data as the exact bytes that were hashed."""
-        return cls(
-            seq=ev.seq,
-            event_id=ev.event_id,
-            stream=ev.stream,
-            version=ev.version,
-            type=ev.type,
-            schema=ev.schema,
-            recorded_at=ev.recorded_at,
-            data=canonical_bytes(ev.data),
-            prev_hash=ev.prev_hash,
-            hash=ev.hash,
-        )
+        return cls(replace(ev, data={}), canonical_bytes(ev.data))
+
+    @classmethod
+    def from_row(cls, row: Iterable[Any]) -> RawEvent:
+        """A row read with the columns in ``EVENT_COLUMNS`` order."""
+        values = dict(zip(EVENT_FIELDS, row, strict=True))
+        data = values.pop("data")
+        return cls(StoredEvent(**values, data={}), bytes(data))
+
+    @property
+    def seq(self) -> int:
+        return self.event.seq
 
     def values(self) -> tuple[Any, ...]:
-        return (
-            self.seq,
-            self.event_id,
-            self.stream,
-            self.version,
-            self.type,
-            self.schema,
-            self.recorded_at,
-            self.data,
-            self.prev_hash,
-            self.hash,
+        """The row in ``EVENT_COLUMNS`` order."""
+        return tuple(
+            self.data if name == "data" else getattr(self.event, name) for name in EVENT_FIELDS
         )
 
-
-@dataclass(frozen=True)
-class RawBlob:
-    """One blob exactly as stored: still compressed, with its codec."""
-
-    sha256: str
-    size: int
-    codec: str
-    content: bytes
+    def load(self) -> StoredEvent:
+        """The stored event, its data decoded as every read decodes it."""
+        return replace(self.event, data=decode_data(self.event.seq, self.data))
 
 
 class RawRows(Protocol):

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from typing import Any
 
 from monitor.clock import Clock, utc_now
 from monitor.errors import BlobMissingError
-from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, canonical_bytes
+from monitor.events import GENESIS_HASH, NewEvent, StoredEvent
 from monitor.store.base import RawEvent, Visit
 from monitor.store.blobs import EncodedBlob, decode_blob_async
 from monitor.store.memory_sharing import MemoryWorkSharing
@@ -32,21 +29,9 @@ from monitor.store.rules import (
     EventQuery,
     check_batch_size,
     check_continues,
-    check_seq,
     plan_append,
     streams_named,
 )
-
-
-@dataclass(frozen=True)
-class _Row:
-    """A stored event with its data frozen as the canonical JSON text."""
-
-    event: StoredEvent
-    data: str
-
-    def load(self) -> StoredEvent:
-        return replace(self.event, data=json.loads(self.data))
 
 
 class MemoryEventStore(BackendBase):
@@ -54,7 +39,7 @@ class MemoryEventStore(BackendBase):
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         self._clock = clock or utc_now
-        self._rows: list[_Row] = []  # index i holds seq i + 1
+        self._rows: list[RawEvent] = []  # index i holds seq i + 1
         self._by_id: dict[str, int] = {}
         self._versions: dict[str, int] = {}
         self._blobs: dict[str, EncodedBlob] = {}
@@ -90,7 +75,7 @@ class MemoryEventStore(BackendBase):
         )
         for ev in plan.new:
             self._by_id[ev.event_id] = len(self._rows)
-            self._rows.append(_Row(replace(ev, data={}), canonical_bytes(ev.data).decode()))
+            self._rows.append(RawEvent.of(ev))
             self._versions[ev.stream] = ev.version
         if plan.new:
             self._wake()
@@ -163,9 +148,7 @@ class MemoryEventStore(BackendBase):
         self._require_open()
         return self._cursors.get(name, 0)
 
-    async def set_cursor(self, name: str, seq: int) -> None:
-        self._require_open()
-        check_seq("cursor seq", seq)
+    async def write_cursor(self, name: str, seq: int) -> None:
         self._cursors[name] = seq
 
     # ------------------------------------------------------------------ host pauses
@@ -237,10 +220,7 @@ class MemoryRawRows:
     async def events(self, after: int, until: int, batch: int) -> AsyncIterator[list[RawEvent]]:
         rows = self._store._rows
         for start in range(after, min(until, len(rows)), batch):
-            yield [
-                RawEvent(**_fields_of(row.event), data=row.data.encode())
-                for row in rows[start : min(start + batch, until)]
-            ]
+            yield rows[start : min(start + batch, until)]
 
     async def event_hash(self, seq: int) -> str | None:
         rows = self._store._rows
@@ -252,10 +232,9 @@ class MemoryRawRows:
             return
         check_continues(len(store._rows), batch[0].seq)
         for raw in batch:
-            event = StoredEvent(**_fields_of(raw), data={})
-            store._by_id[raw.event_id] = len(store._rows)
-            store._rows.append(_Row(event, raw.data.decode()))
-            store._versions[raw.stream] = raw.version
+            store._by_id[raw.event.event_id] = len(store._rows)
+            store._rows.append(raw)
+            store._versions[raw.event.stream] = raw.event.version
         store._wake()
 
     async def blob_names(self, batch: int) -> AsyncIterator[list[str]]:
@@ -276,8 +255,3 @@ class MemoryRawRows:
 
     async def cursors(self) -> dict[str, int]:
         return dict(self._store._cursors)
-
-
-def _fields_of(row: StoredEvent | RawEvent) -> dict[str, Any]:
-    """The envelope of a row (every field but ``data``), to build the other kind from."""
-    return {f.name: getattr(row, f.name) for f in fields(RawEvent) if f.name != "data"}

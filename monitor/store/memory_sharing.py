@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from monitor.clock import Clock
 from monitor.errors import StoreUnavailableError
-from monitor.store.base import LeaseClaim
+from monitor.store.base import LeaseClaim, NextDue
 
 
 @dataclass
@@ -102,13 +102,7 @@ class MemoryWorkSharing:
         return renewed
 
     async def release_lease(
-        self,
-        source_id: str,
-        owner: str,
-        *,
-        cadence: str,
-        at: datetime | None,
-        after: float | None,
+        self, source_id: str, owner: str, cadence: str, due: NextDue
     ) -> datetime | None:
         row = self._held(source_id, owner)
         if row is None:
@@ -116,7 +110,7 @@ class MemoryWorkSharing:
         now = self._clock()
         row.lease_until = None
         if row.cadence == cadence:
-            wanted = at if at is not None else now + timedelta(seconds=after or 0.0)
+            wanted = due.at if due.at is not None else now + timedelta(seconds=due.after or 0.0)
             row.due_at = max(wanted, now)
         return row.due_at
 

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from monitor.config.settings import QUIET_CLASSES, SEVERITY_ORDER
 from monitor.errors import BlobMissingError
-from monitor.events import upcast
+from monitor.events import ChangeDetected
 from monitor.web.context import context_of, path_part
 from monitor.web.desk import review_json, writes_enabled
 from monitor.web.figures import add_figures_routes
@@ -287,12 +287,14 @@ async def change(request: web.Request) -> web.Response:
     event = await context.store.get_event(record.seq) if record is not None else None
     if record is None or event is None:
         raise web.HTTPNotFound(text=f"no change {seq_text!r} in the log")
-    _, data = upcast(event.type, event.schema, event.data)
+    detected = event.event
+    if not isinstance(detected, ChangeDetected):
+        raise web.HTTPNotFound(text=f"no change {seq_text!r} in the log")
     body = change_json(record, model)
-    body["capture"] = data.get("capture") or {}
-    body["diff"] = data.get("diff") or {}
-    body["matched_rules"] = list(data.get("rules") or [])
-    body["previous_seen_until"] = str(data.get("previous_seen_until") or "")
+    body["capture"] = detected.capture.to_data()
+    body["diff"] = detected.diff
+    body["matched_rules"] = list(detected.rules)
+    body["previous_seen_until"] = detected.previous_seen_until
     body["reviews"] = [review_json(r) for r in model.triage.history.get(record.seq, [])]
     body["notifications"] = [
         {

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +30,7 @@ from monitor.config.settings import SEVERITY_ORDER, Settings, UserSettings
 from monitor.desk.review import record_review, remove_line
 from monitor.desk.triage import REVIEW_STATUSES, Review, ignore_line
 from monitor.errors import ReviewError
+from monitor.events import ChangeDetected
 from monitor.web.context import USER, context_of
 from monitor.web.model import ChangeRecord, ReadModel
 
@@ -63,16 +63,16 @@ def request_user(request: web.Request) -> UserSettings | None:
 
 
 async def review_values(
-    request: web.Request, model: ReadModel, seq: int, data: Mapping[str, Any]
+    request: web.Request, model: ReadModel, seq: int, change: ChangeDetected
 ) -> dict[str, Any]:
     """What the change page shows of the triage: status, history, forms, the noise line."""
     user = request_user(request)
     analyst = user if user is not None and user.role == "analyst" else None
     status = model.triage.status(seq)
-    diff = data.get("diff") or {}
-    noise_line = ignore_line(diff) if status is not None and status.status == "noise" else None
-    if status is not None and status.status == "noise" and noise_line is None:
-        noise_line = await remove_line(context_of(request).store, data)
+    noise = status is not None and status.status == "noise"
+    noise_line = ignore_line(change.diff) if noise else None
+    if noise and noise_line is None:
+        noise_line = await remove_line(context_of(request).store, change)
     return {
         "review": status,
         "review_history": list(reversed(model.triage.history.get(seq, []))),

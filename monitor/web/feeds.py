@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 
 from aiohttp import web
 
-from monitor.events import upcast
+from monitor.events import ChangeDetected
 from monitor.web.context import WebContext, context_of, path_part
 from monitor.web.diff_view import all_sentences, all_terms, blocks, rule_views
 from monitor.web.model import ChangeRecord, Filters, ReadModel
@@ -160,14 +160,13 @@ async def _entry(
     _sub(entry, "summary", change.summary or change.classification, type="text")
     event = await context.store.get_event(change.seq)
     drawn, more, rules = [], 0, []
-    if event is not None:
-        _, data = upcast(event.type, event.schema, event.data)
-        rules = rule_views(data.get("rules") or [])
-        recorded = list((data.get("diff") or {}).get("changes") or [])
-        if (data.get("diff") or {}).get("truncated"):
+    if event is not None and isinstance(detected := event.event, ChangeDetected):
+        rules = rule_views(detected.rules)
+        recorded = list(detected.diff.get("changes") or [])
+        if detected.diff.get("truncated"):
             # A shortened record: the entry carries the whole readable diff all the same,
             # recomputed from the texts (and cached) as the change page does.
-            recorded, _ = await diff_changes(context, change.seq, data)
+            recorded, _ = await diff_changes(context, change.seq, detected)
         drawn = blocks(
             recorded, terms=all_terms(rules), sentences=all_sentences(rules), limit=ENTRY_BLOCKS
         )

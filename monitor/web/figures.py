@@ -21,6 +21,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from monitor.errors import BlobMissingError, FiguresError
+from monitor.events import ChangeDetected
 from monitor.figures.chart import MAX_SERIES, Chart, Series, layout, series_of
 from monitor.figures.history import FiguresHistory
 from monitor.figures.series import FigureRow, figure_rows, figures_document
@@ -101,7 +102,7 @@ def _capture_href(history: FiguresHistory, source_id: str) -> Any:
         capture = history.capture(seq)
         if capture is None:
             return None
-        if capture.type == "ChangeDetected":
+        if capture.type == ChangeDetected.type:
             return f"/changes/{seq}"
         return f"/blobs/{capture.raw_sha256}"  # the baseline capture's raw body
 

@@ -31,35 +31,61 @@ from typing import Any
 
 from monitor.config.settings import QUIET_CLASSES, SEVERITY_ORDER
 from monitor.core.projections import SourceState, apply
-from monitor.desk.stories import STORY_TYPES, StoryBook
+from monitor.desk.stories import StoryBook
 from monitor.desk.summaries import change_summary
-from monitor.desk.triage import REVIEW_TYPES, TriageBook
+from monitor.desk.triage import TriageBook
 from monitor.discover import discover_id_of
 from monitor.discover.state import DiscoveryState
 from monitor.discover.state import apply as apply_discovery
-from monitor.events import FIGURES_EVENTS, StoredEvent, upcast
+from monitor.events import (
+    ALERT_EVENTS,
+    CAPTURE_EVENTS,
+    FETCH_DEFERRED,
+    GOOD_CAPTURES,
+    NOTIFICATION_EVENTS,
+    REVIEW_EVENTS,
+    STAMP_EVENTS,
+    STORY_EVENTS,
+    BaselineCaptured,
+    ChangeDetected,
+    ChangePending,
+    CheckpointTimestamped,
+    ContentConfirmed,
+    ContentSuspect,
+    Event,
+    FetchFailed,
+    FiguresPublished,
+    FiguresRestated,
+    FiguresWithdrawn,
+    NotificationFailed,
+    NotificationSent,
+    SourceGone,
+    SourceMoved,
+    SourceRecovered,
+    SourceRegistered,
+    SourceRemoved,
+    SourceUpdated,
+    StoredEvent,
+    StoryDetected,
+    ThirdPartyCaptured,
+    ThirdPartyCaptureFailed,
+    TimestampFailed,
+    VolatilityLearned,
+    VolatilityUnlearned,
+)
 from monitor.figures.history import describe_fact
 
 log = logging.getLogger(__name__)
 
 # Check outcomes as far as the log records them: unchanged checks leave no event
 # except a periodic ContentConfirmed, so "unchanged" counts confirmations.
-CHECK_OUTCOMES: dict[str, str] = {
-    "BaselineCaptured": "baseline",
-    "ContentConfirmed": "unchanged",
-    "ContentSuspect": "suspect",
-    "FetchFailed": "failed",
-    "ChangePending": "pending",  # a new text waiting for `confirm` sightings
+CHECK_OUTCOMES: dict[type[Event], str] = {
+    BaselineCaptured: "baseline",
+    ContentConfirmed: "unchanged",
+    ContentSuspect: "suspect",
+    FetchFailed: "failed",
+    ChangePending: "pending",  # a new text waiting for `confirm` sightings
 }
-CAPTURE_TYPES = ("BaselineCaptured", "ChangeDetected")
-NOTIFIABLE_TYPES = (
-    "ChangeDetected",
-    "ContentSuspect",
-    "FetchFailed",
-    "SourceRecovered",
-    "SourceGone",
-)
-NOTIFICATION_TYPES = ("NotificationSent", "NotificationFailed")
 STATUSES = ("ok", "failing", "suspect", "new", "removed", "gone")
 # Upper bounds (milliseconds) of the check-duration histogram buckets.
 DURATION_BUCKETS_MS: tuple[int, ...] = (50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
@@ -188,11 +214,11 @@ class Histogram:
                 self.counts[index] += 1
 
 
-AUDIT_OUTCOMES = {
-    "CheckpointTimestamped": "stamped",
-    "TimestampFailed": "failed",
-    "ThirdPartyCaptured": "captured",
-    "ThirdPartyCaptureFailed": "failed",
+AUDIT_OUTCOMES: dict[type[Event], str] = {
+    CheckpointTimestamped: "stamped",
+    TimestampFailed: "failed",
+    ThirdPartyCaptured: "captured",
+    ThirdPartyCaptureFailed: "failed",
 }
 
 
@@ -286,65 +312,63 @@ class ReadModel:
         self.head_recorded_at = event.recorded_at
         self.counters.events[event.type] += 1
         try:
-            _, data = upcast(event.type, event.schema, event.data)
-            self._apply(event, data)
+            self._apply(event, event.event)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             self.counters.unreadable += 1
             log.warning("web view skips seq %d (%s): %r", event.seq, event.type, exc)
 
-    def _apply(self, event: StoredEvent, data: Mapping[str, Any]) -> None:
-        if event.type in STORY_TYPES:
-            self.stories.apply(event)
-            if event.type == "StoryDetected":
+    def _apply(self, stored: StoredEvent, event: Event) -> None:
+        if isinstance(event, STORY_EVENTS):
+            self.stories.apply(stored)
+            if isinstance(event, StoryDetected):
                 return
-        if event.type in REVIEW_TYPES:
-            self.triage.apply(event)
+        if isinstance(event, REVIEW_EVENTS):
+            self.triage.apply(stored)
             return
-        if event.type in NOTIFICATION_TYPES:
-            self._apply_notification(event, data)
-            if event.stream.startswith("$"):
+        if isinstance(event, NOTIFICATION_EVENTS):
+            self._apply_notification(stored, event)
+            if stored.stream.startswith("$"):
                 return
-        entry_id = discover_id_of(event.stream)
+        entry_id = discover_id_of(stored.stream)
         if entry_id is not None:
             found = self.discoveries.get(entry_id) or DiscoveryState(discover_id=entry_id)
-            self.discoveries[entry_id] = apply_discovery(found, event)
+            self.discoveries[entry_id] = apply_discovery(found, stored)
             return
-        if event.stream.startswith("$"):
-            self._count_audit(event.type, data)
+        if stored.stream.startswith("$"):
+            self._count_audit(event)
             return
-        view = self.sources.get(event.stream)
+        view = self.sources.get(stored.stream)
         if view is None:
-            view = SourceView(source_id=event.stream, state=SourceState(source_id=event.stream))
-            self.sources[event.stream] = view
-        view.state = apply(view.state, event)
-        if event.type in NOTIFICATION_TYPES:
+            view = SourceView(source_id=stored.stream, state=SourceState(source_id=stored.stream))
+            self.sources[stored.stream] = view
+        view.state = apply(view.state, stored)
+        if isinstance(event, NOTIFICATION_EVENTS):
             return  # already on the timeline of the source it is about
-        if event.type in NOTIFIABLE_TYPES:
-            self._notifiable[event.seq] = event.stream
-        self._count_check(event, data, view)
-        capture = data.get("capture")
-        if isinstance(capture, Mapping):
-            self._note_capture(event, capture, view)
-        if event.type == "ChangeDetected":
-            self._apply_change(event, data, view)
-        view.timeline.append(_timeline_entry(event, data))
+        if isinstance(event, ALERT_EVENTS):
+            self._notifiable[stored.seq] = stored.stream
+        self._count_check(stored, event, view)
+        if isinstance(event, CAPTURE_EVENTS):
+            self._note_capture(stored, event, view)
+        if isinstance(event, ChangeDetected):
+            self._apply_change(stored, event, view)
+        view.timeline.append(_timeline_entry(stored, event))
 
-    def _count_audit(self, kind: str, data: Mapping[str, Any]) -> None:
-        outcome = AUDIT_OUTCOMES.get(kind)
+    def _count_audit(self, event: Event) -> None:
+        outcome = AUDIT_OUTCOMES.get(type(event))
         if outcome is None:
             return
-        if kind in ("CheckpointTimestamped", "TimestampFailed"):
-            self.counters.timestamps[(outcome, str(data.get("tsa", "")))] += 1
-        else:
-            self.counters.third_party[(outcome, str(data.get("archive", "")))] += 1
+        if isinstance(event, STAMP_EVENTS):
+            self.counters.timestamps[(outcome, event.tsa)] += 1
+        elif isinstance(event, ThirdPartyCaptured | ThirdPartyCaptureFailed):
+            self.counters.third_party[(outcome, event.archive)] += 1
 
-    def _count_check(self, event: StoredEvent, data: Mapping[str, Any], view: SourceView) -> None:
-        outcome = CHECK_OUTCOMES.get(event.type)
-        deferred = event.type == "FetchFailed" and data.get("error") == "deferred"
+    def _count_check(self, stored: StoredEvent, event: Event, view: SourceView) -> None:
+        outcome = CHECK_OUTCOMES.get(type(event))
+        deferred = isinstance(event, FetchFailed) and event.error == FETCH_DEFERRED
         if deferred:
             outcome = "deferred"  # the host asked for quiet: not asked, not a failed fetch
-        if event.type == "ChangeDetected":
-            kind = data.get("classification")
+        if isinstance(event, ChangeDetected):
+            kind = event.classification
             outcome = (
                 "changed"
                 if kind == "substantive"
@@ -353,89 +377,92 @@ class ReadModel:
         if outcome is None:
             return
         self.counters.checks[outcome] += 1
-        if event.type == "FetchFailed" and not deferred:
-            self.counters.fetch_failures[str(data.get("error") or "unknown")] += 1
-        capture = data.get("capture")
-        when = data.get("fetched_at")
-        if isinstance(capture, Mapping):
-            when = capture.get("fetched_at")
-            elapsed = capture.get("elapsed_ms")
+        if isinstance(event, FetchFailed) and not deferred:
+            self.counters.fetch_failures[event.error or "unknown"] += 1
+        when = event.fetched_at if isinstance(event, FetchFailed | ContentConfirmed) else ""
+        if isinstance(event, CAPTURE_EVENTS):
+            when = event.capture.fetched_at
+            elapsed = event.capture.data.get("elapsed_ms")
             if isinstance(elapsed, int) and elapsed >= 0:
                 self.counters.durations.observe(elapsed)
-        checked = str(when) if when else event.recorded_at
+        checked = when or stored.recorded_at
         if view.last_check_at is None or checked > view.last_check_at:
             view.last_check_at = checked
         if self.last_check_at is None or checked > self.last_check_at:
             self.last_check_at = checked
 
     def _note_capture(
-        self, event: StoredEvent, capture: Mapping[str, Any], view: SourceView
+        self,
+        stored: StoredEvent,
+        event: BaselineCaptured | ChangeDetected | ContentSuspect | ChangePending,
+        view: SourceView,
     ) -> None:
-        text_sha = str(capture.get("text_sha256") or "")
-        raw_sha = str(capture.get("raw_sha256") or "")
-        shot_sha = str(capture.get("screenshot_sha256") or "")
+        capture = event.capture
+        text_sha, raw_sha = capture.text_sha256, capture.raw_sha256
+        shot_sha = capture.screenshot_sha256
         if text_sha:
             self.text_blobs.add(text_sha)
         if raw_sha:
             self.raw_blobs.add(raw_sha)
         if shot_sha:
             self.screenshot_blobs.add(shot_sha)
-        if event.type in CAPTURE_TYPES:
+        if isinstance(event, GOOD_CAPTURES):
             view.captures.append(
                 GoodCapture(
-                    seq=event.seq,
-                    kind="change" if event.type == "ChangeDetected" else "baseline",
-                    recorded_at=event.recorded_at,
-                    fetched_at=str(capture.get("fetched_at") or event.recorded_at),
+                    seq=stored.seq,
+                    kind="change" if isinstance(event, ChangeDetected) else "baseline",
+                    recorded_at=stored.recorded_at,
+                    fetched_at=capture.fetched_at or stored.recorded_at,
                     text_sha256=text_sha,
                     raw_sha256=raw_sha,
                     screenshot_sha256=shot_sha,
                 )
             )
 
-    def _apply_change(self, event: StoredEvent, data: Mapping[str, Any], view: SourceView) -> None:
-        diff = data.get("diff") or {}
-        capture = data["capture"]
-        summary = change_summary(data)
-        rules = tuple(str(r.get("rule_id", "")) for r in data.get("rules") or [])
-        search = _search_text(summary, diff, data.get("rules") or [])
-        classification = str(data.get("classification") or "substantive")
-        severity = str(data.get("severity") or "info")
+    def _apply_change(self, stored: StoredEvent, change: ChangeDetected, view: SourceView) -> None:
+        diff = change.diff
+        summary = change_summary(change)
+        rules = tuple(str(r.get("rule_id", "")) for r in change.rules)
+        search = _search_text(summary, diff, change.rules)
+        classification = change.classification or "substantive"
+        severity = change.severity or "info"
         stats = diff.get("stats") or {}
         record = ChangeRecord(
-            seq=event.seq,
-            event_id=event.event_id,
-            source_id=event.stream,
-            recorded_at=event.recorded_at,
-            fetched_at=str(capture.get("fetched_at") or event.recorded_at),
+            seq=stored.seq,
+            event_id=stored.event_id,
+            source_id=stored.stream,
+            recorded_at=stored.recorded_at,
+            fetched_at=change.capture.fetched_at or stored.recorded_at,
             classification=classification,
             severity=severity,
             rules=tuple(r for r in rules if r),
             summary=summary,
             stats={str(k): int(v) for k, v in stats.items() if isinstance(v, int)},
-            text_sha256=str(capture.get("text_sha256") or ""),
-            previous=str(data.get("previous") or ""),
+            text_sha256=change.capture.text_sha256,
+            previous=change.previous,
             search_text=search,
-            silent=bool(data.get("silent")),
+            silent=change.silent,
         )
-        self.changes[event.seq] = record
+        self.changes[stored.seq] = record
         self.text_blobs.add(record.previous)
-        view.change_seqs.append(event.seq)
+        view.change_seqs.append(stored.seq)
         self.counters.changes[classification] += 1
         self.counters.changes_by_severity[severity] += 1
 
-    def _apply_notification(self, event: StoredEvent, data: Mapping[str, Any]) -> None:
-        sent = event.type == "NotificationSent"
-        channel = str(data.get("channel") or "")
-        for_seq = int(data["for_seq"])
+    def _apply_notification(
+        self, stored: StoredEvent, event: NotificationSent | NotificationFailed
+    ) -> None:
+        sent = isinstance(event, NotificationSent)
+        channel = event.channel
+        for_seq = event.for_seq
         record = NotificationRecord(
-            seq=event.seq,
-            recorded_at=event.recorded_at,
+            seq=stored.seq,
+            recorded_at=stored.recorded_at,
             sent=sent,
             channel=channel,
-            attempt=int(data.get("attempt") or 1),
-            error=str(data.get("error") or ""),
-            final=bool(data.get("final")),
+            attempt=event.attempt or 1,
+            error=event.error if isinstance(event, NotificationFailed) else "",
+            final=isinstance(event, NotificationFailed) and event.final,
         )
         self.notifications.setdefault(for_seq, []).append(record)
         self.counters.notifications[("sent" if sent else "failed", channel)] += 1
@@ -451,9 +478,9 @@ class ReadModel:
             detail = f"about event #{for_seq}, attempt {record.attempt}: {record.error}"
         view.timeline.append(
             TimelineEntry(
-                seq=event.seq,
-                type=event.type,
-                recorded_at=event.recorded_at,
+                seq=stored.seq,
+                type=stored.type,
+                recorded_at=stored.recorded_at,
                 headline=headline,
                 detail=detail,
                 change_seq=for_seq if for_seq in self.changes else None,
@@ -566,76 +593,66 @@ def _source_attrs_match(view: SourceView, filters: Filters) -> bool:
     return not (filters.status and view.status != filters.status)
 
 
-def _timeline_entry(event: StoredEvent, data: Mapping[str, Any]) -> TimelineEntry:
+def _timeline_entry(stored: StoredEvent, event: Event) -> TimelineEntry:
     """A one-line, human description of a source event."""
-    kind = event.type
-    headline, detail, severity, change_seq = kind, "", None, None
-    if kind == "SourceRegistered":
-        headline, detail = "Registered", str(data["settings"].get("url", ""))
-    elif kind == "SourceUpdated":
-        headline = "Settings changed"
-        detail = ", ".join(str(k) for k in data.get("changed") or [])
-    elif kind == "SourceRemoved":
-        headline, detail = "Removed", str(data.get("reason") or "")
-    elif kind == "BaselineCaptured":
-        capture = data["capture"]
-        headline = "Baseline captured"
-        detail = f"{capture.get('text_chars', 0)} characters, HTTP {capture.get('status', '?')}"
-    elif kind == "ChangeDetected":
-        classification = str(data.get("classification") or "")
-        headline = "Reverted change" if classification == "reverted" else "Change"
-        if classification in QUIET_CLASSES:
-            headline = f"Change ({classification}{', not alerted' if data.get('silent') else ''})"
-        detail = change_summary(data)
-        severity, change_seq = str(data.get("severity") or "info"), event.seq
-    elif kind == "ContentConfirmed":
-        headline = "Unchanged"
-        detail = f"confirmed after {data.get('checks_since_last_event', 1)} checks"
-    elif kind == "ContentSuspect":
-        headline = f"Suspect capture: {data.get('reason', '')}"
-        detail = str(data.get("detail") or "")
-    elif kind == "FetchFailed" and data.get("error") == "deferred":
-        headline = "Deferred: the host asked for quiet"
-        detail = str(data.get("message", ""))
-    elif kind == "FetchFailed":
-        status = data.get("status")
-        headline = f"Fetch failed: {data.get('error', '')}" + (
-            f" (HTTP {status})" if status else ""
-        )
-        detail = (
-            f"{data.get('message', '')} — failure {data.get('consecutive_failures', 1)} in a row"
-        )
-    elif kind == "VolatilityLearned":
-        headline = "Learned a volatile block"
-        detail = f"changed on {data.get('changes', '?')} checks in a row: {data.get('example', '')}"
-    elif kind == "VolatilityUnlearned":
-        headline = "Unlearned a volatile block"
-        detail = f"unchanged on {data.get('quiet_checks', '?')} checks"
-    elif kind == "SourceRecovered" and data.get("gone_since"):
-        headline = "Back"
-        detail = f"the page had been gone since {data['gone_since']}"
-    elif kind == "SourceRecovered":
-        headline = "Recovered"
-        detail = f"after {data.get('failures', 0)} failures since {data.get('failing_since', '')}"
-    elif kind == "SourceMoved":
-        how = "permanent redirect" if data.get("how") == "redirect" else "canonical link"
-        headline = f"Moved ({how})"
-        detail = f"{data.get('from_url', '')} → {data.get('to_url', '')}"
-        severity = "low"
-    elif kind in FIGURES_EVENTS:
-        headline, detail = describe_fact(kind, dict(data))
-        change_seq = int(data["change_seq"])
-    elif kind == "SourceGone":
-        reason = str(data.get("reason") or "")
-        headline = "Gone: " + (
-            f"redirects to {data.get('final_url')}" if reason == "redirected" else reason
-        )
-        detail = f"on {data.get('checks', 0)} checks in a row since {data.get('since') or '?'}"
-        severity = "high"
+    headline, detail, severity, change_seq = stored.type, "", None, None
+    match event:
+        case SourceRegistered(settings=settings):
+            headline, detail = "Registered", str(settings.get("url", ""))
+        case SourceUpdated(changed=changed):
+            headline, detail = "Settings changed", ", ".join(str(k) for k in changed)
+        case SourceRemoved(reason=reason):
+            headline, detail = "Removed", reason
+        case BaselineCaptured(capture=capture):
+            headline = "Baseline captured"
+            status = capture.data.get("status", "?")
+            detail = f"{capture.text_chars} characters, HTTP {status}"
+        case ChangeDetected() as change:
+            classification = change.classification
+            headline = "Reverted change" if classification == "reverted" else "Change"
+            if classification in QUIET_CLASSES:
+                quiet = ", not alerted" if change.silent else ""
+                headline = f"Change ({classification}{quiet})"
+            detail = change_summary(change)
+            severity, change_seq = change.severity or "info", stored.seq
+        case ContentConfirmed(checks_since_last_event=checks):
+            headline, detail = "Unchanged", f"confirmed after {checks} checks"
+        case ContentSuspect(reason=reason, detail=why):
+            headline, detail = f"Suspect capture: {reason}", why
+        case FetchFailed(error=error, message=message) if error == FETCH_DEFERRED:
+            headline, detail = "Deferred: the host asked for quiet", message
+        case FetchFailed() as failed:
+            status_note = f" (HTTP {failed.status})" if failed.status else ""
+            headline = f"Fetch failed: {failed.error}{status_note}"
+            detail = f"{failed.message} — failure {failed.consecutive_failures} in a row"
+        case VolatilityLearned(changes=changes, example=example):
+            headline = "Learned a volatile block"
+            detail = f"changed on {changes} checks in a row: {example}"
+        case VolatilityUnlearned(quiet_checks=quiet_checks):
+            headline = "Unlearned a volatile block"
+            detail = f"unchanged on {quiet_checks} checks"
+        case SourceRecovered(gone_since=gone_since) if gone_since:
+            headline, detail = "Back", f"the page had been gone since {gone_since}"
+        case SourceRecovered(failures=failures, failing_since=failing_since):
+            headline = "Recovered"
+            detail = f"after {failures} failures since {failing_since}"
+        case SourceMoved() as moved:
+            how = "permanent redirect" if moved.how == "redirect" else "canonical link"
+            headline, detail = f"Moved ({how})", f"{moved.from_url} → {moved.to_url}"
+            severity = "low"
+        case FiguresPublished() | FiguresRestated() | FiguresWithdrawn() as fact:
+            headline, detail = describe_fact(fact)
+            change_seq = fact.change_seq
+        case SourceGone() as gone:
+            headline = "Gone: " + (
+                f"redirects to {gone.final_url}" if gone.reason == "redirected" else gone.reason
+            )
+            detail = f"on {gone.checks} checks in a row since {gone.since or '?'}"
+            severity = "high"
     return TimelineEntry(
-        seq=event.seq,
-        type=kind,
-        recorded_at=event.recorded_at,
+        seq=stored.seq,
+        type=stored.type,
+        recorded_at=stored.recorded_at,
         headline=headline,
         detail=detail,
         severity=severity,

@@ -25,7 +25,7 @@ from aiohttp import web
 from monitor.clock import utc_now
 from monitor.config.settings import SEVERITY_ORDER
 from monitor.errors import BlobMissingError
-from monitor.events import format_time, upcast
+from monitor.events import Capture, ChangeDetected, capture_of, format_time
 from monitor.store.pauses import pause_of_url, running_pauses
 from monitor.web.context import DIFF_CACHE_SIZE, WebContext, context_of, path_part
 from monitor.web.desk import review_values
@@ -126,9 +126,9 @@ def screenshot_href(sha256: str) -> str | None:
     return f"/screenshots/{sha256}.png" if SHA256.fullmatch(sha256) else None
 
 
-def page_language(capture: Mapping[str, Any] | None) -> str:
+def page_language(capture: Capture | None) -> str:
     """The capture's Content-Language as a lang attribute value ("" = unknown)."""
-    headers = (capture or {}).get("headers") or {}
+    headers = capture.headers if capture is not None else {}
     value = str(headers.get("content-language") or "").split(",")[0].strip()
     return value if LANGUAGE_TAG.fullmatch(value) else ""
 
@@ -215,7 +215,7 @@ async def _current_text(
     if current is None:
         return None, "No good capture yet.", ""
     event = await context.store.get_event(current.seq)
-    language = page_language(event.data.get("capture")) if event is not None else ""
+    language = page_language(capture_of(event.event)) if event is not None else ""
     try:
         body = await context.store.get_blob(current.text_sha256)
     except BlobMissingError:
@@ -239,14 +239,14 @@ async def change_page(request: web.Request) -> web.Response:
         # Alerts link every event they report as /changes/{seq}; a failure or a suspect
         # capture is explained on its source's timeline.
         raise web.HTTPFound(f"/sources/{path_part(event.stream)}#seq-{seq}")
-    if event is None or event.type != "ChangeDetected" or record is None:
+    change = event.event if event is not None else None
+    if event is None or not isinstance(change, ChangeDetected) or record is None:
         raise not_found(f"No change #{seq_text} in the log.")
-    _, data = upcast(event.type, event.schema, event.data)
     view = model.source(event.stream)
-    capture = data.get("capture") or {}
-    diff = data.get("diff") or {}
-    rules = rule_views(data.get("rules") or [])
-    changes, diff_note = await _diff_changes(context, seq, data)
+    capture = change.capture
+    diff = change.diff
+    rules = rule_views(change.rules)
+    changes, diff_note = await _diff_changes(context, seq, change)
     drawn = blocks(changes, terms=all_terms(rules), sentences=all_sentences(rules))
     previous = _previous_capture(view, seq) if view is not None else None
     source_id = event.stream
@@ -268,9 +268,9 @@ async def change_page(request: web.Request) -> web.Response:
         event=event,
         record=record,
         view=view,
-        capture=capture,
-        redirects=capture.get("redirects") or [],
-        final_url=safe_href(str(capture.get("final_url") or "")),
+        capture=capture.data,
+        redirects=capture.redirects,
+        final_url=safe_href(capture.final_url),
         diff=diff,
         stats=diff.get("stats") or {},
         rules=rules,
@@ -284,15 +284,15 @@ async def change_page(request: web.Request) -> web.Response:
         language=page_language(capture),
         notifications=model.notifications.get(seq, []),
         commands=commands,
-        **(await review_values(request, model, seq, data)),
+        **(await review_values(request, model, seq, change)),
     )
 
 
 async def _diff_changes(
-    context: WebContext, seq: int, data: Mapping[str, Any]
+    context: WebContext, seq: int, change: ChangeDetected
 ) -> tuple[list[dict[str, Any]], str]:
     """The block list to draw and a note about where it came from."""
-    diff = data.get("diff") or {}
+    diff = change.diff
     recorded = list(diff.get("changes") or [])
     if not diff.get("truncated"):
         return recorded, ""
@@ -301,8 +301,8 @@ async def _diff_changes(
         context.diff_cache.move_to_end(seq)
         return cached, "The recorded diff was shortened; this one was recomputed from the texts."
     try:
-        old = (await context.store.get_blob(str(data["previous"]))).decode("utf-8")
-        new = (await context.store.get_blob(str(data["capture"]["text_sha256"]))).decode("utf-8")
+        old = (await context.store.get_blob(change.previous)).decode("utf-8")
+        new = (await context.store.get_blob(change.capture.text_sha256)).decode("utf-8")
     except BlobMissingError:
         return recorded, "The recorded diff was shortened and a text blob is missing: partial view."
     # Diffing large texts takes a while in pure Python; keep the event loop serving.
@@ -314,7 +314,7 @@ async def _diff_changes(
 
 
 def _screenshots(
-    seq: int, fetched_at: str, capture: Mapping[str, Any], previous: GoodCapture | None
+    seq: int, fetched_at: str, capture: Capture, previous: GoodCapture | None
 ) -> list[Screenshot]:
     """Before (when the previous capture took one) and after, in that order."""
     shots = []
@@ -327,7 +327,7 @@ def _screenshots(
                 seq=previous.seq,
             )
         )
-    after = str(capture.get("screenshot_sha256") or "")
+    after = capture.screenshot_sha256
     if screenshot_href(after):
         shots.append(Screenshot(side="after", sha256=after, fetched_at=fetched_at, seq=seq))
     return shots

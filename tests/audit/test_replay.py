@@ -162,8 +162,16 @@ def plausible_event(draw: st.DrawFn) -> NewEvent:
         data = {"settings": {"url": f"https://example.org/{text}"}, "changed": ["url"]}
     elif kind == "SourceRemoved":
         data = {"reason": "removed from configuration"}
-    elif kind in ("BaselineCaptured", "ChangeDetected"):
-        data = {"capture": capture(text, raw, when), "previous": SHAS[0], "diff": {}}
+    elif kind == "BaselineCaptured":
+        data = {"capture": capture(text, raw, when)}
+    elif kind == "ChangeDetected":
+        data = {
+            "capture": capture(text, raw, when),
+            "previous": SHAS[0],
+            "previous_seen_until": when,
+            "diff": {},
+            "classification": "substantive",
+        }
     elif kind == "ContentConfirmed":
         data = {"text_sha256": SHAS[text], "fetched_at": when, "checks_since_last_event": 2}
     elif kind == "ContentSuspect":

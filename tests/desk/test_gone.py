@@ -103,7 +103,7 @@ async def test_three_404s_make_the_page_gone_and_its_return_is_news(rig: Rig) ->
     back = next(e for e in events if e.type == "SourceRecovered")
     assert back.data["gone_since"] == gone.data["since"]
     # alertable: high when it goes, and its return is sent too
-    assert alert_severity("SourceGone", gone.data, alert_after=3) == "high"
+    assert alert_severity(gone.event, alert_after=3) == "high"
     assert route(gone, rig.settings.channels, source_tags=(), rules=(), alert_after=3) == ("desk",)
     assert route(back, rig.settings.channels, source_tags=(), rules=(), alert_after=9) == ("desk",)
     message = render_alert(gone, SourceInfo(source_id="report", company="Example"))

@@ -6,7 +6,15 @@ from typing import Any
 
 from monitor.config.settings import StoriesSettings
 from monitor.desk.stories import StoryBook
-from monitor.events import ChangeDetected, Event, NewEvent, SourceRegistered, StoredEvent, seal
+from monitor.events import (
+    Capture,
+    ChangeDetected,
+    Event,
+    NewEvent,
+    SourceRegistered,
+    StoredEvent,
+    seal,
+)
 
 DAY = 24 * 3600
 
@@ -36,7 +44,9 @@ class Log:
         self.add(source_id, SourceRegistered(settings={"company": company, "tags": ["t"]}))
 
     def change(self, source_id: str, day: int, side: str = "added", rule: str = "r") -> list[Any]:
-        capture = {"fetched_at": f"2020-07-{day:02d}T00:00:00.000000Z", "text_sha256": "x"}
+        capture = Capture.of(
+            {"fetched_at": f"2020-07-{day:02d}T00:00:00.000000Z", "text_sha256": "x"}
+        )
         stored = self.add(
             source_id,
             ChangeDetected(

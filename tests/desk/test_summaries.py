@@ -18,8 +18,9 @@ from monitor.check.pipeline import CheckRunner
 from monitor.config.parse import parse_config
 from monitor.config.settings import SourceSettings
 from monitor.desk.links import document_kind
-from monitor.desk.summaries import change_summary
+from monitor.desk.summaries import change_summary, diff_summary
 from monitor.diff.textdiff import diff_texts
+from monitor.events import ChangeDetected
 from monitor.extract.document import extract
 from monitor.notify.render import SourceInfo, render_alert
 from monitor.store import open_store
@@ -38,8 +39,7 @@ def summary_of(fmt: str, before: bytes, after: bytes, **settings: object) -> str
     source = SourceSettings(id="s", url="https://example.org/r/", format=fmt, **settings)  # type: ignore[arg-type]
     old = extract(before, content_type=None, source=source).text
     new = extract(after, content_type=None, source=source).text
-    data = {"capture": {"format": fmt}, "diff": diff_texts(old, new).to_data()}
-    return change_summary(data)
+    return diff_summary(diff_texts(old, new).to_data(), fmt=fmt)
 
 
 @pytest.mark.parametrize(
@@ -76,8 +76,7 @@ def test_data_formats_are_summarized_by_row_and_path(
 def test_a_pdf_change_names_its_page() -> None:
     old = "--- page 1 ---\n# Requests\nIntro.\n--- page 4 ---\nHong Kong: 0 requests.\n"
     new = old.replace("0 requests", "45 requests")
-    data = {"capture": {"format": "pdf"}, "diff": diff_texts(old, new).to_data()}
-    assert change_summary(data) == "page 4: '0' → '45'"
+    assert diff_summary(diff_texts(old, new).to_data(), fmt="pdf") == "page 4: '0' → '45'"
 
 
 def test_a_removed_report_link_is_listed() -> None:
@@ -96,8 +95,8 @@ def test_a_removed_report_link_is_listed() -> None:
 
 
 def test_plain_html_keeps_its_recorded_summary() -> None:
-    data = {"capture": {"format": "html"}, "diff": diff_texts("a b c\n", "a x c\n").to_data()}
-    assert change_summary(data) == data["diff"]["summary"]
+    diff = diff_texts("a b c\n", "a x c\n").to_data()
+    assert diff_summary(diff, fmt="html") == diff["summary"]
 
 
 @pytest.fixture
@@ -210,7 +209,8 @@ async def test_an_unwatched_page_lists_the_documents_its_change_removed(tmp_path
         (change,) = [e for e in report.events if e.type == "ChangeDetected"]
         documents = change.data["diff"]["documents"]
         assert documents["removed"] == [["Transparency Report 2019", server.url("/f/tr-2019.pdf")]]
-        summary = change_summary(change.data)
+        assert isinstance(change.event, ChangeDetected)
+        summary = change_summary(change.event)
         assert summary.endswith("link removed: Transparency Report 2019 (PDF)")
         # compared with the last recorded capture: the 2020 report is where it was
         assert documents["added"] == []
@@ -226,16 +226,14 @@ def test_with_a_rule_match_the_rows_it_saw_come_first() -> None:
         extract(old.encode(), content_type=None, source=source).text,
         extract(new.encode(), content_type=None, source=source).text,
     ).to_data()
-    plain = {"capture": {"format": "csv"}, "diff": diff}
-    assert change_summary(plain) == "Brazil: requests 5 → 6; Hong Kong: requests 0 → 45"
+    assert diff_summary(diff, fmt="csv") == "Brazil: requests 5 → 6; Hong Kong: requests 0 → 45"
     rules = [{"rule_id": "hk", "severity": "high", "sentences": ["Hong Kong · requests: 45"]}]
-    led = {**plain, "rules": rules}
-    assert change_summary(led) == "Hong Kong: requests 0 → 45; Brazil: requests 5 → 6"
+    led = diff_summary(diff, rules, "csv")
+    assert led == "Hong Kong: requests 0 → 45; Brazil: requests 5 → 6"
 
 
 def test_a_figures_rule_keeps_its_headline() -> None:
     diff = diff_texts("Hong Kong · requests: 0\n", "Hong Kong · requests: 45\n").to_data()
     diff["summary"] = "Google · Hong Kong · requests 2011: 45 (2010: 0)"
     rules = [{"rule_id": "hk", "side": "figures", "sentences": [diff["summary"]]}]
-    data = {"capture": {"format": "csv"}, "diff": diff, "rules": rules}
-    assert change_summary(data) == "Google · Hong Kong · requests 2011: 45 (2010: 0)"
+    assert diff_summary(diff, rules, "csv") == "Google · Hong Kong · requests 2011: 45 (2010: 0)"

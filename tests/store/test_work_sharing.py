@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from monitor.clock import utc_now
+from monitor.config.settings import SourceSettings
 from monitor.daemon.workers import Leadership, LeaseScheduler
 from monitor.errors import StoreError
 from monitor.store import EventStore, open_store
-from monitor.store.base import WorkSharing, work_sharing_of
+from monitor.store.base import NextDue, WorkSharing, work_sharing_of
 
 from .conftest import STORE_URLS
 
@@ -99,9 +100,7 @@ async def test_a_worker_takes_back_its_own_sources_first(store: EventStore) -> N
     (first,) = await work.claim_due("w1", 1, PERIOD)
     (other,) = await work.claim_due("w2", 1, PERIOD)
     for owner, claim in (("w1", first), ("w2", other)):
-        await work.release_lease(
-            claim.source_id, owner, cadence="interval 60 ±0", at=ago(1), after=None
-        )
+        await work.release_lease(claim.source_id, owner, "interval 60 ±0", NextDue(at=ago(1)))
     (again,) = await work.claim_due("w2", 1, PERIOD)
     assert (again.source_id, again.stale) == (other.source_id, False)
 
@@ -111,12 +110,12 @@ async def test_release_sets_the_next_due_time_never_in_the_past(store: EventStor
     await table(work, a=ago(1), b=ago(1))
     await work.claim_due("w1", 2, PERIOD)
     future = datetime.now(UTC) + timedelta(hours=1)
-    due_a = await work.release_lease("a", "w1", cadence="interval 60 ±0", at=future, after=None)
+    due_a = await work.release_lease("a", "w1", "interval 60 ±0", NextDue(at=future))
     assert due_a == future
     before = datetime.now(UTC)
-    due_b = await work.release_lease("b", "w1", cadence="interval 60 ±0", at=ago(600), after=None)
+    due_b = await work.release_lease("b", "w1", "interval 60 ±0", NextDue(at=ago(600)))
     assert due_b is not None and due_b >= before - timedelta(seconds=1)
-    assert await work.release_lease("a", "w2", cadence="x", at=None, after=5) is None  # not w2's
+    assert await work.release_lease("a", "w2", "x", NextDue(after=5)) is None  # not w2's
     assert [c.source_id for c in await work.claim_due("w2", 5, PERIOD)] == ["b"]
 
 
@@ -125,10 +124,10 @@ async def test_release_after_seconds_and_for_a_changed_cadence(store: EventStore
     await table(work, a=ago(1), b=ago(1))
     await work.claim_due("w1", 2, PERIOD)
     before = datetime.now(UTC)
-    due = await work.release_lease("a", "w1", cadence="interval 60 ±0", at=None, after=120)
+    due = await work.release_lease("a", "w1", "interval 60 ±0", NextDue(after=120))
     assert due is not None and timedelta(seconds=119) < due - before < timedelta(seconds=125)
     # The cadence changed while b was checked: its new due time stands, freed as it is.
-    kept = await work.release_lease("b", "w1", cadence="interval 5 ±0", at=None, after=3600)
+    kept = await work.release_lease("b", "w1", "interval 5 ±0", NextDue(after=3600))
     assert kept is not None and kept < datetime.now(UTC)
     assert [c.source_id for c in await work.claim_due("w2", 5, PERIOD)] == ["b"]
 
@@ -303,3 +302,42 @@ async def test_a_sqlite_log_is_not_shared_and_workers_refuse_it(tmp_path: Path) 
             LeaseScheduler(on_due, store=sqlite)
         with pytest.raises(StoreError, match="PostgreSQL"):
             Leadership(sqlite)
+
+
+# --------------------------------------------------------------------------- schedulers
+
+
+async def test_lease_schedulers_split_the_due_sources_between_them(store: EventStore) -> None:
+    """The daemon's ``LeaseScheduler`` on each implementation: every due source is
+    checked once, by one of the workers, and both workers take a share."""
+    checked: list[tuple[str, str]] = []
+
+    def on_due_for(worker: str) -> Callable[[str], Awaitable[None]]:
+        async def on_due(source_id: str) -> None:
+            await asyncio.sleep(0.01)  # a fetch
+            checked.append((source_id, worker))
+
+        return on_due
+
+    configured = [
+        SourceSettings(id=f"s{i:02d}", url=f"http://127.0.0.1:9/{i}", interval=3600)
+        for i in range(20)
+    ]
+    schedulers = [
+        LeaseScheduler(on_due_for(w), store=store, capacity=4, poll_interval=0.05, owner=w)
+        for w in ("w1", "w2")
+    ]
+    try:
+        for scheduler in schedulers:
+            scheduler.start()
+            scheduler.sync(configured, last_checked={}, jitter_percent=0, default_interval=3600)
+        for _ in range(100):
+            if len(checked) >= 20:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # a second check of any source would show up by now
+    finally:
+        for scheduler in schedulers:
+            await scheduler.aclose()
+    assert sorted(s for s, _ in checked) == [s.id for s in configured]  # each exactly once
+    assert {w for _, w in checked} == {"w1", "w2"}

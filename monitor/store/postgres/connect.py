@@ -33,14 +33,16 @@ DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, Timeout
 
 # SQLSTATE classes and codes meaning "the database cannot be used right now".
 _UNAVAILABLE_CLASSES = ("08", "53", "57", "58", "28")
-_UNAVAILABLE_CODES = {
-    "3D000": "the database does not exist",
-    "3F000": "the schema does not exist",
-    "25006": "the server is read-only (a standby?)",
-    "42501": "permission denied",
-    "53100": "the disk is full",
-    "53300": "too many connections",
-}
+_UNAVAILABLE_CODES = dict(
+    [
+        ("3D000", "the database does not exist"),
+        ("3F000", "the schema does not exist"),
+        ("25006", "the server is read-only (a standby?)"),
+        ("42501", "permission denied"),
+        ("53100", "the disk is full"),
+        ("53300", "too many connections"),
+    ]
+)
 
 
 # --------------------------------------------------------------------------- URLs and keys

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from monitor.errors import StoreUnavailableError
-from monitor.store.base import LeaseClaim
+from monitor.store.base import LeaseClaim, NextDue
 from monitor.store.postgres.connect import (
     CONNECT_TIMEOUT,
     DRIVER_ERRORS,
@@ -151,19 +151,13 @@ class PostgresWorkSharing:
         return {r["source_id"] for r in rows}
 
     async def release_lease(
-        self,
-        source_id: str,
-        owner: str,
-        *,
-        cadence: str,
-        at: datetime | None,
-        after: float | None,
+        self, source_id: str, owner: str, cadence: str, due: NextDue
     ) -> datetime | None:
         async with self._store.coordination() as conn:
-            due: datetime | None = await conn.fetchval(
-                _RELEASE, source_id, owner, at, cadence, after
+            when: datetime | None = await conn.fetchval(
+                _RELEASE, source_id, owner, due.at, cadence, due.after
             )
-        return due
+        return when
 
     async def postpone_lease(
         self, source_id: str, owner: str, until: datetime, *, remaining: float

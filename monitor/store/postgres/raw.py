@@ -44,7 +44,7 @@ class PostgresRawRows:
             )
             if not rows:
                 return
-            yield [RawEvent(**{**row, "data": bytes(row["data"])}) for row in rows]
+            yield [RawEvent.from_row(row.values()) for row in rows]
             after = int(rows[-1]["seq"])
 
     async def event_hash(self, seq: int) -> str | None:
@@ -58,7 +58,7 @@ class PostgresRawRows:
             head = await conn.fetchrow("SELECT seq FROM log_head FOR UPDATE")
             check_continues(int(head["seq"]) if head else 0, batch[0].seq)
             await conn.executemany(INSERT_EVENTS, [e.values() for e in batch])
-            last = batch[-1]
+            last = batch[-1].event
             await conn.execute(MOVE_HEAD, last.seq, last.hash, last.recorded_at)
 
     async def blob_names(self, batch: int) -> AsyncIterator[list[str]]:

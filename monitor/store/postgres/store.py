@@ -55,7 +55,6 @@ from monitor.store.rules import (
     AppendPlan,
     BackendBase,
     EventQuery,
-    check_seq,
     plan_append,
     row_to_event,
     streams_named,
@@ -436,8 +435,7 @@ class PostgresEventStore(BackendBase):
         rows = await self._fetch("SELECT seq FROM cursors WHERE name = $1", name)
         return int(rows[0]["seq"]) if rows else 0
 
-    async def set_cursor(self, name: str, seq: int) -> None:
-        check_seq("cursor seq", seq)
+    async def write_cursor(self, name: str, seq: int) -> None:
         async with self.connection() as conn:
             await conn.execute(
                 "INSERT INTO cursors (name, seq) VALUES ($1, $2) "

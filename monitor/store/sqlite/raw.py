@@ -47,7 +47,7 @@ class SqliteRawRows:
             )
             if not rows:
                 return
-            yield [RawEvent(*row) for row in rows]
+            yield [RawEvent.from_row(row) for row in rows]
             after = int(rows[-1][0])
 
     async def event_hash(self, seq: int) -> str | None:

@@ -29,14 +29,7 @@ from monitor.events import GENESIS_HASH, NewEvent, StoredEvent, format_time
 from monitor.store.base import RawEvent, RawRows, Visit
 from monitor.store.blobs import decode_blob_async
 from monitor.store.pauses import HostPause, later, pause_from_row
-from monitor.store.rules import (
-    BackendBase,
-    EventQuery,
-    check_seq,
-    plan_append,
-    row_to_event,
-    streams_named,
-)
+from monitor.store.rules import BackendBase, EventQuery, plan_append, row_to_event, streams_named
 from monitor.store.sqlite.files import (
     DEFAULT_BUSY_TIMEOUT_MS,
     EVENT_SELECT,
@@ -276,8 +269,7 @@ class SqliteEventStore(BackendBase):
         rows = await self._query("SELECT seq FROM cursors WHERE name = ?", (name,))
         return int(rows[0][0]) if rows else 0
 
-    async def set_cursor(self, name: str, seq: int) -> None:
-        check_seq("cursor seq", seq)
+    async def write_cursor(self, name: str, seq: int) -> None:
         async with self._write() as db:
             await db.execute_fetchall(
                 "INSERT INTO cursors (name, seq) VALUES (?, ?) "

@@ -1,0 +1,80 @@
+"""Groups of event classes that readers ask for together, each defined once.
+
+Readers match on class (``isinstance(event, GOOD_CAPTURES)``: the tuples are written
+out, not annotated, so the type checker narrows to their classes); a store query by
+type takes ``names(group)``.
+"""
+
+from __future__ import annotations
+
+from monitor.events.audit import CheckpointTimestamped, TimestampFailed
+from monitor.events.base import Event
+from monitor.events.capture import Capture
+from monitor.events.checks import (
+    BaselineCaptured,
+    ChangeDetected,
+    ChangePending,
+    ContentSuspect,
+    FetchFailed,
+    SourceRecovered,
+)
+from monitor.events.delivery import NotificationFailed, NotificationSent
+from monitor.events.desk import (
+    ChangeAnnotated,
+    ChangeReviewed,
+    FiguresPublished,
+    FiguresRestated,
+    FiguresWithdrawn,
+    StoryDetected,
+)
+from monitor.events.sources import (
+    SourceDiscovered,
+    SourceGone,
+    SourceMoved,
+    SourceRegistered,
+    SourceUpdated,
+)
+
+EventGroup = tuple[type[Event], ...]
+
+# Captures whose text became the source's reference (the last good capture).
+GOOD_CAPTURES = (BaselineCaptured, ChangeDetected)
+# Captures kept as evidence of what the page was (export's WARC, evidence bundles):
+# the good ones and the suspect ones; a pending capture is not yet a fact of the page.
+# (In the order `monitor evidence` names them.)
+ARCHIVED_CAPTURES = (ChangeDetected, BaselineCaptured, ContentSuspect)
+# Every event that carries a ``Capture``.
+CAPTURE_EVENTS = (BaselineCaptured, ChangeDetected, ContentSuspect, ChangePending)
+# A source's settings as configured (its registration and each update).
+SETTINGS_EVENTS = (SourceRegistered, SourceUpdated)
+# A figures source's facts after a capture (``monitor.figures``).
+FIGURES_EVENTS = (FiguresPublished, FiguresRestated, FiguresWithdrawn)
+# What people recorded about a change (stream ``$reviews``).
+REVIEW_EVENTS = (ChangeReviewed, ChangeAnnotated)
+# The outcome of one alert to one channel (stream ``$notifier``).
+NOTIFICATION_EVENTS = (NotificationSent, NotificationFailed)
+# The outcome of asking a time-stamping authority (stream ``$timestamps``).
+STAMP_EVENTS = (CheckpointTimestamped, TimestampFailed)
+# Events the notifier alerts about (channels choose among them with ``events``).
+ALERT_EVENTS = (
+    ChangeDetected,
+    ContentSuspect,
+    FetchFailed,
+    SourceRecovered,
+    SourceMoved,
+    SourceDiscovered,
+    StoryDetected,
+    SourceGone,
+)
+# What the story book folds: sources' companies and tags, changes, stories.
+STORY_EVENTS = (SourceRegistered, SourceUpdated, ChangeDetected, StoryDetected)
+
+
+def names(group: EventGroup) -> tuple[str, ...]:
+    """The stored type names of ``group``, for a store query by type."""
+    return tuple(cls.type for cls in group)
+
+
+def capture_of(event: Event) -> Capture | None:
+    """The capture an event carries (``CAPTURE_EVENTS``), else None."""
+    return event.capture if isinstance(event, CAPTURE_EVENTS) else None
