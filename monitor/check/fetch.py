@@ -77,6 +77,9 @@ RETRY_CAP = 30.0
 TRANSIENT_KINDS = frozenset({"connect", "reset", "timeout"})
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 ALLOWED_URL_CACHE = 100_000
+# A host the store knows no pause of is asked again after this long, not before every
+# check: a daemon checking one site hundreds of times a second paid two queries a check.
+PAUSE_RECHECK = 1.0  # seconds
 
 
 @dataclass(frozen=True, kw_only=True)

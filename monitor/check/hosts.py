@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_INLINE = 10.0  # a longer Retry-After fails this check instead of holding slots
 MAX_HOST_PAUSE = 3600.0  # a Retry-After longer than an hour is read as an hour
+# A host the store knows no pause of is asked again after this long, not before every
+# check: a daemon checking one site hundreds of times a second paid two queries a check.
+PAUSE_RECHECK = 1.0  # seconds
 
 # Hosts whose slot the current task already holds (see HostGate.reserve).
 _HELD_HOSTS: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
@@ -48,6 +51,7 @@ class HostGate:
     _announced: set[tuple[str, datetime]] = field(default_factory=set)
     _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _paused_until: dict[str, float] = field(default_factory=dict)  # host -> monotonic time
+    _unpaused_until: dict[str, float] = field(default_factory=dict)  # see PAUSE_RECHECK
 
     def slot(self, url: str) -> asyncio.Semaphore:
         """The semaphore that keeps at most ``per_host`` requests in flight to one host."""
@@ -135,7 +139,7 @@ class HostGate:
 
     async def learn(self, host: str) -> None:
         """Adopt a pause another process (or an earlier run) recorded for ``host``."""
-        if self.pauses is None:
+        if self.pauses is None or self._unpaused_until.get(host, 0.0) > time.monotonic():
             return
         now = self.wall_clock()
         try:
@@ -144,6 +148,7 @@ class HostGate:
             log.warning("could not read the pause of %s from the store: %s", host, exc)
             return
         if pause is None:
+            self._unpaused_until[host] = time.monotonic() + PAUSE_RECHECK
             return
         seconds = (pause.until - now).total_seconds()
         until = time.monotonic() + seconds
