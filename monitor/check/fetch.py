@@ -47,13 +47,14 @@ from aiohttp.resolver import DefaultResolver
 from monitor.audit.identity import ServerIdentity
 from monitor.check.fetch_errors import ForbiddenAddress, StatusError, fetch_error
 from monitor.check.hosts import RETRY_AFTER_INLINE, HostGate
-from monitor.check.netpolicy import NetworkPolicy, is_address
+from monitor.check.netpolicy import NetworkPolicy
 from monitor.check.response import kept_headers, read_capped, retry_after, server_of
 from monitor.check.robots import REDIRECT_STATUS, RobotsRules
 from monitor.clock import Clock, utc_now
 from monitor.config.settings import MonitorSettings, SourceSettings
 from monitor.core.moves import origin
 from monitor.errors import FetchError
+from monitor.hosts import is_ip_literal
 from monitor.store.pauses import HostPause, HostPauses, host_key
 
 __all__ = [
@@ -420,7 +421,7 @@ class Fetcher:
         host = parts.hostname or ""
         if not host:
             raise FetchError("redirect_scheme", f"URL without a host: {url}")
-        if is_address(host):
+        if is_ip_literal(host):
             reason = self.policy.refusal(host)
             if reason:
                 raise FetchError("forbidden_address", f"refusing {url}: {reason}")

@@ -59,15 +59,6 @@ class NetworkPolicy:
         return None
 
 
-def is_address(host: str) -> bool:
-    """Whether ``host`` (a URL's host, IPv6 in brackets or not) is an IP address literal."""
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
 def _forbidden_kind(ip: IPAddress) -> str | None:
     if ip.is_unspecified:
         return "unspecified"
