@@ -77,10 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     import asyncio  # after parsing: `monitor --help` and usage errors need no event loop
 
     from monitor.logs import configure_logging
+    from monitor.trust import deferred_trust_store
 
     handler = configure_logging(args.verbose)
     try:
-        return int(asyncio.run(args.handler(args)))
+        # aiohttp's TLS contexts load the CA store at the first TLS connection, if any.
+        with deferred_trust_store():
+            return int(asyncio.run(args.handler(args)))
     except ConfigError as exc:
         print(f"configuration error{'s' if len(exc.problems) > 1 else ''}:", file=sys.stderr)
         for problem in exc.problems:

@@ -245,8 +245,9 @@ async def test_config_reload_in_process_reschedules_and_records(
 async def test_the_daemon_signs_a_checkpoint_after_a_change_and_at_its_stop(
     tmp_path: Path, page_server: PageServer
 ) -> None:
-    from monitor.audit.checkpoint import latest_checkpoint, load_public_keys
+    from monitor.audit.checkpoint import latest_checkpoint
     from monitor.audit.home import audit_home, log_id_of
+    from monitor.audit.key_files import load_public_keys
     from monitor.audit.verify import verify_store
 
     url = page_server.set("/p", page("We have paused processing Hong Kong requests."))

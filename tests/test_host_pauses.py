@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -33,7 +34,7 @@ from monitor.core.projections import SourceState, apply
 from monitor.daemon.service import Daemon
 from monitor.errors import FetchError, HostPausedError
 from monitor.events import StoredEvent
-from monitor.notify.render import alert_severity
+from monitor.notify.routing import alert_severity
 from monitor.store import open_store
 from monitor.store.pauses import MemoryHostPauses, pauses_of
 from monitor.web.app import create_app
@@ -106,7 +107,7 @@ def requested(server: PageServer) -> Counter[str]:
     return Counter(path for path, _ in server.requests)
 
 
-def log_events(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+def log_events(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     capsys.readouterr()
     assert main(["log", "--json"]) == 0
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -157,7 +158,7 @@ def test_a_long_pause_defers_the_hosts_sources_and_the_next_process_asks_nothing
     events = log_events(capsys)
     deferred = [
         e for e in events if e["type"] == "FetchFailed" and e["data"]["error"] == "deferred"
-    ]  # type: ignore[index]
+    ]
     assert len(deferred) == 3 + 4
     for event in deferred:
         data = event["data"]
@@ -211,9 +212,9 @@ def test_after_the_pause_the_host_is_asked_again_and_every_source_captured(
     first = outcomes(capsys.readouterr().out)
     assert sorted(first.values()) == ["deferred", "deferred", "deferred", "failed"]
     paused_until = max(
-        datetime.fromisoformat(str(e["data"]["paused_until"]).replace("Z", "+00:00"))  # type: ignore[index]
+        datetime.fromisoformat(str(e["data"]["paused_until"]).replace("Z", "+00:00"))
         for e in log_events(capsys)
-        if e["type"] == "FetchFailed" and "paused_until" in e["data"]  # type: ignore[operator]
+        if e["type"] == "FetchFailed" and "paused_until" in e["data"]
     )
     # Wait for the pause the host named to end (setup, not an assertion on time).
     time.sleep(max(0.0, (paused_until - datetime.now(UTC)).total_seconds()) + 0.3)
@@ -419,3 +420,26 @@ async def test_short_pauses_in_a_row_never_add_up_past_the_bound(page_server: Pa
     assert refused.value.status == 429
     # One pause of 1 s waited out; a second would make 2 s > 1.5 s: given up, not asked again.
     assert len(page_server.requests) == 2
+
+
+async def test_a_running_fetcher_learns_a_pause_recorded_later_within_a_second(
+    page_server: PageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fetcher that found no pause asks the store again after ``PAUSE_RECHECK``, not at
+    every check, yet honours a pause another process records meanwhile once it has."""
+    monkeypatch.setattr("monitor.check.fetch.PAUSE_RECHECK", 0.2)
+    page_server.set("/x", "<p>x</p>", status=503, headers={"Retry-After": "600"})
+    page_server.set("/y", "<p>y</p>")
+    book = MemoryHostPauses()
+    settings = MonitorSettings()
+    now = datetime.now(UTC)
+    y = SourceSettings(id="y", url=page_server.url("/y"))
+    async with Fetcher(settings, pauses=book, max_wait=1.0) as running:
+        assert (await running.fetch(y, now=now)).body == b"<p>y</p>"  # no pause known
+        async with Fetcher(settings, pauses=book) as other:
+            with pytest.raises(FetchError):
+                await other.fetch(SourceSettings(id="x", url=page_server.url("/x")), now=now)
+        await asyncio.sleep(0.3)
+        with pytest.raises(HostPausedError):
+            await running.fetch(y, now=now)
+    assert [path for path, _ in page_server.requests] == ["/y", "/x"]

@@ -15,7 +15,8 @@ from monitor.check.pipeline import CheckReport, CheckRunner
 from monitor.config.settings import ChannelSettings, MonitorSettings, Settings, SourceSettings
 from monitor.core.moves import canonical_link, permanent_target, safe_move
 from monitor.core.projections import fold, replay, state_digest
-from monitor.notify.render import SourceInfo, render_alert, route
+from monitor.notify.render import SourceInfo, render_alert
+from monitor.notify.routing import route
 from monitor.store import EventStore, open_store
 from tests.pageserver import PageServer
 

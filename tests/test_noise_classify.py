@@ -16,7 +16,7 @@ from monitor.core.projections import apply
 from monitor.core.rules import compile_rules
 from monitor.events import ChangeDetected, Event, NewEvent, StoredEvent, format_time, seal
 from monitor.noise.volatile import mask_dates, mask_volatile, noise_class
-from monitor.notify.render import alert_severity, route
+from monitor.notify.routing import alert_severity, route
 from tests.test_classify import Monitor
 
 PAGE = "\n".join(

@@ -44,8 +44,10 @@ from monitor.events import (
     SourceRegistered,
     StoredEvent,
 )
-from monitor.notify.notifier import CURSOR, STREAM, ChannelSender, Notifier, scrub, secret_fragments
+from monitor.notify.channels import ChannelSender
+from monitor.notify.notifier import CURSOR, STREAM, Notifier
 from monitor.notify.render import Message
+from monitor.notify.secrets import scrub, secret_fragments
 from monitor.store import EventStore, open_store
 from tests.pageserver import PageServer
 
@@ -559,7 +561,7 @@ async def test_two_notifiers_on_one_log_record_without_losing_or_repeating(
     store: EventStore, clock: Clock, webhook: Webhook, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Each records on the same stream with expected versions; a conflict is re-read, not lost."""
-    caplog.set_level(logging.INFO, logger="monitor.notify.notifier")
+    caplog.set_level(logging.INFO, logger="monitor.notify.outcomes")
     await register(store)
     await append(store, SOURCE.id, a_change())
     first = Notifier(store, settings(ChannelSettings(name="a", url=webhook.url("a"))), clock=clock)

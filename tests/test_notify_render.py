@@ -23,13 +23,12 @@ from monitor.events import (
 )
 from monitor.notify.render import (
     SourceInfo,
-    alert_severity,
     change_excerpt,
     render_alert,
     render_digest,
     render_test,
-    route,
 )
+from monitor.notify.routing import alert_severity, route
 
 OLD = (
     "# Government requests\n"

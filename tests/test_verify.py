@@ -15,7 +15,8 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.audit.verify import ChainVerifier, Finding, VerifyReport, blob_refs, verify_store
+from monitor.audit.findings import Finding, VerifyReport
+from monitor.audit.verify import ChainVerifier, blob_refs, verify_store
 from monitor.events import (
     GENESIS_HASH,
     NewEvent,

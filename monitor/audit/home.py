@@ -38,14 +38,17 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from monitor.audit.checkpoint import (
+    JournalEntry,
     SignedCheckpoint,
     Signer,
     append_journal,
+    read_journal,
+)
+from monitor.audit.key_files import (
     journal_path,
     load_or_create_key,
     load_public_keys,
     public_key_path,
-    read_journal,
 )
 from monitor.config.settings import Settings
 from monitor.errors import MonitorError, SigningKeyError
@@ -57,7 +60,6 @@ log = logging.getLogger(__name__)
 JOURNALS = "journals"
 DATA_DIR_VARIABLE = "MONITOR_DATA_DIR"
 BINDINGS = "databases.json"
-JournalEntry = SignedCheckpoint | tuple[int, str]
 
 
 def default_data_home(environ: Mapping[str, str] | None = None) -> Path:

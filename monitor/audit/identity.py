@@ -19,8 +19,6 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography import x509
-
 JsonObject = dict[str, Any]
 
 
@@ -77,6 +75,9 @@ def _described(der: bytes) -> str:
 
 
 def _describe(der: bytes) -> JsonObject:
+    # Imported here: only TLS captures need it, and it costs every `monitor` start ~25 ms.
+    from cryptography import x509
+
     described: JsonObject = {"sha256": hashlib.sha256(der).hexdigest()}
     try:
         cert = x509.load_der_x509_certificate(der)

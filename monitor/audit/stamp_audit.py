@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from cryptography import x509
 
 from monitor.audit.checkpoint import checkpoints_in
+from monitor.audit.findings import Finding
 from monitor.audit.stamper import TIMESTAMP_STREAM
 from monitor.audit.timestamps import TimestampError, check_token, imprint_of, load_chain
-from monitor.audit.verify import Finding
 from monitor.config.settings import TimestampAuthority
 from monitor.errors import SigningKeyError, StoreError, StoreUnavailableError
 from monitor.events import CheckpointTimestamped, parse_time

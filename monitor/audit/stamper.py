@@ -16,12 +16,12 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiohttp
 
 from monitor.audit.checkpoint import SignedCheckpoint, latest_checkpoint
+from monitor.audit.outbound import Backoff, ThirdPartyClient, seconds_until
 from monitor.audit.timestamps import (
     TimestampError,
     check_token,
@@ -30,7 +30,6 @@ from monitor.audit.timestamps import (
     token_from_reply,
 )
 from monitor.config.settings import TimestampAuthority
-from monitor.errors import StoreError
 from monitor.events import (
     CheckpointTimestamped,
     Event,
@@ -38,7 +37,7 @@ from monitor.events import (
     TimestampFailed,
     format_time,
 )
-from monitor.store.base import EventStore, append_at_end
+from monitor.store.base import EventStore
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +59,7 @@ async def stamp_latest(
         return await stamper.stamp_pending(now)
 
 
-@dataclass
-class _Backoff:
-    attempts: int = 0
-    due: float = 0.0  # monotonic time of the next try
-
-
-class Stamper:
+class Stamper(ThirdPartyClient):
     """Sends checkpoints to TSAs; one per process, used as an async context manager."""
 
     def __init__(
@@ -78,25 +71,14 @@ class Stamper:
         retry_base: float = RETRY_BASE,
         retry_cap: float = RETRY_CAP,
     ) -> None:
-        self.store = store
+        super().__init__(store, retry_base=retry_base, retry_cap=retry_cap)
         self.authorities = tuple(authorities)
         self.timeout = timeout
-        self.retry_base, self.retry_cap = retry_base, retry_cap
-        self._backoff = {tsa.url: _Backoff() for tsa in self.authorities}
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> Stamper:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._backoff = {tsa.url: Backoff() for tsa in self.authorities}
 
     def seconds_until_due(self) -> float | None:
         """How long until a TSA that failed may be asked again (None: none is waiting)."""
-        waiting = [b.due for b in self._backoff.values() if b.attempts]
-        return max(0.0, min(waiting) - time.monotonic()) if waiting else None
+        return seconds_until(b.due for b in self._backoff.values() if b.attempts)
 
     async def stamp_pending(self, now: datetime) -> list[StoredEvent]:
         """Ask each due TSA to stamp the newest checkpoint it has not stamped; the events."""
@@ -133,8 +115,7 @@ class Stamper:
             info = check_token(token, imprint, None)  # the chain is checked by verify
         except (TimestampError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             backoff.attempts += 1
-            delay = min(self.retry_cap, self.retry_base * 2 ** (backoff.attempts - 1))
-            backoff.due = time.monotonic() + delay
+            delay = backoff.wait(self.retry_base, self.retry_cap)
             error = str(exc) or type(exc).__name__
             log.warning(
                 "time stamp of checkpoint seq %d by %s failed (attempt %d): %s; retrying in %.0fs",
@@ -164,10 +145,8 @@ class Stamper:
         )
 
     async def _request(self, tsa: TimestampAuthority, imprint: bytes) -> bytes:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(trust_env=False)
         nonce = secrets.randbits(63)
-        async with self._session.post(
+        async with self.session().post(
             tsa.url,
             data=request_der(imprint, nonce),
             headers={"Content-Type": "application/timestamp-query"},
@@ -181,7 +160,6 @@ class Stamper:
         return token_from_reply(reply, imprint=imprint, nonce=nonce)
 
     async def _append(self, event: Event) -> StoredEvent:
-        stored = await append_at_end(self.store, TIMESTAMP_STREAM, event, attempts=_APPEND_ATTEMPTS)
-        if stored is None:
-            raise StoreError("could not record a time stamp: other writers kept appending first")
-        return stored
+        return await self.record(
+            TIMESTAMP_STREAM, event, what="a time stamp", attempts=_APPEND_ATTEMPTS
+        )

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import ipaddress
 import json
 import uuid
 import zipfile
@@ -37,19 +36,13 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import serialization
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
 
 from monitor import __version__
 from monitor.audit.checkpoint import Signer
-from monitor.audit.export import _http_headers, _metadata, warc_target
+from monitor.audit.warc import CaptureTarget, CaptureWarc
 from monitor.errors import StoreError, StoreUnavailableError
-from monitor.events import (
-    ARCHIVED_CAPTURES,
-    Capture,
-    StoredEvent,
-    format_time,
-    parse_time,
-)
+from monitor.events import ARCHIVED_CAPTURES, Capture, StoredEvent, format_time, parse_time
+from monitor.hosts import is_ip_literal
 from monitor.store.base import EventStore
 
 WACZ_VERSION = "1.1.1"
@@ -70,10 +63,6 @@ class WaczReport:
     missing_blobs: list[str]
 
 
-def _id(event: StoredEvent, role: str) -> str:
-    return f"<urn:uuid:{uuid.uuid5(_NAMESPACE, f'{event.event_id}/{role}')}>"
-
-
 def _stamp14(moment: str) -> str:
     return parse_time(moment).strftime("%Y%m%d%H%M%S")
 
@@ -84,11 +73,8 @@ def surt(url: str) -> str:
     host = (parts.hostname or "").lower()
     if host.startswith("www."):
         host = host[4:]
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        key = host  # addresses are not reversed
-    except ValueError:
-        key = ",".join(reversed(host.split(".")))
+    # Addresses are not reversed; names are, label by label.
+    key = host if is_ip_literal(host) else ",".join(reversed(host.split(".")))
     port = parts.port
     if port and port not in (80, 443):
         key += f":{port}"
@@ -106,100 +92,43 @@ async def write_wacz(
     title: str,
 ) -> WaczReport:
     """Write ``captures`` (capture events, in seq order) as a signed WACZ at ``path``."""
-    warc = io.BytesIO()
-    writer = WARCWriter(warc, gzip=True, warc_version="1.1")
-    info = writer.create_warcinfo_record(
-        "data.warc.gz",
-        {
-            "software": f"policy-monitor {__version__}",
-            "format": "WARC File Format 1.1",
-            "description": "Pages captured by policy-monitor. Request records are rebuilt "
-            "from the capture (GET of the final URL): the exact request headers were not "
-            "kept. Bodies are stored decoded (Content-Encoding kept as X-Archive-Orig-*).",
-        },
+    buffer = io.BytesIO()
+    warc = CaptureWarc(
+        buffer,
+        namespace=_NAMESPACE,
+        filename="data.warc.gz",
+        description="Pages captured by policy-monitor. Request records are rebuilt "
+        "from the capture (GET of the final URL): the exact request headers were not "
+        "kept. Bodies are stored decoded (Content-Encoding kept as X-Archive-Orig-*).",
+        created=now,
+        sha256_blocks=False,
     )
-    info.rec_headers.replace_header("WARC-Date", format_time(now))
-    writer.write_record(info)
     pages: list[dict[str, Any]] = []
-    first_seen: dict[str, tuple[str, str, str]] = {}
     missing: list[str] = []
-    responses = revisits = 0
     for event in captures:
-        target = warc_target(event)
+        target = warc.target(event)
         if target is None:
             continue
-        capture, raw, uri, date = target
-        response_id = _id(event, "response")
-        writer.write_record(_request(writer, uri, date, event, response_id))
-        earlier = first_seen.get(raw)
-        extra = _ip_header(capture)
-        if earlier is not None:
-            refers_uri, refers_date, refers_id = earlier
-            http_headers = _http_headers(capture, capture.size)
-            http_headers.compute_headers_buffer()
-            record = writer.create_revisit_record(
-                uri,
-                f"sha256:{raw}",
-                refers_uri,
-                refers_date,
-                http_headers=http_headers,
-                warc_headers_dict={
-                    "WARC-Date": date,
-                    "WARC-Record-ID": response_id,
-                    "WARC-Refers-To": refers_id,
-                    **extra,
-                },
-            )
-            revisits += 1
-        else:
+        warc.writer.write_record(_request(warc, target))
+        body = None
+        if warc.needs_body(target):
             try:
-                body = await store.get_blob(raw)
+                body = await store.get_blob(target.raw)
             except StoreUnavailableError:
                 raise
             except StoreError:
-                missing.append(raw)
+                missing.append(target.raw)
                 continue
-            http_headers = _http_headers(capture, len(body))
-            record = writer.create_warc_record(
-                uri,
-                "response",
-                payload=io.BytesIO(body),
-                length=len(body),
-                http_headers=http_headers,
-                warc_headers_dict={
-                    "WARC-Date": date,
-                    "WARC-Record-ID": response_id,
-                    "WARC-Payload-Digest": f"sha256:{raw}",
-                    **extra,
-                },
-            )
-            first_seen[raw] = (uri, date, response_id)
-            responses += 1
-        writer.write_record(record)
-        meta = _metadata(event, capture)
-        writer.write_record(
-            writer.create_warc_record(
-                uri,
-                "metadata",
-                payload=io.BytesIO(meta),
-                length=len(meta),
-                warc_content_type="application/warc-fields",
-                warc_headers_dict={
-                    "WARC-Date": date,
-                    "WARC-Record-ID": _id(event, "metadata"),
-                    "WARC-Concurrent-To": response_id,
-                },
-            )
-        )
+        warc.write(target, body, _ip_header(target.capture))
         pages.append(
             {
                 "id": str(uuid.uuid5(_NAMESPACE, event.event_id)),
-                "url": uri,
-                "ts": format_time(parse_time(date)),
-                "title": capture.title or f"{event.stream} (seq {event.seq})",
+                "url": target.uri,
+                "ts": format_time(parse_time(target.date)),
+                "title": target.capture.title or f"{event.stream} (seq {event.seq})",
             }
         )
-    data = warc.getvalue()
+    data = buffer.getvalue()
     members = {
         WARC_MEMBER: data,
         INDEX_MEMBER: _cdxj(data),
@@ -249,7 +178,11 @@ async def write_wacz(
         out.writestr(_entry(PACKAGE, now), package_bytes)
         out.writestr(_entry(DIGEST, now), (json.dumps(signed, indent=2) + "\n").encode())
     return WaczReport(
-        path=path, responses=responses, revisits=revisits, pages=len(pages), missing_blobs=missing
+        path=path,
+        responses=warc.responses,
+        revisits=warc.revisits,
+        pages=len(pages),
+        missing_blobs=missing,
     )
 
 
@@ -293,22 +226,23 @@ def _entry(name: str, now: datetime) -> zipfile.ZipInfo:
     return entry
 
 
-def _request(writer: WARCWriter, uri: str, date: str, event: StoredEvent, response_id: str) -> Any:
-    parts = urlsplit(uri)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+def _request(warc: CaptureWarc, target: CaptureTarget) -> Any:
+    """A request record rebuilt from the capture: GET of the final URL, its Host header."""
+    parts = urlsplit(target.uri)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     headers = StatusAndHeaders(
-        f"GET {target} HTTP/1.1", [("Host", parts.netloc)], protocol="", is_http_request=True
+        f"GET {path} HTTP/1.1", [("Host", parts.netloc)], protocol="", is_http_request=True
     )
-    return writer.create_warc_record(
-        uri,
+    return warc.writer.create_warc_record(
+        target.uri,
         "request",
         payload=io.BytesIO(b""),
         length=0,
         http_headers=headers,
         warc_headers_dict={
-            "WARC-Date": date,
-            "WARC-Record-ID": _id(event, "request"),
-            "WARC-Concurrent-To": response_id,
+            "WARC-Date": target.date,
+            "WARC-Record-ID": warc.record_id(target.event, "request"),
+            "WARC-Concurrent-To": target.record_id,
         },
     )
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from warcio.archiveiterator import ArchiveIterator
 
 from monitor.audit.checkpoint import key_id
-from monitor.audit.verify import Finding
+from monitor.audit.findings import Finding
 from monitor.audit.wacz import DIGEST, PACKAGE
 
 

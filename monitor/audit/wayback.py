@@ -20,14 +20,14 @@ import asyncio
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
+from monitor.audit.outbound import Backoff, ThirdPartyClient, seconds_until
 from monitor.config.settings import AuditSettings
-from monitor.errors import MonitorError, StoreError
+from monitor.errors import MonitorError
 from monitor.events import (
     ChangeDetected,
     Event,
@@ -35,7 +35,7 @@ from monitor.events import (
     ThirdPartyCaptured,
     ThirdPartyCaptureFailed,
 )
-from monitor.store.base import EventStore, append_at_end
+from monitor.store.base import EventStore
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +48,14 @@ RETRY_CAP = 3600.0
 POLL_EVERY = 5.0
 POLL_FOR = 300.0  # Save Page Now jobs usually finish within a minute or two
 TIMEOUT = 60.0
+_OUTCOME = "a Save Page Now outcome"
 
 
 class ArchiveError(MonitorError):
     """Save Page Now did not capture the page; the message says why."""
 
 
-@dataclass
-class _Pending:
-    attempts: int = 0
-    due: float = 0.0  # monotonic
-
-
-class WaybackArchiver:
+class WaybackArchiver(ThirdPartyClient):
     """Follows the log and asks Save Page Now for a capture after each substantive change."""
 
     def __init__(
@@ -73,28 +68,18 @@ class WaybackArchiver:
         poll_every: float = POLL_EVERY,
         poll_for: float = POLL_FOR,
     ) -> None:
-        self.store = store
+        super().__init__(store, retry_base=retry_base, retry_cap=retry_cap)
         self.settings = settings
-        self.retry_base, self.retry_cap = retry_base, retry_cap
         self.poll_every, self.poll_for = poll_every, poll_for
         self._sent: deque[float] = deque()  # monotonic times of the last minute's requests
-        self._retry: dict[int, _Pending] = {}
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> WaybackArchiver:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._retry: dict[int, Backoff] = {}
 
     def seconds_until_due(self) -> float | None:
         """How long until the next retry or rate-limit slot; None when nothing waits."""
         waits = [p.due for p in self._retry.values() if p.attempts]
         if len(self._sent) >= self.settings.wayback_per_minute:
             waits.append(self._sent[0] + 60.0)
-        return max(0.0, min(waits) - time.monotonic()) if waits else None
+        return seconds_until(waits)
 
     async def start(self) -> None:
         """On first use, start at the log's head: older changes are not sent in a burst."""
@@ -113,61 +98,57 @@ class WaybackArchiver:
             change = ev.event
             if not isinstance(change, ChangeDetected) or change.classification != "substantive":
                 continue
-            pending = self._retry.setdefault(ev.seq, _Pending())
+            pending = self._retry.setdefault(ev.seq, Backoff())
             if pending.due > time.monotonic() or not self._slot_free():
                 blocked = True  # keep the log's order: later changes wait for this one
                 break
             self._sent.append(time.monotonic())
             url = change.capture.final_url or change.capture.requested_url
             pending.attempts += 1
-            try:
-                archive_url = await self._capture(url)
-            except (ArchiveError, aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-                final = pending.attempts >= MAX_ATTEMPTS
-                error = (str(exc) or type(exc).__name__)[:500]
-                log.warning(
-                    "Save Page Now capture of %s (seq %d) failed, attempt %d%s: %s",
-                    url,
-                    ev.seq,
-                    pending.attempts,
-                    "; giving up" if final else "",
-                    error,
-                )
-                appended.append(
-                    await self._append(
-                        ThirdPartyCaptureFailed(
-                            for_seq=ev.seq,
-                            url=url,
-                            archive=ARCHIVE,
-                            attempt=pending.attempts,
-                            error=error,
-                            final=final,
-                        )
-                    )
-                )
-                if not final:
-                    delay = min(self.retry_cap, self.retry_base * 2 ** (pending.attempts - 1))
-                    pending.due = time.monotonic() + delay
-                    blocked = True
-                    break
-            else:
-                log.info("Save Page Now captured %s (seq %d): %s", url, ev.seq, archive_url)
-                appended.append(
-                    await self._append(
-                        ThirdPartyCaptured(
-                            for_seq=ev.seq,
-                            url=url,
-                            archive=ARCHIVE,
-                            archive_url=archive_url,
-                            attempt=pending.attempts,
-                        )
-                    )
-                )
+            event = await self._attempt(ev, url, pending)
+            appended.append(await self.record(ARCHIVE_STREAM, event, what=_OUTCOME))
+            if isinstance(event, ThirdPartyCaptureFailed) and not event.final:
+                blocked = True
+                break
             self._retry.pop(ev.seq, None)
             await self.store.set_cursor(CURSOR, ev.seq)
         if not blocked and head_seq > await self.store.get_cursor(CURSOR):
             await self.store.set_cursor(CURSOR, head_seq)
         return appended
+
+    async def _attempt(self, ev: StoredEvent, url: str, pending: Backoff) -> Event:
+        """Ask for one capture of ``ev``'s page; the outcome to record (a retry is scheduled)."""
+        try:
+            archive_url = await self._capture(url)
+        except (ArchiveError, aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            final = pending.attempts >= MAX_ATTEMPTS
+            error = (str(exc) or type(exc).__name__)[:500]
+            log.warning(
+                "Save Page Now capture of %s (seq %d) failed, attempt %d%s: %s",
+                url,
+                ev.seq,
+                pending.attempts,
+                "; giving up" if final else "",
+                error,
+            )
+            if not final:
+                pending.wait(self.retry_base, self.retry_cap)
+            return ThirdPartyCaptureFailed(
+                for_seq=ev.seq,
+                url=url,
+                archive=ARCHIVE,
+                attempt=pending.attempts,
+                error=error,
+                final=final,
+            )
+        log.info("Save Page Now captured %s (seq %d): %s", url, ev.seq, archive_url)
+        return ThirdPartyCaptured(
+            for_seq=ev.seq,
+            url=url,
+            archive=ARCHIVE,
+            archive_url=archive_url,
+            attempt=pending.attempts,
+        )
 
     def _slot_free(self) -> bool:
         horizon = time.monotonic() - 60.0
@@ -177,14 +158,13 @@ class WaybackArchiver:
 
     async def _capture(self, url: str) -> str:
         """Start a Save Page Now job for ``url`` and wait for it; the archive URL."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(trust_env=False)
+        session = self.session()
         endpoint = self.settings.wayback_endpoint.rstrip("/")
         headers = {"Accept": "application/json"}
         if self.settings.wayback_key:
             headers["Authorization"] = f"LOW {self.settings.wayback_key}"
         timeout = aiohttp.ClientTimeout(total=TIMEOUT)
-        async with self._session.post(
+        async with session.post(
             endpoint, data={"url": url}, headers=headers, timeout=timeout
         ) as response:
             body = await _json(response)
@@ -193,7 +173,7 @@ class WaybackArchiver:
             raise ArchiveError(str(body.get("message") or "no job id in the answer"))
         deadline = time.monotonic() + self.poll_for
         while True:
-            async with self._session.get(
+            async with session.get(
                 f"{endpoint}/status/{job}", headers=headers, timeout=timeout
             ) as response:
                 status = await _json(response)
@@ -211,14 +191,6 @@ class WaybackArchiver:
             if time.monotonic() >= deadline:
                 raise ArchiveError(f"the capture job was still pending after {self.poll_for:.0f}s")
             await asyncio.sleep(self.poll_every)
-
-    async def _append(self, event: Event) -> StoredEvent:
-        stored = await append_at_end(self.store, ARCHIVE_STREAM, event)
-        if stored is None:
-            raise StoreError(
-                "could not record a Save Page Now outcome: other writers kept appending"
-            )
-        return stored
 
 
 async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:

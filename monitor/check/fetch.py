@@ -73,6 +73,9 @@ ROBOTS_RETRY = 600.0  # an unreadable robots.txt is asked for again after ten mi
 ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least 500 KiB
 ROBOTS_REDIRECTS = 5
 ALLOWED_URL_CACHE = 100_000
+# A host the store knows no pause of is asked again after this long, not before every
+# check: a daemon checking one site hundreds of times a second paid two queries a check.
+PAUSE_RECHECK = 1.0  # seconds
 
 # Hosts whose slot the current task already holds (see Fetcher.reserve_host).
 _HELD_HOSTS: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
@@ -194,6 +197,7 @@ class Fetcher:
     _paused_until: dict[str, float] = field(default_factory=dict)  # host -> monotonic time
     _robots: dict[str, _RobotsEntry] = field(default_factory=dict)  # origin -> rules
     _allowed_urls: set[str] = field(default_factory=set)  # passed _check_url already
+    _unpaused_until: dict[str, float] = field(default_factory=dict)  # see PAUSE_RECHECK
 
     def host_slot(self, url: str) -> asyncio.Semaphore:
         """The semaphore that keeps at most ``per_host`` requests in flight to one host."""
@@ -282,7 +286,7 @@ class Fetcher:
 
     async def _learn_pause(self, host: str) -> None:
         """Adopt a pause another process (or an earlier run) recorded for ``host``."""
-        if self.pauses is None:
+        if self.pauses is None or self._unpaused_until.get(host, 0.0) > time.monotonic():
             return
         now = self.wall_clock()
         try:
@@ -291,6 +295,7 @@ class Fetcher:
             log.warning("could not read the pause of %s from the store: %s", host, exc)
             return
         if pause is None:
+            self._unpaused_until[host] = time.monotonic() + PAUSE_RECHECK
             return
         seconds = (pause.until - now).total_seconds()
         until = time.monotonic() + seconds

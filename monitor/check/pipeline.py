@@ -300,12 +300,12 @@ class CheckRunner:
         return await self._reconcile_once()
 
     async def _reconcile_once(self) -> list[StoredEvent]:
-        if not self._states:
+        folded = not self._states
+        if folded:
             async for event in self.store.iterate():
                 if not event.stream.startswith("$"):
                     current = self._states.get(event.stream) or SourceState(source_id=event.stream)
                     self._states[event.stream] = apply(current, event)
-            self._states = {sid: _compact(state) for sid, state in self._states.items()}
         states = {
             sid: await self.state(sid)
             for sid in await self.store.streams()
@@ -313,6 +313,9 @@ class CheckRunner:
         }
         # Sources a [[discover]] entry registered are configured through it, not removed.
         decisions = reconcile(states, with_discovered(self.settings, states).sources)
+        if folded:  # compacted once compared: comparing compact settings costs more
+            compacted = (_compact(state) for state in self._states.values())
+            self._states = {state.source_id: state for state in compacted}  # interned ids
         batch: list[NewEvent] = []
         for decision in decisions:
             batch += NewEvent.after(decision.stream, decision.expected, decision.events)

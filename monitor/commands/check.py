@@ -18,7 +18,7 @@ import difflib
 import logging
 from typing import TYPE_CHECKING
 
-from monitor.commands.common import Subparsers, UsageError, database_url, load_settings
+from monitor.commands.common import Subparsers, UsageError, add_command, database_url, load_settings
 from monitor.errors import HostPausedError, MonitorError
 from monitor.textsafe import for_terminal
 
@@ -34,9 +34,11 @@ EXIT_PARTIAL = 3  # some sources deferred: their host asked for quiet beyond --m
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "check",
-        parents=[common],
+        run,
         help="check each source once now (all by default), then exit",
         description="Record config changes, then check the given sources (all by default) once, "
         "concurrently, printing one line per source.",
@@ -51,7 +53,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         f"sources are deferred beyond that and the exit status is {EXIT_PARTIAL} "
         f"(default {DEFAULT_MAX_WAIT:g})",
     )
-    parser.set_defaults(handler=run)
 
 
 def _seconds(text: str) -> float:

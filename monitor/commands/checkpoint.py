@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from monitor.commands.common import (
     Subparsers,
     UsageError,
+    add_command,
     audit_home_for,
-    database_url,
+    open_log,
     settings_if_present,
 )
 
@@ -28,9 +29,11 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "checkpoint",
-        parents=[common],
+        run,
         help="sign a checkpoint (tree size, Merkle root, time) of the log as it stands",
         description="Sign the Merkle root of every event so far with the Ed25519 key at "
         "[monitor].key_path (created on first use), record it in the log and the journal.",
@@ -47,21 +50,17 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="also print a consistency proof from the tree of the first N events",
     )
     parser.add_argument("--json", action="store_true", help="print the checkpoint as JSON")
-    parser.set_defaults(handler=run)
 
 
 async def run(args: argparse.Namespace) -> int:
     from monitor.audit.checkpoint import Checkpointer, merkle_tree
     from monitor.audit.home import log_id_of
     from monitor.events import CheckpointTimestamped, TimestampFailed
-    from monitor.store import describe_url, open_store
-    from monitor.tail import require_intact_tail
 
     settings = settings_if_present(args)
     home = audit_home_for(args, settings)
-    async with open_store(database_url(args, settings), create=False) as store:
-        # A checkpoint is appended and signed: never over a log altered at its head.
-        await require_intact_tail(store, describe_url(database_url(args, settings)))
+    # A checkpoint is appended and signed: never over a log altered at its head.
+    async with open_log(args, settings, append=True) as store:
         # Only once the database opened as a log: a typo in --db must not leave a new key.
         signer = home.signer()
         head_seq, _ = await store.head()

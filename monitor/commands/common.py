@@ -1,11 +1,20 @@
-"""What every sub-command shares: loading the config, choosing the database, parsing times."""
+"""What every sub-command shares: its parser, loading the config, opening the log, parsing times.
+
+A command module is argparse and a call: ``add_command`` makes its parser (with the
+global ``--db``/``--config``/``-v`` options and its handler), ``open_log`` opens the
+chosen log read-only (or, with ``append=True``, for appending after the tail check),
+and ``require_source`` refuses an id the log does not know. Imports of the store and
+the audit code happen when a command runs, never when ``monitor --help`` parses.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -13,19 +22,72 @@ from monitor.errors import MonitorError
 from monitor.logs import RedactingFilter, update_secrets
 
 if TYPE_CHECKING:
-    from monitor.config.settings import Settings
-
-if TYPE_CHECKING:
     from monitor.audit.home import AuditHome
+    from monitor.config.settings import Settings
+    from monitor.store.base import EventStore
 
 DEFAULT_DB = "sqlite:///monitor.db"
 DEFAULT_CONFIG = "sources.toml"
 
 Subparsers = Any  # argparse's _SubParsersAction is private
+Handler = Callable[[argparse.Namespace], Awaitable[int]]
 
 
 class UsageError(MonitorError):
     """A command-line argument is wrong (exit 2)."""
+
+
+def add_command(
+    sub: Subparsers,
+    common: argparse.ArgumentParser,
+    name: str,
+    handler: Handler,
+    *,
+    help: str,
+    description: str,
+) -> argparse.ArgumentParser:
+    """The parser of sub-command ``name``: the global options, its help, and ``handler``."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, parents=[common], help=help, description=description
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def add_since(parser: argparse.ArgumentParser, example: str = "2h, 3d") -> None:
+    """``--since TIME``: only events recorded at or after it."""
+    parser.add_argument(
+        "--since", help=f"only events recorded at or after TIME (ISO, or {example})"
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_log(
+    args: argparse.Namespace, settings: Settings | None = None, *, append: bool = False
+) -> AsyncIterator[EventStore]:
+    """The log ``--db`` (or the config) names: read-only, or the existing one for appending.
+
+    ``settings`` defaults to the config when it exists. With ``append`` the log must
+    exist and its head must pass the tail check: nothing is appended (or signed) over
+    a log altered at its head.
+    """
+    from monitor.store import describe_url, open_store
+
+    if settings is None:
+        settings = settings_if_present(args)
+    url = database_url(args, settings)
+    async with open_store(url, create=False, read_only=not append) as store:
+        if append:
+            from monitor.tail import require_intact_tail
+
+            await require_intact_tail(store, describe_url(url))
+        yield store
+
+
+async def require_source(store: EventStore, source_id: str) -> None:
+    """Refuse (exit 2) a source id the log has never registered."""
+    if await store.stream_version(source_id) == 0:
+        raise UsageError(f"no source {source_id!r} in the log; `monitor log` lists them")
 
 
 def load_settings(args: argparse.Namespace) -> Settings:

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import argparse
 
-from monitor.commands.common import Subparsers
+from monitor.commands.common import Subparsers, add_command
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    add_command(
+        sub,
+        common,
         "demo",
-        parents=[common],
+        run,
         help="a self-contained run against a local page that changes (no network, no config)",
         description="Serve a local page, run the daemon against it with a temporary database "
         "and a local webhook channel, change the page, and print the alert and the event log. "
         "Takes a few seconds; leaves nothing behind.",
     )
-    parser.set_defaults(handler=run)
 
 
 async def run(args: argparse.Namespace) -> int:

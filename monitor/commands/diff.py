@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 from monitor.commands.common import (
     Subparsers,
     UsageError,
-    database_url,
+    add_command,
+    open_log,
     parse_when,
-    settings_if_present,
+    require_source,
 )
 from monitor.commands.show import capture_text_sha256
 from monitor.textsafe import for_terminal
@@ -31,9 +32,11 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "diff",
-        parents=[common],
+        run,
         help="show the change of a source's text between two times (default: the last change)",
         description="Diff the normalized text of source ID current at --from against the text "
         "current at --to, both rebuilt from the stored blobs.",
@@ -51,7 +54,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--patch", action="store_true", help="print the diff-match-patch patch instead"
     )
-    parser.set_defaults(handler=run)
 
 
 def capture_at(captures: list[StoredEvent], at: str | None) -> int | None:
@@ -115,17 +117,14 @@ def capture_by_seq(captures: list[StoredEvent], source_id: str, seq: int, flag: 
 async def run(args: argparse.Namespace) -> int:
     from monitor.diff.textdiff import diff_texts
     from monitor.events import GOOD_CAPTURES, format_time, names
-    from monitor.store import open_store
 
     to_seq, from_seq = _seq(args.to), _seq(args.from_)
     to = format_time(parse_when(args.to)) if args.to and to_seq is None else None
     frm = format_time(parse_when(args.from_)) if args.from_ and from_seq is None else None
     if to is not None and frm is not None and frm > to:
         raise UsageError(f"--from ({frm}) is after --to ({to})")
-    settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), read_only=True) as store:
-        if await store.stream_version(args.id) == 0:
-            raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
+    async with open_log(args) as store:
+        await require_source(store, args.id)
         captures = await store.read(stream=args.id, types=names(GOOD_CAPTURES))
         if to_seq is not None:
             new_index: int | None = capture_by_seq(captures, args.id, to_seq, "--to")

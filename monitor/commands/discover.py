@@ -14,23 +14,20 @@ import argparse
 import json
 
 from monitor.commands.check import network_policy
-from monitor.commands.common import (
-    Subparsers,
-    UsageError,
-    database_url,
-    load_settings,
-)
+from monitor.commands.common import Subparsers, UsageError, add_command, database_url, load_settings
 from monitor.config.settings import DiscoverSettings, Settings
 from monitor.discover import stream_of
-from monitor.discover.state import DiscoveryState, Found, fold
+from monitor.discover.state import DiscoveryState, fold, found_json, found_state
 from monitor.store import open_store
 from monitor.textsafe import for_terminal
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "discover",
-        parents=[common],
+        run,
         help="list the documents [[discover]] found; --accept or --ignore one",
         description="List what each [[discover]] entry found since its first pass, or review "
         "one found URL: --accept registers it as a source, --ignore never reports it again.",
@@ -40,7 +37,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     action.add_argument("--ignore", metavar="URL", help="never report this found URL again")
     parser.add_argument("--entry", metavar="ID", help="only this [[discover]] entry")
     parser.add_argument("--json", action="store_true", help="one JSON object a line")
-    parser.set_defaults(handler=run)
 
 
 def _entries(settings: Settings, only: str | None) -> list[DiscoverSettings]:
@@ -53,11 +49,6 @@ def _entries(settings: Settings, only: str | None) -> list[DiscoverSettings]:
         known = ", ".join(d.id for d in settings.discover)
         raise UsageError(f"no [[discover]] entry {only!r} in {settings.path} (known: {known})")
     return chosen
-
-
-def found_state(found: Found) -> str:
-    """The state a person reads: what was decided, or that the URL left the list."""
-    return found.state if found.listed or found.state == "ignored" else "unlisted"
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -76,23 +67,8 @@ async def run(args: argparse.Namespace) -> int:
 def _print(entry: DiscoverSettings, state: DiscoveryState, *, as_json: bool) -> None:
     if as_json:
         for found in state.found.values():
-            print(
-                json.dumps(
-                    {
-                        "entry": entry.id,
-                        "url": found.url,
-                        "state": found_state(found),
-                        "title": found.title,
-                        "lastmod": found.lastmod,
-                        "severity": found.severity,
-                        "source_id": found.source_id or None,
-                        "seq": found.seq,
-                        "found_at": found.recorded_at,
-                    },
-                    ensure_ascii=False,
-                    sort_keys=True,
-                )
-            )
+            record = {"entry": entry.id, **found_json(found)}
+            print(json.dumps(record, ensure_ascii=False, sort_keys=True))
         return
     if state.baselined_at is None:
         status = "no pass recorded yet (run `monitor check`)"

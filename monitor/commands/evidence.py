@@ -15,25 +15,27 @@ from monitor.commands.common import (
     MAX_SEQ,
     Subparsers,
     UsageError,
+    add_command,
     audit_home_for,
     check_seq_argument,
-    database_url,
+    open_log,
     settings_if_present,
 )
 from monitor.commands.export import output_directory, require_empty
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "evidence",
-        parents=[common],
+        run,
         help="write everything about one change (captures, texts, HTML diff, proof) to DIR",
         description="Collect the before/after captures, normalized texts, an HTML diff, "
         "hashes, fetch metadata and the inclusion proof of event SEQ into DIR.",
     )
     parser.add_argument("seq", type=int, metavar="SEQ", help="seq of a ChangeDetected event")
     parser.add_argument("directory", metavar="DIR", help="a new or empty directory")
-    parser.set_defaults(handler=run)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -41,8 +43,6 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.audit.evidence import write_evidence
     from monitor.audit.stamper import stamp_latest
     from monitor.events import ARCHIVED_CAPTURES, names
-    from monitor.store import describe_url, open_store
-    from monitor.tail import require_intact_tail
 
     check_seq_argument("SEQ", args.seq, minimum=-MAX_SEQ)
     target = Path(args.directory)
@@ -50,9 +50,8 @@ async def run(args: argparse.Namespace) -> int:
     settings = settings_if_present(args)
     home = audit_home_for(args, settings)
     with output_directory(target):
-        async with open_store(database_url(args, settings), create=False) as store:
-            # A checkpoint may be appended and signed: never over a log altered at its head.
-            await require_intact_tail(store, describe_url(database_url(args, settings)))
+        # A checkpoint may be appended and signed: never over a log altered at its head.
+        async with open_log(args, settings, append=True) as store:
             event = await store.get_event(args.seq) if args.seq > 0 else None
             if event is None:
                 raise UsageError(f"there is no event at seq {args.seq}; `monitor log` lists them")

@@ -19,9 +19,12 @@ from typing import TYPE_CHECKING
 from monitor.commands.common import (
     Subparsers,
     UsageError,
+    add_command,
+    add_since,
     audit_home_for,
-    database_url,
+    open_log,
     parse_when,
+    require_source,
     settings_if_present,
 )
 
@@ -30,9 +33,11 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "export",
-        parents=[common],
+        run,
         help="write an auditor's bundle (events, blobs, WARC, checkpoints, proofs) to DIR",
         description="Export the log, or one source's part of it with inclusion proofs, to "
         "DIR (which must be new or empty), verifiable offline with standard tools.",
@@ -49,8 +54,7 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="also (or only) write the captures as a WACZ 1.1 web archive, signed with the key",
     )
     parser.add_argument("--source", metavar="ID", help="only this source (with proofs)")
-    parser.add_argument("--since", help="only events recorded at or after TIME (ISO, or 2h, 3d)")
-    parser.set_defaults(handler=run)
+    add_since(parser)
 
 
 def require_empty(target: Path) -> None:
@@ -118,19 +122,16 @@ async def _export(
 ) -> int:
     from monitor.audit.export import export_bundle
     from monitor.audit.wacz import export_wacz
-    from monitor.store import describe_url, open_store
-    from monitor.tail import require_intact_tail
 
     home = audit_home_for(args, settings)
     now = datetime.now(UTC)
     report = wacz_report = None
-    async with open_store(database_url(args, settings), create=False) as store:
-        # A checkpoint is appended and signed: never over a log altered at its head.
-        await require_intact_tail(store, describe_url(database_url(args, settings)))
+    # A checkpoint is appended and signed: never over a log altered at its head.
+    async with open_log(args, settings, append=True) as store:
         # Only once the database opened as a log: a typo in --db must not leave a new key.
         signer = home.signer()
-        if args.source is not None and await store.stream_version(args.source) == 0:
-            raise UsageError(f"no source {args.source!r} in the log; `monitor log` lists them")
+        if args.source is not None:
+            await require_source(store, args.source)
         if target is not None:
             report = await export_bundle(
                 store,

@@ -14,17 +14,20 @@ import sys
 from monitor.commands.common import (
     Subparsers,
     UsageError,
-    database_url,
+    add_command,
+    open_log,
     parse_when,
-    settings_if_present,
+    require_source,
 )
 from monitor.textsafe import for_terminal
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "figures",
-        parents=[common],
+        run,
         help="a source's figures as series: values per period, restatements (--json, --csv)",
         description=(
             "List the figures of a source with [source.figures]: one row per key and "
@@ -50,7 +53,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     shape = parser.add_mutually_exclusive_group()
     shape.add_argument("--json", action="store_true", help="one JSON document")
     shape.add_argument("--csv", action="store_true", help="long-format CSV")
-    parser.set_defaults(handler=run)
 
 
 def parse_where(items: list[str]) -> list[tuple[str, str]]:
@@ -69,14 +71,11 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.events import format_time
     from monitor.figures.series import figure_rows, figures_document, rows_csv, rows_text
     from monitor.figures.view import load_figures
-    from monitor.store import open_store
 
     where = parse_where(args.where)
     until = format_time(parse_when(args.as_of)) if args.as_of else None
-    settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), read_only=True) as store:
-        if await store.stream_version(args.id) == 0:
-            raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
+    async with open_log(args) as store:
+        await require_source(store, args.id)
         view = await load_figures(store, args.id, until=until)
     try:
         rows = figure_rows(view.history, view.table, where=where, columns=args.column)

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 
 from monitor.commands.common import (
     Subparsers,
-    database_url,
+    UsageError,
+    add_command,
+    add_since,
+    open_log,
     parse_when,
-    settings_if_present,
 )
 from monitor.textsafe import for_terminal
-
-from .common import UsageError
 
 if TYPE_CHECKING:
     from monitor.events import ChangeDetected, StoredEvent
@@ -24,9 +24,11 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "log",
-        parents=[common],
+        run,
         help="list events (filters: --source, --type, --since; --json for machines)",
         description="List the events of the log in seq order.",
     )
@@ -34,14 +36,13 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--type", action="append", default=[], help="only this event type (repeat or comma-list)"
     )
-    parser.add_argument("--since", help="only events recorded at or after TIME (ISO, or 2h, 3d)")
+    add_since(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object a line")
     parser.add_argument(
         "--unfold",
         action="store_true",
         help="list each quiet change (volatile, dated, chrome; not alerted) on its own line",
     )
-    parser.set_defaults(handler=run)
 
 
 def brief(stored: StoredEvent) -> str:
@@ -126,7 +127,6 @@ def brief(stored: StoredEvent) -> str:
 
 async def run(args: argparse.Namespace) -> int:
     from monitor.events import EVENT_TYPES, format_time
-    from monitor.store import open_store
     from monitor.store.pauses import running_pauses
 
     types: set[str] = {t for item in args.type for t in item.split(",") if t}
@@ -137,9 +137,8 @@ async def run(args: argparse.Namespace) -> int:
         )
     since = format_time(parse_when(args.since)) if args.since else None
     sources = set(args.source)
-    settings = settings_if_present(args)
     fold = _Fold()
-    async with open_store(database_url(args, settings), read_only=True) as store:
+    async with open_log(args) as store:
         async for event in store.iterate(types=types or None):
             if sources and event.stream not in sources:
                 continue

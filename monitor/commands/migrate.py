@@ -33,7 +33,8 @@ from monitor.commands.common import Subparsers, UsageError, settings_if_present
 from monitor.errors import StoreError, StoreUnavailableError
 
 if TYPE_CHECKING:
-    from monitor.audit.verify import ChainVerifier, Finding
+    from monitor.audit.findings import Finding
+    from monitor.audit.verify import ChainVerifier
     from monitor.events import StoredEvent
     from monitor.store.base import EventStore, RawRows
 

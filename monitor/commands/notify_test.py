@@ -12,23 +12,24 @@ import difflib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from monitor.commands.common import Subparsers, UsageError, load_settings
+from monitor.commands.common import Subparsers, UsageError, add_command, load_settings
 
 if TYPE_CHECKING:
     from monitor.config.settings import ChannelSettings, Settings
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "notify-test",
-        parents=[common],
+        run,
         help="send a test message to a channel (all by default)",
         description="Send a short test message through Apprise to CHANNEL (every [[channel]] "
         "when omitted) and report, per channel, whether it was accepted. Nothing is "
         "written to the log.",
     )
     parser.add_argument("channel", nargs="?", metavar="CHANNEL", help="a [[channel]] name")
-    parser.set_defaults(handler=run)
 
 
 def select_channels(settings: Settings, name: str | None) -> list[ChannelSettings]:
@@ -47,7 +48,7 @@ def select_channels(settings: Settings, name: str | None) -> list[ChannelSetting
 async def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from monitor.notify.notifier import send_test  # Apprise and its plugins: only when sending
+    from monitor.notify.channels import send_test  # Apprise and its plugins: only when sending
 
     settings = load_settings(args)
     channels = select_channels(settings, args.channel)

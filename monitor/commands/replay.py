@@ -14,17 +14,19 @@ import sys
 from monitor.commands.common import (
     Subparsers,
     UsageError,
+    add_command,
     check_seq_argument,
-    database_url,
+    open_log,
     parse_when,
-    settings_if_present,
 )
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "replay",
-        parents=[common],
+        run,
         help="rebuild every source's state from the log; print it and its digest",
         description="Fold the stored events (up to TIME or seq N) into each source's state, "
         "without fetching or notifying, and print the states and their digest.",
@@ -33,20 +35,17 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     until.add_argument("--until", help="only events recorded at or before TIME (ISO, or 2h, 3d)")
     until.add_argument("--seq", type=int, metavar="N", help="only events up to seq N")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(handler=run)
 
 
 async def run(args: argparse.Namespace) -> int:
     from monitor.audit.replay import replay_log, result_data, state_table
     from monitor.desk.replay import replay_desk
-    from monitor.store import open_store
 
     if args.seq is not None and args.seq < 0:
         raise UsageError(f"--seq must not be negative, not {args.seq}")
     check_seq_argument("--seq", args.seq)
     until_time = parse_when(args.until) if args.until else None
-    settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), read_only=True) as store:
+    async with open_log(args) as store:
         result = await replay_log(store, until_seq=args.seq, until_time=until_time)
         # The same prefix: what the source states were folded from.
         desk = await replay_desk(store, until_seq=result.last_seq)

@@ -14,8 +14,9 @@ import os
 from monitor.commands.common import (
     MAX_SEQ,
     Subparsers,
+    add_command,
     check_seq_argument,
-    database_url,
+    open_log,
     settings_if_present,
 )
 
@@ -23,9 +24,11 @@ from monitor.commands.common import (
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     from monitor.desk.triage import REVIEW_STATUSES
 
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "review",
-        parents=[common],
+        run,
         help="review a change (important, routine, noise) or add a note to it",
         description="Record who judged the change at SEQ and why, in the hash-chained log.",
     )
@@ -37,23 +40,18 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         default=os.environ.get("MONITOR_USER", ""),
         help="who reviews (default: env MONITOR_USER)",
     )
-    parser.set_defaults(handler=run)
 
 
 async def run(args: argparse.Namespace) -> int:
     from monitor.desk.review import record_review, remove_line
     from monitor.desk.triage import ignore_line
     from monitor.events import REVIEW_EVENTS, ChangeDetected
-    from monitor.store import describe_url, open_store
-    from monitor.tail import require_intact_tail
 
     check_seq_argument("SEQ", args.seq, minimum=-MAX_SEQ)
     settings = settings_if_present(args)
     removal = None
-    url = database_url(args, settings)
-    async with open_store(url, create=False) as store:
-        # A review is appended: never to a log altered at its head.
-        await require_intact_tail(store, describe_url(url))
+    # A review is appended: never to a log altered at its head.
+    async with open_log(args, settings, append=True) as store:
         stored = await record_review(
             store, args.seq, by=args.by, status=args.status, note=args.note
         )

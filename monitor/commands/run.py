@@ -13,7 +13,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
-from monitor.commands.common import Subparsers, database_url, load_settings
+from monitor.commands.common import Subparsers, add_command, database_url, load_settings
 from monitor.logs import RedactingFilter, update_secrets
 
 if TYPE_CHECKING:
@@ -24,9 +24,11 @@ CHATTY_LOGGERS = ("apscheduler", "aiohttp.access")
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "run",
-        parents=[common],
+        run,
         help="run the daemon: check sources on schedule and send alerts",
         description="Check every source on its schedule, record what changed, send alerts, "
         "and keep going until SIGTERM/SIGINT (clean stop, exit 0). SIGHUP or an edit of the "
@@ -37,7 +39,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="also serve the read-only web view, e.g. 127.0.0.1:8080",
     )
-    parser.set_defaults(handler=run)
 
 
 def _redactors() -> list[RedactingFilter]:

@@ -14,16 +14,19 @@ import json
 from monitor.commands.common import (
     Subparsers,
     UsageError,
-    database_url,
+    add_command,
+    add_since,
+    open_log,
     parse_when,
-    settings_if_present,
 )
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "search",
-        parents=[common],
+        run,
         help="search the added and removed text of every change and every capture",
         description="Find words in the whole history, newest first: the text changes added "
         "or removed, and the text of every capture. CJK queries work too (two or more "
@@ -36,17 +39,15 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     side.add_argument("--captures", action="store_true", help="only the text of captures")
     parser.add_argument("--company", default="", help="only sources of this company")
     parser.add_argument("--source", default="", help="only this source id")
-    parser.add_argument("--since", help="only events recorded at or after TIME (ISO, or 30d)")
+    add_since(parser, "30d")
     parser.add_argument("--limit", type=int, default=50, help="at most this many hits (50)")
     parser.add_argument("--json", action="store_true", help="one JSON object a line")
-    parser.set_defaults(handler=run)
 
 
 async def run(args: argparse.Namespace) -> int:
     from monitor.desk.search import match_expression
     from monitor.desk.search_index import opened_index
     from monitor.events import format_time
-    from monitor.store import open_store
 
     if match_expression(args.query) is None:
         raise UsageError(f"the query {args.query!r} has no words to search for")
@@ -55,9 +56,8 @@ async def run(args: argparse.Namespace) -> int:
     side = "removed" if args.removed else "added" if args.added else None
     side = "capture" if args.captures else side
     since = format_time(parse_when(args.since)) if args.since else None
-    settings = settings_if_present(args)
     async with (
-        open_store(database_url(args, settings), read_only=True) as store,
+        open_log(args) as store,
         opened_index(store) as index,
     ):
         hits = await index.search(

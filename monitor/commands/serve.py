@@ -14,13 +14,15 @@ import asyncio
 import signal
 import sys
 
-from monitor.commands.common import Subparsers, database_url, settings_if_present
+from monitor.commands.common import Subparsers, add_command, database_url, settings_if_present
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "serve",
-        parents=[common],
+        run,
         help="serve the read-only web view, Atom feeds and JSON API",
         description="Serve the web view over the log until interrupted. Binds to the [web] "
         "listen address (default 127.0.0.1:8080); a non-loopback address needs [web] token.",
@@ -30,7 +32,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="address to listen on (default: [web] listen in the config, else 127.0.0.1:8080)",
     )
-    parser.set_defaults(handler=run)
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from monitor.commands.common import (
     Subparsers,
     UsageError,
-    database_url,
+    add_command,
+    open_log,
     parse_when,
-    settings_if_present,
+    require_source,
 )
 from monitor.commands.log import pause_line
 from monitor.textsafe import for_terminal
@@ -30,15 +31,16 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "show",
-        parents=[common],
+        run,
         help="print a source's normalized text as it was at TIME (default: now)",
         description="Print the normalized text of source ID as captured at or before TIME.",
     )
     parser.add_argument("id", metavar="ID", help="source id")
     parser.add_argument("--at", help="a time (ISO 8601, or 2h / 3d ago); default now")
-    parser.set_defaults(handler=run)
 
 
 async def capture_at(store: EventStore, source_id: str, at: str | None) -> StoredEvent | None:
@@ -111,14 +113,11 @@ async def _url_of(store: EventStore, source_id: str) -> str:
 async def run(args: argparse.Namespace) -> int:
     from monitor.audit.identity import identity_lines
     from monitor.events import capture_of, format_time
-    from monitor.store import open_store
     from monitor.store.pauses import pause_of_url, running_pauses
 
     at = format_time(parse_when(args.at)) if args.at else None
-    settings = settings_if_present(args)
-    async with open_store(database_url(args, settings), read_only=True) as store:
-        if await store.stream_version(args.id) == 0:
-            raise UsageError(f"no source {args.id!r} in the log; `monitor log` lists them")
+    async with open_log(args) as store:
+        await require_source(store, args.id)
         result = await text_at(store, args.id, at)
         learned = await learned_at(store, args.id, at)
         capture = await capture_at(store, args.id, at)

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from monitor.commands.check import network_policy
-from monitor.commands.common import Subparsers, UsageError, database_url, settings_if_present
+from monitor.commands.common import (
+    Subparsers,
+    UsageError,
+    add_command,
+    open_log,
+    settings_if_present,
+)
 
 if TYPE_CHECKING:
     from monitor.config.settings import Settings
@@ -24,9 +30,11 @@ MAX_STORED = 5  # stored captures read for an id, newest ones
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "suggest",
-        parents=[common],
+        run,
         help="print a ready [[source]] block (select, remove, volatile text) for a URL or ID",
         description="Fetch URL a few times (or read the stored captures of source ID) and "
         "print a [[source]] block: a select for the main content, a remove list, and the "
@@ -39,7 +47,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wait", type=float, default=5.0, help="seconds between fetches (default 5)"
     )
-    parser.set_defaults(handler=run)
 
 
 def _is_url(target: str) -> bool:
@@ -73,9 +80,8 @@ async def _fetch(settings: Settings | None, url: str, times: int, wait: float) -
 
 async def _stored(settings: Settings | None, args: argparse.Namespace) -> tuple[str, list[bytes]]:
     from monitor.events import CAPTURE_EVENTS, SETTINGS_EVENTS
-    from monitor.store import open_store
 
-    async with open_store(database_url(args, settings), read_only=True) as store:
+    async with open_log(args, settings) as store:
         events = await store.read(stream=args.target)
         if not events:
             raise UsageError(

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from monitor.commands.common import Subparsers, load_settings
+from monitor.commands.common import Subparsers, add_command, load_settings
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    add_command(
+        sub,
+        common,
         "validate",
-        parents=[common],
+        run,
         help="check the configuration (exit 0, or 2 listing every problem)",
         description="Check sources.toml and report every problem at once. Writes nothing.",
     )
-    parser.set_defaults(handler=run)
 
 
 async def run(args: argparse.Namespace) -> int:

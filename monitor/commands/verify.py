@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 from monitor.commands.common import (
     Subparsers,
     UsageError,
+    add_command,
     audit_home_for,
-    database_url,
+    open_log,
     settings_if_present,
 )
 from monitor.errors import SigningKeyError
@@ -24,15 +25,17 @@ from monitor.errors import SigningKeyError
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    from monitor.audit.findings import VerifyReport
     from monitor.audit.home import AuditHome
     from monitor.audit.stamp_audit import StampReport
-    from monitor.audit.verify import VerifyReport
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
+        common,
         "verify",
-        parents=[common],
+        run,
         help="check the hash chain, blobs and checkpoints (exit 1 and name the seq on a break)",
         description="Recompute every event hash, check the chain links, seq continuity, "
         "every blob the events name, and every signed checkpoint; or, with --export, an "
@@ -51,7 +54,6 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         metavar="PEM",
         help="also trust this Ed25519 public key for checkpoint signatures",
     )
-    parser.set_defaults(handler=run)
 
 
 def _keys(args: argparse.Namespace, home: AuditHome) -> dict[str, Ed25519PublicKey]:
@@ -80,7 +82,7 @@ def _print_findings(report: VerifyReport) -> None:
 
 
 def _verify_export(directory: Path) -> int:
-    from monitor.audit.export import verify_bundle
+    from monitor.audit.export_verify import verify_bundle
 
     if not os.path.isdir(directory):  # False, not an exception, for a NUL or over-long name
         raise UsageError(f"{directory} is not a directory")
@@ -133,7 +135,6 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.audit.home import log_id_of
     from monitor.audit.stamp_audit import audit_stamps, load_chains
     from monitor.audit.verify import verify_store
-    from monitor.store import open_store
 
     if args.export:
         return _verify_export(Path(args.export))
@@ -146,7 +147,7 @@ async def run(args: argparse.Namespace) -> int:
         chains = load_chains(settings.audit.timestamp_authorities if settings else ())
     except SigningKeyError as exc:
         raise UsageError(str(exc)) from exc
-    async with open_store(database_url(args, settings), read_only=True) as store:
+    async with open_log(args, settings) as store:
         log_id = await log_id_of(store)
         report = await verify_store(
             store, public_keys=keys, journal=home.read(log_id), bound_log=home.bound_log()

@@ -104,10 +104,11 @@ def off_site_move(capture: Mapping[str, Any]) -> tuple[str, str] | None:
 
 def canonical_link(body: bytes, base_url: str) -> str | None:
     """The absolute URL of the page's ``<link rel="canonical">``, if it has one."""
-    head = body[:CANONICAL_SCAN_BYTES]
-    if b"canonical" not in head.lower():
-        return None
-    for tag in _LINK_TAG.finditer(head):
+    # Every check of an HTML page asks: the <link> tags are found in place (no copy of
+    # the page's head, no lowered copy of it), and only those naming "canonical" parsed.
+    for tag in _LINK_TAG.finditer(body, 0, CANONICAL_SCAN_BYTES):
+        if b"canonical" not in tag.group(0).lower():
+            continue
         attributes: dict[bytes, bytes] = {}
         for found in _ATTRIBUTE.finditer(tag.group(0)):
             value = found.group(2) or found.group(3) or found.group(4) or b""

@@ -25,6 +25,7 @@ Invariants:
 
 from __future__ import annotations
 
+import abc
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -63,18 +64,13 @@ class Cadence:
         return f"every {self.interval}s ±{self.jitter:g}s"
 
 
+CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")  # a crontab line's order
+
+
 def cron_trigger(expr: str, jitter: float = 0.0) -> CronTrigger:
     """An APScheduler trigger for a (normalized, see ``config.normalize_cron``) expression."""
-    minute, hour, day, month, day_of_week = expr.split()
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=day_of_week,
-        timezone=UTC,
-        jitter=jitter or None,
-    )
+    fields = dict(zip(CRON_FIELDS, expr.split(), strict=True))
+    return CronTrigger(**fields, timezone=UTC, jitter=jitter or None)
 
 
 def next_cron_time(expr: str, after: datetime) -> datetime:
@@ -163,7 +159,50 @@ class ScheduleChanges:
     removed: tuple[str, ...] = ()
 
 
-class CheckScheduler:
+class SourceScheduler(abc.ABC):
+    """What every scheduler of sources shares: ``sync`` turns sources into cadences.
+
+    ``CheckScheduler`` keeps them as APScheduler jobs, ``workers.LeaseScheduler`` in the
+    shared leases table; each says in ``_apply`` how it makes its jobs match.
+    """
+
+    _clock: Clock
+    _rng: random.Random
+    _cadences: dict[str, Cadence]
+
+    def cadence(self, source_id: str) -> Cadence | None:
+        return self._cadences.get(source_id)
+
+    def sync(
+        self,
+        sources: Iterable[SourceSettings],
+        *,
+        last_checked: Mapping[str, datetime],
+        jitter_percent: int,
+        default_interval: int,
+    ) -> ScheduleChanges:
+        """Make the schedule match ``sources``: add new ones, drop gone ones, retime changed ones.
+
+        A source whose cadence is unchanged keeps its next check time, so a reload
+        does not reset anyone's rhythm.
+        """
+        now = self._clock()
+        wanted = {
+            s.id: cadence_of(
+                s, jitter_percent=jitter_percent, default_interval=default_interval, now=now
+            )
+            for s in sources
+        }
+        return self._apply(wanted, last_checked, now)
+
+    @abc.abstractmethod
+    def _apply(
+        self, wanted: dict[str, Cadence], last_checked: Mapping[str, datetime], now: datetime
+    ) -> ScheduleChanges:
+        """Make the jobs match ``wanted`` (cadences by source id), first checks from ``now``."""
+
+
+class CheckScheduler(SourceScheduler):
     """One APScheduler job per source, calling ``on_due(source_id)`` when a check is due.
 
     Job bodies are the daemon's coroutine, run as tasks on the running loop; the
@@ -205,9 +244,6 @@ class CheckScheduler:
         if self._aps.running:
             self._aps.shutdown(wait=False)
 
-    def cadence(self, source_id: str) -> Cadence | None:
-        return self._cadences.get(source_id)
-
     def next_check(self, source_id: str) -> datetime | None:
         job = self._aps.get_job(source_id)
         if job is None:
@@ -215,26 +251,10 @@ class CheckScheduler:
         when: datetime | None = job.next_run_time
         return when
 
-    def sync(
-        self,
-        sources: Iterable[SourceSettings],
-        *,
-        last_checked: Mapping[str, datetime],
-        jitter_percent: int,
-        default_interval: int,
+    def _apply(
+        self, wanted: dict[str, Cadence], last_checked: Mapping[str, datetime], now: datetime
     ) -> ScheduleChanges:
-        """Make the jobs match ``sources``: add new ones, drop gone ones, retime changed ones.
-
-        A source whose cadence is unchanged keeps its next run time, so a reload
-        does not reset anyone's rhythm.
-        """
-        now = self._clock()
-        wanted = {
-            s.id: cadence_of(
-                s, jitter_percent=jitter_percent, default_interval=default_interval, now=now
-            )
-            for s in sources
-        }
+        """One job per wanted source; a job whose cadence is unchanged keeps its next run."""
         removed = sorted(set(self._cadences) - set(wanted))
         for source_id in removed:
             self._aps.remove_job(source_id)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from monitor.diff.textdiff import CJK_CHARS
@@ -59,15 +59,33 @@ class SearchHit:
     link: str
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "side": self.side,
-            "source_id": self.source_id,
-            "company": self.company,
-            "at": self.at,
-            "sentence": self.sentence,
-            "link": self.link,
-        }
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """What a search asks: its words and the filters; ``conditions`` for a SQL backend."""
+
+    text: str
+    side: str | None = None  # "added" | "removed" | "capture"
+    company: str = ""
+    source: str = ""
+    since: str | None = None  # a formatted time: recorded at or after it
+    before: int | None = None  # only events before this seq (the next page)
+    limit: int = 50
+
+    def conditions(self) -> list[tuple[str, str | int]]:
+        """(column and operator, value) of each filter given, for ``WHERE … AND …``."""
+        given: list[tuple[str, str | int | None]] = [
+            ("side =", self.side),
+            ("company_key =", self.company.casefold()),
+            ("source_id =", self.source),
+            ("at >=", self.since),
+        ]
+        out: list[tuple[str, str | int]] = [(c, v) for c, v in given if v]
+        if self.before is not None:
+            out.append(("seq <", self.before))
+        return out
 
 
 def _bigrams(run: str) -> str:

@@ -25,13 +25,15 @@ import hashlib
 import logging
 import os
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 from monitor.desk.search import (
     SearchDoc,
     SearchHit,
+    SearchQuery,
     capture_lines,
     change_docs,
     is_real,
@@ -68,7 +70,55 @@ class SearchIndexError(MonitorError):
     """The search index cannot be opened or written."""
 
 
-class SearchIndex:
+class Index(ABC):
+    """A search projection: ``SearchIndex`` (SQLite FTS5) or ``PostgresSearchIndex``."""
+
+    path: str
+
+    @abstractmethod
+    async def catch_up(self, store: EventStore) -> int:
+        """Index the events after the head; returns how many events were read."""
+
+    async def search(
+        self,
+        query: str,
+        *,
+        side: str | None = None,
+        company: str = "",
+        source: str = "",
+        since: str | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> list[SearchHit]:
+        """Hits for ``query``, newest first, one per event and side."""
+        if match_expression(query) is None:
+            return []
+        return await self._hits(SearchQuery(query, side, company, source, since, before, limit))
+
+    @abstractmethod
+    async def _hits(self, query: SearchQuery) -> list[SearchHit]:
+        """The hits of a query that has words to search for."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the index holds open."""
+
+
+def head_rows(last: StoredEvent) -> list[tuple[str, str]]:
+    """The meta rows naming an index's head: the last event indexed (seq, hash), the version."""
+    return [("head_seq", str(last.seq)), ("head_hash", last.hash), ("version", str(INDEX_VERSION))]
+
+
+async def of_another_log(
+    store: EventStore, head: int, head_hash: str | None, version: str | None
+) -> bool:
+    """Whether an index with this head was built from another log (or by another version):
+    then it is dropped and rebuilt, so it never answers from another log."""
+    stored = await store.get_event(head)
+    return stored is None or stored.hash != head_hash or version != str(INDEX_VERSION)
+
+
+class SearchIndex(Index):
     """An FTS5 index of changes and captures; see the module docstring."""
 
     def __init__(self, path: str) -> None:
@@ -122,19 +172,13 @@ class SearchIndex:
         return int(self._meta("head_seq") or 0)
 
     async def catch_up(self, store: EventStore) -> int:
-        """Index the events after the head; returns how many events were read."""
         async with self._lock:
             head = int(self._meta("head_seq") or 0)
-            if head:
-                stored = await store.get_event(head)
-                if (
-                    stored is None
-                    or stored.hash != self._meta("head_hash")
-                    or self._meta("version") != str(INDEX_VERSION)
-                ):
-                    log.info("search index %s is not of this log: rebuilding it", self.path)
-                    await asyncio.to_thread(self._reset)
-                    head = 0
+            meta = self._meta
+            if head and await of_another_log(store, head, meta("head_hash"), meta("version")):
+                log.info("search index %s is not of this log: rebuilding it", self.path)
+                await asyncio.to_thread(self._reset)
+                head = 0
             count = 0
             while True:
                 events = await store.read(after=head, limit=BATCH)
@@ -184,72 +228,31 @@ class SearchIndex:
                     list(self._companies.items()),
                 )
                 db.executemany(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                    [
-                        ("head_seq", str(last.seq)),
-                        ("head_hash", last.hash),
-                        ("version", str(INDEX_VERSION)),
-                    ],
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", head_rows(last)
                 )
         except sqlite3.Error as exc:
             raise SearchIndexError(f"cannot write the search index {self.path}: {exc}") from exc
 
     # ----------------------------------------------------------------- queries
 
-    async def search(
-        self,
-        query: str,
-        *,
-        side: str | None = None,
-        company: str = "",
-        source: str = "",
-        since: str | None = None,
-        before: int | None = None,
-        limit: int = 50,
-    ) -> list[SearchHit]:
-        """Hits for ``query``, newest first, one per event and side."""
-        expression = match_expression(query)
-        if expression is None:
-            return []
+    async def _hits(self, query: SearchQuery) -> list[SearchHit]:
         async with self._lock:
-            return await asyncio.to_thread(
-                self._search, expression, query, side, company, source, since, before, limit
-            )
+            return await asyncio.to_thread(self._search, query)
 
-    def _search(
-        self,
-        expression: str,
-        query: str,
-        side: str | None,
-        company: str,
-        source: str,
-        since: str | None,
-        before: int | None,
-        limit: int,
-    ) -> list[SearchHit]:
+    def _search(self, query: SearchQuery) -> list[SearchHit]:
         clauses = ["docs MATCH ?"]
-        params: list[Any] = [expression]
-        for column, value in (
-            ("side", side),
-            ("company_key", company.casefold()),
-            ("source_id", source),
-        ):
-            if value:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if since:
-            clauses.append("at >= ?")
-            params.append(since)
-        if before is not None:
-            clauses.append("seq < ?")
-            params.append(before)
+        params: list[Any] = [match_expression(query.text)]
+        for condition, value in query.conditions():
+            clauses.append(f"{condition} ?")
+            params.append(value)
         sql = (
             "SELECT seq, side, source_id, company, at, text, other, kind FROM docs WHERE "
             + " AND ".join(clauses)
             + " ORDER BY rowid DESC"
         )
         try:
-            return collect_hits(self._db.execute(sql, params), query, side, limit)
+            rows = self._db.execute(sql, params)
+            return collect_hits(rows, query.text, query.side, query.limit)
         except sqlite3.Error as exc:
             raise SearchIndexError(f"cannot search the index {self.path}: {exc}") from exc
 
@@ -317,17 +320,8 @@ def collect_hits(rows: Iterable[Row], query: str, side: str | None, limit: int) 
         if side and not is_real(doc, query):
             continue
         seen.add(key)
-        hits.append(
-            SearchHit(
-                seq=doc.seq,
-                side=doc.side,
-                source_id=doc.source_id,
-                company=doc.company,
-                at=doc.at,
-                sentence=sentence_of(doc.text, query),
-                link=_link(doc, str(kind)),
-            )
-        )
+        where = (doc.seq, doc.side, doc.source_id, doc.company, doc.at)
+        hits.append(SearchHit(*where, sentence_of(doc.text, query), _link(doc, str(kind))))
         if len(hits) >= limit:
             break
     return hits
@@ -337,28 +331,6 @@ def _link(doc: SearchDoc, kind: str) -> str:
     if kind in ("change", "ChangeDetected"):
         return f"/changes/{doc.seq}"
     return f"/sources/{quote(doc.source_id, safe='')}#seq-{doc.seq}"
-
-
-class Index(Protocol):
-    """A search projection: ``SearchIndex`` (SQLite FTS5) or ``PostgresSearchIndex``."""
-
-    path: str
-
-    async def catch_up(self, store: EventStore) -> int: ...
-
-    async def search(
-        self,
-        query: str,
-        *,
-        side: str | None = None,
-        company: str = "",
-        source: str = "",
-        since: str | None = None,
-        before: int | None = None,
-        limit: int = 50,
-    ) -> list[SearchHit]: ...
-
-    def close(self) -> None: ...
 
 
 def index_for(store: EventStore) -> Index:

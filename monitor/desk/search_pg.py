@@ -16,8 +16,15 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from monitor.desk.search import SearchDoc, SearchHit, match_expression, tokens_text
-from monitor.desk.search_index import BATCH, INDEX_VERSION, collect_hits, documents_of
+from monitor.desk.search import SearchDoc, SearchHit, SearchQuery, tokens_text
+from monitor.desk.search_index import (
+    BATCH,
+    Index,
+    collect_hits,
+    documents_of,
+    head_rows,
+    of_another_log,
+)
 from monitor.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -67,7 +74,7 @@ async def _new_rows(
     return rows
 
 
-class PostgresSearchIndex:
+class PostgresSearchIndex(Index):
     """Full-text search over a PostgreSQL log; see the module docstring."""
 
     path = "postgresql"
@@ -93,18 +100,14 @@ class PostgresSearchIndex:
                     await conn.execute(_LOCK)
                     meta = dict(await conn.fetch("SELECT key, value FROM search_meta"))
                     head = int(meta.get("head_seq") or 0)
-                    if head:
-                        stored = await store.get_event(head)
-                        if (
-                            stored is None
-                            or stored.hash != meta.get("head_hash")
-                            or meta.get("version") != str(INDEX_VERSION)
-                        ):
-                            log.info("search index is not of this log: rebuilding it")
-                            await conn.execute(
-                                "TRUNCATE search_meta, search_companies, search_seen, search_docs"
-                            )
-                            head = 0
+                    if head and await of_another_log(
+                        store, head, meta.get("head_hash"), meta.get("version")
+                    ):
+                        log.info("search index is not of this log: rebuilding it")
+                        await conn.execute(
+                            "TRUNCATE search_meta, search_companies, search_seen, search_docs"
+                        )
+                        head = 0
                     events = await store.read(after=head, limit=BATCH)
                     self.head_seq = head
                     if not events:
@@ -128,43 +131,17 @@ class PostgresSearchIndex:
                     await conn.executemany(
                         "INSERT INTO search_meta (key, value) VALUES ($1, $2)"
                         " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                        [
-                            ("head_seq", str(last.seq)),
-                            ("head_hash", last.hash),
-                            ("version", str(INDEX_VERSION)),
-                        ],
+                        head_rows(last),
                     )
                     self.head_seq = last.seq
                     count += len(events)
 
-    async def search(
-        self,
-        query: str,
-        *,
-        side: str | None = None,
-        company: str = "",
-        source: str = "",
-        since: str | None = None,
-        before: int | None = None,
-        limit: int = 50,
-    ) -> list[SearchHit]:
-        if match_expression(query) is None:
-            return []
+    async def _hits(self, query: SearchQuery) -> list[SearchHit]:
         clauses = ["body @@ phraseto_tsquery('simple', $1)"]
-        params: list[Any] = [tokens_text(query)]
-        for column, value in (
-            ("side", side),
-            ("company_key", company.casefold()),
-            ("source_id", source),
-            ("at >=", since),
-        ):
-            if value:
-                params.append(value)
-                op = "" if column.endswith(">=") else " ="
-                clauses.append(f"{column}{op} ${len(params)}")
-        if before is not None:
-            params.append(before)
-            clauses.append(f"seq < ${len(params)}")
+        params: list[Any] = [tokens_text(query.text)]
+        for condition, value in query.conditions():
+            params.append(value)
+            clauses.append(f"{condition} ${len(params)}")
         sql = (
             "SELECT id, seq, side, source_id, company, at, text, other, kind FROM search_docs"
             f" WHERE {' AND '.join(clauses)} AND id < ${len(params) + 1}"
@@ -173,14 +150,16 @@ class PostgresSearchIndex:
         hits: list[SearchHit] = []
         below = 2**62
         async with self._connection() as conn:
-            while len(hits) < limit:
+            while len(hits) < query.limit:
                 rows = await conn.fetch(sql, *params, below)
                 if not rows:
                     break
                 below = rows[-1]["id"]
-                found = collect_hits([tuple(r)[1:] for r in rows], query, side, limit)
+                found = collect_hits(
+                    [tuple(r)[1:] for r in rows], query.text, query.side, query.limit
+                )
                 known = {(h.seq, h.side) for h in hits}
                 hits += [h for h in found if (h.seq, h.side) not in known]
                 if len(rows) < _CHUNK:
                     break
-        return hits[:limit]
+        return hits[: query.limit]

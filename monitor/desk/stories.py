@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from monitor.config.settings import SEVERITY_ORDER, StoriesSettings
@@ -56,13 +56,10 @@ class Member:
     severity: str
 
     def to_data(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "source_id": self.source_id,
-            "company": self.company,
-            "at": self.at,
-            "sentence": self.sentence,
-        }
+        """The member as ``StoryDetected`` stores it: the story records one severity, its own."""
+        data = asdict(self)
+        del data["severity"]
+        return data
 
 
 @dataclass(frozen=True, kw_only=True)

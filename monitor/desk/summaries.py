@@ -21,8 +21,8 @@ recorded headline (``monitor.core.headline``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from monitor.desk.links import link_changes
 from monitor.events import ChangeDetected
@@ -53,12 +53,20 @@ def _record(text: str | None) -> tuple[str, dict[str, str]]:
     return " · ".join(key), fields
 
 
+_Side = TypeVar("_Side")
+
+
+def _sides(
+    changes: Sequence[Mapping[str, Any]], read: Callable[[str | None], _Side]
+) -> Iterator[tuple[str | None, _Side, _Side]]:
+    """(op, old side, new side) of each change, each side read by ``read``."""
+    for change in changes:
+        yield change.get("op"), read(change.get("old")), read(change.get("new"))
+
+
 def _csv(changes: Sequence[Mapping[str, Any]]) -> list[str]:
     out = []
-    for change in changes:
-        op = change.get("op")
-        old_key, old = _record(change.get("old"))
-        new_key, new = _record(change.get("new"))
+    for op, (old_key, old), (new_key, new) in _sides(changes, _record):
         key = new_key or old_key or "row"
         if op == "added":
             shown = ", ".join(f"{k} {_clip(v)}" for k, v in list(new.items())[:4])
@@ -85,10 +93,7 @@ def _field(text: str | None) -> tuple[str, str]:
 
 def _json(changes: Sequence[Mapping[str, Any]]) -> list[str]:
     out = []
-    for change in changes:
-        op = change.get("op")
-        old_path, old = _field(change.get("old"))
-        new_path, new = _field(change.get("new"))
+    for op, (old_path, old), (new_path, new) in _sides(changes, _field):
         if op == "added":
             out.append(f"{new_path}: {_clip(new)} (added)")
         elif op == "removed":

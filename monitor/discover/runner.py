@@ -99,15 +99,10 @@ class DiscoveryRunner:
                 # so nothing is recorded; the next pass reads the list.
                 return DiscoverReport(discover_id=entry.id, outcome="deferred", detail=str(paused))
             except FetchError as exc:
-                failure = await self._failure(entry, state, exc)
-                if failure is None:
+                failed = await self._failed(entry, state, exc)
+                if failed is None:
                     continue
-                return DiscoverReport(
-                    discover_id=entry.id,
-                    outcome="failed",
-                    detail=f"{exc.kind}: {exc}",
-                    events=tuple(failure),
-                )
+                return failed
             if (
                 listing is not None
                 and state.baselined
@@ -121,15 +116,10 @@ class DiscoveryRunner:
                     f"the listing names none of the {len(state.listed)} matching documents "
                     "it named before; not recording them as unlisted",
                 )
-                refused = await self._failure(entry, state, empty)
+                refused = await self._failed(entry, state, empty)
                 if refused is None:
                     continue
-                return DiscoverReport(
-                    discover_id=entry.id,
-                    outcome="failed",
-                    detail=f"{empty.kind}: {empty}",
-                    events=tuple(refused),
-                )
+                return refused
             if listing is None:
                 return DiscoverReport(
                     discover_id=entry.id,
@@ -160,9 +150,9 @@ class DiscoveryRunner:
             return _report(entry, state, listing, stored, decision.registrations)
         raise ConcurrencyError(stream_of(entry.id), -1, -1)
 
-    async def _failure(
+    async def _failed(
         self, entry: DiscoverSettings, state: DiscoveryState, exc: FetchError
-    ) -> list[StoredEvent] | None:
+    ) -> DiscoverReport | None:
         """Record a pass that failed; None when another writer got there first (decide again)."""
         log.info("discovery %s failed: %s: %s", entry.id, exc.kind, exc)
         failed = FetchFailed(
@@ -174,9 +164,13 @@ class DiscoveryRunner:
             fetched_at=format_time(self.checks.clock()),
         )
         try:
-            return await self._append(entry.id, state.version, [failed], [])
+            stored = await self._append(entry.id, state.version, [failed], [])
         except ConcurrencyError:
             return None
+        detail = f"{exc.kind}: {exc}"
+        return DiscoverReport(
+            discover_id=entry.id, outcome="failed", detail=detail, events=tuple(stored)
+        )
 
     async def review(
         self, entry: DiscoverSettings, url: str, *, accept: bool

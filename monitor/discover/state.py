@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from monitor.events import (
@@ -60,14 +60,20 @@ class DiscoveryState:
         """Whether ``url`` was listed at the baseline or found since."""
         return url in self.listed or url in self.found
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.discover_id,
-            "baselined_at": self.baselined_at,
-            "listed": len(self.listed),
-            "consecutive_failures": self.consecutive_failures,
-            "last_pass_at": self.last_pass_at,
-        }
+
+def found_state(found: Found) -> str:
+    """The state a person reads: what was decided, or that the URL left the list since."""
+    return found.state if found.listed or found.state == "ignored" else "unlisted"
+
+
+def found_json(found: Found) -> dict[str, Any]:
+    """A found URL as ``monitor discover --json`` and the JSON API show it."""
+    data = asdict(found)  # the fields in their order, which is the API's
+    del data["listed"]  # said by the state ("unlisted")
+    data["state"] = found_state(found)
+    data["source_id"] = found.source_id or None
+    data["found_at"] = data.pop("recorded_at")
+    return data
 
 
 def apply(state: DiscoveryState, stored: StoredEvent) -> DiscoveryState:

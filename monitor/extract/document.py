@@ -46,7 +46,7 @@ from monitor.extract.blocks import (
 )
 from monitor.extract.charset import decode, detect, media_type_of
 from monitor.extract.data import extract_csv, extract_json
-from monitor.extract.html import PreparedHtml, extract_html, prepare_html, walk_prepared
+from monitor.extract.html import PreparedHtml, prepare_html, walk_prepared
 from monitor.extract.pdf import extract_pdf
 from monitor.patterns import UserPattern, compile_user_regex
 
@@ -210,8 +210,9 @@ def _read_json(text: str) -> tuple[bool, Any]:
         return False, None
 
 
-def _html_draft(markup: str | bytes, source: SourceSettings, chrome: bool = False) -> _Draft:
-    html = extract_html(
+def _prepare(markup: str | bytes, source: SourceSettings, chrome: bool = False) -> PreparedHtml:
+    """``markup`` parsed and pruned by the source's rules, ready to fingerprint or walk."""
+    return prepare_html(
         markup,
         page_url=source.url,
         select=source.select,
@@ -220,7 +221,18 @@ def _html_draft(markup: str | bytes, source: SourceSettings, chrome: bool = Fals
         consent=source.remove_consent,
         chrome=chrome,
     )
+
+
+def _walked(prepared: PreparedHtml, source: SourceSettings) -> _Draft:
+    """The draft of a prepared page (with chrome pieces when its chrome was marked)."""
+    html = walk_prepared(
+        prepared, watch_links=bool(source.watch_links), chrome=prepared.marks is not None
+    )
     return _Draft("html", html.pieces, html.title, html.links, html.select_matched, html.chrome)
+
+
+def _html_draft(markup: str | bytes, source: SourceSettings, chrome: bool = False) -> _Draft:
+    return _walked(_prepare(markup, source, chrome), source)
 
 
 def _html_markup(body: bytes, content_type: str | None) -> str | bytes:
@@ -293,15 +305,7 @@ class HtmlReading:
 
         With chrome when ``read_html`` was asked for it (the marks are taken then).
         """
-        html = walk_prepared(
-            self.prepared,
-            watch_links=bool(self.source.watch_links),
-            chrome=self.prepared.marks is not None,
-        )
-        draft = _Draft(
-            "html", html.pieces, html.title, html.links, html.select_matched, html.chrome
-        )
-        return _extraction(draft, self.content_type, self.source)
+        return _extraction(_walked(self.prepared, self.source), self.content_type, self.source)
 
 
 def read_html(
@@ -314,15 +318,7 @@ def read_html(
     """
     if choose_format(body, content_type, source.format) != "html":
         return None
-    prepared = prepare_html(
-        _html_markup(body, content_type),
-        page_url=source.url,
-        select=source.select,
-        remove=source.remove,
-        watch_links=bool(source.watch_links),
-        consent=source.remove_consent,
-        chrome=chrome,
-    )
+    prepared = _prepare(_html_markup(body, content_type), source, chrome)
     return HtmlReading(prepared, content_type, source)
 
 

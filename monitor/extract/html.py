@@ -46,6 +46,7 @@ from monitor.noise.visibility import (
     chrome_marks,
     chrome_pieces,
     has_script,
+    outermost,
     strip_invisible,
 )
 
@@ -55,7 +56,6 @@ __all__ = [
     "CONSENT_MANAGERS",
     "HtmlDraft",
     "PreparedHtml",
-    "extract_html",
     "prepare_html",
     "walk_prepared",
 ]
@@ -104,21 +104,6 @@ class HtmlDraft:
     links: int
     select_matched: bool
     chrome: tuple[int, ...] = ()  # indices of the pieces that are page chrome
-
-
-def _outermost(matches: Sequence[LexborNode]) -> list[LexborNode]:
-    """Matches that are not inside another match, in document order."""
-    if len(matches) < 2:
-        return list(matches)
-    ids = {m.mem_id for m in matches}
-    kept = []
-    for match in matches:
-        parent = match.parent
-        while parent is not None and parent.mem_id not in ids:
-            parent = parent.parent
-        if parent is None:
-            kept.append(match)
-    return kept
 
 
 def _layout_rows(tree: LexborHTMLParser) -> frozenset[int]:
@@ -330,7 +315,7 @@ def prepare_html(
     strip_invisible(tree, consent=consent, remove=remove)
     if select:
         try:
-            roots = _outermost(tree.css(select))
+            roots = outermost(tree.css(select))
         except SelectolaxError:
             log.warning("invalid select selector %r: nothing can match", select)
             roots = []
@@ -383,33 +368,6 @@ def walk_prepared(prepared: PreparedHtml, *, watch_links: bool, chrome: bool = F
         select_matched=True,
         chrome=_chrome(pieces, regions) if marks else (),
     )
-
-
-def extract_html(
-    markup: str | bytes,
-    *,
-    page_url: str | None,
-    select: str | None,
-    remove: Sequence[str],
-    watch_links: bool,
-    consent: bool = True,
-    chrome: bool = False,
-) -> HtmlDraft:
-    """Pieces of the visible text of ``markup`` (all of it, or what ``select`` matches).
-
-    ``markup`` is text, or UTF-8 bytes (invalid sequences read as U+FFFD).
-    ``consent``: remove the containers of well-known cookie-consent managers.
-    ``chrome``: also find the chrome pieces (only needed when the text changed).
-    """
-    prepared = prepare_html(
-        markup,
-        page_url=page_url,
-        select=select,
-        remove=remove,
-        watch_links=watch_links,
-        consent=consent,
-    )
-    return walk_prepared(prepared, watch_links=watch_links, chrome=chrome)
 
 
 def _chrome(pieces: list[Piece], regions: list[tuple[int, int]]) -> tuple[int, ...]:

@@ -10,6 +10,7 @@ without tracking parameters comes back byte for byte as resolved.
 from __future__ import annotations
 
 import contextlib
+from functools import lru_cache
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 # Parameters that identify a visitor, a click or a campaign, never a document.
@@ -62,6 +63,10 @@ def resolve_base(page_url: str | None, base_href: str | None) -> str | None:
         return page_url
 
 
+# A page's links are resolved again when it changes (its old and new versions are read
+# one after the other, and most links are the same): remembering the last few thousand
+# answers saves a urljoin and a query filter per link (~10 µs each, ~150 a page).
+@lru_cache(maxsize=2048)
 def clean_url(href: str, base: str | None) -> str | None:
     """The link target as shown in the text, or None for links that are not documents.
 

@@ -59,14 +59,10 @@ def _mark_json(mark: CaptureMark | None) -> dict[str, object] | None:
 
 def _restated_json(r: Restated, history: FiguresHistory) -> dict[str, object]:
     capture = history.capture(r.change_seq)
-    return {
-        "column": r.column,
-        "old": r.old,
-        "new": r.new,
-        "seq": r.seq,
-        "change_seq": r.change_seq,
-        "recorded_at": capture.recorded_at if capture else r.recorded_at,
-    }
+    shown: dict[str, object] = {n: getattr(r, n) for n in ("column", "old", "new", "seq")}
+    shown["change_seq"] = r.change_seq
+    shown["recorded_at"] = capture.recorded_at if capture else r.recorded_at
+    return shown
 
 
 def _fold(text: str) -> str:

@@ -211,7 +211,7 @@ def has_script(tree: LexborHTMLParser) -> bool:
     return tree.css_first("script") is not None
 
 
-def _outermost(matches: Sequence[LexborNode]) -> list[LexborNode]:
+def outermost(matches: Sequence[LexborNode]) -> list[LexborNode]:
     """Matches that are not inside another match, in document order."""
     if len(matches) < 2:
         return list(matches)
@@ -237,10 +237,10 @@ def _in_document(node: LexborNode) -> bool:
 
 def document_roots(tree: LexborHTMLParser) -> list[LexborNode]:
     """The page's document: its ``main``s, else its single ``article``, else nothing."""
-    mains = _outermost(tree.css(MAIN))
+    mains = outermost(tree.css(MAIN))
     if mains:
         return mains
-    articles = _outermost(tree.css(ARTICLE))
+    articles = outermost(tree.css(ARTICLE))
     return articles if len(articles) == 1 else []
 
 

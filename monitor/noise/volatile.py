@@ -28,6 +28,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from functools import cache
+from typing import NamedTuple
 
 VOLATILE, DATED, CHROME = "volatile", "dated", "chrome"
 _CONTEXT_WORDS = 6  # shared words kept on each side of a difference when masking it
@@ -94,7 +96,7 @@ _IDENTIFIER = (
     r"|[?&](?:v|ver|version|t|ts|_|cb|cachebust(?:er)?|rev|build|hash|nonce)=[\w.-]+"
 )
 # Identifiers are matched case-sensitively: their mix of cases is what tells them apart.
-_VOLATILE = re.compile(f"(?:{_IDENTIFIER})|(?i:{_RELATIVE})|(?i:{_CLOCK})|(?i:{_COUNTER})")
+_VOLATILE = f"(?:{_IDENTIFIER})|(?i:{_RELATIVE})|(?i:{_CLOCK})|(?i:{_COUNTER})"
 
 _MONTHS_EN = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November"
@@ -120,29 +122,47 @@ _DATE = (
     r"|(?:©|\(c\)|copyright)\s*(?:\d{4}\s*[-–]\s*)?\d{4}"
 )
 # English month names are matched case-sensitively ("May" the month, "may" the verb).
-_DATE_RE = re.compile(_DATE)
-_DATE_RE_I = re.compile(
+_DATE_I = (
     rf"\b\d{{4}}-\d{{1,2}}-\d{{1,2}}\b|(?:\b{_DAY}\s+(?:de\s+)?)?\b{_MONTHS_OTHER}"
-    rf"(?:\s+(?:de\s+)?\d{{4}})\b|\b{_DAY}\s+(?:de\s+)?{_MONTHS_OTHER}\b",
-    re.IGNORECASE,
+    rf"(?:\s+(?:de\s+)?\d{{4}})\b|\b{_DAY}\s+(?:de\s+)?{_MONTHS_OTHER}\b"
 )
 # Placeholders joined by spaces, punctuation or a preposition are one span.
 # (A line of nothing but placeholders still counts as a line: see _same_when_masked.)
-_RUN = re.compile(
-    f"{MARK}(?:(?:[\\s,.;:·•|/()\\[\\]–—-]|\\b(?:at|on|à|le|um|am|a las|el)\\b)*{MARK})+"
-)
+_RUN = f"{MARK}(?:(?:[\\s,.;:·•|/()\\[\\]–—-]|\\b(?:at|on|à|le|um|am|a las|el)\\b)*{MARK})+"
+
+
+class _Patterns(NamedTuple):
+    volatile: re.Pattern[str]
+    date: re.Pattern[str]
+    date_i: re.Pattern[str]
+    run: re.Pattern[str]
+
+
+@cache
+def _patterns() -> _Patterns:
+    """The compiled patterns, on the first change looked at (not at every start-up:
+    compiling them costs several milliseconds, and most runs see no change)."""
+    return _Patterns(
+        volatile=re.compile(_VOLATILE),
+        date=re.compile(_DATE),
+        date_i=re.compile(_DATE_I, re.IGNORECASE),
+        run=re.compile(_RUN),
+    )
 
 
 def mask_volatile(line: str) -> str:
     """``line`` with every volatile token (and run of them) as one placeholder."""
-    masked = _VOLATILE.sub(MARK, line)
-    return _RUN.sub(MARK, masked) if MARK in masked else masked
+    patterns = _patterns()
+    masked = patterns.volatile.sub(MARK, line)
+    return patterns.run.sub(MARK, masked) if MARK in masked else masked
 
 
 def mask_dates(line: str) -> str:
     """``mask_volatile``, and absolute dates masked too."""
-    masked = _DATE_RE_I.sub(MARK, _DATE_RE.sub(MARK, _VOLATILE.sub(MARK, line)))
-    return _RUN.sub(MARK, masked) if MARK in masked else masked
+    patterns = _patterns()
+    masked = patterns.volatile.sub(MARK, line)
+    masked = patterns.date_i.sub(MARK, patterns.date.sub(MARK, masked))
+    return patterns.run.sub(MARK, masked) if MARK in masked else masked
 
 
 def changed_lines(old: Sequence[str], new: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -240,7 +260,11 @@ def token_class(old_lines: Sequence[str], new_lines: Sequence[str]) -> str | Non
 
     A change that only reorders lines is never noise.
     """
-    removed, added = changed_lines(old_lines, new_lines)
+    return _token_class(*changed_lines(old_lines, new_lines))
+
+
+def _token_class(removed: list[str], added: list[str]) -> str | None:
+    """``token_class`` of a change given as its removed and added lines."""
     if len(removed) != len(added) or not removed:
         return None  # blocks added or removed, or only reordered: never noise
     if _same_when_masked(removed, added, mask_volatile):
@@ -270,7 +294,8 @@ def noise_class(
     ``*_chrome``: line ranges [start, end) of each text that are page chrome.
     """
     old_lines, new_lines = old_text.split("\n"), new_text.split("\n")
-    whole = token_class(old_lines, new_lines)
+    changed = changed_lines(old_lines, new_lines)
+    whole = _token_class(*changed)
     if whole == VOLATILE:
         return VOLATILE
     if not (old_chrome or new_chrome):
@@ -278,6 +303,8 @@ def noise_class(
     old_doc, new_doc = _document(old_lines, old_chrome), _document(new_lines, new_chrome)
     if old_doc == new_doc:
         return CHROME
-    inside = token_class(old_doc, new_doc)
+    changed_inside = changed_lines(old_doc, new_doc)
+    # Usually the same lines changed (none of them chrome): the same answer, unmasked again.
+    inside = whole if changed_inside == changed else _token_class(*changed_inside)
     # The document changed only volatile tokens, and the chrome changed more than that.
     return CHROME if inside == VOLATILE else inside

@@ -21,19 +21,13 @@ from aiohttp import web
 from monitor.config.settings import QUIET_CLASSES, SEVERITY_ORDER
 from monitor.errors import BlobMissingError
 from monitor.events import ChangeDetected
-from monitor.web.context import context_of, path_part
+from monitor.web.context import context_of, json_fields, path_part, requested_source
 from monitor.web.desk import review_json, writes_enabled
 from monitor.web.figures import add_figures_routes
-from monitor.web.model import (
-    STATUSES,
-    ChangeRecord,
-    Filters,
-    GoodCapture,
-    ReadModel,
-    SourceView,
-)
+from monitor.web.model import Filters, ReadModel
 from monitor.web.openapi import openapi_document
 from monitor.web.params import seq_param, time_param
+from monitor.web.records import STATUSES, ChangeRecord, GoodCapture, SourceView
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -49,14 +43,11 @@ SOURCE_FILTERS = ("company", "tag", "rule", "severity", "q", "status")
 CHANGE_FILTERS = ("company", "tag", "rule", "severity", "q", "source", "classification")
 
 
+routes = web.RouteTableDef()
+
+
 def add_api_routes(app: web.Application) -> None:
-    app.router.add_get("/api/openapi.json", openapi)
-    app.router.add_get("/api/sources", sources)
-    app.router.add_get("/api/sources/{source_id}", source)
-    app.router.add_get("/api/sources/{source_id}/text", text_at)
-    app.router.add_get("/api/events", events)
-    app.router.add_get("/api/changes", changes)
-    app.router.add_get("/api/changes/{seq}", change)
+    app.router.add_routes(routes)
     add_figures_routes(app)
 
 
@@ -129,14 +120,8 @@ def source_json(view: SourceView) -> dict[str, Any]:
 
 
 def capture_json(capture: GoodCapture) -> dict[str, Any]:
-    return {
-        "seq": capture.seq,
-        "kind": capture.kind,
-        "recorded_at": capture.recorded_at,
-        "fetched_at": capture.fetched_at,
-        "text_sha256": capture.text_sha256,
-        "raw_sha256": capture.raw_sha256,
-    }
+    names = ("seq", "kind", "recorded_at", "fetched_at", "text_sha256", "raw_sha256")
+    return json_fields(capture, *names)
 
 
 def change_json(record: ChangeRecord, model: ReadModel) -> dict[str, Any]:
@@ -169,11 +154,13 @@ def change_json(record: ChangeRecord, model: ReadModel) -> dict[str, Any]:
 # --------------------------------------------------------------------------- handlers
 
 
+@routes.get("/api/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
     # What this server does: without an analyst, the write operation is not offered.
     return _json(openapi_document(writes=writes_enabled(context_of(request).settings)))
 
 
+@routes.get("/api/sources")
 async def sources(request: web.Request) -> web.Response:
     model = await context_of(request).follower.current()
     filters = _filters(request.query, SOURCE_FILTERS)
@@ -181,16 +168,9 @@ async def sources(request: web.Request) -> web.Response:
     return _json({"head": model.head_seq, "sources": [source_json(v) for v in found]})
 
 
-def _source_or_404(model: ReadModel, source_id: str) -> SourceView:
-    view = model.source(source_id)
-    if view is None:
-        raise web.HTTPNotFound(text=f"no source {source_id!r} in the log")
-    return view
-
-
+@routes.get("/api/sources/{source_id}")
 async def source(request: web.Request) -> web.Response:
-    model = await context_of(request).follower.current()
-    view = _source_or_404(model, request.match_info["source_id"])
+    _, _, view = await requested_source(request)
     body = source_json(view)
     body["captures"] = [capture_json(c) for c in view.captures]
     body["timeline"] = [
@@ -208,10 +188,9 @@ async def source(request: web.Request) -> web.Response:
     return _json(body)
 
 
+@routes.get("/api/sources/{source_id}/text")
 async def text_at(request: web.Request) -> web.Response:
-    context = context_of(request)
-    model = await context.follower.current()
-    view = _source_or_404(model, request.match_info["source_id"])
+    context, _, view = await requested_source(request)
     at = time_param(request.query, "at")
     capture = view.capture_at(at)
     if capture is None:
@@ -232,6 +211,7 @@ async def text_at(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/api/events")
 async def events(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -257,6 +237,7 @@ async def events(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/api/changes")
 async def changes(request: web.Request) -> web.Response:
     model = await context_of(request).follower.current()
     query = request.query
@@ -279,6 +260,7 @@ async def changes(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/api/changes/{seq}")
 async def change(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()

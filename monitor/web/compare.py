@@ -14,13 +14,15 @@ from aiohttp import web
 
 from monitor.diff.textdiff import diff_texts
 from monitor.errors import BlobMissingError
-from monitor.web.context import context_of, path_part
+from monitor.web.context import path_part, requested_source
 from monitor.web.diff_view import blocks
-from monitor.web.model import GoodCapture, SourceView
+from monitor.web.records import GoodCapture, SourceView
+
+routes = web.RouteTableDef()
 
 
 def add_compare_routes(app: web.Application) -> None:
-    app.router.add_get("/sources/{source_id}/compare", compare_page)
+    app.router.add_routes(routes)
 
 
 def _pick(view: SourceView, value: str, name: str) -> GoodCapture:
@@ -33,13 +35,10 @@ def _pick(view: SourceView, value: str, name: str) -> GoodCapture:
     return found
 
 
+@routes.get("/sources/{source_id}/compare")
 async def compare_page(request: web.Request) -> web.Response:
-    context = context_of(request)
-    model = await context.follower.current()
-    source_id = request.match_info["source_id"]
-    view = model.source(source_id)
-    if view is None:
-        raise web.HTTPNotFound(text=f"No source {source_id!r} in the log.")
+    context, model, view = await requested_source(request, "No source {!r} in the log.")
+    source_id = view.source_id
     if len(view.captures) < 1:
         raise web.HTTPNotFound(text=f"{source_id!r} has no capture to compare yet.")
     last = view.captures[-1]

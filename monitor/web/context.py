@@ -25,6 +25,7 @@ from monitor.config.settings import Settings, UserSettings
 from monitor.events import parse_time
 from monitor.store import EventStore
 from monitor.web.model import ReadModel
+from monitor.web.records import SourceView
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,30 @@ USER = web.RequestKey("user", UserSettings)
 
 def context_of(request: web.Request) -> WebContext:
     return request.app[CONTEXT]
+
+
+def source_or_404(
+    model: ReadModel, source_id: str, missing: str = "no source {!r} in the log"
+) -> SourceView:
+    """The source ``source_id``; if the log has none, 404 with ``missing`` (given the id)."""
+    view = model.source(source_id)
+    if view is None:
+        raise web.HTTPNotFound(text=missing.format(source_id))
+    return view
+
+
+async def requested_source(
+    request: web.Request, missing: str = "no source {!r} in the log"
+) -> tuple[WebContext, ReadModel, SourceView]:
+    """The context, the current model and the source the URL's ``{source_id}`` names (or 404)."""
+    context = context_of(request)
+    model = await context.follower.current()
+    return context, model, source_or_404(model, request.match_info["source_id"], missing)
+
+
+def json_fields(value: object, *names: str) -> dict[str, Any]:
+    """The attributes ``names`` of ``value`` as a JSON object, keys in that order."""
+    return {name: getattr(value, name) for name in names}
 
 
 def path_part(value: str) -> str:

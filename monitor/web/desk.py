@@ -31,18 +31,20 @@ from monitor.desk.review import record_review, remove_line
 from monitor.desk.triage import REVIEW_STATUSES, Review, ignore_line
 from monitor.errors import ReviewError
 from monitor.events import ChangeDetected
-from monitor.web.context import USER, context_of
-from monitor.web.model import ChangeRecord, ReadModel
+from monitor.web.context import USER, context_of, json_fields
+from monitor.web.model import ReadModel
+from monitor.web.records import ChangeRecord
 
 WRITE_ROUTE = re.compile(r"/changes/[0-9]+/review|/api/changes/[0-9]+/reviews")
 QUEUE_ROWS = 200
 CSRF_FIELD = "csrf"
 
 
+routes = web.RouteTableDef()
+
+
 def add_desk_routes(app: web.Application) -> None:
-    app.router.add_get("/review", queue_page)
-    app.router.add_post("/changes/{seq:[0-9]+}/review", review_form)
-    app.router.add_post("/api/changes/{seq:[0-9]+}/reviews", review_api)
+    app.router.add_routes(routes)
 
 
 def writes_enabled(settings: Settings) -> bool:
@@ -101,6 +103,7 @@ def review_queue(model: ReadModel) -> list[ChangeRecord]:
     return waiting
 
 
+@routes.get("/review")
 async def queue_page(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -174,6 +177,7 @@ async def _record(request: web.Request, user: UserSettings, status: str, note: s
     return seq
 
 
+@routes.post("/changes/{seq:[0-9]+}/review")
 async def review_form(request: web.Request) -> web.Response:
     """POST from the change page's form; answers 303 back to the change."""
     user = _writer(request)
@@ -190,6 +194,7 @@ async def review_form(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/changes/{seq}#review")
 
 
+@routes.post("/api/changes/{seq:[0-9]+}/reviews")
 async def review_api(request: web.Request) -> web.Response:
     """POST JSON ``{"status": …, "note": …}`` with a bearer token; answers the recorded event."""
     user = _writer(request)
@@ -219,11 +224,4 @@ async def review_api(request: web.Request) -> web.Response:
 
 
 def review_json(review: Review) -> dict[str, Any]:
-    return {
-        "seq": review.seq,
-        "change_seq": review.change_seq,
-        "status": review.status,
-        "note": review.note,
-        "by": review.by,
-        "at": review.at,
-    }
+    return json_fields(review, "seq", "change_seq", "status", "note", "by", "at")

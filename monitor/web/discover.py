@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.discover.state import DiscoveryState, Found
+from monitor.discover.state import DiscoveryState, found_json, found_state
 from monitor.web.context import context_of
 from monitor.web.model import ReadModel
 
@@ -21,14 +21,11 @@ JsonSchema = dict[str, Any]
 FOUND_STATES = ("listed", "waiting", "watching", "accepted", "ignored", "unlisted")
 
 
+routes = web.RouteTableDef()
+
+
 def add_discover_routes(app: web.Application) -> None:
-    app.router.add_get("/discover", discover_page)
-    app.router.add_get("/api/discoveries", discoveries)
-
-
-def found_state(found: Found) -> str:
-    """What was decided about a found URL, or that it left the list since."""
-    return found.state if found.listed or found.state == "ignored" else "unlisted"
+    app.router.add_routes(routes)
 
 
 def _entries(request: web.Request, model: ReadModel) -> list[tuple[DiscoveryState, str]]:
@@ -36,19 +33,7 @@ def _entries(request: web.Request, model: ReadModel) -> list[tuple[DiscoveryStat
     return [(model.discoveries[i], companies.get(i, "")) for i in sorted(model.discoveries)]
 
 
-def _found_json(found: Found) -> dict[str, Any]:
-    return {
-        "url": found.url,
-        "title": found.title,
-        "lastmod": found.lastmod,
-        "severity": found.severity,
-        "state": found_state(found),
-        "source_id": found.source_id or None,
-        "seq": found.seq,
-        "found_at": found.recorded_at,
-    }
-
-
+@routes.get("/api/discoveries")
 async def discoveries(request: web.Request) -> web.Response:
     model = await context_of(request).follower.current()
     query = request.query
@@ -61,7 +46,7 @@ async def discoveries(request: web.Request) -> web.Response:
         if only is not None and state.discover_id != only:
             continue
         found = [
-            _found_json(f)
+            found_json(f)
             for f in state.found.values()
             if wanted_state is None or found_state(f) == wanted_state
         ]
@@ -79,6 +64,7 @@ async def discoveries(request: web.Request) -> web.Response:
     return web.json_response({"head": model.head_seq, "entries": entries})
 
 
+@routes.get("/discover")
 async def discover_page(request: web.Request) -> web.Response:
     from monitor.web.views import page  # the views module registers routes that import us
 
@@ -94,21 +80,20 @@ async def discover_page(request: web.Request) -> web.Response:
 _TIME: JsonSchema = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME: JsonSchema = {"oneOf": [_TIME, {"type": "null"}]}
 
-SCHEMAS: dict[str, JsonSchema] = {
-    "Found": {
+
+def _record(properties: dict[str, JsonSchema]) -> JsonSchema:
+    """A JSON object with exactly these properties, every one required."""
+    return {
         "type": "object",
         "additionalProperties": False,
-        "required": [
-            "url",
-            "title",
-            "lastmod",
-            "severity",
-            "state",
-            "source_id",
-            "seq",
-            "found_at",
-        ],
-        "properties": {
+        "required": list(properties),
+        "properties": properties,
+    }
+
+
+SCHEMAS: dict[str, JsonSchema] = {
+    "Found": _record(
+        {
             "url": {"type": "string"},
             "title": {"type": "string"},
             "lastmod": {"type": "string"},
@@ -117,21 +102,10 @@ SCHEMAS: dict[str, JsonSchema] = {
             "source_id": {"oneOf": [{"type": "string"}, {"type": "null"}]},
             "seq": {"type": "integer", "minimum": 0},
             "found_at": {"type": "string"},
-        },
-    },
-    "DiscoveryEntry": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [
-            "id",
-            "company",
-            "baselined_at",
-            "listed",
-            "consecutive_failures",
-            "last_pass_at",
-            "found",
-        ],
-        "properties": {
+        }
+    ),
+    "DiscoveryEntry": _record(
+        {
             "id": {"type": "string"},
             "company": {"type": "string"},
             "baselined_at": _NULLABLE_TIME,
@@ -139,17 +113,14 @@ SCHEMAS: dict[str, JsonSchema] = {
             "consecutive_failures": {"type": "integer", "minimum": 0},
             "last_pass_at": _NULLABLE_TIME,
             "found": {"type": "array", "items": {"$ref": "#/components/schemas/Found"}},
-        },
-    },
-    "DiscoveryList": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["head", "entries"],
-        "properties": {
+        }
+    ),
+    "DiscoveryList": _record(
+        {
             "head": {"type": "integer", "minimum": 0},
             "entries": {"type": "array", "items": {"$ref": "#/components/schemas/DiscoveryEntry"}},
-        },
-    },
+        }
+    ),
 }
 
 PATH: JsonSchema = {

@@ -16,13 +16,16 @@ from __future__ import annotations
 import re
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from monitor.events import ChangeDetected
-from monitor.web.context import WebContext, context_of, path_part
+from monitor.web.context import WebContext, context_of, path_part, source_or_404
 from monitor.web.diff_view import all_sentences, all_terms, blocks, rule_views
-from monitor.web.model import ChangeRecord, Filters, ReadModel
+from monitor.web.model import Filters, ReadModel
+from monitor.web.records import ChangeRecord
 from monitor.web.views import _diff_changes as diff_changes
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -36,11 +39,11 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 ET.register_namespace("", ATOM)
 
 
+routes = web.RouteTableDef()
+
+
 def add_feed_routes(app: web.Application) -> None:
-    app.router.add_get("/feeds/changes.atom", all_changes)
-    app.router.add_get("/feeds/sources/{source_id}.atom", source_changes)
-    app.router.add_get("/feeds/tags/{tag}.atom", tag_changes)
-    app.router.add_get("/feeds/rules/{rule}.atom", rule_changes)
+    app.router.add_routes(routes)
 
 
 def xml_text(value: object) -> str:
@@ -48,86 +51,81 @@ def xml_text(value: object) -> str:
     return _NOT_XML.sub("", str(value))
 
 
-async def all_changes(request: web.Request) -> web.Response:
-    context = context_of(request)
-    model = await context.follower.current()
-    return await _feed(request, context, model, "changes", "All changes", Filters(), "/")
+@dataclass(frozen=True)
+class Feed:
+    """One Atom feed: its key (the feed id's seed), title, changes and HTML page."""
+
+    key: str
+    title: str
+    filters: Filters
+    html_path: str
 
 
-async def source_changes(request: web.Request) -> web.Response:
-    context = context_of(request)
-    model = await context.follower.current()
-    source_id = request.match_info["source_id"]
-    view = model.source(source_id)
-    if view is None:
-        raise web.HTTPNotFound(text=f"no source {source_id!r} in the log")
+Describe = Callable[[web.Request, WebContext, ReadModel], Feed]
+
+
+def _served_at(path: str) -> Callable[[Describe], Describe]:
+    """Serve at ``path`` the feed ``describe`` names (it raises 404 for an unknown name)."""
+
+    def register(describe: Describe) -> Describe:
+        async def handler(request: web.Request) -> web.Response:
+            context = context_of(request)
+            model = await context.follower.current()
+            return await _feed(request, context, model, describe(request, context, model))
+
+        routes.get(path)(handler)
+        return describe
+
+    return register
+
+
+@_served_at("/feeds/changes.atom")
+def all_changes(request: web.Request, context: WebContext, model: ReadModel) -> Feed:
+    return Feed("changes", "All changes", Filters(), "/")
+
+
+@_served_at("/feeds/sources/{source_id}.atom")
+def source_changes(request: web.Request, context: WebContext, model: ReadModel) -> Feed:
+    view = source_or_404(model, request.match_info["source_id"])
     title = f"{view.company} · {view.title}" if view.company else view.title
-    return await _feed(
-        request,
-        context,
-        model,
-        f"source:{source_id}",
-        f"Changes of {title}",
-        Filters(source=source_id),
-        f"/sources/{path_part(source_id)}",
-    )
+    source_id = view.source_id
+    path = f"/sources/{path_part(source_id)}"
+    return Feed(f"source:{source_id}", f"Changes of {title}", Filters(source=source_id), path)
 
 
-async def tag_changes(request: web.Request) -> web.Response:
-    context = context_of(request)
-    model = await context.follower.current()
+@_served_at("/feeds/tags/{tag}.atom")
+def tag_changes(request: web.Request, context: WebContext, model: ReadModel) -> Feed:
     tag = request.match_info["tag"]
     if tag not in model.tags():
         raise web.HTTPNotFound(text=f"no source has the tag {tag!r}")
-    return await _feed(
-        request,
-        context,
-        model,
-        f"tag:{tag}",
-        f"Changes of pages tagged {tag}",
-        Filters(tag=tag),
-        f"/?tag={path_part(tag)}",
-    )
+    path = f"/?tag={path_part(tag)}"
+    return Feed(f"tag:{tag}", f"Changes of pages tagged {tag}", Filters(tag=tag), path)
 
 
-async def rule_changes(request: web.Request) -> web.Response:
-    context = context_of(request)
-    model = await context.follower.current()
+@_served_at("/feeds/rules/{rule}.atom")
+def rule_changes(request: web.Request, context: WebContext, model: ReadModel) -> Feed:
     rule = request.match_info["rule"]
     known = set(model.rule_ids()) | {r.id for r in context.settings.rules}
     if rule not in known:
         raise web.HTTPNotFound(text=f"no rule {rule!r} in the configuration or the log")
-    return await _feed(
-        request,
-        context,
-        model,
-        f"rule:{rule}",
-        f"Changes matching rule {rule}",
-        Filters(rule=rule),
-        f"/?rule={path_part(rule)}",
-    )
+    path = f"/?rule={path_part(rule)}"
+    return Feed(f"rule:{rule}", f"Changes matching rule {rule}", Filters(rule=rule), path)
 
 
 async def _feed(
-    request: web.Request,
-    context: WebContext,
-    model: ReadModel,
-    key: str,
-    title: str,
-    filters: Filters,
-    html_path: str,
+    request: web.Request, context: WebContext, model: ReadModel, described: Feed
 ) -> web.Response:
     base = context.base_url(request)
     # Quiet changes (volatile, dated, chrome) that were not alerted stay out of feeds,
     # unless the reader asks for them with ?quiet=1.
     loud_only = request.query.get("quiet", "") not in ("1", "true", "yes")
-    changes = model.filter_changes(filters, limit=FEED_ENTRIES, loud_only=loud_only)
+    changes = model.filter_changes(described.filters, limit=FEED_ENTRIES, loud_only=loud_only)
     feed = ET.Element(f"{{{ATOM}}}feed")
-    _sub(feed, "id", f"urn:uuid:{uuid.uuid5(FEED_NAMESPACE, key)}")
-    _sub(feed, "title", f"policy-monitor: {title}", type="text")
+    _sub(feed, "id", f"urn:uuid:{uuid.uuid5(FEED_NAMESPACE, described.key)}")
+    _sub(feed, "title", f"policy-monitor: {described.title}", type="text")
     _sub(feed, "updated", changes[0].recorded_at if changes else model.head_recorded_at or EPOCH)
     _sub(feed, "link", rel="self", type=ATOM_TYPE, href=base + request.path)
-    _sub(feed, "link", rel="alternate", type="text/html", href=base + html_path)
+    _sub(feed, "link", rel="alternate", type="text/html", href=base + described.html_path)
     author = _sub(feed, "author")
     _sub(author, "name", "policy-monitor")
     _sub(feed, "generator", "policy-monitor")

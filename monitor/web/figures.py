@@ -32,8 +32,11 @@ from monitor.web.params import time_param
 log = logging.getLogger(__name__)
 
 
+routes = web.RouteTableDef()
+
+
 def add_figures_routes(app: web.Application) -> None:
-    app.router.add_get("/api/sources/{source_id}/figures", figures_api)
+    app.router.add_routes(routes)
 
 
 # COLUMN=VALUE with a column that is not blank. The same test as the OpenAPI pattern
@@ -53,6 +56,7 @@ def _where(query: MultiMapping[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+@routes.get("/api/sources/{source_id}/figures")
 async def figures_api(request: web.Request) -> web.Response:
     context = context_of(request)
     source_id = request.match_info["source_id"]

@@ -24,7 +24,8 @@ from monitor.clock import utc_now
 from monitor.events import format_time, parse_time
 from monitor.store.pauses import HostPause, running_pauses
 from monitor.web.context import WebContext, age_seconds, context_of
-from monitor.web.model import STATUSES, ReadModel
+from monitor.web.model import ReadModel
+from monitor.web.records import STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,11 @@ PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 NOTIFIER_CURSOR = "notifier"
 
 
+routes = web.RouteTableDef()
+
+
 def add_ops_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_routes(routes)
 
 
 async def health_report(context: WebContext, model: ReadModel) -> tuple[bool, dict[str, Any]]:
@@ -74,6 +77,7 @@ def _latest(logged: str | None, reported: object) -> str | None:
     return daemon if logged is None or daemon > logged else logged
 
 
+@routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -84,6 +88,7 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()

@@ -2,9 +2,11 @@
 
 Pure: ``ReadModel.apply(event)`` takes one stored event and updates in-memory
 indexes; nothing here reads the store, the clock or the network. The web shell
-(``monitor.web.app.LogFollower``) feeds it every event once at start-up and then
+(``monitor.web.context.LogFollower``) feeds it every event once at start-up and then
 only the events after ``head_seq``, so a daemon writing to the same database in
-another process shows up on the next request.
+another process shows up on the next request. The values it holds are in
+``monitor.web.records`` (timeline lines: ``monitor.web.timeline``), the ``/metrics``
+totals in ``monitor.web.counters``.
 
 Invariants:
 
@@ -26,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from monitor.config.settings import QUIET_CLASSES, SEVERITY_ORDER
@@ -54,26 +56,24 @@ from monitor.events import (
     ContentSuspect,
     Event,
     FetchFailed,
-    FiguresPublished,
-    FiguresRestated,
-    FiguresWithdrawn,
     NotificationFailed,
     NotificationSent,
-    SourceGone,
-    SourceMoved,
-    SourceRecovered,
-    SourceRegistered,
-    SourceRemoved,
-    SourceUpdated,
     StoredEvent,
     StoryDetected,
     ThirdPartyCaptured,
     ThirdPartyCaptureFailed,
     TimestampFailed,
-    VolatilityLearned,
-    VolatilityUnlearned,
 )
-from monitor.figures.history import describe_fact
+from monitor.web.counters import Counters
+from monitor.web.records import (
+    STATUSES,
+    ChangeRecord,
+    GoodCapture,
+    NotificationRecord,
+    SourceView,
+    TimelineEntry,
+)
+from monitor.web.timeline import timeline_entry
 
 log = logging.getLogger(__name__)
 
@@ -86,132 +86,7 @@ CHECK_OUTCOMES: dict[type[Event], str] = {
     FetchFailed: "failed",
     ChangePending: "pending",  # a new text waiting for `confirm` sightings
 }
-STATUSES = ("ok", "failing", "suspect", "new", "removed", "gone")
-# Upper bounds (milliseconds) of the check-duration histogram buckets.
-DURATION_BUCKETS_MS: tuple[int, ...] = (50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
 SEARCH_CHARS = 20_000  # per change: the summary, sentences and changed blocks searched by ?q=
-
-
-@dataclass(frozen=True, kw_only=True)
-class GoodCapture:
-    """A baseline or change: a text the source had from ``recorded_at`` on."""
-
-    seq: int
-    kind: str  # "baseline" | "change"
-    recorded_at: str
-    fetched_at: str
-    text_sha256: str
-    raw_sha256: str
-    screenshot_sha256: str = ""  # "" when the source takes no screenshots
-
-
-@dataclass(frozen=True, kw_only=True)
-class TimelineEntry:
-    """One line of a source's timeline."""
-
-    seq: int
-    type: str
-    recorded_at: str
-    headline: str
-    detail: str = ""
-    severity: str | None = None
-    change_seq: int | None = None  # the change this entry is (or notifies) about
-
-
-@dataclass(frozen=True, kw_only=True)
-class ChangeRecord:
-    """What lists, filters and feeds need about one ``ChangeDetected``."""
-
-    seq: int
-    event_id: str
-    source_id: str
-    recorded_at: str
-    fetched_at: str
-    classification: str
-    severity: str
-    rules: tuple[str, ...]
-    summary: str
-    stats: Mapping[str, int]
-    text_sha256: str
-    previous: str
-    search_text: str  # casefolded summary, matched sentences and changed blocks
-    silent: bool = False  # a quiet class (volatile, dated, chrome): shown folded, not in feeds
-
-
-@dataclass(frozen=True, kw_only=True)
-class NotificationRecord:
-    """A delivery attempt of an alert about event ``for_seq``."""
-
-    seq: int
-    recorded_at: str
-    sent: bool
-    channel: str
-    attempt: int
-    error: str = ""
-    final: bool = False
-
-
-@dataclass
-class SourceView:
-    """One source as the web view shows it."""
-
-    source_id: str
-    state: SourceState
-    captures: list[GoodCapture] = field(default_factory=list)
-    timeline: list[TimelineEntry] = field(default_factory=list)
-    change_seqs: list[int] = field(default_factory=list)
-    last_check_at: str | None = None
-
-    @property
-    def settings(self) -> Mapping[str, Any]:
-        return self.state.settings
-
-    @property
-    def company(self) -> str:
-        return str(self.settings.get("company") or "")
-
-    @property
-    def title(self) -> str:
-        return str(self.settings.get("title") or self.source_id)
-
-    @property
-    def url(self) -> str:
-        return str(self.settings.get("url") or "")
-
-    @property
-    def tags(self) -> tuple[str, ...]:
-        tags = self.settings.get("tags") or ()
-        return tuple(str(t) for t in tags) if isinstance(tags, list | tuple) else ()
-
-    @property
-    def status(self) -> str:
-        return self.state.status
-
-    def capture_at(self, at: str | None) -> GoodCapture | None:
-        """The good capture current at ``at`` (a formatted UTC time; None: the latest)."""
-        found = None
-        for capture in self.captures:
-            if at is not None and capture.recorded_at > at:
-                break
-            found = capture
-        return found
-
-
-@dataclass
-class Histogram:
-    """Cumulative-bucket histogram of check durations, in milliseconds."""
-
-    buckets: tuple[int, ...] = DURATION_BUCKETS_MS
-    counts: list[int] = field(default_factory=lambda: [0] * len(DURATION_BUCKETS_MS))
-    count: int = 0
-    total_ms: int = 0
-
-    def observe(self, ms: int) -> None:
-        self.count += 1
-        self.total_ms += ms
-        for index, bound in enumerate(self.buckets):
-            if ms <= bound:
-                self.counts[index] += 1
 
 
 AUDIT_OUTCOMES: dict[type[Event], str] = {
@@ -220,23 +95,6 @@ AUDIT_OUTCOMES: dict[type[Event], str] = {
     ThirdPartyCaptured: "captured",
     ThirdPartyCaptureFailed: "failed",
 }
-
-
-@dataclass
-class Counters:
-    """Totals derived from the log, for ``/metrics``."""
-
-    events: Counter[str] = field(default_factory=Counter)
-    checks: Counter[str] = field(default_factory=Counter)
-    fetch_failures: Counter[str] = field(default_factory=Counter)
-    changes: Counter[str] = field(default_factory=Counter)
-    changes_by_severity: Counter[str] = field(default_factory=Counter)
-    notifications: Counter[tuple[str, str]] = field(default_factory=Counter)  # (outcome, channel)
-    durations: Histogram = field(default_factory=Histogram)
-    unreadable: int = 0
-    # Third parties vouching for the log: (outcome, TSA url) and (outcome, archive).
-    timestamps: Counter[tuple[str, str]] = field(default_factory=Counter)
-    third_party: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -351,7 +209,7 @@ class ReadModel:
             self._note_capture(stored, event, view)
         if isinstance(event, ChangeDetected):
             self._apply_change(stored, event, view)
-        view.timeline.append(_timeline_entry(stored, event))
+        view.timeline.append(timeline_entry(stored, event))
 
     def _count_audit(self, event: Event) -> None:
         outcome = AUDIT_OUTCOMES.get(type(event))
@@ -591,70 +449,3 @@ def _source_attrs_match(view: SourceView, filters: Filters) -> bool:
     if filters.tag and filters.tag not in view.tags:
         return False
     return not (filters.status and view.status != filters.status)
-
-
-def _timeline_entry(stored: StoredEvent, event: Event) -> TimelineEntry:
-    """A one-line, human description of a source event."""
-    headline, detail, severity, change_seq = stored.type, "", None, None
-    match event:
-        case SourceRegistered(settings=settings):
-            headline, detail = "Registered", str(settings.get("url", ""))
-        case SourceUpdated(changed=changed):
-            headline, detail = "Settings changed", ", ".join(str(k) for k in changed)
-        case SourceRemoved(reason=reason):
-            headline, detail = "Removed", reason
-        case BaselineCaptured(capture=capture):
-            headline = "Baseline captured"
-            status = capture.data.get("status", "?")
-            detail = f"{capture.text_chars} characters, HTTP {status}"
-        case ChangeDetected() as change:
-            classification = change.classification
-            headline = "Reverted change" if classification == "reverted" else "Change"
-            if classification in QUIET_CLASSES:
-                quiet = ", not alerted" if change.silent else ""
-                headline = f"Change ({classification}{quiet})"
-            detail = change_summary(change)
-            severity, change_seq = change.severity or "info", stored.seq
-        case ContentConfirmed(checks_since_last_event=checks):
-            headline, detail = "Unchanged", f"confirmed after {checks} checks"
-        case ContentSuspect(reason=reason, detail=why):
-            headline, detail = f"Suspect capture: {reason}", why
-        case FetchFailed(error=error, message=message) if error == FETCH_DEFERRED:
-            headline, detail = "Deferred: the host asked for quiet", message
-        case FetchFailed() as failed:
-            status_note = f" (HTTP {failed.status})" if failed.status else ""
-            headline = f"Fetch failed: {failed.error}{status_note}"
-            detail = f"{failed.message} — failure {failed.consecutive_failures} in a row"
-        case VolatilityLearned(changes=changes, example=example):
-            headline = "Learned a volatile block"
-            detail = f"changed on {changes} checks in a row: {example}"
-        case VolatilityUnlearned(quiet_checks=quiet_checks):
-            headline = "Unlearned a volatile block"
-            detail = f"unchanged on {quiet_checks} checks"
-        case SourceRecovered(gone_since=gone_since) if gone_since:
-            headline, detail = "Back", f"the page had been gone since {gone_since}"
-        case SourceRecovered(failures=failures, failing_since=failing_since):
-            headline = "Recovered"
-            detail = f"after {failures} failures since {failing_since}"
-        case SourceMoved() as moved:
-            how = "permanent redirect" if moved.how == "redirect" else "canonical link"
-            headline, detail = f"Moved ({how})", f"{moved.from_url} → {moved.to_url}"
-            severity = "low"
-        case FiguresPublished() | FiguresRestated() | FiguresWithdrawn() as fact:
-            headline, detail = describe_fact(fact)
-            change_seq = fact.change_seq
-        case SourceGone() as gone:
-            headline = "Gone: " + (
-                f"redirects to {gone.final_url}" if gone.reason == "redirected" else gone.reason
-            )
-            detail = f"on {gone.checks} checks in a row since {gone.since or '?'}"
-            severity = "high"
-    return TimelineEntry(
-        seq=stored.seq,
-        type=stored.type,
-        recorded_at=stored.recorded_at,
-        headline=headline,
-        detail=detail,
-        severity=severity,
-        change_seq=change_seq,
-    )

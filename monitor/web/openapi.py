@@ -4,6 +4,9 @@ Written by hand, next to the code in ``monitor.web.api`` that it describes; the
 tests validate the document itself and every API answer against these schemas
 (JSON Schema 2020-12, as OpenAPI 3.1 uses), so the two cannot drift apart
 silently. Top-level answer objects forbid unknown properties for that reason.
+What describes a setting (severities, a source's identity, the settings a
+``SourceRegistered`` records) is derived from the settings' declarations
+(``monitor.config.schema``), never written again here.
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ import copy
 from typing import Any
 
 from monitor import __version__
+from monitor.config.schema import SEVERITY_SCHEMA, SOURCE_IDENTITY, settings_schema
+from monitor.config.settings import SourceSettings
 from monitor.web.discover import PATH as DISCOVERY_PATH
 from monitor.web.discover import SCHEMAS as DISCOVERY_SCHEMAS
 from monitor.web.figures import WHERE_PATTERN
+from monitor.web.records import STATUSES
 
 JsonSchema = dict[str, Any]
 
 TIME: JsonSchema = {"type": "string", "format": "date-time"}
 SHA256: JsonSchema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-SEVERITY: JsonSchema = {"type": "string", "enum": ["info", "low", "medium", "high", "critical"]}
+SEVERITY: JsonSchema = SEVERITY_SCHEMA
+STATUS: JsonSchema = {"type": "string", "enum": list(STATUSES)}
 
 
 def _nullable(schema: JsonSchema) -> JsonSchema:
@@ -47,12 +54,8 @@ def _links(*names: str) -> JsonSchema:
 
 
 _SOURCE_PROPERTIES: dict[str, JsonSchema] = {
-    "id": {"type": "string"},
-    "company": {"type": "string"},
-    "title": {"type": "string"},
-    "url": {"type": "string"},
-    "tags": {"type": "array", "items": {"type": "string"}},
-    "status": {"type": "string", "enum": ["ok", "failing", "suspect", "new", "removed", "gone"]},
+    **SOURCE_IDENTITY,
+    "status": STATUS,
     "registered": {"type": "boolean"},
     "removed": {"type": "boolean"},
     "last_change_at": _nullable(TIME),
@@ -196,6 +199,8 @@ SCHEMAS: dict[str, JsonSchema] = {
         }
     ),
     **DISCOVERY_SCHEMAS,
+    # The settings a SourceRegistered or SourceUpdated event records (its data.settings).
+    "SourceSettings": {**settings_schema(SourceSettings), "additionalProperties": False},
     "Health": _obj(
         {
             "ok": {"type": "boolean"},
@@ -319,15 +324,7 @@ PATHS: dict[str, JsonSchema] = {
             "summary": "Every source in the log with its status",
             "parameters": [
                 *_FILTERS,
-                _param(
-                    "status",
-                    "query",
-                    {
-                        "type": "string",
-                        "enum": ["ok", "failing", "suspect", "new", "removed", "gone"],
-                    },
-                    "Only sources with this status.",
-                ),
+                _param("status", "query", STATUS, "Only sources with this status."),
             ],
             "responses": {"200": _answer("The sources.", "SourceList"), **_ERRORS},
         }

@@ -95,10 +95,12 @@ class _Holder:
 _SEARCH = web.AppKey("search", _Holder)
 
 
+routes = web.RouteTableDef()
+
+
 def add_search_routes(app: web.Application) -> None:
+    app.router.add_routes(routes)
     app[_SEARCH] = _Holder()
-    app.router.add_get("/search", search_page)
-    app.router.add_get("/api/search", search_api)
     app.on_cleanup.append(_close)
 
 
@@ -134,6 +136,7 @@ async def _hits(request: web.Request, search: SearchQuery) -> tuple[list[SearchH
     return found[: search.limit], len(found) > search.limit
 
 
+@routes.get("/search")
 async def search_page(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -178,6 +181,7 @@ def _api_query(query: Mapping[str, str]) -> dict[str, str]:
     return params
 
 
+@routes.get("/api/search")
 async def search_api(request: web.Request) -> web.Response:
     search = SearchQuery.from_query(_api_query(request.query))
     if match_expression(search.q) is None:

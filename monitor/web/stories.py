@@ -20,10 +20,11 @@ from monitor.web.feeds import ATOM, ATOM_TYPE, EPOCH, FEED_ENTRIES, xml_text
 STORY_NAMESPACE = uuid.UUID("6d1b0e7a-2f4c-4c8e-9a51-3b7f0c2d8e64")
 
 
+routes = web.RouteTableDef()
+
+
 def add_story_routes(app: web.Application) -> None:
-    app.router.add_get("/stories", stories_page)
-    app.router.add_get("/stories/{story_id}", story_page)
-    app.router.add_get("/feeds/stories.atom", stories_feed)
+    app.router.add_routes(routes)
 
 
 def newest_first(stories: dict[str, StoryRecord]) -> list[StoryRecord]:
@@ -34,6 +35,7 @@ def _html(body: str) -> web.Response:
     return web.Response(text=body, content_type="text/html", charset="utf-8")
 
 
+@routes.get("/stories")
 async def stories_page(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -44,6 +46,7 @@ async def stories_page(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/stories/{story_id}")
 async def story_page(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -62,6 +65,7 @@ async def story_page(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/feeds/stories.atom")
 async def stories_feed(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()

@@ -27,11 +27,18 @@ from monitor.config.settings import SEVERITY_ORDER
 from monitor.errors import BlobMissingError
 from monitor.events import Capture, ChangeDetected, capture_of, format_time
 from monitor.store.pauses import pause_of_url, running_pauses
-from monitor.web.context import DIFF_CACHE_SIZE, WebContext, context_of, path_part
+from monitor.web.context import (
+    DIFF_CACHE_SIZE,
+    WebContext,
+    context_of,
+    path_part,
+    requested_source,
+)
 from monitor.web.desk import review_values
 from monitor.web.diff_view import all_sentences, all_terms, blocks, recomputed_changes, rule_views
 from monitor.web.figures import figures_section
-from monitor.web.model import STATUSES, Filters, GoodCapture, ReadModel, SourceView
+from monitor.web.model import Filters, ReadModel
+from monitor.web.records import STATUSES, GoodCapture, SourceView
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +69,11 @@ class Screenshot:
         return f"/screenshots/{self.sha256}.png"  # built only from names SHA256 matched
 
 
+routes = web.RouteTableDef()
+
+
 def add_view_routes(app: web.Application) -> None:
-    app.router.add_get("/", dashboard)
-    app.router.add_get("/sources/{source_id}", source_page)
-    app.router.add_get("/changes/{seq}", change_page)
-    app.router.add_get("/blobs/{sha256}", blob)
-    app.router.add_get("/screenshots/{sha256}.png", screenshot)
+    app.router.add_routes(routes)
 
 
 def page(context: WebContext, model: ReadModel, template: str, **values: Any) -> web.Response:
@@ -143,6 +149,7 @@ def query_link(filters: Filters, **changes: str) -> str:
 # --------------------------------------------------------------------------- dashboard
 
 
+@routes.get("/")
 async def dashboard(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -178,13 +185,9 @@ async def dashboard(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- source
 
 
+@routes.get("/sources/{source_id}")
 async def source_page(request: web.Request) -> web.Response:
-    context = context_of(request)
-    model = await context.follower.current()
-    source_id = request.match_info["source_id"]
-    view = model.source(source_id)
-    if view is None:
-        raise not_found(f"No source {source_id!r} in the log.")
+    context, model, view = await requested_source(request, "No source {!r} in the log.")
     current = view.capture_at(None)
     text, text_note, language = await _current_text(context, view, current)
     timeline = list(reversed(view.timeline))
@@ -205,7 +208,7 @@ async def source_page(request: web.Request) -> web.Response:
         notifications=model.notifications,
         pause=pause,
         pause_until=format_time(pause.until) if pause else None,
-        figures=await figures_section(context, source_id, view.state.settings, request.query),
+        figures=await figures_section(context, view.source_id, view.state.settings, request.query),
     )
 
 
@@ -228,6 +231,7 @@ async def _current_text(
 # --------------------------------------------------------------------------- change
 
 
+@routes.get("/changes/{seq}")
 async def change_page(request: web.Request) -> web.Response:
     context = context_of(request)
     model = await context.follower.current()
@@ -345,6 +349,7 @@ def _previous_capture(view: SourceView, seq: int) -> GoodCapture | None:
 # --------------------------------------------------------------------------- blobs
 
 
+@routes.get("/blobs/{sha256}")
 async def blob(request: web.Request) -> web.Response:
     """A stored capture as a download: never rendered, never sniffed."""
     context = context_of(request)
@@ -368,6 +373,7 @@ async def blob(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/screenshots/{sha256}.png")
 async def screenshot(request: web.Request) -> web.Response:
     """A screenshot named by a capture, as a PNG image; any other blob is not found here."""
     context = context_of(request)

@@ -17,12 +17,14 @@ from monitor.audit.checkpoint import (
     CHECKPOINT_STREAM,
     Checkpointer,
     SignedCheckpoint,
+    read_journal,
+    signature_problem,
+)
+from monitor.audit.key_files import (
     journal_path,
     load_or_create_key,
     load_public_keys,
     public_key_path,
-    read_journal,
-    signature_problem,
 )
 from monitor.audit.merkle import MerkleTree, event_leaf
 from monitor.audit.verify import verify_store

@@ -138,7 +138,7 @@ def test_a_key_in_the_working_directory_is_adopted_beside_the_database(
     assert run(capsys, "check", "--config", str(conf), "--db", db)[0] == 0
     shutil.copy(workdir / "sources.toml", workdir / "data" / "unused.toml")
     # An older version made the key in the working directory.
-    from monitor.audit.checkpoint import load_or_create_key
+    from monitor.audit.key_files import load_or_create_key
 
     old = load_or_create_key(workdir / "monitor.key")
     code, out, err = run(capsys, "checkpoint", "--config", str(conf), "--db", db)

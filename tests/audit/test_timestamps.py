@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.audit.checkpoint import Checkpointer, load_or_create_key
+from monitor.audit.checkpoint import Checkpointer
+from monitor.audit.key_files import load_or_create_key
 from monitor.audit.stamper import TIMESTAMP_STREAM, Stamper
 from monitor.config.settings import TimestampAuthority as TsaSettings
 from monitor.daemon.service import Daemon

@@ -140,7 +140,7 @@ def test_a_forger_who_recomputes_the_hashes_still_fails_the_signature(
 def test_a_wacz_signed_by_another_key_is_named(
     wacz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from monitor.audit.checkpoint import load_or_create_key, public_key_path
+    from monitor.audit.key_files import load_or_create_key, public_key_path
 
     other = load_or_create_key(tmp_path / "other.key")
     code, out, _ = cli(

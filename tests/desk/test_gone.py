@@ -17,7 +17,8 @@ from monitor.check.pipeline import CheckRunner
 from monitor.config.parse import parse_config
 from monitor.config.settings import Settings
 from monitor.core.projections import state_digest
-from monitor.notify.render import SourceInfo, alert_severity, render_alert, route
+from monitor.notify.render import SourceInfo, render_alert
+from monitor.notify.routing import alert_severity, route
 from monitor.store import EventStore, open_store
 from tests.pageserver import PageServer
 

@@ -18,7 +18,8 @@ from monitor.config.parse import parse_config
 from monitor.config.settings import Settings
 from monitor.desk.stories import fold_stories
 from monitor.events import StoredEvent
-from monitor.notify.render import SourceInfo, render_alert, route
+from monitor.notify.render import SourceInfo, render_alert
+from monitor.notify.routing import route
 from monitor.store import open_store
 from tests.pageserver import PageServer
 

@@ -12,7 +12,8 @@ import pytest
 from monitor.cli import main
 from monitor.config.settings import ChannelSettings, RuleSettings
 from monitor.events import StoredEvent
-from monitor.notify.render import render_alert, route
+from monitor.notify.render import render_alert
+from monitor.notify.routing import route
 from tests.pageserver import PageServer
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "discover"

@@ -26,7 +26,7 @@ from monitor.check import fetch
 from monitor.check.fetch import Fetcher
 from monitor.check.pipeline import CheckReport, CheckRunner
 from monitor.config.settings import MonitorSettings, Settings, SourceSettings
-from monitor.daemon.service import network_policy
+from monitor.daemon.generations import network_policy
 from monitor.events import StoredEvent
 from monitor.store import EventStore, open_store
 from tests.faults.hostile import MIB, HostileServer, StubResolver

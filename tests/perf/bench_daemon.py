@@ -230,7 +230,7 @@ async def rounds(config: Path, port: int, args: argparse.Namespace) -> list[dict
     from monitor.check.pipeline import CheckReport, CheckRunner
     from monitor.config.parse import load_config
     from monitor.config.settings import SourceSettings
-    from monitor.daemon.service import network_policy
+    from monitor.daemon.generations import network_policy
     from monitor.store import open_store
 
     settings = load_config(config, environ={})

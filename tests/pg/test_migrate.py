@@ -15,7 +15,8 @@ import asyncpg
 import pytest
 
 from monitor import cli
-from monitor.audit.verify import VerifyReport, verify_store
+from monitor.audit.findings import VerifyReport
+from monitor.audit.verify import verify_store
 from monitor.core.projections import replay, state_digest
 from monitor.events import NewEvent
 from monitor.store import open_store
