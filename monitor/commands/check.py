@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from monitor.commands.common import Subparsers, UsageError, add_command, database_url, load_settings
 from monitor.errors import HostPausedError, MonitorError
-from monitor.textsafe import for_terminal
+from monitor.text.safe import for_terminal
 
 if TYPE_CHECKING:
     from monitor.check.netpolicy import NetworkPolicy
@@ -95,7 +95,7 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.check.pipeline import CheckReport, CheckRunner, render_mode
     from monitor.store import describe_url, open_store
     from monitor.store.pauses import pauses_of
-    from monitor.tail import require_intact_tail
+    from monitor.store.tail import require_intact_tail
 
     settings = load_settings(args)
     ids = list(args.ids)

@@ -23,7 +23,7 @@ from monitor.commands.common import (
     require_source,
 )
 from monitor.commands.show import capture_text_sha256
-from monitor.textsafe import for_terminal
+from monitor.text.safe import for_terminal
 
 if TYPE_CHECKING:
     from monitor.diff.textdiff import BlockChange, TextDiff

@@ -19,7 +19,7 @@ from monitor.commands.common import (
     parse_when,
     require_source,
 )
-from monitor.textsafe import for_terminal
+from monitor.text.safe import for_terminal
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:

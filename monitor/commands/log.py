@@ -16,7 +16,7 @@ from monitor.commands.common import (
     open_log,
     parse_when,
 )
-from monitor.textsafe import for_terminal
+from monitor.text.safe import for_terminal
 
 if TYPE_CHECKING:
     from monitor.events import ChangeDetected, StoredEvent

@@ -22,7 +22,7 @@ from monitor.commands.common import (
     require_source,
 )
 from monitor.commands.log import pause_line
-from monitor.textsafe import for_terminal
+from monitor.text.safe import for_terminal
 
 if TYPE_CHECKING:
     from monitor.core.projections import LearnedRegion
