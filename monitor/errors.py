@@ -89,7 +89,7 @@ class StoreUnavailableError(StoreError):
 
 
 class ChainBrokenError(StoreUnavailableError):
-    """The log to be extended fails the tail check (``monitor.tail``): it was altered."""
+    """The log to be extended fails the tail check (``monitor.store.tail``): it was altered."""
 
 
 class SigningKeyError(MonitorError):

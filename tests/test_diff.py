@@ -15,7 +15,8 @@ from diff_match_patch import diff_match_patch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from monitor.diff.textdiff import BlockChange, TextDiff, _make_patches, apply_patch, diff_texts
+from monitor.diff.patch import make_patches as _make_patches
+from monitor.diff.textdiff import BlockChange, TextDiff, apply_patch, diff_texts
 from monitor.events import canonical_bytes
 
 HK_OLD = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.core.classify import _LINE_MARKER, _TYPOGRAPHY, words_of
+from monitor.core.same_words import _LINE_MARKER, _TYPOGRAPHY, words_of
 
 TEXTS = st.text(st.sampled_from(list("ab Z\n#-|>\\*‘’‚‛′ʼ“”„‟″«»‐‑‒–—―−…é香")), max_size=60)
 

@@ -427,7 +427,7 @@ async def test_a_running_fetcher_learns_a_pause_recorded_later_within_a_second(
 ) -> None:
     """A fetcher that found no pause asks the store again after ``PAUSE_RECHECK``, not at
     every check, yet honours a pause another process records meanwhile once it has."""
-    monkeypatch.setattr("monitor.check.fetch.PAUSE_RECHECK", 0.2)
+    monkeypatch.setattr("monitor.check.hosts.PAUSE_RECHECK", 0.2)
     page_server.set("/x", "<p>x</p>", status=503, headers={"Retry-After": "600"})
     page_server.set("/y", "<p>y</p>")
     book = MemoryHostPauses()

@@ -15,7 +15,7 @@ from monitor.audit.checkpoint import SignedCheckpoint
 from monitor.audit.identity import identity_lines
 from monitor.diff.textdiff import TextDiff
 from monitor.events import ARCHIVED_CAPTURES, Capture, ChangeDetected, StoredEvent
-from monitor.textsafe import for_markdown
+from monitor.text.safe import for_markdown
 
 
 def archived_capture(stored: StoredEvent) -> Capture:

@@ -12,7 +12,7 @@ the prefix of events recorded at or before TIME.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -76,18 +76,20 @@ class _Fold:
         self.last_seq = 0
         self.last_recorded_at: str | None = None
 
-    def __call__(self, page: Sequence[StoredEvent]) -> None:
+    def __call__(self, page: Iterable[StoredEvent]) -> None:
         states = self.states
-        for event in page:
+        event: StoredEvent | None = None
+        count = 0
+        for count, event in enumerate(page, 1):  # noqa: B007 (the last one is kept)
             stream = event.stream
             if not stream.startswith("$"):
                 current = states.get(stream)
                 if current is None:
                     current = SourceState(source_id=stream)
                 states[stream] = apply(current, event)
-        if page:
-            self.events += len(page)
-            self.last_seq, self.last_recorded_at = page[-1].seq, page[-1].recorded_at
+        if event is not None:
+            self.events += count
+            self.last_seq, self.last_recorded_at = event.seq, event.recorded_at
 
 
 async def replay_store(

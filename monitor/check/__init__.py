@@ -1,8 +1,10 @@
-"""One check of one source: fetch (aiohttp) or render (Playwright), then the pure core.
+"""One check of one source: observe the page, then the pure core, then record.
 
-``fetch`` and ``browser`` are the network edges (``netpolicy`` says which addresses
-they may reach); ``pipeline`` loads state, runs extract → diff → classify and appends
-the resulting events to the store. ``reader`` reads fetched bodies into text — or
-finds from a fingerprint (``monitor.extract.fingerprint``) that the text is the last
-good one without reading it — inline or in ``pool``'s worker processes.
+``pipeline`` loads state, asks ``classify.decide`` and appends the events; ``observe``
+looks at the page — ``fetch`` (aiohttp; politeness in ``hosts`` and ``robots``) or
+``browser`` (Playwright; one page in ``browser_page``) — and ``capture`` is the record
+kept of it. ``netpolicy`` says which addresses they may reach. ``reader`` reads
+fetched bodies into text — or finds from a fingerprint (``monitor.extract.fingerprint``)
+that the text is the last good one without reading it — inline or in ``pool``'s worker
+processes.
 """

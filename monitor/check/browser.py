@@ -34,6 +34,13 @@ Invariants a check relies on:
 * images, fonts and media are not downloaded unless a screenshot is wanted;
 * Playwright is imported only when a browser is first needed, so the package
   works without the ``[browser]`` extra for sources that never render.
+
+Here: the pool — launching, reusing, retiring and replacing browsers and their
+contexts. One page's load, wait and routing is ``browser_page``; reading the
+processes' tree and memory from /proc is ``browser_process``; the policy proxy is
+``browser_proxy``. Why this is one module (about 540 lines): the pool's state — the
+current browser, the retired ones still finishing pages, idle contexts, the crash
+and restart counts — changes in every method here, and reads best in one place.
 """
 
 from __future__ import annotations
@@ -45,17 +52,26 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from monitor.check.browser_proxy import PROXY_HEADER, PolicyProxy
-from monitor.check.fetch import KEPT_HEADERS, FetchResult
+from monitor.check.browser_page import (
+    Job,
+    Rendered,
+    first_line,
+    is_main_document,
+    left_ms,
+    load_page,
+    route_request,
+    scheme_refusal,
+)
+from monitor.check.browser_process import find_marked_process, is_marked, tree_memory
+from monitor.check.browser_proxy import PolicyProxy
 from monitor.check.netpolicy import NetworkPolicy
 from monitor.config.settings import MonitorSettings, SourceSettings
+from monitor.core.moves import origin
 from monitor.errors import FetchError
 
 if TYPE_CHECKING:
@@ -66,7 +82,6 @@ if TYPE_CHECKING:
         Page,
         Playwright,
         Request,
-        Response,
         Route,
     )
 
@@ -96,27 +111,11 @@ INSTALL_HINT = (
     "(pip install 'policy-monitor[browser]'); Playwright's own browser download is not needed"
 )
 IDLE_CAP = 5.0  # seconds to wait for a page without `select` to go quiet
-SELECT_RESERVE = 0.2  # share of the timeout kept for serializing and the screenshot
 LAUNCH_TIMEOUT = 30.0
 CLOSE_TIMEOUT = 10.0
 CONTEXT_USES = 50  # checks per browser context before a fresh one replaces it
 MEMORY_CHECK_SECONDS = 2.0
 VIEWPORT_WIDTH, VIEWPORT_HEIGHT = 1280, 800
-BLOCKED_RESOURCES = frozenset({"image", "font", "media"})
-LOCAL_SCHEMES = frozenset({"data", "blob", "about"})  # never touch the network
-HTML_TYPES = ("text/html", "application/xhtml+xml")
-
-# True once the selected element exists and holds text (or the selector is not
-# one the browser understands: then waiting longer cannot help).
-_SELECT_HAS_TEXT = """(selector) => {
-  try {
-    const el = document.querySelector(selector);
-    return el !== null && el.textContent.trim().length > 0;
-  } catch (e) {
-    return true;
-  }
-}"""
-_BODY_HAS_TEXT = "() => document.body !== null && document.body.innerText.trim().length > 0"
 
 
 def unavailable_reason(executable: str = CHROMIUM_PATH) -> str | None:
@@ -131,100 +130,7 @@ def unavailable_reason(executable: str = CHROMIUM_PATH) -> str | None:
     return f"no browser for rendering: {' and '.join(missing)}; {INSTALL_HINT}"
 
 
-@dataclass(frozen=True, kw_only=True)
-class Rendered:
-    """A page as the browser showed it: the rendered DOM as a fetch result, and its picture."""
-
-    result: FetchResult
-    screenshot: bytes | None = None
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def find_marked_process(marker: str, proc: Path = Path("/proc")) -> int | None:
-    """The pid of the process whose command line holds ``marker`` (Chromium's main process).
-
-    Chromium copies only the switches it knows to its helper processes, so an
-    unknown switch of ours marks exactly the main process of one launch.
-    """
-    return next((pid for pid in _pids(proc) if _is_marked(pid, marker, proc)), None)
-
-
-def _is_marked(pid: int, marker: str, proc: Path = Path("/proc")) -> bool:
-    try:
-        cmdline = (proc / str(pid) / "cmdline").read_bytes()
-    except OSError:
-        return False
-    return marker.encode() in cmdline.split(b"\0")
-
-
-def process_tree(root: int, proc: Path = Path("/proc")) -> list[int]:
-    """``root`` and every live descendant of it."""
-    children: dict[int, list[int]] = {}
-    for pid in _pids(proc):
-        try:
-            stat = (proc / str(pid) / "stat").read_text()
-        except OSError:
-            continue
-        # The command name in parentheses may hold spaces; fields after it are fixed.
-        fields_after = stat.rpartition(")")[2].split()
-        if len(fields_after) > 1:
-            children.setdefault(int(fields_after[1]), []).append(pid)
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        if (proc / str(pid)).exists():
-            tree.append(pid)
-            todo.extend(children.get(pid, ()))
-    return tree
-
-
-def tree_memory(root: int, proc: Path = Path("/proc")) -> int:
-    """Bytes of memory the process tree under ``root`` uses.
-
-    Proportional set size (shared pages divided among their users) where the
-    kernel offers it; summing plain RSS would count Chromium's shared code once
-    per process and overstate the tree several times.
-    """
-    return sum(process_memory(pid, proc) for pid in process_tree(root, proc))
-
-
-def process_memory(pid: int, proc: Path = Path("/proc")) -> int:
-    """Bytes one process uses: its PSS, or its RSS where the kernel has no smaps_rollup."""
-    for name, key in (("smaps_rollup", "Pss:"), ("status", "VmRSS:")):
-        try:
-            text = (proc / str(pid) / name).read_text()
-        except OSError:
-            continue
-        for line in text.splitlines():
-            if line.startswith(key):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _pids(proc: Path) -> Iterator[int]:
-    try:
-        names = os.listdir(proc)
-    except OSError:
-        return
-    for name in names:
-        if name.isdigit():
-            yield int(name)
-
-
 # --------------------------------------------------------------------------- the pool
-
-
-@dataclass(eq=False)
-class _Job:
-    """What the page in a slot is doing for the current check."""
-
-    block: bool  # no images, fonts or media
-    headers: dict[str, str]  # the source's headers, for its own origin only
-    origin: tuple[str, str, int | None]
-    documents: list[str] = field(default_factory=list)  # main-frame navigations, hops included
-    origins: set[str] = field(default_factory=set)  # every origin requested: cleared afterwards
 
 
 @dataclass(eq=False)
@@ -236,7 +142,7 @@ class _Slot:
     cdp: CDPSession
     pooled: bool = True
     uses: int = 0
-    job: _Job | None = None
+    job: Job | None = None
 
 
 @dataclass(eq=False)
@@ -393,10 +299,10 @@ class BrowserPool:
             )
 
             async def route(route: Route, request: Request) -> None:
-                await self._route(route, request, slot.job)
+                await route_request(route, request, slot.job)
 
             def requested(request: Request) -> None:
-                if slot.job is not None and _is_main_document(request):
+                if slot.job is not None and is_main_document(request):
                     slot.job.documents.append(request.url)
 
             await context.route("**/*", route)
@@ -427,13 +333,13 @@ class BrowserPool:
                 async with asyncio.timeout(CLOSE_TIMEOUT):
                     await slot.page.goto("about:blank")  # stops the page's scripts and sockets
                     await slot.context.clear_cookies()
-                    for origin in sorted(job.origins if job is not None else ()):
+                    for site in sorted(job.origins if job is not None else ()):
                         await slot.cdp.send(
                             "Storage.clearDataForOrigin",
-                            {"origin": origin, "storageTypes": "all"},
+                            {"origin": site, "storageTypes": "all"},
                         )
             except Exception as exc:
-                log.debug("browser context not reusable: %s", _first_line(exc))
+                log.debug("browser context not reusable: %s", first_line(exc))
                 keep = False
         if keep:
             instance.idle.append(slot)
@@ -449,129 +355,30 @@ class BrowserPool:
         started: float,
     ) -> Rendered:
         deadline = started + (source.timeout or self.settings.timeout)
-        job = slot.job = _Job(
+        job = slot.job = Job(
             block=not screenshot,
             headers=dict(source.headers),
-            origin=_origin(source.url),
+            origin=origin(source.url),
         )
-        page = slot.page
-        slot.context.set_default_timeout(_left_ms(deadline))
-        try:
-            response = await page.goto(source.url, wait_until="load", timeout=_left_ms(deadline))
-        except Exception as exc:
-            problem = self._proxy_problem([source.url, *job.documents], started)
-            if problem is not None:
-                raise problem from exc
-            raise
-        if response is None:
-            raise FetchError("navigation", f"the browser loaded no document for {source.url}")
-        status = response.status
-        proxy_kind = await response.header_value(PROXY_HEADER)
-        if proxy_kind is not None:
-            # The answer is the policy proxy's, not the site's.
-            problem = self._proxy_problem([response.url], started)
-            raise problem or FetchError(proxy_kind, f"{response.url}: {await response.text()}")
-        if status >= 400:
-            raise FetchError(
-                "http",
-                f"HTTP {status} {response.status_text} from {response.url}".strip(),
-                status=status,
-            )
-        headers = await _kept(response)
-        content_type = headers.get("content-type", "")
-        if content_type and not content_type.lower().startswith(HTML_TYPES):
-            # Not a document the browser builds (PDF, JSON, text): its bytes are the page.
-            body = await response.body()
-        else:
-            await self._settle(page, source, deadline)
-            body = (await _content(page, deadline)).encode("utf-8")
-            # The body is the DOM serialized as UTF-8, not the bytes the server sent.
-            for name in ("content-length", "content-encoding"):
-                headers.pop(name, None)
-            headers["content-type"] = "text/html; charset=utf-8"
-        max_bytes = source.max_bytes or self.settings.max_bytes
-        if len(body) > max_bytes:
-            raise FetchError(
-                "too_large",
-                f"the rendered page {response.url} has {len(body)} bytes; the cap is {max_bytes}",
-            )
-        picture = None
-        if screenshot:
-            picture = await page.screenshot(
-                full_page=True, type="png", animations="disabled", timeout=_left_ms(deadline)
-            )
-        result = FetchResult(
-            requested_url=source.url,
-            final_url=page.url,  # after any redirect made by the page's script
-            status=status,
-            headers=headers,
-            redirects=await _redirects(response),
-            body=body,
-            fetched_at=now,
-            elapsed_ms=int((time.monotonic() - started) * 1000),
+        slot.context.set_default_timeout(left_ms(deadline))
+        return await load_page(
+            slot.page,
+            job,
+            source,
+            now,
+            screenshot=screenshot,
+            started=started,
+            deadline=deadline,
+            idle_cap=self.idle_cap,
+            max_bytes=source.max_bytes or self.settings.max_bytes,
+            proxy_problem=self._proxy_problem,
         )
-        return Rendered(result=result, screenshot=picture)
-
-    async def _settle(self, page: Page, source: SourceSettings, deadline: float) -> None:
-        """Wait until the page has built its text, without ever failing the check for it.
-
-        With a ``select``: until the element exists and holds text (the pipeline
-        reports a selector that never matched). Without: until the network is
-        quiet and the body holds text, for at most ``idle_cap`` seconds, since some
-        pages poll forever.
-        """
-        from playwright.async_api import TimeoutError as PlaywrightTimeout
-
-        if source.select:
-            with contextlib.suppress(PlaywrightTimeout):
-                await page.wait_for_function(
-                    _SELECT_HAS_TEXT,
-                    arg=source.select,
-                    timeout=_left_ms(deadline, 1 - SELECT_RESERVE),
-                )
-            return
-        cap_ms = self.idle_cap * 1000
-        with contextlib.suppress(PlaywrightTimeout):
-            await page.wait_for_load_state(
-                "networkidle", timeout=min(cap_ms, _left_ms(deadline, 1 - SELECT_RESERVE))
-            )
-        with contextlib.suppress(PlaywrightTimeout):
-            await page.wait_for_function(
-                _BODY_HAS_TEXT, timeout=min(cap_ms, _left_ms(deadline, 1 - SELECT_RESERVE))
-            )
 
     async def _close_context(self, context: BrowserContext) -> None:
         # A dead browser can make close() hang or fail; the check's outcome is already decided.
         with contextlib.suppress(Exception):
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await context.close()
-
-    # ----------------------------------------------------------------- network policy
-
-    async def _route(self, route: Route, request: Request, job: _Job | None) -> None:
-        try:
-            url = request.url
-            refusal = scheme_refusal(url)
-            if refusal is not None:
-                log.info("browser request refused: %s", refusal)
-                await route.abort("blockedbyclient")
-                return
-            if job is None:  # between checks: about:blank
-                await route.continue_()
-                return
-            origin = _origin(url)
-            if origin[0] in ("http", "https"):
-                job.origins.add(_origin_text(origin))
-            if job.block and request.resource_type in BLOCKED_RESOURCES:
-                await route.abort("blockedbyclient")
-            elif job.headers and origin == job.origin:
-                # The source's headers may hold secrets: only its own origin gets them.
-                await route.continue_(headers={**request.headers, **job.headers})
-            else:
-                await route.continue_()
-        except Exception as exc:
-            # The page may have closed meanwhile (a timeout, a crash): nothing left to route.
-            log.debug("browser route for %s ended: %s", request.url, exc)
 
     def _proxy_problem(self, urls: list[str], since: float) -> FetchError | None:
         """Why the policy proxy failed one of ``urls`` during this render, if it did."""
@@ -627,7 +434,7 @@ class BrowserPool:
             raise FetchError(
                 "browser_unavailable",
                 f"Chromium could not be started from {self.executable}: "
-                f"{_first_line(exc)}; {INSTALL_HINT}",
+                f"{first_line(exc)}; {INSTALL_HINT}",
             ) from exc
         instance = _Instance(browser=browser, pid=find_marked_process(marker), marker=marker)
 
@@ -694,7 +501,7 @@ class BrowserPool:
             log.debug("closing browser pid %s: %s", instance.pid, exc)
         # A browser that would not close in time is ended the hard way (if the pid
         # still is that browser: a pid can be reused once its process is gone).
-        if instance.pid is not None and _is_marked(instance.pid, instance.marker):
+        if instance.pid is not None and is_marked(instance.pid, instance.marker):
             with contextlib.suppress(OSError):
                 os.kill(instance.pid, signal.SIGKILL)
 
@@ -732,7 +539,7 @@ class BrowserPool:
                 instance.crashed = True
                 self.crashes += 1
             return self._crash_error(source)
-        message = _first_line(exc)
+        message = first_line(exc)
         if isinstance(exc, PlaywrightTimeout):
             return FetchError("timeout", f"{source.url}: {message}")
         if "net::ERR_CERT_" in message or "net::ERR_SSL_" in message:
@@ -741,79 +548,3 @@ class BrowserPool:
             # The page's renderer died (out of memory, a Chromium bug): only this page is lost.
             return FetchError("browser_crash", f"the page renderer crashed on {source.url}")
         return FetchError("navigation", f"the browser could not load {source.url}: {message}")
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or {"http": 80, "https": 443}.get(scheme)
-    except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port
-
-
-async def _content(page: Page, deadline: float) -> str:
-    """The serialized DOM; waits out a navigation the page's script started meanwhile."""
-    from playwright.async_api import Error as PlaywrightError
-
-    for _ in range(3):
-        try:
-            return await page.content()
-        except PlaywrightError as exc:
-            if "navigat" not in str(exc) and "context was destroyed" not in str(exc):
-                raise
-            await page.wait_for_load_state("load", timeout=_left_ms(deadline))
-    return await page.content()
-
-
-def _origin_text(origin: tuple[str, str, int | None]) -> str:
-    scheme, host, port = origin
-    if ":" in host:
-        host = f"[{host}]"
-    default = {"http": 80, "https": 443}.get(scheme)
-    return f"{scheme}://{host}" + ("" if port in (None, default) else f":{port}")
-
-
-def _left_ms(deadline: float, share: float = 1.0) -> float:
-    """Milliseconds left before ``deadline`` (monotonic), scaled by ``share``; at least 1."""
-    return max(1.0, (deadline - time.monotonic()) * share * 1000)
-
-
-async def _kept(response: Response) -> dict[str, str]:
-    headers = await response.all_headers()
-    return {name: str(headers[name])[:1000] for name in KEPT_HEADERS if name in headers}
-
-
-async def _redirects(response: Response) -> tuple[tuple[str, int], ...]:
-    """The redirect hops before the final document, oldest first, as ``(url, status)``."""
-    hops: list[tuple[str, int]] = []
-    request = response.request.redirected_from
-    while request is not None:
-        hop = await request.response()
-        hops.append((request.url, hop.status if hop is not None else 0))
-        request = request.redirected_from
-    hops.reverse()
-    return tuple(hops)
-
-
-def _is_main_document(request: Request) -> bool:
-    if not request.is_navigation_request():
-        return False
-    try:
-        return request.frame.parent_frame is None
-    except Exception:  # requests of service workers have no frame
-        return False
-
-
-def scheme_refusal(url: str) -> FetchError | None:
-    """Refusal of a URL the browser must not load at all: anything but http(s) and in-page."""
-    scheme = urlsplit(url).scheme.lower()
-    if scheme in LOCAL_SCHEMES or scheme in ("http", "https"):
-        return None
-    return FetchError("redirect_scheme", f"refusing {scheme or 'a relative'} URL {url}")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

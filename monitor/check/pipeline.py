@@ -1,13 +1,12 @@
-"""Run one check of one source: load state → fetch → extract → classify → append.
+"""Run one check of one source: load state → observe → decide → record.
 
-The shell around the pure core. The order of writes is what makes a crash
-harmless: blobs first (content-addressed, idempotent), then the events that
-name them in one atomic batch with deterministic ids and an expected stream
-version. A check interrupted at any point is simply redone.
+The shell around the pure core. ``observe`` looks at the page (fetch, browser or
+parts) and ``capture`` turns what it saw into a capture; here the state is loaded,
+``classify.decide`` is asked, and the events are recorded. The order of writes is
+what makes a crash harmless: blobs first (content-addressed, idempotent), then the
+events that name them in one atomic batch with deterministic ids and an expected
+stream version. A check interrupted at any point is simply redone.
 
-How a page is loaded follows the source's ``render``: ``http`` (plain fetch),
-``browser`` (the shared ``BrowserPool``), or ``auto`` (plain first, the browser
-when the plain page has no meaningful text or its ``select`` matched nothing).
 A source with ``screenshot = true`` is always loaded in the browser, so its
 picture and its text come from the same load. The capture records which one
 was used (``renderer``) and names the screenshot blob (``screenshot_sha256``).
@@ -16,26 +15,31 @@ was used (``renderer``) and names the screenshot blob (``screenshot_sha256``).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import partial
 
 from monitor.audit.identity import certificate_blob
-from monitor.check.browser import INSTALL_HINT, BrowserPool
-from monitor.check.fetch import Fetcher, FetchResult, Validators
-from monitor.check.parts import PartFailed, PartsCaptured, fetch_parts, parts_capture
+from monitor.check.browser import BrowserPool
+from monitor.check.capture import (
+    ReadCaptured,
+    ScreenshotCaptured,
+    extraction_key,
+    plain_text_suffices,
+    render_mode,
+)
+from monitor.check.fetch import Fetcher
+from monitor.check.observe import Observer
+from monitor.check.parts import PartsCaptured
 from monitor.check.pool import ExtractionPool
-from monitor.check.reader import LastText, PageReader, PageText, SameTextMemo
+from monitor.check.reader import LastText, PageReader, SameTextMemo
+from monitor.check.report import CheckReport, report_of
 from monitor.check.statecache import compact
 from monitor.clock import utc_now
 from monitor.config.settings import Settings, SourceSettings
-from monitor.core.classify import Captured, Failed, NotModified, Outcome, decide, lands_on_wall
+from monitor.core.classify import Captured, Outcome, decide
 from monitor.core.moves import (
-    canonical_link,
     off_site_move,
     permanent_target,
     safe_move,
@@ -44,125 +48,38 @@ from monitor.core.moves import (
 from monitor.core.projections import SourceState, apply, fold
 from monitor.core.reconcile import reconcile
 from monitor.core.rules import CompiledRule, compile_rules
+from monitor.core.suspect import lands_on_wall
 from monitor.desk.links import document_links, documents_diff
 from monitor.desk.story_detector import StoryDetector
 from monitor.discover.sources import with_discovered
 from monitor.errors import (
-    ArchiveError,
     BlobMissingError,
     ConcurrencyError,
-    FetchError,
     HostPausedError,
     MonitorError,
 )
 from monitor.events import (
-    FETCH_DEFERRED,
-    BaselineCaptured,
     ChangeDetected,
-    ChangePending,
     ContentSuspect,
     Event,
-    FiguresPublished,
-    FiguresRestated,
-    FiguresWithdrawn,
-    JsonObject,
     NewEvent,
     SourceMoved,
-    SourceRecovered,
     StoredEvent,
-    capture_of,
-    format_time,
 )
-from monitor.extract.document import EXTRACTOR_VERSION, Extraction, extract
-from monitor.figures.read import text_body
 from monitor.figures.runner import FiguresCache
 from monitor.store import EventStore
 
+__all__ = [
+    "CheckReport",
+    "CheckRunner",
+    "at_current_url",
+    "extraction_key",
+    "plain_text_suffices",
+    "render_mode",
+    "with_move",
+]
+
 log = logging.getLogger(__name__)
-
-# Extraction of very large bodies runs in a worker thread so the event loop
-# keeps serving other checks (and timers) meanwhile.
-THREAD_EXTRACT_BYTES = 512 * 1024
-
-# render = "auto": a plain page with less text than this is an app shell; use the browser.
-AUTO_MIN_CHARS = 200
-AUTO_NOTICE_MAX_CHARS = 600  # a short page that asks for JavaScript is a shell too
-_JAVASCRIPT_NOTICE = re.compile(
-    r"enable javascript|javascript is (disabled|required|not enabled)|requires javascript"
-    r"|turn on javascript|javascript must be enabled",
-    re.IGNORECASE,
-)
-
-
-def render_mode(source: SourceSettings) -> str:
-    """How the source's page is loaded: ``http``, ``browser`` or ``auto``."""
-    return "browser" if source.screenshot else source.render
-
-
-def extraction_key(source: SourceSettings) -> str:
-    """Fingerprint of everything that shapes the extracted text of a source."""
-    parts: tuple[object, ...] = (
-        EXTRACTOR_VERSION,
-        source.select,
-        source.remove,
-        source.ignore,
-        source.format,
-        source.watch_links,
-        source.json_path,
-        source.csv_key,
-    )
-    if not source.remove_consent:
-        parts += ("keep-consent",)  # only when set: other sources keep their keys
-    mode = render_mode(source)
-    if mode != "http":
-        # A rendered DOM is a different text source; plain sources keep their old keys.
-        parts += (mode,)
-    if source.urls:
-        # Other parts make another document: a new reference, not a change of the text.
-        parts += (source.urls,)
-    if source.figures is not None and (source.figures.member or source.figures.sheet):
-        # The text of a ZIP member or a workbook's sheet (monitor.figures.read.text_body).
-        parts += (source.figures.member, source.figures.sheet)
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True, kw_only=True)
-class ScreenshotCaptured(Captured):
-    """A capture made in the browser with a full-page PNG, stored beside the body."""
-
-    screenshot: bytes
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReadCaptured(Captured):
-    """A capture whose text was read from an HTML tree with a same-text fingerprint."""
-
-    fingerprint: bytes
-
-
-def plain_text_suffices(captured: Captured) -> bool:
-    """Whether a plain-HTTP capture of a ``render = "auto"`` source needs no browser."""
-    if not captured.select_matched:
-        return False
-    chars = int(captured.capture["text_chars"])
-    if chars < AUTO_MIN_CHARS:
-        return False
-    return not (chars <= AUTO_NOTICE_MAX_CHARS and _JAVASCRIPT_NOTICE.search(captured.text))
-
-
-@dataclass(frozen=True, kw_only=True)
-class CheckReport:
-    """What one check did, for the one-line CLI output and the daemon's log."""
-
-    source_id: str
-    # baseline | changed | reverted | volatile | dated | chrome | pending | unchanged | suspect
-    # | failed | deferred
-    outcome: str
-    detail: str
-    events: tuple[StoredEvent, ...] = ()
-
-    def line(self) -> str:
-        return f"{self.source_id:<32} {self.outcome:<10} {self.detail}"
 
 
 @dataclass
@@ -187,6 +104,7 @@ class CheckRunner:
     _certificates: dict[str, bytes] = field(default_factory=dict)
     _figures: FiguresCache = field(default_factory=FiguresCache)
     _reader: PageReader | None = None
+    _observer: Observer = field(init=False)
 
     def __post_init__(self) -> None:
         if not self.rules:
@@ -195,12 +113,18 @@ class CheckRunner:
             self._reader = PageReader(SameTextMemo(self.store), self.pool)
         if self.stories is None:
             self.stories = StoryDetector(self.settings.stories)
+        # The observer sees pages with this runner's fetcher, browser and reader, and
+        # leaves the servers' certificates where _store_blobs finds them.
+        self._observer = Observer(
+            self.store, self.fetcher, self.settings, self.clock, self._reader,
+            self.browser, self.fast_path, self._certificates,
+        )  # fmt: skip
 
     async def state(self, source_id: str) -> SourceState:
         cached = self._states.get(source_id)
         if cached is not None:
             return cached
-        state = _compact(fold(source_id, await self.store.read(stream=source_id)))
+        state = compact(fold(source_id, await self.store.read(stream=source_id)))
         self._states[source_id] = state
         return state
 
@@ -314,7 +238,7 @@ class CheckRunner:
         # Sources a [[discover]] entry registered are configured through it, not removed.
         decisions = reconcile(states, with_discovered(self.settings, states).sources)
         if folded:  # compacted once compared: comparing compact settings costs more
-            compacted = (_compact(state) for state in self._states.values())
+            compacted = (compact(state) for state in self._states.values())
             self._states = {state.source_id: state for state in compacted}  # interned ids
         batch: list[NewEvent] = []
         for decision in decisions:
@@ -349,7 +273,7 @@ class CheckRunner:
         for _ in range(3):
             state = await self.state(source.id)
             source = at_current_url(configured, state)
-            outcome = known or await self._observe(source, state, attempts)
+            outcome = known or await self._observer.observe(source, state, attempts)
             old_text_missing = False
             try:
                 old_text = await self._old_text(state, outcome)
@@ -393,90 +317,8 @@ class CheckRunner:
                 self._unchanged_checks[source.id] = self._unchanged_checks.get(source.id, 0) + 1
             if isinstance(outcome, ReadCaptured):
                 await self._remember_text(source.id, outcome)
-            return _report(source.id, outcome, stored)
+            return report_of(source.id, outcome, stored)
         raise ConcurrencyError(source.id, -1, -1)
-
-    async def _observe(self, source: SourceSettings, state: SourceState, attempts: int) -> Outcome:
-        key = extraction_key(source)
-        if source.urls:
-            return await self._observe_parts(source, attempts, key)
-        mode = render_mode(source)
-        if mode == "browser":
-            return await self._observe_browser(source, state, attempts, key)
-        last = state.last_good
-        validators = None
-        if last is not None and last.extraction_key == key and state.suspect_text is None:
-            validators = Validators(etag=last.etag, last_modified=last.last_modified)
-        try:
-            result = await self.fetcher.fetch(source, now=self.clock(), validators=validators)
-        except FetchError as exc:
-            return self._failed(source, exc, attempts)
-        if result.not_modified:
-            if mode == "auto" and await self._last_renderer(state) == "browser":
-                # An unchanged shell says nothing about the data its script loads.
-                return await self._observe_browser(source, state, attempts, key)
-            return NotModified(fetched_at=result.fetched_at)
-        try:
-            captured = await self._capture(source, result, key, state)
-        except ArchiveError as exc:
-            return self._failed(source, FetchError("archive", str(exc)), attempts)
-        if mode == "auto" and not plain_text_suffices(captured):
-            return await self._observe_browser(source, state, attempts, key)
-        return captured
-
-    async def _observe_parts(self, source: SourceSettings, attempts: int, key: str) -> Outcome:
-        """Every part of a multi-page document, as one capture (``monitor.check.parts``)."""
-        try:
-            results = await fetch_parts(self.fetcher, source, self.clock)
-        except PartFailed as exc:
-            return self._failed(replace(source, url=exc.url), exc, attempts)
-        extractions = []
-        for result in results:
-            if len(result.body) >= THREAD_EXTRACT_BYTES:
-                extractions.append(
-                    await asyncio.to_thread(
-                        extract, result.body, content_type=result.content_type, source=source
-                    )
-                )
-            else:
-                extractions.append(
-                    extract(result.body, content_type=result.content_type, source=source)
-                )
-        return parts_capture(source, results, extractions, key)
-
-    async def _observe_browser(
-        self, source: SourceSettings, state: SourceState, attempts: int, key: str
-    ) -> Outcome:
-        if self.browser is None:
-            return self._failed(
-                source,
-                FetchError(
-                    "browser_unavailable",
-                    f"source {source.id!r} needs a browser (render = {source.render!r}"
-                    f"{', screenshot = true' if source.screenshot else ''}) and none is "
-                    f"configured; {INSTALL_HINT}",
-                ),
-                attempts,
-            )
-        try:
-            # The page load counts against the host's politeness slots like a plain fetch.
-            async with self.fetcher.reserve_host(source.url):
-                rendered = await self.browser.render(
-                    source, now=self.clock(), screenshot=source.screenshot
-                )
-        except FetchError as exc:
-            return self._failed(source, exc, attempts)
-        try:
-            return await self._capture(
-                source,
-                rendered.result,
-                key,
-                state,
-                renderer="browser",
-                screenshot=rendered.screenshot,
-            )
-        except ArchiveError as exc:
-            return self._failed(source, FetchError("archive", str(exc)), attempts)
 
     async def defer(self, source: SourceSettings, paused: HostPausedError) -> CheckReport:
         """Record that ``source`` was not asked: its host wants quiet until ``paused.until``.
@@ -484,122 +326,12 @@ class CheckRunner:
         A ``FetchFailed`` of kind ``deferred`` (no failure in a row, no alert), so the log
         shows that the check was due and why it was not made.
         """
-        return await self.check(source, known=self._failed(source, paused, 1))
+        return await self.check(source, known=self._observer.failed(source, paused, 1))
 
-    def _failed(self, source: SourceSettings, exc: FetchError, attempts: int) -> Failed:
-        log.info("check %s failed: %s: %s", source.id, exc.kind, exc)
-        return Failed(
-            url=source.url,
-            error=exc.kind,
-            message=str(exc),
-            status=exc.status,
-            fetched_at=self.clock(),
-            attempt=attempts,
-            until=exc.until if isinstance(exc, HostPausedError) else None,
-        )
-
-    async def _last_renderer(self, state: SourceState) -> str:
-        """How the last good capture was loaded (captures before renderers existed: http)."""
-        last = state.last_good
-        if last is None:
-            return "http"
-        event = await self.store.get_event(last.seq)
-        if event is None:
-            return "http"
-        capture = capture_of(event.event)
-        return capture.renderer if capture is not None else "http"
-
-    async def _capture(
-        self,
-        source: SourceSettings,
-        result: FetchResult,
-        key: str,
-        state: SourceState,
-        *,
-        renderer: str = "http",
-        screenshot: bytes | None = None,
-    ) -> Captured:
-        raw_sha = hashlib.sha256(result.body).hexdigest()
-        if result.server is not None and result.server.certificate:
-            der = result.server.certificate
-            self._certificates[hashlib.sha256(der).hexdigest()] = der
-        last = state.last_good
-        canonical = _canonical(result)
-        if last is not None and last.raw_sha256 == raw_sha and last.extraction_key == key:
-            # Same bytes, same extraction: the text is the same; skip parsing entirely.
-            capture = _capture_data(
-                source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
-            )
-            if canonical:
-                capture["canonical"] = canonical
-            return _captured(capture, "", True, result.body, renderer, screenshot)
-        fingerprint: bytes | None = None
-        extraction: Extraction | PageText
-        if source.figures is not None:
-            # A ZIP member or a workbook's sheet is the text (monitor.figures.read).
-            limit = source.max_bytes or self.settings.monitor.max_bytes
-            read = partial(_extract_figures_body, source=source, limit=limit)
-            if len(result.body) >= THREAD_EXTRACT_BYTES:
-                extraction = await asyncio.to_thread(
-                    read, result.body, content_type=result.content_type
-                )
-            else:
-                extraction = read(result.body, content_type=result.content_type)
-        else:
-            assert self._reader is not None
-            reading = await self._reader.read(
-                source,
-                result.body,
-                result.content_type,
-                last=LastText(last.extraction_key, last.text_sha256) if last is not None else None,
-                # Only plain pages: an `auto` source also looks at the words of its text.
-                fingerprint=self.fast_path and renderer == "http" and render_mode(source) == "http",
-            )
-            if reading.text is None:
-                # The page's fingerprint was seen with the last good text: it is that text.
-                assert last is not None
-                capture = _capture_data(
-                    source, result, raw_sha, last.text_sha256, last.text_chars, key, None, None
-                )
-                if canonical:  # a document can move while its text stays the same
-                    capture["canonical"] = canonical
-                return _captured(capture, "", True, result.body, renderer, screenshot)
-            extraction, fingerprint = reading.text, reading.fingerprint
-        text = extraction.text
-        text_sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        capture = _capture_data(
-            source,
-            result,
-            raw_sha,
-            text_sha,
-            len(text),
-            key,
-            extraction.media_type,
-            extraction.format,
-        )
-        if extraction.title:
-            capture["title"] = extraction.title[:300]
-        if canonical:
-            capture["canonical"] = canonical
-        if extraction.format == "html" and (last is None or text_sha != last.text_sha256):
-            if isinstance(extraction, PageText) and extraction.chrome is not None:
-                chrome = [[start, end] for start, end in extraction.chrome]  # read with the text
-            else:
-                chrome = await _chrome_lines(source, result)
-            if chrome:
-                capture["chrome"] = chrome
-        captured = _captured(
-            capture, text, extraction.select_matched, result.body, renderer, screenshot
-        )
-        if fingerprint is None or screenshot is not None:
-            return captured
-        return ReadCaptured(
-            capture=captured.capture,
-            text=text,
-            select_matched=captured.select_matched,
-            body=result.body,
-            fingerprint=fingerprint,
-        )
+    @property
+    def _capture(self) -> Callable[..., Awaitable[Captured]]:
+        """The observer's ``capture`` of an answer already fetched (tests build on it)."""
+        return self._observer.capture
 
     async def _remember_text(self, source_id: str, outcome: ReadCaptured) -> None:
         """Record the page's fingerprint with its text if that text is the last good one.
@@ -664,7 +396,7 @@ class CheckRunner:
         """Bring the cached states up to date with events this runner appended."""
         for item in stored:
             state = self._states.get(item.stream) or SourceState(source_id=item.stream)
-            self._states[item.stream] = _compact(apply(state, item))
+            self._states[item.stream] = compact(apply(state, item))
 
 
 def with_move(
@@ -718,164 +450,3 @@ def at_current_url(source: SourceSettings, state: SourceState) -> SourceSettings
     """``source`` aimed at where its document lives now (its last ``SourceMoved``)."""
     url = state.current_url(source.url)
     return source if url == source.url else replace(source, url=url)
-
-
-def _canonical(result: FetchResult) -> str | None:
-    """The page's ``<link rel="canonical">`` (HTML only), to notice a document that moved."""
-    content_type = (result.content_type or "").lower()
-    if content_type and "html" not in content_type:
-        return None
-    return canonical_link(result.body, result.final_url)
-
-
-async def _chrome_lines(source: SourceSettings, result: FetchResult) -> list[list[int]]:
-    """The line ranges of a changed text that are page chrome (``monitor.noise``).
-
-    Found by a second extraction, only when the text changed (or is a first capture),
-    so that the unchanged path — nearly every check — costs nothing more.
-    """
-    if len(result.body) >= THREAD_EXTRACT_BYTES:
-        extraction = await asyncio.to_thread(
-            extract, result.body, content_type=result.content_type, source=source, chrome=True
-        )
-    else:
-        extraction = extract(
-            result.body, content_type=result.content_type, source=source, chrome=True
-        )
-    return [[start, end] for start, end in extraction.chrome]
-
-
-def _extract_figures_body(
-    body: bytes, *, content_type: str | None, source: SourceSettings, limit: int
-) -> Extraction:
-    """The text of a figures source; raises ``ArchiveError`` for a broken or oversized archive."""
-    assert source.figures is not None
-    part, part_type = text_body(body, content_type, source.figures, limit=limit)
-    return extract(part, content_type=part_type, source=source)
-
-
-def _compact(state: SourceState) -> SourceState:
-    """``state`` for the long-lived cache: the same content in less memory (``statecache``)."""
-    return compact(state)
-
-
-def _captured(
-    capture: JsonObject,
-    text: str,
-    select_matched: bool,
-    body: bytes,
-    renderer: str,
-    screenshot: bytes | None,
-) -> Captured:
-    capture["renderer"] = renderer
-    if screenshot is None:
-        return Captured(capture=capture, text=text, select_matched=select_matched, body=body)
-    capture["screenshot_sha256"] = hashlib.sha256(screenshot).hexdigest()
-    return ScreenshotCaptured(
-        capture=capture,
-        text=text,
-        select_matched=select_matched,
-        body=body,
-        screenshot=screenshot,
-    )
-
-
-def _capture_data(
-    source: SourceSettings,
-    result: FetchResult,
-    raw_sha: str,
-    text_sha: str,
-    text_chars: int,
-    key: str,
-    media_type: str | None,
-    format_: str | None,
-) -> JsonObject:
-    capture: JsonObject = {
-        "requested_url": result.requested_url,
-        "final_url": result.final_url,
-        "redirects": [{"url": url, "status": status} for url, status in result.redirects],
-        "status": result.status,
-        "headers": dict(result.headers),
-        "fetched_at": format_time(result.fetched_at),
-        "elapsed_ms": result.elapsed_ms,
-        "raw_sha256": raw_sha,
-        "text_sha256": text_sha,
-        "bytes": len(result.body),
-        "text_chars": text_chars,
-        "extractor": EXTRACTOR_VERSION,
-        "extraction_key": key,
-    }
-    if media_type:
-        capture["media_type"] = media_type
-    if format_:
-        capture["format"] = format_
-    if result.server is not None:
-        capture["server"] = result.server.to_data()
-    return capture
-
-
-def _figures_note(events: Sequence[Event]) -> str:
-    """`` [figures: 1 published, 1 restated]`` when the check recorded figures facts."""
-    counts = [
-        f"{n} {word}"
-        for kind, word in (
-            (FiguresPublished, "published"),
-            (FiguresRestated, "restated"),
-            (FiguresWithdrawn, "withdrawn"),
-        )
-        if (n := sum(isinstance(e, kind) for e in events))
-    ]
-    return f" [figures: {', '.join(counts)}]" if counts else ""
-
-
-def _capture_outcome(event: Event, typed: Sequence[Event]) -> tuple[str, str] | None:
-    """(outcome, detail) of a check that recorded ``event`` about its capture, or None."""
-    match event:
-        case ChangeDetected() as change:
-            summary = change.diff.get("summary", "")
-            # A rule can match on both sides (on = "any"): name it once.
-            rules = ", ".join(dict.fromkeys(r["rule_id"] for r in change.rules))
-            detail = summary + (f" [rules: {rules}]" if rules else "") + _figures_note(typed)
-            kind = change.classification
-            return ("changed" if kind == "substantive" else kind), detail
-        case ContentSuspect(reason=reason, detail=why):
-            return "suspect", f"{reason}: {why}"
-        case ChangePending(seen=seen, needed=needed):
-            return "pending", f"new text seen {seen} of {needed} times needed to confirm it"
-        case BaselineCaptured(capture=capture):
-            return "baseline", f"{capture.text_chars} characters, HTTP {capture.status}"
-    return None
-
-
-def _report(source_id: str, outcome: Outcome, stored: Sequence[StoredEvent]) -> CheckReport:
-    events = tuple(stored)
-    typed = [e.event for e in events]
-    if isinstance(outcome, Failed) and outcome.error == FETCH_DEFERRED:
-        return CheckReport(
-            source_id=source_id, outcome="deferred", detail=outcome.message, events=events
-        )
-    if isinstance(outcome, Failed):
-        return CheckReport(
-            source_id=source_id,
-            outcome="failed",
-            detail=f"{outcome.error}: {outcome.message}",
-            events=events,
-        )
-    for event in typed:
-        said = _capture_outcome(event, typed)
-        if said is not None:
-            return CheckReport(source_id=source_id, outcome=said[0], detail=said[1], events=events)
-    recovered = " (recovered)" if any(isinstance(e, SourceRecovered) for e in typed) else ""
-    moved = next((e for e in typed if isinstance(e, SourceMoved)), None)
-    if moved is not None:
-        because = f"HTTP {moved.status}" if moved.how == "redirect" else "canonical link"
-        return CheckReport(
-            source_id=source_id,
-            outcome="moved",
-            detail=f"to {moved.to_url} ({because}){recovered}",
-            events=events,
-        )
-    detail = "304 not modified" if isinstance(outcome, NotModified) else "no text change"
-    return CheckReport(
-        source_id=source_id, outcome="unchanged", detail=detail + recovered, events=events
-    )

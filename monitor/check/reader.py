@@ -25,7 +25,15 @@ from monitor.extract.reading import LastText, PageText, fingerprinted, marker_na
 from monitor.store import EventStore
 from monitor.store.blobs import blob_id
 
-__all__ = ["LastText", "PageReader", "PageText", "Reading", "SameTextMemo"]
+__all__ = [
+    "THREAD_EXTRACT_BYTES",
+    "LastText",
+    "PageReader",
+    "PageText",
+    "Reading",
+    "SameTextMemo",
+    "in_thread_if_large",
+]
 
 # Extraction of very large bodies runs in a worker thread so the event loop
 # keeps serving other checks (and timers) meanwhile.
@@ -103,7 +111,7 @@ class PageReader:
                 body, content_type, source, fingerprint=fingerprint, last=last, known=known
             )
         else:
-            text, tree = await _run(
+            text, tree = await in_thread_if_large(
                 len(body), lambda: read_page(body, content_type, source, False, None, None)
             )
         if (
@@ -120,7 +128,9 @@ class PageReader:
         self, source: SourceSettings, body: bytes, content_type: str | None, last: LastText | None
     ) -> Reading:
         """Fingerprint the page, and read the same tree only if the text may have changed."""
-        reading, tree = await _run(len(body), lambda: fingerprinted(body, content_type, source))
+        reading, tree = await in_thread_if_large(
+            len(body), lambda: fingerprinted(body, content_type, source)
+        )
         if (
             tree is not None
             and last is not None
@@ -128,15 +138,18 @@ class PageReader:
         ):
             return Reading(None, tree)
         if reading is None:
-            text = await _run(
+            text = await in_thread_if_large(
                 len(body), lambda: read_page(body, content_type, source, False, None, None)[0]
             )
         else:
-            text = await _run(len(body), lambda: PageText.of(reading.finish(), chrome=True))
+            text = await in_thread_if_large(
+                len(body), lambda: PageText.of(reading.finish(), chrome=True)
+            )
         return Reading(text, tree)
 
 
-async def _run(size: int, work: Callable[[], T]) -> T:
+async def in_thread_if_large(size: int, work: Callable[[], T]) -> T:
+    """``work()``, in a worker thread when it reads ``size`` bytes or more."""
     if size >= THREAD_EXTRACT_BYTES:
         return await asyncio.to_thread(work)
     return work()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from monitor.commands import common
 from monitor.errors import HostPausedError, MonitorError
-from monitor.textsafe import for_terminal
+from monitor.text.safe import for_terminal
 
 if TYPE_CHECKING:
     from monitor.check.netpolicy import NetworkPolicy
@@ -98,7 +98,7 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.discover.runner import DiscoveryRunner
     from monitor.store import describe_url, open_store
     from monitor.store.pauses import pauses_of
-    from monitor.tail import require_intact_tail
+    from monitor.store.tail import require_intact_tail
 
     settings = common.load_settings(args)
     ids = list(args.ids)

@@ -78,7 +78,7 @@ async def open_log(
     url = database_url(args, settings)
     async with open_store(url, create=False, read_only=not append) as store:
         if append:
-            from monitor.tail import require_intact_tail
+            from monitor.store.tail import require_intact_tail
 
             await require_intact_tail(store, describe_url(url))
         yield store

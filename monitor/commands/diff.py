@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from monitor.commands import common
 from monitor.commands.show import capture_text_sha256
-from monitor.textsafe import for_terminal
+from monitor.text.safe import for_terminal
 
 if TYPE_CHECKING:
     from monitor.diff.textdiff import BlockChange, TextDiff

@@ -19,7 +19,7 @@ from monitor.config.settings import DiscoverSettings, Settings
 from monitor.discover import stream_of
 from monitor.discover.state import DiscoveryState, fold, found_json, found_state
 from monitor.store import open_store
-from monitor.textsafe import for_terminal
+from monitor.text.safe import for_terminal
 
 
 def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
@@ -87,7 +87,7 @@ def _print(entry: DiscoverSettings, state: DiscoveryState, *, as_json: bool) -> 
             f"{found.url}{title}{source}"
         )
         # Titles and URLs come from the site: control and bidi characters are shown, not
-        # obeyed, like every page-derived text on a terminal (monitor.textsafe).
+        # obeyed, like every page-derived text on a terminal (monitor.text.safe).
         print(for_terminal(line, one_line=True))
 
 

@@ -12,7 +12,7 @@ import json
 import sys
 
 from monitor.commands import common
-from monitor.textsafe import for_terminal
+from monitor.text.safe import for_terminal
 
 
 def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:

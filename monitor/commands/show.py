@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from monitor.commands import common
 from monitor.commands.log import pause_line
-from monitor.textsafe import for_terminal
+from monitor.text.safe import for_terminal
 
 if TYPE_CHECKING:
     from monitor.core.projections import LearnedRegion

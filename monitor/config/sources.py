@@ -29,7 +29,7 @@ from monitor.config.settings import (
     MonitorSettings,
     SourceSettings,
 )
-from monitor.patterns import regex_problem
+from monitor.text.patterns import regex_problem
 
 __all__ = ["check_patterns", "check_selectors", "source_settings"]
 
@@ -104,7 +104,7 @@ def check_patterns(table: Table, key: str, patterns: tuple[str, ...] | None) -> 
     listed = isinstance(table.data.get(key), list)
     ok = True
     for index, pattern in enumerate(patterns or ()):
-        # User patterns run on RE2 (monitor.patterns): what it refuses is refused here.
+        # User patterns run on RE2 (monitor.text.patterns): what it refuses is refused here.
         if reason := regex_problem(pattern):
             table.problem(key, reason, item=index if listed else None)
             ok = False

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 
 from monitor.config.settings import SEVERITY_ORDER
 from monitor.core.rules import RuleMatch
-from monitor.diff.textdiff import BlockChange, TextDiff, _quote, _substitution
+from monitor.diff.summary import quote, substitution
+from monitor.diff.textdiff import BlockChange, TextDiff
 
 MAX_CHARS = 200
 _OPS = ("changed", "added", "removed", "moved")
@@ -47,10 +48,10 @@ def _block_of(diff: TextDiff, match: RuleMatch) -> BlockChange | None:
 
 def _edit(change: BlockChange) -> str:
     if change.op == "changed":
-        return _substitution((change,)) or f"changed {_quote(change.new or '')}"
+        return substitution((change,)) or f"changed {quote(change.new or '')}"
     if change.op == "added":
-        return f"added {_quote(change.new or '')}"
-    return f"removed {_quote(change.old or '')}"
+        return f"added {quote(change.new or '')}"
+    return f"removed {quote(change.old or '')}"
 
 
 def _counts(changes: Sequence[BlockChange], *, other: bool) -> str:
@@ -87,6 +88,6 @@ def rule_led_summary(diff: TextDiff, matches: Sequence[RuleMatch]) -> str | None
         return None
     head = _edit(change)
     if change.path:
-        head += f" under {_quote(change.path[-1])}"
+        head += f" under {quote(change.path[-1])}"
     others = [c for c in diff.changes if c is not change]
     return _fit(head, _counts(others, other=True))

@@ -59,7 +59,8 @@ def same_site(first: str, second: str) -> bool:
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``, the default port filled in: what "same origin" compares."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     try:
@@ -78,7 +79,7 @@ def safe_move(current: str, target: str, *, sends_headers: bool) -> bool:
     gets them (``check.fetch``); a move must not hand them over either.
     """
     try:
-        before, after = _origin(current), _origin(target)
+        before, after = origin(current), origin(target)
     except ValueError:
         return False
     if before[0] == "https" and after[0] != "https":

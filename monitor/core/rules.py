@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.config.settings import SEVERITY_ORDER, RuleSettings
-from monitor.diff.textdiff import CJK_CHARS, WORD, TextDiff
-from monitor.patterns import UserPattern, compile_user_regex
+from monitor.diff.textdiff import TextDiff
+from monitor.diff.words import CJK_CHARS, WORD
+from monitor.text.patterns import UserPattern, compile_user_regex
 
 __all__ = [
     "CompiledRule",
@@ -287,12 +288,9 @@ def _match_block(rule: CompiledRule, block: _Block) -> tuple[list[str], list[int
     text = block.folded
     if any(term.occurs(text) for term in rule.none):
         return None
-    all_hits = []
-    for term in rule.all:
-        starts = term.starts(text)
-        if not starts:
-            return None
-        all_hits.append((term, starts))
+    all_hits = _every(rule.all, text)
+    if all_hits is None:
+        return None
     any_hits = []
     for term in rule.any:
         starts = term.starts(text)
@@ -300,12 +298,9 @@ def _match_block(rule: CompiledRule, block: _Block) -> tuple[list[str], list[int
             any_hits.append((term, starts))
     if rule.any and not any_hits:
         return None
-    regex_hits = []
-    for term in rule.regex:
-        starts = term.starts(text)
-        if not starts:
-            return None
-        regex_hits.append((term, starts))
+    regex_hits = _every(rule.regex, text)
+    if regex_hits is None:
+        return None
     near = rule.settings.near
     if near is not None:
         groups = [[block.word_at(p) for p in starts] for _, starts in all_hits]
@@ -318,6 +313,17 @@ def _match_block(rule: CompiledRule, block: _Block) -> tuple[list[str], list[int
     if not hits and block.sentences:
         sentence_indexes = [0]  # a rule on scope alone: the block's first sentence shows it
     return [term.text for term, _ in hits], sentence_indexes
+
+
+def _every(terms: Sequence[_Term], text: str) -> list[tuple[_Term, list[int]]] | None:
+    """Where each of ``terms`` starts in ``text``; None as soon as one does not occur."""
+    hits = []
+    for term in terms:
+        starts = term.starts(text)
+        if not starts:
+            return None
+        hits.append((term, starts))
+    return hits
 
 
 def _within(groups: list[list[int]], span: int) -> bool:

@@ -26,7 +26,7 @@ from monitor.daemon.context import RunContext
 from monitor.daemon.status import log
 from monitor.errors import MonitorError
 from monitor.store import describe_url
-from monitor.tail import require_intact_tail
+from monitor.store.tail import require_intact_tail
 
 if TYPE_CHECKING:
     from monitor.audit.service import AuditService

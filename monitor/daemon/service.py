@@ -59,7 +59,7 @@ from monitor.daemon.scheduling import Schedule, last_checks_from_log
 from monitor.daemon.status import DaemonStatus, log
 from monitor.events import ChangeDetected
 from monitor.store import EventStore, describe_url, open_store
-from monitor.tail import require_intact_tail
+from monitor.store.tail import require_intact_tail
 
 CONFIG_POLL_SECONDS = 2.0
 

@@ -49,16 +49,15 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from monitor.clock import Clock, utc_now
-from monitor.config.settings import SourceSettings
 from monitor.daemon.leadership import Leadership, sleep_unless
 from monitor.daemon.scheduler import (
     Cadence,
     ScheduleChanges,
-    cadence_of,
+    SourceScheduler,
     first_check_at,
     next_cron_time,
     next_interval_check,
@@ -206,12 +205,13 @@ def next_due(cadence: Cadence, started: datetime, rng: random.Random) -> NextDue
     return NextDue(after=delay.total_seconds())
 
 
-class LeaseScheduler:
+class LeaseScheduler(SourceScheduler):
     """``CheckScheduler``'s job for several workers: calls ``on_due(source_id)`` for each
     due source this worker claims (``on_due`` returning False: not checked, see ``OnDue``).
 
     Same surface as ``monitor.daemon.scheduler.CheckScheduler`` (``start``, ``pause``,
-    ``shutdown``, ``sync``, ``cadence``, ``next_check``, ``running``) plus ``aclose``,
+    ``shutdown``, ``sync`` and ``cadence`` from their ``SourceScheduler``,
+    ``next_check``, ``running``) plus ``aclose``,
     which hands leases still held back at once instead of letting them expire.
     ``sync`` returns at once; the loop writes it to the ``leases`` table before its
     next claim (``await flush()`` waits for that). ``on_claim(source_id)`` is called
@@ -290,34 +290,19 @@ class LeaseScheduler:
         except StoreError as exc:
             log.warning("could not hand back this worker's leases (they expire anyway): %s", exc)
 
-    def cadence(self, source_id: str) -> Cadence | None:
-        return self._cadences.get(source_id)
-
     def next_check(self, source_id: str) -> datetime | None:
         """The due time this worker last saw in the shared table (None: unknown source)."""
         return self._due.get(source_id)
 
-    def sync(
-        self,
-        sources: Iterable[SourceSettings],
-        *,
-        last_checked: Mapping[str, datetime],
-        jitter_percent: int,
-        default_interval: int,
+    def _apply(
+        self, wanted: dict[str, Cadence], last_checked: Mapping[str, datetime], now: datetime
     ) -> ScheduleChanges:
-        """Make the shared ``leases`` table match ``sources`` (applied by the claim loop).
+        """Make the shared ``leases`` table match ``wanted`` (applied by the claim loop).
 
         New sources get a first check time as ``CheckScheduler`` would give them; a
-        source whose cadence changed is retimed; rows of sources not in ``sources``
-        are deleted. A source whose cadence is unchanged keeps its due time.
+        source whose cadence changed is retimed; rows of sources not wanted are
+        deleted. A source whose cadence is unchanged keeps its due time.
         """
-        now = self._clock()
-        wanted = {
-            s.id: cadence_of(
-                s, jitter_percent=jitter_percent, default_interval=default_interval, now=now
-            )
-            for s in sources
-        }
         removed = sorted(set(self._cadences) - set(wanted))
         added = sorted(set(wanted) - set(self._cadences))
         rescheduled = sorted(

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.events import REVIEW_EVENTS, ChangeReviewed, StoredEvent, names
-from monitor.patterns import compile_user_regex
+from monitor.text.patterns import compile_user_regex
 
 REVIEW_STATUSES = ("important", "routine", "noise")
 REVIEW_TYPES = names(REVIEW_EVENTS)  # for store queries

@@ -40,7 +40,7 @@ from monitor.events import (
     SourceUnlisted,
     format_time,
 )
-from monitor.patterns import UserPattern, compile_user_regex
+from monitor.text.patterns import UserPattern, compile_user_regex
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -71,7 +71,7 @@ def _pattern(pattern: str, ignore_case: bool) -> UserPattern:
 def wanted(entry: DiscoverSettings, item: Listed) -> bool:
     """Whether the entry's ``match`` and ``text_match`` let ``item`` through.
 
-    Both run on RE2 (``monitor.patterns``), like every user pattern: a listing is page
+    Both run on RE2 (``monitor.text.patterns``), like every user pattern: a listing is page
     content, and a backtracking pattern must not cost time exponential in it.
     """
     if entry.match and not _pattern(entry.match, False).search(item.url):

@@ -48,7 +48,7 @@ from monitor.extract.charset import decode, detect, media_type_of
 from monitor.extract.data import extract_csv, extract_json
 from monitor.extract.html import PreparedHtml, prepare_html, walk_prepared
 from monitor.extract.pdf import extract_pdf
-from monitor.patterns import UserPattern, compile_user_regex
+from monitor.text.patterns import UserPattern, compile_user_regex
 
 __all__ = [
     "EXTRACTOR_VERSION",
@@ -166,7 +166,7 @@ def choose_format(body: bytes, content_type: str | None, declared: Format | None
 def compile_ignore(patterns: tuple[str, ...]) -> tuple[UserPattern, ...]:
     """The source's ignore regexes, compiled once; an invalid pattern is skipped (logged once).
 
-    On RE2 (``monitor.patterns``): a page cannot make a pattern backtrack for minutes.
+    On RE2 (``monitor.text.patterns``): a page cannot make a pattern backtrack for minutes.
     """
     compiled = []
     for pattern in patterns:

@@ -8,7 +8,7 @@ range (``0 - 249``) is drawn at its middle with a bar from low to high. A
 restated point is drawn as a hollow diamond. Every point links to the capture
 that first showed its figure and carries a tooltip (``<title>``) with its text.
 Bidirectional controls in the report's text are shown as ``[U+202E]``
-(``monitor.textsafe``): they could reorder a label.
+(``monitor.text.safe``): they could reorder a label.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from monitor.figures.model import Key, period_order
 from monitor.figures.series import FigureRow
-from monitor.textsafe import show_bidi
+from monitor.text.safe import show_bidi
 
 WIDTH, HEIGHT = 720, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 72

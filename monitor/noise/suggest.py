@@ -36,7 +36,7 @@ from monitor.noise.visibility import (
     strip_invisible,
 )
 from monitor.noise.volatile import changed_lines, mask_volatile
-from monitor.patterns import compile_user_regex
+from monitor.text.patterns import compile_user_regex
 
 _CONTAINERS = frozenset({"div", "section", "article", "main", "form", "center", "td"})
 _NAMED_TAGS = frozenset({"main", "article", "nav", "aside", "header", "footer", "form"})

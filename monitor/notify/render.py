@@ -35,7 +35,7 @@ from monitor.events import (
     capture_of,
 )
 from monitor.notify.routing import alert_severity
-from monitor.textsafe import show_bidi
+from monitor.text.safe import show_bidi
 
 __all__ = [
     "Message",

@@ -30,21 +30,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from monitor import events
 from monitor.config.settings import SEVERITY_ORDER, ChannelSettings, RuleSettings
-from monitor.events import (
-    ALERT_EVENTS,
-    FETCH_DEFERRED,
-    ChangeDetected,
-    ContentSuspect,
-    Event,
-    FetchFailed,
-    SourceDiscovered,
-    SourceGone,
-    SourceMoved,
-    SourceRecovered,
-    StoredEvent,
-    StoryDetected,
-)
+from monitor.events import ALERT_EVENTS, FETCH_DEFERRED, Event, StoredEvent
 
 __all__ = ["alert_severity", "notify_targets", "route"]
 
@@ -56,31 +44,31 @@ def _known(severity: str, default: str) -> str:
 def alert_severity(event: Event, *, alert_after: int) -> str | None:
     """The severity of the alert an event deserves, or None when it deserves none."""
     match event:
-        case ChangeDetected(silent=True):
+        case events.ChangeDetected(silent=True):
             return None  # a quiet class (volatile, dated, chrome) that nothing asked to alert
-        case ChangeDetected(classification="reverted"):
+        case events.ChangeDetected(classification="reverted"):
             return "info"
-        case ChangeDetected(severity=severity):
+        case events.ChangeDetected(severity=severity):
             return _known(severity or "low", "low")
-        case ContentSuspect():
+        case events.ContentSuspect():
             return "medium"
-        case FetchFailed(error=error) if error == FETCH_DEFERRED:
+        case events.FetchFailed(error=error) if error == FETCH_DEFERRED:
             return None  # the host asked for quiet; nothing is wrong with the page
-        case FetchFailed(consecutive_failures=failures):
+        case events.FetchFailed(consecutive_failures=failures):
             return "low" if failures == alert_after else None
-        case SourceRecovered(gone_since=gone_since) if gone_since:
+        case events.SourceRecovered(gone_since=gone_since) if gone_since:
             return "medium"  # a page that was gone is back: as much news as its going
-        case SourceRecovered(failures=failures):
+        case events.SourceRecovered(failures=failures):
             return "low" if failures >= alert_after else None
-        case SourceMoved():
+        case events.SourceMoved():
             return "low"
-        case SourceDiscovered(severity=severity):
+        case events.SourceDiscovered(severity=severity):
             return _known(severity or "low", "low")
-        case StoryDetected(catch_up=True):
+        case events.StoryDetected(catch_up=True):
             return None  # found while catching up on old changes: history, not news
-        case StoryDetected(severity=severity):
+        case events.StoryDetected(severity=severity):
             return _known(severity or "medium", "medium")
-        case SourceGone():
+        case events.SourceGone():
             return "high"
     return None
 
@@ -116,13 +104,13 @@ def route(
     tags = set(source_tags)
     targets: set[str] = set()
     match event:
-        case ChangeDetected(rules=matches):
+        case events.ChangeDetected(rules=matches):
             targets = notify_targets(matches, rules)
-        case SourceDiscovered(rules=matches):
+        case events.SourceDiscovered(rules=matches):
             targets = notify_targets(matches, rules)
             # A discovered document has no source yet: its tags are its [[discover]] entry's.
             tags |= {str(t) for t in event.tags}
-        case StoryDetected(rule_id=rule_id):
+        case events.StoryDetected(rule_id=rule_id):
             tags |= {str(t) for t in event.tags}
             targets = {t for rule in rules if rule.id == rule_id for t in rule.notify}
     chosen = []

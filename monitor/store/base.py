@@ -363,7 +363,9 @@ def raw_rows_of(store: object) -> RawRows | None:
 
 # --------------------------------------------------------------------------- scans
 
-Visit = Callable[[Sequence[StoredEvent]], None]
+# Takes one page of events, consumed during the call: an iterator where the backend can
+# decode each event as it is folded (no page of events held at once).
+Visit = Callable[[Iterable[StoredEvent]], None]
 
 
 @runtime_checkable
@@ -372,8 +374,9 @@ class FastScan(Protocol):
 
     ``scan`` calls ``visit(page)`` for consecutive pages of the events with
     ``seq <= until`` and ``recorded_at <= recorded_by`` (a prefix: times never decrease
-    along the log), in seq order, each page at most ``batch`` events. ``visit`` may
-    run in another thread: it must touch nothing the event loop uses meanwhile.
+    along the log), in seq order, each page non-empty and at most ``batch`` events.
+    ``visit`` must consume its page before it returns, and may run in another thread:
+    it must touch nothing the event loop uses meanwhile.
     """
 
     async def scan(

@@ -45,7 +45,7 @@ from aiohttp import web
 from monitor.config.settings import Settings
 from monitor.errors import MonitorError
 from monitor.store import EventStore
-from monitor.textsafe import show_bidi
+from monitor.text.safe import show_bidi
 from monitor.web.api import add_api_routes
 from monitor.web.compare import add_compare_routes
 from monitor.web.context import (

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from monitor.cli import main
 from monitor.config.parse import load_config
 from monitor.store import open_store
-from monitor.textsafe import for_markdown, for_terminal, show_bidi
+from monitor.text.safe import for_markdown, for_terminal, show_bidi
 from monitor.web.app import create_app
 from tests.pageserver import PageServer
 

@@ -19,7 +19,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.store import SqliteEventStore
-from monitor.tail import tail_problem
+from monitor.store.tail import tail_problem
 from tests.pageserver import PageServer
 from tests.test_verify import EVENTS, build_log, tampering
 

@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
-from monitor.check.browser import BrowserPool, process_memory, process_tree, unavailable_reason
+from monitor.check.browser import BrowserPool, unavailable_reason
+from monitor.check.browser_process import process_memory, process_tree
 from monitor.check.fetch import Fetcher
 from monitor.check.netpolicy import NetworkPolicy
 from monitor.check.pipeline import CheckRunner

@@ -145,7 +145,9 @@ async def scanned(
 ) -> list[Sequence[StoredEvent]]:
     pages: list[Sequence[StoredEvent]] = []
     scan = PagedScan(store) if paged else scan_of(store)
-    await scan.scan(pages.append, until=until, recorded_by=recorded_by, batch=batch)
+    await scan.scan(
+        lambda page: pages.append(list(page)), until=until, recorded_by=recorded_by, batch=batch
+    )
     return pages
 
 
