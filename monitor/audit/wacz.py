@@ -40,9 +40,9 @@ from warcio.statusandheaders import StatusAndHeaders
 from monitor import __version__
 from monitor.audit.checkpoint import Signer
 from monitor.audit.warc import CaptureTarget, CaptureWarc
+from monitor.check.netpolicy import is_ip_literal
 from monitor.errors import StoreError, StoreUnavailableError
 from monitor.events import ARCHIVED_CAPTURES, Capture, StoredEvent, format_time, parse_time
-from monitor.hosts import is_ip_literal
 from monitor.store.base import EventStore
 
 WACZ_VERSION = "1.1.1"

@@ -47,14 +47,13 @@ from aiohttp.resolver import DefaultResolver
 from monitor.audit.identity import ServerIdentity
 from monitor.check.fetch_errors import ForbiddenAddress, StatusError, fetch_error
 from monitor.check.hosts import RETRY_AFTER_INLINE, HostGate
-from monitor.check.netpolicy import NetworkPolicy
+from monitor.check.netpolicy import NetworkPolicy, is_ip_literal
 from monitor.check.response import kept_headers, read_capped, retry_after, server_of
 from monitor.check.robots import REDIRECT_STATUS, RobotsRules
 from monitor.clock import Clock, utc_now
 from monitor.config.settings import MonitorSettings, SourceSettings
 from monitor.core.moves import origin
 from monitor.errors import FetchError
-from monitor.hosts import is_ip_literal
 from monitor.store.pauses import HostPause, HostPauses, host_key
 
 __all__ = [

@@ -73,3 +73,16 @@ def _forbidden_kind(ip: IPAddress) -> str | None:
     if ip.is_reserved:
         return "reserved"
     return None
+
+
+def is_ip_literal(host: str) -> bool:
+    """True when ``host`` is an IPv4 or IPv6 address (brackets allowed), not a DNS name.
+
+    For code that must not treat an address as a name (a certificate's host, a secret's
+    host in a channel URL, a WACZ page's origin).
+    """
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

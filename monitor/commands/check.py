@@ -18,7 +18,7 @@ import difflib
 import logging
 from typing import TYPE_CHECKING
 
-from monitor.commands.common import Subparsers, UsageError, add_command, database_url, load_settings
+from monitor.commands import common
 from monitor.errors import HostPausedError, MonitorError
 from monitor.text.safe import for_terminal
 
@@ -33,10 +33,10 @@ DEFAULT_MAX_WAIT = 10.0  # seconds a pass waits on a host's Retry-After before d
 EXIT_PARTIAL = 3  # some sources deferred: their host asked for quiet beyond --max-wait
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "check",
         run,
         description="Record config changes, then check the given sources (all by default) once, "
@@ -74,7 +74,7 @@ def select_sources(settings: Settings, ids: list[str]) -> list[SourceSettings]:
         for item in unknown:
             close = difflib.get_close_matches(item, known, n=1)
             hints.append(f"{item!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise UsageError(f"unknown source id {', '.join(hints)} in {settings.path}")
+        raise common.UsageError(f"unknown source id {', '.join(hints)} in {settings.path}")
     return [known[i] for i in ids]
 
 
@@ -97,13 +97,13 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.store.pauses import pauses_of
     from monitor.store.tail import require_intact_tail
 
-    settings = load_settings(args)
+    settings = common.load_settings(args)
     ids = list(args.ids)
     if not settings.discover:
         select_sources(settings, ids)  # an unknown id is an error before anything is written
     policy = network_policy(settings)
     templates = [d.source for d in settings.discover if d.source is not None]
-    url = database_url(args, settings)
+    url = common.database_url(args, settings)
     async with (
         open_store(url) as store,
         Fetcher(

@@ -13,14 +13,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from monitor.commands.common import (
-    Subparsers,
-    UsageError,
-    add_command,
-    audit_home_for,
-    open_log,
-    settings_if_present,
-)
+from monitor.commands import common
 
 if TYPE_CHECKING:
     from monitor.config.settings import Settings
@@ -28,10 +21,10 @@ if TYPE_CHECKING:
     from monitor.store.base import EventStore
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "checkpoint",
         run,
         description="Sign the Merkle root of every event so far with the Ed25519 key at "
@@ -56,10 +49,10 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.audit.home import log_id_of
     from monitor.events import CheckpointTimestamped, TimestampFailed
 
-    settings = settings_if_present(args)
-    home = audit_home_for(args, settings)
+    settings = common.settings_if_present(args)
+    home = common.audit_home_for(args, settings)
     # A checkpoint is appended and signed: never over a log altered at its head.
-    async with open_log(args, settings, append=True) as store:
+    async with common.open_log(args, settings, append=True) as store:
         # Only once the database opened as a log: a typo in --db must not leave a new key.
         signer = home.signer()
         head_seq, _ = await store.head()
@@ -73,7 +66,7 @@ async def run(args: argparse.Namespace) -> int:
         if args.consistency_from is not None:
             old = args.consistency_from
             if not 0 < old <= signed.tree_size:
-                raise UsageError(
+                raise common.UsageError(
                     f"--consistency-from must be between 1 and the tree size {signed.tree_size}"
                 )
             tree = await merkle_tree(store, signed.tree_size)

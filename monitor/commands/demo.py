@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 
-from monitor.commands.common import Subparsers, add_command
+from monitor.commands import common
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    common.add_command(
         sub,
-        common,
+        options,
         "demo",
         run,
         description="Serve a local page, run the daemon against it with a temporary database "

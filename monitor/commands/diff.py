@@ -14,14 +14,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from monitor.commands.common import (
-    Subparsers,
-    UsageError,
-    add_command,
-    open_log,
-    parse_when,
-    require_source,
-)
+from monitor.commands import common
 from monitor.commands.show import capture_text_sha256
 from monitor.text.safe import for_terminal
 
@@ -31,10 +24,10 @@ if TYPE_CHECKING:
     from monitor.store import EventStore
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "diff",
         run,
         description="Diff the normalized text of source ID current at --from against the text "
@@ -107,7 +100,7 @@ def capture_by_seq(captures: list[StoredEvent], source_id: str, seq: int, flag: 
     for index, event in enumerate(captures):
         if event.seq == seq:
             return index
-    raise UsageError(
+    raise common.UsageError(
         f"{flag} {seq} is not a capture of {source_id!r}; `monitor log --source {source_id} "
         "--type BaselineCaptured,ChangeDetected` lists its captures"
     )
@@ -118,25 +111,29 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.events import GOOD_CAPTURES, format_time, names
 
     to_seq, from_seq = _seq(args.to), _seq(args.from_)
-    to = format_time(parse_when(args.to)) if args.to and to_seq is None else None
-    frm = format_time(parse_when(args.from_)) if args.from_ and from_seq is None else None
+    to = format_time(common.parse_when(args.to)) if args.to and to_seq is None else None
+    frm = format_time(common.parse_when(args.from_)) if args.from_ and from_seq is None else None
     if to is not None and frm is not None and frm > to:
-        raise UsageError(f"--from ({frm}) is after --to ({to})")
-    async with open_log(args) as store:
-        await require_source(store, args.id)
+        raise common.UsageError(f"--from ({frm}) is after --to ({to})")
+    async with common.open_log(args) as store:
+        await common.require_source(store, args.id)
         captures = await store.read(stream=args.id, types=names(GOOD_CAPTURES))
         if to_seq is not None:
             new_index: int | None = capture_by_seq(captures, args.id, to_seq, "--to")
         else:
             new_index = capture_at(captures, to)
         if new_index is None:
-            raise UsageError(f"source {args.id!r} has no good capture at or before {to or 'now'}")
+            raise common.UsageError(
+                f"source {args.id!r} has no good capture at or before {to or 'now'}"
+            )
         if from_seq is not None:
             old_index: int | None = capture_by_seq(captures, args.id, from_seq, "--from")
         elif frm is not None:
             old_index = capture_at(captures, frm)
             if old_index is None:
-                raise UsageError(f"source {args.id!r} has no good capture at or before {frm}")
+                raise common.UsageError(
+                    f"source {args.id!r} has no good capture at or before {frm}"
+                )
         elif new_index == 0:
             print(f"{args.id}: only one capture so far ({captures[0].recorded_at}); no change")
             return 0

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from monitor.commands import common
 from monitor.commands.check import network_policy
-from monitor.commands.common import Subparsers, UsageError, add_command, database_url, load_settings
 from monitor.config.settings import DiscoverSettings, Settings
 from monitor.discover import stream_of
 from monitor.discover.state import DiscoveryState, fold, found_json, found_state
@@ -22,10 +22,10 @@ from monitor.store import open_store
 from monitor.text.safe import for_terminal
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "discover",
         run,
         description="List what each [[discover]] entry found since its first pass, or review "
@@ -40,20 +40,22 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def _entries(settings: Settings, only: str | None) -> list[DiscoverSettings]:
     if not settings.discover:
-        raise UsageError(f"{settings.path} has no [[discover]] entries")
+        raise common.UsageError(f"{settings.path} has no [[discover]] entries")
     if only is None:
         return list(settings.discover)
     chosen = [d for d in settings.discover if d.id == only]
     if not chosen:
         known = ", ".join(d.id for d in settings.discover)
-        raise UsageError(f"no [[discover]] entry {only!r} in {settings.path} (known: {known})")
+        raise common.UsageError(
+            f"no [[discover]] entry {only!r} in {settings.path} (known: {known})"
+        )
     return chosen
 
 
 async def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
+    settings = common.load_settings(args)
     entries = _entries(settings, args.entry)
-    url = database_url(args, settings)
+    url = common.database_url(args, settings)
     if args.accept or args.ignore:
         return await _review(args, settings, entries, url)
     async with open_store(url, create=False) as store:
@@ -110,7 +112,7 @@ async def _review(
             if target in state.found or target in state.listed:
                 owners.append(entry)
         if not owners:
-            raise UsageError(
+            raise common.UsageError(
                 f"no [[discover]] entry has found {target}; `monitor discover` lists what was found"
             )
         for entry in owners:

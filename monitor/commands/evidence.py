@@ -11,23 +11,14 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.commands.common import (
-    MAX_SEQ,
-    Subparsers,
-    UsageError,
-    add_command,
-    audit_home_for,
-    check_seq_argument,
-    open_log,
-    settings_if_present,
-)
+from monitor.commands import common
 from monitor.commands.export import output_directory, require_empty
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "evidence",
         run,
         description="Collect the before/after captures, normalized texts, an HTML diff, "
@@ -43,19 +34,21 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.audit.stamper import stamp_latest
     from monitor.events import ARCHIVED_CAPTURES, names
 
-    check_seq_argument("SEQ", args.seq, minimum=-MAX_SEQ)
+    common.check_seq_argument("SEQ", args.seq, minimum=-common.MAX_SEQ)
     target = Path(args.directory)
     require_empty(target)
-    settings = settings_if_present(args)
-    home = audit_home_for(args, settings)
+    settings = common.settings_if_present(args)
+    home = common.audit_home_for(args, settings)
     with output_directory(target):
         # A checkpoint may be appended and signed: never over a log altered at its head.
-        async with open_log(args, settings, append=True) as store:
+        async with common.open_log(args, settings, append=True) as store:
             event = await store.get_event(args.seq) if args.seq > 0 else None
             if event is None:
-                raise UsageError(f"there is no event at seq {args.seq}; `monitor log` lists them")
+                raise common.UsageError(
+                    f"there is no event at seq {args.seq}; `monitor log` lists them"
+                )
             if not isinstance(event.event, ARCHIVED_CAPTURES):
-                raise UsageError(
+                raise common.UsageError(
                     f"seq {args.seq} is a {event.type}; evidence needs a capture "
                     f"({', '.join(names(ARCHIVED_CAPTURES))}); "
                     "`monitor log --type ChangeDetected` lists changes"

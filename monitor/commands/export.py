@@ -16,26 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.commands.common import (
-    Subparsers,
-    UsageError,
-    add_command,
-    add_since,
-    audit_home_for,
-    open_log,
-    parse_when,
-    require_source,
-    settings_if_present,
-)
+from monitor.commands import common
 
 if TYPE_CHECKING:
     from monitor.config.settings import Settings
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "export",
         run,
         description="Export the log, or one source's part of it with inclusion proofs, to "
@@ -53,18 +43,22 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="also (or only) write the captures as a WACZ 1.1 web archive, signed with the key",
     )
     parser.add_argument("--source", metavar="ID", help="only this source (with proofs)")
-    add_since(parser)
+    common.add_since(parser)
 
 
 def require_empty(target: Path) -> None:
     """Refuse to mix a bundle with other files: its manifest must list exactly its own."""
     if "\0" in str(target):
-        raise UsageError("the output directory's name contains a NUL character")
+        raise common.UsageError("the output directory's name contains a NUL character")
     try:
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
-            raise UsageError(f"{target} exists and is not an empty directory; choose a new one")
+            raise common.UsageError(
+                f"{target} exists and is not an empty directory; choose a new one"
+            )
     except OSError as exc:  # a name too long, a parent that is a file, no permission
-        raise UsageError(f"cannot use {target} as the output directory: {exc.strerror}") from exc
+        raise common.UsageError(
+            f"cannot use {target} as the output directory: {exc.strerror}"
+        ) from exc
 
 
 @contextlib.contextmanager
@@ -72,7 +66,7 @@ def output_directory(target: Path) -> Iterator[None]:
     """Make the (empty) output directory before anything is read or signed for it.
 
     Every way it cannot be made — a dangling symlink, a parent that is a file or
-    may not be written, a name too long — is one line (``UsageError``), not a
+    may not be written, a name too long — is one line (``common.UsageError``), not a
     traceback after a checkpoint was already signed. If the command then fails,
     a directory this call created is removed again while still empty; an error
     writing into it is reported the same way.
@@ -83,9 +77,9 @@ def output_directory(target: Path) -> Iterator[None]:
         os.makedirs(target, exist_ok=True)
     except FileExistsError as exc:
         what = "a symbolic link to a missing path" if os.path.islink(target) else "not a directory"
-        raise UsageError(f"{target} is {what}; choose a new directory") from exc
+        raise common.UsageError(f"{target} is {what}; choose a new directory") from exc
     except OSError as exc:
-        raise UsageError(f"cannot create {target}: {exc.strerror}") from exc
+        raise common.UsageError(f"cannot create {target}: {exc.strerror}") from exc
     try:
         yield
     except BaseException as exc:
@@ -93,19 +87,19 @@ def output_directory(target: Path) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 os.rmdir(target)  # only while empty: never removes what was written
         if isinstance(exc, OSError):
-            raise UsageError(f"cannot write into {target}: {exc.strerror or exc}") from exc
+            raise common.UsageError(f"cannot write into {target}: {exc.strerror or exc}") from exc
         raise
 
 
 async def run(args: argparse.Namespace) -> int:
     if args.directory is None and args.wacz is None:
-        raise UsageError("give a directory for the bundle, --wacz FILE, or both")
+        raise common.UsageError("give a directory for the bundle, --wacz FILE, or both")
     target = Path(args.directory) if args.directory is not None else None
     wacz = Path(args.wacz) if args.wacz is not None else None
     if wacz is not None and wacz.exists():
-        raise UsageError(f"{wacz} exists; choose a new file for the WACZ")
-    since = parse_when(args.since) if args.since else None
-    settings = settings_if_present(args)
+        raise common.UsageError(f"{wacz} exists; choose a new file for the WACZ")
+    since = common.parse_when(args.since) if args.since else None
+    settings = common.settings_if_present(args)
     if target is None:
         return await _export(args, None, wacz, since, settings)
     with output_directory(target):
@@ -122,15 +116,15 @@ async def _export(
     from monitor.audit.export import export_bundle
     from monitor.audit.wacz import export_wacz
 
-    home = audit_home_for(args, settings)
+    home = common.audit_home_for(args, settings)
     now = datetime.now(UTC)
     report = wacz_report = None
     # A checkpoint is appended and signed: never over a log altered at its head.
-    async with open_log(args, settings, append=True) as store:
+    async with common.open_log(args, settings, append=True) as store:
         # Only once the database opened as a log: a typo in --db must not leave a new key.
         signer = home.signer()
         if args.source is not None:
-            await require_source(store, args.source)
+            await common.require_source(store, args.source)
         if target is not None:
             report = await export_bundle(
                 store,

@@ -11,21 +11,14 @@ import argparse
 import json
 import sys
 
-from monitor.commands.common import (
-    Subparsers,
-    UsageError,
-    add_command,
-    open_log,
-    parse_when,
-    require_source,
-)
+from monitor.commands import common
 from monitor.text.safe import for_terminal
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "figures",
         run,
         description=(
@@ -59,7 +52,7 @@ def parse_where(items: list[str]) -> list[tuple[str, str]]:
     for item in items:
         column, sep, value = item.partition("=")
         if not sep or not column.strip():
-            raise UsageError(
+            raise common.UsageError(
                 f'--where expects COLUMN=VALUE, like Country="Hong Kong"; got {item!r}'
             )
         pairs.append((column.strip(), value.strip().strip('"')))
@@ -72,14 +65,14 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.figures.view import load_figures
 
     where = parse_where(args.where)
-    until = format_time(parse_when(args.as_of)) if args.as_of else None
-    async with open_log(args) as store:
-        await require_source(store, args.id)
+    until = format_time(common.parse_when(args.as_of)) if args.as_of else None
+    async with common.open_log(args) as store:
+        await common.require_source(store, args.id)
         view = await load_figures(store, args.id, until=until)
     try:
         rows = figure_rows(view.history, view.table, where=where, columns=args.column)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise common.UsageError(str(exc)) from None
     if args.json:
         document = figures_document(args.id, until, view.capture, view.table, view.history, rows)
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")

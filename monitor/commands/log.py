@@ -8,14 +8,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from monitor.commands.common import (
-    Subparsers,
-    UsageError,
-    add_command,
-    add_since,
-    open_log,
-    parse_when,
-)
+from monitor.commands import common
 from monitor.text.safe import for_terminal
 
 if TYPE_CHECKING:
@@ -23,10 +16,10 @@ if TYPE_CHECKING:
     from monitor.store.pauses import HostPause
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "log",
         run,
         description="List the events of the log in seq order.",
@@ -35,7 +28,7 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--type", action="append", default=[], help="only this event type (repeat or comma-list)"
     )
-    add_since(parser)
+    common.add_since(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object a line")
     parser.add_argument(
         "--unfold",
@@ -131,13 +124,13 @@ async def run(args: argparse.Namespace) -> int:
     types: set[str] = {t for item in args.type for t in item.split(",") if t}
     unknown = sorted(types - set(EVENT_TYPES))
     if unknown:
-        raise UsageError(
+        raise common.UsageError(
             f"unknown event type {', '.join(unknown)}; known: {', '.join(sorted(EVENT_TYPES))}"
         )
-    since = format_time(parse_when(args.since)) if args.since else None
+    since = format_time(common.parse_when(args.since)) if args.since else None
     sources = set(args.source)
     fold = _Fold()
-    async with open_log(args) as store:
+    async with common.open_log(args) as store:
         async for event in store.iterate(types=types or None):
             if sources and event.stream not in sources:
                 continue

@@ -12,16 +12,16 @@ import difflib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from monitor.commands.common import Subparsers, UsageError, add_command, load_settings
+from monitor.commands import common
 
 if TYPE_CHECKING:
     from monitor.config.settings import ChannelSettings, Settings
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "notify-test",
         run,
         description="Send a short test message through Apprise to CHANNEL (every [[channel]] "
@@ -33,7 +33,7 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def select_channels(settings: Settings, name: str | None) -> list[ChannelSettings]:
     if not settings.channels:
-        raise UsageError(f"{settings.path} has no [[channel]] to test")
+        raise common.UsageError(f"{settings.path} has no [[channel]] to test")
     if name is None:
         return list(settings.channels)
     known = {c.name: c for c in settings.channels}
@@ -41,7 +41,7 @@ def select_channels(settings: Settings, name: str | None) -> list[ChannelSetting
         return [known[name]]
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(known))}"
-    raise UsageError(f"unknown channel {name!r} in {settings.path}{hint}")
+    raise common.UsageError(f"unknown channel {name!r} in {settings.path}{hint}")
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -49,7 +49,7 @@ async def run(args: argparse.Namespace) -> int:
 
     from monitor.notify.channels import send_test  # Apprise and its plugins: only when sending
 
-    settings = load_settings(args)
+    settings = common.load_settings(args)
     channels = select_channels(settings, args.channel)
     now = datetime.now(UTC)
     errors = await asyncio.gather(*(send_test(channel, now) for channel in channels))

@@ -11,20 +11,13 @@ import argparse
 import json
 import sys
 
-from monitor.commands.common import (
-    Subparsers,
-    UsageError,
-    add_command,
-    check_seq_argument,
-    open_log,
-    parse_when,
-)
+from monitor.commands import common
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "replay",
         run,
         description="Fold the stored events (up to TIME or seq N) into each source's state, "
@@ -41,10 +34,10 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.desk.replay import replay_desk
 
     if args.seq is not None and args.seq < 0:
-        raise UsageError(f"--seq must not be negative, not {args.seq}")
-    check_seq_argument("--seq", args.seq)
-    until_time = parse_when(args.until) if args.until else None
-    async with open_log(args) as store:
+        raise common.UsageError(f"--seq must not be negative, not {args.seq}")
+    common.check_seq_argument("--seq", args.seq)
+    until_time = common.parse_when(args.until) if args.until else None
+    async with common.open_log(args) as store:
         result = await replay_log(store, until_seq=args.seq, until_time=until_time)
         # The same prefix: what the source states were folded from.
         desk = await replay_desk(store, until_seq=result.last_seq)

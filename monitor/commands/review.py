@@ -11,22 +11,15 @@ from __future__ import annotations
 import argparse
 import os
 
-from monitor.commands.common import (
-    MAX_SEQ,
-    Subparsers,
-    add_command,
-    check_seq_argument,
-    open_log,
-    settings_if_present,
-)
+from monitor.commands import common
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
     from monitor.desk.triage import REVIEW_STATUSES
 
-    parser = add_command(
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "review",
         run,
         description="Record who judged the change at SEQ and why, in the hash-chained log.",
@@ -46,11 +39,11 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.desk.triage import ignore_line
     from monitor.events import REVIEW_EVENTS, ChangeDetected
 
-    check_seq_argument("SEQ", args.seq, minimum=-MAX_SEQ)
-    settings = settings_if_present(args)
+    common.check_seq_argument("SEQ", args.seq, minimum=-common.MAX_SEQ)
+    settings = common.settings_if_present(args)
     removal = None
     # A review is appended: never to a log altered at its head.
-    async with open_log(args, settings, append=True) as store:
+    async with common.open_log(args, settings, append=True) as store:
         stored = await record_review(
             store, args.seq, by=args.by, status=args.status, note=args.note
         )

@@ -13,7 +13,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
-from monitor.commands.common import Subparsers, add_command, database_url, load_settings
+from monitor.commands import common
 from monitor.logs import RedactingFilter, update_secrets
 
 if TYPE_CHECKING:
@@ -23,10 +23,10 @@ if TYPE_CHECKING:
 CHATTY_LOGGERS = ("apscheduler", "aiohttp.access")
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "run",
         run,
         description="Check every source on its schedule, record what changed, send alerts, "
@@ -62,7 +62,7 @@ async def run(args: argparse.Namespace) -> int:
     # The scheduler, fetcher and notifier: only for the daemon.
     from monitor.daemon.service import Daemon
 
-    settings = load_settings(args)
+    settings = common.load_settings(args)
     web = None
     if args.web:
         from monitor.web.app import parse_listen  # the web view's dependencies only when asked
@@ -77,7 +77,7 @@ async def run(args: argparse.Namespace) -> int:
 
     daemon = Daemon(
         settings,
-        database=database_url(args, settings),
+        database=common.database_url(args, settings),
         config_path=args.config,
         environ=os.environ,
         web=web,

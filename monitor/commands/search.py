@@ -11,20 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from monitor.commands.common import (
-    Subparsers,
-    UsageError,
-    add_command,
-    add_since,
-    open_log,
-    parse_when,
-)
+from monitor.commands import common
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "search",
         run,
         description="Find words in the whole history, newest first: the text changes added "
@@ -38,7 +31,7 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     side.add_argument("--captures", action="store_true", help="only the text of captures")
     parser.add_argument("--company", default="", help="only sources of this company")
     parser.add_argument("--source", default="", help="only this source id")
-    add_since(parser, "30d")
+    common.add_since(parser, "30d")
     parser.add_argument("--limit", type=int, default=50, help="at most this many hits (50)")
     parser.add_argument("--json", action="store_true", help="one JSON object a line")
 
@@ -49,14 +42,14 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.events import format_time
 
     if match_expression(args.query) is None:
-        raise UsageError(f"the query {args.query!r} has no words to search for")
+        raise common.UsageError(f"the query {args.query!r} has no words to search for")
     if args.limit < 1:
-        raise UsageError("--limit must be 1 or more")
+        raise common.UsageError("--limit must be 1 or more")
     side = "removed" if args.removed else "added" if args.added else None
     side = "capture" if args.captures else side
-    since = format_time(parse_when(args.since)) if args.since else None
+    since = format_time(common.parse_when(args.since)) if args.since else None
     async with (
-        open_log(args) as store,
+        common.open_log(args) as store,
         opened_index(store) as index,
     ):
         hits = await index.search(

@@ -14,13 +14,13 @@ import asyncio
 import signal
 import sys
 
-from monitor.commands.common import Subparsers, add_command, database_url, settings_if_present
+from monitor.commands import common
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "serve",
         run,
         description="Serve the web view over the log until interrupted. Binds to the [web] "
@@ -39,9 +39,9 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.web.app import parse_listen, serve
     from monitor.web.desk import writes_enabled
 
-    settings = settings_if_present(args) or Settings(path=str(args.config))
+    settings = common.settings_if_present(args) or Settings(path=str(args.config))
     host, port = parse_listen(args.web or settings.web.listen)
-    url = database_url(args, settings)
+    url = common.database_url(args, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     handled = []

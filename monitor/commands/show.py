@@ -13,14 +13,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from monitor.commands.common import (
-    Subparsers,
-    UsageError,
-    add_command,
-    open_log,
-    parse_when,
-    require_source,
-)
+from monitor.commands import common
 from monitor.commands.log import pause_line
 from monitor.text.safe import for_terminal
 
@@ -30,10 +23,10 @@ if TYPE_CHECKING:
     from monitor.store import EventStore
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "show",
         run,
         description="Print the normalized text of source ID as captured at or before TIME.",
@@ -114,9 +107,9 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.events import capture_of, format_time
     from monitor.store.pauses import pause_of_url, running_pauses
 
-    at = format_time(parse_when(args.at)) if args.at else None
-    async with open_log(args) as store:
-        await require_source(store, args.id)
+    at = format_time(common.parse_when(args.at)) if args.at else None
+    async with common.open_log(args) as store:
+        await common.require_source(store, args.id)
         result = await text_at(store, args.id, at)
         learned = await learned_at(store, args.id, at)
         capture = await capture_at(store, args.id, at)
@@ -125,7 +118,9 @@ async def run(args: argparse.Namespace) -> int:
             url = await _url_of(store, args.id)
             pause = pause_of_url(await running_pauses(store, datetime.now(UTC)), url)
     if result is None or capture is None:
-        raise UsageError(f"source {args.id!r} has no good capture at or before {at or 'now'}")
+        raise common.UsageError(
+            f"source {args.id!r} has no good capture at or before {at or 'now'}"
+        )
     text, when = result
     print(f"# {args.id} as captured at {when}", file=sys.stderr)
     for region in learned:

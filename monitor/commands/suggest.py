@@ -14,14 +14,8 @@ import asyncio
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from monitor.commands import common
 from monitor.commands.check import network_policy
-from monitor.commands.common import (
-    Subparsers,
-    UsageError,
-    add_command,
-    open_log,
-    settings_if_present,
-)
 
 if TYPE_CHECKING:
     from monitor.config.settings import Settings
@@ -29,10 +23,10 @@ if TYPE_CHECKING:
 MAX_STORED = 5  # stored captures read for an id, newest ones
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "suggest",
         run,
         description="Fetch URL a few times (or read the stored captures of source ID) and "
@@ -69,7 +63,7 @@ async def _fetch(settings: Settings | None, url: str, times: int, wait: float) -
                 await asyncio.sleep(wait)
             result = await fetcher.fetch(source, now=utc_now())
             if choose_format(result.body, result.content_type, None) != "html":
-                raise UsageError(
+                raise common.UsageError(
                     f"{url} is not an HTML page ({result.content_type}): "
                     "add it with a plain [[source]], no select is needed"
                 )
@@ -80,10 +74,10 @@ async def _fetch(settings: Settings | None, url: str, times: int, wait: float) -
 async def _stored(settings: Settings | None, args: argparse.Namespace) -> tuple[str, list[bytes]]:
     from monitor.events import CAPTURE_EVENTS, SETTINGS_EVENTS
 
-    async with open_log(args, settings) as store:
+    async with common.open_log(args, settings) as store:
         events = await store.read(stream=args.target)
         if not events:
-            raise UsageError(
+            raise common.UsageError(
                 f"{args.target!r} is neither a URL (http:// or https://) nor a source id "
                 "in the log; `monitor log` lists the sources"
             )
@@ -98,7 +92,9 @@ async def _stored(settings: Settings | None, args: argparse.Namespace) -> tuple[
                 if raw and raw not in raws:
                     raws.append(raw)
         if not raws:
-            raise UsageError(f"source {args.target!r} has no stored capture yet; run a check")
+            raise common.UsageError(
+                f"source {args.target!r} has no stored capture yet; run a check"
+            )
         bodies = [await store.get_blob(raw) for raw in raws[-MAX_STORED:]]
     return url, bodies
 
@@ -107,19 +103,21 @@ async def run(args: argparse.Namespace) -> int:
     from monitor.noise.suggest import suggest
 
     if not 1 <= args.times <= 10:
-        raise UsageError("--times must be between 1 and 10")
+        raise common.UsageError("--times must be between 1 and 10")
     if not 0 <= args.wait <= 3600:  # also refuses nan and inf
-        raise UsageError("--wait must be between 0 and 3600 seconds")
+        raise common.UsageError("--wait must be between 0 and 3600 seconds")
     if not _is_url(args.target) and ("/" in args.target or args.target.startswith("www.")):
-        raise UsageError(f"{args.target!r} is not a full address: write https://{args.target}")
-    settings = settings_if_present(args)
+        raise common.UsageError(
+            f"{args.target!r} is not a full address: write https://{args.target}"
+        )
+    settings = common.settings_if_present(args)
     known_id = None
     if _is_url(args.target):
         url = args.target
         try:
             urlsplit(url).port  # noqa: B018 - raises on a malformed host or port
         except ValueError as exc:
-            raise UsageError(f"{url!r} is not a valid URL: {exc}") from exc
+            raise common.UsageError(f"{url!r} is not a valid URL: {exc}") from exc
         bodies = await _fetch(settings, url, args.times, args.wait)
     else:
         url, bodies = await _stored(settings, args)

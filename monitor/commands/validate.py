@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from monitor.commands.common import Subparsers, add_command, load_settings
+from monitor.commands import common
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    common.add_command(
         sub,
-        common,
+        options,
         "validate",
         run,
         description="Check sources.toml and report every problem at once. Writes nothing.",
@@ -18,7 +18,7 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
+    settings = common.load_settings(args)
     companies = {s.company for s in settings.sources if s.company}
     # Added only when there are entries: the line of a config without any stays as it was.
     discover = f", {len(settings.discover)} discover entries" if settings.discover else ""

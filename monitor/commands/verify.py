@@ -12,14 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.commands.common import (
-    Subparsers,
-    UsageError,
-    add_command,
-    audit_home_for,
-    open_log,
-    settings_if_present,
-)
+from monitor.commands import common
 from monitor.errors import SigningKeyError
 
 if TYPE_CHECKING:
@@ -30,10 +23,10 @@ if TYPE_CHECKING:
     from monitor.audit.stamp_audit import StampReport
 
 
-def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = add_command(
+def add_parser(sub: common.Subparsers, options: argparse.ArgumentParser) -> None:
+    parser = common.add_command(
         sub,
-        common,
+        options,
         "verify",
         run,
         description="Recompute every event hash, check the chain links, seq continuity, "
@@ -63,13 +56,15 @@ def _keys(args: argparse.Namespace, home: AuditHome) -> dict[str, Ed25519PublicK
         try:
             data = Path(args.public_key).read_bytes()
         except OSError as exc:
-            raise UsageError(f"cannot read --public-key {args.public_key}: {exc.strerror}") from exc
+            raise common.UsageError(
+                f"cannot read --public-key {args.public_key}: {exc.strerror}"
+            ) from exc
         except ValueError as exc:  # a NUL in the name
-            raise UsageError("cannot read --public-key: the path contains a NUL") from exc
+            raise common.UsageError("cannot read --public-key: the path contains a NUL") from exc
         try:
             public = load_public_key_pem(data, where=args.public_key)
         except SigningKeyError as exc:
-            raise UsageError(str(exc)) from exc
+            raise common.UsageError(str(exc)) from exc
         keys[key_id(public)] = public
     return keys
 
@@ -84,7 +79,7 @@ def _verify_export(directory: Path) -> int:
     from monitor.audit.export_verify import verify_bundle
 
     if not os.path.isdir(directory):  # False, not an exception, for a NUL or over-long name
-        raise UsageError(f"{directory} is not a directory")
+        raise common.UsageError(f"{directory} is not a directory")
     report = verify_bundle(directory)
     if report.ok:
         print(
@@ -101,7 +96,7 @@ def _verify_wacz(args: argparse.Namespace) -> int:
 
     path = Path(args.wacz)
     if not path.is_file():
-        raise UsageError(f"{path} is not a file")
+        raise common.UsageError(f"{path} is not a file")
     keys: dict[str, Ed25519PublicKey] = {}
     if args.public_key:
         keys = _public_key_arg(args.public_key)
@@ -122,11 +117,11 @@ def _public_key_arg(name: str) -> dict[str, Ed25519PublicKey]:
     try:
         data = Path(name).read_bytes()
     except OSError as exc:
-        raise UsageError(f"cannot read --public-key {name}: {exc.strerror}") from exc
+        raise common.UsageError(f"cannot read --public-key {name}: {exc.strerror}") from exc
     try:
         public = load_public_key_pem(data, where=name)
     except SigningKeyError as exc:
-        raise UsageError(str(exc)) from exc
+        raise common.UsageError(str(exc)) from exc
     return {key_id(public): public}
 
 
@@ -139,14 +134,14 @@ async def run(args: argparse.Namespace) -> int:
         return _verify_export(Path(args.export))
     if args.wacz:
         return _verify_wacz(args)
-    settings = settings_if_present(args)
-    home = audit_home_for(args, settings)
+    settings = common.settings_if_present(args)
+    home = common.audit_home_for(args, settings)
     keys = _keys(args, home)
     try:
         chains = load_chains(settings.audit.timestamp_authorities if settings else ())
     except SigningKeyError as exc:
-        raise UsageError(str(exc)) from exc
-    async with open_log(args, settings) as store:
+        raise common.UsageError(str(exc)) from exc
+    async with common.open_log(args, settings) as store:
         log_id = await log_id_of(store)
         report = await verify_store(
             store, public_keys=keys, journal=home.read(log_id), bound_log=home.bound_log()

@@ -7,67 +7,53 @@ type takes ``names(group)``.
 
 from __future__ import annotations
 
-from monitor.events.audit import CheckpointTimestamped, TimestampFailed
+from monitor.events import audit, checks, delivery, desk, sources
 from monitor.events.base import Event
 from monitor.events.capture import Capture
-from monitor.events.checks import (
-    BaselineCaptured,
-    ChangeDetected,
-    ChangePending,
-    ContentSuspect,
-    FetchFailed,
-    SourceRecovered,
-)
-from monitor.events.delivery import NotificationFailed, NotificationSent
-from monitor.events.desk import (
-    ChangeAnnotated,
-    ChangeReviewed,
-    FiguresPublished,
-    FiguresRestated,
-    FiguresWithdrawn,
-    StoryDetected,
-)
-from monitor.events.sources import (
-    SourceDiscovered,
-    SourceGone,
-    SourceMoved,
-    SourceRegistered,
-    SourceUpdated,
-)
 
 EventGroup = tuple[type[Event], ...]
 
 # Captures whose text became the source's reference (the last good capture).
-GOOD_CAPTURES = (BaselineCaptured, ChangeDetected)
+GOOD_CAPTURES = (checks.BaselineCaptured, checks.ChangeDetected)
 # Captures kept as evidence of what the page was (export's WARC, evidence bundles):
 # the good ones and the suspect ones; a pending capture is not yet a fact of the page.
 # (In the order `monitor evidence` names them.)
-ARCHIVED_CAPTURES = (ChangeDetected, BaselineCaptured, ContentSuspect)
+ARCHIVED_CAPTURES = (checks.ChangeDetected, checks.BaselineCaptured, checks.ContentSuspect)
 # Every event that carries a ``Capture``.
-CAPTURE_EVENTS = (BaselineCaptured, ChangeDetected, ContentSuspect, ChangePending)
+CAPTURE_EVENTS = (
+    checks.BaselineCaptured,
+    checks.ChangeDetected,
+    checks.ContentSuspect,
+    checks.ChangePending,
+)
 # A source's settings as configured (its registration and each update).
-SETTINGS_EVENTS = (SourceRegistered, SourceUpdated)
+SETTINGS_EVENTS = (sources.SourceRegistered, sources.SourceUpdated)
 # A figures source's facts after a capture (``monitor.figures``).
-FIGURES_EVENTS = (FiguresPublished, FiguresRestated, FiguresWithdrawn)
+FIGURES_EVENTS = (desk.FiguresPublished, desk.FiguresRestated, desk.FiguresWithdrawn)
 # What people recorded about a change (stream ``$reviews``).
-REVIEW_EVENTS = (ChangeReviewed, ChangeAnnotated)
+REVIEW_EVENTS = (desk.ChangeReviewed, desk.ChangeAnnotated)
 # The outcome of one alert to one channel (stream ``$notifier``).
-NOTIFICATION_EVENTS = (NotificationSent, NotificationFailed)
+NOTIFICATION_EVENTS = (delivery.NotificationSent, delivery.NotificationFailed)
 # The outcome of asking a time-stamping authority (stream ``$timestamps``).
-STAMP_EVENTS = (CheckpointTimestamped, TimestampFailed)
+STAMP_EVENTS = (audit.CheckpointTimestamped, audit.TimestampFailed)
 # Events the notifier alerts about (channels choose among them with ``events``).
 ALERT_EVENTS = (
-    ChangeDetected,
-    ContentSuspect,
-    FetchFailed,
-    SourceRecovered,
-    SourceMoved,
-    SourceDiscovered,
-    StoryDetected,
-    SourceGone,
+    checks.ChangeDetected,
+    checks.ContentSuspect,
+    checks.FetchFailed,
+    checks.SourceRecovered,
+    sources.SourceMoved,
+    sources.SourceDiscovered,
+    desk.StoryDetected,
+    sources.SourceGone,
 )
 # What the story book folds: sources' companies and tags, changes, stories.
-STORY_EVENTS = (SourceRegistered, SourceUpdated, ChangeDetected, StoryDetected)
+STORY_EVENTS = (
+    sources.SourceRegistered,
+    sources.SourceUpdated,
+    checks.ChangeDetected,
+    desk.StoryDetected,
+)
 
 
 def names(group: EventGroup) -> tuple[str, ...]:

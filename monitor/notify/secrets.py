@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from monitor.check.netpolicy import is_ip_literal
 from monitor.config.settings import ChannelSettings
-from monitor.hosts import is_ip_literal
 
 # Loggers that may print a channel URL (Apprise's debug output, the HTTP library it uses).
 THIRD_PARTY_LOGGERS = ("apprise", "urllib3.connectionpool", "urllib3.util.retry")

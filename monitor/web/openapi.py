@@ -7,6 +7,9 @@ silently. Top-level answer objects forbid unknown properties for that reason.
 What describes a setting (severities, a source's identity, the settings a
 ``SourceRegistered`` records) is derived from the settings' declarations
 (``monitor.config.schema``), never written again here.
+
+Why this is one module: it is one document; its schemas refer to each other by name,
+and reading them side by side with ``monitor.web.api`` is how a change is reviewed.
 """
 
 from __future__ import annotations
