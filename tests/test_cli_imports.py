@@ -141,3 +141,27 @@ def test_help_imports_no_command_module(workdir: Path) -> None:
     for name, _, help_line in COMMANDS:
         assert f"    {name} " in out
         assert help_line.split()[0] in out
+
+
+def test_a_check_of_plain_pages_loads_only_what_they_use(
+    workdir: Path, page_server: PageServer
+) -> None:
+    """No browser, extraction pool, figures, sitemap reading or robots.txt parser for a
+    page fetched over HTTP that watches no figures (each is loaded by what uses it)."""
+    url = page_server.set("/report", "<html><body><p>We received 45 requests.</p></body></html>")
+    (workdir / "sources.toml").write_text(
+        '[monitor]\ndatabase = "sqlite:///monitor.db"\nallow_private = true\n\n'
+        f'[[source]]\nid = "report"\nurl = "{url}"\n',
+        encoding="utf-8",
+    )
+    code, modules, out = run_cli(workdir, "check")
+    assert code == 0
+    assert "baseline" in out
+    unused = (
+        "monitor.check.browser",
+        "monitor.check.pool",
+        "monitor.figures",
+        "monitor.discover.decide",
+        "urllib.robotparser",
+    )
+    assert [m for m in modules if any(m == u or m.startswith(u + ".") for u in unused)] == []

@@ -21,7 +21,6 @@ from monitor.core.classify import Captured
 from monitor.core.moves import canonical_link
 from monitor.events import JsonObject, format_time
 from monitor.extract.document import EXTRACTOR_VERSION, Extraction, extract
-from monitor.figures.read import text_body
 
 # render = "auto": a plain page with less text than this is an app shell; use the browser.
 AUTO_MIN_CHARS = 200
@@ -114,6 +113,8 @@ def extract_figures_body(
     body: bytes, *, content_type: str | None, source: SourceSettings, limit: int
 ) -> Extraction:
     """The text of a figures source; raises ``ArchiveError`` for a broken or oversized archive."""
+    from monitor.figures.read import text_body  # tables, archives: figures sources only
+
     assert source.figures is not None
     part, part_type = text_body(body, content_type, source.figures, limit=limit)
     return extract(part, content_type=part_type, source=source)

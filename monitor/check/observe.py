@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
+from typing import TYPE_CHECKING
 
-from monitor.check.browser import INSTALL_HINT, BrowserPool
 from monitor.check.capture import (
     ReadCaptured,
     as_captured,
@@ -39,6 +39,9 @@ from monitor.errors import ArchiveError, FetchError, HostPausedError
 from monitor.events import capture_of
 from monitor.extract.document import Extraction, extract
 from monitor.store import EventStore
+
+if TYPE_CHECKING:
+    from monitor.check.browser import BrowserPool  # loaded by whoever starts one
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,8 @@ class Observer:
         self, source: SourceSettings, state: SourceState, attempts: int, key: str
     ) -> Outcome:
         if self.browser is None:
+            from monitor.check.browser import INSTALL_HINT
+
             return self.failed(
                 source,
                 FetchError(

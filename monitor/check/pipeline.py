@@ -19,9 +19,9 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from monitor.audit.identity import certificate_blob
-from monitor.check.browser import BrowserPool
 from monitor.check.capture import (
     ReadCaptured,
     ScreenshotCaptured,
@@ -32,7 +32,6 @@ from monitor.check.capture import (
 from monitor.check.fetch import Fetcher
 from monitor.check.observe import Observer
 from monitor.check.parts import PartsCaptured
-from monitor.check.pool import ExtractionPool
 from monitor.check.reader import LastText, PageReader, SameTextMemo
 from monitor.check.report import CheckReport, report_of
 from monitor.check.statecache import compact
@@ -49,7 +48,6 @@ from monitor.core.projections import SourceState, apply, fold
 from monitor.core.reconcile import reconcile
 from monitor.core.rules import CompiledRule, compile_rules
 from monitor.core.suspect import lands_on_wall
-from monitor.desk.links import document_links, documents_diff
 from monitor.desk.story_detector import StoryDetector
 from monitor.discover.sources import with_discovered
 from monitor.errors import (
@@ -66,8 +64,14 @@ from monitor.events import (
     SourceMoved,
     StoredEvent,
 )
-from monitor.figures.runner import FiguresCache
 from monitor.store import EventStore
+
+if TYPE_CHECKING:
+    # Loaded when used: the browser by whoever starts one, the pool by the daemon, the
+    # figures by the first figures source.
+    from monitor.check.browser import BrowserPool
+    from monitor.check.pool import ExtractionPool
+    from monitor.figures.runner import FiguresCache
 
 __all__ = [
     "CheckReport",
@@ -98,11 +102,14 @@ class CheckRunner:
     fast_path: bool = True
     # Worker processes that read pages (the daemon's, sized to the machine); None: here.
     pool: ExtractionPool | None = None
+    # States kept compact (check.statecache) for as long as a daemon runs; a one-pass
+    # check exits first, so it keeps them as folded (same content, less CPU).
+    compact_states: bool = True
     _states: dict[str, SourceState] = field(default_factory=dict)
     _unchanged_checks: dict[str, int] = field(default_factory=dict)
     # Servers' leaf certificates by sha256, stored as blobs with the captures naming them.
     _certificates: dict[str, bytes] = field(default_factory=dict)
-    _figures: FiguresCache = field(default_factory=FiguresCache)
+    _figures: FiguresCache | None = None  # made for the first figures source (_figures_of)
     _reader: PageReader | None = None
     _observer: Observer = field(init=False)
 
@@ -124,9 +131,20 @@ class CheckRunner:
         cached = self._states.get(source_id)
         if cached is not None:
             return cached
-        state = compact(fold(source_id, await self.store.read(stream=source_id)))
+        state = self._compact(fold(source_id, await self.store.read(stream=source_id)))
         self._states[source_id] = state
         return state
+
+    def _compact(self, state: SourceState) -> SourceState:
+        return compact(state) if self.compact_states else state
+
+    def _figures_of(self) -> FiguresCache:
+        """The figures cache, made (and ``figures.runner`` loaded) when first needed."""
+        if self._figures is None:
+            from monitor.figures.runner import FiguresCache
+
+            self._figures = FiguresCache()
+        return self._figures
 
     def forget(self, source_id: str) -> None:
         """Drop a cached state (another writer appended to its stream)."""
@@ -154,7 +172,7 @@ class CheckRunner:
             pool=self.pool,
             _states=self._states,
             _unchanged_checks=self._unchanged_checks,
-            _figures=self._figures,
+            _figures=self._figures_of(),  # one cache for the runners of every reload
             _reader=self._reader,
         )
 
@@ -195,6 +213,8 @@ class CheckRunner:
             return events
         capture = change.capture
         content_type = capture.headers.get("content-type")
+        from monitor.desk.links import document_links, documents_diff  # for changes only
+
         base = capture.final_url or source.url  # one base: only links differ
         old, new = await asyncio.to_thread(
             lambda: (
@@ -237,7 +257,8 @@ class CheckRunner:
         }
         # Sources a [[discover]] entry registered are configured through it, not removed.
         decisions = reconcile(states, with_discovered(self.settings, states).sources)
-        if folded:  # compacted once compared: comparing compact settings costs more
+        # Compacted once compared: comparing compact settings costs more.
+        if folded and self.compact_states:
             compacted = (compact(state) for state in self._states.values())
             self._states = {state.source_id: state for state in compacted}  # interned ids
         batch: list[NewEvent] = []
@@ -269,7 +290,8 @@ class CheckRunner:
         ``known``: the outcome is already decided (a deferral), nothing is fetched.
         """
         configured = source
-        await self._figures.catch_up(self, source)
+        if source.figures is not None:
+            await self._figures_of().catch_up(self, source)
         for _ in range(3):
             state = await self.state(source.id)
             source = at_current_url(configured, state)
@@ -281,7 +303,9 @@ class CheckRunner:
                 # Recorded by decide() as a suspect capture plus a new reference.
                 log.error("check %s cannot diff against its last good text: %s", source.id, exc)
                 old_text, old_text_missing = None, True
-            figures = await self._figures.compare(self, source, state, outcome)
+            figures = None
+            if source.figures is not None:
+                figures = await self._figures_of().compare(self, source, state, outcome)
             now = self.clock()
             events = decide(
                 state,
@@ -309,7 +333,7 @@ class CheckRunner:
                 self.forget(source.id)
                 continue
             if figures is not None:
-                stored += await self._figures.record(self, source.id, stored, figures)
+                stored += await self._figures_of().record(self, source.id, stored, figures)
             if stored:
                 self._unchanged_checks[source.id] = 0
                 await self._detect_stories(stored)
@@ -396,7 +420,7 @@ class CheckRunner:
         """Bring the cached states up to date with events this runner appended."""
         for item in stored:
             state = self._states.get(item.stream) or SourceState(source_id=item.stream)
-            self._states[item.stream] = compact(apply(state, item))
+            self._states[item.stream] = self._compact(apply(state, item))
 
 
 def with_move(

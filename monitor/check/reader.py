@@ -16,14 +16,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from monitor.check.pool import ExtractionPool
 from monitor.config.settings import SourceSettings
 from monitor.extract.fingerprint import same_text_marker
 from monitor.extract.reading import LastText, PageText, fingerprinted, marker_name, read_page
 from monitor.store import EventStore
 from monitor.store.blobs import blob_id
+
+if TYPE_CHECKING:
+    from monitor.check.pool import ExtractionPool  # the daemon's (concurrent.futures.process)
 
 __all__ = [
     "THREAD_EXTRACT_BYTES",

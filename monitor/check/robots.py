@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.robotparser
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
 from monitor.check.response import read_capped
 from monitor.errors import FetchError
+
+if TYPE_CHECKING:
+    import urllib.robotparser
 
 ROBOTS_TTL = 12 * 3600.0  # RFC 9309 asks for at most 24 h of caching
 ROBOTS_RETRY = 600.0  # an unreadable robots.txt is asked for again after ten minutes
@@ -94,6 +97,8 @@ async def _load(
                     continue
                 if 200 <= status < 300:
                     body = await read_capped(response, ROBOTS_MAX_BYTES, url)
+                    import urllib.robotparser  # with urllib.request: only for a robots.txt
+
                     parser = urllib.robotparser.RobotFileParser(url)
                     parser.parse(body.decode("utf-8", errors="replace").splitlines())
                     return _RobotsEntry(

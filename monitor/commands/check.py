@@ -118,7 +118,13 @@ async def run(args: argparse.Namespace) -> int:
 
             # Chromium itself starts only when a page first needs it.
             browser = await stack.enter_async_context(BrowserPool(settings.monitor, policy))
-        runner = CheckRunner(store=store, fetcher=fetcher, settings=settings, browser=browser)
+        runner = CheckRunner(
+            store=store,
+            fetcher=fetcher,
+            settings=settings,
+            browser=browser,
+            compact_states=False,  # one pass: the process ends before memory would matter
+        )
         await runner.reconcile()
         if not ids and settings.discover:
             # One discovery pass of every entry, as every source is checked once; sources

@@ -27,7 +27,7 @@ from typing import Any
 
 from monitor.config.settings import SEVERITY_ORDER, RuleSettings
 from monitor.diff.textdiff import TextDiff
-from monitor.diff.words import CJK_CHARS, WORD
+from monitor.diff.words import PATTERNS
 from monitor.text.patterns import UserPattern, compile_user_regex
 
 __all__ = [
@@ -44,7 +44,6 @@ MAX_SENTENCE_CHARS = 400
 
 # A sentence ends after . ! ? followed by space, or after a CJK full stop, ！ or ？.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？｡．])")
-_CJK_START = re.compile(f"[{CJK_CHARS}]")
 
 
 def fold(text: str) -> str:
@@ -84,7 +83,7 @@ class _Term:
 
 
 def _is_latin_word_char(char: str) -> bool:
-    return (char.isalnum() or char == "_") and not _CJK_START.match(char)
+    return (char.isalnum() or char == "_") and not PATTERNS.has_cjk.match(char)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +216,7 @@ class _Block:
 
     def word_at(self, offset: int) -> int:
         if self._words is None:
-            self._words = [m.start() for m in WORD.finditer(self.folded)]
+            self._words = [m.start() for m in PATTERNS.word.finditer(self.folded)]
         return max(0, bisect_right(self._words, offset) - 1)
 
 

@@ -20,12 +20,10 @@ from monitor.diff.words import (
     DELETE,
     DMP,
     EQUAL,
-    HAS_CJK,
     HEADING,
     INSERT,
     PAGE_MARKER,
-    TOKEN,
-    WORD,
+    PATTERNS,
 )
 
 # Above this many cells (old × new items) a gap is split on unique anchors instead of
@@ -175,7 +173,9 @@ def _pair_class(line: str) -> int:
 def _word_set(line: str) -> frozenset[str]:
     """Words for similarity; splitting on spaces is 5× faster and as good without CJK."""
     folded = line.casefold()
-    return frozenset(WORD.findall(folded) if HAS_CJK.search(folded) else folded.split())
+    return frozenset(
+        PATTERNS.word.findall(folded) if PATTERNS.has_cjk.search(folded) else folded.split()
+    )
 
 
 def align(olds: list[str], news: list[str]) -> list[tuple[int, int]]:
@@ -258,8 +258,8 @@ def word_diff(before: str, after: str) -> list[tuple[int, str]]:
     if before == after:
         return [(EQUAL, before)] if before else []
     ids: dict[str, int] = {}
-    a = [ids.setdefault(t, len(ids)) for t in TOKEN.findall(before)]
-    b = [ids.setdefault(t, len(ids)) for t in TOKEN.findall(after)]
+    a = [ids.setdefault(t, len(ids)) for t in PATTERNS.token.findall(before)]
+    b = [ids.setdefault(t, len(ids)) for t in PATTERNS.token.findall(after)]
     if len(ids) > 0x10FFFF:  # more distinct words than code points: no finer answer
         return [(DELETE, before), (INSERT, after)]
     vocab = list(ids)

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from monitor.diff.words import DELETE, EQUAL, INSERT, WORD, collapse, word_count
+from monitor.diff.words import DELETE, EQUAL, INSERT, PATTERNS, collapse, word_count
 
 if TYPE_CHECKING:
     from monitor.diff.textdiff import BlockChange
@@ -58,7 +58,7 @@ def substitution(changes: tuple[BlockChange, ...]) -> str:
                     continue  # the other half of a marker swap ("# " → "- ")
                 neighbours = {segments[i][0] for i in (k - 1, k + 1) if 0 <= i < len(segments)}
                 if -op not in neighbours or (k == 1 and _MARKER_RUN.fullmatch(segments[0][1])):
-                    has_words = WORD.search(text) is not None
+                    has_words = PATTERNS.word.search(text) is not None
                     if not single or has_words:
                         single = f"{'added' if op == INSERT else 'removed'} {quote(text)}"
                         single_words = has_words

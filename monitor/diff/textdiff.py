@@ -40,14 +40,13 @@ from monitor.diff.words import (
     HEADING,
     INSERT,
     PAGE_MARKER,
-    WORD,
     collapse,
     word_count,
 )
 
-# CJK_CHARS, WORD and apply_patch are the package's face too: importers need not know
-# which module of diff/ holds them.
-__all__ = ["CJK_CHARS", "WORD", "BlockChange", "TextDiff", "apply_patch", "diff_texts"]
+# CJK_CHARS and apply_patch are the package's face too: importers need not know which
+# module of diff/ holds them.
+__all__ = ["CJK_CHARS", "BlockChange", "TextDiff", "apply_patch", "diff_texts"]
 
 
 @dataclass(frozen=True, slots=True)

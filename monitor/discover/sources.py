@@ -14,7 +14,6 @@ from dataclasses import replace
 
 from monitor.config.settings import Settings, SourceSettings
 from monitor.core.projections import SourceState
-from monitor.discover.decide import discovered_source
 
 
 def discovered_sources(
@@ -33,6 +32,8 @@ def discovered_sources(
         if not url:
             continue
         title = str(state.settings.get("title") or "")
+        from monitor.discover.decide import discovered_source  # sitemaps, listings: if any
+
         found.append(discovered_source(entry, source_id=source_id, url=url, title=title))
     return tuple(found)
 
