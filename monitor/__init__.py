@@ -6,8 +6,3 @@ The package is a pure core (``extract``, ``diff``, ``classify``, ``projections``
 """
 
 __version__ = "0.1.0"
-
-# Before any module defines a dataclass: their generated methods come compiled (codecache).
-from monitor.codecache import install as _install_code_cache
-
-_install_code_cache()

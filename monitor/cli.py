@@ -81,6 +81,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before the chosen command's modules define their dataclasses: their generated
+    # methods come compiled from the cache (codecache), in this process only, so a
+    # program that imports the package as a library keeps the stdlib's own ``exec``.
+    from monitor.codecache import install as install_code_cache
+
+    install_code_cache()
     # Twice: which command (help, --version and errors about the command end here),
     # then the whole line with that command's own options.
     chosen, _ = build_parser().parse_known_args(argv)

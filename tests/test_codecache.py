@@ -135,13 +135,30 @@ def test_a_read_only_directory_is_no_error(tmp_path: Path, monkeypatch: pytest.M
     assert (tmp_path / "file-not-dir").is_file()
 
 
-def test_the_package_installs_it_before_its_first_dataclass(tmp_path: Path) -> None:
-    """Importing ``monitor`` serves every later dataclass from the cache, in a new process."""
-    probe = textwrap.dedent(
-        """
-        import dataclasses, monitor
-        print(getattr(dataclasses.exec, "__self__", None).__class__.__name__)
+def test_the_cli_installs_it_and_importing_the_package_does_not(tmp_path: Path) -> None:
+    """A ``monitor`` command serves its dataclasses from the cache; a program that only
+    imports the package keeps the stdlib's ``dataclasses`` as it is (new processes)."""
+    installed = 'print(getattr(dataclasses.exec, "__self__", None).__class__.__name__)'
+    library = textwrap.dedent(
+        f"""
+        import dataclasses, monitor.events, monitor.config.settings
+        try:
+            {installed}
+        except AttributeError:
+            print("stdlib")
         """
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "CodeCache"
+    command = textwrap.dedent(
+        f"""
+        import contextlib, dataclasses, io
+        from monitor.cli import main
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+            main(["--version"])
+        {installed}
+        """
+    )
+    for probe, expected in ((library, "stdlib"), (command, "CodeCache")):
+        done = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        )
+        assert done.stdout.strip() == expected
