@@ -59,15 +59,16 @@ class Declared:
     default: Any  # REQUIRED when the table must set it
     hint: Any  # the field's type
 
-    @property
+    # Cached: every source of a config reads each of its fields through these.
+    @functools.cached_property
     def keys(self) -> tuple[str, ...]:
         return (self.attr,) if self.setting.keys is None else self.setting.keys
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         return self.keys[0]
 
-    @property
+    @functools.cached_property
     def choices(self) -> tuple[str, ...]:
         """The values a ``choice`` may take: the ``Literal`` in the field's type."""
         return _literals(self.hint)
