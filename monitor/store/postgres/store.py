@@ -4,6 +4,9 @@ Same contract as every backend (``monitor.store.base``); only the locking differ
 The schema and its migrations are in ``schema``, URLs and errors in ``connect``, the
 work-sharing capability in ``coordination`` and row copies in ``raw``.
 
+Why this is one module (about 500 lines): every method here runs inside the append
+lock's rules below; keeping them side by side is how that locking is reviewed.
+
 * **Gap-free seq in commit order.** Every append transaction first locks the one row
   of ``log_head`` (``SELECT … FOR UPDATE``), reads the last seq, hash and
   ``recorded_at`` there, inserts the sealed events and moves the head, then commits.
