@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -57,13 +57,16 @@ from monitor.errors import (
     MonitorError,
 )
 from monitor.events import (
+    CONFIGURATION_EVENTS,
     ChangeDetected,
     ContentSuspect,
     Event,
     NewEvent,
     SourceMoved,
     StoredEvent,
+    names,
 )
+from monitor.gcpause import Paused
 from monitor.store import EventStore
 
 if TYPE_CHECKING:
@@ -106,6 +109,9 @@ class CheckRunner:
     # check exits first, so it keeps them as folded (same content, less CPU).
     compact_states: bool = True
     _states: dict[str, SourceState] = field(default_factory=dict)
+    # After ``reconcile(checking=…)``: every stream's state as its configuration events
+    # make it (``_configuration_view``), while ``_states`` holds the checked ones only.
+    _registrations: dict[str, SourceState] | None = None
     _unchanged_checks: dict[str, int] = field(default_factory=dict)
     # Servers' leaf certificates by sha256, stored as blobs with the captures naming them.
     _certificates: dict[str, bytes] = field(default_factory=dict)
@@ -171,6 +177,7 @@ class CheckRunner:
             fast_path=self.fast_path,
             pool=self.pool,
             _states=self._states,
+            _registrations=self._registrations,
             _unchanged_checks=self._unchanged_checks,
             _figures=self._figures_of(),  # one cache for the runners of every reload
             _reader=self._reader,
@@ -228,13 +235,25 @@ class CheckRunner:
         recorded = replace(change, diff={**change.diff, "documents": found})
         return [recorded if e is change else e for e in events]
 
-    async def reconcile(self) -> list[StoredEvent]:
+    async def reconcile(self, *, checking: Collection[str] | None = None) -> list[StoredEvent]:
         """Record config changes (registered / updated / removed sources) in the log.
 
         One scan of the log loads every source's state (not one query per source), and
         every decision goes into one atomic batch, so starting with 10,000 sources
         costs one transaction, and a crash leaves the config either recorded or not.
+
+        ``checking``: the only sources this runner will check (``monitor check ID…``).
+        Then the scan reads the configuration's events alone (registrations, updates,
+        removals: all that deciding needs), and a checked source's state is folded
+        when it is checked — unless the configuration changed, which is recorded
+        from the whole fold as without it.
         """
+        if checking is not None and not self._states:
+            view = await self._configuration_view()
+            if not reconcile(view, with_discovered(self.settings, view).sources):
+                self._registrations = view
+                return []
+        self._registrations = None
         for _ in range(3):
             try:
                 return await self._reconcile_once()
@@ -243,13 +262,30 @@ class CheckRunner:
                 self._states.clear()
         return await self._reconcile_once()
 
+    async def _configuration_view(self) -> dict[str, SourceState]:
+        """Every source stream's state as its configuration events alone make it.
+
+        Registered, removed, settings and ``discovered_by`` are as the whole fold has
+        them; the version and everything a check reads are not (``state`` folds those).
+        """
+        view = {sid: SourceState(source_id=sid) for sid in await self.store.streams()}
+        with Paused():  # see _reconcile_once
+            async for event in self.store.iterate(types=names(CONFIGURATION_EVENTS)):
+                if not event.stream.startswith("$"):
+                    view[event.stream] = apply(view[event.stream], event)
+        return {sid: state for sid, state in view.items() if not sid.startswith("$")}
+
     async def _reconcile_once(self) -> list[StoredEvent]:
         folded = not self._states
         if folded:
-            async for event in self.store.iterate():
-                if not event.stream.startswith("$"):
-                    current = self._states.get(event.stream) or SourceState(source_id=event.stream)
-                    self._states[event.stream] = apply(current, event)
+            # Every stream's state, kept as long as the runner: no garbage to look for.
+            with Paused():
+                async for event in self.store.iterate():
+                    if not event.stream.startswith("$"):
+                        current = self._states.get(event.stream) or SourceState(
+                            source_id=event.stream
+                        )
+                        self._states[event.stream] = apply(current, event)
         states = {
             sid: await self.state(sid)
             for sid in await self.store.streams()
@@ -270,9 +306,13 @@ class CheckRunner:
         self._fold_in(stored)
         return stored
 
+    def _configured(self) -> Mapping[str, SourceState]:
+        """Every source stream's state as far as the configuration goes."""
+        return self._states if self._registrations is None else self._registrations
+
     def effective_settings(self) -> Settings:
         """The settings with the sources discovery registered (after ``reconcile``)."""
-        return with_discovered(self.settings, self._states)
+        return with_discovered(self.settings, self._configured())
 
     def absorb(self, stored: Sequence[StoredEvent]) -> None:
         """Fold events another writer of this process (discovery) appended into the cache."""
@@ -280,7 +320,7 @@ class CheckRunner:
 
     def known_streams(self) -> set[str]:
         """Every source stream this runner has folded (ids a new source must not reuse)."""
-        return set(self._states)
+        return set(self._configured()) | set(self._states)
 
     async def check(
         self, source: SourceSettings, *, attempts: int = 1, known: Outcome | None = None
@@ -419,7 +459,16 @@ class CheckRunner:
     def _fold_in(self, stored: Sequence[StoredEvent]) -> None:
         """Bring the cached states up to date with events this runner appended."""
         for item in stored:
-            state = self._states.get(item.stream) or SourceState(source_id=item.stream)
+            state = self._states.get(item.stream)
+            if self._registrations is not None:
+                if isinstance(item.event, CONFIGURATION_EVENTS):
+                    configured = self._registrations.get(item.stream)
+                    self._registrations[item.stream] = apply(
+                        configured or SourceState(source_id=item.stream), item
+                    )
+                if state is None:
+                    continue  # not folded yet: ``state`` reads the whole stream when asked
+            state = state or SourceState(source_id=item.stream)
             self._states[item.stream] = self._compact(apply(state, item))
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from monitor.check.netpolicy import NetworkPolicy
     from monitor.check.pipeline import CheckReport
     from monitor.config.settings import Settings, SourceSettings
+    from monitor.gcpause import Paused
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +89,21 @@ def network_policy(settings: Settings) -> NetworkPolicy:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from monitor.gcpause import Paused
+
+    # Start-up (imports, the configuration, the log folded) makes objects that live as
+    # long as the pass and no garbage: no collections until it is over (monitor.gcpause).
+    with Paused() as startup:
+        return await _pass(args, startup)
+
+
+async def _pass(args: argparse.Namespace, startup: Paused) -> int:
     import asyncio
     import contextlib
 
     from monitor.check.fetch import Fetcher
     from monitor.check.pipeline import CheckReport, CheckRunner, render_mode
+    from monitor.gcpause import settled
     from monitor.store import describe_url, open_store
     from monitor.store.pauses import pauses_of
     from monitor.store.tail import require_intact_tail
@@ -125,7 +136,10 @@ async def run(args: argparse.Namespace) -> int:
             browser=browser,
             compact_states=False,  # one pass: the process ends before memory would matter
         )
-        await runner.reconcile()
+        # Checking some sources only: the others' states need not be folded.
+        await runner.reconcile(checking=ids or None)
+        startup.end()
+        settled()
         if not ids and settings.discover:
             # One discovery pass of every entry, as every source is checked once; sources
             # it registers are checked (their baseline captured) in this same run.

@@ -46,6 +46,7 @@ from monitor.config.rules import RuleRefs, rule_settings
 from monitor.config.settings import Settings
 from monitor.config.sources import source_settings
 from monitor.errors import ConfigError, ConfigProblem
+from monitor.gcpause import Paused
 
 __all__ = [
     "is_loopback",
@@ -105,7 +106,9 @@ def load_config(
         raise ConfigError(
             [ConfigProblem(name, line, "file", "is not valid UTF-8; save it with UTF-8 encoding")]
         ) from None
-    return parse_config(text, path=name, environ=os.environ if environ is None else environ)
+    # Parsing makes thousands of objects that live as long as the settings (gcpause).
+    with Paused():
+        return parse_config(text, path=name, environ=os.environ if environ is None else environ)
 
 
 def parse_config(text: str, *, path: str, environ: Mapping[str, str]) -> Settings:

@@ -382,11 +382,22 @@ def read_declared(table: Table, cls: type) -> dict[str, Any]:
     ``custom`` settings are left to the table's own code, which adds them; a value that
     is absent or wrong is None (leave it out, and the field keeps its default).
     """
+    data = table.data
+    # Most tables set few of their keys: an absent optional key is None without a read.
     return {
-        item.attr: table.read(item)
+        attr: table.read(item) if key in data or required else None
+        for attr, key, required, item in _read_by_kind(cls)
+    }
+
+
+@functools.cache
+def _read_by_kind(cls: type) -> tuple[tuple[str, str, bool, Declared], ...]:
+    """``read_declared``'s settings of ``cls``: field, key, whether required, declaration."""
+    return tuple(
+        (item.attr, item.key, item.setting.required, item)
         for item in declared(cls)
         if item.keys and item.setting.kind != "custom"
-    }
+    )
 
 
 def given(values: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ looking for a key, its default or its bounds finds all of them here, table by ta
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, fields
 from typing import Any, Final, Literal, get_args
 from urllib.parse import urlsplit
@@ -368,21 +369,30 @@ class SourceSettings:
     def public_dict(self) -> dict[str, Any]:
         """The settings as recorded in ``SourceRegistered``: JSON-safe, header values withheld."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in _OMITTED_WHEN_DEFAULT and value == f.default:
+        # Reconciling compares every source's at every start: the fields' list made once.
+        for name, omitted, default in _public_fields():
+            value = getattr(self, name)
+            if omitted and value == default:
                 # Keys added after the first release: absent while unset, so upgrading
                 # records no SourceUpdated for every source.
                 continue
-            if f.name == "figures":
+            if name == "figures":
                 # Absent unless set, so sources without figures keep their recorded settings.
                 if value is not None:
-                    out[f.name] = value.public_dict()
+                    out[name] = value.public_dict()
                 continue
-            if f.name == "headers":
-                value = sorted(name for name, _ in value)
-            out[f.name] = _plain(value)
+            if name == "headers":
+                value = sorted(header for header, _ in value)
+            out[name] = list(value) if isinstance(value, tuple) else value  # _plain
         return out
+
+
+@functools.cache
+def _public_fields() -> tuple[tuple[str, bool, Any], ...]:
+    """``SourceSettings``' fields: name, whether absent while default, the default."""
+    return tuple(
+        (f.name, f.name in _OMITTED_WHEN_DEFAULT, f.default) for f in fields(SourceSettings)
+    )
 
 
 _OMITTED_WHEN_DEFAULT = frozenset(

@@ -28,6 +28,8 @@ CAPTURE_EVENTS = (
 )
 # A source's settings as configured (its registration and each update).
 SETTINGS_EVENTS = (sources.SourceRegistered, sources.SourceUpdated)
+# A source's place in the configuration: all that reconciling the config reads of it.
+CONFIGURATION_EVENTS = (sources.SourceRegistered, sources.SourceUpdated, sources.SourceRemoved)
 # A figures source's facts after a capture (``monitor.figures``).
 FIGURES_EVENTS = (desk.FiguresPublished, desk.FiguresRestated, desk.FiguresWithdrawn)
 # What people recorded about a change (stream ``$reviews``).
