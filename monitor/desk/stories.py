@@ -12,7 +12,9 @@ tags), ``ChangeDetected`` (candidates) and ``StoryDetected`` (recorded stories).
 
 * an open story of the same rule and side whose first member is within the
   window of this change gains the change when its company is new to the story:
-  the story is recorded again, same ``story_id``, one member more;
+  the story is recorded again, same ``story_id``, one member more — up to
+  ``EVERY_JOIN_UP_TO`` companies; past that, when it has doubled since its last
+  record, with every company that joined meanwhile (``records_again``);
 * otherwise, when the changes of that rule and side within the window before
   this one (this one included) come from enough companies, a new story starts
   (``story_id`` = rule, side and the first member's seq: deterministic);
@@ -26,6 +28,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from monitor.config.settings import SEVERITY_ORDER, StoriesSettings
@@ -42,6 +45,7 @@ from monitor.events import (
 
 STORY_TYPES = names(STORY_EVENTS)  # for store queries
 SENTENCE_CHARS = 160
+EVERY_JOIN_UP_TO = 10  # companies: a story is recorded again at each join up to this size
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +100,7 @@ class StoryBook:
     open: dict[tuple[str, str], str] = field(default_factory=dict)  # (rule, side) -> story_id
     triggered: set[int] = field(default_factory=set)
     head_seq: int = 0
+    times: dict[int, datetime] = field(default_factory=dict)  # a candidate's ``at``, parsed
 
     def apply(self, event: StoredEvent) -> None:
         if event.seq <= self.head_seq:
@@ -179,7 +184,8 @@ class StoryBook:
             return []
         out: list[StoryDetected] = []
         for key in self.changes.get(seq, ()):
-            member = next(m for m in self.candidates[key] if m.seq == seq)
+            # Searched from the end: the change being decided is the latest one folded.
+            member = next(m for m in reversed(self.candidates[key]) if m.seq == seq)
             event = self._decide_one(key, member)
             if event is not None:
                 out.append(event)
@@ -196,7 +202,12 @@ class StoryBook:
                 known = {_company_key(m.get("company"), m.get("source_id")) for m in story.members}
                 if _company_key(member.company, member.source_id) in known:
                     return None
-                members = [*story.members, member.to_data()]
+                joined = [member]
+                if len(story.members) >= EVERY_JOIN_UP_TO:
+                    joined = self._joined(key, story, known, first_at)
+                    if not records_again(len(story.members), len(story.members) + len(joined)):
+                        return None
+                members = [*story.members, *(m.to_data() for m in joined)]
                 return self._event(story.story_id, key, members, member.seq)
         chosen: dict[str, Member] = {}
         for candidate in sorted(self.candidates[key], key=lambda m: (m.at, m.seq)):
@@ -212,15 +223,43 @@ class StoryBook:
         story_id = f"{key[0]}:{key[1]}:{ordered[0].seq}"
         return self._event(story_id, key, [m.to_data() for m in ordered], member.seq)
 
+    def _joined(
+        self, key: tuple[str, str], story: StoryRecord, known: set[str], first_at: datetime
+    ) -> list[Member]:
+        """The companies' first changes that joined ``story`` since it was last recorded.
+
+        A story past ``EVERY_JOIN_UP_TO`` is recorded when it has doubled, so the
+        companies that joined in between are the candidates within its window whose
+        company it does not list; the candidates older than its earliest member were
+        all weighed when it started. Depends on the log alone, as a replay must.
+        """
+        earliest = min(int(m.get("seq") or 0) for m in story.members)
+        joined: dict[str, Member] = {}
+        for candidate in reversed(self.candidates[key]):
+            if candidate.seq <= earliest:
+                break
+            company = _company_key(candidate.company, candidate.source_id)
+            if company in known:
+                continue
+            delta = (self._time(candidate) - first_at).total_seconds()
+            first = joined.get(company)
+            if 0 <= delta <= self.settings.window and (
+                first is None or (candidate.at, candidate.seq) <= (first.at, first.seq)
+            ):
+                joined[company] = candidate  # a company's first change, as a story starts
+        return sorted(joined.values(), key=lambda m: (m.at, m.seq))
+
+    def _time(self, member: Member) -> datetime:
+        found = self.times.get(member.seq)
+        if found is None:
+            found = self.times[member.seq] = parse_time(member.at)
+        return found
+
     def _event(
         self, story_id: str, key: tuple[str, str], members: list[Mapping[str, Any]], trigger: int
     ) -> StoryDetected:
-        severities = [
-            m.severity
-            for k in (key,)
-            for m in self.candidates.get(k, ())
-            if m.seq in {int(x["seq"]) for x in members}
-        ]
+        chosen = {int(x["seq"]) for x in members}  # once: a story may have many members
+        severities = [m.severity for m in self.candidates.get(key, ()) if m.seq in chosen]
         severity = max(severities or ["medium"], key=lambda s: SEVERITY_ORDER.get(s, 0))
         tags = sorted({t for m in members for t in self.tags.get(str(m["source_id"]), ())})
         return StoryDetected(
@@ -233,6 +272,19 @@ class StoryBook:
             tags=tags,
             trigger_seq=trigger,
         )
+
+
+def records_again(recorded: int, now: int) -> bool:
+    """Whether a story recorded with ``recorded`` members is recorded again at ``now``.
+
+    At each join while it is small; past ``EVERY_JOIN_UP_TO`` companies, each time it
+    has doubled. A record lists every member, so recording each join of a story that
+    grows to n companies writes n²/2 members and sends n alerts: a rule that matches
+    a change made across a whole site of sources without ``company`` (each its own
+    company) would write hundreds of megabytes. Doubling keeps it to about 2n members
+    and a handful of alerts, and every change still has its own alert.
+    """
+    return now <= EVERY_JOIN_UP_TO or now >= 2 * recorded
 
 
 def _company_key(company: object, source_id: object) -> str:

@@ -100,3 +100,20 @@ def test_deciding_a_change_again_records_nothing() -> None:
     log.change("a", 1)
     assert log.change("b", 2) == [["A", "B"]]
     assert log.book.decide(log.seq - 1) == []  # the change that made the story
+
+
+def test_past_ten_companies_a_story_is_recorded_each_time_it_doubles() -> None:
+    log = Log()
+    companies = [f"C{i:02d}" for i in range(25)]
+    for company in companies:
+        log.source(company.lower(), company)
+    sizes = []
+    for day, company in enumerate(companies, start=1):
+        for members in log.change(company.lower(), min(day, 14)):
+            sizes.append(len(members))
+    # Every join up to ten companies, then the record at twenty lists the ten that
+    # joined meanwhile too; 21-25 wait for forty.
+    assert sizes == [2, 3, 4, 5, 6, 7, 8, 9, 10, 20]
+    (story,) = log.book.stories.values()
+    assert [m["company"] for m in story.members] == companies[:20]
+    assert story.headline.startswith("20 companies now say")

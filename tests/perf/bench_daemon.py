@@ -373,6 +373,8 @@ def main() -> None:
             server.wait(10)
     for label, target in TARGETS.items():
         rows = [r for r in results if r["phase"] == label]
+        if not rows:  # --rounds 0
+            continue
         best = max(float(r["checks_per_s"]) for r in rows)  # type: ignore[arg-type]
         verdict = "ok" if best >= target else "BELOW TARGET"
         print(f"# {label}: best {best:.0f} checks/s (target ≥ {target:.0f}): {verdict}")
