@@ -37,6 +37,7 @@ from monitor.errors import BlobMissingError, StoreError, StoreUnavailableError
 from monitor.events import GENESIS_HASH, StoredEvent
 from monitor.store.base import EventStore
 from monitor.store.blobs import is_blob_id
+from monitor.store.rules import ITERATE_BATCH
 
 CHAIN_FINDINGS_LISTED = 5  # the first break plus a few after it
 BLOB_FINDINGS_LISTED = 20
@@ -208,7 +209,7 @@ async def verify_store(
     store: EventStore,
     *,
     check_blobs: bool = True,
-    batch: int = 1000,
+    batch: int = ITERATE_BATCH,
     public_keys: Mapping[str, Ed25519PublicKey] | None = None,
     journal: Sequence[JournalEntry] = (),
     bound_log: str | None = None,

@@ -41,7 +41,13 @@ from typing import Any, Protocol, Unpack, runtime_checkable
 from monitor.errors import ConcurrencyError, StoreError
 from monitor.events import Event, NewEvent, StoredEvent, canonical_bytes
 from monitor.store.blobs import EncodedBlob
-from monitor.store.rules import EVENT_COLUMNS, ReadFilters, check_batch_size, decode_data
+from monitor.store.rules import (
+    EVENT_COLUMNS,
+    ITERATE_BATCH,
+    ReadFilters,
+    check_batch_size,
+    decode_data,
+)
 
 DEFAULT_POLL_INTERVAL = 2.0  # seconds between head reads where no wake-up is pushed
 
@@ -62,7 +68,7 @@ class EventStore(Protocol):
         ...
 
     def iterate(
-        self, *, batch: int = 1000, **filters: Unpack[ReadFilters]
+        self, *, batch: int = ITERATE_BATCH, **filters: Unpack[ReadFilters]
     ) -> AsyncIterator[StoredEvent]:
         """Like ``read`` but streamed ``batch`` rows at a time (bounded memory)."""
         ...

@@ -171,6 +171,14 @@ def streams_named(events: Sequence[NewEvent], expected: Mapping[str, int] | None
     return {ev.stream for ev in events} | set(expected or ())
 
 
+# Events ``iterate`` reads (and decodes) per query: the whole page is held decoded at
+# once. A page of 1,000 events held ~25 MB of decoded changes, and what a fold keeps
+# (each stream's state) was allocated among that garbage, which pinned it: a daemon's
+# idle RSS after folding 10,000 sources with 3,000 changes fell from 114 to 98 MB at
+# 100, and the fold took less CPU, not more (0.83 → 0.73 s; fewer objects alive).
+ITERATE_BATCH = 100
+
+
 def check_batch_size(batch: int) -> None:
     if batch < 1:
         raise ValueError(f"batch must be at least 1, not {batch}")
@@ -286,7 +294,7 @@ class BackendBase:
         return await self.select(EventQuery(after, until, stream, chosen, limit))
 
     async def iterate(
-        self, *, batch: int = 1000, **filters: Unpack[ReadFilters]
+        self, *, batch: int = ITERATE_BATCH, **filters: Unpack[ReadFilters]
     ) -> AsyncIterator[StoredEvent]:
         check_batch_size(batch)
         cursor = filters.get("after", 0)

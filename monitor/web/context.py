@@ -43,7 +43,7 @@ class LogFollower:
 
     async def current(self) -> ReadModel:
         async with self._lock:
-            async for event in self.store.iterate(after=self.model.head_seq, batch=1000):
+            async for event in self.store.iterate(after=self.model.head_seq):
                 self.model.apply(event)
         return self.model
 
