@@ -72,10 +72,17 @@ class FrozenSettings(Mapping[str, Any]):
         return f"FrozenSettings({dict(self)!r})"
 
 
+_INTERNED_CHARS = 2048
+
+
 def _shared(value: Any, pool: dict[Any, Any]) -> Any:
-    """One object for equal short strings and equal lists of plain values (never mutated)."""
+    """One object for equal strings and equal lists of plain values (never mutated).
+
+    Strings are interned up to ``_INTERNED_CHARS``: ids, URLs, titles and companies, which
+    the configuration (``config.sources``) and the notifier hold too.
+    """
     if isinstance(value, str):
-        return sys.intern(value) if len(value) <= 64 else value
+        return sys.intern(value) if len(value) <= _INTERNED_CHARS else value
     if isinstance(value, list) and len(value) <= 8:
         try:
             key = ("list", *value)

@@ -11,6 +11,7 @@ checks of selectors and patterns, and the rules across keys (``interval`` or
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, Literal
 
 from monitor.config.checks import (
@@ -88,6 +89,10 @@ def source_settings(table: Table, monitor: MonitorSettings) -> SourceSettings | 
         values["csv_key"] = (*figures.key, figures.period)
     if values["id"] is None or values["url"] is None:
         return None
+    # A daemon keeps each source's id and URL in its configuration, its cached state and
+    # its notifier for months: one string each (``check.statecache`` and the notifier
+    # intern theirs too).
+    values["id"], values["url"] = sys.intern(values["id"]), sys.intern(values["url"])
     return SourceSettings(**given(values))
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -377,4 +378,8 @@ _ALERT_SETTINGS = ("company", "title", "url", "tags")
 def _alert_settings(settings: Any) -> tuple[Any, ...]:
     if not isinstance(settings, dict):
         return ()
-    return tuple(settings.get(key) for key in _ALERT_SETTINGS)
+    # Interned: the configuration and the check runner's states hold the same strings.
+    return tuple(
+        sys.intern(value) if isinstance(value := settings.get(key), str) else value
+        for key in _ALERT_SETTINGS
+    )
