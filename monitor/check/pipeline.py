@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from monitor.audit.identity import certificate_blob
 from monitor.check.capture import (
@@ -268,24 +268,26 @@ class CheckRunner:
         Registered, removed, settings and ``discovered_by`` are as the whole fold has
         them; the version and everything a check reads are not (``state`` folds those).
         """
-        view = {sid: SourceState(source_id=sid) for sid in await self.store.streams()}
-        with Paused():  # see _reconcile_once
-            async for event in self.store.iterate(types=names(CONFIGURATION_EVENTS)):
+        view: dict[str, SourceState] = {}
+        await self._fold_log(view, types=names(CONFIGURATION_EVENTS))
+        for sid in await self.store.streams():  # streams with no configuration event too
+            if not sid.startswith("$"):
+                view.setdefault(sid, SourceState(source_id=sid))
+        return view
+
+    async def _fold_log(self, states: dict[str, SourceState], **filters: Any) -> None:
+        """Fold the log's source events (``filters`` as ``iterate`` takes them) into ``states``."""
+        # States kept as long as the runner, and no garbage to look for (monitor.gcpause).
+        with Paused():
+            async for event in self.store.iterate(**filters):
                 if not event.stream.startswith("$"):
-                    view[event.stream] = apply(view[event.stream], event)
-        return {sid: state for sid, state in view.items() if not sid.startswith("$")}
+                    current = states.get(event.stream) or SourceState(source_id=event.stream)
+                    states[event.stream] = apply(current, event)
 
     async def _reconcile_once(self) -> list[StoredEvent]:
         folded = not self._states
         if folded:
-            # Every stream's state, kept as long as the runner: no garbage to look for.
-            with Paused():
-                async for event in self.store.iterate():
-                    if not event.stream.startswith("$"):
-                        current = self._states.get(event.stream) or SourceState(
-                            source_id=event.stream
-                        )
-                        self._states[event.stream] = apply(current, event)
+            await self._fold_log(self._states)
         states = {
             sid: await self.state(sid)
             for sid in await self.store.streams()

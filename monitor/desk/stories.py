@@ -100,7 +100,7 @@ class StoryBook:
     open: dict[tuple[str, str], str] = field(default_factory=dict)  # (rule, side) -> story_id
     triggered: set[int] = field(default_factory=set)
     head_seq: int = 0
-    times: dict[int, datetime] = field(default_factory=dict)  # a candidate's ``at``, parsed
+    times: dict[int, datetime] = field(default_factory=dict)  # a candidate's ``at``, parsed once
 
     def apply(self, event: StoredEvent) -> None:
         if event.seq <= self.head_seq:
@@ -193,7 +193,7 @@ class StoryBook:
 
     def _decide_one(self, key: tuple[str, str], member: Member) -> StoryDetected | None:
         window = self.settings.window
-        at = parse_time(member.at)
+        at = self._time(member)
         story_id = self.open.get(key)
         story = self.stories.get(story_id) if story_id is not None else None
         if story is not None and story.members:
@@ -211,7 +211,7 @@ class StoryBook:
                 return self._event(story.story_id, key, members, member.seq)
         chosen: dict[str, Member] = {}
         for candidate in sorted(self.candidates[key], key=lambda m: (m.at, m.seq)):
-            delta = (at - parse_time(candidate.at)).total_seconds()
+            delta = (at - self._time(candidate)).total_seconds()
             if not 0 <= delta <= window:
                 continue
             chosen.setdefault(_company_key(candidate.company, candidate.source_id), candidate)
